@@ -1,0 +1,49 @@
+# The two commands of the quick start: `make up` and `make test`. Everything they need is
+# installed here, so they work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KAFKA_LIBS ?= $(HOME)/.cache/deleton/kafka-libs
+STAMP := $(VENV)/.installed
+
+.PHONY: up test install kafka-jars chromium lint unit integration e2e bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,ses]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Kafka broker jars from Maven Central, cached outside git (see kafka/pom.xml).
+kafka-jars: $(KAFKA_LIBS)/.complete
+$(KAFKA_LIBS)/.complete: kafka/pom.xml
+	mkdir -p $(KAFKA_LIBS)
+	cd kafka && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(KAFKA_LIBS)
+	touch $@
+
+up: $(STAMP)
+	$(BIN)/deleton up
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q
+
+integration: $(STAMP) kafka-jars
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/integration -q
+
+test: $(STAMP) kafka-jars
+	$(MAKE) lint
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q
+
+bench: $(STAMP) kafka-jars
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/simulate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

