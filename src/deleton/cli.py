@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -77,7 +78,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         sink = simulator.stdout_sink(settings.kafka_topic, args.partitions)
     started = time.monotonic()
     try:
-        count = simulator.run(
+        count = simulator.run(  # type: ignore[misc]
             sink,
             size=args.bikes,
             seed=args.seed,
@@ -117,6 +118,98 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM and Ctrl-C finish the current batch and exit cleanly; a second Ctrl-C is
+    the impatient way out."""
+    calls = []
+
+    def handler(signum: int, frame: object) -> None:
+        calls.append(signum)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        log.info("stopping after the current batch (signal %d)", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _pipeline(settings: Settings, source: Any, backend: Any = None) -> tuple[Any, Any]:
+    """The store, outbox and ingestor for ``source``, with the schema in place."""
+    from . import schema
+    from .database import connect, database_url
+    from .ingest import Ingestor
+    from .mail import Outbox, backend_for
+    from .store import Store
+
+    url = database_url(settings.database())
+    with connect(url, autocommit=True) as conn:
+        schema.init(conn)
+    mail = settings.mail()
+    outbox = Outbox(url, backend or backend_for(mail, settings.home), mail.sender)
+    ingestor = Ingestor(source, Store(url), settings.idle_timeout_us, outbox=outbox)
+    return ingestor, outbox
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .sources import FileSource
+
+    if args.from_file:
+        source: Any = FileSource(Path(args.from_file))
+    else:
+        from .kafka import KafkaSource
+
+        source = KafkaSource(settings.kafka())
+    ingestor, outbox = _pipeline(settings, source)
+    if args.metrics_port:
+        ingestor.metrics.serve(args.metrics_port)
+    _stop_on_signals(ingestor.stop)
+    outbox.start()
+    try:
+        ingestor.run()
+    finally:
+        outbox.stop()
+    if args.from_file:
+        sent = outbox.drain()
+        log.info("replayed %s; sent %d alerts", args.from_file, sent)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from .mail import FolderBackend
+    from .sources import FleetSource
+
+    source = FleetSource(args.bikes, args.seed, args.speed)
+    folder = None
+    if "mail_backend" not in settings.model_fields_set:
+        folder = settings.home / "outbox"
+    ingestor, outbox = _pipeline(
+        settings, source, FolderBackend(folder) if folder is not None else None
+    )
+    where = (
+        "embedded, under " + str(settings.home)
+        if settings.database_url is None
+        else "DELETON_DATABASE_URL"
+    )
+    print("Deleton is up:")
+    print(f"  PostgreSQL   {where}")
+    pace = f"{args.speed:g}x real time"
+    print(f"  fleet        {args.bikes} simulated bikes at {pace} (seed {args.seed})")
+    print("  ingestion    fleet -> daily schema, rides summarised as they end")
+    print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
+    print("Ctrl-C stops everything.", flush=True)
+    _stop_on_signals(ingestor.stop)
+    outbox.start()
+    try:
+        ingestor.run()
+    finally:
+        outbox.stop()
+    print("Deleton stopped.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deleton", description="Deleton's data platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("init", "reset"))
     p.add_argument("--yes", action="store_true", help="reset without asking")
     p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("ingest", help="consume the topic into PostgreSQL until stopped")
+    p.add_argument("--from-file", metavar="PATH", help="replay a JSON-lines dump and exit")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("up", help="run the whole platform on the embedded default")
+    p.add_argument("--bikes", type=int, default=20)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--speed", type=float, default=1.0, help="N times real time")
+    p.set_defaults(func=cmd_up)
     return parser
 
 

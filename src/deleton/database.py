@@ -24,7 +24,7 @@ DATABASE_NAME = "deleton"
 _EMBEDDED_TUNING = {
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
-    "wal_compression": "lz4",
+    "wal_compression": "pglz",
     "autovacuum_vacuum_cost_limit": "2000",
 }
 _servers: dict[Path, Any] = {}
@@ -55,7 +55,7 @@ def embedded_url(home: Path) -> str:
         ):
             conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
         row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'wal_compression'")
-        if row.fetchone() != ("lz4",):
+        if row.fetchone() != ("pglz",):
             for name, value in _EMBEDDED_TUNING.items():
                 conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
             conn.execute("SELECT pg_reload_conf()")

@@ -49,7 +49,7 @@ class KafkaConfig:
 
 @dataclass(frozen=True)
 class MailConfig:
-    backend: Literal["smtp", "ses"]
+    backend: Literal["smtp", "ses", "folder"]
     sender: str
     smtp_host: str
     smtp_port: int
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
 
     ride_idle_timeout: float = Field(60.0, gt=0, description="seconds of silence that end a ride")
 
-    mail_backend: Literal["smtp", "ses"] = "smtp"
+    mail_backend: Literal["smtp", "ses", "folder"] = "smtp"
     mail_from: str = Field("alerts@deleton.example", pattern=r"^[^@\s]+@[^@\s]+$")
     smtp_host: str = "localhost"
     smtp_port: int = Field(25, ge=1, le=65535)

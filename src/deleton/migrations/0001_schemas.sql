@@ -80,8 +80,10 @@ CREATE TABLE daily.alert (
     heart_rate        integer NOT NULL,
     heart_rate_limit  integer NOT NULL,
     recipient         text NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now(),
     sent_at           timestamptz,            -- null until the email is accepted
     attempts          integer NOT NULL DEFAULT 0,
+    next_attempt_at   timestamptz NOT NULL DEFAULT now(),
     last_error        text,
     UNIQUE (ride_id, kind)
 );

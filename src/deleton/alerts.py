@@ -1,0 +1,45 @@
+"""Heart-rate safety rules: personal limits and when a run of readings becomes an alert.
+
+A reading is beyond the high limit when heart rate exceeds ``220 - age`` (age at ride start), and
+beyond the low limit when it is above 0 but below 40 while the rider pedals (rpm > 0). An alert
+fires on the third consecutive reading beyond a limit, at most once per ride for each kind.
+Heart rate 0 means no sensor contact: it neither counts towards a run nor breaks one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+RUN = 3
+LOW_LIMIT = 40
+HIGH = 1
+LOW = 2
+KIND_NAMES = {HIGH: "high", LOW: "low"}
+
+
+def high_limit(age: int) -> int:
+    """The rider's own maximum heart rate: above it is dangerous."""
+    return 220 - age
+
+
+class Streak(NamedTuple):
+    """How many readings in a row were beyond each limit, and which kinds already fired."""
+
+    high_run: int = 0
+    low_run: int = 0
+    fired: int = 0  # bit set of HIGH and LOW
+
+
+def judge(streak: Streak, limit: int, heart_rate: int, rpm: int) -> tuple[Streak, int]:
+    """The streak after one reading, and the kind of alert it fires (0 for none)."""
+    if heart_rate <= 0:
+        return streak, 0
+    high_run = streak.high_run + 1 if heart_rate > limit else 0
+    low_run = streak.low_run + 1 if heart_rate < LOW_LIMIT and rpm > 0 else 0
+    fired = streak.fired
+    kind = 0
+    if high_run >= RUN and not fired & HIGH:
+        kind = HIGH
+    elif low_run >= RUN and not fired & LOW:
+        kind = LOW
+    return Streak(high_run, low_run, fired | kind), kind

@@ -1,0 +1,171 @@
+"""Ingestion: a source of bike messages into PostgreSQL, exactly once, with alerts by email.
+
+The loop is: take a batch of messages from the source, run them through the ``Tracker`` (pure),
+and every few hundred milliseconds (or when the batch is large) write its rows, the partitions'
+new positions and their carried state in one transaction. A restart, a ``kill -9`` or a
+rebalance resumes from what the database holds, so nothing is lost or stored twice. When the
+database refuses, the batch is kept and retried with backoff; when another member has moved a
+position, our state is reloaded from the database (``FencedError``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from .errors import FencedError, TransientError
+from .mail import Outbox
+from .metrics import Metrics
+from .sources import Source
+from .store import Store
+from .tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Ingestor:
+    """Runs one source into the store until stopped (or, for a file, until its end)."""
+
+    def __init__(
+        self,
+        source: Source,
+        store: Store,
+        idle_timeout_us: int,
+        *,
+        outbox: Outbox | None = None,
+        metrics: Metrics | None = None,
+        max_batch: int = 100_000,
+        max_delay: float = 0.2,
+        report_every: float = 5.0,
+        now: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.tracker = Tracker(idle_timeout_us, store.new_ride_id)
+        self.outbox = outbox
+        self.metrics = metrics or Metrics(source.name)
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self.report_every = report_every
+        self.now = now
+        self.wall = wall
+        self.sleep = sleep
+        self.expected: dict[int, int | None] = {}  # stored position of each owned partition
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Finish the current batch and return from ``run``; safe from a signal handler."""
+        self._stopping = True
+
+    # --- assignment --------------------------------------------------------------------------
+
+    def _assign(self, partitions: list[int]) -> dict[int, int | None]:
+        claimed = self._retry(lambda: self.store.claim(self.source.name, partitions))
+        positions: dict[int, int | None] = {}
+        for partition in partitions:
+            position, state = claimed[partition]
+            self.tracker.load(partition, state)
+            self.expected[partition] = position
+            positions[partition] = position
+        return positions
+
+    def _revoke(self, partitions: list[int]) -> None:
+        if partitions:
+            self.flush()
+        for partition in partitions or list(self.expected):
+            self.tracker.drop(partition)
+            self.expected.pop(partition, None)
+        if not partitions:  # lost rather than revoked: what we hold is no longer ours
+            self.tracker.take()
+
+    def _resync(self) -> None:
+        """Throw away the unstored batch and reload every owned partition from the database."""
+        self.tracker.take()
+        owned = list(self.expected)
+        for partition, position in self._assign(owned).items():
+            self.source.seek(partition, position)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        source = self.source
+        source.open(self._assign, self._revoke)
+        last_flush = last_report = self.now()
+        try:
+            while not self._stopping:
+                messages = source.poll(self.max_batch, 0.05)
+                feed = self.tracker.feed
+                for message in messages:
+                    feed(message)
+                now = self.now()
+                pending = len(self.tracker.batch)
+                if pending and (
+                    pending >= self.max_batch
+                    or now - last_flush >= self.max_delay
+                    or not messages
+                    or source.exhausted
+                ):
+                    self.flush()
+                    last_flush = self.now()
+                elif not pending:
+                    last_flush = now
+                if now - last_report >= self.report_every:
+                    self.metrics.set_lag(source.lag())
+                    self.metrics.report()
+                    last_report = now
+                if source.exhausted:
+                    break
+            self.flush()
+        finally:
+            source.close()
+        self.metrics.set_lag(source.lag())
+        self.metrics.report()
+
+    def flush(self) -> None:
+        """Write the tracker's batch with the positions it accounts for; retry while the
+        database is away; on fencing, reload state instead."""
+        tracker = self.tracker
+        expired = tracker.expire_idle()
+        batch = tracker.take()
+        for partition in expired:
+            if partition in self.expected:
+                batch.positions.setdefault(partition, self.expected[partition])  # type: ignore[arg-type]
+        if not batch.messages and not batch.ended_rides:
+            return
+        snapshots = {p: tracker.snapshot(p) for p in batch.positions}
+        try:
+            self._retry(lambda: self.store.write(self.source.name, batch, snapshots, self.expected))
+        except FencedError as exc:
+            log.warning("%s", exc)
+            self._resync()
+            return
+        self.expected.update(batch.positions)
+        self.source.committed(batch.positions)
+        freshness = None
+        if batch.first_at is not None:
+            freshness = self.wall() - batch.first_at / 1e6
+        self.metrics.batch(
+            batch.messages, len(batch.readings), len(batch.dead_letters), len(batch.alerts),
+            freshness,
+        )  # fmt: skip
+        if batch.alerts and self.outbox is not None:
+            self.outbox.wake()
+
+    def _retry(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying transient failures with backoff until it succeeds."""
+        backoff = 0.5
+        while True:
+            try:
+                return action()
+            except FencedError:
+                raise
+            except TransientError as exc:
+                log.warning("%s; retrying in %.1f s", exc, backoff)
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)

@@ -1,0 +1,201 @@
+"""Kafka adapters: the ingest source (a consumer-group member) and the simulator's producer.
+
+Positions live in PostgreSQL with the rows, not in Kafka: on assignment the consumer is pointed
+at the positions the database holds, and the offsets it also commits to Kafka afterwards are
+only for lag tools. librdkafka errors are translated at this edge.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from .dump import Message
+from .errors import TerminalError, TransientError
+from .fleet import Line
+from .settings import KafkaConfig
+from .sources import OnAssign, OnRevoke
+from .wire import envelope
+
+log = logging.getLogger(__name__)
+
+_FATAL = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError._INVALID_ARG,
+}
+
+
+class KafkaSource:
+    """A member of the consumer group ``config.group_id`` reading ``config.topic``."""
+
+    def __init__(self, config: KafkaConfig, extra: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.name = f"kafka:{config.topic}"
+        self.exhausted = False
+        self._conf: dict[str, Any] = {
+            **config.client_config(),
+            "group.id": config.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+            "max.poll.interval.ms": 300_000,
+            "fetch.min.bytes": 1,
+            "fetch.wait.max.ms": 50,
+            "queued.max.messages.kbytes": 262_144,
+            "partition.assignment.strategy": "range",
+            **(extra or {}),
+        }
+        self._consumer: Consumer | None = None
+        self._assigned: list[int] = []
+        self._positions: dict[int, int] = {}
+
+    def open(self, on_assign: OnAssign, on_revoke: OnRevoke) -> None:
+        topic = self.config.topic
+
+        def assigned(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            numbers = [tp.partition for tp in partitions]
+            positions = on_assign(numbers)
+            for tp in partitions:
+                position = positions.get(tp.partition)
+                tp.offset = OFFSET_BEGINNING if position is None else position
+            consumer.assign(partitions)
+            self._assigned = numbers
+            log.info("assigned %s partitions %s at %s", topic, numbers, positions)
+
+        def revoked(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            numbers = [tp.partition for tp in partitions]
+            log.info("revoking %s partitions %s", topic, numbers)
+            on_revoke(numbers)
+            consumer.unassign()
+            self._assigned = []
+
+        def lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            # Another member owns them now: nothing of ours may be written for them, and the
+            # position compare-and-set in the store guarantees it.
+            numbers = [tp.partition for tp in partitions]
+            log.warning("lost %s partitions %s", topic, numbers)
+            on_revoke([])
+            self._assigned = []
+
+        self._consumer = Consumer(self._conf)
+        self._consumer.subscribe([topic], on_assign=assigned, on_revoke=revoked, on_lost=lost)
+
+    def poll(self, max_messages: int, timeout: float) -> list[Message]:
+        assert self._consumer is not None
+        try:
+            raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
+        except KafkaException as exc:
+            raise _translate(exc.args[0]) from exc
+        out: list[Message] = []
+        append = out.append
+        for m in raw:
+            error = m.error()
+            if error is not None:
+                if error.code() in _FATAL or error.fatal():
+                    raise _translate(error)
+                log.warning("Kafka: %s", error)
+                continue
+            offset: int = m.offset()  # type: ignore[assignment]
+            append(Message(m.partition(), offset, offset + 1, m.key(), m.value()))  # type: ignore[arg-type]
+        return out
+
+    def seek(self, partition: int, position: int | None) -> None:
+        assert self._consumer is not None
+        offset = OFFSET_BEGINNING if position is None else position
+        self._consumer.seek(TopicPartition(self.config.topic, partition, offset))
+
+    def committed(self, positions: dict[int, int]) -> None:
+        """Mirror stored positions into Kafka, for lag tools; never relied upon."""
+        assert self._consumer is not None
+        self._positions.update(positions)
+        offsets = [TopicPartition(self.config.topic, p, o) for p, o in positions.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            log.debug("could not mirror offsets to Kafka: %s", exc)
+
+    def lag(self) -> int | None:
+        """Messages behind the end of the assigned partitions."""
+        if self._consumer is None or not self._assigned:
+            return None
+        total = 0
+        for partition in self._assigned:
+            tp = TopicPartition(self.config.topic, partition)
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+            except KafkaException:
+                return None
+            total += max(0, high - self._positions.get(partition, 0))
+        return total
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+
+
+def _translate(error: KafkaError) -> Exception:
+    if error.code() in _FATAL or error.fatal():
+        return TerminalError(f"Kafka: {error.str()}")
+    return TransientError(f"Kafka: {error.str()}")
+
+
+class ProducerSink:
+    """Produces the simulator's messages to the topic, keyed by bike serial so that each bike
+    stays on one partition."""
+
+    def __init__(self, config: KafkaConfig) -> None:
+        self.topic = config.topic
+        self._producer = Producer(
+            {
+                **config.client_config(),
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 1_000_000,
+                "compression.type": "lz4",
+                "enable.idempotence": True,
+            }
+        )
+        self._failed = 0
+
+    def render(self, lines: list[Line], tick_end: int) -> list[tuple[bytes, bytes, int]]:
+        return [
+            (key.encode(), envelope(text), (tick_end if at is None else at) // 1000)
+            for key, at, text in lines
+        ]
+
+    def _delivered(self, error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            self._failed += 1
+            log.error("delivery failed: %s", error)
+
+    def emit(self, rendered: list[tuple[bytes, bytes, int]]) -> int:
+        produce = self._producer.produce
+        for key, value, ts in rendered:
+            while True:
+                try:
+                    produce(self.topic, value, key, timestamp=ts, on_delivery=self._delivered)
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+        self._producer.poll(0)
+        return len(rendered)
+
+    def close(self) -> None:
+        remaining = self._producer.flush(60)
+        if remaining or self._failed:
+            raise TransientError(f"{remaining} messages unsent, {self._failed} failed")

@@ -1,0 +1,296 @@
+"""Per-bike ride state: turns a stream of messages into riders, rides, readings and alerts.
+
+Pure (no I/O, no clock): the caller feeds messages in source order and takes a ``Batch`` of rows
+to write. Bikes are keyed by the message key (no key: the single stream of the original topic)
+and grouped by source partition, because a partition's state is checkpointed with its position:
+``snapshot(p)`` is everything needed to continue partition ``p`` after a restart exactly where
+the committed position left it, including a Ride line still waiting for its Telemetry line.
+
+A ride starts at a ``[SYSTEM]`` line and ends at a marker, at the bike's next ``[SYSTEM]`` line,
+or after ``idle_timeout_us`` of silence judged on message time (the partition's latest message),
+with ``ended_at`` the time of its last line. Readings with no open ride (the ``[SYSTEM]`` line
+was never seen) start a ride with an unknown rider rather than being dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from . import alerts
+from .dump import Message
+from .records import Invalid, Ride, Rider, Telemetry
+from .wire import parse_value
+
+Reading = tuple[int, int, float | None, int | None, int | None, int | None, float | None]
+
+
+@dataclass
+class Batch:
+    """Rows produced since the last flush, and where each partition resumes once they are
+    stored. Readings are (ride_id, at, duration, resistance, heart_rate, rpm, power)."""
+
+    readings: list[Reading] = field(default_factory=list)
+    riders: dict[int, Rider] = field(default_factory=dict)
+    new_rides: list[tuple[int, str, int | None, int, str]] = field(default_factory=list)
+    ended_rides: list[tuple[int, int]] = field(default_factory=list)
+    alerts: list[tuple[int, int, str, int, int, int, str]] = field(default_factory=list)
+    dead_letters: list[tuple[int, int, bytes | None, bytes | None, str]] = field(
+        default_factory=list
+    )
+    positions: dict[int, int] = field(default_factory=dict)
+    messages: int = 0
+    first_at: int | None = None  # time of the batch's first timed message, for freshness
+
+    def __len__(self) -> int:
+        return self.messages
+
+
+class Bike:
+    """The open ride of one bike, if any, and what it carries across messages."""
+
+    __slots__ = (
+        "email",
+        "fired",
+        "high_run",
+        "host",
+        "last_at",
+        "limit",
+        "low_run",
+        "pending",
+        "ride_id",
+        "user_id",
+    )
+
+    def __init__(self) -> None:
+        self.ride_id: int | None = None
+        self.user_id: int | None = None
+        self.host = ""
+        self.last_at = 0
+        self.limit: int | None = None  # high heart-rate limit; None when the rider is unknown
+        self.email = ""
+        self.pending: tuple[int, float, int] | None = None  # a Ride line awaiting Telemetry
+        self.high_run = 0
+        self.low_run = 0
+        self.fired = 0
+
+    def dump(self, key: str) -> list[Any]:
+        return [
+            key,
+            self.ride_id,
+            self.user_id,
+            self.host,
+            self.last_at,
+            self.limit,
+            self.email,
+            self.pending,
+            self.high_run,
+            self.low_run,
+            self.fired,
+        ]
+
+    @classmethod
+    def load(cls, row: list[Any]) -> tuple[str, Bike]:
+        bike = cls()
+        (
+            key,
+            bike.ride_id,
+            bike.user_id,
+            bike.host,
+            bike.last_at,
+            bike.limit,
+            bike.email,
+            pending,
+            bike.high_run,
+            bike.low_run,
+            bike.fired,
+        ) = row
+        bike.pending = (pending[0], pending[1], pending[2]) if pending else None
+        return key, bike
+
+
+class Tracker:
+    """Feed messages with ``feed``; take rows with ``take``. ``new_ride_id`` hands out ids."""
+
+    def __init__(self, idle_timeout_us: int, new_ride_id: Callable[[], int]) -> None:
+        self.idle_timeout_us = idle_timeout_us
+        self.new_ride_id = new_ride_id
+        self.partitions: dict[int, dict[str, Bike]] = {}
+        self.watermarks: dict[int, int] = {}
+        self.batch = Batch()
+
+    # --- partitions come and go with the source's assignment -------------------------------
+
+    def load(self, partition: int, snapshot: bytes | None) -> None:
+        """Take over ``partition`` with the state checkpointed with its position."""
+        bikes: dict[str, Bike] = {}
+        watermark = 0
+        if snapshot:
+            doc = orjson.loads(snapshot)
+            watermark = doc["watermark"]
+            for row in doc["bikes"]:
+                key, bike = Bike.load(row)
+                bikes[key] = bike
+        self.partitions[partition] = bikes
+        self.watermarks[partition] = watermark
+
+    def drop(self, partition: int) -> None:
+        """Forget ``partition``: another process owns it now."""
+        self.partitions.pop(partition, None)
+        self.watermarks.pop(partition, None)
+
+    def snapshot(self, partition: int) -> bytes:
+        """The state to store with ``partition``'s position: open rides and pending halves."""
+        bikes = self.partitions.get(partition, {})
+        return orjson.dumps(
+            {
+                "watermark": self.watermarks.get(partition, 0),
+                "bikes": [
+                    bike.dump(key)
+                    for key, bike in bikes.items()
+                    if bike.ride_id is not None or bike.pending is not None
+                ],
+            }
+        )
+
+    # --- the hot path -------------------------------------------------------------------------
+
+    def feed(self, message: Message) -> None:
+        """Account for one message; bad input becomes a dead letter, never an exception."""
+        batch = self.batch
+        batch.messages += 1
+        partition = message.partition
+        batch.positions[partition] = message.next_position
+        if message.unreadable is not None:
+            parsed: Any = Invalid(message.unreadable)
+        else:
+            parsed = parse_value(message.value)
+        kind = type(parsed)
+        if kind is Invalid:
+            batch.dead_letters.append(
+                (partition, message.position, message.key, message.value, parsed.reason)
+            )
+            return
+        bikes = self.partitions.get(partition)
+        if bikes is None:
+            bikes = self.partitions[partition] = {}
+            self.watermarks[partition] = 0
+        key = message.key.decode(errors="replace") if message.key is not None else ""
+        bike = bikes.get(key)
+        if bike is None:
+            bike = bikes[key] = Bike()
+        at = parsed.at
+        if at is not None:
+            if batch.first_at is None:
+                batch.first_at = at
+            if at > self.watermarks[partition]:
+                self.watermarks[partition] = at
+            if bike.ride_id is not None and at - bike.last_at > self.idle_timeout_us:
+                self._end(bike)
+        if kind is Telemetry:
+            self._telemetry(bike, key, parsed)
+        elif kind is Ride:
+            if bike.ride_id is None:
+                self._open(bike, key, at, parsed.host, None)
+            elif bike.pending is not None:  # the Telemetry line never came: keep the half
+                self._half_ride(bike)
+            bike.pending = (at, parsed.duration, parsed.resistance)
+            bike.last_at = at
+        elif kind is Rider:
+            self._end(bike)
+            self._open(bike, key, at, parsed.host, parsed)
+        else:  # Marker
+            self._end(bike)
+
+    def _telemetry(self, bike: Bike, key: str, t: Telemetry) -> None:
+        if bike.ride_id is None:
+            self._open(bike, key, t.at, t.host, None)
+        ride_id: int = bike.ride_id  # type: ignore[assignment]
+        pending = bike.pending
+        reading: Reading
+        if pending is not None:
+            reading = (ride_id, pending[0], pending[1], pending[2], t.heart_rate, t.rpm, t.power)
+            bike.pending = None
+        else:
+            reading = (ride_id, t.at, None, None, t.heart_rate, t.rpm, t.power)
+        self.batch.readings.append(reading)
+        bike.last_at = t.at
+        limit = bike.limit
+        hr = t.heart_rate
+        if limit is not None and (
+            bike.high_run or bike.low_run or hr > limit or (0 < hr < alerts.LOW_LIMIT and t.rpm)
+        ):
+            streak, kind = alerts.judge(
+                alerts.Streak(bike.high_run, bike.low_run, bike.fired), limit, hr, t.rpm
+            )
+            bike.high_run, bike.low_run, bike.fired = streak
+            if kind:
+                self.batch.alerts.append(
+                    (
+                        ride_id,
+                        bike.user_id,  # type: ignore[arg-type]
+                        alerts.KIND_NAMES[kind],
+                        reading[1],
+                        hr,
+                        limit if kind == alerts.HIGH else alerts.LOW_LIMIT,
+                        bike.email,
+                    )
+                )
+
+    def _half_ride(self, bike: Bike) -> None:
+        pending = bike.pending
+        assert pending is not None and bike.ride_id is not None
+        self.batch.readings.append(
+            (bike.ride_id, pending[0], pending[1], pending[2], None, None, None)
+        )
+        bike.pending = None
+
+    def _open(self, bike: Bike, key: str, at: int, host: str, rider: Rider | None) -> None:
+        bike.ride_id = self.new_ride_id()
+        bike.host = host
+        bike.last_at = at
+        bike.high_run = bike.low_run = bike.fired = 0
+        bike.pending = None
+        if rider is None:
+            bike.user_id = None
+            bike.limit = None
+            bike.email = ""
+        else:
+            bike.user_id = rider.user_id
+            bike.limit = alerts.high_limit(rider.age_at(at))
+            bike.email = rider.email
+            known = self.batch.riders.get(rider.user_id)
+            if known is None or known.at <= at:
+                self.batch.riders[rider.user_id] = rider
+        self.batch.new_rides.append((bike.ride_id, key, bike.user_id, at, host))
+
+    def _end(self, bike: Bike) -> None:
+        if bike.ride_id is None:
+            return
+        if bike.pending is not None:
+            self._half_ride(bike)
+        self.batch.ended_rides.append((bike.ride_id, bike.last_at))
+        bike.ride_id = None
+        bike.user_id = None
+        bike.limit = None
+
+    def expire_idle(self) -> set[int]:
+        """End the rides silent for longer than the idle timeout, on message time, and forget
+        bikes with nothing open. Returns the partitions whose state changed."""
+        changed = set()
+        for partition, bikes in self.partitions.items():
+            horizon = self.watermarks.get(partition, 0) - self.idle_timeout_us
+            for key in [k for k, b in bikes.items() if b.last_at < horizon]:
+                bike = bikes.pop(key)
+                if bike.ride_id is not None or bike.pending is not None:
+                    self._end(bike)
+                    changed.add(partition)
+        return changed
+
+    def take(self) -> Batch:
+        """The rows accumulated so far; the tracker starts a new batch."""
+        batch, self.batch = self.batch, Batch()
+        return batch
