@@ -75,6 +75,8 @@ class LocalBroker:
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "log.segment.bytes=268435456",
+                    # simulated messages may carry old timestamps: never expire them mid-test
+                    "log.retention.ms=-1",
                 ]
             )
             + "\n"

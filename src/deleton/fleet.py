@@ -84,7 +84,7 @@ class _Profile:
         self.hr_rest = rng.uniform(52, 78)
         self.ftp = rng.uniform(90, 300) * (1.3 - age / 120)
         roll = rng.random()
-        self.danger = "high" if roll < 0.04 else "low" if roll < 0.06 else ""
+        self.danger = "high" if roll < 0.05 else "low" if roll < 0.08 else ""
 
 
 Bike = Generator[int, list[Line], None]
@@ -128,7 +128,7 @@ def bike(index: int, seed: int, start: int, population: Population, clock: Clock
         sensor_from = rng.randrange(3, 25)
         dropout = 0
         if danger:
-            danger_from = rng.randrange(60, max(61, length - 90))
+            danger_from = rng.randrange(60, max(61, min(length - 90, 600)))
             danger_to = danger_from + rng.randrange(25, 90)
         else:
             danger_from = danger_to = -1

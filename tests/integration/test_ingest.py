@@ -1,0 +1,262 @@
+"""Ingestion against a real broker, PostgreSQL and SMTP server: complete, exact, and exactly
+once through crashes and rebalances.
+
+The reference for "exact" is the pure ``Tracker`` run once, uninterrupted, over the topic as
+it was read back; the database must hold the same riders, rides, readings and alerts, compared
+on their natural keys (bike and time), since ride ids depend on who allocated them when.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from deleton.broker import LocalBroker
+from deleton.dump import Message
+from deleton.kafka import ProducerSink
+from deleton.records import to_datetime
+from deleton.settings import KafkaConfig
+from deleton.simulator import run
+from deleton.tracker import Batch, Tracker
+from tests.services import SmtpServer, deleton, env_for, iterate_topic, rows, scalar, wait_for
+
+START = 1_667_500_920_000_000
+IDLE = 60_000_000
+
+
+def fill_topic(kafka: LocalBroker, topic: str, bikes: int, seconds: int, seed: int = 4) -> int:
+    kafka.create_topic(topic, 8)
+    config = KafkaConfig(kafka.bootstrap, topic, "unused", "PLAINTEXT", None, None)
+    return run(
+        ProducerSink(config), size=bikes, seed=seed, start=START,
+        until=START + seconds * 1_000_000, speed=None,
+    )  # fmt: skip
+
+
+def reference(kafka: LocalBroker, topic: str, count: int) -> tuple[Batch, dict[int, int]]:
+    """What an uninterrupted run must store, and each partition's end offset."""
+    tracker = Tracker(IDLE, itertools.count(1).__next__)
+    ends: dict[int, int] = {}
+    for m in iterate_topic(kafka.bootstrap, topic, count):
+        tracker.feed(Message(m.partition(), m.offset(), m.offset() + 1, m.key(), m.value()))
+        ends[m.partition()] = m.offset() + 1
+    tracker.expire_idle()
+    batch = tracker.take()
+    total.readings, total.alerts, total.dead_letters = (
+        batch.readings,
+        batch.alerts,
+        batch.dead_letters,
+    )
+    bike_of = {ride_id: key for ride_id, key, *_ in batch.new_rides}
+    total.new_rides = batch.new_rides
+    total.ended_rides = batch.ended_rides
+    total.riders = batch.riders
+    total.positions = {k: 0 for k in bike_of}  # reused as the ride -> bike map below
+    return total, ends
+
+
+def natural(batch: Batch) -> dict[str, Any]:
+    bike = {ride_id: key for ride_id, key, *_ in batch.new_rides}
+    ended = dict(batch.ended_rides)
+    return {
+        "readings": Counter((bike[r[0]], to_datetime(r[1]), *r[2:]) for r in batch.readings),
+        "rides": Counter(
+            (key, user, to_datetime(start), to_datetime(ended[rid]) if rid in ended else None)
+            for rid, key, user, start, _ in batch.new_rides
+        ),
+        "alerts": Counter((bike[a[0]], a[2], to_datetime(a[3]), a[4]) for a in batch.alerts),
+        "riders": len(batch.riders),
+    }
+
+
+def stored(url: str) -> dict[str, Any]:
+    return {
+        "readings": Counter(
+            rows(
+                url,
+                "SELECT r.bike_serial, g.at, g.duration, g.resistance, g.heart_rate, g.rpm, g.power"
+                " FROM daily.reading g JOIN daily.ride r USING (ride_id)",
+            )
+        ),
+        "rides": Counter(
+            rows(url, "SELECT bike_serial, user_id, started_at, ended_at FROM daily.ride")
+        ),
+        "alerts": Counter(
+            rows(
+                url,
+                "SELECT r.bike_serial, a.kind, a.at, a.heart_rate"
+                " FROM daily.alert a JOIN daily.ride r USING (ride_id)",
+            )
+        ),
+        "riders": scalar(url, "SELECT count(*) FROM daily.rider"),
+    }
+
+
+def caught_up(url: str, source: str, ends: dict[int, int]) -> bool:
+    got = dict(
+        rows(
+            url,
+            "SELECT partition, next_position FROM daily.source_position WHERE source = %s",
+            [source],
+        )
+    )
+    return all(got.get(p) == end for p, end in ends.items())
+
+
+@pytest.fixture
+def ingest_env(db: str, kafka: LocalBroker, smtp: SmtpServer) -> Iterator[Any]:
+    def make(topic: str, **extra: str) -> dict[str, str]:
+        return env_for(
+            db,
+            kafka_bootstrap_servers=kafka.bootstrap,
+            kafka_topic=topic,
+            kafka_group_id=f"ingest-{topic}",
+            smtp_host="127.0.0.1",
+            smtp_port=str(smtp.port),
+            **extra,
+        )
+
+    yield make
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+
+
+def test_a_simulated_fleet_arrives_complete_and_exact(
+    db: str, kafka: LocalBroker, smtp: SmtpServer, ingest_env: Any
+) -> None:
+    count = fill_topic(kafka, "complete", bikes=40, seconds=1200)
+    expected, ends = reference(kafka, "complete", count)
+    process = deleton("ingest", env=ingest_env("complete"))
+    try:
+        wait_for(lambda: caught_up(db, "kafka:complete", ends), timeout=120, what="catch-up")
+    finally:
+        stop(process)
+    want = natural(expected)
+    assert want["alerts"], "the fleet should hold some dangerous heart rates"
+    assert stored(db) == want
+    assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 0
+    wait_for(lambda: len(smtp.messages) >= len(expected.alerts), timeout=30, what="emails")
+    assert len(smtp.messages) == len(expected.alerts)
+    recipients = Counter(m["To"] for m in smtp.messages)
+    assert recipients == Counter(a[6] for a in expected.alerts)
+    assert all(
+        scalar(db, "SELECT count(*) FROM daily.alert WHERE sent_at IS NULL") == 0 for _ in [0]
+    )
+
+
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
+    db: str, kafka: LocalBroker, smtp: SmtpServer, ingest_env: Any
+) -> None:
+    count = fill_topic(kafka, "crashes", bikes=120, seconds=900, seed=8)
+    expected, ends = reference(kafka, "crashes", count)
+    env = ingest_env("crashes", log_level="WARNING")
+    rng = random.Random(int(os.environ.get("DELETON_TEST_SEED", "11")))
+    kills = 0
+    while kills < 5 or not caught_up(db, "kafka:crashes", ends):
+        process = deleton("ingest", env=env)
+        if kills < 5:
+            # a moment somewhere between start-up and mid-stream
+            time.sleep(rng.uniform(0.5, 3.0))
+            process.kill()
+            process.wait()
+            kills += 1
+            continue
+        try:
+            wait_for(lambda: caught_up(db, "kafka:crashes", ends), timeout=120, what="catch-up")
+        finally:
+            stop(process)
+    progress = scalar(db, "SELECT count(*) FROM daily.reading")
+    assert progress == len(expected.readings)
+    assert stored(db) == natural(expected)
+    wait_for(lambda: len(smtp.messages) >= len(expected.alerts), timeout=30, what="emails")
+    ids = Counter(m["Message-ID"] for m in smtp.messages)
+    # every alert emailed; a kill between the mail server accepting and the row recording it
+    # can resend one, with the same Message-ID, which mail clients treat as one email
+    assert len(ids) == len(expected.alerts)
+    assert sum(ids.values()) - len(ids) <= kills
+
+
+def test_two_members_one_killed_mid_stream_end_exact(
+    db: str, kafka: LocalBroker, smtp: SmtpServer, ingest_env: Any
+) -> None:
+    count = fill_topic(kafka, "group", bikes=120, seconds=900, seed=9)
+    expected, ends = reference(kafka, "group", count)
+    env = ingest_env("group", log_level="WARNING")
+    first = deleton("ingest", env=env)
+    second = deleton("ingest", env=env)
+    try:
+        wait_for(
+            lambda: scalar(db, "SELECT count(*) FROM daily.reading") > len(expected.readings) // 5,
+            timeout=60,
+            what="some progress",
+        )
+        second.kill()
+        second.wait()
+        wait_for(lambda: caught_up(db, "kafka:group", ends), timeout=120, what="catch-up")
+    finally:
+        stop(first)
+        if second.poll() is None:
+            second.kill()
+    assert stored(db) == natural(expected)
+
+
+def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
+    db: str, kafka: LocalBroker, ingest_env: Any
+) -> None:
+    from confluent_kafka import Producer
+
+    kafka.create_topic("bad", 1)
+    good = [
+        b'{"log": "--------- beginning of a new ride\\n"}',
+        b'{"log": "2022-11-03 18:42:00.922427 mendoza v9: [SYSTEM] data = {\\"user_id\\":100,'
+        b'\\"name\\":\\"Steven Pearce\\",\\"gender\\":\\"male\\",\\"address\\":\\"0 Simpson locks,'
+        b'Wilkinsonshire,E68 8SH\\",\\"date_of_birth\\":273715200000,\\"email_address\\":'
+        b'\\"steven.p@gmail.com\\",\\"height_cm\\":167,\\"weight_kg\\":83,\\"account_create_date\\"'
+        b':1647993600000,\\"bike_serial\\":\\"SN0000\\",\\"original_source\\":\\"direct\\"}\\n"}',
+        b'{"log": "2022-11-03 18:42:01.422451 mendoza v9: [INFO]: Ride - duration = 1.0; resistance = 0\\n"}',
+        b'{"log": "2022-11-03 18:42:01.922469 mendoza v9: [INFO]: Telemetry - hrt = 0; rpm = 0; power = 0.0\\n"}',
+    ]  # fmt: skip
+    bad = [
+        (b"not json at all", "not JSON"),
+        (b"", "not JSON"),
+        (b'{"log": 3}', "not a string"),
+        (b'{"log": "x\\n", "more": 1}', "exactly one key"),
+        (b'{"log": "2022-11-03 18:42:02.422451 mendoza v9: [INFO]: Ride - duration = x; resistance = 0\\n"}', "malformed Ride"),
+        (b'{"log": "2022-11-03 18:42:02.922469 mendoza v9: [INFO]: Telemetry - hrt = -1; rpm = 0; power = 0.0\\n"}', "negative heart rate"),
+        (b'{"log": "2022-02-30 18:42:02.922469 mendoza v9: [INFO]: Telemetry - hrt = 1; rpm = 0; power = 0.0\\n"}', "impossible timestamp"),
+        (b'{"log": "2022-11-03 18:42:03.0 mendoza v9: [SYSTEM] data = {\\"user_id\\": }\\n"}', "timestamp"),
+        (b'{"log": "2022-11-03 18:42:03.000000 mendoza v9: [SYSTEM] data = {\\"user_id\\": }\\n"}', "not JSON"),
+        (b'{"log": "2022-11-03 18:42:03.000000 mendoza v9: [DEBUG]: hello\\n"}', "unrecognised"),
+        (b'\xff\xfe\x00', "not JSON"),
+        (None, "no value"),
+    ]  # fmt: skip
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    values = [good[0], good[1], bad[0][0], good[2], *(b for b, _ in bad[1:]), good[3]]
+    for value in values:
+        producer.produce("bad", value=value, key=b"SN0000")
+    producer.flush(30)
+    process = deleton("ingest", env=ingest_env("bad"))
+    try:
+        wait_for(lambda: caught_up(db, "kafka:bad", {0: len(values)}), timeout=60, what="catch-up")
+    finally:
+        stop(process)
+    letters = rows(db, "SELECT position, value, reason FROM daily.dead_letter ORDER BY position")
+    assert len(letters) == len(bad)
+    for (position, value, reason), (sent, why) in zip(letters, bad, strict=True):
+        assert (bytes(value) if value is not None else None) == sent
+        assert why in reason, (why, reason)
+        assert values[position] == sent
+    assert rows(db, "SELECT duration, heart_rate FROM daily.reading") == [(1.0, 0)]
+    assert rows(db, "SELECT user_id FROM daily.ride") == [(100,)]
