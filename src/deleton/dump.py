@@ -7,21 +7,27 @@ it stopped. Writing produces kcat's shape, which the simulator uses on standard 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 import orjson
 
+# One message of a source: (partition, position, next_position, key, value, unreadable).
+# ``position`` is where it starts (a Kafka offset or a byte offset); ``next_position`` is where
+# reading resumes once it is safely stored; ``unreadable`` says why a dump line held no message.
+# A plain tuple, not a NamedTuple: ingestion makes one per message, and NamedTuple's
+# constructor costs more than the rest of taking a message from Kafka.
+Message = tuple[int, int, int, bytes | None, bytes | None, str | None]
 
-class Message(NamedTuple):
-    """One message of a source. ``position`` is where it starts (a Kafka offset or a byte
-    offset); ``next_position`` is where reading resumes once it is safely stored."""
 
-    partition: int
-    position: int
-    next_position: int
-    key: bytes | None
-    value: bytes | None
-    unreadable: str | None = None
+def message(
+    partition: int,
+    position: int,
+    next_position: int,
+    key: bytes | None,
+    value: bytes | None,
+    unreadable: str | None = None,
+) -> Message:
+    return (partition, position, next_position, key, value, unreadable)
 
 
 def decode_line(line: bytes) -> tuple[bytes | None, bytes | None, str | None]:
@@ -57,7 +63,7 @@ def read_messages(stream: BinaryIO, start: int = 0, partition: int = 0) -> Itera
         end = position + len(raw)
         line = raw.rstrip(b"\r\n")
         key, value, unreadable = decode_line(line)
-        yield Message(partition, position, end, key, value, unreadable)
+        yield (partition, position, end, key, value, unreadable)
         position = end
 
 

@@ -10,9 +10,11 @@ position, our state is reloaded from the database (``FencedError``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from .errors import FencedError, TransientError
@@ -20,7 +22,7 @@ from .mail import Outbox
 from .metrics import Metrics
 from .sources import Source
 from .store import Store
-from .tracker import Tracker
+from .tracker import Batch, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ class Ingestor:
         *,
         outbox: Outbox | None = None,
         metrics: Metrics | None = None,
-        max_batch: int = 100_000,
+        max_batch: int = 50_000,
+        poll_size: int = 10_000,
         max_delay: float = 0.2,
         report_every: float = 5.0,
         now: Callable[[], float] = time.monotonic,
@@ -47,17 +50,22 @@ class Ingestor:
     ) -> None:
         self.source = source
         self.store = store
-        self.tracker = Tracker(idle_timeout_us, store.new_ride_id)
+        self.tracker = Tracker(idle_timeout_us, lambda: self._retry(store.new_ride_id))
         self.outbox = outbox
         self.metrics = metrics or Metrics(source.name)
-        self.max_batch = max_batch
+        self.max_batch = max_batch  # messages that make a batch worth writing at once
+        self.poll_size = poll_size  # messages taken from the source at a time: bounds memory
         self.max_delay = max_delay
         self.report_every = report_every
         self.now = now
         self.wall = wall
         self.sleep = sleep
-        self.expected: dict[int, int | None] = {}  # stored position of each owned partition
+        # position of each owned partition once the writes handed over so far are stored
+        self.expected: dict[int, int | None] = {}
         self._stopping = False
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+        self._inflight: Future[None] | None = None
+        self._inflight_batch: Batch | None = None
 
     def stop(self) -> None:
         """Finish the current batch and return from ``run``; safe from a signal handler."""
@@ -77,7 +85,7 @@ class Ingestor:
 
     def _revoke(self, partitions: list[int]) -> None:
         if partitions:
-            self.flush()
+            self.flush(wait=True)
         for partition in partitions or list(self.expected):
             self.tracker.drop(partition)
             self.expected.pop(partition, None)
@@ -86,6 +94,10 @@ class Ingestor:
 
     def _resync(self) -> None:
         """Throw away the unstored batch and reload every owned partition from the database."""
+        if self._inflight is not None:
+            with contextlib.suppress(FencedError):
+                self._inflight.result()
+            self._inflight = self._inflight_batch = None
         self.tracker.take()
         owned = list(self.expected)
         for partition, position in self._assign(owned).items():
@@ -99,53 +111,77 @@ class Ingestor:
         last_flush = last_report = self.now()
         try:
             while not self._stopping:
-                messages = source.poll(self.max_batch, 0.05)
-                feed = self.tracker.feed
-                for message in messages:
-                    feed(message)
+                messages = source.poll(self.poll_size, 0.05)
+                self.tracker.feed_all(messages)
                 now = self.now()
                 pending = len(self.tracker.batch)
-                if pending and (
+                due = pending and (
                     pending >= self.max_batch
                     or now - last_flush >= self.max_delay
                     or not messages
                     or source.exhausted
-                ):
+                )
+                # While the writer is busy, let the batch grow rather than queue behind it:
+                # fewer, larger transactions and state snapshots when the load is high.
+                busy = self._inflight is not None and not self._inflight.done()
+                if due and (not busy or pending >= 4 * self.max_batch or source.exhausted):
                     self.flush()
                     last_flush = self.now()
                 elif not pending:
                     last_flush = now
+                if self._inflight is not None and self._inflight.done():
+                    self._settle()  # account for it now: its alerts must not wait for more input
                 if now - last_report >= self.report_every:
                     self.metrics.set_lag(source.lag())
                     self.metrics.report()
                     last_report = now
                 if source.exhausted:
                     break
-            self.flush()
+            self.flush(wait=True)
         finally:
             source.close()
+            self._writer.shutdown()
         self.metrics.set_lag(source.lag())
         self.metrics.report()
 
-    def flush(self) -> None:
-        """Write the tracker's batch with the positions it accounts for; retry while the
-        database is away; on fencing, reload state instead."""
+    def flush(self, wait: bool = False) -> None:
+        """Hand the tracker's batch, with the positions it accounts for, to the writer thread,
+        which retries while the database is away. Writing overlaps the next batch's parsing;
+        at most one batch is in flight. ``wait`` returns only once everything is stored."""
         tracker = self.tracker
         expired = tracker.expire_idle()
         batch = tracker.take()
         for partition in expired:
             if partition in self.expected:
                 batch.positions.setdefault(partition, self.expected[partition])  # type: ignore[arg-type]
-        if not batch.messages and not batch.ended_rides:
-            return
-        snapshots = {p: tracker.snapshot(p) for p in batch.positions}
+        if batch.messages or batch.ended_rides:
+            snapshots = {p: tracker.snapshot(p) for p in batch.positions}
+            if not self._settle():
+                return  # fenced: state reloaded, the batch is read again from the source
+            expected = dict(self.expected)
+            self._inflight = self._writer.submit(self._write, batch, snapshots, expected)
+            self._inflight_batch = batch
+            self.expected.update(batch.positions)  # what the next write will expect
+        if wait:
+            self._settle()
+
+    def _write(
+        self, batch: Batch, snapshots: dict[int, bytes], expected: dict[int, int | None]
+    ) -> None:
+        self._retry(lambda: self.store.write(self.source.name, batch, snapshots, expected))
+
+    def _settle(self) -> bool:
+        """Wait for the write in flight and account for it; False if it was fenced."""
+        future, batch = self._inflight, self._inflight_batch
+        if future is None or batch is None:
+            return True
+        self._inflight = self._inflight_batch = None
         try:
-            self._retry(lambda: self.store.write(self.source.name, batch, snapshots, self.expected))
+            future.result()
         except FencedError as exc:
             log.warning("%s", exc)
             self._resync()
-            return
-        self.expected.update(batch.positions)
+            return False
         self.source.committed(batch.positions)
         freshness = None
         if batch.first_at is not None:
@@ -156,6 +192,7 @@ class Ingestor:
         )  # fmt: skip
         if batch.alerts and self.outbox is not None:
             self.outbox.wake()
+        return True
 
     def _retry(self, action: Callable[[], T]) -> T:
         """Run ``action``, retrying transient failures with backoff until it succeeds."""

@@ -42,7 +42,7 @@ class Metrics:
         self._freshness = Histogram(
             "deleton_ingest_freshness_seconds",
             "Message time to commit, for the first message of each batch",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30),
             registry=self.registry,
         )
         self._last = (time.monotonic(), 0, 0)

@@ -71,7 +71,7 @@ class FileSource:
         for raw in self._stream:
             end = position + len(raw)
             key, value, unreadable = decode_line(raw.rstrip(b"\r\n"))
-            out.append(Message(0, position, end, key, value, unreadable))
+            out.append((0, position, end, key, value, unreadable))
             position = end
             if len(out) >= max_messages:
                 break
@@ -134,7 +134,7 @@ class FleetSource:
             return out
         position = self._position
         for key, _, text in lines:
-            out.append(Message(0, position, position + 1, key.encode(), envelope(text)))
+            out.append((0, position, position + 1, key.encode(), envelope(text), None))
             position += 1
         self._position = position
         return out

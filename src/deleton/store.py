@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 import struct
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _FULL_READING = struct.Struct(">hiqiqidiiiiiiid")
 _NULL = struct.pack(">i", -1)
+_AT = operator.itemgetter(1)
 _FIELD = (
     (struct.Struct(">iq"), 8),
     (struct.Struct(">iq"), 8),
@@ -99,6 +101,9 @@ class Store:
         self._conn: psycopg.Connection[Any] | None = None
         self._days: set[int] = set()
         self._ids: Iterator[int] = iter(())
+        # ride ids are handed out on the parsing thread while the writer thread holds a
+        # transaction open on the main connection, so they get a connection of their own
+        self._id_conn: psycopg.Connection[Any] | None = None
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
@@ -118,22 +123,30 @@ class Store:
                 yield conn
         except psycopg.Error as exc:
             if conn.broken or isinstance(exc, psycopg.OperationalError):
-                self.close()
+                conn.close()
+                self._conn = None
             raise _translate(exc) from exc
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._id_conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._id_conn = None
 
     def new_ride_id(self) -> int:
         """The next ride id, fetched from the sequence a thousand at a time."""
         ride_id = next(self._ids, None)
         if ride_id is None:
-            with self._transaction() as conn:
-                ids = conn.execute(
+            try:
+                if self._id_conn is None or self._id_conn.closed:
+                    self._id_conn = psycopg.connect(self.url, autocommit=True)
+                ids = self._id_conn.execute(
                     "SELECT nextval('daily.ride_id_seq') FROM generate_series(1, 1000)"
                 ).fetchall()
+            except psycopg.Error as exc:
+                if self._id_conn is not None:
+                    self._id_conn.close()
+                raise _translate(exc) from exc
             self._ids = iter(row[0] for row in ids)
             ride_id = next(self._ids)
         return ride_id
@@ -285,7 +298,9 @@ class Store:
 
     def _ensure_days(self, conn: psycopg.Connection[Any], readings: list[Reading]) -> set[int]:
         """Create the day partitions these readings fall in; return the days created."""
-        days = {at // _DAY_US for _, at, *_ in readings} - self._days
+        first = min(readings, key=_AT)[1] // _DAY_US
+        last = max(readings, key=_AT)[1] // _DAY_US
+        days = set(range(first, last + 1)) - self._days
         for day in sorted(days):
             date = (dt.datetime(1970, 1, 1) + dt.timedelta(days=day)).date()
             conn.execute("SELECT daily.ensure_reading_partition(%s)", [date])

@@ -14,7 +14,7 @@ was never seen) start a ride with an unknown rider rather than being dropped.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +22,8 @@ import orjson
 
 from . import alerts
 from .dump import Message
-from .records import Invalid, Ride, Rider, Telemetry
-from .wire import parse_value
+from .records import Invalid, Marker, Ride, Rider, Telemetry
+from .wire import match_reading, parse_value
 
 Reading = tuple[int, int, float | None, int | None, int | None, int | None, float | None]
 
@@ -77,9 +77,9 @@ class Bike:
         self.low_run = 0
         self.fired = 0
 
-    def dump(self, key: str) -> list[Any]:
-        return [
-            key,
+    def dump(self, key: bytes) -> tuple[Any, ...]:
+        return (
+            key.decode("latin-1"),  # any bytes, losslessly, in JSON
             self.ride_id,
             self.user_id,
             self.host,
@@ -90,10 +90,10 @@ class Bike:
             self.high_run,
             self.low_run,
             self.fired,
-        ]
+        )
 
     @classmethod
-    def load(cls, row: list[Any]) -> tuple[str, Bike]:
+    def load(cls, row: list[Any]) -> tuple[bytes, Bike]:
         bike = cls()
         (
             key,
@@ -109,7 +109,7 @@ class Bike:
             bike.fired,
         ) = row
         bike.pending = (pending[0], pending[1], pending[2]) if pending else None
-        return key, bike
+        return key.encode("latin-1"), bike
 
 
 class Tracker:
@@ -118,7 +118,7 @@ class Tracker:
     def __init__(self, idle_timeout_us: int, new_ride_id: Callable[[], int]) -> None:
         self.idle_timeout_us = idle_timeout_us
         self.new_ride_id = new_ride_id
-        self.partitions: dict[int, dict[str, Bike]] = {}
+        self.partitions: dict[int, dict[bytes, Bike]] = {}
         self.watermarks: dict[int, int] = {}
         self.batch = Batch()
 
@@ -126,7 +126,7 @@ class Tracker:
 
     def load(self, partition: int, snapshot: bytes | None) -> None:
         """Take over ``partition`` with the state checkpointed with its position."""
-        bikes: dict[str, Bike] = {}
+        bikes: dict[bytes, Bike] = {}
         watermark = 0
         if snapshot:
             doc = orjson.loads(snapshot)
@@ -160,71 +160,100 @@ class Tracker:
 
     def feed(self, message: Message) -> None:
         """Account for one message; bad input becomes a dead letter, never an exception."""
+        self.feed_all((message,))
+
+    def feed_all(self, messages: Iterable[Message]) -> None:
+        """``feed`` for many messages: the ingest hot path (a hundred thousand times a second),
+        so Ride and Telemetry lines travel as bare tuples rather than records."""
         batch = self.batch
-        batch.messages += 1
-        partition = message.partition
-        batch.positions[partition] = message.next_position
-        if message.unreadable is not None:
-            parsed: Any = Invalid(message.unreadable)
-        else:
-            parsed = parse_value(message.value)
-        kind = type(parsed)
-        if kind is Invalid:
-            batch.dead_letters.append(
-                (partition, message.position, message.key, message.value, parsed.reason)
-            )
-            return
+        positions = batch.positions
+        timeout = self.idle_timeout_us
+        count = 0
+        for partition, position, next_position, raw_key, value, unreadable in messages:
+            count += 1
+            positions[partition] = next_position
+            reading = match_reading(value) if unreadable is None and value is not None else None
+            if reading is None:
+                record: Any = parse_value(value) if unreadable is None else Invalid(unreadable)
+                kind = type(record)
+                if kind is Invalid:
+                    batch.dead_letters.append((partition, position, raw_key, value, record.reason))
+                    continue
+                if kind is Ride:
+                    reading = (
+                        True,
+                        record.at,
+                        record.host,
+                        record.duration,
+                        record.resistance,
+                        None,
+                    )
+                elif kind is Telemetry:
+                    reading = (False, record.at, record.host, record.heart_rate, record.rpm,
+                               record.power)  # fmt: skip
+                else:
+                    self._event(partition, raw_key or b"", record)
+                    continue
+            is_ride, at, host, a, b, c = reading
+            key = raw_key or b""
+            bike = self._arrive(partition, key, at)
+            if bike.ride_id is not None and at - bike.last_at > timeout:
+                self._end(bike)
+            if is_ride:
+                if bike.ride_id is None:
+                    self._open(bike, key, at, host, None)
+                elif bike.pending is not None:  # the Telemetry line never came: keep the half
+                    self._half_ride(bike)
+                bike.pending = (at, a, b)
+                bike.last_at = at
+            else:
+                self._telemetry(bike, key, at, host, a, b, c)  # type: ignore[arg-type]
+        batch.messages += count
+
+    def _arrive(self, partition: int, key: bytes, at: int | None) -> Bike:
+        """The bike a message is for, with the partition's message time moved on."""
         bikes = self.partitions.get(partition)
         if bikes is None:
             bikes = self.partitions[partition] = {}
             self.watermarks[partition] = 0
-        key = message.key.decode(errors="replace") if message.key is not None else ""
         bike = bikes.get(key)
         if bike is None:
             bike = bikes[key] = Bike()
-        at = parsed.at
         if at is not None:
-            if batch.first_at is None:
-                batch.first_at = at
+            if self.batch.first_at is None:
+                self.batch.first_at = at
             if at > self.watermarks[partition]:
                 self.watermarks[partition] = at
-            if bike.ride_id is not None and at - bike.last_at > self.idle_timeout_us:
-                self._end(bike)
-        if kind is Telemetry:
-            self._telemetry(bike, key, parsed)
-        elif kind is Ride:
-            if bike.ride_id is None:
-                self._open(bike, key, at, parsed.host, None)
-            elif bike.pending is not None:  # the Telemetry line never came: keep the half
-                self._half_ride(bike)
-            bike.pending = (at, parsed.duration, parsed.resistance)
-            bike.last_at = at
-        elif kind is Rider:
-            self._end(bike)
-            self._open(bike, key, at, parsed.host, parsed)
-        else:  # Marker
-            self._end(bike)
+        return bike
 
-    def _telemetry(self, bike: Bike, key: str, t: Telemetry) -> None:
+    def _event(self, partition: int, key: bytes, record: Rider | Marker) -> None:
+        """A ``[SYSTEM]`` line or a marker: both end the bike's ride; the first starts one."""
+        bike = self._arrive(partition, key, record.at)
+        self._end(bike)
+        if type(record) is Rider:
+            self._open(bike, key, record.at, record.host, record)
+
+    def _telemetry(
+        self, bike: Bike, key: bytes, at: int, host: str, hr: int, rpm: int, power: float
+    ) -> None:
         if bike.ride_id is None:
-            self._open(bike, key, t.at, t.host, None)
+            self._open(bike, key, at, host, None)
         ride_id: int = bike.ride_id  # type: ignore[assignment]
         pending = bike.pending
         reading: Reading
         if pending is not None:
-            reading = (ride_id, pending[0], pending[1], pending[2], t.heart_rate, t.rpm, t.power)
+            reading = (ride_id, pending[0], pending[1], pending[2], hr, rpm, power)
             bike.pending = None
         else:
-            reading = (ride_id, t.at, None, None, t.heart_rate, t.rpm, t.power)
+            reading = (ride_id, at, None, None, hr, rpm, power)
         self.batch.readings.append(reading)
-        bike.last_at = t.at
+        bike.last_at = at
         limit = bike.limit
-        hr = t.heart_rate
         if limit is not None and (
-            bike.high_run or bike.low_run or hr > limit or (0 < hr < alerts.LOW_LIMIT and t.rpm)
+            bike.high_run or bike.low_run or hr > limit or (0 < hr < alerts.LOW_LIMIT and rpm)
         ):
             streak, kind = alerts.judge(
-                alerts.Streak(bike.high_run, bike.low_run, bike.fired), limit, hr, t.rpm
+                alerts.Streak(bike.high_run, bike.low_run, bike.fired), limit, hr, rpm
             )
             bike.high_run, bike.low_run, bike.fired = streak
             if kind:
@@ -248,7 +277,7 @@ class Tracker:
         )
         bike.pending = None
 
-    def _open(self, bike: Bike, key: str, at: int, host: str, rider: Rider | None) -> None:
+    def _open(self, bike: Bike, key: bytes, at: int, host: str, rider: Rider | None) -> None:
         bike.ride_id = self.new_ride_id()
         bike.host = host
         bike.last_at = at
@@ -265,7 +294,9 @@ class Tracker:
             known = self.batch.riders.get(rider.user_id)
             if known is None or known.at <= at:
                 self.batch.riders[rider.user_id] = rider
-        self.batch.new_rides.append((bike.ride_id, key, bike.user_id, at, host))
+        self.batch.new_rides.append(
+            (bike.ride_id, key.decode(errors="replace"), bike.user_id, at, host)
+        )
 
     def _end(self, bike: Bike) -> None:
         if bike.ride_id is None:

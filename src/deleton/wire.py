@@ -59,7 +59,19 @@ _HEAD = re.compile(
 )
 _MARKER = re.compile(r"--------- beginning of [a-z][a-z ]*[a-z]", re.ASCII)
 
+# The hot path: a Ride or Telemetry line in the plain envelope, matched on the raw bytes in
+# one go. Anything else (rider lines, markers, escapes, bad input) takes the general path,
+# and a test checks that both paths agree.
+_FAST = re.compile(
+    rb'\{"log": "([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}):([0-9]{2})\.([0-9]{6}) '
+    rb"([!#-\[\]-~]+ [!#-\[\]-~]+): \[INFO\]: (?:"
+    rb"Ride - duration = ([0-9]+\.[0-9]+); resistance = ([0-9]+)"
+    rb"|Telemetry - hrt = ([0-9]+); rpm = ([0-9]+); power = (" + _FLOAT.encode() + rb"))"
+    rb'\\n"\}'
+)
 _minute_cache: dict[str, int] = {}
+_fast_minutes: dict[bytes, int] = {}
+_hosts: dict[bytes, str] = {}
 
 
 def _minute_micros(minute: str) -> int | None:
@@ -168,10 +180,46 @@ def _parse_rider(at: int, host: str, payload: str) -> Parsed:
     )
 
 
+Reading = tuple[bool, int, str, Any, int, float | None]
+
+
+def match_reading(value: bytes) -> Reading | None:
+    """The hot path: a Ride or Telemetry line in the plain envelope, as a bare tuple
+    ``(is_ride, at, host, duration or heart_rate, resistance or rpm, None or power)``; None for
+    anything else, which ``parse_value`` then judges. Skipping the record objects matters at
+    a hundred thousand messages a second."""
+    m = _FAST.fullmatch(value)
+    if m is None:
+        return None
+    minute, sec, micro, host, dur, res, hrt, rpm, power = m.groups()
+    base = _fast_minutes.get(minute)
+    if base is None:
+        base = _minute_micros(minute.decode())
+        if base is None:
+            return None  # an impossible time: the general path says why
+        if len(_fast_minutes) < 100_000:
+            _fast_minutes[minute] = base
+    if sec >= b"60":
+        return None
+    name = _hosts.get(host)
+    if name is None:
+        name = host.decode()
+        if len(_hosts) < 10_000:
+            _hosts[host] = name
+    at = base + int(sec + micro)
+    if dur is not None:
+        return (True, at, name, float(dur), int(res), None)
+    return (False, at, name, int(hrt), int(rpm), float(power))
+
+
 def parse_value(value: bytes | None) -> Parsed:
     """A Kafka message value (``{"log": "<line>\\n"}``) to a record or the reason it is invalid."""
     if value is None:
         return Invalid("message has no value")
+    fast = match_reading(value)
+    if fast is not None:
+        is_ride, at, host, a, b, c = fast
+        return Ride(at, host, a, b) if is_ride else Telemetry(at, host, a, b, c)  # type: ignore[arg-type]
     # Fast path: the common envelope needs no JSON decoding when the line has nothing escaped.
     if value.startswith(_ENVELOPE_HEAD) and value.endswith(_ENVELOPE_TAIL):
         inner = value[9:-4]

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from deleton.broker import LocalBroker
-from deleton.dump import Message
+from deleton.dump import Message, message
 from deleton.kafka import ProducerSink
 from deleton.records import to_datetime
 from deleton.settings import KafkaConfig
@@ -47,7 +47,7 @@ def reference(kafka: LocalBroker, topic: str, count: int) -> tuple[Batch, dict[i
     tracker = Tracker(IDLE, itertools.count(1).__next__)
     ends: dict[int, int] = {}
     for m in iterate_topic(kafka.bootstrap, topic, count):
-        tracker.feed(Message(m.partition(), m.offset(), m.offset() + 1, m.key(), m.value()))
+        tracker.feed(message(m.partition(), m.offset(), m.offset() + 1, m.key(), m.value()))
         ends[m.partition()] = m.offset() + 1
     tracker.expire_idle()
     return tracker.take(), ends

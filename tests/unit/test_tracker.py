@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deleton.dump import Message
+from deleton.dump import Message, message
 from deleton.fleet import Fleet
 from deleton.records import Marker, Ride, Rider, Telemetry
 from deleton.tracker import Batch, Tracker
@@ -27,7 +27,7 @@ def tracker(timeout: int = 60 * SECOND) -> Tracker:
 def msg(
     record: object, position: int, key: bytes | None = b"SN0001", partition: int = 0
 ) -> Message:
-    return Message(partition, position, position + 1, key, format_value(record))  # type: ignore[arg-type]
+    return message(partition, position, position + 1, key, format_value(record))  # type: ignore[arg-type]
 
 
 def feed(t: Tracker, records: list[object], key: bytes | None = b"SN0001") -> Batch:
@@ -89,9 +89,9 @@ def test_half_readings_store_what_they_have() -> None:
 def test_bad_messages_are_dead_letters_and_the_rest_goes_on() -> None:
     t = tracker()
     t.feed(msg(RIDER, 0))
-    t.feed(Message(0, 1, 2, b"SN0001", b"garbage"))
-    t.feed(Message(0, 2, 3, b"SN0001", None))
-    t.feed(Message(0, 3, 4, None, None, unreadable="kcat record payload is not a string"))
+    t.feed(message(0, 1, 2, b"SN0001", b"garbage"))
+    t.feed(message(0, 2, 3, b"SN0001", None))
+    t.feed(message(0, 3, 4, None, None, unreadable="kcat record payload is not a string"))
     for i, record in enumerate(ride_lines(T0, 2)):
         t.feed(msg(record, 4 + i))
     batch = t.take()
@@ -129,7 +129,7 @@ def stream(bikes: int, seconds: int) -> list[Message]:
     for _, lines in Fleet(bikes, 9, T0).ticks(T0 + seconds * SECOND):
         for key, _, text in lines:
             partition = int(key[2:]) % 2
-            messages.append(Message(partition, len(messages), len(messages) + 1, key.encode(),
+            messages.append(message(partition, len(messages), len(messages) + 1, key.encode(),
                                     envelope(text)))  # fmt: skip
     return messages
 

@@ -248,3 +248,19 @@ def test_arbitrary_bytes_never_raise(value: bytes) -> None:
 @given(st.text(max_size=200))
 def test_arbitrary_lines_never_raise(line: str) -> None:
     parse_value(envelope(line))
+
+
+ride_or_telemetry = st.one_of(
+    st.builds(Ride, times, hosts, floats.map(lambda f: float(int(f))), st.integers(0, 300)),
+    st.builds(Telemetry, times, hosts, st.integers(0, 250), st.integers(0, 200), floats),
+)
+
+
+@given(ride_or_telemetry, st.integers(0, 120), st.sampled_from(["", "-", "x", "60", " ", "9"]))
+def test_the_fast_path_agrees_with_the_general_one(record: Ride, cut: int, insert: str) -> None:
+    """parse_value matches plain Ride/Telemetry envelopes on raw bytes; mutated lines must get
+    exactly the answer the general line parser gives."""
+    line = format_line(record)
+    mutated = line[:cut] + insert + line[cut:]
+    for text in (line, mutated):
+        assert parse_value(envelope(text)) == parse_line(text)

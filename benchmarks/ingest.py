@@ -1,0 +1,318 @@
+"""Ingestion benchmark on this machine, with a real broker and PostgreSQL beside it.
+
+throughput: fill a local topic (8 partitions) from the simulator, then measure in one run
+  - the raw consume rate of the topic (a consumer that only counts),
+  - the raw binary COPY rate of the same reading rows into a table shaped like daily.reading,
+  - `deleton ingest` (one or more group members) from the start to every partition stored,
+  - the ingest processes' peak RSS.
+freshness: start ingestion, then produce in real time (10,000 bikes by default) and report
+  message-time-to-commit p50/p99 (ingest's own histogram, first message of every batch: the
+  oldest in it) and alert latency (reading time to the email arriving at a local SMTP server).
+
+    python benchmarks/ingest.py throughput --bikes 50000 --seconds 20
+    python benchmarks/ingest.py freshness --bikes 10000 --seconds 180
+
+Prints a summary and writes JSON to benchmarks/results/. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deleton import schema  # noqa: E402
+from deleton.broker import LocalBroker, free_port  # noqa: E402
+from deleton.database import embedded_url  # noqa: E402
+from deleton.kafka import ProducerSink  # noqa: E402
+from deleton.settings import KafkaConfig  # noqa: E402
+from deleton.simulator import run  # noqa: E402
+from deleton.store import pack_readings  # noqa: E402
+from deleton.tracker import Tracker  # noqa: E402
+from deleton.wire import parse_value  # noqa: E402
+from tests.services import SmtpServer, env_for  # noqa: E402
+
+START = 1_667_500_920_000_000
+WARM_UP = 60  # simulated seconds
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def positions(url: str, source: str) -> dict[int, int]:
+    with psycopg.connect(url) as conn:
+        return dict(
+            conn.execute(
+                "SELECT partition, next_position FROM daily.source_position"
+                " WHERE source = %s AND next_position IS NOT NULL",
+                [source],
+            ).fetchall()
+        )
+
+
+def raw_consume(bootstrap: str, topic: str, count: int) -> tuple[float, list[Any]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"raw-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            # the same fetch settings as deleton's own consumer
+            "max.partition.fetch.bytes": 2_097_152,
+            "fetch.max.bytes": 16_777_216,
+            "queued.min.messages": 20_000,
+            "queued.max.messages.kbytes": 32_768,
+        }
+    )
+    consumer.subscribe([topic])
+    kept: list[Any] = []
+    first = None
+    while len(kept) < count:
+        batch = consumer.consume(10_000, 1.0)
+        if batch and first is None:
+            first = time.perf_counter()  # from the first message: group joining is not consuming
+        for m in batch:
+            if m.error() is None:
+                kept.append((m.partition(), m.offset(), m.offset() + 1, m.key(), m.value(), None))
+    elapsed = time.perf_counter() - (first or time.perf_counter())
+    consumer.close()
+    return count / elapsed, kept
+
+
+def raw_copy(url: str, messages: list[Any]) -> tuple[float, int]:
+    """Rows/s of binary COPY of the same readings into a table shaped like daily.reading."""
+    tracker = Tracker(60_000_000, itertools.count(1).__next__)
+    for m in messages:
+        tracker.feed(m)
+    readings = tracker.take().readings
+    data = pack_readings(readings)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.bench_reading")
+        conn.execute(
+            "CREATE TABLE public.bench_reading (LIKE daily.reading) PARTITION BY RANGE (at)"
+        )
+        conn.execute("CREATE INDEX ON public.bench_reading (ride_id, at)")
+        conn.execute(
+            "CREATE TABLE public.bench_reading_all PARTITION OF public.bench_reading"
+            " FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
+        )
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur, cur.copy(
+            "COPY public.bench_reading FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.write(data)
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE public.bench_reading")
+    return len(readings) / elapsed, len(readings)
+
+
+def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[str, Any]:
+    topic = "bench"
+    broker.create_topic(topic, args.partitions)
+    config = KafkaConfig(broker.bootstrap, topic, "unused", "PLAINTEXT", None, None)
+    started = time.perf_counter()
+    # The first minute, in which every bike starts its first ride (a burst of rider upserts
+    # and new rides), is ingested but not timed: the timed window is a fleet mid-ride.
+    count = run(
+        ProducerSink(config), size=args.bikes, seed=args.seed, start=START,
+        until=START + (WARM_UP + args.seconds) * 1_000_000, speed=None, workers=2,
+    )  # fmt: skip
+    fill = count / (time.perf_counter() - started)
+    print(f"filled {topic}: {count} messages at {fill:,.0f}/s", flush=True)
+
+    consume_rate, messages = raw_consume(broker.bootstrap, topic, count)
+    print(f"raw consume: {consume_rate:,.0f} messages/s", flush=True)
+    copy_rate, readings = raw_copy(url, messages)
+    per_reading = count / readings
+    print(f"raw binary COPY: {copy_rate:,.0f} rows/s = {copy_rate * per_reading:,.0f} messages/s")
+    ends: dict[int, int] = {}
+    warm: dict[int, int] = {}
+    warm_until = START + WARM_UP * 1_000_000
+    for partition, _, end, _, value, _ in messages:
+        ends[partition] = end
+        at = getattr(parse_value(value), "at", None)
+        if at is not None and at <= warm_until:
+            warm[partition] = end
+    timed = sum(ends.values()) - sum(warm.values())
+    del messages
+
+    env = env_for(
+        url, kafka_bootstrap_servers=broker.bootstrap, kafka_topic=topic,
+        kafka_group_id="bench", log_level="WARNING", mail_backend="folder",
+    )  # fmt: skip
+    started = time.perf_counter()
+    members = [
+        subprocess.Popen([sys.executable, "-m", "deleton.cli", "ingest"], env=env)
+        for _ in range(args.members)
+    ]
+    rss: dict[int, float] = {}
+    window_start = None
+    while (now := positions(url, f"kafka:{topic}")) != ends:
+        if window_start is None and all(now.get(p, 0) >= w for p, w in warm.items()):
+            window_start = time.perf_counter()
+        for p in members:
+            rss[p.pid] = peak_rss_mb(p.pid)
+        time.sleep(0.02)
+    finished = time.perf_counter()
+    elapsed = finished - started
+    for p in members:
+        rss[p.pid] = peak_rss_mb(p.pid)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    window = finished - (window_start or started)
+    rate = timed / window
+    slower = min(consume_rate, copy_rate * per_reading)
+    result = {
+        "mode": "throughput",
+        "bikes": args.bikes,
+        "members": args.members,
+        "messages": count,
+        "timed_messages": timed,
+        "readings": readings,
+        "ingest_messages_per_s": rate,
+        "ingest_readings_per_s": rate / per_reading,
+        "ingest_all_messages_per_s_incl_startup_and_warm_up": count / elapsed,
+        "raw_consume_messages_per_s": consume_rate,
+        "raw_copy_rows_per_s": copy_rate,
+        "raw_copy_as_messages_per_s": copy_rate * per_reading,
+        "share_of_slower_limit": rate / slower,
+        "peak_rss_mb": max(rss.values()),
+        "fill_messages_per_s": fill,
+    }
+    print(
+        f"ingest ({args.members} member{'s' if args.members > 1 else ''}): {rate:,.0f} messages/s,"
+        f" {rate / per_reading:,.0f} readings/s, {rate / slower:.0%} of the slower limit,"
+        f" peak RSS {max(rss.values()):.0f} MB"
+    )
+    return result
+
+
+def histogram_quantiles(text: str, name: str, qs: tuple[float, ...]) -> dict[float, float]:
+    buckets = []
+    for line in text.splitlines():
+        m = re.match(rf'{name}_bucket\{{le="([^"]+)"\}} ([0-9.e+]+)', line)
+        if m:
+            buckets.append((float(m.group(1)), float(m.group(2))))
+    total = buckets[-1][1]
+    out = {}
+    for q in qs:
+        target = q * total
+        lower, below = 0.0, 0.0
+        for bound, cumulative in buckets:
+            if cumulative >= target:
+                share = (target - below) / max(cumulative - below, 1)
+                out[q] = lower + (bound - lower) * share if bound != float("inf") else lower
+                break
+            lower, below = bound, cumulative
+    return out
+
+
+def freshness(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[str, Any]:
+    topic = "live"
+    broker.create_topic(topic, args.partitions)
+    smtp = SmtpServer().start()
+    received: list[tuple[float, Any]] = []
+    original = smtp.mailbox.handle_DATA
+
+    async def stamp(server: Any, session: Any, envelope: Any) -> str:
+        received.append((time.time(), envelope))
+        return await original(server, session, envelope)
+
+    smtp.mailbox.handle_DATA = stamp  # type: ignore[method-assign]
+    port = free_port()
+    env = env_for(
+        url, kafka_bootstrap_servers=broker.bootstrap, kafka_topic=topic, kafka_group_id="live",
+        smtp_host="127.0.0.1", smtp_port=str(smtp.port), log_level="WARNING",
+    )  # fmt: skip
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "deleton.cli", "ingest", "--metrics-port", str(port)], env=env
+    )
+    time.sleep(3)  # let it join the group before the fleet starts
+    sim = subprocess.run(
+        [sys.executable, "-m", "deleton.cli", "simulate", "--to", "kafka", "--bikes",
+         str(args.bikes), "--duration", str(args.seconds), "--seed", str(args.seed)],
+        env=env, check=True,
+    )  # fmt: skip
+    del sim
+    time.sleep(3)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    rss = peak_rss_mb(ingest.pid)
+    ingest.send_signal(signal.SIGTERM)
+    ingest.wait(timeout=60)
+    smtp.stop()
+    q = histogram_quantiles(metrics, "deleton_ingest_freshness_seconds", (0.5, 0.99))
+    latencies = []
+    with psycopg.connect(url) as conn:
+        for when, envelope in received:
+            alert_id = int(re.search(rb"<alert-(\d+)@", envelope.content).group(1))  # type: ignore[union-attr]
+            at = conn.execute("SELECT extract(epoch FROM at) FROM daily.alert WHERE alert_id = %s",
+                              [alert_id]).fetchone()[0]  # fmt: skip
+            # the alert's reading completes with its Telemetry line, half a second later
+            latencies.append(when - (float(at) + 0.5))
+    latencies.sort()
+    result = {
+        "mode": "freshness",
+        "bikes": args.bikes,
+        "seconds": args.seconds,
+        "freshness_p50_s": q.get(0.5),
+        "freshness_p99_s": q.get(0.99),
+        "alerts": len(latencies),
+        "alert_latency_p50_s": statistics.median(latencies) if latencies else None,
+        "alert_latency_p99_s": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "peak_rss_mb": rss,
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("mode", choices=("throughput", "freshness"))
+    parser.add_argument("--bikes", type=int)
+    parser.add_argument("--seconds", type=int)
+    parser.add_argument("--members", type=int, default=1)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.mode == "throughput":
+        args.bikes = args.bikes or 50_000
+        args.seconds = args.seconds or 20
+    else:
+        args.bikes = args.bikes or 10_000
+        args.seconds = args.seconds or 180
+    with tempfile.TemporaryDirectory(prefix="deleton-bench-") as folder:
+        url = embedded_url(Path(folder) / "pg")
+        with psycopg.connect(url, autocommit=True) as conn:
+            schema.reset(conn)
+        with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
+            result = (throughput if args.mode == "throughput" else freshness)(args, url, broker)
+    result["machine_cores"] = os.cpu_count()
+    out = ROOT / "benchmarks" / "results" / f"ingest-{args.mode}-{int(time.time())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
