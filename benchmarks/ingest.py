@@ -18,10 +18,12 @@ Prints a summary and writes JSON to benchmarks/results/. A measurement, not a te
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -38,6 +40,8 @@ from confluent_kafka import Consumer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.services import SmtpServer, env_for  # noqa: E402
+
 from deleton import schema  # noqa: E402
 from deleton.broker import LocalBroker, free_port  # noqa: E402
 from deleton.database import embedded_url  # noqa: E402
@@ -47,10 +51,9 @@ from deleton.simulator import run  # noqa: E402
 from deleton.store import pack_readings  # noqa: E402
 from deleton.tracker import Tracker  # noqa: E402
 from deleton.wire import parse_value  # noqa: E402
-from tests.services import SmtpServer, env_for  # noqa: E402
 
 START = 1_667_500_920_000_000
-WARM_UP = 60  # simulated seconds
+WARM_UP = 40  # simulated seconds: every bike has started by 30 s
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -118,9 +121,11 @@ def raw_copy(url: str, messages: list[Any]) -> tuple[float, int]:
             " FOR VALUES FROM ('2000-01-01') TO ('2100-01-01')"
         )
         started = time.perf_counter()
-        with conn.transaction(), conn.cursor() as cur, cur.copy(
-            "COPY public.bench_reading FROM STDIN (FORMAT BINARY)"
-        ) as copy:
+        with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy("COPY public.bench_reading FROM STDIN (FORMAT BINARY)") as copy,
+        ):
             copy.write(data)
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE public.bench_reading")
@@ -287,7 +292,9 @@ def freshness(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("mode", choices=("throughput", "freshness"))
     parser.add_argument("--bikes", type=int)
     parser.add_argument("--seconds", type=int)
@@ -301,12 +308,14 @@ def main() -> None:
     else:
         args.bikes = args.bikes or 10_000
         args.seconds = args.seconds or 180
-    with tempfile.TemporaryDirectory(prefix="deleton-bench-") as folder:
-        url = embedded_url(Path(folder) / "pg")
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.reset(conn)
-        with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
-            result = (throughput if args.mode == "throughput" else freshness)(args, url, broker)
+    folder = tempfile.mkdtemp(prefix="deleton-bench-")
+    # registered before the embedded server registers its own stop: so it runs after it
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    url = embedded_url(Path(folder) / "pg")
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.reset(conn)
+    with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
+        result = (throughput if args.mode == "throughput" else freshness)(args, url, broker)
     result["machine_cores"] = os.cpu_count()
     out = ROOT / "benchmarks" / "results" / f"ingest-{args.mode}-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

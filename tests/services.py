@@ -89,6 +89,11 @@ def rows(url: str, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         return conn.execute(query, params).fetchall()
 
 
+def execute(url: str, query: str, params: Any = None) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(query, params)
+
+
 def scalar(url: str, query: str, params: Any = None) -> Any:
     return rows(url, query, params)[0][0]
 

@@ -171,7 +171,8 @@ class KafkaSource:
         for partition in self._assigned:
             tp = TopicPartition(self.config.topic, partition)
             try:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                # the high watermark from the latest fetch: no round trip on the hot loop
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 return None
             total += max(0, high - self._positions.get(partition, 0))

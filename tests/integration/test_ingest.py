@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from deleton.broker import LocalBroker
-from deleton.dump import Message, message
+from deleton.dump import message
 from deleton.kafka import ProducerSink
 from deleton.records import to_datetime
 from deleton.settings import KafkaConfig

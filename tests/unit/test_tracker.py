@@ -147,8 +147,8 @@ def replay(cuts: list[int], timeout: int = 5 * SECOND) -> Batch:
         t = Tracker(timeout, ids.__next__)
         for partition, snapshot in state.items():
             t.load(partition, snapshot)
-        for message in MESSAGES[position:cut]:
-            t.feed(message)
+        for item in MESSAGES[position:cut]:
+            t.feed(item)
         t.expire_idle()
         batch = t.take()
         state = {p: t.snapshot(p) for p in state}
