@@ -43,7 +43,10 @@ test: $(STAMP) kafka-jars
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q
 
 bench: $(STAMP) kafka-jars
-	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/simulate.py
+	$(BIN)/python benchmarks/simulate.py
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/ingest.py throughput
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/ingest.py throughput --members 2
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/ingest.py freshness
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

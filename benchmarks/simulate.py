@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def once(bikes: int, seconds: int, workers: int | None) -> tuple[float, int]:
+def once(bikes: int, seconds: int, workers: int | None) -> tuple[float, float, int]:
     command = [
         sys.executable, "-m", "deleton.cli", "simulate", "--fast", "--bikes", str(bikes),
         "--duration", str(seconds), "--start", "2022-11-03T18:00:00",
@@ -34,10 +34,13 @@ def once(bikes: int, seconds: int, workers: int | None) -> tuple[float, int]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
     assert process.stdout is not None
     lines = 0
+    first = None
     while chunk := process.stdout.read(1 << 20):
+        first = first or time.perf_counter()
         lines += chunk.count(b"\n")
     process.wait()
-    return lines / (time.perf_counter() - started), lines
+    done = time.perf_counter()
+    return lines / (done - started), lines / (done - (first or started)), lines
 
 
 def main() -> None:
@@ -47,15 +50,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int)
     args = parser.parse_args()
-    rates = []
+    rates, steady = [], []
     for _ in range(args.runs):
-        rate, lines = once(args.bikes, args.seconds, args.workers)
+        rate, after_start, lines = once(args.bikes, args.seconds, args.workers)
         rates.append(rate)
-        print(f"{lines} messages at {rate:,.0f}/s (start-up included)", flush=True)
+        steady.append(after_start)
+        print(f"{lines} messages at {rate:,.0f}/s with start-up, {after_start:,.0f}/s after")
     result = {
         "bikes": args.bikes,
         "simulated_seconds": args.seconds,
         "messages_per_s_median": statistics.median(rates),
+        "messages_per_s_after_start_up_median": statistics.median(steady),
         "messages_per_s_runs": rates,
         "machine_cores": os.cpu_count(),
     }

@@ -69,13 +69,17 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers or (
         min(os.cpu_count() or 1, 4) if args.fast and args.bikes >= 200 else 1
     )
+    workers = min(workers, args.bikes)
+    partitions = args.partitions or workers
+    if args.to == "stdout" and partitions % workers:
+        workers = 1  # each worker numbers its own partitions, so they must divide evenly
     sink: simulator.Sink[Any]
     if args.to == "kafka":
         from .kafka import ProducerSink
 
         sink = ProducerSink(settings.kafka())
     else:
-        sink = simulator.stdout_sink(settings.kafka_topic, args.partitions)
+        sink = simulator.stdout_sink(settings.kafka_topic, partitions)
     started = time.monotonic()
     try:
         count = simulator.run(  # type: ignore[misc]
@@ -85,7 +89,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             start=start,
             until=until,
             speed=speed,
-            workers=min(workers, args.bikes),
+            workers=workers,
         )
     except BrokenPipeError:
         return 0
@@ -151,6 +155,16 @@ def _pipeline(settings: Settings, source: Any, backend: Any = None) -> tuple[Any
     return ingestor, outbox
 
 
+def _serve(ingestor: Any, outbox: Any) -> None:
+    """Run ingestion with the alert outbox beside it until a signal stops it."""
+    _stop_on_signals(ingestor.stop)
+    outbox.start()
+    try:
+        ingestor.run()
+    finally:
+        outbox.stop()
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -165,12 +179,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     ingestor, outbox = _pipeline(settings, source)
     if args.metrics_port:
         ingestor.metrics.serve(args.metrics_port)
-    _stop_on_signals(ingestor.stop)
-    outbox.start()
-    try:
-        ingestor.run()
-    finally:
-        outbox.stop()
+    _serve(ingestor, outbox)
     if args.from_file:
         sent = outbox.drain()
         log.info("replayed %s; sent %d alerts", args.from_file, sent)
@@ -197,15 +206,10 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  PostgreSQL   {where}")
     pace = f"{args.speed:g}x real time"
     print(f"  fleet        {args.bikes} simulated bikes at {pace} (seed {args.seed})")
-    print("  ingestion    fleet -> daily schema, rides summarised as they end")
+    print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
     print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
     print("Ctrl-C stops everything.", flush=True)
-    _stop_on_signals(ingestor.stop)
-    outbox.start()
-    try:
-        ingestor.run()
-    finally:
-        outbox.stop()
+    _serve(ingestor, outbox)
     print("Deleton stopped.")
     return 0
 
@@ -226,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, help="simulated seconds (default: forever)")
     p.add_argument("--start", help="simulated start time, ISO-8601 (default: now)")
     p.add_argument("--to", choices=("stdout", "kafka"), default="stdout")
-    p.add_argument("--partitions", type=int, default=1, help="partitions numbered on stdout")
+    p.add_argument(
+        "--partitions", type=int, help="partitions numbered on stdout (default: the workers)"
+    )
     p.add_argument(
         "--workers",
         type=int,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import zlib
 from collections.abc import Generator, Iterator
 
 from .records import Rider
@@ -37,6 +38,11 @@ _HOSTS = ("mendoza", "cortez", "valencia", "ortega", "navarro", "delgado", "herr
 # One message of the stream: the bike's key, its time (None for markers), the log line. A plain
 # tuple rather than a NamedTuple: the fleet builds hundreds of thousands a second.
 Line = tuple[str, int | None, str]
+
+
+def serial(index: int) -> str:
+    """The serial, and message key, of bike ``index``: SN0000, SN0001, ..."""
+    return f"SN{index:04d}"
 
 
 class Clock:
@@ -96,7 +102,7 @@ def bike(index: int, seed: int, start: int, population: Population, clock: Clock
     is what lets a core simulate a few hundred thousand messages a second."""
     rng = random.Random(f"{seed}:{index}")
     random_ = rng.random
-    key = f"SN{index:04d}"
+    key = serial(index)
     head = f" {rng.choice(_HOSTS)} v{rng.choice((8, 9, 9, 9, 10))}: "
     ride_head = head + "[INFO]: Ride - duration = "
     telemetry_head = head + "[INFO]: Telemetry - hrt = "
@@ -195,7 +201,8 @@ class Fleet:
     """``size`` bikes, ``SN0000``..., from ``start`` (epoch microseconds), fixed by ``seed``."""
 
     def __init__(self, size: int, seed: int, start: int, share: tuple[int, int] = (0, 1)) -> None:
-        """``share`` (k, n) keeps only bikes whose index is k modulo n: one worker's part."""
+        """``share`` (k, n) keeps only the bikes whose serial hashes (CRC-32) to k modulo n:
+        one worker's part, lined up with partitions numbered the same way."""
         if not 1 <= size <= 100_000:
             raise ValueError("a fleet has 1 to 100,000 bikes")
         population = Population(seed)
@@ -203,7 +210,9 @@ class Fleet:
         self.clock = Clock()
         self._tick = start // TICK_US
         self._wheel: dict[int, list[Bike]] = {}
-        for index in range(share[0], size, share[1]):
+        for index in range(size):
+            if zlib.crc32(serial(index).encode()) % share[1] != share[0]:
+                continue
             coroutine = bike(index, seed, start, population, self.clock)
             self._hold(coroutine, next(coroutine) // TICK_US, [])
 

@@ -58,30 +58,33 @@ class KcatSink:
         self._templates[key] = template
         return template
 
-    def render(self, lines: list[Line], tick_end: int) -> list[tuple[int, str]]:
-        """(partition, the record from its timestamp on) for each line."""
+    def render(self, lines: list[Line], tick_end: int) -> tuple[int, bytes]:
+        """The records of ``lines``, numbered: it runs in the worker that owns their bikes,
+        and a worker's bikes hash to partitions no other worker writes (``Fleet`` shares)."""
         out = []
+        offsets = self.offsets
+        heads = self._heads
         templates = self._templates
         for key, at, text in lines:
             partition, after = templates.get(key) or self._template(key)
+            offset = offsets[partition]
+            offsets[partition] = offset + 1
+            head = heads[partition]
             ts = (tick_end if at is None else at) // 1000
             if '"' in text or "\\" in text:
                 payload = orjson.dumps(envelope(text).decode()).decode()
-                out.append((partition, f"{ts}{after}{payload}}}"))
+                out.append(f'{head}{offset},"tstype":"create","ts":{ts}{after}{payload}}}\n')
             else:  # the envelope of a plain line, JSON-quoted, without encoding it twice
-                out.append((partition, f'{ts}{after}"{{\\"log\\": \\"{text}\\\\n\\"}}"}}'))
-        return out
+                out.append(
+                    f'{head}{offset},"tstype":"create","ts":{ts}{after}'
+                    f'"{{\\"log\\": \\"{text}\\\\n\\"}}"}}\n'
+                )
+        return len(out), "".join(out).encode()
 
-    def emit(self, rendered: list[tuple[int, str]]) -> int:
-        offsets = self.offsets
-        heads = self._heads
-        out = []
-        for partition, rest in rendered:
-            offset = offsets[partition]
-            offsets[partition] = offset + 1
-            out.append(f'{heads[partition]}{offset},"tstype":"create","ts":{rest}\n')
-        self.stream.write("".join(out).encode())
-        return len(out)
+    def emit(self, rendered: tuple[int, bytes]) -> int:
+        count, data = rendered
+        self.stream.write(data)
+        return count
 
     def close(self) -> None:
         self.stream.flush()
@@ -109,6 +112,8 @@ def rendered_ticks(
     sink: Sink[R], size: int, seed: int, start: int, until: int | None, workers: int
 ) -> Iterator[tuple[int, list[R]]]:
     """Per tick, its end time and the rendered messages of each worker's bikes."""
+    if workers > 1 and getattr(sink, "partitions", workers) % workers:
+        raise ValueError("the partitions must divide among the workers")
     if workers <= 1:
         for tick_end, lines in Fleet(size, seed, start).ticks(until):
             yield tick_end, [sink.render(lines, tick_end)]

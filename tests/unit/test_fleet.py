@@ -118,7 +118,7 @@ def test_worker_processes_give_the_same_messages() -> None:
     one, two = io.BytesIO(), io.BytesIO()
     for out, workers in ((one, 1), (two, 2)):
         run(
-            KcatSink(out, "t"),
+            KcatSink(out, "t", partitions=2),
             size=6,
             seed=2,
             start=START,
