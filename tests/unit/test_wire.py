@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import orjson
 import pytest
 from hypothesis import given
@@ -12,25 +10,19 @@ from hypothesis import strategies as st
 from deleton.records import Invalid, Marker, Ride, Rider, Telemetry
 from deleton.wire import envelope, format_line, format_value, parse_line, parse_value
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples" / "real_deloton_lines.txt"
-
-
-def sample_lines() -> list[str]:
-    return SAMPLES.read_text().splitlines()
-
-
-def test_every_real_sample_line_parses_and_formats_back_byte_for_byte() -> None:
-    lines = sample_lines()
-    assert len(lines) == 279
-    for line in lines:
+def test_every_real_sample_line_parses_and_formats_back_byte_for_byte(
+    sample_lines: list[str],
+) -> None:
+    assert len(sample_lines) == 279
+    for line in sample_lines:
         record = parse_line(line)
         assert not isinstance(record, Invalid), (line, record)
         assert format_line(record) == line
         assert parse_value(envelope(line)) == record
 
 
-def test_real_rider_line_fields() -> None:
-    rider = next(r for r in map(parse_line, sample_lines()) if isinstance(r, Rider))
+def test_real_rider_line_fields(sample_lines: list[str]) -> None:
+    rider = next(r for r in map(parse_line, sample_lines) if isinstance(r, Rider))
     assert rider.user_id == 4526
     assert rider.names == (None, "Charlene", "Brown")
     assert rider.address_parts == ("Flat 98y", "Carolyn haven", "East Valeriemouth", "S5T 0TT")
