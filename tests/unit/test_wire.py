@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from deleton.records import Invalid, Marker, Ride, Rider, Telemetry
 from deleton.wire import envelope, format_line, format_value, parse_line, parse_value
 
+
 def test_every_real_sample_line_parses_and_formats_back_byte_for_byte(
     sample_lines: list[str],
 ) -> None:
