@@ -106,10 +106,9 @@ class SesBackend:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
+            # recipients come from the message's own To header
             self.client.send_raw_email(
-                Source=message["From"],
-                Destinations=[message["To"]],
-                RawMessage={"Data": message.as_bytes()},
+                Source=message["From"], RawMessage={"Data": message.as_bytes()}
             )
         except (BotoCoreError, ClientError) as exc:
             raise TransientError(f"SES: {exc}") from exc

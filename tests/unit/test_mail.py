@@ -1,0 +1,62 @@
+"""Alert emails: what they say, and the SES backend against moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from deleton.errors import TransientError
+from deleton.mail import Alert, SesBackend, SmtpBackend, compose
+from deleton.settings import MailConfig
+
+ALERT = Alert(7, 42, "high", dt.datetime(2022, 11, 3, 18, 44, tzinfo=dt.UTC), 187, 168,
+              "sam@x.com", "Sam")  # fmt: skip
+
+
+def config(**changes: object) -> MailConfig:
+    values: dict[str, object] = {
+        "backend": "ses", "sender": "alerts@deleton.example", "smtp_host": "127.0.0.1",
+        "smtp_port": 1, "smtp_user": None, "smtp_password": None, "smtp_tls": "none",
+        "aws_region": "eu-west-2",
+    }  # fmt: skip
+    values.update(changes)
+    return MailConfig(**values)  # type: ignore[arg-type]
+
+
+def test_the_email_names_the_rider_the_reading_and_the_limit() -> None:
+    message = compose(ALERT, "alerts@deleton.example")
+    assert message["To"] == "sam@x.com"
+    assert message["Message-ID"] == "<alert-7@deleton>"  # stable: a resend is the same email
+    assert "too high" in message["Subject"]
+    body = message.get_content()
+    assert "Hello Sam" in body and "187 bpm" in body and "168 bpm" in body
+    low = compose(ALERT._replace(kind="low", heart_rate=35, limit=40), "a@b.c")
+    assert "low" in low["Subject"] and "35 bpm" in low.get_content()
+
+
+@mock_aws
+def test_ses_backend_sends_the_raw_email() -> None:
+    ses = boto3.client("ses", region_name="eu-west-2")
+    ses.verify_email_identity(EmailAddress="alerts@deleton.example")
+    SesBackend(config()).send(compose(ALERT, "alerts@deleton.example"))
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-2"].sent_messages
+    assert len(sent) == 1
+    assert sent[0].destinations == ["sam@x.com"]
+    assert b"<alert-7@deleton>" in sent[0].raw_data.encode()
+
+
+@mock_aws
+def test_ses_refusal_is_transient_so_the_alert_waits() -> None:
+    with pytest.raises(TransientError, match="SES"):  # the sender is not verified
+        SesBackend(config()).send(compose(ALERT, "alerts@deleton.example"))
+
+
+def test_smtp_down_is_transient() -> None:
+    with pytest.raises(TransientError, match="SMTP"):
+        SmtpBackend(config(backend="smtp")).send(compose(ALERT, "alerts@deleton.example"))
