@@ -1,7 +1,7 @@
 """Captured streams as JSON lines: bare message values or records as ``kcat -C -J`` prints them.
 
 Reading gives each line's message with its byte position, so a replay can resume exactly where
-it stopped. Writing produces kcat's shape, which the simulator uses on standard output.
+it stopped. (The simulator writes kcat's shape itself, in ``simulator.KcatSink``.)
 """
 
 from __future__ import annotations
@@ -65,15 +65,3 @@ def read_messages(stream: BinaryIO, start: int = 0, partition: int = 0) -> Itera
         key, value, unreadable = decode_line(line)
         yield (partition, position, end, key, value, unreadable)
         position = end
-
-
-def kcat_record(
-    topic: str, partition: int, offset: int, ts_ms: int, key: str | None, value: str
-) -> str:
-    """One ``kcat -C -J`` line (without newline) for a message whose value is ``value``."""
-    jkey = "null" if key is None else f'"{key}"' if key.isalnum() else orjson.dumps(key).decode()
-    return (
-        f'{{"topic":{orjson.dumps(topic).decode()},"partition":{partition},"offset":{offset},'
-        f'"tstype":"create","ts":{ts_ms},"broker":-1,"key":{jkey},'
-        f'"payload":{orjson.dumps(value).decode()}}}'
-    )

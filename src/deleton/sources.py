@@ -7,15 +7,16 @@ returns the positions to resume from (they live in the database, next to the row
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from .dump import Message, decode_line
+from .dump import Message, read_messages
 from .fleet import Fleet, Line
 from .wire import envelope
 
@@ -50,6 +51,7 @@ class FileSource:
         self.name = f"file:{self.path}"
         self.exhausted = False
         self._stream: BinaryIO | None = None
+        self._messages: Iterator[Message] = iter(())
         self._position = 0
         self._size = 0
 
@@ -61,23 +63,14 @@ class FileSource:
     def seek(self, partition: int, position: int | None) -> None:
         assert self._stream is not None
         self._position = position or 0
-        self._stream.seek(self._position)
+        self._messages = read_messages(self._stream, self._position)
         self.exhausted = False
 
     def poll(self, max_messages: int, timeout: float) -> list[Message]:
-        assert self._stream is not None
-        out = []
-        position = self._position
-        for raw in self._stream:
-            end = position + len(raw)
-            key, value, unreadable = decode_line(raw.rstrip(b"\r\n"))
-            out.append((0, position, end, key, value, unreadable))
-            position = end
-            if len(out) >= max_messages:
-                break
-        else:
-            self.exhausted = True
-        self._position = position
+        out = list(itertools.islice(self._messages, max_messages))
+        if out:
+            self._position = out[-1][2]
+        self.exhausted = len(out) < max_messages
         return out
 
     def committed(self, positions: dict[int, int]) -> None:
