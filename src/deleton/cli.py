@@ -9,13 +9,18 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .errors import DeletonError
 from .records import from_datetime
 from .settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the entry points import their adapters late, to start fast
+    from .ingest import Ingestor
+    from .mail import Backend, Outbox
+    from .sources import Source
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +143,9 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _pipeline(settings: Settings, source: Any, backend: Any = None) -> tuple[Any, Any]:
+def _pipeline(
+    settings: Settings, source: Source, backend: Backend | None = None
+) -> tuple[Ingestor, Outbox]:
     """The store, outbox and ingestor for ``source``, with the schema in place."""
     from . import schema
     from .database import connect, database_url
@@ -155,7 +162,7 @@ def _pipeline(settings: Settings, source: Any, backend: Any = None) -> tuple[Any
     return ingestor, outbox
 
 
-def _serve(ingestor: Any, outbox: Any) -> None:
+def _serve(ingestor: Ingestor, outbox: Outbox) -> None:
     """Run ingestion with the alert outbox beside it until a signal stops it."""
     _stop_on_signals(ingestor.stop)
     outbox.start()
@@ -171,7 +178,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from .sources import FileSource
 
     if args.from_file:
-        source: Any = FileSource(Path(args.from_file))
+        source: Source = FileSource(Path(args.from_file))
     else:
         from .kafka import KafkaSource
 

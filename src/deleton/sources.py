@@ -136,7 +136,7 @@ class FleetSource:
         pass
 
     def lag(self) -> int | None:
-        return self._queue.qsize()
+        return None  # the fleet is made as it is read: there is nothing to be behind
 
     def close(self) -> None:
         self._stop.set()
