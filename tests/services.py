@@ -72,6 +72,7 @@ def env_for(url: str, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELETON_")}
     env["DELETON_DATABASE_URL"] = url
     env["DELETON_HOME"] = str(Path(url.split("host=")[-1]).parent / "home")
+    env["DELETON_METRICS_HOST"] = "127.0.0.1"  # tests listen on loopback only
     for name, value in settings.items():
         env[f"DELETON_{name.upper()}"] = value
     if "DELETON_KAFKA_LIBS" in os.environ:

@@ -185,7 +185,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         source = KafkaSource(settings.kafka())
     ingestor, outbox = _pipeline(settings, source)
     if args.metrics_port:
-        ingestor.metrics.serve(args.metrics_port)
+        ingestor.metrics.serve(args.metrics_port, settings.metrics_host)
     _serve(ingestor, outbox)
     if args.from_file:
         sent = outbox.drain()

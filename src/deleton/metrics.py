@@ -47,9 +47,9 @@ class Metrics:
         )
         self._last = (time.monotonic(), 0, 0)
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, addr="0.0.0.0", registry=self.registry)
-        log.info("Prometheus metrics on port %d", port)
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+        start_http_server(port, addr=host, registry=self.registry)
+        log.info("Prometheus metrics on %s:%d", host, port)
 
     def batch(
         self, messages: int, readings: int, dead: int, alerts: int, freshness: float | None

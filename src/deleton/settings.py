@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     aws_region: str = "eu-west-2"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_host: str = "0.0.0.0"  # where --metrics-port listens; Prometheus scrapes from afar
 
     @field_validator("home")
     @classmethod

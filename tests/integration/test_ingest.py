@@ -14,13 +14,14 @@ import random
 import signal
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from deleton.broker import LocalBroker
+from deleton.broker import LocalBroker, free_port
 from deleton.dump import message
 from deleton.kafka import ProducerSink
 from deleton.records import to_datetime
@@ -115,6 +116,14 @@ def ingest_env(db: str, kafka: LocalBroker, smtp: SmtpServer) -> Iterator[Any]:
         )
 
     yield make
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -236,9 +245,15 @@ def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
     for value in values:
         producer.produce("bad", value=value, key=b"SN0000")
     producer.flush(30)
-    process = deleton("ingest", env=ingest_env("bad"))
+    port = free_port()
+    process = deleton("ingest", "--metrics-port", str(port), env=ingest_env("bad"))
     try:
         wait_for(lambda: caught_up(db, "kafka:bad", {0: len(values)}), timeout=60, what="catch-up")
+        metrics = wait_for(
+            lambda: (text := scrape(port)) and f"deleton_ingest_dead_letters_total {len(bad)}.0" in text and text,
+            timeout=15, what="metrics",
+        )  # fmt: skip
+        assert f"deleton_ingest_messages_total {len(values)}.0" in metrics
     finally:
         stop(process)
     letters = rows(db, "SELECT position, value, reason FROM daily.dead_letter ORDER BY position")
