@@ -23,7 +23,7 @@ import orjson
 from . import alerts
 from .dump import Message
 from .records import Invalid, Marker, Ride, Rider, Telemetry
-from .wire import match_reading, parse_value
+from .wire import match_reading, parse_unmatched, parse_value
 
 Reading = tuple[int, int, float | None, int | None, int | None, int | None, float | None]
 
@@ -174,7 +174,13 @@ class Tracker:
             positions[partition] = next_position
             reading = match_reading(value) if unreadable is None and value is not None else None
             if reading is None:
-                record: Any = parse_value(value) if unreadable is None else Invalid(unreadable)
+                record: Any = (
+                    Invalid(unreadable)
+                    if unreadable is not None
+                    else parse_value(value)
+                    if value is None
+                    else parse_unmatched(value)
+                )
                 kind = type(record)
                 if kind is Invalid:
                     batch.dead_letters.append((partition, position, raw_key, value, record.reason))

@@ -220,7 +220,13 @@ def parse_value(value: bytes | None) -> Parsed:
     if fast is not None:
         is_ride, at, host, a, b, c = fast
         return Ride(at, host, a, b) if is_ride else Telemetry(at, host, a, b, c)  # type: ignore[arg-type]
-    # Fast path: the common envelope needs no JSON decoding when the line has nothing escaped.
+    return parse_unmatched(value)
+
+
+def parse_unmatched(value: bytes) -> Parsed:
+    """``parse_value`` for a value that ``match_reading`` has already turned down, so that
+    callers holding that answer do not run the hot-path match twice."""
+    # The common envelope needs no JSON decoding when the line has nothing escaped.
     if value.startswith(_ENVELOPE_HEAD) and value.endswith(_ENVELOPE_TAIL):
         inner = value[9:-4]
         if b"\\" not in inner and b'"' not in inner:
