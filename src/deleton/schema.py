@@ -62,8 +62,3 @@ def reset(conn: psycopg.Connection[Any]) -> list[str]:
         conn.execute("DROP SCHEMA IF EXISTS historical CASCADE")
         conn.execute("DROP TABLE IF EXISTS public.deleton_migration")
     return init(conn)
-
-
-def missing_tables(conn: psycopg.Connection[Any]) -> list[str]:
-    """The tables of ``TABLES`` that do not exist."""
-    return [t for t in TABLES if conn.execute("SELECT to_regclass(%s)", [t]).fetchone()[0] is None]  # type: ignore[index]
