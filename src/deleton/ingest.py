@@ -83,14 +83,16 @@ class Ingestor:
             positions[partition] = position
         return positions
 
-    def _revoke(self, partitions: list[int]) -> None:
-        if partitions:
+    def _revoke(self, partitions: list[int], lost: bool) -> None:
+        """Give partitions up: store what we hold for them first, unless they were lost
+        (another member owns them already, so what we hold is no longer ours to write)."""
+        if not lost:
             self.flush(wait=True)
-        for partition in partitions or list(self.expected):
+        for partition in partitions:
             self.tracker.drop(partition)
             self.expected.pop(partition, None)
-        if not partitions:  # lost rather than revoked: what we hold is no longer ours
-            self.tracker.take()
+        if lost:  # the unstored batch may hold their rows: drop it, reread the rest
+            self._resync()
 
     def _resync(self) -> None:
         """Throw away the unstored batch and reload every owned partition from the database."""

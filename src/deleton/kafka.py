@@ -84,7 +84,7 @@ class KafkaSource:
         def revoked(consumer: Consumer, partitions: list[TopicPartition]) -> None:
             numbers = [tp.partition for tp in partitions]
             log.info("revoking %s partitions %s", topic, numbers)
-            on_revoke(numbers)
+            on_revoke(numbers, False)
             consumer.unassign()
             self._assigned = []
 
@@ -93,7 +93,7 @@ class KafkaSource:
             # position compare-and-set in the store guarantees it.
             numbers = [tp.partition for tp in partitions]
             log.warning("lost %s partitions %s", topic, numbers)
-            on_revoke([])
+            on_revoke(numbers, True)
             self._assigned = []
 
         self._consumer = Consumer(self._conf)

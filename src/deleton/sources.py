@@ -23,7 +23,7 @@ from .wire import envelope
 log = logging.getLogger(__name__)
 
 OnAssign = Callable[[list[int]], dict[int, int | None]]
-OnRevoke = Callable[[list[int]], None]
+OnRevoke = Callable[[list[int], bool], None]  # partitions, and whether they were lost
 
 
 class Source(Protocol):
