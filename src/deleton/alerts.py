@@ -4,6 +4,8 @@ A reading is beyond the high limit when heart rate exceeds ``220 - age`` (age at
 beyond the low limit when it is above 0 but below 40 while the rider pedals (rpm > 0). An alert
 fires on the third consecutive reading beyond a limit, at most once per ride for each kind.
 Heart rate 0 means no sensor contact: it neither counts towards a run nor breaks one.
+
+The same limits name the zone a single reading is in, for screens: ``zone``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ LOW_LIMIT = 40
 HIGH = 1
 LOW = 2
 KIND_NAMES = {HIGH: "high", LOW: "low"}
+HIGH_SHARE = 0.85  # from 85% of the rider's maximum, effort is high though not yet dangerous
+ZONES = ("too low", "safe", "high", "dangerously high")  # from mild to urgent after "safe"
 
 
 def high_limit(age: int) -> int:
@@ -43,3 +47,28 @@ def judge(streak: Streak, limit: int, heart_rate: int, rpm: int) -> tuple[Streak
     elif low_run >= RUN and not fired & LOW:
         kind = LOW
     return Streak(high_run, low_run, fired | kind), kind
+
+
+def zone(heart_rate: int | None, age: int | None) -> str | None:
+    """The plain-words zone of one heart rate for a rider of ``age``, one of ``ZONES``.
+
+    ``None`` when there is nothing to judge: no reading, heart rate 0 (no sensor contact), or an
+    unknown rider whose maximum is unknown and who is not below the low limit.
+    """
+    if heart_rate is None or heart_rate <= 0:
+        return None
+    if heart_rate < LOW_LIMIT:
+        return "too low"
+    if age is None:
+        return None
+    limit = high_limit(age)
+    if heart_rate > limit:
+        return "dangerously high"
+    if heart_rate >= HIGH_SHARE * limit:
+        return "high"
+    return "safe"
+
+
+def urgency(zone_name: str | None) -> int:
+    """How urgently staff should look at a zone: 3 dangerously high ... 0 safe or unknown."""
+    return {"dangerously high": 3, "too low": 2, "high": 1}.get(zone_name or "", 0)

@@ -1,0 +1,122 @@
+"""Figures over a set of rides: what the recent-rides page shows (and the daily report will).
+
+Pure: the store hands over per-ride tallies, built up from partial aggregates as readings
+arrive, and ``summarise`` turns any set of them into the page's figures. Power is sampled once
+a second, so the sum of a ride's power readings is its energy in joules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+GENDERS = ("female", "male", "other")
+UNKNOWN = "unknown"  # rides whose [SYSTEM] line was never seen: no rider, no gender, no age
+AGE_GROUPS = (
+    (0, "under 25"),
+    (25, "25-34"),
+    (35, "35-44"),
+    (45, "45-54"),
+    (55, "55-64"),
+    (65, "65 and over"),
+)
+
+
+def age_group(age: int) -> str:
+    """The name of the band ``age`` falls in."""
+    name = AGE_GROUPS[0][1]
+    for lowest, band in AGE_GROUPS:
+        if age >= lowest:
+            name = band
+    return name
+
+
+class Tally(NamedTuple):
+    """Running sums over some of one ride's readings; tallies of one ride add up."""
+
+    readings: int = 0
+    power_sum: float = 0.0
+    power_count: int = 0
+    resistance_sum: float = 0.0
+    resistance_count: int = 0
+    last_at: int | None = None  # µs since the epoch of the newest reading counted
+
+    def merged(self, other: Tally) -> Tally:
+        last = [t for t in (self.last_at, other.last_at) if t is not None]
+        return Tally(
+            self.readings + other.readings,
+            self.power_sum + other.power_sum,
+            self.power_count + other.power_count,
+            self.resistance_sum + other.resistance_sum,
+            self.resistance_count + other.resistance_count,
+            max(last) if last else None,
+        )
+
+
+class RideFacts(NamedTuple):
+    """One ride as the recent-rides figures see it."""
+
+    ride_id: int
+    user_id: int | None
+    gender: str | None
+    age: int | None  # at ride start
+    started_at: int  # µs since the epoch
+    ended_at: int | None
+    tally: Tally
+
+    @property
+    def seconds(self) -> float:
+        """Ride time: from its start to its end, or to its newest reading while it is open."""
+        end = self.ended_at if self.ended_at is not None else self.tally.last_at
+        return max(0.0, (end - self.started_at) / 1e6) if end is not None else 0.0
+
+
+@dataclass(frozen=True)
+class RecentStats:
+    rides: int = 0
+    riders: int = 0
+    riders_by_gender: dict[str, int] = field(default_factory=dict)
+    riders_by_age: dict[str, dict[str, int]] = field(default_factory=dict)  # band -> gender -> n
+    energy_kj: float = 0.0
+    average_power: float | None = None
+    average_resistance: float | None = None
+    seconds_by_gender: dict[str, float] = field(default_factory=dict)
+
+
+def summarise(rides: Iterable[RideFacts]) -> RecentStats:
+    """The recent-rides figures. A rider counts once, with the gender and age of their newest
+    ride; rides of unknown riders count as rides and ride time, not as riders."""
+    count = 0
+    riders: dict[int, RideFacts] = {}
+    seconds: dict[str, float] = {}
+    total = Tally()
+    for ride in rides:
+        count += 1
+        total = total.merged(ride.tally)
+        gender = ride.gender or UNKNOWN
+        seconds[gender] = seconds.get(gender, 0.0) + ride.seconds
+        if ride.user_id is not None:
+            seen = riders.get(ride.user_id)
+            if seen is None or seen.started_at < ride.started_at:
+                riders[ride.user_id] = ride
+    by_gender: dict[str, int] = {}
+    by_age: dict[str, dict[str, int]] = {}
+    for ride in riders.values():
+        gender = ride.gender or UNKNOWN
+        by_gender[gender] = by_gender.get(gender, 0) + 1
+        if ride.age is not None:
+            band = by_age.setdefault(age_group(ride.age), {})
+            band[gender] = band.get(gender, 0) + 1
+    return RecentStats(
+        rides=count,
+        riders=len(riders),
+        riders_by_gender=by_gender,
+        riders_by_age=by_age,
+        energy_kj=total.power_sum / 1000,
+        average_power=total.power_sum / total.power_count if total.power_count else None,
+        average_resistance=(
+            total.resistance_sum / total.resistance_count if total.resistance_count else None
+        ),
+        seconds_by_gender=seconds,
+    )
