@@ -6,6 +6,7 @@ conditions by polling with a deadline rather than sleeping a guess.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -124,3 +125,35 @@ def iterate_topic(bootstrap: str, topic: str, count: int, timeout: float = 60) -
                     yield message
     finally:
         consumer.close()
+
+
+def simulated(url: str, dump: Path, bikes: int, seed: int, seconds: int) -> Path:
+    """A seeded fleet's last ``seconds``, up to now, as a dump file."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    with dump.open("wb") as out:
+        simulate = [
+            "simulate",
+            "--bikes",
+            str(bikes),
+            "--seed",
+            str(seed),
+            "--fast",
+            "--duration",
+            str(seconds),
+            "--start",
+            start.isoformat(),
+        ]
+        assert deleton(*simulate, env=env_for(url), stdout=out).wait(timeout=120) == 0
+    return dump
+
+
+def ingest_file(url: str, dump: Path) -> None:
+    """``deleton ingest --from-file``: from where the last replay of ``dump`` stopped."""
+    assert deleton("ingest", "--from-file", str(dump), env=env_for(url)).wait(timeout=120) == 0
+
+
+def ingest_simulated(url: str, folder: Path, bikes: int, seed: int, seconds: int) -> Path:
+    """A seeded fleet's last ``seconds``, up to now, replayed into the database; the dump."""
+    dump = simulated(url, folder / "fleet.jsonl", bikes, seed, seconds)
+    ingest_file(url, dump)
+    return dump

@@ -193,6 +193,59 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dashboard(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
+    """The dashboard app, served on its own threads; returns how to stop it, and its address."""
+    import threading
+
+    from psycopg_pool import ConnectionPool
+
+    from .dashboard import Sources, create_app, serve
+    from .database import database_url
+
+    config = settings.dashboard()
+    pool = ConnectionPool(
+        database_url(settings.database()),
+        min_size=1,
+        max_size=8,
+        kwargs={"autocommit": True},
+        name="dashboard",
+        open=True,
+    )
+    app = create_app(Sources.over(pool.connection, config.idle_timeout_us))
+    stop = threading.Event()
+    port = port or config.port
+    thread = threading.Thread(
+        target=serve, args=(app, config.host, port, stop), name="dashboard", daemon=True
+    )
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(timeout=5)
+        pool.close()
+
+    return close, f"http://{config.host}:{port}/"
+
+
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
+    from . import schema
+    from .database import connect, database_url
+
+    with connect(database_url(settings.database()), autocommit=True) as conn:
+        schema.init(conn)
+    done = threading.Event()
+    _stop_on_signals(done.set)
+    close, address = _dashboard(settings, args.port)
+    print(f"Deleton dashboard on {address}  (Ctrl-C stops it)", flush=True)
+    try:
+        done.wait()
+    finally:
+        close()
+    return 0
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from .mail import FolderBackend
     from .sources import FleetSource
@@ -209,14 +262,19 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         if settings.database_url is None
         else "DELETON_DATABASE_URL"
     )
+    close_dashboard, address = _dashboard(settings)
     print("Deleton is up:")
     print(f"  PostgreSQL   {where}")
     pace = f"{args.speed:g}x real time"
     print(f"  fleet        {args.bikes} simulated bikes at {pace} (seed {args.seed})")
     print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
     print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
+    print(f"  dashboard    {address}")
     print("Ctrl-C stops everything.", flush=True)
-    _serve(ingestor, outbox)
+    try:
+        _serve(ingestor, outbox)
+    finally:
+        close_dashboard()
     print("Deleton stopped.")
     return 0
 
@@ -256,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-file", metavar="PATH", help="replay a JSON-lines dump and exit")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("dashboard", help="serve the live dashboard until stopped")
+    p.add_argument("--port", type=int, help="default: DELETON_DASHBOARD_PORT or 8050")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("up", help="run the whole platform on the embedded default")
     p.add_argument("--bikes", type=int, default=20)

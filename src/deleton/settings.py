@@ -59,6 +59,13 @@ class MailConfig:
     aws_region: str
 
 
+@dataclass(frozen=True)
+class DashboardConfig:
+    host: str
+    port: int
+    idle_timeout_us: int  # a bike silent for longer is shown as idle
+
+
 class Settings(BaseSettings):
     """Every setting of the platform; see the README for what each one does."""
 
@@ -86,6 +93,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "ssl"] = "none"
     aws_region: str = "eu-west-2"
+
+    dashboard_host: str = "127.0.0.1"  # 0.0.0.0 to serve screens on other machines
+    dashboard_port: int = Field(8050, ge=1, le=65535)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_host: str = "0.0.0.0"  # where --metrics-port listens; Prometheus scrapes from afar
@@ -124,6 +134,9 @@ class Settings(BaseSettings):
             self.smtp_tls,
             self.aws_region,
         )
+
+    def dashboard(self) -> DashboardConfig:
+        return DashboardConfig(self.dashboard_host, self.dashboard_port, self.idle_timeout_us)
 
     @property
     def idle_timeout_us(self) -> int:

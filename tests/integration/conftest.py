@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from deleton import schema
 from deleton.broker import LocalBroker
-from deleton.database import embedded_url
 from tests.services import SmtpServer
 
 
@@ -18,20 +15,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.path):
             item.add_marker(pytest.mark.integration)
-
-
-@pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real PostgreSQL 18 (embedded), for the session."""
-    return embedded_url(tmp_path_factory.mktemp("pg"))
-
-
-@pytest.fixture
-def db(pg_url: str) -> str:
-    """The database with both schemas freshly reset."""
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        schema.reset(conn)
-    return pg_url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,440 @@
+"""``deleton dashboard``: the live Dash app over the daily schema.
+
+Three pages: a bike's current ride (``/``, ``/bike/<serial>``), recent rides (``/recent``) and
+the fleet (``/fleet``). Each page's timer is disabled while its update runs, so a slow update
+delays the next one instead of piling up behind the timer. The ride page keeps its place in the
+browser (ride id and newest reading time) and asks only for newer readings, appended with
+``extendData``; the fleet and recent-rides pages read shared snapshots, so a wall of screens
+costs the database what one does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+
+from . import charts, pages, queries
+from .alerts import high_limit, urgency, zone
+from .errors import DeletonError
+from .queries import FleetRow
+from .snapshots import Connect, RecentRides, Shared, reading
+from .summaries import RecentStats
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).with_name("assets")
+SEARCH_LIMIT = 50
+WAITING = "Waiting for the database…"
+
+
+@dataclass
+class Sources:
+    """Where the dashboard's data comes from, and the clock it judges idleness by."""
+
+    connect: Connect
+    fleet: Shared[list[FleetRow]]
+    recent: Shared[RecentStats]
+    idle_timeout_us: int
+    wall: Callable[[], float] = time.time
+
+    @classmethod
+    def over(
+        cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
+    ) -> Sources:
+        fleet = Shared(lambda: reading(connect, "the fleet", queries.open_rides), 0.5)
+        recent = Shared(RecentRides(connect, wall).refresh, 10.0)
+        return cls(connect, fleet, recent, idle_timeout_us, wall)
+
+    def now(self) -> int:
+        return int(self.wall() * 1_000_000)
+
+    def active(self) -> list[FleetRow]:
+        """Open rides that sent something within the idle timeout."""
+        horizon = self.now() - self.idle_timeout_us
+        return [
+            row
+            for row in self.fleet.get()
+            if (row.latest.at if row.latest else row.started_at) >= horizon
+        ]
+
+
+def _duration(ride_seconds: float | None, start: int, end: int | None) -> float | None:
+    if ride_seconds is not None:
+        return ride_seconds
+    return None if end is None else (end - start) / 1e6
+
+
+def _rider_words(ride: queries.RideView) -> tuple[str, str]:
+    if ride.first_name is None:
+        return "Unknown rider", f"Bike {ride.bike_serial} · no rider details for this ride"
+    name = f"{ride.first_name} {ride.last_name}"
+    parts = [f"Bike {ride.bike_serial}", (ride.gender or "").capitalize()]
+    if ride.age is not None:
+        parts.append(f"{ride.age} years")
+    return name, " · ".join(p for p in parts if p)
+
+
+def _fleet_key(column: str) -> Callable[[dict[str, Any]], Any]:
+    if column == "zone":
+        return lambda row: (urgency(row["zone"]), row["_effort"])
+    if column == "duration":
+        return lambda row: row["_seconds"]
+    if column == "heart_rate":
+        return lambda row: row["heart_rate"] if row["heart_rate"] is not None else -1
+    return lambda row: (row[column] or "").lower()
+
+
+def _fleet_rows(active: list[FleetRow], now: int) -> list[dict[str, Any]]:
+    rows = []
+    for bike in active:
+        latest = bike.latest
+        hr = latest.heart_rate if latest else None
+        seconds = latest.duration if latest and latest.duration is not None else None
+        if seconds is None:  # no reading yet, or a half one: time since the ride began
+            seconds = ((latest.at if latest else now) - bike.started_at) / 1e6
+        rows.append(
+            {
+                "bike": bike.bike_serial,
+                "rider": bike.first_name or "unknown",
+                "duration": pages.span(seconds),
+                "heart_rate": hr if hr else None,
+                "zone": zone(hr, bike.age) or ("no contact" if hr == 0 else "–"),
+                "_seconds": seconds or 0.0,
+                "_effort": (hr or 0) / high_limit(bike.age) if bike.age is not None else 0.0,
+            }
+        )
+    return rows
+
+
+def create_app(sources: Sources) -> Dash:
+    """The Dash app; its Flask server is ``app.server``."""
+    app = Dash(
+        __name__,
+        title="Deleton live",
+        update_title=None,  # type: ignore[arg-type]  # documented: no title flicker
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,
+    )
+    app.layout = pages.shell()
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(path: str | None) -> Any:
+        path = path or "/"
+        if path == "/":
+            try:
+                return pages.ride_page(_most_recent_bike(sources))
+            except DeletonError:
+                return pages.notice(WAITING)
+        if path.startswith("/bike/") and len(path) > len("/bike/"):
+            return pages.ride_page(path.removeprefix("/bike/"))
+        if path == "/fleet":
+            return pages.fleet_page()
+        if path == "/recent":
+            return pages.recent_page()
+        return pages.not_found(path)
+
+    @app.callback(
+        Output("url", "pathname", allow_duplicate=True),
+        Input("bike-picker", "value"),
+        State("ride-state", "data"),
+        prevent_initial_call=True,
+    )
+    def pick(serial: str | None, state: dict[str, Any]) -> Any:
+        if not serial or serial == state.get("serial"):
+            return no_update
+        return f"/bike/{serial}"
+
+    @app.callback(
+        Output("bike-picker", "options"),
+        Input("bike-picker", "search_value"),
+        State("bike-picker", "value"),
+        prevent_initial_call=True,
+    )
+    def search(text: str | None, current: str | None) -> Any:
+        wanted = (text or "").strip().upper()
+        if not wanted:
+            return no_update
+        found = [
+            row.bike_serial for row in sources.fleet.get() if wanted in row.bike_serial.upper()
+        ]
+        options = sorted(found)[:SEARCH_LIMIT]
+        if wanted not in options and not found:
+            options.append(wanted)  # any serial may be looked up, riding or not
+        if current and current not in options:
+            options.insert(0, current)
+        return options
+
+    @app.callback(
+        Output("ride-rider", "children"),
+        Output("ride-details", "children"),
+        Output("ride-duration", "children"),
+        Output("hr-value", "children"),
+        Output("hr", "className"),
+        Output("hr-zone", "children"),
+        Output("hr-limit", "children"),
+        Output("ride-notice", "children"),
+        Output("ride-chart", "figure"),
+        Output("ride-chart", "extendData"),
+        Output("ride-state", "data"),
+        Input("ride-tick", "n_intervals"),
+        State("ride-state", "data"),
+        running=[(Output("ride-tick", "disabled"), True, False)],
+    )
+    def update_ride(_tick: int | None, state: dict[str, Any]) -> Any:
+        try:
+            return ride_update(sources, state)
+        except DeletonError as exc:
+            log.warning("ride page for bike %s: %s", state.get("serial"), exc)
+            return (*[no_update] * 7, pages.notice(WAITING), *[no_update] * 3)
+
+    @app.callback(
+        Output("fleet-view", "data"),
+        Input({"type": "fleet-sort", "column": ALL}, "n_clicks"),
+        Input("fleet-previous", "n_clicks"),
+        Input("fleet-next", "n_clicks"),
+        State("fleet-view", "data"),
+        State("fleet-pages", "data"),
+        prevent_initial_call=True,
+    )
+    def steer_fleet(
+        _sorts: Any, _previous: Any, _next: Any, view: dict[str, Any], count: int | None
+    ) -> Any:
+        clicked = ctx.triggered_id
+        if clicked == "fleet-previous":
+            return {**view, "page": max(0, view["page"] - 1)}
+        if clicked == "fleet-next":
+            return {**view, "page": min(view["page"] + 1, max(0, (count or 1) - 1))}
+        if isinstance(clicked, dict):
+            column = clicked["column"]
+            if column == view["column"]:
+                return {**view, "descending": not view["descending"], "page": 0}
+            return {"column": column, "descending": column in pages.DESCENDING_FIRST, "page": 0}
+        return no_update
+
+    @app.callback(
+        Output("fleet-rows", "children"),
+        Output("fleet-summary", "children"),
+        Output("fleet-page-label", "children"),
+        Output("fleet-empty", "children"),
+        Output({"type": "fleet-sort", "column": ALL}, "className"),
+        Output("fleet-pages", "data"),
+        Input("fleet-tick", "n_intervals"),
+        Input("fleet-view", "data"),
+        running=[(Output("fleet-tick", "disabled"), True, False)],
+    )
+    def update_fleet(_tick: int | None, view: dict[str, Any]) -> Any:
+        try:
+            shown = fleet_view(sources, view["column"], view["descending"], view["page"])
+        except DeletonError as exc:
+            log.warning("fleet page: %s", exc)
+            return no_update, no_update, no_update, pages.notice(WAITING), no_update, no_update
+        order = "sort sorted-down" if view["descending"] else "sort sorted-up"
+        arrows = [order if c == view["column"] else "sort" for c, _ in pages.FLEET_COLUMNS]
+        return (*render_fleet(shown), arrows, shown.pages)
+
+    @app.callback(
+        Output("recent-rides", "children"),
+        Output("recent-riders", "children"),
+        Output("recent-energy", "children"),
+        Output("recent-power", "children"),
+        Output("recent-resistance", "children"),
+        Output("recent-gender", "figure"),
+        Output("recent-age", "figure"),
+        Output("recent-time", "figure"),
+        Output("recent-notice", "children"),
+        Input("recent-tick", "n_intervals"),
+        running=[(Output("recent-tick", "disabled"), True, False)],
+    )
+    def update_recent(_tick: int | None) -> Any:
+        try:
+            return recent_view(sources.recent.get())
+        except DeletonError as exc:
+            log.warning("recent rides page: %s", exc)
+            return (*[no_update] * 8, pages.notice(WAITING))
+
+    return app
+
+
+def _most_recent_bike(sources: Sources) -> str | None:
+    fleet = sources.fleet.get()
+    if fleet:
+        return max(fleet, key=lambda r: r.latest.at if r.latest else r.started_at).bike_serial
+    return reading(sources.connect, "the newest ride", queries.latest_bike)
+
+
+def ride_update(sources: Sources, state: dict[str, Any]) -> tuple[Any, ...]:
+    """One tick of the ride page: the outputs of ``update_ride``, from the browser's ``state``
+    (serial, ride id, newest reading shown). A new ride redraws the chart; otherwise only the
+    readings newer than the browser has are read and appended."""
+    serial = state["serial"]
+
+    def read(conn: queries.Connection) -> Any:
+        ride = queries.bike_ride(conn, serial)
+        if ride is None:
+            return None, None, None
+        after = state.get("after") if state.get("ride_id") == ride.ride_id else None
+        points, latest = queries.ride_points(conn, ride, after)
+        return ride, points, latest
+
+    ride, points, latest = reading(sources.connect, f"bike {serial}", read)
+    if ride is None:
+        message = f"Bike {serial} has not sent a ride yet."
+        return (
+            f"Bike {serial}",
+            "",
+            "–",
+            "–",
+            "hr zone-none",
+            "",
+            "",
+            pages.notice(message),
+            charts.empty(message),
+            no_update,
+            {"serial": serial},
+        )
+    new_ride = state.get("ride_id") != ride.ride_id
+    heart_rate = state.get("heart_rate") if not new_ride else None
+    seconds = state.get("seconds") if not new_ride else None
+    last_at = state.get("after") if not new_ride else None
+    if latest is not None:
+        last_at = latest.at
+        if latest.heart_rate is not None:
+            heart_rate = latest.heart_rate
+        seconds = _duration(latest.duration, ride.started_at, latest.at)
+    name, details = _rider_words(ride)
+    current = zone(heart_rate, ride.age)
+    limit = high_limit(ride.age) if ride.age is not None else None
+    activity = max(t for t in (last_at, ride.ended_at, ride.started_at) if t is not None)
+    notice: Any = ""
+    if sources.now() - activity > sources.idle_timeout_us:
+        notice = pages.notice(
+            f"Idle since {pages.clock_time(activity)}: no data from bike {serial} since then. "
+            "Showing its last ride."
+        )
+    elif ride.ended_at is not None:
+        notice = pages.notice(
+            f"Ride ended at {pages.clock_time(ride.ended_at)}; waiting for the next rider."
+        )
+    if new_ride:
+        figure: Any = (
+            charts.ride(points, limit, ride.ride_id)
+            if points.minutes
+            else charts.empty("The ride has started; waiting for its first reading")
+        )
+        extend: Any = no_update
+    else:
+        figure = no_update
+        extend = charts.extension(points) if points.minutes else no_update
+    if new_ride and not points.minutes:
+        last_at = None  # draw the chart afresh when the first reading arrives
+        new_state_ride = None
+    else:
+        new_state_ride = ride.ride_id
+    return (
+        name,
+        details,
+        pages.span(seconds),
+        str(heart_rate) if heart_rate else "–",
+        "hr " + pages.zone_class(current),
+        current or ("no sensor contact" if heart_rate == 0 else ""),
+        f"maximum {limit} bpm" if limit is not None else "",
+        notice,
+        figure,
+        extend,
+        {
+            "serial": serial,
+            "ride_id": new_state_ride,
+            "after": last_at,
+            "heart_rate": heart_rate,
+            "seconds": seconds,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """One page of the fleet table, and what the whole fleet looks like."""
+
+    rows: list[dict[str, Any]]
+    riding: int
+    page: int
+    pages: int
+    counts: dict[str, int]
+
+
+def fleet_view(sources: Sources, column: str, descending: bool, page: int) -> FleetView:
+    """The bikes riding now, sorted by ``column`` (``zone`` sorts by urgency, then by effort
+    against the rider's maximum), cut to page ``page`` (clamped to the pages there are)."""
+    rows = _fleet_rows(sources.active(), sources.now())
+    rows.sort(key=_fleet_key(column), reverse=descending)
+    count = max(1, -(-len(rows) // pages.FLEET_PAGE_SIZE))
+    page = max(0, min(page, count - 1))
+    start = page * pages.FLEET_PAGE_SIZE
+    shown = [
+        {k: v for k, v in row.items() if not k.startswith("_")}
+        for row in rows[start : start + pages.FLEET_PAGE_SIZE]
+    ]
+    counts = {name: 0 for name in ("dangerously high", "too low", "high")}
+    for row in rows:
+        if row["zone"] in counts:
+            counts[row["zone"]] += 1
+    return FleetView(shown, len(rows), page, count, counts)
+
+
+def render_fleet(view: FleetView) -> tuple[Any, Any, Any, Any]:
+    summary = [html.Span(f"{view.riding:,} bikes riding", className="pill")] + [
+        html.Span(f"{n:,} {name}", className="pill " + pages.zone_class(name))
+        for name, n in view.counts.items()
+        if n
+    ]
+    empty = (
+        ""
+        if view.riding
+        else pages.notice("No bike is riding now. Bikes appear here as they start.")
+    )
+    return (
+        [pages.fleet_row(row) for row in view.rows],
+        summary,
+        f"page {view.page + 1} of {view.pages}",
+        empty,
+    )
+
+
+def recent_view(stats: RecentStats) -> tuple[Any, ...]:
+    def watts(value: float | None) -> str:
+        return "–" if value is None else f"{value:,.0f} W"
+
+    notice: Any = "" if stats.rides else pages.notice("No rides have started in the last 12 hours.")
+    return (
+        f"{stats.rides:,}",
+        f"{stats.riders:,}",
+        f"{stats.energy_kj / 3600:,.{2 if stats.energy_kj < 36_000 else 0}f} kWh",
+        watts(stats.average_power),
+        "–" if stats.average_resistance is None else f"{stats.average_resistance:,.0f}",
+        charts.riders_by_gender(stats.riders_by_gender),
+        charts.riders_by_age(stats.riders_by_age),
+        charts.time_by_gender(stats.seconds_by_gender),
+        notice,
+    )
+
+
+def serve(app: Dash, host: str, port: int, stop: threading.Event | None = None) -> None:
+    """Serve ``app`` with waitress until the process ends (or ``stop`` is set)."""
+    from waitress.server import create_server
+
+    server = create_server(app.server, host=host, port=port, threads=8, ident="deleton")
+    log.info("dashboard on http://%s:%d/", host, port)
+    if stop is not None:
+        threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
+    try:
+        server.run()
+    except OSError:
+        if stop is None or not stop.is_set():
+            raise

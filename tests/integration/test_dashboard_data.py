@@ -1,0 +1,149 @@
+"""The dashboard's updates against real PostgreSQL: appends add up to the whole ride, idleness
+follows the clock, the fleet is sorted by urgency, and the incremental recent-rides view
+agrees with one built from scratch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from deleton import dashboard
+from deleton.alerts import urgency
+from deleton.records import from_datetime
+from deleton.snapshots import RecentRides
+from tests.services import ingest_file, rows, scalar, simulated
+
+HOUR_US = 3600 * 10**6
+
+
+@pytest.fixture
+def pool(db: str) -> Iterator[ConnectionPool]:
+    with ConnectionPool(db, min_size=1, kwargs={"autocommit": True}) as pool:
+        yield pool
+
+
+def sources(pool: ConnectionPool, wall: float, idle_s: float = 60) -> dashboard.Sources:
+    return dashboard.Sources.over(pool.connection, int(idle_s * 10**6), lambda: wall)
+
+
+def newest_reading(db: str) -> float:
+    return from_datetime(scalar(db, "SELECT max(at) FROM daily.reading")) / 1e6
+
+
+def split(dump: Path, share: float) -> tuple[Path, list[bytes]]:
+    """The first ``share`` of ``dump``'s lines in a file of their own, and the rest."""
+    lines = dump.read_bytes().splitlines(keepends=True)
+    cut = int(len(lines) * share)
+    part = dump.with_suffix(".part.jsonl")
+    part.write_bytes(b"".join(lines[:cut]))
+    return part, lines[cut:]
+
+
+def test_appended_points_add_up_to_the_whole_ride(
+    db: str, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    part, rest = split(simulated(db, tmp_path / "fleet.jsonl", 3, 21, 300), 0.5)
+    ingest_file(db, part)
+    view = sources(pool, newest_reading(db))
+    serials = ("SN0000", "SN0001", "SN0002")
+    first = {serial: dashboard.ride_update(view, {"serial": serial}) for serial in serials}
+    with part.open("ab") as out:
+        out.write(b"".join(rest))
+    ingest_file(db, part)
+    later_view = sources(pool, newest_reading(db))
+    appended = 0
+    for serial in serials:
+        figure, state = first[serial][8], first[serial][10]
+        shown = list(figure["data"][0]["x"])
+        later = dashboard.ride_update(later_view, state)
+        ride_id = scalar(
+            db,
+            "SELECT ride_id FROM daily.ride WHERE bike_serial = %s"
+            " ORDER BY started_at DESC LIMIT 1",
+            [serial],
+        )
+        if ride_id == state["ride_id"]:  # the same ride: only new points sent, appended
+            assert later[8] is dashboard.no_update
+            shown += later[9][0]["x"][0]
+            appended += 1
+        else:  # a new ride began: it was drawn afresh
+            shown = list(later[8]["data"][0]["x"])
+        count = scalar(db, "SELECT count(*) FROM daily.reading WHERE ride_id = %s", [ride_id])
+        assert len(shown) == count and shown == sorted(set(shown))
+        assert later[10]["ride_id"] == ride_id
+    assert appended  # the seed has at least one ride that spans both halves
+
+
+def test_a_bike_silent_beyond_the_timeout_is_idle(
+    db: str, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 2, 4, 120))
+    newest = newest_reading(db)
+    fresh = dashboard.ride_update(sources(pool, newest + 1), {"serial": "SN0000"})
+    stale = dashboard.ride_update(sources(pool, newest + 61), {"serial": "SN0000"})
+    assert "Idle since" not in str(fresh[7])
+    assert "Idle since" in str(stale[7])
+    never = dashboard.ride_update(sources(pool, newest), {"serial": "SN9999"})
+    assert "has not sent a ride yet" in str(never[7])
+
+
+def test_fleet_lists_every_riding_bike_most_urgent_first(
+    db: str, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 40, 8, 240))
+    watching = sources(pool, newest_reading(db), idle_s=600)
+    riding = {
+        bike for (bike,) in rows(db, "SELECT bike_serial FROM daily.ride WHERE ended_at IS NULL")
+    }
+    shown: list[dict[str, Any]] = []
+    page, pages = 0, 1
+    while page < pages:
+        view = dashboard.fleet_view(watching, "zone", True, page)
+        shown += view.rows
+        pages = view.pages
+        page += 1
+    assert {row["bike"] for row in shown} == riding and view.riding == len(riding)
+    ranks = [urgency(row["zone"]) for row in shown]
+    assert ranks == sorted(ranks, reverse=True)
+    rates = [
+        row["heart_rate"] or -1
+        for row in dashboard.fleet_view(watching, "heart_rate", False, 0).rows
+    ]
+    assert rates == sorted(rates)
+    assert dashboard.fleet_view(watching, "zone", True, 99).page == pages - 1
+    assert not any("email" in row or "date_of_birth" in row for row in shown)
+    nobody = sources(pool, newest_reading(db) + 3600)  # an hour later: all idle
+    assert dashboard.fleet_view(nobody, "zone", True, 0).riding == 0
+
+
+def test_recent_rides_kept_up_to_date_agree_with_a_fresh_count(
+    db: str, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    part, rest = split(simulated(db, tmp_path / "fleet.jsonl", 12, 5, 600), 0.4)
+    ingest_file(db, part)
+    wall = newest_reading(db) + 1
+    kept = RecentRides(pool.connection, lambda: wall)
+    kept.refresh()
+    with part.open("ab") as out:
+        out.write(b"".join(rest))
+    ingest_file(db, part)
+    wall = newest_reading(db) + 1
+    updated = kept.refresh()
+    fresh = RecentRides(pool.connection, lambda: wall).refresh()
+    assert updated == fresh
+    readings, power, rides, riders = rows(
+        db,
+        """SELECT (SELECT count(*) FROM daily.reading), (SELECT sum(power) FROM daily.reading),
+                  (SELECT count(*) FROM daily.ride),
+                  (SELECT count(DISTINCT user_id) FROM daily.ride)""",
+    )[0]
+    assert (updated.rides, updated.riders) == (rides, riders)
+    assert updated.energy_kj == pytest.approx(power / 1000)
+    assert updated.average_power == pytest.approx(
+        power / scalar(db, "SELECT count(power) FROM daily.reading")
+    )
+    assert readings > 0
