@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 KAFKA_LIBS ?= $(HOME)/.cache/deleton/kafka-libs
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: up test install kafka-jars chromium lint unit integration e2e bench clean
 
@@ -24,6 +26,12 @@ $(KAFKA_LIBS)/.complete: kafka/pom.xml
 		-DoutputDirectory=$(KAFKA_LIBS)
 	touch $@
 
+# Debian's Chromium for the browser tests; Playwright drives it and never downloads its own.
+chromium: $(CHROMIUM)
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
 up: $(STAMP)
 	$(BIN)/deleton up
 
@@ -38,7 +46,10 @@ unit: $(STAMP)
 integration: $(STAMP) kafka-jars
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/integration -q
 
-test: $(STAMP) kafka-jars
+e2e: $(STAMP) chromium
+	$(BIN)/pytest tests/e2e -q
+
+test: $(STAMP) kafka-jars chromium
 	$(MAKE) lint
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q
 
@@ -47,6 +58,7 @@ bench: $(STAMP) kafka-jars
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/ingest.py throughput
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/ingest.py throughput --members 2
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/python benchmarks/ingest.py freshness
+	$(BIN)/python benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

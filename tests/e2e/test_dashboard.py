@@ -1,0 +1,252 @@
+"""The dashboard in a real browser: the right rider and values, live updates, the fleet, and
+nothing private on any page."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import expect
+from psycopg_pool import ConnectionPool
+
+from deleton import dashboard, pages
+from deleton.alerts import zone
+from deleton.broker import free_port
+from deleton.dump import read_messages
+from deleton.records import Rider, Telemetry
+from deleton.wire import parse_value
+from tests.e2e.conftest import Dashboard, Watched
+from tests.services import deleton, env_for, ingest_simulated, rows, scalar, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[Telemetry]]:
+    """From the wire lines alone: the rider of ``serial``'s last ride and its telemetry."""
+    rider, telemetry = None, []
+    with dump.open("rb") as stream:
+        for _, _, _, key, value, _ in read_messages(stream):
+            if key != serial.encode() or value is None:
+                continue
+            record = parse_value(value)
+            if isinstance(record, Rider):
+                rider, telemetry = record, []
+            elif isinstance(record, Telemetry):
+                telemetry.append(record)
+    return rider, telemetry
+
+
+PLOTTED = """id => {
+    const graph = document.getElementById(id);
+    const plot = graph.classList.contains('js-plotly-plot')
+        ? graph : graph.querySelector('.js-plotly-plot');
+    return plot && plot.data ? plot.data.map(trace => trace.x.length) : null;
+}"""
+
+
+def heart_rate_on_screen(watched: Watched) -> str:
+    return watched.page.locator("#hr-value").inner_text()
+
+
+def test_current_ride_shows_the_right_rider_and_values(
+    db: str, watched: Watched, tmp_path: Path
+) -> None:
+    dump = ingest_simulated(db, tmp_path, bikes=4, seed=11, seconds=240)
+    serial, rider, telemetry = next(
+        (serial, rider, telemetry)
+        for serial in ("SN0000", "SN0001", "SN0002", "SN0003")
+        for rider, telemetry in [last_ride_on(dump, serial)]
+        if rider is not None and telemetry and telemetry[-1].heart_rate > 0
+    )
+    age = rider.age_at(rider.at)
+    heart_rate = telemetry[-1].heart_rate
+    readings = scalar(
+        db,
+        """SELECT count(*) FROM daily.reading WHERE ride_id =
+               (SELECT ride_id FROM daily.ride WHERE bike_serial = %s
+                ORDER BY started_at DESC LIMIT 1)""",
+        [serial],
+    )
+    app = Dashboard(db, ride_idle_timeout="3600")
+    try:
+        page = watched.page
+        page.goto(f"{app.base}/bike/{serial}")
+        expect(page.locator("#ride-rider")).to_have_text(rider.name, timeout=15_000)
+        details = page.locator("#ride-details").inner_text()
+        assert rider.gender.capitalize() in details and f"{age} years" in details
+        expect(page.locator("#hr-value")).to_have_text(str(heart_rate))
+        expect(page.locator("#hr-zone")).to_have_text(re.compile(zone(heart_rate, age) or ""))
+        expect(page.locator("#hr-limit")).to_have_text(f"maximum {220 - age} bpm")
+        wait_for(lambda: page.evaluate(PLOTTED, "ride-chart"), what="the ride chart")
+        assert page.evaluate(PLOTTED, "ride-chart") == [readings] * 4
+        watched.screenshot("current-ride")
+
+        page.goto(f"{app.base}/fleet")
+        for bike in ("SN0000", "SN0001", "SN0002", "SN0003"):
+            expect(page.locator("#fleet-table")).to_contain_text(bike, timeout=15_000)
+        watched.screenshot("fleet-known-dataset")
+
+        page.goto(f"{app.base}/recent")
+        rides = scalar(db, "SELECT count(*) FROM daily.ride")
+        expect(page.locator("#recent-rides")).to_have_text(str(rides), timeout=15_000)
+        expect(page.locator("#recent-riders")).to_have_text(
+            str(scalar(db, "SELECT count(DISTINCT user_id) FROM daily.ride"))
+        )
+        genders = scalar(db, "SELECT count(DISTINCT gender) FROM daily.rider")
+        wait_for(
+            lambda: page.evaluate(PLOTTED, "recent-gender") == [genders], what="riders by gender"
+        )
+        watched.screenshot("recent-rides")
+    finally:
+        app.stop()
+    assert watched.errors == []
+    private = rows(db, "SELECT email, street, date_of_birth::text FROM daily.rider")
+    sent = "\n".join(watched.bodies)
+    assert rider.name in sent  # what the pages were sent was captured
+    for email, street, born in private:
+        assert email not in sent and street not in sent and born not in sent
+
+
+def test_live_fleet_and_ride_follow_the_simulator(db: str, watched: Watched) -> None:
+    port = free_port()
+    env = env_for(db, dashboard_port=str(port))
+    up = deleton("up", "--bikes", "6", "--seed", "5", env=env, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        page = watched.page
+        wait_for(
+            lambda: scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NULL") >= 6,
+            timeout=90,
+            what="all six bikes to be riding",
+        )
+        page.goto(f"{base}/fleet")
+        table = page.locator("#fleet-table")
+        for bike in (f"SN{i:04d}" for i in range(6)):
+            expect(table).to_contain_text(bike, timeout=10_000)
+        watched.screenshot("fleet-live")
+
+        page.locator("#fleet-rows a", has_text="SN0003").first.click()
+        expect(page).to_have_url(f"{base}/bike/SN0003", timeout=10_000)
+        name = wait_for(
+            lambda: rows(
+                db,
+                """SELECT u.first_name || ' ' || u.last_name FROM daily.ride r
+                   JOIN daily.rider u USING (user_id)
+                   WHERE r.bike_serial = 'SN0003' ORDER BY r.started_at DESC LIMIT 1""",
+            ),
+            what="SN0003's rider",
+        )[0][0]
+        expect(page.locator("#ride-rider")).to_have_text(name, timeout=10_000)
+
+        expect(page.locator("#hr-value")).to_have_text(re.compile(r"^\d+$"), timeout=60_000)
+        before = heart_rate_on_screen(watched)
+        wait_for(
+            lambda: heart_rate_on_screen(watched) != before,
+            timeout=3,
+            interval=0.05,
+            what="the heart rate on screen to change",
+        )
+        watched.screenshot("current-ride-live")
+
+        page.goto(base + "/")
+        expect(page.locator("#ride-rider")).not_to_have_text("…", timeout=10_000)
+        assert re.match(r"Bike SN000[0-5]", page.locator("#ride-details").inner_text())
+    finally:
+        up.terminate()
+        up.wait(timeout=30)
+    assert watched.errors == []
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    stop = threading.Event()
+    port = free_port()
+    thread = threading.Thread(target=dashboard.serve, args=(app, "127.0.0.1", port, stop))
+    thread.start()
+    wait_for(lambda: _listening(port), timeout=30, what="the dashboard to listen")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_a_slow_update_delays_the_next_instead_of_piling_up(
+    db: str, watched: Watched, tmp_path: Path
+) -> None:
+    ingest_simulated(db, tmp_path, bikes=1, seed=3, seconds=60)
+    lock = threading.Lock()
+    running, peak, calls = 0, 0, 0
+
+    with ConnectionPool(db, min_size=1, kwargs={"autocommit": True}) as pool:
+
+        @contextmanager
+        def slow_connection() -> Iterator[psycopg.Connection[Any]]:
+            nonlocal running, peak, calls
+            with lock:
+                running += 1
+                calls += 1
+                peak = max(peak, running)
+            try:
+                time.sleep(2.5)  # a database three times slower than the timer
+                with pool.connection() as conn:
+                    yield conn
+            finally:
+                with lock:
+                    running -= 1
+
+        app = dashboard.create_app(dashboard.Sources.over(slow_connection, 3600 * 10**6))
+        with serving(app) as base:
+            watched.page.goto(f"{base}/bike/SN0000")
+            expect(watched.page.locator("#ride-rider")).not_to_have_text("…", timeout=15_000)
+            observed = time.monotonic()
+            calls_then = calls
+            time.sleep(10)  # watching for what must not happen: requests piling up
+            rate = (calls - calls_then) / (time.monotonic() - observed)
+    assert peak == 1
+    assert rate <= 1 / 2.5  # one update per slow answer (plus its second's wait), not per tick
+    assert watched.errors == []
+
+
+def test_pages_left_open_do_not_grow_in_the_browser(
+    db: str, watched: Watched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest_simulated(db, tmp_path, bikes=30, seed=9, seconds=120)
+    # twenty updates a second: 800 per page in 40 s, a quarter of an hour's ticks
+    monkeypatch.setattr(pages, "RIDE_TICK_MS", 50)
+    monkeypatch.setattr(pages, "FLEET_TICK_MS", 50)
+    with ConnectionPool(db, min_size=1, kwargs={"autocommit": True}) as pool:
+        app = dashboard.create_app(dashboard.Sources.over(pool.connection, 3600 * 10**6))
+        with serving(app) as base:
+            page = watched.page
+            cdp = page.context.new_cdp_session(page)
+
+            def heap() -> float:
+                cdp.send("HeapProfiler.collectGarbage")
+                return float(cdp.send("Runtime.getHeapUsage")["usedSize"]) / 2**20
+
+            growth = {}
+            for path in ("/bike/SN0007", "/fleet"):
+                page.goto(base + path)
+                page.wait_for_timeout(5_000)  # past the first draw and the caches' warm-up
+                start = heap()
+                page.wait_for_timeout(40_000)
+                growth[path] = heap() - start
+                # Dash's undo history of the 800 ticks is trimmed (assets/history.js)
+                assert page.evaluate("() => window.store.getState().history.past.length") < 300
+    assert all(mb < 2.0 for mb in growth.values()), growth
+    assert watched.errors == []
