@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 
 from deleton.simulator import KcatSink, run
 from tests.services import SmtpServer, deleton, env_for, execute, scalar, wait_for
@@ -62,6 +63,9 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         wait_for(lambda: scalar(db, "SELECT count(*) FROM daily.reading") > 50, timeout=60,
                  what="readings from the in-process fleet")  # fmt: skip
         assert scalar(db, "SELECT count(DISTINCT bike_serial) FROM daily.ride") >= 3
+        dashboard = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}/_dash-layout"
+        with urllib.request.urlopen(dashboard, timeout=10) as reply:
+            assert reply.status == 200 and b"ride" in reply.read()
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)

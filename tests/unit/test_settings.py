@@ -15,6 +15,9 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     assert settings.ride_idle_timeout == 60
     assert settings.database_url is None
     assert settings.idle_timeout_us == 60_000_000
+    dashboard = settings.dashboard()
+    assert (dashboard.host, dashboard.port) == ("127.0.0.1", 8050)  # loopback unless asked
+    assert dashboard.idle_timeout_us == settings.idle_timeout_us
 
 
 def test_every_bad_value_is_named_and_secrets_are_not_shown(
@@ -24,12 +27,18 @@ def test_every_bad_value_is_named_and_secrets_are_not_shown(
     monkeypatch.setenv("DELETON_SMTP_PORT", "seventy")
     monkeypatch.setenv("DELETON_SMTP_TLS", "maybe")
     monkeypatch.setenv("DELETON_RIDE_IDLE_TIMEOUT", "-1")
+    monkeypatch.setenv("DELETON_DASHBOARD_PORT", "80800")
     monkeypatch.setenv("DELETON_KAFKA_SASL_PASSWORD", "hunter2")
     monkeypatch.setenv("DELETON_DATABASE_URL", "postgresql://u:s3cret@db/x")
     with pytest.raises(ConfigError) as error:
         load_settings()
     text = str(error.value)
-    for name in ("DELETON_SMTP_PORT", "DELETON_SMTP_TLS", "DELETON_RIDE_IDLE_TIMEOUT"):
+    for name in (
+        "DELETON_SMTP_PORT",
+        "DELETON_SMTP_TLS",
+        "DELETON_RIDE_IDLE_TIMEOUT",
+        "DELETON_DASHBOARD_PORT",
+    ):
         assert name in text
     assert "seventy" in text
 
