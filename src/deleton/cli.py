@@ -211,7 +211,9 @@ def _dashboard(settings: Settings, port: int | None = None) -> tuple[Callable[[]
         name="dashboard",
         open=True,
     )
-    app = create_app(Sources.over(pool.connection, config.idle_timeout_us))
+    sources = Sources.over(pool.connection, config.idle_timeout_us)
+    sources.warm()
+    app = create_app(sources)
     stop = threading.Event()
     port = port or config.port
     thread = threading.Thread(

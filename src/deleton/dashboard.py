@@ -55,6 +55,23 @@ class Sources:
     def now(self) -> int:
         return int(self.wall() * 1_000_000)
 
+    def warm(self) -> threading.Thread:
+        """Build the recent-rides view in the background: its first build reads 12 hours of
+        readings once, and the first viewer should not wait for it."""
+
+        def build() -> None:
+            started = time.monotonic()
+            try:
+                self.recent.get()
+            except DeletonError as exc:
+                log.warning("recent rides not built ahead: %s", exc)
+                return
+            log.info("recent rides built in %.1f s", time.monotonic() - started)
+
+        thread = threading.Thread(target=build, name="recent-rides", daemon=True)
+        thread.start()
+        return thread
+
     def active(self) -> list[FleetRow]:
         """Open rides that sent something within the idle timeout."""
         horizon = self.now() - self.idle_timeout_us

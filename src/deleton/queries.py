@@ -104,7 +104,7 @@ def ride_points(
     start = to_datetime(ride.started_at)
     points = Points(
         [round((row[0] - start).total_seconds() / 60, 4) for row in rows],
-        [row[2] for row in rows],
+        [row[2] or None for row in rows],  # 0 bpm is no sensor contact: a gap, not a fall
         [row[3] for row in rows],
         [row[4] for row in rows],
         [row[5] for row in rows],
