@@ -94,6 +94,15 @@ def test_current_ride_shows_the_right_rider_and_values(
         for bike in ("SN0000", "SN0001", "SN0002", "SN0003"):
             expect(page.locator("#fleet-table")).to_contain_text(bike, timeout=15_000)
         watched.screenshot("fleet-known-dataset")
+        sort = page.locator("#fleet-table th button", has_text="Heart rate")
+        sort.click()
+        expect(sort).to_have_class(re.compile("sorted-down"))
+
+        def rates() -> list[int]:
+            cells = page.locator("#fleet-rows tr td:nth-child(4)").all_inner_texts()
+            return [int(text) if text.isdigit() else -1 for text in cells]
+
+        wait_for(lambda: len(rates()) == 4 and rates() == sorted(rates(), reverse=True))
 
         page.goto(f"{app.base}/recent")
         rides = scalar(db, "SELECT count(*) FROM daily.ride")
@@ -156,6 +165,12 @@ def test_live_fleet_and_ride_follow_the_simulator(db: str, watched: Watched) -> 
             what="the heart rate on screen to change",
         )
         watched.screenshot("current-ride-live")
+
+        page.locator("#bike-picker").click()
+        page.locator("input.dash-dropdown-search").fill("SN0002")
+        page.get_by_role("option", name="SN0002").click()
+        expect(page).to_have_url(f"{base}/bike/SN0002", timeout=10_000)
+        expect(page.locator("#ride-details")).to_contain_text("Bike SN0002", timeout=10_000)
 
         page.goto(base + "/")
         expect(page.locator("#ride-rider")).not_to_have_text("…", timeout=10_000)
