@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
 
@@ -48,8 +48,10 @@ class Sources:
     def over(
         cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
     ) -> Sources:
-        fleet = Shared(lambda: reading(connect, "the fleet", queries.open_rides), 0.5)
-        recent = Shared(RecentRides(connect, wall).refresh, 10.0)
+        fleet = Shared(
+            lambda: reading(connect, "the fleet", queries.open_rides), 0.5, background=True
+        )
+        recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)
         return cls(connect, fleet, recent, idle_timeout_us, wall)
 
     def now(self) -> int:
@@ -98,36 +100,41 @@ def _rider_words(ride: queries.RideView) -> tuple[str, str]:
     return name, " · ".join(p for p in parts if p)
 
 
-def _fleet_key(column: str) -> Callable[[dict[str, Any]], Any]:
-    if column == "zone":
-        return lambda row: (urgency(row["zone"]), row["_effort"])
-    if column == "duration":
-        return lambda row: row["_seconds"]
-    if column == "heart_rate":
-        return lambda row: row["heart_rate"] if row["heart_rate"] is not None else -1
-    return lambda row: (row[column] or "").lower()
+class _Bike(NamedTuple):
+    """A riding bike as the fleet table sorts it."""
+
+    serial: str
+    rider: str
+    seconds: float
+    heart_rate: int | None  # None: no reading with a heart rate yet
+    zone: str  # a zone, "no contact" or "–"
+    effort: float  # heart rate over the rider's maximum
 
 
-def _fleet_rows(active: list[FleetRow], now: int) -> list[dict[str, Any]]:
-    rows = []
-    for bike in active:
-        latest = bike.latest
-        hr = latest.heart_rate if latest else None
-        seconds = latest.duration if latest and latest.duration is not None else None
-        if seconds is None:  # no reading yet, or a half one: time since the ride began
-            seconds = ((latest.at if latest else now) - bike.started_at) / 1e6
-        rows.append(
-            {
-                "bike": bike.bike_serial,
-                "rider": bike.first_name or "unknown",
-                "duration": pages.span(seconds),
-                "heart_rate": hr if hr else None,
-                "zone": zone(hr, bike.age) or ("no contact" if hr == 0 else "–"),
-                "_seconds": seconds or 0.0,
-                "_effort": (hr or 0) / high_limit(bike.age) if bike.age is not None else 0.0,
-            }
-        )
-    return rows
+_SORT_KEYS: dict[str, Callable[[_Bike], Any]] = {
+    "zone": lambda bike: (urgency(bike.zone), bike.effort),
+    "duration": lambda bike: bike.seconds,
+    "heart_rate": lambda bike: bike.heart_rate or -1,
+    "bike": lambda bike: bike.serial,
+    "rider": lambda bike: bike.rider.lower(),
+}
+
+
+def _bike(row: FleetRow, now: int) -> _Bike:
+    latest = row.latest
+    hr = latest.heart_rate if latest else None
+    seconds = latest.duration if latest else None
+    if seconds is None:  # no reading yet, or a half one: time since the ride began
+        seconds = ((latest.at if latest else now) - row.started_at) / 1e6
+    limit = high_limit(row.age) if row.age is not None else None
+    return _Bike(
+        row.bike_serial,
+        row.first_name or "unknown",
+        seconds,
+        hr or None,
+        zone(hr, row.age) or ("no contact" if hr == 0 else "–"),
+        (hr or 0) / limit if limit else 0.0,
+    )
 
 
 def create_app(sources: Sources) -> Dash:
@@ -389,20 +396,27 @@ class FleetView:
 def fleet_view(sources: Sources, column: str, descending: bool, page: int) -> FleetView:
     """The bikes riding now, sorted by ``column`` (``zone`` sorts by urgency, then by effort
     against the rider's maximum), cut to page ``page`` (clamped to the pages there are)."""
-    rows = _fleet_rows(sources.active(), sources.now())
-    rows.sort(key=_fleet_key(column), reverse=descending)
-    count = max(1, -(-len(rows) // pages.FLEET_PAGE_SIZE))
+    now = sources.now()
+    bikes = [_bike(row, now) for row in sources.active()]
+    bikes.sort(key=_SORT_KEYS.get(column, _SORT_KEYS["zone"]), reverse=descending)
+    count = max(1, -(-len(bikes) // pages.FLEET_PAGE_SIZE))
     page = max(0, min(page, count - 1))
     start = page * pages.FLEET_PAGE_SIZE
     shown = [
-        {k: v for k, v in row.items() if not k.startswith("_")}
-        for row in rows[start : start + pages.FLEET_PAGE_SIZE]
+        {
+            "bike": bike.serial,
+            "rider": bike.rider,
+            "duration": pages.span(bike.seconds),
+            "heart_rate": bike.heart_rate,
+            "zone": bike.zone,
+        }
+        for bike in bikes[start : start + pages.FLEET_PAGE_SIZE]
     ]
     counts = {name: 0 for name in ("dangerously high", "too low", "high")}
-    for row in rows:
-        if row["zone"] in counts:
-            counts[row["zone"]] += 1
-    return FleetView(shown, len(rows), page, count, counts)
+    for bike in bikes:
+        if bike.zone in counts:
+            counts[bike.zone] += 1
+    return FleetView(shown, len(bikes), page, count, counts)
 
 
 def render_fleet(view: FleetView) -> tuple[Any, Any, Any, Any]:

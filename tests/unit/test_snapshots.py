@@ -1,0 +1,101 @@
+"""Shared snapshots: one rebuild at a time, stale values served while one runs."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+import pytest
+
+from deleton.errors import TransientError
+from deleton.snapshots import Shared
+from tests.services import wait_for
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_callers_share_one_rebuild_per_interval() -> None:
+    clock, built = Clock(), []
+    shared = Shared(lambda: built.append(clock.now) or len(built), 1.0, clock)
+    assert [shared.get() for _ in range(5)] == [1] * 5
+    clock.now = 0.99
+    assert shared.get() == 1
+    clock.now = 1.0
+    assert shared.get() == 2 and built == [0.0, 1.0]
+
+
+def test_concurrent_callers_wait_for_the_same_rebuild() -> None:
+    calls = []
+    gate = threading.Event()
+
+    def slow() -> int:
+        calls.append(1)
+        gate.wait(5)
+        return len(calls)
+
+    shared = Shared(slow, 60.0)
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(shared.get())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)  # let them all arrive at the lock
+    gate.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == [1, 1, 1, 1] and len(calls) == 1
+
+
+def test_background_serves_the_stale_value_while_rebuilding() -> None:
+    clock = Clock()
+    gate = threading.Event()
+    values = iter([1, 2])
+
+    def rebuild() -> int:
+        value = next(values)
+        if value == 2:
+            gate.wait(5)
+        return value
+
+    shared = Shared(rebuild, 1.0, clock, background=True)
+    assert shared.get() == 1  # the first value is built while the caller waits
+    clock.now = 2.0
+    assert shared.get() == 1  # stale, returned at once; a rebuild started
+    assert shared.get() == 1  # and only one
+    gate.set()
+    wait_for(lambda: shared.refreshes == 2, timeout=5, what="the rebuild")
+    assert shared.get() == 2
+
+
+def test_a_failed_background_rebuild_is_reported_until_one_succeeds() -> None:
+    clock = Clock()
+    outcomes: list[object] = [1, TransientError("database down"), 3]
+    recovered = threading.Event()
+
+    def rebuild() -> int:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert isinstance(outcome, int)
+        if outcome == 3:
+            recovered.wait(5)
+        return outcome
+
+    shared = Shared(rebuild, 1.0, clock, background=True)
+    assert shared.get() == 1
+    clock.now = 2.0
+    with contextlib.suppress(TransientError):  # the rebuild may fail before get returns
+        assert shared.get() == 1
+    wait_for(lambda: shared.attempts == 1, timeout=5, what="the failed rebuild")
+    assert shared.failure is not None
+    with pytest.raises(TransientError, match="database down"):
+        shared.get()  # also starts the next attempt
+    recovered.set()
+    wait_for(lambda: shared.attempts == 2, timeout=5, what="a good rebuild")
+    assert shared.get() == 3
