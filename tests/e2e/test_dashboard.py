@@ -263,5 +263,6 @@ def test_pages_left_open_do_not_grow_in_the_browser(
                 growth[path] = heap() - start
                 # Dash's undo history of the 800 ticks is trimmed (assets/history.js)
                 assert page.evaluate("() => window.store.getState().history.past.length") < 300
+    print("heap growth, MB:", growth)
     assert all(mb < 2.0 for mb in growth.values()), growth
     assert watched.errors == []
