@@ -166,7 +166,11 @@ def extension(points: Points) -> list[Any]:
 
 
 def _bars(
-    title: str, categories: Sequence[str], series: Mapping[str, Sequence[float]], unit: str = ""
+    title: str,
+    categories: Sequence[str],
+    series: Mapping[str, Sequence[float]],
+    unit: str = "",
+    counts: bool = True,
 ) -> Figure:
     data = [
         {
@@ -187,9 +191,19 @@ def _bars(
             showlegend=len(series) > 1,
             legend={"orientation": "h", "y": -0.18},
             xaxis={"gridcolor": GRID},
-            yaxis={"gridcolor": GRID, "rangemode": "tozero"},
+            yaxis={
+                "gridcolor": GRID,
+                "rangemode": "tozero",
+                # whole riders: no 0.5 ticks on small counts
+                **({"tickformat": ",d", "dtick": 1} if counts and _top(series) <= 10 else {}),
+                **({"title": {"text": unit.strip()}} if unit else {}),
+            },
         ),
     }
+
+
+def _top(series: Mapping[str, Sequence[float]]) -> float:
+    return max((max(values, default=0) for values in series.values()), default=0)
 
 
 def _genders(present: Mapping[str, object]) -> list[str]:
@@ -219,8 +233,12 @@ def time_by_gender(seconds: Mapping[str, float]) -> Figure:
         return empty("No rides in the last 12 hours")
     genders = _genders(seconds)
     figure = _bars(
-        "Ride time by gender", genders, {"hours": [seconds[g] / 3600 for g in genders]}, " h"
+        "Ride time by gender",
+        genders,
+        {"hours": [seconds[g] / 3600 for g in genders]},
+        " hours",
+        counts=False,
     )
     figure["data"][0]["marker"]["color"] = [GENDER_COLOURS[g] for g in genders]
-    figure["data"][0]["hovertemplate"] = "%{x}: %{y:,.1f} h<extra></extra>"
+    figure["data"][0]["hovertemplate"] = "%{x}: %{y:,.2f} hours<extra></extra>"
     return figure
