@@ -39,7 +39,7 @@ from psycopg_pool import ConnectionPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deleton import dashboard, queries, schema  # noqa: E402
+from deleton import queries, schema, views  # noqa: E402
 from deleton.database import embedded_url  # noqa: E402
 from deleton.snapshots import RecentRides  # noqa: E402
 
@@ -113,12 +113,12 @@ def timed(runs: int, call: Callable[[], Any], before: Callable[[], None] | None 
 
 def measure(url: str, runs: int) -> dict[str, dict]:
     with ConnectionPool(url, min_size=2, kwargs={"autocommit": True}) as pool:
-        sources = dashboard.Sources.over(pool.connection, 3600 * 10**6)
+        sources = views.Sources.over(pool.connection, 3600 * 10**6)
         sources.warm().join()  # the first 12-hour view is built once per process
         recent = RecentRides(pool.connection)
         recent.refresh()
         serial = "SN00007"
-        state = dashboard.ride_update(sources, {"serial": serial})[-1]
+        state = views.ride_update(sources, {"serial": serial})[-1]
 
         def add_reading() -> None:
             with pool.connection() as conn:
@@ -130,21 +130,21 @@ def measure(url: str, runs: int) -> dict[str, dict]:
 
         def tick() -> Any:
             nonlocal state
-            outputs = dashboard.ride_update(sources, state)
+            outputs = views.ride_update(sources, state)
             state = outputs[-1]
             return outputs
 
         def fleet() -> Any:
-            return dashboard.render_fleet(dashboard.fleet_view(sources, "zone", True, 0))
+            return views.render_fleet(views.fleet_view(sources, "zone", True, 0))
 
         def pace() -> None:
             time.sleep(0.02)  # shared snapshots go stale and rebuild beside the callbacks
 
         return {
             "ride tick": timed(runs, tick, add_reading),
-            "ride load": timed(runs, lambda: dashboard.ride_update(sources, {"serial": serial})),
+            "ride load": timed(runs, lambda: views.ride_update(sources, {"serial": serial})),
             "fleet": timed(runs, fleet, pace),
-            "recent": timed(runs, lambda: dashboard.recent_view(sources.recent.get()), pace),
+            "recent": timed(runs, lambda: views.recent_view(sources.recent.get()), pace),
             "fleet snapshot (shared, 1/s)": timed(runs, lambda: queries_open(pool)),
             "recent refresh (shared, 1/10 s)": timed(max(20, runs // 10), recent.refresh),
         }

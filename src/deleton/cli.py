@@ -199,8 +199,9 @@ def _dashboard(settings: Settings, port: int | None = None) -> tuple[Callable[[]
 
     from psycopg_pool import ConnectionPool
 
-    from .dashboard import Sources, create_app, serve
+    from .dashboard import create_app, serve
     from .database import database_url
+    from .views import Sources
 
     config = settings.dashboard()
     pool = ConnectionPool(

@@ -5,136 +5,34 @@ the fleet (``/fleet``). Each page's timer is disabled while its update runs, so 
 delays the next one instead of piling up behind the timer. The ride page keeps its place in the
 browser (ride id and newest reading time) and asks only for newer readings, appended with
 ``extendData``; the fleet and recent-rides pages read shared snapshots, so a wall of screens
-costs the database what one does.
+costs the database what one does. What each update shows is in ``views``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from dash import ALL, Dash, Input, Output, State, ctx, html, no_update
+from dash import ALL, Dash, Input, Output, State, ctx, no_update
 
-from . import charts, pages, queries
-from .alerts import high_limit, urgency, zone
+from . import pages
 from .errors import DeletonError
-from .queries import FleetRow
-from .snapshots import Connect, RecentRides, Shared, reading
-from .summaries import RecentStats
+from .views import (
+    WAITING,
+    Sources,
+    fleet_view,
+    most_recent_bike,
+    recent_view,
+    render_fleet,
+    ride_update,
+)
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).with_name("assets")
 SEARCH_LIMIT = 50
-WAITING = "Waiting for the database…"
-
-
-@dataclass
-class Sources:
-    """Where the dashboard's data comes from, and the clock it judges idleness by."""
-
-    connect: Connect
-    fleet: Shared[list[FleetRow]]
-    recent: Shared[RecentStats]
-    idle_timeout_us: int
-    wall: Callable[[], float] = time.time
-
-    @classmethod
-    def over(
-        cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
-    ) -> Sources:
-        fleet = Shared(
-            lambda: reading(connect, "the fleet", queries.open_rides), 0.5, background=True
-        )
-        recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)
-        return cls(connect, fleet, recent, idle_timeout_us, wall)
-
-    def now(self) -> int:
-        return int(self.wall() * 1_000_000)
-
-    def warm(self) -> threading.Thread:
-        """Build the recent-rides view in the background: its first build reads 12 hours of
-        readings once, and the first viewer should not wait for it."""
-
-        def build() -> None:
-            started = time.monotonic()
-            try:
-                self.recent.get()
-            except DeletonError as exc:
-                log.warning("recent rides not built ahead: %s", exc)
-                return
-            log.info("recent rides built in %.1f s", time.monotonic() - started)
-
-        thread = threading.Thread(target=build, name="recent-rides", daemon=True)
-        thread.start()
-        return thread
-
-    def active(self) -> list[FleetRow]:
-        """Open rides that sent something within the idle timeout."""
-        horizon = self.now() - self.idle_timeout_us
-        return [
-            row
-            for row in self.fleet.get()
-            if (row.latest.at if row.latest else row.started_at) >= horizon
-        ]
-
-
-def _duration(ride_seconds: float | None, start: int, end: int | None) -> float | None:
-    if ride_seconds is not None:
-        return ride_seconds
-    return None if end is None else (end - start) / 1e6
-
-
-def _rider_words(ride: queries.RideView) -> tuple[str, str]:
-    if ride.first_name is None:
-        return "Unknown rider", f"Bike {ride.bike_serial} · no rider details for this ride"
-    name = f"{ride.first_name} {ride.last_name}"
-    parts = [f"Bike {ride.bike_serial}", (ride.gender or "").capitalize()]
-    if ride.age is not None:
-        parts.append(f"{ride.age} years")
-    return name, " · ".join(p for p in parts if p)
-
-
-class _Bike(NamedTuple):
-    """A riding bike as the fleet table sorts it."""
-
-    serial: str
-    rider: str
-    seconds: float
-    heart_rate: int | None  # None: no reading with a heart rate yet
-    zone: str  # a zone, "no contact" or "–"
-    effort: float  # heart rate over the rider's maximum
-
-
-_SORT_KEYS: dict[str, Callable[[_Bike], Any]] = {
-    "zone": lambda bike: (urgency(bike.zone), bike.effort),
-    "duration": lambda bike: bike.seconds,
-    "heart_rate": lambda bike: bike.heart_rate or -1,
-    "bike": lambda bike: bike.serial,
-    "rider": lambda bike: bike.rider.lower(),
-}
-
-
-def _bike(row: FleetRow, now: int) -> _Bike:
-    latest = row.latest
-    hr = latest.heart_rate if latest else None
-    seconds = latest.duration if latest else None
-    if seconds is None:  # no reading yet, or a half one: time since the ride began
-        seconds = ((latest.at if latest else now) - row.started_at) / 1e6
-    limit = high_limit(row.age) if row.age is not None else None
-    return _Bike(
-        row.bike_serial,
-        row.first_name or "unknown",
-        seconds,
-        hr or None,
-        zone(hr, row.age) or ("no contact" if hr == 0 else "–"),
-        (hr or 0) / limit if limit else 0.0,
-    )
 
 
 def create_app(sources: Sources) -> Dash:
@@ -153,7 +51,7 @@ def create_app(sources: Sources) -> Dash:
         path = path or "/"
         if path == "/":
             try:
-                return pages.ride_page(_most_recent_bike(sources))
+                return pages.ride_page(most_recent_bike(sources))
             except DeletonError:
                 return pages.notice(WAITING)
         if path.startswith("/bike/") and len(path) > len("/bike/"):
@@ -284,176 +182,6 @@ def create_app(sources: Sources) -> Dash:
             return (*[no_update] * 8, pages.notice(WAITING))
 
     return app
-
-
-def _most_recent_bike(sources: Sources) -> str | None:
-    fleet = sources.fleet.get()
-    if fleet:
-        return max(fleet, key=lambda r: r.latest.at if r.latest else r.started_at).bike_serial
-    return reading(sources.connect, "the newest ride", queries.latest_bike)
-
-
-def ride_update(sources: Sources, state: dict[str, Any]) -> tuple[Any, ...]:
-    """One tick of the ride page: the outputs of ``update_ride``, from the browser's ``state``
-    (serial, ride id, newest reading shown). A new ride redraws the chart; otherwise only the
-    readings newer than the browser has are read and appended."""
-    serial = state["serial"]
-
-    def read(conn: queries.Connection) -> Any:
-        ride = queries.bike_ride(conn, serial)
-        if ride is None:
-            return None, None, None
-        after = state.get("after") if state.get("ride_id") == ride.ride_id else None
-        points, latest = queries.ride_points(conn, ride, after)
-        return ride, points, latest
-
-    ride, points, latest = reading(sources.connect, f"bike {serial}", read)
-    if ride is None:
-        message = f"Bike {serial} has not sent a ride yet."
-        return (
-            f"Bike {serial}",
-            "",
-            "–",
-            "–",
-            "hr zone-none",
-            "",
-            "",
-            pages.notice(message),
-            charts.empty(message),
-            no_update,
-            {"serial": serial},
-        )
-    new_ride = state.get("ride_id") != ride.ride_id
-    heart_rate = state.get("heart_rate") if not new_ride else None
-    seconds = state.get("seconds") if not new_ride else None
-    last_at = state.get("after") if not new_ride else None
-    if latest is not None:
-        last_at = latest.at
-        if latest.heart_rate is not None:
-            heart_rate = latest.heart_rate
-        seconds = _duration(latest.duration, ride.started_at, latest.at)
-    name, details = _rider_words(ride)
-    current = zone(heart_rate, ride.age)
-    limit = high_limit(ride.age) if ride.age is not None else None
-    activity = max(t for t in (last_at, ride.ended_at, ride.started_at) if t is not None)
-    notice: Any = ""
-    if sources.now() - activity > sources.idle_timeout_us:
-        notice = pages.notice(
-            f"Idle since {pages.clock_time(activity)}: no data from bike {serial} since then. "
-            "Showing its last ride."
-        )
-    elif ride.ended_at is not None:
-        notice = pages.notice(
-            f"Ride ended at {pages.clock_time(ride.ended_at)}; waiting for the next rider."
-        )
-    if new_ride:
-        figure: Any = (
-            charts.ride(points, limit, ride.ride_id)
-            if points.minutes
-            else charts.empty("The ride has started; waiting for its first reading")
-        )
-        extend: Any = no_update
-    else:
-        figure = no_update
-        extend = charts.extension(points) if points.minutes else no_update
-    if new_ride and not points.minutes:
-        last_at = None  # draw the chart afresh when the first reading arrives
-        new_state_ride = None
-    else:
-        new_state_ride = ride.ride_id
-    return (
-        name,
-        details,
-        pages.span(seconds),
-        str(heart_rate) if heart_rate else "–",
-        "hr " + pages.zone_class(current),
-        current or ("no sensor contact" if heart_rate == 0 else ""),
-        f"maximum {limit} bpm" if limit is not None else "",
-        notice,
-        figure,
-        extend,
-        {
-            "serial": serial,
-            "ride_id": new_state_ride,
-            "after": last_at,
-            "heart_rate": heart_rate,
-            "seconds": seconds,
-        },
-    )
-
-
-@dataclass(frozen=True)
-class FleetView:
-    """One page of the fleet table, and what the whole fleet looks like."""
-
-    rows: list[dict[str, Any]]
-    riding: int
-    page: int
-    pages: int
-    counts: dict[str, int]
-
-
-def fleet_view(sources: Sources, column: str, descending: bool, page: int) -> FleetView:
-    """The bikes riding now, sorted by ``column`` (``zone`` sorts by urgency, then by effort
-    against the rider's maximum), cut to page ``page`` (clamped to the pages there are)."""
-    now = sources.now()
-    bikes = [_bike(row, now) for row in sources.active()]
-    bikes.sort(key=_SORT_KEYS.get(column, _SORT_KEYS["zone"]), reverse=descending)
-    count = max(1, -(-len(bikes) // pages.FLEET_PAGE_SIZE))
-    page = max(0, min(page, count - 1))
-    start = page * pages.FLEET_PAGE_SIZE
-    shown = [
-        {
-            "bike": bike.serial,
-            "rider": bike.rider,
-            "duration": pages.span(bike.seconds),
-            "heart_rate": bike.heart_rate,
-            "zone": bike.zone,
-        }
-        for bike in bikes[start : start + pages.FLEET_PAGE_SIZE]
-    ]
-    counts = {name: 0 for name in ("dangerously high", "too low", "high")}
-    for bike in bikes:
-        if bike.zone in counts:
-            counts[bike.zone] += 1
-    return FleetView(shown, len(bikes), page, count, counts)
-
-
-def render_fleet(view: FleetView) -> tuple[Any, Any, Any, Any]:
-    summary = [html.Span(f"{view.riding:,} bikes riding", className="pill")] + [
-        html.Span(f"{n:,} {name}", className="pill " + pages.zone_class(name))
-        for name, n in view.counts.items()
-        if n
-    ]
-    empty = (
-        ""
-        if view.riding
-        else pages.notice("No bike is riding now. Bikes appear here as they start.")
-    )
-    return (
-        [pages.fleet_row(row) for row in view.rows],
-        summary,
-        f"page {view.page + 1} of {view.pages}",
-        empty,
-    )
-
-
-def recent_view(stats: RecentStats) -> tuple[Any, ...]:
-    def watts(value: float | None) -> str:
-        return "–" if value is None else f"{value:,.0f} W"
-
-    notice: Any = "" if stats.rides else pages.notice("No rides have started in the last 12 hours.")
-    return (
-        f"{stats.rides:,}",
-        f"{stats.riders:,}",
-        f"{stats.energy_kj / 3600:,.{2 if stats.energy_kj < 36_000 else 0}f} kWh",
-        watts(stats.average_power),
-        "–" if stats.average_resistance is None else f"{stats.average_resistance:,.0f}",
-        charts.riders_by_gender(stats.riders_by_gender),
-        charts.riders_by_age(stats.riders_by_age),
-        charts.time_by_gender(stats.seconds_by_gender),
-        notice,
-    )
 
 
 def serve(app: Dash, host: str, port: int, stop: threading.Event | None = None) -> None:

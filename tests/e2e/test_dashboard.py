@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 from psycopg_pool import ConnectionPool
 
-from deleton import dashboard, pages
+from deleton import dashboard, pages, views
 from deleton.alerts import zone
 from deleton.broker import free_port
 from deleton.dump import read_messages
@@ -224,7 +224,7 @@ def test_a_slow_update_delays_the_next_instead_of_piling_up(
                 with lock:
                     running -= 1
 
-        app = dashboard.create_app(dashboard.Sources.over(slow_connection, 3600 * 10**6))
+        app = dashboard.create_app(views.Sources.over(slow_connection, 3600 * 10**6))
         with serving(app) as base:
             watched.page.goto(f"{base}/bike/SN0000")
             expect(watched.page.locator("#ride-rider")).not_to_have_text("…", timeout=15_000)
@@ -245,7 +245,7 @@ def test_pages_left_open_do_not_grow_in_the_browser(
     monkeypatch.setattr(pages, "RIDE_TICK_MS", 50)
     monkeypatch.setattr(pages, "FLEET_TICK_MS", 50)
     with ConnectionPool(db, min_size=1, kwargs={"autocommit": True}) as pool:
-        app = dashboard.create_app(dashboard.Sources.over(pool.connection, 3600 * 10**6))
+        app = dashboard.create_app(views.Sources.over(pool.connection, 3600 * 10**6))
         with serving(app) as base:
             page = watched.page
             cdp = page.context.new_cdp_session(page)
