@@ -83,9 +83,11 @@ def create_app(sources: Sources) -> Dash:
         wanted = (text or "").strip().upper()
         if not wanted:
             return no_update
-        found = [
-            row.bike_serial for row in sources.fleet.get() if wanted in row.bike_serial.upper()
-        ]
+        try:
+            riding = sources.fleet.get()
+        except DeletonError:
+            riding = []  # the database is away: any serial typed can still be opened
+        found = [row.bike_serial for row in riding if wanted in row.bike_serial.upper()]
         options = sorted(found)[:SEARCH_LIMIT]
         if wanted not in options and not found:
             options.append(wanted)  # any serial may be looked up, riding or not
