@@ -266,3 +266,21 @@ def test_pages_left_open_do_not_grow_in_the_browser(
     print("heap growth, MB:", growth)
     assert all(mb < 2.0 for mb in growth.values()), growth
     assert watched.errors == []
+
+
+def test_empty_pages_say_what_is_happening(db: str, watched: Watched) -> None:
+    app = Dashboard(db)
+    try:
+        page = watched.page
+        page.goto(app.base + "/")
+        expect(page.locator(".notice")).to_contain_text("No bike has sent a ride yet")
+        page.goto(app.base + "/fleet")
+        expect(page.locator("#fleet-empty")).to_contain_text("No bike is riding now")
+        watched.screenshot("fleet-empty")
+        page.goto(app.base + "/recent")
+        expect(page.locator("#recent-notice")).to_contain_text("No rides have started")
+        expect(page.locator("#recent-gender")).to_contain_text("No riders in the last 12 hours")
+        watched.screenshot("recent-empty")
+    finally:
+        app.stop()
+    assert watched.errors == []
