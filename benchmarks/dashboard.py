@@ -145,14 +145,15 @@ def measure(url: str, runs: int) -> dict[str, dict]:
             "ride load": timed(runs, lambda: views.ride_update(sources, {"serial": serial})),
             "fleet": timed(runs, fleet, pace),
             "recent": timed(runs, lambda: views.recent_view(sources.recent.get()), pace),
-            "fleet snapshot (shared, 1/s)": timed(runs, lambda: queries_open(pool)),
+            "fleet snapshot (shared, 1/s)": timed(runs, lambda: snapshot(pool)),
             "recent refresh (shared, 1/10 s)": timed(max(20, runs // 10), recent.refresh),
         }
 
 
-def queries_open(pool: ConnectionPool) -> Any:
+def snapshot(pool: ConnectionPool) -> Any:
     with pool.connection() as conn:
-        return queries.open_rides(conn)
+        rides = queries.open_rides(conn)
+    return views.Fleet(rides, int(time.time() * 1_000_000), 3600 * 10**6).counts
 
 
 def main() -> None:

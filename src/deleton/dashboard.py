@@ -84,7 +84,7 @@ def create_app(sources: Sources) -> Dash:
         if not wanted:
             return no_update
         try:
-            riding = sources.fleet.get()
+            riding = sources.fleet.get().rides
         except DeletonError:
             riding = []  # the database is away: any serial typed can still be opened
         found = [row.bike_serial for row in riding if wanted in row.bike_serial.upper()]

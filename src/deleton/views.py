@@ -33,7 +33,7 @@ class Sources:
     """Where the dashboard's data comes from, and the clock it judges idleness by."""
 
     connect: Connect
-    fleet: Shared[list[FleetRow]]
+    fleet: Shared[Fleet]
     recent: Shared[RecentStats]
     idle_timeout_us: int
     wall: Callable[[], float] = time.time
@@ -42,9 +42,11 @@ class Sources:
     def over(
         cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
     ) -> Sources:
-        fleet = Shared(
-            lambda: reading(connect, "the fleet", queries.open_rides), 0.5, background=True
-        )
+        def build() -> Fleet:
+            rides = reading(connect, "the fleet", queries.open_rides)
+            return Fleet(rides, int(wall() * 1_000_000), idle_timeout_us)
+
+        fleet = Shared(build, 0.5, background=True)
         recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)
         return cls(connect, fleet, recent, idle_timeout_us, wall)
 
@@ -67,15 +69,6 @@ class Sources:
         thread = threading.Thread(target=build, name="recent-rides", daemon=True)
         thread.start()
         return thread
-
-    def active(self) -> list[FleetRow]:
-        """Open rides that sent something within the idle timeout."""
-        horizon = self.now() - self.idle_timeout_us
-        return [
-            row
-            for row in self.fleet.get()
-            if (row.latest.at if row.latest else row.started_at) >= horizon
-        ]
 
 
 def ride_seconds(latest: queries.Latest | None, started_at: int, now: int) -> float:
@@ -130,10 +123,40 @@ def _bike(row: FleetRow, now: int) -> _Bike:
     )
 
 
+class Fleet:
+    """One snapshot of the fleet, built once for every screen: each open ride, and the bikes
+    riding at ``now`` (sent something within the idle timeout), ready to sort. Each order asked
+    for is sorted once per snapshot, so a screen's tick only cuts out its page."""
+
+    def __init__(self, rides: list[FleetRow], now: int, idle_timeout_us: int) -> None:
+        self.rides = rides
+        horizon = now - idle_timeout_us
+        self.riding = [
+            _bike(row, now)
+            for row in rides
+            if (row.latest.at if row.latest else row.started_at) >= horizon
+        ]
+        self.counts = {name: 0 for name in ("dangerously high", "too low", "high")}
+        for bike in self.riding:
+            if bike.zone in self.counts:
+                self.counts[bike.zone] += 1
+        self._orders: dict[tuple[str, bool], list[_Bike]] = {}
+
+    def ordered(self, column: str, descending: bool) -> list[_Bike]:
+        """The riding bikes by ``column`` (``zone``: most urgent, then hardest working, first)."""
+        order = self._orders.get((column, descending))
+        if order is None:  # two screens may sort at once; both get the same order
+            key = _SORT_KEYS.get(column, _SORT_KEYS["zone"])
+            order = self._orders[column, descending] = sorted(
+                self.riding, key=key, reverse=descending
+            )
+        return order
+
+
 def most_recent_bike(sources: Sources) -> str | None:
-    fleet = sources.fleet.get()
-    if fleet:
-        return max(fleet, key=lambda r: r.latest.at if r.latest else r.started_at).bike_serial
+    rides = sources.fleet.get().rides
+    if rides:
+        return max(rides, key=lambda r: r.latest.at if r.latest else r.started_at).bike_serial
     return reading(sources.connect, "the newest ride", queries.latest_bike)
 
 
@@ -240,9 +263,8 @@ class FleetView:
 def fleet_view(sources: Sources, column: str, descending: bool, page: int) -> FleetView:
     """The bikes riding now, sorted by ``column`` (``zone`` sorts by urgency, then by effort
     against the rider's maximum), cut to page ``page`` (clamped to the pages there are)."""
-    now = sources.now()
-    bikes = [_bike(row, now) for row in sources.active()]
-    bikes.sort(key=_SORT_KEYS.get(column, _SORT_KEYS["zone"]), reverse=descending)
+    fleet = sources.fleet.get()
+    bikes = fleet.ordered(column, descending)
     count = max(1, -(-len(bikes) // pages.FLEET_PAGE_SIZE))
     page = max(0, min(page, count - 1))
     start = page * pages.FLEET_PAGE_SIZE
@@ -256,11 +278,7 @@ def fleet_view(sources: Sources, column: str, descending: bool, page: int) -> Fl
         }
         for bike in bikes[start : start + pages.FLEET_PAGE_SIZE]
     ]
-    counts = {name: 0 for name in ("dangerously high", "too low", "high")}
-    for bike in bikes:
-        if bike.zone in counts:
-            counts[bike.zone] += 1
-    return FleetView(shown, len(bikes), page, count, counts)
+    return FleetView(shown, len(bikes), page, count, fleet.counts)
 
 
 def render_fleet(view: FleetView) -> tuple[Any, Any, Any, Any]:
