@@ -143,19 +143,26 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _pipeline(
-    settings: Settings, source: Source, backend: Backend | None = None
-) -> tuple[Ingestor, Outbox]:
-    """The store, outbox and ingestor for ``source``, with the schema in place."""
+def _database(settings: Settings) -> str:
+    """The database URL, with the schema brought up to date first."""
     from . import schema
     from .database import connect, database_url
-    from .ingest import Ingestor
-    from .mail import Outbox, backend_for
-    from .store import Store
 
     url = database_url(settings.database())
     with connect(url, autocommit=True) as conn:
         schema.init(conn)
+    return url
+
+
+def _pipeline(
+    settings: Settings, source: Source, backend: Backend | None = None
+) -> tuple[Ingestor, Outbox]:
+    """The store, outbox and ingestor for ``source``, with the schema in place."""
+    from .ingest import Ingestor
+    from .mail import Outbox, backend_for
+    from .store import Store
+
+    url = _database(settings)
     mail = settings.mail()
     outbox = Outbox(url, backend or backend_for(mail, settings.home), mail.sender)
     ingestor = Ingestor(source, Store(url), settings.idle_timeout_us, outbox=outbox)
@@ -233,11 +240,7 @@ def _dashboard(settings: Settings, port: int | None = None) -> tuple[Callable[[]
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
-    from . import schema
-    from .database import connect, database_url
-
-    with connect(database_url(settings.database()), autocommit=True) as conn:
-        schema.init(conn)
+    _database(settings)
     done = threading.Event()
     _stop_on_signals(done.set)
     close, address = _dashboard(settings, args.port)
