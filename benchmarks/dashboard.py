@@ -39,9 +39,13 @@ from psycopg_pool import ConnectionPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deleton import queries, schema, views  # noqa: E402
-from deleton.database import embedded_url  # noqa: E402
-from deleton.snapshots import RecentRides  # noqa: E402
+from tests.harness.services import value  # noqa: E402
+
+from deleton.core.fleet_status import FleetStatus  # noqa: E402
+from deleton.dashboard import views  # noqa: E402
+from deleton.dashboard.snapshots import RecentRides  # noqa: E402
+from deleton.postgres import queries, schema  # noqa: E402
+from deleton.postgres.connection import embedded_url  # noqa: E402
 
 SIZES = (10**5, 10**6, 10**7)
 ACTIVE_READINGS = 100
@@ -95,7 +99,9 @@ def fill(conn: psycopg.Connection[Any], rides: int, first_id: int) -> None:
     )
 
 
-def timed(runs: int, call: Callable[[], Any], before: Callable[[], None] | None = None) -> dict:
+def timed(
+    runs: int, call: Callable[[], Any], before: Callable[[], None] | None = None
+) -> dict[str, float]:
     samples = []
     for _ in range(runs):
         if before is not None:
@@ -111,14 +117,14 @@ def timed(runs: int, call: Callable[[], Any], before: Callable[[], None] | None 
     }
 
 
-def measure(url: str, runs: int) -> dict[str, dict]:
+def measure(url: str, runs: int) -> dict[str, dict[str, float]]:
     with ConnectionPool(url, min_size=2, kwargs={"autocommit": True}) as pool:
-        sources = views.Sources.over(pool.connection, 3600 * 10**6)
+        sources = views.DashboardData.over(pool.connection, 3600 * 10**6)
         sources.warm().join()  # the first 12-hour view is built once per process
         recent = RecentRides(pool.connection)
         recent.refresh()
         serial = "SN00007"
-        state = views.ride_update(sources, {"serial": serial})[-1]
+        state = views.ride_update(sources, {"serial": serial}).state
 
         def add_reading() -> None:
             with pool.connection() as conn:
@@ -130,21 +136,25 @@ def measure(url: str, runs: int) -> dict[str, dict]:
 
         def tick() -> Any:
             nonlocal state
-            outputs = views.ride_update(sources, state)
-            state = outputs[-1]
-            return outputs
+            update = views.ride_update(sources, state)
+            state = update.state
+            return update.values()
 
         def fleet() -> Any:
-            return views.render_fleet(views.fleet_view(sources, "zone", True, 0))
+            return views.fleet_update(
+                views.fleet_view(sources, "zone", True, 0), "zone", True
+            ).values()
 
         def pace() -> None:
             time.sleep(0.02)  # shared snapshots go stale and rebuild beside the callbacks
 
         return {
             "ride tick": timed(runs, tick, add_reading),
-            "ride load": timed(runs, lambda: views.ride_update(sources, {"serial": serial})),
+            "ride load": timed(
+                runs, lambda: views.ride_update(sources, {"serial": serial}).values()
+            ),
             "fleet": timed(runs, fleet, pace),
-            "recent": timed(runs, lambda: views.recent_view(sources.recent.get()), pace),
+            "recent": timed(runs, lambda: views.recent_update(sources.recent.get()).values(), pace),
             "fleet snapshot (shared, 1/s)": timed(runs, lambda: snapshot(pool)),
             "recent refresh (shared, 1/10 s)": timed(max(20, runs // 10), recent.refresh),
         }
@@ -153,7 +163,7 @@ def measure(url: str, runs: int) -> dict[str, dict]:
 def snapshot(pool: ConnectionPool) -> Any:
     with pool.connection() as conn:
         rides = queries.open_rides(conn)
-    return views.Fleet(rides, int(time.time() * 1_000_000), 3600 * 10**6).counts
+    return FleetStatus(rides, int(time.time() * 1_000_000), 3600 * 10**6).counts
 
 
 def main() -> None:
@@ -170,7 +180,7 @@ def main() -> None:
         load_active(conn, args.active)
         next_id = args.active + 1
         for size in SIZES:
-            have = conn.execute("SELECT count(*) FROM daily.reading").fetchone()[0]
+            have = value(conn, "SELECT count(*) FROM daily.reading")
             rides = max(0, (size - have) // CLOSED_READINGS)
             if rides:
                 started = time.monotonic()
@@ -178,7 +188,7 @@ def main() -> None:
                 next_id += rides
                 print(f"filled {rides} closed rides in {time.monotonic() - started:.0f} s")
             conn.execute("VACUUM ANALYZE daily.ride, daily.rider, daily.reading")
-            total = conn.execute("SELECT count(*) FROM daily.reading").fetchone()[0]
+            total = value(conn, "SELECT count(*) FROM daily.reading")
             figures = measure(url, args.runs)
             results["sizes"][str(size)] = {"readings": total, **figures}
             print(f"daily.reading: {total:,} rows, {args.active} bikes riding")

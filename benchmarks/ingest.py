@@ -35,24 +35,31 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.services import SmtpServer, env_for  # noqa: E402
+from tests.harness.broker import LocalBroker  # noqa: E402
+from tests.harness.fleet import START  # noqa: E402
+from tests.harness.services import (  # noqa: E402
+    DELETON,
+    SmtpServer,
+    env_for,
+    free_port,
+    value,
+    wait_for,
+)
 
-from deleton import schema  # noqa: E402
-from deleton.broker import LocalBroker, free_port  # noqa: E402
-from deleton.database import embedded_url  # noqa: E402
-from deleton.kafka import ProducerSink  # noqa: E402
+from deleton.core.tracker import Tracker  # noqa: E402
+from deleton.core.wire import parse_value  # noqa: E402
+from deleton.kafka.producer import KafkaSink  # noqa: E402
+from deleton.postgres import schema  # noqa: E402
+from deleton.postgres.connection import embedded_url  # noqa: E402
+from deleton.postgres.store import pack_readings  # noqa: E402
 from deleton.settings import KafkaConfig  # noqa: E402
-from deleton.simulator import run  # noqa: E402
-from deleton.store import pack_readings  # noqa: E402
-from deleton.tracker import Tracker  # noqa: E402
-from deleton.wire import parse_value  # noqa: E402
+from deleton.simulator.runner import run  # noqa: E402
 
-START = 1_667_500_920_000_000
 WARM_UP = 40  # simulated seconds: every bike has started by 30 s
 
 
@@ -63,15 +70,29 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def positions(url: str, source: str) -> dict[int, int]:
+def positions(url: str, source: str, started: bool = True) -> dict[int, int | None]:
+    """Where each partition of ``source`` resumes; with ``started``, only those that have
+    stored something (a member claims every partition assigned to it at once)."""
     with psycopg.connect(url) as conn:
         return dict(
             conn.execute(
                 "SELECT partition, next_position FROM daily.source_position"
-                " WHERE source = %s AND next_position IS NOT NULL",
-                [source],
+                " WHERE source = %s AND (next_position IS NOT NULL OR NOT %s)",
+                [source, started],
             ).fetchall()
         )
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Where each partition of ``topic`` ends now."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()
 
 
 def raw_consume(bootstrap: str, topic: str, count: int) -> tuple[float, list[Any]]:
@@ -96,8 +117,9 @@ def raw_consume(bootstrap: str, topic: str, count: int) -> tuple[float, list[Any
         if batch and first is None:
             first = time.perf_counter()  # from the first message: group joining is not consuming
         for m in batch:
-            if m.error() is None:
-                kept.append((m.partition(), m.offset(), m.offset() + 1, m.key(), m.value(), None))
+            offset = m.offset()
+            if m.error() is None and offset is not None:
+                kept.append((m.partition(), offset, offset + 1, m.key(), m.value(), None))
     elapsed = time.perf_counter() - (first or time.perf_counter())
     consumer.close()
     return count / elapsed, kept
@@ -140,7 +162,7 @@ def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[
     # The first minute, in which every bike starts its first ride (a burst of rider upserts
     # and new rides), is ingested but not timed: the timed window is a fleet mid-ride.
     count = run(
-        ProducerSink(config), size=args.bikes, seed=args.seed, start=START,
+        KafkaSink(config), size=args.bikes, seed=args.seed, start=START,
         until=START + (WARM_UP + args.seconds) * 1_000_000, speed=None, workers=2,
     )  # fmt: skip
     fill = count / (time.perf_counter() - started)
@@ -154,9 +176,9 @@ def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[
     ends: dict[int, int] = {}
     warm: dict[int, int] = {}
     warm_until = START + WARM_UP * 1_000_000
-    for partition, _, end, _, value, _ in messages:
+    for partition, _, end, _, payload, _ in messages:
         ends[partition] = end
-        at = getattr(parse_value(value), "at", None)
+        at = getattr(parse_value(payload), "at", None)
         if at is not None and at <= warm_until:
             warm[partition] = end
     timed = sum(ends.values()) - sum(warm.values())
@@ -167,14 +189,11 @@ def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[
         kafka_group_id="bench", log_level="WARNING", mail_backend="folder",
     )  # fmt: skip
     started = time.perf_counter()
-    members = [
-        subprocess.Popen([sys.executable, "-m", "deleton.cli", "ingest"], env=env)
-        for _ in range(args.members)
-    ]
+    members = [subprocess.Popen([*DELETON, "ingest"], env=env) for _ in range(args.members)]
     rss: dict[int, float] = {}
     window_start = None
     while (now := positions(url, f"kafka:{topic}")) != ends:
-        if window_start is None and all(now.get(p, 0) >= w for p, w in warm.items()):
+        if window_start is None and all((now.get(p) or 0) >= w for p, w in warm.items()):
             window_start = time.perf_counter()
         for p in members:
             rss[p.pid] = peak_rss_mb(p.pid)
@@ -250,17 +269,19 @@ def freshness(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[s
         url, kafka_bootstrap_servers=broker.bootstrap, kafka_topic=topic, kafka_group_id="live",
         smtp_host="127.0.0.1", smtp_port=str(smtp.port), log_level="WARNING",
     )  # fmt: skip
-    ingest = subprocess.Popen(
-        [sys.executable, "-m", "deleton.cli", "ingest", "--metrics-port", str(port)], env=env
+    source = f"kafka:{topic}"
+    ingest = subprocess.Popen([*DELETON, "ingest", "--metrics-port", str(port)], env=env)
+    wait_for(
+        lambda: len(positions(url, source, started=False)) == args.partitions,
+        what="ingest to be assigned every partition before the fleet starts",
     )
-    time.sleep(3)  # let it join the group before the fleet starts
-    sim = subprocess.run(
-        [sys.executable, "-m", "deleton.cli", "simulate", "--to", "kafka", "--bikes",
-         str(args.bikes), "--duration", str(args.seconds), "--seed", str(args.seed)],
+    subprocess.run(
+        [*DELETON, "simulate", "--to", "kafka", "--bikes", str(args.bikes),
+         "--duration", str(args.seconds), "--seed", str(args.seed)],
         env=env, check=True,
     )  # fmt: skip
-    del sim
-    time.sleep(3)
+    ends = end_offsets(broker.bootstrap, topic, args.partitions)
+    wait_for(lambda: positions(url, source) == ends, what="ingest to store the last message")
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     rss = peak_rss_mb(ingest.pid)
     ingest.send_signal(signal.SIGTERM)
@@ -271,8 +292,8 @@ def freshness(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[s
     with psycopg.connect(url) as conn:
         for when, envelope in received:
             alert_id = int(re.search(rb"<alert-(\d+)@", envelope.content).group(1))  # type: ignore[union-attr]
-            at = conn.execute("SELECT extract(epoch FROM at) FROM daily.alert WHERE alert_id = %s",
-                              [alert_id]).fetchone()[0]  # fmt: skip
+            at = value(conn, "SELECT extract(epoch FROM at) FROM daily.alert WHERE alert_id = %s",
+                       [alert_id])  # fmt: skip
             # the alert's reading completes with its Telemetry line, half a second later
             latencies.append(when - (float(at) + 0.5))
     latencies.sort()

@@ -29,9 +29,8 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import CHROMIUM, FLAGS  # noqa: E402
-
-from deleton.broker import free_port  # noqa: E402
+from tests.harness.browser import CHROMIUM, FLAGS  # noqa: E402
+from tests.harness.services import DELETON, free_port, wait_for  # noqa: E402
 
 PAGES = ("/bike/SN0003", "/fleet")
 
@@ -59,21 +58,19 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="deleton-soak-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELETON_")}
-    env |= {"DELETON_HOME": str(home), "DELETON_DASHBOARD_PORT": str(free_port())}
-    command = [sys.executable, "-m", "deleton.cli"]
-    up = subprocess.Popen([*command, "up", "--bikes", str(args.bikes)], env=env)
+    up_port = free_port()
+    env |= {"DELETON_HOME": str(home), "DELETON_DASHBOARD_PORT": str(up_port)}
+    up = subprocess.Popen([*DELETON, "up", "--bikes", str(args.bikes)], env=env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     board: subprocess.Popen[bytes] | None = None
     samples: list[dict[str, Any]] = []
     try:
-        time.sleep(15)  # up creates the embedded server and the schema first
-        board = subprocess.Popen([*command, "dashboard", "--port", str(port)], env=env)
-        deadline = time.monotonic() + 60
-        while not answers(base + "/_dash-layout"):
-            if time.monotonic() > deadline:
-                raise SystemExit("the dashboard did not answer")
-            time.sleep(0.5)
+        # up serves its own dashboard once the embedded server and the schema are ready
+        layout = "/_dash-layout"
+        wait_for(lambda: answers(f"http://127.0.0.1:{up_port}{layout}"), 120, 0.5, "deleton up")
+        board = subprocess.Popen([*DELETON, "dashboard", "--port", str(port)], env=env)
+        wait_for(lambda: answers(base + layout), 60, 0.5, "the dashboard")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             tabs = []

@@ -1,23 +1,35 @@
-"""Shared test fixtures. Services are started here, on loopback, only for tests that ask."""
+"""Shared test fixtures. Services are started here, on loopback, only for tests that ask.
+
+Everything the suite reads is inside the repository: real wire lines are in ``tests/data``.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from deleton import schema
-from deleton.database import embedded_url
+from deleton.postgres import schema
+from deleton.postgres.connection import embedded_url
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DELETON_SHARED", ROOT.parent / "shared"))
+DATA = Path(__file__).resolve().parent / "data"
+# tests are marked by the folder they live in: what they need says where they go
+FOLDER_MARKS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(item.path).relative_to(ROOT / "tests").parts[0]
+        if folder in FOLDER_MARKS:
+            item.add_marker(FOLDER_MARKS[folder])
 
 
 @pytest.fixture(scope="session")
 def sample_lines() -> list[str]:
-    return (SHARED / "samples" / "real_deloton_lines.txt").read_text().splitlines()
+    """The 279 real lines of the production topic, as the bikes wrote them."""
+    return (DATA / "real_deloton_lines.txt").read_text().splitlines()
 
 
 @pytest.fixture(scope="session")

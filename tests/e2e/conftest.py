@@ -1,6 +1,5 @@
 """Headless Chromium (Debian's package) driven by Playwright, and the dashboard it looks at.
 
-Never ``playwright install``: the browser is /usr/bin/chromium, installed by ``make test``.
 Screenshots go to ``build/screenshots`` (``DELETON_SCREENSHOTS``), kept as build artefacts.
 """
 
@@ -18,27 +17,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from deleton.broker import free_port
 from tests.conftest import ROOT
-from tests.services import deleton, env_for, wait_for
+from tests.harness.browser import CHROMIUM, FLAGS
+from tests.harness.services import deleton, env_for, free_port, wait_for
 
-CHROMIUM = os.environ.get("DELETON_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(os.environ.get("DELETON_SCREENSHOTS", ROOT / "build" / "screenshots"))
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e" in str(item.path):
-            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -18,21 +18,23 @@ import pytest
 from playwright.sync_api import expect
 from psycopg_pool import ConnectionPool
 
-from deleton import dashboard, pages, views
-from deleton.alerts import zone
-from deleton.broker import free_port
-from deleton.dump import read_messages
-from deleton.records import Rider, Telemetry
-from deleton.wire import parse_value
+from deleton.core.alerts import zone
+from deleton.core.records import Rider, TelemetryLine
+from deleton.core.wire import parse_value
+from deleton.dashboard import app as dashboard_app
+from deleton.dashboard import pages, views
+from deleton.dump.kcat import read_messages
 from tests.e2e.conftest import Dashboard, Watched
-from tests.services import deleton, env_for, ingest_simulated, rows, scalar, wait_for
+from tests.harness.fleet import ingest_simulated
+from tests.harness.services import deleton, env_for, free_port, rows, scalar, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[Telemetry]]:
+def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[TelemetryLine]]:
     """From the wire lines alone: the rider of ``serial``'s last ride and its telemetry."""
-    rider, telemetry = None, []
+    rider: Rider | None = None
+    telemetry: list[TelemetryLine] = []
     with dump.open("rb") as stream:
         for _, _, _, key, value, _ in read_messages(stream):
             if key != serial.encode() or value is None:
@@ -40,7 +42,7 @@ def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[Telemetry]
             record = parse_value(value)
             if isinstance(record, Rider):
                 rider, telemetry = record, []
-            elif isinstance(record, Telemetry):
+            elif isinstance(record, TelemetryLine):
                 telemetry.append(record)
     return rider, telemetry
 
@@ -190,7 +192,7 @@ def _listening(port: int) -> bool:
 def serving(app: Any) -> Iterator[str]:
     stop = threading.Event()
     port = free_port()
-    thread = threading.Thread(target=dashboard.serve, args=(app, "127.0.0.1", port, stop))
+    thread = threading.Thread(target=dashboard_app.serve, args=(app, "127.0.0.1", port, stop))
     thread.start()
     wait_for(lambda: _listening(port), timeout=30, what="the dashboard to listen")
     try:
@@ -224,7 +226,7 @@ def test_a_slow_update_delays_the_next_instead_of_piling_up(
                 with lock:
                     running -= 1
 
-        app = dashboard.create_app(views.Sources.over(slow_connection, 3600 * 10**6))
+        app = dashboard_app.create_app(views.DashboardData.over(slow_connection, 3600 * 10**6))
         with serving(app) as base:
             watched.page.goto(f"{base}/bike/SN0000")
             expect(watched.page.locator("#ride-rider")).not_to_have_text("…", timeout=15_000)
@@ -237,31 +239,53 @@ def test_a_slow_update_delays_the_next_instead_of_piling_up(
     assert watched.errors == []
 
 
+# Counts the callback updates the page has had answered, in the page itself.
+COUNT_UPDATES = """
+window.updatesAnswered = 0;
+const fetchOnce = window.fetch;
+window.fetch = function (resource, options) {
+    const answer = fetchOnce.call(this, resource, options);
+    if (String(resource && resource.url || resource).includes("_dash-update-component")) {
+        answer.then(() => { window.updatesAnswered += 1; });
+    }
+    return answer;
+};
+"""
+
+
 def test_pages_left_open_do_not_grow_in_the_browser(
     db: str, watched: Watched, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ingest_simulated(db, tmp_path, bikes=30, seed=9, seconds=120)
-    # twenty updates a second: 800 per page in 40 s, a quarter of an hour's ticks
+    # ticks every 50 ms: as fast as an update's round trip allows (about ten a second here),
+    # so 400 updates per page stand for seven minutes of a page left open
     monkeypatch.setattr(pages, "RIDE_TICK_MS", 50)
     monkeypatch.setattr(pages, "FLEET_TICK_MS", 50)
     with ConnectionPool(db, min_size=1, kwargs={"autocommit": True}) as pool:
-        app = dashboard.create_app(views.Sources.over(pool.connection, 3600 * 10**6))
+        app = dashboard_app.create_app(views.DashboardData.over(pool.connection, 3600 * 10**6))
         with serving(app) as base:
             page = watched.page
+            page.add_init_script(COUNT_UPDATES)
             cdp = page.context.new_cdp_session(page)
 
             def heap() -> float:
                 cdp.send("HeapProfiler.collectGarbage")
                 return float(cdp.send("Runtime.getHeapUsage")["usedSize"]) / 2**20
 
+            def after(count: int) -> None:
+                goal = page.evaluate("() => window.updatesAnswered") + count
+                page.wait_for_function(
+                    "goal => window.updatesAnswered >= goal", arg=goal, timeout=180_000
+                )
+
             growth = {}
             for path in ("/bike/SN0007", "/fleet"):
                 page.goto(base + path)
-                page.wait_for_timeout(5_000)  # past the first draw and the caches' warm-up
+                after(50)  # past the first draw and the caches' warm-up
                 start = heap()
-                page.wait_for_timeout(40_000)
+                after(400)
                 growth[path] = heap() - start
-                # Dash's undo history of the 800 ticks is trimmed (assets/history.js)
+                # Dash's undo history of the 400 ticks is trimmed (assets/history.js)
                 assert page.evaluate("() => window.store.getState().history.past.length") < 300
     print("heap growth, MB:", growth)
     assert all(mb < 2.0 for mb in growth.values()), growth

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deleton.broker import LocalBroker
-from tests.services import SmtpServer
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/integration" in str(item.path):
-            item.add_marker(pytest.mark.integration)
+from tests.harness.broker import LocalBroker
+from tests.harness.services import SmtpServer
 
 
 @pytest.fixture(scope="session")

@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import defaultdict
 
 import orjson
 import psycopg
 
-from deleton import schema
-from deleton.broker import LocalBroker
-from deleton.fleet import Fleet
-from deleton.kafka import ProducerSink
-from deleton.records import Invalid
+from deleton.core.records import Invalid, to_datetime
+from deleton.core.wire import envelope, parse_value
+from deleton.kafka.producer import KafkaSink
+from deleton.postgres import schema
 from deleton.settings import KafkaConfig
-from deleton.simulator import run
-from deleton.wire import envelope, parse_value
-from tests.services import deleton, env_for, iterate_topic, rows
-
-START = 1_667_500_920_000_000
+from deleton.simulator.riders import simulated_fleet
+from deleton.simulator.runner import run
+from tests.harness.broker import LocalBroker
+from tests.harness.fleet import START
+from tests.harness.services import env_for, iterate_topic, rows, run_deleton
 
 
 def test_a_fleet_goes_through_the_broker_complete_and_in_order(kafka: LocalBroker) -> None:
     kafka.create_topic("fleet-roundtrip", 4)
     config = KafkaConfig(kafka.bootstrap, "fleet-roundtrip", "g", "PLAINTEXT", None, None)
     count = run(
-        ProducerSink(config), size=10, seed=5, start=START, until=START + 600_000_000, speed=None
+        KafkaSink(config), size=10, seed=5, start=START, until=START + 600_000_000, speed=None
     )
     expected: dict[bytes, list[bytes]] = defaultdict(list)
-    for _, lines in Fleet(10, 5, START).ticks(START + 600_000_000):
+    for _, lines in simulated_fleet(10, 5, START).ticks(START + 600_000_000):
         for key, _, text in lines:
             expected[key.encode()].append(envelope(text))
     assert count == sum(map(len, expected.values())) > 10 * 1000
@@ -49,21 +47,25 @@ def test_a_fleet_goes_through_the_broker_complete_and_in_order(kafka: LocalBroke
 def test_simulate_to_kafka_from_the_command_line(kafka: LocalBroker, db: str) -> None:
     kafka.create_topic("cli-sim", 2)
     env = env_for(db, kafka_bootstrap_servers=kafka.bootstrap, kafka_topic="cli-sim")
-    args = ("simulate", "--bikes", "3", "--fast", "--duration", "60", "--to", "kafka")
-    assert deleton(*args, env=env).wait(timeout=60) == 0
-    keys = {m.key() for m in iterate_topic(kafka.bootstrap, "cli-sim", 3 * 100)}
-    assert keys <= {b"SN0000", b"SN0001", b"SN0002"}
+    start = to_datetime(START).isoformat()
+    args = ("simulate", "--bikes", "3", "--fast", "--duration", "60", "--start", start)
+    assert run_deleton(*args, "--to", "kafka", env=env, timeout=60).returncode == 0
+    expected: dict[bytes, list[bytes]] = defaultdict(list)
+    for _, lines in simulated_fleet(3, 1, START).ticks(START + 60_000_000):
+        for key, _, text in lines:
+            expected[key.encode()].append(envelope(text))
+    count = sum(map(len, expected.values()))
+    produced: dict[bytes, list[bytes]] = defaultdict(list)
+    for m in iterate_topic(kafka.bootstrap, "cli-sim", count):
+        produced[m.key()].append(m.value())
+    assert produced == expected and set(produced) == {b"SN0000", b"SN0001", b"SN0002"}
 
 
 def test_db_reset_then_init_leaves_every_table(db: str) -> None:
     env = env_for(db)
-    reset = subprocess.run(
-        [sys.executable, "-m", "deleton.cli", "db", "reset", "--yes"], env=env, capture_output=True
-    )
+    reset = run_deleton("db", "reset", "--yes", env=env)
     assert reset.returncode == 0, reset.stderr
-    again = subprocess.run(
-        [sys.executable, "-m", "deleton.cli", "db", "init"], env=env, capture_output=True
-    )
+    again = run_deleton("db", "init", env=env)
     assert again.returncode == 0 and b"up to date" in again.stdout
     present = {
         f"{s}.{t}"
@@ -82,12 +84,7 @@ def test_db_reset_refuses_without_yes_when_not_interactive(db: str) -> None:
     env = env_for(db)
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("INSERT INTO daily.ride (bike_serial, started_at) VALUES ('SN1', now())")
-    result = subprocess.run(
-        [sys.executable, "-m", "deleton.cli", "db", "reset"],
-        env=env,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_deleton("db", "reset", env=env, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and b"--yes" in result.stderr
     assert rows(db, "SELECT count(*) FROM daily.ride")[0][0] == 1
 
@@ -100,10 +97,7 @@ def test_parse_reads_every_real_sample_line(sample_lines: list[str], db: str) ->
         for i, line in enumerate(sample_lines)
     )  # fmt: skip
     for stdin, keyed in ((bare, False), (kcat, True)):
-        out = subprocess.run(
-            [sys.executable, "-m", "deleton.cli", "parse"], input=stdin, capture_output=True,
-            env=env_for(db), check=True,
-        )  # fmt: skip
+        out = run_deleton("parse", input=stdin, env=env_for(db), check=True)
         docs = [orjson.loads(line) for line in out.stdout.splitlines()]
         assert len(docs) == 279
         assert {d["type"] for d in docs} == {"ride", "telemetry", "rider"}

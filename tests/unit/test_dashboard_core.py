@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deleton import charts, pages
-from deleton.alerts import ZONES, high_limit, urgency, zone
-from deleton.summaries import RideFacts, Tally, age_group, summarise
+from deleton.core.alerts import ZONES, high_limit, urgency, zone
+from deleton.core.readings import RideSeries
+from deleton.core.summaries import RideFacts, Tally, age_group, summarise
+from deleton.dashboard import charts, pages
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_tallies_of_one_ride_add_up() -> None:
 
 
 def test_ride_chart_has_four_panels_and_extends_all_of_them() -> None:
-    points = charts.Points([0.1, 0.2], [90, 0], [50.0, None], [30, 30], [60, 61])
+    points = RideSeries([0.1, 0.2], [90, 0], [50.0, None], [30, 30], [60, 61])
     figure = charts.ride(points, 190, revision=7)
     assert [trace["y"] for trace in figure["data"]] == [[90, 0], [50.0, None], [30, 30], [60, 61]]
     assert len({trace["yaxis"] for trace in figure["data"]}) == 4

@@ -7,30 +7,31 @@ from collections import defaultdict
 
 import orjson
 
-from deleton.fleet import Fleet
-from deleton.records import Invalid, Marker, Ride, Rider, Telemetry
-from deleton.simulator import KcatSink, run
-from deleton.wire import parse_line, parse_value
+from deleton.core.records import Invalid, Marker, RideLine, Rider, TelemetryLine
+from deleton.core.simulation import Line, SimulatedFleet
+from deleton.core.wire import parse_line, parse_value
+from deleton.dump.kcat import KcatSink
+from deleton.simulator.riders import simulated_fleet
+from deleton.simulator.runner import run
+from tests.harness.fleet import START
 
-START = 1_667_500_920_000_000  # 2022-11-03 18:42:00 UTC
 
-
-def lines_of(fleet: Fleet, seconds: int) -> list[tuple[str, int | None, str]]:
+def lines_of(fleet: SimulatedFleet, seconds: int) -> list[Line]:
     return [line for _, lines in fleet.ticks(START + seconds * 1_000_000) for line in lines]
 
 
 def test_same_seed_same_stream_and_bikes_independent_of_fleet_size() -> None:
-    a = lines_of(Fleet(5, 7, START), 120)
-    b = lines_of(Fleet(5, 7, START), 120)
+    a = lines_of(simulated_fleet(5, 7, START), 120)
+    b = lines_of(simulated_fleet(5, 7, START), 120)
     assert a == b
-    c = lines_of(Fleet(3, 7, START), 120)
+    c = lines_of(simulated_fleet(3, 7, START), 120)
     assert [x for x in a if x[0] == "SN0002"] == [x for x in c if x[0] == "SN0002"]
-    assert a != lines_of(Fleet(5, 8, START), 120)
+    assert a != lines_of(simulated_fleet(5, 8, START), 120)
 
 
 def test_every_line_parses_and_each_bike_is_in_order() -> None:
     per_bike: dict[str, list[object]] = defaultdict(list)
-    for key, at, text in lines_of(Fleet(20, 3, START), 900):
+    for key, at, text in lines_of(simulated_fleet(20, 3, START), 900):
         record = parse_line(text)
         assert not isinstance(record, Invalid), (text, record)
         assert getattr(record, "at", None) == at
@@ -45,13 +46,14 @@ def test_every_line_parses_and_each_bike_is_in_order() -> None:
         kinds = [type(r).__name__ for r in records]
         first = kinds.index("Rider")
         assert kinds[first - 3 : first] == ["Marker", "Marker", "Marker"]
-        assert kinds[first + 1 : first + 5] == ["Ride", "Telemetry", "Ride", "Telemetry"]
+        assert kinds[first + 1 : first + 5] == ["RideLine", "TelemetryLine"] * 2
 
 
 def test_signals_are_plausible() -> None:
-    records = [parse_line(text) for _, _, text in lines_of(Fleet(40, 11, START), 1800)]
-    rides = [r for r in records if isinstance(r, Ride)]
-    telemetry = [r for r in records if isinstance(r, Telemetry)]
+    lines = lines_of(simulated_fleet(40, 11, START), 1800)
+    records = [parse_line(text) for _, _, text in lines]
+    rides = [r for r in records if isinstance(r, RideLine)]
+    telemetry = [r for r in records if isinstance(r, TelemetryLine)]
     riders = [r for r in records if isinstance(r, Rider)]
     assert {r.resistance for r in rides} <= {0, 30, 60, 99, 170}
     assert len({r.resistance for r in rides}) >= 4
@@ -61,11 +63,19 @@ def test_signals_are_plausible() -> None:
     assert 60 < sum(t.heart_rate for t in beating) / len(beating) < 180
     ages = {r.user_id: r.age_at(r.at) for r in riders}
     assert all(18 <= age <= 85 for age in ages.values())
-    # power rises with cadence at one resistance
-    at30 = sorted(
-        (t.rpm, t.power) for t, r in zip(telemetry, rides, strict=False) if r.resistance == 30
-    )
-    assert at30[0][1] < at30[-1][1]
+    # at one resistance, power is a function of cadence that rises with it: pair each bike's
+    # Telemetry line with the Ride line just before it, on the same bike
+    last_ride: dict[str, RideLine] = {}
+    power_at_30: dict[int, set[float]] = defaultdict(set)
+    for (key, _, _), record in zip(lines, records, strict=True):
+        if isinstance(record, RideLine):
+            last_ride[key] = record
+        elif isinstance(record, TelemetryLine) and last_ride[key].resistance == 30:
+            power_at_30[record.rpm].add(record.power)
+    assert len(power_at_30) > 50
+    assert all(len(powers) == 1 for powers in power_at_30.values())  # one power per cadence
+    curve = [power_at_30[rpm].pop() for rpm in sorted(power_at_30)]
+    assert curve == sorted(curve) and curve[0] < curve[-1]
     # the same rider often rides several times in a row
     assert len({r.user_id for r in riders}) < len(riders)
 
@@ -73,11 +83,11 @@ def test_signals_are_plausible() -> None:
 def test_a_share_of_riders_goes_beyond_safe_heart_rates() -> None:
     last_rider: dict[str, Rider] = {}
     high = low = 0
-    for key, _, text in lines_of(Fleet(150, 5, START), 3600):
+    for key, _, text in lines_of(simulated_fleet(150, 5, START), 3600):
         record = parse_line(text)
         if isinstance(record, Rider):
             last_rider[key] = record
-        elif isinstance(record, Telemetry) and record.heart_rate and key in last_rider:
+        elif isinstance(record, TelemetryLine) and record.heart_rate and key in last_rider:
             rider = last_rider[key]
             high += record.heart_rate > 220 - rider.age_at(record.at)
             low += record.heart_rate < 40 and record.rpm > 0
@@ -128,9 +138,12 @@ def test_worker_processes_give_the_same_messages() -> None:
         )
     a, b = one.getvalue().splitlines(), two.getvalue().splitlines()
     assert len(a) == len(b)
-    per_bike = lambda lines: sorted(  # noqa: E731
-        (orjson.loads(x)["key"], i, orjson.loads(x)["payload"]) for i, x in enumerate(lines)
-    )
-    key_order = lambda lines: [(k, p) for k, _, p in per_bike(lines)]  # noqa: E731
-    assert key_order(a) == key_order(b)
+
+    def per_bike(lines: list[bytes]) -> list[tuple[str, str]]:
+        """Each bike's payloads in the order written: all that must survive the workers."""
+        docs = [orjson.loads(line) for line in lines]
+        ordered = sorted((doc["key"], i, doc["payload"]) for i, doc in enumerate(docs))
+        return [(key, payload) for key, _, payload in ordered]
+
+    assert per_bike(a) == per_bike(b)
     assert isinstance(parse_value(orjson.loads(a[0])["payload"].encode()), Marker)

@@ -9,7 +9,8 @@ import pytest
 from moto import mock_aws
 
 from deleton.errors import TransientError
-from deleton.mail import Alert, SesBackend, SmtpBackend, compose
+from deleton.mail.alert_email import Alert, compose
+from deleton.mail.transports import SesTransport, SmtpTransport
 from deleton.settings import MailConfig
 
 ALERT = Alert(7, 42, "high", dt.datetime(2022, 11, 3, 18, 44, tzinfo=dt.UTC), 187, 168,
@@ -41,8 +42,8 @@ def test_the_email_names_the_rider_the_reading_and_the_limit() -> None:
 def test_ses_backend_sends_the_raw_email() -> None:
     ses = boto3.client("ses", region_name="eu-west-2")
     ses.verify_email_identity(EmailAddress="alerts@deleton.example")
-    SesBackend(config()).send(compose(ALERT, "alerts@deleton.example"))
-    from moto.core import DEFAULT_ACCOUNT_ID
+    SesTransport(config()).send(compose(ALERT, "alerts@deleton.example"))
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
     sent = ses_backends[DEFAULT_ACCOUNT_ID]["eu-west-2"].sent_messages
@@ -54,9 +55,9 @@ def test_ses_backend_sends_the_raw_email() -> None:
 @mock_aws
 def test_ses_refusal_is_transient_so_the_alert_waits() -> None:
     with pytest.raises(TransientError, match="SES"):  # the sender is not verified
-        SesBackend(config()).send(compose(ALERT, "alerts@deleton.example"))
+        SesTransport(config()).send(compose(ALERT, "alerts@deleton.example"))
 
 
 def test_smtp_down_is_transient() -> None:
     with pytest.raises(TransientError, match="SMTP"):
-        SmtpBackend(config(backend="smtp")).send(compose(ALERT, "alerts@deleton.example"))
+        SmtpTransport(config(backend="smtp")).send(compose(ALERT, "alerts@deleton.example"))

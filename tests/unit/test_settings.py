@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from deleton.errors import ConfigError
-from deleton.settings import load_settings
+from deleton.settings import Settings, load_settings
 
 
-def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+@pytest.fixture
+def settings_from(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Any:
+    """Settings loaded from these ``DELETON_*`` variables alone (no ``.env`` nearby)."""
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
-    settings = load_settings()
+
+    def load(**variables: str) -> Settings:
+        for name, value in variables.items():
+            monkeypatch.setenv(f"DELETON_{name.upper()}", value)
+        return load_settings()
+
+    return load
+
+
+def test_defaults(settings_from: Any) -> None:
+    settings = settings_from()
     assert settings.kafka_topic == "deloton"
     assert settings.ride_idle_timeout == 60
     assert settings.database_url is None
@@ -20,18 +34,16 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     assert dashboard.idle_timeout_us == settings.idle_timeout_us
 
 
-def test_every_bad_value_is_named_and_secrets_are_not_shown(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: object
-) -> None:
-    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
-    monkeypatch.setenv("DELETON_SMTP_PORT", "seventy")
-    monkeypatch.setenv("DELETON_SMTP_TLS", "maybe")
-    monkeypatch.setenv("DELETON_RIDE_IDLE_TIMEOUT", "-1")
-    monkeypatch.setenv("DELETON_DASHBOARD_PORT", "80800")
-    monkeypatch.setenv("DELETON_KAFKA_SASL_PASSWORD", "hunter2")
-    monkeypatch.setenv("DELETON_DATABASE_URL", "postgresql://u:s3cret@db/x")
+def test_every_bad_value_is_named_and_secrets_are_not_shown(settings_from: Any) -> None:
     with pytest.raises(ConfigError) as error:
-        load_settings()
+        settings_from(
+            smtp_port="seventy",
+            smtp_tls="maybe",
+            ride_idle_timeout="-1",
+            dashboard_port="80800",
+            kafka_sasl_password="hunter2",
+            database_url="postgresql://u:s3cret@db/x",
+        )
     text = str(error.value)
     for name in (
         "DELETON_SMTP_PORT",
@@ -41,17 +53,16 @@ def test_every_bad_value_is_named_and_secrets_are_not_shown(
     ):
         assert name in text
     assert "seventy" in text
+    assert "hunter2" not in text and "s3cret" not in text
 
 
-def test_secrets_are_secret_and_each_adapter_gets_its_part(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: object
-) -> None:
-    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
-    monkeypatch.setenv("DELETON_KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
-    monkeypatch.setenv("DELETON_KAFKA_SASL_USERNAME", "key")
-    monkeypatch.setenv("DELETON_KAFKA_SASL_PASSWORD", "hunter2")
-    monkeypatch.setenv("DELETON_SMTP_PASSWORD", "mailpass")
-    settings = load_settings()
+def test_secrets_are_secret_and_each_adapter_gets_its_part(settings_from: Any) -> None:
+    settings = settings_from(
+        kafka_bootstrap_servers="broker:9092",
+        kafka_sasl_username="key",
+        kafka_sasl_password="hunter2",
+        smtp_password="mailpass",
+    )
     assert "hunter2" not in repr(settings) and "mailpass" not in repr(settings)
     kafka = settings.kafka()
     assert kafka.security_protocol == "SASL_SSL"  # Confluent Cloud
@@ -60,7 +71,6 @@ def test_secrets_are_secret_and_each_adapter_gets_its_part(
     assert "mailpass" not in repr(settings.mail())
 
 
-def test_kafka_needs_its_servers(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+def test_kafka_needs_its_servers(settings_from: Any) -> None:
     with pytest.raises(ConfigError, match="BOOTSTRAP"):
-        load_settings().kafka()
+        settings_from().kafka()

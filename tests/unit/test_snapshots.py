@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 
 import pytest
 
+from deleton.dashboard.snapshots import Shared
 from deleton.errors import TransientError
-from deleton.snapshots import Shared
-from tests.services import wait_for
+from tests.harness.services import wait_for
 
 
 class Clock:
@@ -23,7 +22,12 @@ class Clock:
 
 def test_callers_share_one_rebuild_per_interval() -> None:
     clock, built = Clock(), []
-    shared = Shared(lambda: built.append(clock.now) or len(built), 1.0, clock)
+
+    def rebuild() -> int:
+        built.append(clock.now)
+        return len(built)
+
+    shared = Shared(rebuild, 1.0, clock)
     assert [shared.get() for _ in range(5)] == [1] * 5
     clock.now = 0.99
     assert shared.get() == 1
@@ -45,7 +49,8 @@ def test_concurrent_callers_wait_for_the_same_rebuild() -> None:
     threads = [threading.Thread(target=lambda: results.append(shared.get())) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.05)  # let them all arrive at the lock
+    wait_for(lambda: calls, timeout=5, what="the first rebuild to start")
+    assert results == []  # nobody is handed a value while the rebuild is under way
     gate.set()
     for thread in threads:
         thread.join(5)

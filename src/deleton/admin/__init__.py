@@ -1,0 +1,1 @@
+"""Service: operator commands on the database (``deleton db init``, ``deleton db reset``)."""

@@ -1,0 +1,27 @@
+"""``deleton db init`` and ``deleton db reset``: the schemas brought up to date, or dropped and
+recreated after the operator has said yes."""
+
+from __future__ import annotations
+
+import sys
+
+from ..postgres import schema
+from ..postgres.connection import connect, database_url
+from ..settings import Settings
+
+
+def db(settings: Settings, action: str, yes: bool) -> int:
+    """``init`` applies the migrations not yet applied (idempotent); ``reset`` drops both
+    schemas and migrates from scratch, asking first unless ``yes``."""
+    if action == "reset" and not yes:
+        if not sys.stdin.isatty():
+            print("refusing to reset without --yes when not interactive", file=sys.stderr)
+            return 2
+        answer = input("Drop the daily and historical schemas with all their data? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not reset", file=sys.stderr)
+            return 1
+    with connect(database_url(settings.database()), autocommit=True) as conn:
+        applied = schema.reset(conn) if action == "reset" else schema.init(conn)
+    print(f"{action}: applied {', '.join(applied) or 'nothing (up to date)'}")
+    return 0

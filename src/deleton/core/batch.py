@@ -1,0 +1,83 @@
+"""The rows a ``Tracker`` hands to a store: one ``Batch`` per write, each row named.
+
+Times are microseconds since the epoch, UTC. Rows are named tuples: as cheap to build as bare
+tuples on the hot path (a reading each half second per bike), and read by name everywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .records import Rider
+
+
+class ReadingRow(NamedTuple):
+    """A row of ``daily.reading``: a Ride line and the Telemetry line after it. Either half
+    alone is still stored, with the other half's columns empty."""
+
+    ride_id: int
+    at: int  # time of the Ride line (of the Telemetry line when it came alone)
+    duration: float | None
+    resistance: int | None
+    heart_rate: int | None  # 0: no sensor contact
+    rpm: int | None
+    power: float | None
+
+
+class NewRide(NamedTuple):
+    """A ride that started: a row of ``daily.ride``."""
+
+    ride_id: int
+    bike_serial: str  # the message key; '' for the single unkeyed stream
+    user_id: int | None  # None: its [SYSTEM] line was never seen
+    started_at: int
+    host: str
+
+
+class RideEnd(NamedTuple):
+    """A ride that ended, at the time of its last line."""
+
+    ride_id: int
+    ended_at: int
+
+
+class AlertRow(NamedTuple):
+    """A heart-rate alert to store and email: a row of ``daily.alert``."""
+
+    ride_id: int
+    user_id: int
+    kind: str  # "high" or "low"
+    at: int  # time of the reading that fired it
+    heart_rate: int
+    limit: int
+    recipient: str
+
+
+class DeadLetter(NamedTuple):
+    """A message that could not be used, kept with its position and the reason."""
+
+    partition: int
+    position: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+
+
+@dataclass
+class Batch:
+    """Rows produced since the last flush, and where each partition resumes once they are
+    stored."""
+
+    readings: list[ReadingRow] = field(default_factory=list)
+    riders: dict[int, Rider] = field(default_factory=dict)
+    new_rides: list[NewRide] = field(default_factory=list)
+    ended_rides: list[RideEnd] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)
+    messages: int = 0
+    first_at: int | None = None  # time of the batch's first timed message, for freshness
+
+    def __len__(self) -> int:
+        return self.messages

@@ -1,0 +1,30 @@
+"""The colours every picture of Deleton shares: the dashboard's pages and charts, and the daily
+report. ``dashboard/assets/deleton.css`` repeats them as CSS variables."""
+
+from __future__ import annotations
+
+from .summaries import UNKNOWN
+
+BACKGROUND = "#0d1117"
+PANEL = "#161d29"
+GRID = "#263042"
+INK = "#e6edf3"
+MUTED = "#8b98a9"
+ACCENT = "#2dd4bf"  # Deleton teal: the brand, and cadence
+
+ZONE_COLOURS: dict[str | None, str] = {
+    "too low": "#60a5fa",
+    "safe": "#22c55e",
+    "high": "#f59e0b",
+    "dangerously high": "#ef4444",
+    None: MUTED,
+}
+GENDER_COLOURS = {"female": "#f472b6", "male": "#38bdf8", "other": "#a78bfa", UNKNOWN: MUTED}
+# one colour per measurement, wherever it is drawn
+METRIC_COLOURS = {
+    "heart_rate": "#ef4444",
+    "power": "#facc15",
+    "resistance": "#a78bfa",
+    "rpm": ACCENT,
+}
+FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"

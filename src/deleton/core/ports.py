@@ -1,0 +1,77 @@
+"""What the services need from the outside world, as protocols: adapters implement them, and
+tests implement them with fakes.
+
+- ``Source``: where ingestion reads messages from (Kafka, a dump file, an in-process fleet).
+- ``Store``: where ingestion writes each batch, with the positions it accounts for.
+- ``Sink``: where the simulator writes the messages of its fleet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from .batch import Batch
+from .messages import Message
+from .simulation import Line
+
+# Given the partitions assigned, returns the position each resumes from (None: the start).
+OnAssign = Callable[[list[int]], dict[int, int | None]]
+# Given the partitions taken away, and whether they were lost (owned by another member now).
+OnRevoke = Callable[[list[int], bool], None]
+
+
+class Source(Protocol):
+    """Messages in order within each partition; positions live with the rows, not here."""
+
+    name: str
+    exhausted: bool  # a finite source that has nothing more to give
+
+    def open(self, on_assign: OnAssign, on_revoke: OnRevoke) -> None: ...
+
+    def poll(self, max_messages: int, timeout: float) -> list[Message]: ...
+
+    def seek(self, partition: int, position: int | None) -> None: ...
+
+    def committed(self, positions: dict[int, int]) -> None: ...
+
+    def lag(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """Batches in, all or nothing, with each partition's position moved by compare-and-set."""
+
+    def new_ride_id(self) -> int: ...
+
+    def claim(
+        self, source: str, partitions: list[int]
+    ) -> dict[int, tuple[int | None, bytes | None]]:
+        """Each partition's stored position and carried state (None, None when never seen)."""
+        ...
+
+    def write(
+        self,
+        source: str,
+        batch: Batch,
+        snapshots: dict[int, bytes],
+        expected: dict[int, int | None],
+    ) -> None:
+        """Store ``batch`` and move each partition from ``expected`` to its batch position;
+        raises ``FencedError`` when a position is not where ``expected`` says."""
+        ...
+
+
+R = TypeVar("R")
+
+
+class Sink(Protocol[R]):
+    """Where simulated messages go. ``render`` is pure (it runs in worker processes);
+    ``emit`` writes what it rendered and returns how many messages that was."""
+
+    def render(self, lines: list[Line], tick_end: int) -> R: ...
+
+    def emit(self, rendered: R) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,313 @@
+"""Per-bike ride state: turns a stream of messages into riders, rides, readings and alerts.
+
+Pure (no I/O, no clock): the caller feeds messages in source order and takes a ``Batch`` of rows
+to write. Bikes are keyed by the message key (no key: the single stream of the original topic)
+and grouped by source partition, because a partition's state is checkpointed with its position:
+``snapshot(p)`` is everything needed to continue partition ``p`` after a restart exactly where
+the committed position left it, including a Ride line still waiting for its Telemetry line.
+
+A ride starts at a ``[SYSTEM]`` line and ends at a marker, at the bike's next ``[SYSTEM]`` line,
+or after ``idle_timeout_us`` of silence judged on message time (the partition's latest message),
+with ``ended_at`` the time of its last line. Readings with no open ride (the ``[SYSTEM]`` line
+was never seen) start a ride with an unknown rider rather than being dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from . import alerts
+from .batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
+from .messages import Message
+from .records import Invalid, Marker, RideLine, Rider, TelemetryLine
+from .wire import FastLine, match_reading, parse_unmatched, parse_value
+
+
+class BikeState:
+    """The open ride of one bike, if any, and what it carries across messages."""
+
+    __slots__ = (
+        "email",
+        "fired",
+        "high_run",
+        "host",
+        "last_at",
+        "limit",
+        "low_run",
+        "pending",
+        "ride_id",
+        "user_id",
+    )
+
+    def __init__(self) -> None:
+        self.ride_id: int | None = None
+        self.user_id: int | None = None
+        self.host = ""
+        self.last_at = 0
+        self.limit: int | None = None  # high heart-rate limit; None when the rider is unknown
+        self.email = ""
+        self.pending: tuple[int, float, int] | None = None  # a Ride line awaiting Telemetry
+        self.high_run = 0
+        self.low_run = 0
+        self.fired = 0
+
+    def dump(self, key: bytes) -> tuple[Any, ...]:
+        return (
+            key.decode("latin-1"),  # any bytes, losslessly, in JSON
+            self.ride_id,
+            self.user_id,
+            self.host,
+            self.last_at,
+            self.limit,
+            self.email,
+            self.pending,
+            self.high_run,
+            self.low_run,
+            self.fired,
+        )
+
+    @classmethod
+    def load(cls, row: list[Any]) -> tuple[bytes, BikeState]:
+        bike = cls()
+        (
+            key,
+            bike.ride_id,
+            bike.user_id,
+            bike.host,
+            bike.last_at,
+            bike.limit,
+            bike.email,
+            pending,
+            bike.high_run,
+            bike.low_run,
+            bike.fired,
+        ) = row
+        bike.pending = (pending[0], pending[1], pending[2]) if pending else None
+        return key.encode("latin-1"), bike
+
+
+class Tracker:
+    """Feed messages with ``feed``; take rows with ``take``. ``new_ride_id`` hands out ids."""
+
+    def __init__(self, idle_timeout_us: int, new_ride_id: Callable[[], int]) -> None:
+        self.idle_timeout_us = idle_timeout_us
+        self.new_ride_id = new_ride_id
+        self.partitions: dict[int, dict[bytes, BikeState]] = {}
+        self.watermarks: dict[int, int] = {}
+        self.batch = Batch()
+
+    # --- partitions come and go with the source's assignment -------------------------------
+
+    def load(self, partition: int, snapshot: bytes | None) -> None:
+        """Take over ``partition`` with the state checkpointed with its position."""
+        bikes: dict[bytes, BikeState] = {}
+        watermark = 0
+        if snapshot:
+            doc = orjson.loads(snapshot)
+            watermark = doc["watermark"]
+            for row in doc["bikes"]:
+                key, bike = BikeState.load(row)
+                bikes[key] = bike
+        self.partitions[partition] = bikes
+        self.watermarks[partition] = watermark
+
+    def drop(self, partition: int) -> None:
+        """Forget ``partition``: another process owns it now."""
+        self.partitions.pop(partition, None)
+        self.watermarks.pop(partition, None)
+
+    def snapshot(self, partition: int) -> bytes:
+        """The state to store with ``partition``'s position: open rides and pending halves."""
+        bikes = self.partitions.get(partition, {})
+        return orjson.dumps(
+            {
+                "watermark": self.watermarks.get(partition, 0),
+                "bikes": [
+                    bike.dump(key)
+                    for key, bike in bikes.items()
+                    if bike.ride_id is not None or bike.pending is not None
+                ],
+            }
+        )
+
+    # --- the hot path -------------------------------------------------------------------------
+
+    def feed(self, message: Message) -> None:
+        """Account for one message; bad input becomes a dead letter, never an exception."""
+        self.feed_all((message,))
+
+    def feed_all(self, messages: Iterable[Message]) -> None:
+        """``feed`` for many messages: the ingest hot path (a hundred thousand times a second),
+        so Ride and Telemetry lines travel as bare ``FastLine`` tuples rather than records."""
+        batch = self.batch
+        positions = batch.positions
+        timeout = self.idle_timeout_us
+        count = 0
+        for partition, position, next_position, raw_key, value, unreadable in messages:
+            count += 1
+            positions[partition] = next_position
+            line: FastLine | None = (
+                match_reading(value) if unreadable is None and value is not None else None
+            )
+            if line is None:
+                record: Any = (
+                    Invalid(unreadable)
+                    if unreadable is not None
+                    else parse_value(value)
+                    if value is None
+                    else parse_unmatched(value)
+                )
+                kind = type(record)
+                if kind is Invalid:
+                    batch.dead_letters.append(
+                        DeadLetter(partition, position, raw_key, value, record.reason)
+                    )
+                    continue
+                if kind is RideLine:
+                    line = (
+                        True,
+                        record.at,
+                        record.host,
+                        record.duration,
+                        record.resistance,
+                        None,
+                    )
+                elif kind is TelemetryLine:
+                    line = (False, record.at, record.host, record.heart_rate, record.rpm,
+                               record.power)  # fmt: skip
+                else:
+                    self._event(partition, raw_key or b"", record)
+                    continue
+            is_ride, at, host, a, b, c = line
+            key = raw_key or b""
+            bike = self._arrive(partition, key, at)
+            if bike.ride_id is not None and at - bike.last_at > timeout:
+                self._end(bike)
+            if is_ride:
+                if bike.ride_id is None:
+                    self._open(bike, key, at, host, None)
+                elif bike.pending is not None:  # the Telemetry line never came: keep the half
+                    self._half_ride(bike)
+                bike.pending = (at, a, b)
+                bike.last_at = at
+            else:
+                self._telemetry(bike, key, at, host, a, b, c)  # type: ignore[arg-type]
+        batch.messages += count
+
+    def _arrive(self, partition: int, key: bytes, at: int | None) -> BikeState:
+        """The bike a message is for, with the partition's message time moved on."""
+        bikes = self.partitions.get(partition)
+        if bikes is None:
+            bikes = self.partitions[partition] = {}
+            self.watermarks[partition] = 0
+        bike = bikes.get(key)
+        if bike is None:
+            bike = bikes[key] = BikeState()
+        if at is not None:
+            if self.batch.first_at is None:
+                self.batch.first_at = at
+            if at > self.watermarks[partition]:
+                self.watermarks[partition] = at
+        return bike
+
+    def _event(self, partition: int, key: bytes, record: Rider | Marker) -> None:
+        """A ``[SYSTEM]`` line or a marker: both end the bike's ride; the first starts one."""
+        bike = self._arrive(partition, key, record.at)
+        self._end(bike)
+        if type(record) is Rider:
+            self._open(bike, key, record.at, record.host, record)
+
+    def _telemetry(
+        self, bike: BikeState, key: bytes, at: int, host: str, hr: int, rpm: int, power: float
+    ) -> None:
+        if bike.ride_id is None:
+            self._open(bike, key, at, host, None)
+        ride_id: int = bike.ride_id  # type: ignore[assignment]
+        pending = bike.pending
+        if pending is not None:
+            reading = ReadingRow(ride_id, pending[0], pending[1], pending[2], hr, rpm, power)
+            bike.pending = None
+        else:
+            reading = ReadingRow(ride_id, at, None, None, hr, rpm, power)
+        self.batch.readings.append(reading)
+        bike.last_at = at
+        limit = bike.limit
+        if limit is not None and (
+            bike.high_run or bike.low_run or hr > limit or (0 < hr < alerts.LOW_LIMIT and rpm)
+        ):
+            streak, kind = alerts.judge(
+                alerts.Streak(bike.high_run, bike.low_run, bike.fired), limit, hr, rpm
+            )
+            bike.high_run, bike.low_run, bike.fired = streak
+            if kind:
+                self.batch.alerts.append(
+                    AlertRow(
+                        ride_id,
+                        bike.user_id,  # type: ignore[arg-type]
+                        alerts.KIND_NAMES[kind],
+                        reading.at,
+                        hr,
+                        limit if kind == alerts.HIGH else alerts.LOW_LIMIT,
+                        bike.email,
+                    )
+                )
+
+    def _half_ride(self, bike: BikeState) -> None:
+        pending = bike.pending
+        assert pending is not None and bike.ride_id is not None
+        self.batch.readings.append(
+            ReadingRow(bike.ride_id, pending[0], pending[1], pending[2], None, None, None)
+        )
+        bike.pending = None
+
+    def _open(self, bike: BikeState, key: bytes, at: int, host: str, rider: Rider | None) -> None:
+        bike.ride_id = self.new_ride_id()
+        bike.host = host
+        bike.last_at = at
+        bike.high_run = bike.low_run = bike.fired = 0
+        bike.pending = None
+        if rider is None:
+            bike.user_id = None
+            bike.limit = None
+            bike.email = ""
+        else:
+            bike.user_id = rider.user_id
+            bike.limit = alerts.high_limit(rider.age_at(at))
+            bike.email = rider.email
+            known = self.batch.riders.get(rider.user_id)
+            if known is None or known.at <= at:
+                self.batch.riders[rider.user_id] = rider
+        self.batch.new_rides.append(
+            NewRide(bike.ride_id, key.decode(errors="replace"), bike.user_id, at, host)
+        )
+
+    def _end(self, bike: BikeState) -> None:
+        if bike.ride_id is None:
+            return
+        if bike.pending is not None:
+            self._half_ride(bike)
+        self.batch.ended_rides.append(RideEnd(bike.ride_id, bike.last_at))
+        bike.ride_id = None
+        bike.user_id = None
+        bike.limit = None
+
+    def expire_idle(self) -> set[int]:
+        """End the rides silent for longer than the idle timeout, on message time, and forget
+        bikes with nothing open. Returns the partitions whose state changed."""
+        changed = set()
+        for partition, bikes in self.partitions.items():
+            horizon = self.watermarks.get(partition, 0) - self.idle_timeout_us
+            for key in [k for k, b in bikes.items() if b.last_at < horizon]:
+                bike = bikes.pop(key)
+                if bike.ride_id is not None or bike.pending is not None:
+                    self._end(bike)
+                    changed.add(partition)
+        return changed
+
+    def take(self) -> Batch:
+        """The rows accumulated so far; the tracker starts a new batch."""
+        batch, self.batch = self.batch, Batch()
+        return batch

@@ -1,0 +1,1 @@
+"""Service: the live dashboard (``deleton dashboard``)."""

@@ -1,0 +1,179 @@
+"""The live Dash app over the daily schema: routes and callbacks, wired to ``views``.
+
+Three pages: a bike's current ride (``/``, ``/bike/<serial>``), recent rides (``/recent``) and
+the fleet (``/fleet``). Each page's timer is disabled while its update runs, so a slow update
+delays the next one instead of piling up behind the timer. The ride page keeps its place in the
+browser (ride id and newest reading time) and asks only for newer readings, appended with
+``extendData``; the fleet and recent-rides pages read shared snapshots, so a wall of screens
+costs the database what one does. What each update shows, and which component each output
+fills, is in ``views``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from dash import ALL, Dash, Input, Output, State, ctx, no_update
+
+from ..errors import DeletonError
+from . import pages
+from .views import (
+    WAITING,
+    DashboardData,
+    FleetUpdate,
+    RecentUpdate,
+    RideUpdate,
+    fleet_update,
+    fleet_view,
+    most_recent_bike,
+    recent_update,
+    ride_update,
+)
+
+log = logging.getLogger(__name__)
+
+ASSETS = Path(__file__).with_name("assets")
+SEARCH_LIMIT = 50
+
+
+def create_app(data: DashboardData) -> Dash:
+    """The Dash app; its Flask server is ``app.server``."""
+    app = Dash(
+        __name__,
+        title="Deleton live",
+        update_title=None,  # type: ignore[arg-type]  # documented: no title flicker
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,
+    )
+    app.layout = pages.shell()
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(path: str | None) -> Any:
+        path = path or "/"
+        if path == "/":
+            try:
+                return pages.ride_page(most_recent_bike(data))
+            except DeletonError:
+                return pages.notice(WAITING)
+        if path.startswith("/bike/") and len(path) > len("/bike/"):
+            return pages.ride_page(path.removeprefix("/bike/"))
+        if path == "/fleet":
+            return pages.fleet_page()
+        if path == "/recent":
+            return pages.recent_page()
+        return pages.not_found(path)
+
+    @app.callback(
+        Output("url", "pathname", allow_duplicate=True),
+        Input("bike-picker", "value"),
+        State("ride-state", "data"),
+        prevent_initial_call=True,
+    )
+    def pick(serial: str | None, state: dict[str, Any]) -> Any:
+        if not serial or serial == state.get("serial"):
+            return no_update
+        return f"/bike/{serial}"
+
+    @app.callback(
+        Output("bike-picker", "options"),
+        Input("bike-picker", "search_value"),
+        State("bike-picker", "value"),
+        prevent_initial_call=True,
+    )
+    def search(text: str | None, current: str | None) -> Any:
+        wanted = (text or "").strip().upper()
+        if not wanted:
+            return no_update
+        try:
+            riding = data.fleet.get().rides
+        except DeletonError:
+            riding = []  # the database is away: any serial typed can still be opened
+        found = [row.bike_serial for row in riding if wanted in row.bike_serial.upper()]
+        options = sorted(found)[:SEARCH_LIMIT]
+        if wanted not in options and not found:
+            options.append(wanted)  # any serial may be looked up, riding or not
+        if current and current not in options:
+            options.insert(0, current)
+        return options
+
+    @app.callback(
+        output=RideUpdate.outputs(),
+        inputs=[Input("ride-tick", "n_intervals"), State("ride-state", "data")],
+        running=[(Output("ride-tick", "disabled"), True, False)],
+    )
+    def update_ride(_tick: int | None, state: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return ride_update(data, state).values()
+        except DeletonError as exc:
+            log.warning("ride page for bike %s: %s", state.get("serial"), exc)
+            return RideUpdate.unchanged(notice=pages.notice(WAITING))
+
+    @app.callback(
+        Output("fleet-view", "data"),
+        Input({"type": "fleet-sort", "column": ALL}, "n_clicks"),
+        Input("fleet-previous", "n_clicks"),
+        Input("fleet-next", "n_clicks"),
+        State("fleet-view", "data"),
+        State("fleet-pages", "data"),
+        prevent_initial_call=True,
+    )
+    def steer_fleet(
+        _sorts: Any, _previous: Any, _next: Any, view: dict[str, Any], count: int | None
+    ) -> Any:
+        clicked = ctx.triggered_id
+        if clicked == "fleet-previous":
+            return {**view, "page": max(0, view["page"] - 1)}
+        if clicked == "fleet-next":
+            return {**view, "page": min(view["page"] + 1, max(0, (count or 1) - 1))}
+        if isinstance(clicked, dict):
+            column = clicked["column"]
+            if column == view["column"]:
+                return {**view, "descending": not view["descending"], "page": 0}
+            return {"column": column, "descending": column in pages.DESCENDING_FIRST, "page": 0}
+        return no_update
+
+    @app.callback(
+        output=FleetUpdate.outputs(),
+        inputs=[Input("fleet-tick", "n_intervals"), Input("fleet-view", "data")],
+        running=[(Output("fleet-tick", "disabled"), True, False)],
+    )
+    def update_fleet(_tick: int | None, view: dict[str, Any]) -> dict[str, Any]:
+        column, descending = view["column"], view["descending"]
+        try:
+            shown = fleet_view(data, column, descending, view["page"])
+        except DeletonError as exc:
+            log.warning("fleet page: %s", exc)
+            return FleetUpdate.unchanged(empty=pages.notice(WAITING))
+        return fleet_update(shown, column, descending).values()
+
+    @app.callback(
+        output=RecentUpdate.outputs(),
+        inputs=[Input("recent-tick", "n_intervals")],
+        running=[(Output("recent-tick", "disabled"), True, False)],
+    )
+    def update_recent(_tick: int | None) -> dict[str, Any]:
+        try:
+            return recent_update(data.recent.get()).values()
+        except DeletonError as exc:
+            log.warning("recent rides page: %s", exc)
+            return RecentUpdate.unchanged(notice=pages.notice(WAITING))
+
+    return app
+
+
+def serve(app: Dash, host: str, port: int, stop: threading.Event | None = None) -> None:
+    """Serve ``app`` with waitress until the process ends (or ``stop`` is set)."""
+    from waitress.server import create_server
+
+    server = create_server(app.server, host=host, port=port, threads=8, ident="deleton")
+    log.info("dashboard on http://%s:%d/", host, port)
+    if stop is not None:
+        threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
+    try:
+        server.run()
+    except OSError:
+        if stop is None or not stop.is_set():
+            raise

@@ -1,0 +1,58 @@
+"""``deleton dashboard``: a connection pool, the shared snapshots, and the app served on its own
+threads until stopped."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
+
+from ..lifecycle import stop_on_signals
+from ..postgres.connection import database_url, migrated_url
+from ..settings import Settings
+from .app import create_app, serve
+from .views import DashboardData
+
+
+def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
+    """The dashboard, served on a thread of its own; returns how to stop it, and its address."""
+    config = settings.dashboard()
+    pool = ConnectionPool(
+        database_url(settings.database()),
+        min_size=1,
+        max_size=8,
+        kwargs={"autocommit": True},
+        name="dashboard",
+        open=True,
+    )
+    data = DashboardData.over(pool.connection, config.idle_timeout_us)
+    data.warm()
+    app = create_app(data)
+    stop = threading.Event()
+    port = port or config.port
+    thread = threading.Thread(
+        target=serve, args=(app, config.host, port, stop), name="dashboard", daemon=True
+    )
+    thread.start()
+
+    def close() -> None:
+        stop.set()
+        thread.join(timeout=5)
+        pool.close()
+
+    return close, f"http://{config.host}:{port}/"
+
+
+def dashboard(settings: Settings, port: int | None) -> int:
+    """Serve the dashboard alone, over the configured database, until a signal."""
+    migrated_url(settings.database())
+    done = threading.Event()
+    stop_on_signals(done.set)
+    close, address = start(settings, port)
+    print(f"Deleton dashboard on {address}  (Ctrl-C stops it)", flush=True)
+    try:
+        done.wait()
+    finally:
+        close()
+    return 0

@@ -1,0 +1,268 @@
+"""The dashboard's page layouts and the words and numbers on them. No I/O.
+
+Each page carries its own timer, so only the page on screen asks for updates. Component ids are
+the contract with ``dashboard``'s callbacks and with the browser tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from dash import dcc, html
+
+from ..core.palette import ZONE_COLOURS
+from . import charts
+
+RIDE_TICK_MS = 1000
+FLEET_TICK_MS = 1000
+RECENT_TICK_MS = 30_000
+FLEET_PAGE_SIZE = 25
+
+NAV = (("/", "Current ride"), ("/recent", "Recent rides"), ("/fleet", "Fleet"))
+
+
+def clock_time(micros: int) -> str:
+    """``HH:MM:SS UTC`` of a moment, for notices."""
+    return dt.datetime.fromtimestamp(micros / 1e6, dt.UTC).strftime("%H:%M:%S UTC")
+
+
+def span(seconds: float | None) -> str:
+    """A duration as ``H:MM:SS`` (``M:SS`` under an hour)."""
+    if seconds is None:
+        return "–"
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def zone_class(zone: str | None) -> str:
+    """The CSS class of a heart-rate zone: ``zone-safe``, ``zone-dangerously-high``..."""
+    return "zone-" + (zone or "none").replace(" ", "-")
+
+
+def shell() -> html.Div:
+    """What every page shares: the brand, the navigation, the page slot."""
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            html.Header(
+                [
+                    dcc.Link(
+                        [html.Span("DELETON", className="brand-name"), html.Span("live")],
+                        href="/",
+                        className="brand",
+                    ),
+                    html.Nav(
+                        [
+                            dcc.Link(label, href=href, id=f"nav-{label.split()[0].lower()}")
+                            for href, label in NAV
+                        ]
+                    ),
+                ],
+                className="topbar",
+            ),
+            html.Main(id="page", className="page"),
+        ],
+        className="app",
+    )
+
+
+def ticker(name: str, every_ms: int) -> dcc.Interval:
+    """The timer of page ``name``; its update callback disables it while it runs."""
+    return dcc.Interval(id=f"{name}-tick", interval=every_ms)
+
+
+def notice(text: str) -> html.Div:
+    return html.Div(text, className="notice")
+
+
+def ride_page(serial: str | None) -> html.Div:
+    """The current ride of bike ``serial``; ``None`` when no bike has ridden yet."""
+    if serial is None:
+        return html.Div(
+            [
+                html.H1("Current ride"),
+                notice(
+                    "No bike has sent a ride yet. Rides appear here as soon as the first "
+                    "bike starts one."
+                ),
+            ]
+        )
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Label("Bike", htmlFor="bike-picker", className="picker-label"),
+                    dcc.Dropdown(
+                        id="bike-picker",
+                        options=[serial],
+                        value=serial,
+                        clearable=False,
+                        searchable=True,
+                        placeholder="Find a bike by serial",
+                        className="picker",
+                    ),
+                ],
+                className="picker-row",
+            ),
+            html.Div(id="ride-notice"),
+            html.Section(
+                [
+                    html.Div(
+                        [
+                            html.H1("…", id="ride-rider"),
+                            html.Div(id="ride-details", className="details"),
+                            html.Div(
+                                [
+                                    html.Span("Ride time", className="caption"),
+                                    html.Span("–", id="ride-duration", className="duration"),
+                                ],
+                                className="stat",
+                            ),
+                        ],
+                        className="rider",
+                    ),
+                    html.Div(
+                        [
+                            html.Span("–", id="hr-value", className="hr-value"),
+                            html.Span("bpm", className="hr-unit"),
+                            html.Div(id="hr-zone", className="hr-zone"),
+                            html.Div(id="hr-limit", className="caption"),
+                        ],
+                        id="hr",
+                        className="hr zone-none",
+                    ),
+                ],
+                className="ride-head card",
+            ),
+            dcc.Graph(
+                id="ride-chart",
+                figure=charts.empty("Loading the ride…"),
+                config={"displayModeBar": False, "responsive": True},
+                style={"height": "660px"},
+                className="card",
+            ),
+            dcc.Store(id="ride-state", data={"serial": serial}),
+            ticker("ride", RIDE_TICK_MS),
+        ],
+        id="ride-page",
+    )
+
+
+FLEET_COLUMNS = (
+    ("bike", "Bike"),
+    ("rider", "Rider"),
+    ("duration", "Ride time"),
+    ("heart_rate", "Heart rate"),
+    ("zone", "Zone"),
+)
+DESCENDING_FIRST = {"duration", "heart_rate", "zone"}  # a first click shows the most first
+FLEET_SORT = {"column": "zone", "descending": True, "page": 0}
+
+
+def fleet_page() -> html.Div:
+    return html.Div(
+        [
+            html.H1("Fleet"),
+            html.Div(id="fleet-summary", className="summary"),
+            html.Table(
+                [
+                    html.Thead(
+                        html.Tr(
+                            [
+                                html.Th(
+                                    html.Button(
+                                        label,
+                                        id={"type": "fleet-sort", "column": column},
+                                        className="sort",
+                                    )
+                                )
+                                for column, label in FLEET_COLUMNS
+                            ]
+                        )
+                    ),
+                    html.Tbody(id="fleet-rows"),
+                ],
+                id="fleet-table",
+                className="fleet card",
+            ),
+            html.Div(id="fleet-empty"),
+            html.Div(
+                [
+                    html.Button("‹ Previous", id="fleet-previous", className="pager"),
+                    html.Span(id="fleet-page-label"),
+                    html.Button("Next ›", id="fleet-next", className="pager"),
+                ],
+                className="pagers",
+            ),
+            dcc.Store(id="fleet-view", data=FLEET_SORT),
+            dcc.Store(id="fleet-pages", data=1),
+            ticker("fleet", FLEET_TICK_MS),
+        ],
+        id="fleet-page",
+    )
+
+
+def fleet_row(row: dict[str, Any]) -> html.Tr:
+    """One bike of the fleet table; every cell links to the bike's ride."""
+    href = f"/bike/{row['bike']}"
+    cells = [
+        row["bike"],
+        row["rider"],
+        row["duration"],
+        "–" if row["heart_rate"] is None else str(row["heart_rate"]),
+        row["zone"],
+    ]
+    return html.Tr(
+        [html.Td(dcc.Link(text, href=href, className="row-link")) for text in cells],
+        className=zone_class(row["zone"] if row["zone"] in ZONE_COLOURS else None),
+    )
+
+
+def _card(label: str, ident: str) -> html.Div:
+    return html.Div(
+        [html.Span(label, className="caption"), html.Span("–", id=ident, className="figure")],
+        className="card tile",
+    )
+
+
+CHART = {"height": "380px"}
+
+
+def recent_page() -> html.Div:
+    graph_config: Any = {"displayModeBar": False, "responsive": True}
+    return html.Div(
+        [
+            html.H1("Recent rides"),
+            html.Div("The last 12 hours, refreshed every 30 seconds.", className="caption"),
+            html.Div(id="recent-notice"),
+            html.Div(
+                [
+                    _card("Rides", "recent-rides"),
+                    _card("Riders", "recent-riders"),
+                    _card("Total power output", "recent-energy"),
+                    _card("Average power", "recent-power"),
+                    _card("Average resistance", "recent-resistance"),
+                ],
+                className="tiles",
+            ),
+            html.Div(
+                [
+                    dcc.Graph(
+                        id="recent-gender", config=graph_config, style=CHART, className="card"
+                    ),
+                    dcc.Graph(id="recent-age", config=graph_config, style=CHART, className="card"),
+                    dcc.Graph(id="recent-time", config=graph_config, style=CHART, className="card"),
+                ],
+                className="charts",
+            ),
+            ticker("recent", RECENT_TICK_MS),
+        ],
+        id="recent-page",
+    )
+
+
+def not_found(path: str) -> html.Div:
+    return html.Div([html.H1("Not here"), notice(f"There is no page at {path}.")])

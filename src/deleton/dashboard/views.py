@@ -1,0 +1,355 @@
+"""What each dashboard update shows, from the database: the outputs of the page callbacks.
+
+Each update is a dataclass whose fields are named for what they show; its ``TARGETS`` map each
+field to the component and property it fills, once, for ``app`` to declare as Dash outputs.
+Tests and the benchmark call exactly what a browser's update runs, and read results by name.
+``DashboardData`` says where data comes from and what time it is; the ride page's state lives
+in the browser and comes back with each call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from dash import ALL, Output, html, no_update
+
+from ..core import alerts
+from ..core.fleet_status import FleetStatus
+from ..core.readings import ride_seconds
+from ..core.summaries import RecentStats
+from ..errors import DeletonError
+from ..postgres import queries
+from . import charts, pages
+from .snapshots import Connect, RecentRides, Shared, run_query
+
+log = logging.getLogger(__name__)
+
+WAITING = "Waiting for the database…"
+Target = tuple[str | dict[str, Any], str]  # a component id, and one of its properties
+
+
+class Update:
+    """A callback's outputs by name. ``TARGETS`` maps each field to its component property."""
+
+    TARGETS: ClassVar[dict[str, Target]]
+
+    @classmethod
+    def outputs(cls) -> dict[str, Output]:
+        """The Dash outputs, keyed by field name, for ``@app.callback(output=...)``."""
+        return {name: Output(*target) for name, target in cls.TARGETS.items()}
+
+    def values(self) -> dict[str, Any]:
+        """What the callback returns: each field's value under its name."""
+        return {name: getattr(self, name) for name in self.TARGETS}
+
+    @classmethod
+    def unchanged(cls, **changed: Any) -> dict[str, Any]:
+        """A return value that leaves every output as it is but those named."""
+        return {name: changed.get(name, no_update) for name in cls.TARGETS}
+
+
+@dataclass(frozen=True)
+class RideUpdate(Update):
+    """One tick of the ride page."""
+
+    rider: Any
+    details: Any
+    duration: str
+    heart_rate: str
+    heart_rate_class: str
+    zone: str
+    limit: str
+    notice: Any
+    figure: Any  # a whole new figure, or no_update
+    extension: Any  # points to append to the figure shown, or no_update
+    state: dict[str, Any]  # what the browser keeps for the next tick
+
+    TARGETS: ClassVar[dict[str, Target]] = {
+        "rider": ("ride-rider", "children"),
+        "details": ("ride-details", "children"),
+        "duration": ("ride-duration", "children"),
+        "heart_rate": ("hr-value", "children"),
+        "heart_rate_class": ("hr", "className"),
+        "zone": ("hr-zone", "children"),
+        "limit": ("hr-limit", "children"),
+        "notice": ("ride-notice", "children"),
+        "figure": ("ride-chart", "figure"),
+        "extension": ("ride-chart", "extendData"),
+        "state": ("ride-state", "data"),
+    }
+
+
+@dataclass(frozen=True)
+class FleetUpdate(Update):
+    """One tick of the fleet page."""
+
+    rows: list[Any]
+    summary: list[Any]
+    page_label: str
+    empty: Any
+    sort_classes: list[str]  # one per column header, in ``pages.FLEET_COLUMNS`` order
+    pages: int
+
+    TARGETS: ClassVar[dict[str, Target]] = {
+        "rows": ("fleet-rows", "children"),
+        "summary": ("fleet-summary", "children"),
+        "page_label": ("fleet-page-label", "children"),
+        "empty": ("fleet-empty", "children"),
+        "sort_classes": ({"type": "fleet-sort", "column": ALL}, "className"),
+        "pages": ("fleet-pages", "data"),
+    }
+
+
+@dataclass(frozen=True)
+class RecentUpdate(Update):
+    """One refresh of the recent-rides page."""
+
+    rides: str
+    riders: str
+    energy: str
+    power: str
+    resistance: str
+    gender_chart: Any
+    age_chart: Any
+    time_chart: Any
+    notice: Any
+
+    TARGETS: ClassVar[dict[str, Target]] = {
+        "rides": ("recent-rides", "children"),
+        "riders": ("recent-riders", "children"),
+        "energy": ("recent-energy", "children"),
+        "power": ("recent-power", "children"),
+        "resistance": ("recent-resistance", "children"),
+        "gender_chart": ("recent-gender", "figure"),
+        "age_chart": ("recent-age", "figure"),
+        "time_chart": ("recent-time", "figure"),
+        "notice": ("recent-notice", "children"),
+    }
+
+
+@dataclass
+class DashboardData:
+    """Where the dashboard's data comes from, and the clock it judges idleness by."""
+
+    connect: Connect
+    fleet: Shared[FleetStatus]
+    recent: Shared[RecentStats]
+    idle_timeout_us: int
+    wall: Callable[[], float] = time.time
+
+    @classmethod
+    def over(
+        cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
+    ) -> DashboardData:
+        def build() -> FleetStatus:
+            rides = run_query(connect, "the fleet", queries.open_rides)
+            return FleetStatus(rides, int(wall() * 1_000_000), idle_timeout_us)
+
+        fleet = Shared(build, 0.5, background=True)
+        recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)
+        return cls(connect, fleet, recent, idle_timeout_us, wall)
+
+    def now(self) -> int:
+        return int(self.wall() * 1_000_000)
+
+    def warm(self) -> threading.Thread:
+        """Build the recent-rides view in the background: its first build reads 12 hours of
+        readings once, and the first viewer should not wait for it."""
+
+        def build() -> None:
+            started = time.monotonic()
+            try:
+                self.recent.get()
+            except DeletonError as exc:
+                log.warning("recent rides not built ahead: %s", exc)
+                return
+            log.info("recent rides built in %.1f s", time.monotonic() - started)
+
+        thread = threading.Thread(target=build, name="recent-rides", daemon=True)
+        thread.start()
+        return thread
+
+
+def _rider_words(ride: queries.RideView) -> tuple[str, str]:
+    if ride.first_name is None:
+        return "Unknown rider", f"Bike {ride.bike_serial} · no rider details for this ride"
+    name = f"{ride.first_name} {ride.last_name}"
+    parts = [f"Bike {ride.bike_serial}", (ride.gender or "").capitalize()]
+    if ride.age is not None:
+        parts.append(f"{ride.age} years")
+    return name, " · ".join(p for p in parts if p)
+
+
+def most_recent_bike(data: DashboardData) -> str | None:
+    serial = data.fleet.get().most_recent()
+    if serial is not None:
+        return serial
+    return run_query(data.connect, "the newest ride", queries.latest_bike)
+
+
+def ride_update(data: DashboardData, state: dict[str, Any]) -> RideUpdate:
+    """One tick of the ride page, from the browser's ``state`` (serial, ride id, newest reading
+    shown). A new ride redraws the chart; otherwise only the readings newer than the browser
+    has are read and appended."""
+    serial = state["serial"]
+
+    def read(conn: queries.Connection) -> Any:
+        ride = queries.bike_ride(conn, serial)
+        if ride is None:
+            return None, None, None
+        after = state.get("after") if state.get("ride_id") == ride.ride_id else None
+        points, latest = queries.ride_points(conn, ride, after)
+        return ride, points, latest
+
+    ride, points, latest = run_query(data.connect, f"bike {serial}", read)
+    if ride is None:
+        message = f"Bike {serial} has not sent a ride yet."
+        return RideUpdate(
+            rider=f"Bike {serial}",
+            details="",
+            duration="–",
+            heart_rate="–",
+            heart_rate_class="hr zone-none",
+            zone="",
+            limit="",
+            notice=pages.notice(message),
+            figure=charts.empty(message),
+            extension=no_update,
+            state={"serial": serial},
+        )
+    new_ride = state.get("ride_id") != ride.ride_id
+    heart_rate = state.get("heart_rate") if not new_ride else None
+    seconds = state.get("seconds") if not new_ride else None
+    last_at = state.get("after") if not new_ride else None
+    if latest is not None:
+        last_at = latest.at
+        if latest.heart_rate is not None:
+            heart_rate = latest.heart_rate
+        seconds = ride_seconds(latest, ride.started_at, latest.at)
+    name, details = _rider_words(ride)
+    current = alerts.zone(heart_rate, ride.age)
+    limit = alerts.high_limit(ride.age) if ride.age is not None else None
+    activity = max(t for t in (last_at, ride.ended_at, ride.started_at) if t is not None)
+    notice: Any = ""
+    if data.now() - activity > data.idle_timeout_us:
+        notice = pages.notice(
+            f"Idle since {pages.clock_time(activity)}: no data from bike {serial} since then. "
+            "Showing its last ride."
+        )
+    elif ride.ended_at is not None:
+        notice = pages.notice(
+            f"Ride ended at {pages.clock_time(ride.ended_at)}; waiting for the next rider."
+        )
+    if new_ride:
+        figure: Any = (
+            charts.ride(points, limit, ride.ride_id)
+            if points.minutes
+            else charts.empty("The ride has started; waiting for its first reading")
+        )
+        extension: Any = no_update
+    else:
+        figure = no_update
+        extension = charts.extension(points) if points.minutes else no_update
+    if new_ride and not points.minutes:
+        last_at = None  # draw the chart afresh when the first reading arrives
+        new_state_ride = None
+    else:
+        new_state_ride = ride.ride_id
+    return RideUpdate(
+        rider=name,
+        details=details,
+        duration=pages.span(seconds),
+        heart_rate=str(heart_rate) if heart_rate else "–",
+        heart_rate_class="hr " + pages.zone_class(current),
+        zone=current or ("no sensor contact" if heart_rate == 0 else ""),
+        limit=f"maximum {limit} bpm" if limit is not None else "",
+        notice=notice,
+        figure=figure,
+        extension=extension,
+        state={
+            "serial": serial,
+            "ride_id": new_state_ride,
+            "after": last_at,
+            "heart_rate": heart_rate,
+            "seconds": seconds,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """One page of the fleet table, and what the whole fleet looks like."""
+
+    rows: list[dict[str, Any]]
+    riding: int
+    page: int
+    pages: int
+    counts: dict[str, int]
+
+
+def fleet_view(data: DashboardData, column: str, descending: bool, page: int) -> FleetView:
+    """The bikes riding now, sorted by ``column`` (``zone`` sorts by urgency, then by effort
+    against the rider's maximum), cut to page ``page`` (clamped to the pages there are)."""
+    fleet = data.fleet.get()
+    bikes = fleet.ordered(column, descending)
+    count = max(1, -(-len(bikes) // pages.FLEET_PAGE_SIZE))
+    page = max(0, min(page, count - 1))
+    start = page * pages.FLEET_PAGE_SIZE
+    shown = [
+        {
+            "bike": bike.serial,
+            "rider": bike.rider,
+            "duration": pages.span(bike.seconds),
+            "heart_rate": bike.heart_rate,
+            "zone": bike.zone,
+        }
+        for bike in bikes[start : start + pages.FLEET_PAGE_SIZE]
+    ]
+    return FleetView(shown, len(bikes), page, count, fleet.counts)
+
+
+def fleet_update(view: FleetView, column: str, descending: bool) -> FleetUpdate:
+    summary = [html.Span(f"{view.riding:,} bikes riding", className="pill")] + [
+        html.Span(f"{n:,} {name}", className="pill " + pages.zone_class(name))
+        for name, n in view.counts.items()
+        if n
+    ]
+    empty = (
+        ""
+        if view.riding
+        else pages.notice("No bike is riding now. Bikes appear here as they start.")
+    )
+    order = "sort sorted-down" if descending else "sort sorted-up"
+    return FleetUpdate(
+        rows=[pages.fleet_row(row) for row in view.rows],
+        summary=summary,
+        page_label=f"page {view.page + 1} of {view.pages}",
+        empty=empty,
+        sort_classes=[order if c == column else "sort" for c, _ in pages.FLEET_COLUMNS],
+        pages=view.pages,
+    )
+
+
+def recent_update(stats: RecentStats) -> RecentUpdate:
+    def watts(value: float | None) -> str:
+        return "–" if value is None else f"{value:,.0f} W"
+
+    notice: Any = "" if stats.rides else pages.notice("No rides have started in the last 12 hours.")
+    return RecentUpdate(
+        rides=f"{stats.rides:,}",
+        riders=f"{stats.riders:,}",
+        energy=f"{stats.energy_kj / 3600:,.{2 if stats.energy_kj < 36_000 else 0}f} kWh",
+        power=watts(stats.average_power),
+        resistance=(
+            "–" if stats.average_resistance is None else f"{stats.average_resistance:,.0f}"
+        ),
+        gender_chart=charts.riders_by_gender(stats.riders_by_gender),
+        age_chart=charts.riders_by_age(stats.riders_by_age),
+        time_chart=charts.time_by_gender(stats.seconds_by_gender),
+        notice=notice,
+    )

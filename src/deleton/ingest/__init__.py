@@ -1,0 +1,1 @@
+"""Service: the stream into the daily schema, exactly once, with alerts (``deleton ingest``)."""

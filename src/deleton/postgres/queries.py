@@ -1,0 +1,177 @@
+"""Read side of the daily schema, for the dashboard (and the API after it).
+
+Every query here is bounded by an index and by what the caller will show: one bike's newest
+ride (``ride_bike_started``), one ride's readings after a point (``reading_ride_at``, which
+also prunes day partitions), the open rides (``ride_open``) with the newest reading of each,
+rides started since a moment (``ride_started``). None of them reads a table whole, so their
+cost does not grow with ``daily.reading``. Birth dates stay in the database: queries return
+ages, at ride start, as the alert rules use them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import psycopg
+
+from ..core.fleet_status import OpenRide
+from ..core.readings import LatestReading, RideSeries
+from ..core.records import from_datetime, to_datetime
+from ..core.summaries import RideFacts, Tally
+
+Connection = psycopg.Connection[Any]
+
+_AGE = "date_part('year', age((r.started_at AT TIME ZONE 'UTC')::date, u.date_of_birth))::int"
+
+
+class RideView(NamedTuple):
+    """A bike's newest ride and who rides it; name, gender and age only."""
+
+    ride_id: int
+    bike_serial: str
+    started_at: int  # µs since the epoch
+    ended_at: int | None
+    first_name: str | None  # None: the ride's [SYSTEM] line was never seen
+    last_name: str | None
+    gender: str | None
+    age: int | None
+
+
+def _micros(moment: dt.datetime | None) -> int | None:
+    return None if moment is None else from_datetime(moment)
+
+
+def bike_ride(conn: Connection, serial: str) -> RideView | None:
+    """The newest ride of bike ``serial``, open or not; ``None`` for a bike never seen."""
+    row = conn.execute(
+        f"""SELECT r.ride_id, r.bike_serial, r.started_at, r.ended_at,
+                   u.first_name, u.last_name, u.gender, {_AGE}
+            FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+            WHERE r.bike_serial = %s ORDER BY r.started_at DESC LIMIT 1""",
+        [serial],
+    ).fetchone()
+    if row is None:
+        return None
+    ride_id, bike, started, ended, first, last, gender, age = row
+    return RideView(ride_id, bike, from_datetime(started), _micros(ended), first, last, gender, age)
+
+
+def latest_bike(conn: Connection) -> str | None:
+    """The bike whose ride started last: a stand-in for "most recently active" when no ride is
+    open."""
+    row = conn.execute(
+        "SELECT bike_serial FROM daily.ride ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def ride_points(
+    conn: Connection, ride: RideView, after: int | None
+) -> tuple[RideSeries, LatestReading | None]:
+    """The readings of ``ride`` newer than ``after`` (µs; ``None``: all of them) as chart
+    columns, and the newest of them."""
+    since = to_datetime(ride.started_at if after is None else after)
+    rows = conn.execute(
+        f"""SELECT at, duration, heart_rate, power, resistance, rpm
+            FROM daily.reading
+            WHERE ride_id = %s AND at {">=" if after is None else ">"} %s
+            ORDER BY at""",
+        [ride.ride_id, since],
+    ).fetchall()
+    start = to_datetime(ride.started_at)
+    points = RideSeries(
+        [round((row[0] - start).total_seconds() / 60, 4) for row in rows],
+        [row[2] or None for row in rows],  # 0 bpm is no sensor contact: a gap, not a fall
+        [row[3] for row in rows],
+        [row[4] for row in rows],
+        [row[5] for row in rows],
+    )
+    if not rows:
+        return points, None
+    at, duration, heart_rate, power, resistance, rpm = rows[-1]
+    return points, LatestReading(from_datetime(at), duration, heart_rate, power, resistance, rpm)
+
+
+def open_rides(conn: Connection) -> list[OpenRide]:
+    """Every open ride, newest per bike, each with its newest reading: one index probe per
+    ride, so the cost follows the size of the fleet, not of the tables."""
+    rows = conn.execute(
+        f"""SELECT DISTINCT ON (r.bike_serial)
+                   r.bike_serial, r.ride_id, r.started_at, u.first_name, {_AGE},
+                   l.at, l.duration, l.heart_rate, l.power, l.resistance, l.rpm
+            FROM daily.ride r
+            LEFT JOIN daily.rider u ON u.user_id = r.user_id
+            LEFT JOIN LATERAL (
+                SELECT at, duration, heart_rate, power, resistance, rpm FROM daily.reading x
+                WHERE x.ride_id = r.ride_id AND x.at >= r.started_at
+                ORDER BY x.at DESC LIMIT 1
+            ) l ON true
+            WHERE r.ended_at IS NULL
+            ORDER BY r.bike_serial, r.started_at DESC"""
+    ).fetchall()
+    fleet = []
+    for bike, ride_id, started, first, age, at, *values in rows:
+        latest = None if at is None else LatestReading(from_datetime(at), *values)
+        fleet.append(OpenRide(bike, ride_id, from_datetime(started), first, age, latest))
+    return fleet
+
+
+def rides_since(conn: Connection, since: int) -> list[RideFacts]:
+    """Rides started at or after ``since`` (µs), with empty tallies: daily rides, and summaries
+    of rides whose detail has already been moved to the historical schema."""
+    rows = conn.execute(
+        f"""SELECT r.ride_id, r.user_id, u.gender, {_AGE}, r.started_at, r.ended_at,
+                   NULL::int, NULL::float8, NULL::float8
+            FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+            WHERE r.started_at >= %(since)s
+            UNION ALL
+            SELECT r.ride_id, r.user_id, u.gender, {_AGE}, r.started_at, r.ended_at,
+                   r.readings, r.power_avg, r.resistance_avg
+            FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id
+            WHERE r.started_at >= %(since)s
+              AND NOT EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = r.ride_id)""",
+        {"since": to_datetime(since)},
+    ).fetchall()
+    rides = []
+    for ride_id, user_id, gender, age, started, ended, readings, power, resistance in rows:
+        tally = Tally()
+        if readings is not None:  # a historical summary: final
+            n = int(readings)
+            tally = Tally(
+                n,
+                (power or 0.0) * n,
+                n if power is not None else 0,
+                (resistance or 0.0) * n,
+                n if resistance is not None else 0,
+                _micros(ended),
+            )
+        rides.append(
+            RideFacts(ride_id, user_id, gender, age, from_datetime(started), _micros(ended), tally)
+        )
+    return rides
+
+
+def tallies_after(conn: Connection, marks: Sequence[tuple[int, int]]) -> dict[int, Tally]:
+    """For each ``(ride_id, after)``, the tally of that ride's readings newer than ``after``
+    (µs): the cost follows the new readings, not the ride's whole history."""
+    if not marks:
+        return {}
+    rows = conn.execute(
+        """SELECT m.ride_id, t.n, t.power_sum, t.power_n, t.resistance_sum, t.resistance_n,
+                  t.last_at
+           FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(ride_id, after)
+           CROSS JOIN LATERAL (
+               SELECT count(*) AS n, sum(power) AS power_sum, count(power) AS power_n,
+                      sum(resistance)::float8 AS resistance_sum,
+                      count(resistance) AS resistance_n, max(at) AS last_at
+               FROM daily.reading x WHERE x.ride_id = m.ride_id AND x.at > m.after
+           ) t
+           WHERE t.n > 0""",
+        [[ride for ride, _ in marks], [to_datetime(after) for _, after in marks]],
+    ).fetchall()
+    return {
+        ride: Tally(n, power or 0.0, power_n, resistance or 0.0, resistance_n, _micros(last))
+        for ride, n, power, power_n, resistance, resistance_n, last in rows
+    }

@@ -1,0 +1,323 @@
+"""PostgreSQL side of ingestion: each batch of rows, with the source positions that account for
+them, in one transaction.
+
+Readings go in by binary COPY, packed here with ``struct`` (the fastest way from Python), into
+``daily.reading``'s day partitions, created on first sight. Positions are moved with a
+compare-and-set: if another process moved a position since we read it (a rebalance we missed, a
+zombie member), the whole transaction rolls back with ``FencedError`` and nothing is stored
+twice. psycopg errors are translated here into transient or terminal ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import operator
+import struct
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from ..core.batch import Batch, ReadingRow
+from ..core.records import to_datetime
+from ..errors import FencedError, TerminalError, TransientError
+
+log = logging.getLogger(__name__)
+
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, where PostgreSQL counts time from
+_DAY_US = 86_400_000_000
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_FULL_READING = struct.Struct(">hiqiqidiiiiiiid")
+_NULL = struct.pack(">i", -1)
+_AT = operator.attrgetter("at")
+_FIELD = (
+    (struct.Struct(">iq"), 8),
+    (struct.Struct(">iq"), 8),
+    (struct.Struct(">id"), 8),
+    (struct.Struct(">ii"), 4),
+    (struct.Struct(">ii"), 4),
+    (struct.Struct(">ii"), 4),
+    (struct.Struct(">id"), 8),
+)
+
+
+def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
+    """The binary COPY stream of ``daily.reading`` rows (ride_id, at, duration, resistance,
+    heart_rate, rpm, power); ``at`` in epoch microseconds."""
+    pack = _FULL_READING.pack
+    parts = [_COPY_HEADER]
+    append = parts.append
+    for ride_id, at, duration, resistance, hrt, rpm, power in readings:
+        if duration is not None and hrt is not None:
+            append(
+                pack(
+                    7,
+                    8,
+                    ride_id,
+                    8,
+                    at - _PG_EPOCH_US,
+                    8,
+                    duration,
+                    4,
+                    resistance,
+                    4,
+                    hrt,
+                    4,
+                    rpm,
+                    8,
+                    power,
+                )
+            )
+        else:  # a half reading: pack field by field, with NULLs
+            values = (ride_id, at - _PG_EPOCH_US, duration, resistance, hrt, rpm, power)
+            append(b"\x00\x07")
+            for (field, size), value in zip(_FIELD, values, strict=True):
+                append(_NULL if value is None else field.pack(size, value))
+    append(_COPY_TRAILER)
+    return b"".join(parts)
+
+
+def _translate(exc: psycopg.Error) -> Exception:
+    if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
+        return TransientError(f"PostgreSQL unavailable: {exc}")
+    if isinstance(
+        exc,
+        psycopg.errors.SerializationFailure
+        | psycopg.errors.DeadlockDetected
+        | psycopg.errors.LockNotAvailable,
+    ):
+        return TransientError(f"PostgreSQL conflict: {exc}")
+    return TerminalError(f"PostgreSQL error: {exc}")
+
+
+class PostgresStore:
+    """One connection to PostgreSQL for one ingest process; reconnects after failures."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+        self._days: set[int] = set()
+        self._ids: Iterator[int] = iter(())
+        # ride ids are handed out on the parsing thread while the writer thread holds a
+        # transaction open on the main connection, so they get a connection of their own
+        self._id_conn: psycopg.Connection[Any] | None = None
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True)
+            except psycopg.Error as exc:
+                raise _translate(exc) from exc
+            self._days.clear()
+        return self._conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self.conn
+        try:
+            with conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            if conn.broken or isinstance(exc, psycopg.OperationalError):
+                conn.close()
+                self._conn = None
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        for conn in (self._conn, self._id_conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._id_conn = None
+
+    def new_ride_id(self) -> int:
+        """The next ride id, fetched from the sequence a thousand at a time."""
+        ride_id = next(self._ids, None)
+        if ride_id is None:
+            try:
+                if self._id_conn is None or self._id_conn.closed:
+                    self._id_conn = psycopg.connect(self.url, autocommit=True)
+                ids = self._id_conn.execute(
+                    "SELECT nextval('daily.ride_id_seq') FROM generate_series(1, 1000)"
+                ).fetchall()
+            except psycopg.Error as exc:
+                if self._id_conn is not None:
+                    self._id_conn.close()
+                raise _translate(exc) from exc
+            self._ids = iter(row[0] for row in ids)
+            ride_id = next(self._ids)
+        return ride_id
+
+    def claim(
+        self, source: str, partitions: list[int]
+    ) -> dict[int, tuple[int | None, bytes | None]]:
+        """Position and state of each partition, creating rows for partitions never seen."""
+        with self._transaction() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO daily.source_position (source, partition) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    [(source, p) for p in partitions],
+                )
+            rows = conn.execute(
+                "SELECT partition, next_position, state FROM daily.source_position"
+                " WHERE source = %s AND partition = ANY(%s)",
+                [source, partitions],
+            ).fetchall()
+        return {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
+
+    def write(
+        self,
+        source: str,
+        batch: Batch,
+        snapshots: dict[int, bytes],
+        expected: dict[int, int | None],
+    ) -> None:
+        """Store ``batch`` and move each partition from ``expected`` to its new position, all
+        or nothing. Raises ``FencedError`` if a position is not where we left it."""
+        new_days: set[int] = set()
+        with self._transaction() as conn:
+            if batch.riders:
+                self._upsert_riders(conn, batch)
+            if batch.new_rides:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "COPY daily.ride (ride_id, bike_serial, user_id, started_at, host)"
+                        " FROM STDIN"
+                    ) as copy,
+                ):
+                    for ride in batch.new_rides:
+                        copy.write_row(
+                            (
+                                ride.ride_id,
+                                ride.bike_serial,
+                                ride.user_id,
+                                to_datetime(ride.started_at),
+                                ride.host,
+                            )
+                        )
+            if batch.ended_rides:
+                conn.execute(
+                    "UPDATE daily.ride r SET ended_at = e.ended_at"
+                    " FROM unnest(%s::bigint[], %s::timestamptz[]) AS e(ride_id, ended_at)"
+                    " WHERE r.ride_id = e.ride_id",
+                    [
+                        [end.ride_id for end in batch.ended_rides],
+                        [to_datetime(end.ended_at) for end in batch.ended_rides],
+                    ],
+                )
+            if batch.readings:
+                new_days = self._ensure_days(conn, batch.readings)
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "COPY daily.reading (ride_id, at, duration, resistance, heart_rate,"
+                        " rpm, power) FROM STDIN (FORMAT BINARY)"
+                    ) as copy,
+                ):
+                    copy.write(pack_readings(batch.readings))
+            if batch.alerts:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                        " heart_rate_limit, recipient) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                        " ON CONFLICT (ride_id, kind) DO NOTHING",
+                        [
+                            (
+                                a.ride_id,
+                                a.user_id,
+                                a.kind,
+                                to_datetime(a.at),
+                                a.heart_rate,
+                                a.limit,
+                                a.recipient,
+                            )
+                            for a in batch.alerts
+                        ],
+                    )
+            if batch.dead_letters:
+                with (
+                    conn.cursor() as cur,
+                    cur.copy(
+                        "COPY daily.dead_letter (source, partition, position, key, value, reason)"
+                        " FROM STDIN"
+                    ) as copy,
+                ):
+                    for letter in batch.dead_letters:
+                        copy.write_row((source, *letter))
+            with conn.cursor() as cur:
+                for partition, position in batch.positions.items():
+                    cur.execute(
+                        "UPDATE daily.source_position"
+                        " SET next_position = %s, state = %s, updated_at = now()"
+                        " WHERE source = %s AND partition = %s"
+                        " AND next_position IS NOT DISTINCT FROM %s",
+                        [
+                            position,
+                            snapshots[partition],
+                            source,
+                            partition,
+                            expected.get(partition),
+                        ],
+                    )
+                    if cur.rowcount != 1:
+                        raise FencedError(
+                            f"{source} partition {partition} moved under us; reloading it"
+                        )
+        # known only once committed: a rollback undoes the partitions' DDL too
+        self._days |= new_days
+
+    def _upsert_riders(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
+        rows = []
+        for r in batch.riders.values():
+            names = r.names
+            address = r.address_parts
+            rows.append(
+                (
+                    r.user_id,
+                    names.title,
+                    names.first_name,
+                    names.last_name,
+                    r.gender_kind,
+                    r.gender,
+                    r.date_of_birth,
+                    r.email,
+                    *address,
+                    r.height_cm,
+                    r.weight_kg,
+                    r.account_created,
+                    r.original_source,
+                    to_datetime(r.at),
+                )
+            )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO daily.rider (user_id, title, first_name, last_name, gender,"
+                " gender_as_given, date_of_birth, email, house, street, city, postcode,"
+                " height_cm, weight_kg, account_created, original_source, seen_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (user_id) DO UPDATE SET title = EXCLUDED.title,"
+                " first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,"
+                " gender = EXCLUDED.gender, gender_as_given = EXCLUDED.gender_as_given,"
+                " date_of_birth = EXCLUDED.date_of_birth, email = EXCLUDED.email,"
+                " house = EXCLUDED.house, street = EXCLUDED.street, city = EXCLUDED.city,"
+                " postcode = EXCLUDED.postcode, height_cm = EXCLUDED.height_cm,"
+                " weight_kg = EXCLUDED.weight_kg, account_created = EXCLUDED.account_created,"
+                " original_source = EXCLUDED.original_source, seen_at = EXCLUDED.seen_at"
+                " WHERE daily.rider.seen_at <= EXCLUDED.seen_at",
+                rows,
+            )
+
+    def _ensure_days(self, conn: psycopg.Connection[Any], readings: list[ReadingRow]) -> set[int]:
+        """Create the day partitions these readings fall in; return the days created."""
+        first = min(readings, key=_AT).at // _DAY_US
+        last = max(readings, key=_AT).at // _DAY_US
+        days = set(range(first, last + 1)) - self._days
+        for day in sorted(days):
+            date = (dt.datetime(1970, 1, 1) + dt.timedelta(days=day)).date()
+            conn.execute("SELECT daily.ensure_reading_partition(%s)", [date])
+        return days

@@ -1,0 +1,1 @@
+"""Adapter for Prometheus: ingestion's counters, logged and served for scraping."""

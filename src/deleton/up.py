@@ -1,0 +1,43 @@
+"""``deleton up``: the whole platform in one process on the embedded default.
+
+The one module besides ``cli`` that wires several services together: a simulated fleet feeds
+ingestion (alerts to a folder unless a mail backend is configured), and the dashboard serves
+what arrives.
+"""
+
+from __future__ import annotations
+
+from .dashboard.command import start as start_dashboard
+from .ingest.command import pipeline, serve
+from .mail.transports import FolderTransport
+from .settings import Settings
+from .simulator.fleet_source import FleetSource
+
+
+def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
+    source = FleetSource(bikes, seed, speed)
+    folder = None
+    if "mail_backend" not in settings.model_fields_set:
+        folder = settings.home / "outbox"
+    ingestor, outbox = pipeline(
+        settings, source, FolderTransport(folder) if folder is not None else None
+    )
+    where = (
+        "embedded, under " + str(settings.home)
+        if settings.database_url is None
+        else "DELETON_DATABASE_URL"
+    )
+    close_dashboard, address = start_dashboard(settings)
+    print("Deleton is up:")
+    print(f"  PostgreSQL   {where}")
+    print(f"  fleet        {bikes} simulated bikes at {speed:g}x real time (seed {seed})")
+    print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
+    print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
+    print(f"  dashboard    {address}")
+    print("Ctrl-C stops everything.", flush=True)
+    try:
+        serve(ingestor, outbox)
+    finally:
+        close_dashboard()
+    print("Deleton stopped.")
+    return 0
