@@ -149,13 +149,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_until_caught_up(
-    db: str, process: subprocess.Popen[bytes], topic: str, ends: dict[int, int]
+    db: str,
+    process: subprocess.Popen[bytes],
+    topic: str,
+    ends: dict[int, int],
+    emails: tuple[SmtpServer, int] | None = None,
 ) -> None:
-    """Let ``process`` ingest ``topic`` to its end, then stop it cleanly."""
+    """Let ``process`` ingest ``topic`` to its end (and, given ``emails``, send that many
+    emails: its outbox stops with it), then stop it cleanly."""
     try:
         wait_for(lambda: caught_up(db, f"kafka:{topic}", ends), timeout=120, what="catch-up")
+        if emails is not None:
+            smtp, count = emails
+            wait_for(lambda: len(smtp.messages) >= count, timeout=30, what="emails")
     finally:
         stop(process)
+
+
+def prepared(
+    kafka: LocalBroker, ingest_env: Any, topic: str, seed: int, bikes: int = 120
+) -> tuple[Batch, dict[int, int], dict[str, str]]:
+    """A topic of 15 simulated minutes, what ingesting it must store, its end offsets, and
+    the environment of an ingest member for it."""
+    count = fill_topic(kafka, topic, bikes=bikes, seconds=900, seed=seed)
+    expected, ends = reference(kafka, topic, count)
+    return expected, ends, ingest_env(topic, log_level="WARNING")
 
 
 def test_a_simulated_fleet_arrives_complete_and_exact(
@@ -164,12 +182,7 @@ def test_a_simulated_fleet_arrives_complete_and_exact(
     count = fill_topic(kafka, "complete", bikes=40, seconds=1200, seed=4)
     expected, ends = reference(kafka, "complete", count)
     process = deleton("ingest", env=ingest_env("complete"))
-    try:
-        wait_for(lambda: caught_up(db, "kafka:complete", ends), timeout=120, what="catch-up")
-        # the outbox sends while ingestion runs: wait for the emails before stopping it
-        wait_for(lambda: len(smtp.messages) >= len(expected.alerts), timeout=30, what="emails")
-    finally:
-        stop(process)
+    run_until_caught_up(db, process, "complete", ends, (smtp, len(expected.alerts)))
     want = natural(expected)
     assert want["alerts"], "the fleet should hold some dangerous heart rates"
     assert stored(db) == want
@@ -183,9 +196,7 @@ def test_a_simulated_fleet_arrives_complete_and_exact(
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     db: str, kafka: LocalBroker, smtp: SmtpServer, ingest_env: Any
 ) -> None:
-    count = fill_topic(kafka, "crashes", bikes=120, seconds=900, seed=8)
-    expected, ends = reference(kafka, "crashes", count)
-    env = ingest_env("crashes", log_level="WARNING")
+    expected, ends, env = prepared(kafka, ingest_env, "crashes", seed=8)
     rng = random.Random(int(os.environ.get("DELETON_TEST_SEED", "11")))
     kills = 0
     while kills < 5 or not caught_up(db, "kafka:crashes", ends):
@@ -197,9 +208,8 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
             process.wait()
             kills += 1
             continue
-        run_until_caught_up(db, process, "crashes", ends)
+        run_until_caught_up(db, process, "crashes", ends, (smtp, len(expected.alerts)))
     assert stored(db) == natural(expected)
-    wait_for(lambda: len(smtp.messages) >= len(expected.alerts), timeout=30, what="emails")
     ids = Counter(m["Message-ID"] for m in smtp.messages)
     # every alert emailed; a kill between the mail server accepting and the row recording it
     # can resend one, with the same Message-ID, which mail clients treat as one email
@@ -210,9 +220,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
 def test_two_members_one_killed_mid_stream_end_exact(
     db: str, kafka: LocalBroker, smtp: SmtpServer, ingest_env: Any
 ) -> None:
-    count = fill_topic(kafka, "group", bikes=120, seconds=900, seed=9)
-    expected, ends = reference(kafka, "group", count)
-    env = ingest_env("group", log_level="WARNING")
+    expected, ends, env = prepared(kafka, ingest_env, "group", seed=9)
     first = deleton("ingest", env=env)
     second = deleton("ingest", env=env)
     try:

@@ -7,7 +7,7 @@ import itertools
 
 from deleton.core.batch import Batch, ReadingRow
 from deleton.core.messages import Message
-from deleton.core.ports import OnAssign, OnRevoke
+from deleton.core.ports import OnAssign, OnRevoke, Positions, Snapshots
 from deleton.core.records import Record, RideLine, Rider, TelemetryLine
 from deleton.core.wire import format_value
 from deleton.errors import FencedError, TransientError
@@ -72,13 +72,7 @@ class FakeStore:
     ) -> dict[int, tuple[int | None, bytes | None]]:
         return {0: (self.position, self.state)}
 
-    def write(
-        self,
-        source: str,
-        batch: Batch,
-        snapshots: dict[int, bytes],
-        expected: dict[int, int | None],
-    ) -> None:
+    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
         if self.failures:
             raise self.failures.pop(0)
         if expected.get(0) != self.position:

@@ -15,8 +15,11 @@ from .batch import Batch
 from .messages import Message
 from .simulation import Line
 
+# Where each partition resumes (None: from its start), and the state carried with it.
+Positions = dict[int, int | None]
+Snapshots = dict[int, bytes]
 # Given the partitions assigned, returns the position each resumes from (None: the start).
-OnAssign = Callable[[list[int]], dict[int, int | None]]
+OnAssign = Callable[[list[int]], Positions]
 # Given the partitions taken away, and whether they were lost (owned by another member now).
 OnRevoke = Callable[[list[int], bool], None]
 
@@ -51,13 +54,7 @@ class Store(Protocol):
         """Each partition's stored position and carried state (None, None when never seen)."""
         ...
 
-    def write(
-        self,
-        source: str,
-        batch: Batch,
-        snapshots: dict[int, bytes],
-        expected: dict[int, int | None],
-    ) -> None:
+    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its batch position;
         raises ``FencedError`` when a position is not where ``expected`` says."""
         ...

@@ -14,13 +14,14 @@ import datetime as dt
 import logging
 import operator
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 
 from ..core.batch import Batch, ReadingRow
+from ..core.ports import Positions, Snapshots
 from ..core.records import to_datetime
 from ..errors import FencedError, TerminalError, TransientError
 
@@ -78,6 +79,14 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
                 append(_NULL if value is None else field.pack(size, value))
     append(_COPY_TRAILER)
     return b"".join(parts)
+
+
+def _copy_rows(conn: psycopg.Connection[Any], table: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Text COPY of ``rows`` into ``table`` (with its column list): for the few rows of a batch
+    that are not readings."""
+    with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def _translate(exc: psycopg.Error) -> Exception:
@@ -169,13 +178,7 @@ class PostgresStore:
             ).fetchall()
         return {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
 
-    def write(
-        self,
-        source: str,
-        batch: Batch,
-        snapshots: dict[int, bytes],
-        expected: dict[int, int | None],
-    ) -> None:
+    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its new position, all
         or nothing. Raises ``FencedError`` if a position is not where we left it."""
         new_days: set[int] = set()
@@ -183,23 +186,14 @@ class PostgresStore:
             if batch.riders:
                 self._upsert_riders(conn, batch)
             if batch.new_rides:
-                with (
-                    conn.cursor() as cur,
-                    cur.copy(
-                        "COPY daily.ride (ride_id, bike_serial, user_id, started_at, host)"
-                        " FROM STDIN"
-                    ) as copy,
-                ):
-                    for ride in batch.new_rides:
-                        copy.write_row(
-                            (
-                                ride.ride_id,
-                                ride.bike_serial,
-                                ride.user_id,
-                                to_datetime(ride.started_at),
-                                ride.host,
-                            )
-                        )
+                _copy_rows(
+                    conn,
+                    "daily.ride (ride_id, bike_serial, user_id, started_at, host)",
+                    (
+                        (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at), r.host)
+                        for r in batch.new_rides
+                    ),
+                )
             if batch.ended_rides:
                 conn.execute(
                     "UPDATE daily.ride r SET ended_at = e.ended_at"
@@ -240,15 +234,11 @@ class PostgresStore:
                         ],
                     )
             if batch.dead_letters:
-                with (
-                    conn.cursor() as cur,
-                    cur.copy(
-                        "COPY daily.dead_letter (source, partition, position, key, value, reason)"
-                        " FROM STDIN"
-                    ) as copy,
-                ):
-                    for letter in batch.dead_letters:
-                        copy.write_row((source, *letter))
+                _copy_rows(
+                    conn,
+                    "daily.dead_letter (source, partition, position, key, value, reason)",
+                    ((source, *letter) for letter in batch.dead_letters),
+                )
             with conn.cursor() as cur:
                 for partition, position in batch.positions.items():
                     cur.execute(
