@@ -266,3 +266,99 @@ def test_the_fast_path_agrees_with_the_general_one(record: RideLine, cut: int, i
     mutated = line[:cut] + insert + line[cut:]
     for text in (line, mutated):
         assert parse_value(envelope(text)) == parse_line(text)
+
+
+# --- every value against the column that will hold it ------------------------------------------
+
+RIDER_FIELDS = {
+    "user_id": 100,
+    "name": "Steven Pearce",
+    "gender": "male",
+    "address": "0 Simpson locks,Wilkinsonshire,E68 8SH",
+    "date_of_birth": 273715200000,
+    "email_address": "steven.p@gmail.com",
+    "height_cm": 167,
+    "weight_kg": 83,
+    "account_create_date": 1647993600000,
+    "bike_serial": "SN0000",
+    "original_source": "direct",
+}
+
+
+def rider_line(**changes: object) -> str:
+    payload = orjson.dumps({**RIDER_FIELDS, **changes}).decode()
+    return f"{HEAD}[SYSTEM] data = {payload}"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (HEAD + "[INFO]: Telemetry - hrt = 2147483648; rpm = 0; power = 0.0", "above 2147483647"),
+        (HEAD + "[INFO]: Telemetry - hrt = 1; rpm = 99999999999; power = 0.0", "above"),
+        (HEAD + "[INFO]: Ride - duration = 1.0; resistance = 2147483648", "above 2147483647"),
+        (HEAD + "[INFO]: Telemetry - hrt = " + "9" * 5000 + "; rpm = 0; power = 0.0", "above"),
+        (HEAD + "[INFO]: Telemetry - hrt = 1; rpm = 1; power = 1e+400", "not a finite number"),
+        (HEAD + "[INFO]: Telemetry - hrt = 1; rpm = 1; power = 1e400", "malformed Telemetry"),
+        (HEAD + "[INFO]: Telemetry - hrt = 1; rpm = 1; power = " + "9" * 400 + ".0", "finite"),
+        (HEAD + "[INFO]: Ride - duration = " + "9" * 400 + ".0; resistance = 1", "finite"),
+        (
+            "2022-11-03 18:42:01.422451 mend\x00oza v9: [INFO]: Ride - duration = 1.0; resistance = 0",
+            "NUL",
+        ),
+        (
+            "2022-11-03 18:42:01.422451 "
+            + "h" * 200
+            + " v9: [INFO]: Ride - duration = 1.0; resistance = 0",
+            "longer than 128",
+        ),
+        (rider_line(user_id=2**63), "bigint"),
+        (rider_line(user_id=-1), "bigint"),
+        (rider_line(height_cm=2**31), "height or weight"),
+        (rider_line(weight_kg=-3), "height or weight"),
+        (rider_line(name="Steven\x00 Pearce"), "control characters"),
+        (rider_line(address="0 Simpson\nlocks,Town,E68 8SH"), "control characters"),
+        (rider_line(email_address="steven.p@gmail.com\r\nBcc: all@x.com"), "control characters"),
+        (rider_line(email_address="steven p@gmail.com"), "not an address"),
+        (rider_line(email_address="Steven <s@x.com>"), "not an address"),
+        (rider_line(name="A " + "b" * 300), "longer than 200"),
+        (rider_line(bike_serial=""), "bike serial is empty"),
+        (rider_line(user_id="100"), "user_id is not int"),
+    ],
+)
+def test_values_no_column_can_hold_are_invalid(line: str, reason: str) -> None:
+    parsed = parse_line(line)
+    assert isinstance(parsed, Invalid), parsed
+    assert reason in parsed.reason
+    for personal in ("Steven", "Pearce", "Simpson", "gmail", "all@x.com"):
+        assert personal not in parsed.reason  # reasons end up in logs and tables
+
+
+def test_a_huge_value_is_judged_by_its_size_alone() -> None:
+    value = envelope(HEAD + "[INFO]: Ride - duration = 1.0; resistance = 0" + " " * 2**20)
+    parsed = parse_value(value)
+    assert isinstance(parsed, Invalid) and "larger than any bike line" in parsed.reason
+
+
+def test_what_the_fast_path_takes_always_fits_its_columns() -> None:
+    largest = HEAD + "[INFO]: Telemetry - hrt = 999999999; rpm = 999999999; power = 9.9e+99"
+    assert parse_value(envelope(largest)) == TelemetryLine(1667500921422451, "mendoza v9",
+                                                           999999999, 999999999, 9.9e99)  # fmt: skip
+    ten_digits = HEAD + "[INFO]: Telemetry - hrt = 2147483647; rpm = 0; power = 0.0"
+    assert isinstance(parse_value(envelope(ten_digits)), TelemetryLine)  # the general path
+
+
+@pytest.mark.parametrize(
+    ("given", "kind"),
+    [("male", "male"), ("Male", "male"), (" FEMALE ", "female"), ("non-binary", "other")],
+)
+def test_genders_match_whatever_their_case_and_spacing(given: str, kind: str) -> None:
+    rider = parse_line(rider_line(gender=given))
+    assert isinstance(rider, Rider) and rider.gender_kind == kind
+    assert format_line(rider) == rider_line(gender=given)  # what the bike sent, kept
+
+
+def test_titles_and_addresses_vary_in_case_and_spacing() -> None:
+    rider = parse_line(rider_line(name="MRS.  Jo  Bloggs", address="Flat 3 , High st, Leeds ,LS1"))
+    assert isinstance(rider, Rider)
+    assert tuple(rider.names) == ("Mrs", "Jo", "Bloggs")
+    assert rider.address_parts == ("Flat 3", "High st", "Leeds", "LS1")

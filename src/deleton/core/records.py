@@ -52,17 +52,19 @@ class AddressParts(NamedTuple):
 
 
 def split_name(name: str) -> NameParts | None:
-    """Title (without its dot), first name and last name, or None when the name lacks either.
+    """Title (without its dot, in its usual case), first name and last name, or None when the
+    name lacks either.
 
     Everything after the first name is the last name, so "Anne-Marie O'Neil Smith" keeps
-    "O'Neil Smith" whole rather than guessing at middle names.
+    "O'Neil Smith" whole rather than guessing at middle names. Feeds vary in case and spacing:
+    "MRS.  Jo Bloggs" is Mrs Jo Bloggs.
     """
-    words = name.split(" ")
+    words = name.split()
     title = None
-    if words and words[0].rstrip(".") in TITLES and words[0].count(".") <= 1:
-        title = words[0].rstrip(".")
+    if words and words[0].count(".") <= 1 and words[0].rstrip(".").capitalize() in TITLES:
+        title = words[0].rstrip(".").capitalize()
         words = words[1:]
-    if len(words) < 2 or any(not w for w in words):
+    if len(words) < 2:
         return None
     return NameParts(title, words[0], " ".join(words[1:]))
 
@@ -70,10 +72,11 @@ def split_name(name: str) -> NameParts | None:
 def split_address(address: str) -> AddressParts | None:
     """House, street, city and postcode of the two shapes the bikes send, or None.
 
-    ``"<no> <street>,<town>,<postcode>"`` or ``"<flat or studio>,<street>,<town>,<postcode>"``.
+    ``"<no> <street>,<town>,<postcode>"`` or ``"<flat or studio>,<street>,<town>,<postcode>"``,
+    with or without spaces around the commas.
     """
-    parts = address.split(",")
-    if any(not p or p != p.strip() for p in parts):
+    parts = [part.strip() for part in address.split(",")]
+    if any(not p for p in parts):
         return None
     if len(parts) == 4:
         return AddressParts(parts[0], parts[1], parts[2], parts[3])
@@ -116,8 +119,10 @@ class Rider(NamedTuple):
 
     @property
     def gender_kind(self) -> str:
-        """``male``, ``female`` or ``other``: the strings seen beyond the first two are rare."""
-        return self.gender if self.gender in ("male", "female") else "other"
+        """``male``, ``female`` or ``other``, whatever the case and spacing the bike sent: the
+        strings seen beyond the first two are rare."""
+        kind = self.gender.strip().casefold()
+        return kind if kind in ("male", "female") else "other"
 
     @property
     def date_of_birth(self) -> dt.date:

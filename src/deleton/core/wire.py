@@ -3,11 +3,17 @@
 ``parse_value`` is on the ingest hot path (every message), so it avoids JSON decoding for the
 common envelope and converts timestamps with a per-minute cache. It never raises on bad input:
 anything that is not exactly the format comes back as ``Invalid`` with the reason.
+
+Every value is checked against the column that will hold it (``integer``, ``bigint``, a finite
+``double precision``, ``text`` without NUL) and every size is bounded, so that what parses can
+always be stored. Reasons name the field and the rule, never the value: values may be a
+rider's name, address or email.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -44,6 +50,22 @@ _RIDER_FIELDS: tuple[tuple[str, type], ...] = (
 )
 _RIDER_KEYS = frozenset(name for name, _ in _RIDER_FIELDS)
 
+INT4_MAX = 2**31 - 1  # PostgreSQL integer
+INT8_MAX = 2**63 - 1  # PostgreSQL bigint
+MAX_VALUE_BYTES = 16 * 1024  # a [SYSTEM] line, the longest a bike sends, is about 400 bytes
+MAX_HOST = 128  # "host firmware"
+# longest text each rider field may hold: generous for real people, bounded for everything else
+_RIDER_TEXT_LIMITS = {
+    "name": 200,
+    "gender": 64,
+    "address": 400,
+    "email_address": 254,  # RFC 5321's limit on a path
+    "bike_serial": 64,
+    "original_source": 100,
+}
+_EMAIL = re.compile(r"[^\s@<>()\[\],;:\\\"]+@[^\s@<>()\[\],;:\\\"]+\.[^\s@<>()\[\],;:\\\"]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 _FLOAT = r"[0-9]+\.[0-9]+(?:e[-+][0-9]+)?|[0-9]+e[-+][0-9]+"
 _LINE = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}):([0-9]{2})\.([0-9]{6}) (\S+ \S+): "
@@ -61,12 +83,15 @@ _MARKER = re.compile(r"--------- beginning of [a-z][a-z ]*[a-z]", re.ASCII)
 
 # The hot path: a Ride or Telemetry line in the plain envelope, matched on the raw bytes in
 # one go. Anything else (rider lines, markers, escapes, bad input) takes the general path,
-# and a test checks that both paths agree.
+# and a test checks that both paths agree. Its numbers are short enough to fit their columns
+# whatever the digits (9 digits for an integer, 20 and a two-digit exponent for a float), so
+# it needs no range checks; longer numbers take the general path, which checks them.
+_FAST_FLOAT = rb"[0-9]{1,20}\.[0-9]{1,20}(?:e[-+][0-9]{1,2})?|[0-9]{1,20}e[-+][0-9]{1,2}"
 _FAST = re.compile(
     rb'\{"log": "([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}):([0-9]{2})\.([0-9]{6}) '
-    rb"([!#-\[\]-~]+ [!#-\[\]-~]+): \[INFO\]: (?:"
-    rb"Ride - duration = ([0-9]+\.[0-9]+); resistance = ([0-9]+)"
-    rb"|Telemetry - hrt = ([0-9]+); rpm = ([0-9]+); power = (" + _FLOAT.encode() + rb"))"
+    rb"([!#-\[\]-~]{1,64} [!#-\[\]-~]{1,63}): \[INFO\]: (?:"
+    rb"Ride - duration = ([0-9]{1,20}\.[0-9]{1,20}); resistance = ([0-9]{1,9})"
+    rb"|Telemetry - hrt = ([0-9]{1,9}); rpm = ([0-9]{1,9}); power = (" + _FAST_FLOAT + rb"))"
     rb'\\n"\}'
 )
 _minute_cache: dict[str, int] = {}
@@ -92,6 +117,8 @@ def _minute_micros(minute: str) -> int | None:
 
 def parse_line(line: str) -> Parsed:
     """One log line, without its trailing newline, to a record or the reason it is invalid."""
+    if "\x00" in line:
+        return Invalid("log line holds a NUL character")
     m = _LINE.fullmatch(line)
     if m is None:
         if _MARKER.fullmatch(line):
@@ -101,14 +128,41 @@ def parse_line(line: str) -> Parsed:
     base = _minute_micros(minute)
     if base is None or sec >= "60":
         return Invalid(f"impossible timestamp {line[:26]!r}")
+    if len(host) > MAX_HOST:
+        return Invalid(f"host and firmware longer than {MAX_HOST} characters")
     at = base + int(sec + micro)
     if dur is not None:
-        return RideLine(at, host, float(dur), int(res))
+        duration = _finite(dur)
+        resistance = _int4(res)
+        if duration is None:
+            return Invalid("Ride duration is not a finite number")
+        if resistance is None:
+            return Invalid(f"Ride resistance is above {INT4_MAX}")
+        return RideLine(at, host, duration, resistance)
     if hrt is not None:
-        return TelemetryLine(at, host, int(hrt), int(rpm), float(power))
+        heart_rate, cadence, watts = _int4(hrt), _int4(rpm), _finite(power)
+        if heart_rate is None or cadence is None:
+            return Invalid(f"Telemetry heart rate or rpm is above {INT4_MAX}")
+        if watts is None:
+            return Invalid("Telemetry power is not a finite number")
+        return TelemetryLine(at, host, heart_rate, cadence, watts)
     if rider is not None:
         return _parse_rider(at, host, rider)
     return Marker(getting, at, host)
+
+
+def _int4(digits: str) -> int | None:
+    """The value of a run of digits if it fits PostgreSQL's ``integer`` (int() of thousands of
+    digits would raise, so length is judged first)."""
+    if len(digits) > 10:
+        return None
+    value = int(digits)
+    return value if value <= INT4_MAX else None
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
 def _diagnose(line: str) -> str:
@@ -137,27 +191,37 @@ def _diagnose(line: str) -> str:
 def _parse_rider(at: int, host: str, payload: str) -> Parsed:
     try:
         data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        return Invalid(f"rider data is not JSON: {exc}")
+    except orjson.JSONDecodeError:
+        return Invalid("rider data is not JSON")
     if not isinstance(data, dict):
         return Invalid("rider data is not a JSON object")
     keys = data.keys()
     if keys != _RIDER_KEYS:
         missing = sorted(_RIDER_KEYS - keys)
-        extra = sorted(keys - _RIDER_KEYS)
-        return Invalid(f"rider data fields differ: missing {missing}, unexpected {extra}")
+        extra = sorted(k[:40] for k in keys - _RIDER_KEYS)
+        shown = extra[:5] + ["..."] * (len(extra) > 5)
+        return Invalid(f"rider data fields differ: missing {missing}, unexpected {shown}")
     for name, kind in _RIDER_FIELDS:
         value = data[name]
         if type(value) is not kind:
-            return Invalid(f"rider field {name} is not {kind.__name__}: {value!r}")
+            return Invalid(f"rider field {name} is not {kind.__name__}")
+        if isinstance(value, str):
+            if len(value) > _RIDER_TEXT_LIMITS[name]:
+                return Invalid(f"rider {name} longer than {_RIDER_TEXT_LIMITS[name]} characters")
+            if _CONTROL.search(value):
+                return Invalid(f"rider {name} holds control characters")
     if split_name(data["name"]) is None:
-        return Invalid(f"rider name has no first and last name: {data['name']!r}")
+        return Invalid("rider name has no first and last name")
     if split_address(data["address"]) is None:
-        return Invalid(f"rider address is neither known shape: {data['address']!r}")
-    if not data["email_address"] or not data["bike_serial"]:
-        return Invalid("rider email or bike serial is empty")
-    if data["user_id"] < 0 or data["height_cm"] < 0 or data["weight_kg"] < 0:
-        return Invalid("rider user_id, height or weight is negative")
+        return Invalid("rider address is neither known shape")
+    if not data["bike_serial"]:
+        return Invalid("rider bike serial is empty")
+    if _EMAIL.fullmatch(data["email_address"]) is None:
+        return Invalid("rider email is not an address")
+    if not 0 <= data["user_id"] <= INT8_MAX:
+        return Invalid("rider user_id is not a bigint of 0 or more")
+    if not (0 <= data["height_cm"] <= INT4_MAX and 0 <= data["weight_kg"] <= INT4_MAX):
+        return Invalid("rider height or weight is not an integer of 0 or more")
     # Dates beyond what a calendar holds would fail later, far from the input: catch them here.
     if not -62_135_596_800_000 <= data["date_of_birth"] <= 253_402_300_799_000:
         return Invalid("rider date_of_birth is out of range")
@@ -228,6 +292,8 @@ def parse_value(value: bytes | None) -> Parsed:
 def parse_unmatched(value: bytes) -> Parsed:
     """``parse_value`` for a value that ``match_reading`` has already turned down, so that
     callers holding that answer do not run the hot-path match twice."""
+    if len(value) > MAX_VALUE_BYTES:
+        return Invalid(f"message value of {len(value):,} bytes is larger than any bike line")
     # The common envelope needs no JSON decoding when the line has nothing escaped.
     if value.startswith(_ENVELOPE_HEAD) and value.endswith(_ENVELOPE_TAIL):
         inner = value[9:-4]
