@@ -39,7 +39,7 @@ def main() -> None:
     for _, lines in simulated_fleet(2000, 1, START).ticks(START + 300 * SECOND):
         for key, _, text in lines:
             n = len(messages)
-            messages.append((int(key[2:]) % 8, n, n + 1, key.encode(), envelope(text), None))
+            messages.append((int(key[2:]) % 8, n, n + 1, key.encode(), envelope(text), None, None))
     gc.set_threshold(50_000, 20, 20)  # as ingest.command.serve sets it
     rates = []
     for _ in range(args.runs):

@@ -36,7 +36,7 @@ def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[TelemetryL
     rider: Rider | None = None
     telemetry: list[TelemetryLine] = []
     with dump.open("rb") as stream:
-        for _, _, _, key, value, _ in read_messages(stream):
+        for _, _, _, key, value, *_ in read_messages(stream):
             if key != serial.encode() or value is None:
                 continue
             record = parse_value(value)

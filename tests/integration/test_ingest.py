@@ -8,7 +8,6 @@ on their natural keys (bike and time), since ride ids depend on who allocated th
 
 from __future__ import annotations
 
-import itertools
 import os
 import random
 import signal
@@ -22,101 +21,25 @@ from typing import Any
 import pytest
 
 from deleton.core.batch import Batch
-from deleton.core.messages import message
-from deleton.core.records import to_datetime
-from deleton.core.tracker import Tracker
 from tests.harness.broker import LocalBroker
-from tests.harness.fleet import fill_topic
+from tests.harness.expected import (
+    INGEST_SETTINGS,
+    caught_up,
+    natural,
+    reference,
+    settled,
+    stored,
+)
+from tests.harness.fleet import START, fill_topic
 from tests.harness.services import (
     SmtpServer,
     deleton,
     env_for,
     free_port,
-    iterate_topic,
     rows,
     scalar,
     wait_for,
 )
-
-IDLE = 60_000_000
-
-
-def reference(kafka: LocalBroker, topic: str, count: int) -> tuple[Batch, dict[int, int]]:
-    """What an uninterrupted run must store, and each partition's end offset."""
-    tracker = Tracker(IDLE, itertools.count(1).__next__)
-    ends: dict[int, int] = {}
-    for m in iterate_topic(kafka.bootstrap, topic, count):
-        tracker.feed(message(m.partition(), m.offset(), m.offset() + 1, m.key(), m.value()))
-        ends[m.partition()] = m.offset() + 1
-    tracker.expire_idle()
-    return tracker.take(), ends
-
-
-def natural(batch: Batch) -> dict[str, Any]:
-    """The batch's rows keyed by bike and time instead of ride ids."""
-    bike = {ride.ride_id: ride.bike_serial for ride in batch.new_rides}
-    ended = {end.ride_id: end.ended_at for end in batch.ended_rides}
-    return {
-        "readings": Counter(
-            (
-                bike[r.ride_id],
-                to_datetime(r.at),
-                r.duration,
-                r.resistance,
-                r.heart_rate,
-                r.rpm,
-                r.power,
-            )
-            for r in batch.readings
-        ),
-        "rides": Counter(
-            (
-                ride.bike_serial,
-                ride.user_id,
-                to_datetime(ride.started_at),
-                to_datetime(ended[ride.ride_id]) if ride.ride_id in ended else None,
-            )
-            for ride in batch.new_rides
-        ),
-        "alerts": Counter(
-            (bike[a.ride_id], a.kind, to_datetime(a.at), a.heart_rate) for a in batch.alerts
-        ),
-        "riders": len(batch.riders),
-    }
-
-
-def stored(url: str) -> dict[str, Any]:
-    return {
-        "readings": Counter(
-            rows(
-                url,
-                "SELECT r.bike_serial, g.at, g.duration, g.resistance, g.heart_rate, g.rpm, g.power"
-                " FROM daily.reading g JOIN daily.ride r USING (ride_id)",
-            )
-        ),
-        "rides": Counter(
-            rows(url, "SELECT bike_serial, user_id, started_at, ended_at FROM daily.ride")
-        ),
-        "alerts": Counter(
-            rows(
-                url,
-                "SELECT r.bike_serial, a.kind, a.at, a.heart_rate"
-                " FROM daily.alert a JOIN daily.ride r USING (ride_id)",
-            )
-        ),
-        "riders": scalar(url, "SELECT count(*) FROM daily.rider"),
-    }
-
-
-def caught_up(url: str, source: str, ends: dict[int, int]) -> bool:
-    got = dict(
-        rows(
-            url,
-            "SELECT partition, next_position FROM daily.source_position WHERE source = %s",
-            [source],
-        )
-    )
-    return all(got.get(p) == end for p, end in ends.items())
 
 
 @pytest.fixture
@@ -129,7 +52,7 @@ def ingest_env(db: str, kafka: LocalBroker, smtp: SmtpServer) -> Iterator[Any]:
             kafka_group_id=f"ingest-{topic}",
             smtp_host="127.0.0.1",
             smtp_port=str(smtp.port),
-            **extra,
+            **{**INGEST_SETTINGS, **extra},
         )
 
     yield make
@@ -155,10 +78,10 @@ def run_until_caught_up(
     ends: dict[int, int],
     emails: tuple[SmtpServer, int] | None = None,
 ) -> None:
-    """Let ``process`` ingest ``topic`` to its end (and, given ``emails``, send that many
-    emails: its outbox stops with it), then stop it cleanly."""
+    """Let ``process`` ingest ``topic`` to its end and close every ride (and, given
+    ``emails``, send that many emails: its outbox stops with it), then stop it cleanly."""
     try:
-        wait_for(lambda: caught_up(db, f"kafka:{topic}", ends), timeout=120, what="catch-up")
+        wait_for(lambda: settled(db, f"kafka:{topic}", ends), timeout=120, what="catch-up")
         if emails is not None:
             smtp, count = emails
             wait_for(lambda: len(smtp.messages) >= count, timeout=30, what="emails")
@@ -172,7 +95,7 @@ def prepared(
     """A topic of 15 simulated minutes, what ingesting it must store, its end offsets, and
     the environment of an ingest member for it."""
     count = fill_topic(kafka, topic, bikes=bikes, seconds=900, seed=seed)
-    expected, ends = reference(kafka, topic, count)
+    expected, ends, _ = reference(kafka, topic, count)
     return expected, ends, ingest_env(topic, log_level="WARNING")
 
 
@@ -180,7 +103,7 @@ def test_a_simulated_fleet_arrives_complete_and_exact(
     db: str, kafka: LocalBroker, smtp: SmtpServer, ingest_env: Any
 ) -> None:
     count = fill_topic(kafka, "complete", bikes=40, seconds=1200, seed=4)
-    expected, ends = reference(kafka, "complete", count)
+    expected, ends, _ = reference(kafka, "complete", count)
     process = deleton("ingest", env=ingest_env("complete"))
     run_until_caught_up(db, process, "complete", ends, (smtp, len(expected.alerts)))
     want = natural(expected)
@@ -271,8 +194,8 @@ def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
     ]  # fmt: skip
     producer = Producer({"bootstrap.servers": kafka.bootstrap})
     values = [good[0], good[1], bad[0][0], good[2], *(b for b, _ in bad[1:]), good[3]]
-    for value in values:
-        producer.produce("bad", value=value, key=b"SN0000")
+    for value in values:  # sent when the lines say, as by a bike whose clock is right
+        producer.produce("bad", value=value, key=b"SN0000", timestamp=START // 1000)
     producer.flush(30)
     port = free_port()
     process = deleton("ingest", "--metrics-port", str(port), env=ingest_env("bad"))

@@ -1,10 +1,11 @@
-"""The per-bike state machine: ride boundaries, readings, alerts, and state carried across a
-checkpoint exactly."""
+"""The per-bike state machine: ride boundaries, readings, alerts, time judged per bike, bad
+messages as dead letters, and state carried across a checkpoint exactly."""
 
 from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from deleton.simulator.riders import simulated_fleet
 from tests.harness.fleet import SECOND, START
 
 T0 = START
+LATER = T0 + 10**12  # a receiver's clock long after everything: every bike has gone quiet
 RIDER = Rider(T0, "mendoza v9", 7, "Mr Sam Lee", "male", "1 High st,Leeds,LS1 1AA",
               0, "sam@x.com", 180, 80, 0, "SN0001", "direct")  # fmt: skip  # born 1970
 
@@ -26,15 +28,21 @@ def tracker(timeout: int = 60 * SECOND) -> Tracker:
 
 
 def msg(
-    record: object, position: int, key: bytes | None = b"SN0001", partition: int = 0
+    record: object,
+    position: int,
+    key: bytes | None = b"SN0001",
+    partition: int = 0,
+    stamp: int | None = None,
 ) -> Message:
-    return message(partition, position, position + 1, key, format_value(record))  # type: ignore[arg-type]
+    value = format_value(record)  # type: ignore[arg-type]
+    return message(partition, position, position + 1, key, value, timestamp=stamp)
 
 
 def feed(t: Tracker, records: list[object], key: bytes | None = b"SN0001") -> Batch:
+    """Each record's message received at its own time; then every bike gone quiet."""
     for i, record in enumerate(records):
-        t.feed(msg(record, i, key))
-    t.expire_idle()
+        t.feed(msg(record, i, key), now=getattr(record, "at", None) or T0)
+    t.expire_idle(LATER, t.partitions.keys())
     return t.take()
 
 
@@ -55,18 +63,104 @@ def test_a_ride_from_system_line_to_marker() -> None:
     assert batch.riders == {7: RIDER}
 
 
-def test_next_system_line_and_silence_end_rides() -> None:
+def test_the_next_system_line_and_a_gap_in_the_bikes_own_lines_end_rides() -> None:
     t = tracker(timeout=10 * SECOND)
     second = RIDER._replace(at=T0 + 100 * SECOND)
-    batch = feed(t, [RIDER, *ride_lines(T0, 2), second, *ride_lines(second.at, 30)])
-    assert [r.ride_id for r in batch.new_rides] == [1, 2]
-    assert batch.ended_rides == [RideEnd(1, T0 + 2 * SECOND + SECOND // 2)]
-    # silence judged on message time: another bike's messages move the partition on
-    other = [(RideLine(second.at + 60 * SECOND, "x y", 1.0, 0))]
-    for i, record in enumerate(other):
-        t.feed(msg(record, 100 + i, key=b"SN0002"))
-    t.expire_idle()
-    assert RideEnd(2, second.at + 30 * SECOND + SECOND // 2) in t.take().ended_rides
+    gap = T0 + 200 * SECOND  # 70 s after the second ride's last line, on the bike's own clock
+    records = [RIDER, *ride_lines(T0, 2), second, *ride_lines(second.at, 30), *ride_lines(gap, 1)]
+    batch = feed(t, records)
+    assert [r.ride_id for r in batch.new_rides] == [1, 2, 3]
+    assert batch.ended_rides == [
+        RideEnd(1, T0 + 2 * SECOND + SECOND // 2),
+        RideEnd(2, second.at + 30 * SECOND + SECOND // 2),
+        RideEnd(3, gap + SECOND + SECOND // 2),
+    ]
+    assert batch.new_rides[2].user_id is None  # a ride cut by a gap has no [SYSTEM] line
+
+
+def test_silence_ends_a_ride_by_the_receivers_clock_once_its_partition_is_caught_up() -> None:
+    t = tracker(timeout=60 * SECOND)
+    for i, record in enumerate([RIDER, *ride_lines(T0, 3)]):
+        t.feed(msg(record, i), now=1_000 * SECOND)
+    assert t.expire_idle(1_059 * SECOND, {0}) == set()  # silent 59 s: still riding
+    assert t.expire_idle(1_100 * SECOND, set()) == set()  # not caught up: maybe a backlog
+    assert t.take().ended_rides == []
+    assert t.expire_idle(1_061 * SECOND, {0}) == {0}
+    assert t.take().ended_rides == [RideEnd(1, T0 + 3 * SECOND + SECOND // 2)]
+
+
+def test_one_bikes_fast_clock_never_ends_another_bikes_ride() -> None:
+    t = tracker(timeout=60 * SECOND)
+    fast = 10 * 60 * SECOND  # ten minutes ahead
+    steady = [RIDER, *ride_lines(T0, 20)]
+    racing = [RIDER._replace(user_id=8, bike_serial="SN0002", at=T0 + fast),
+              *ride_lines(T0 + fast, 20)]  # fmt: skip
+    for i, (a, b) in enumerate(zip(steady, racing, strict=True)):
+        now = T0 + i * SECOND // 2
+        t.feed(msg(a, 2 * i), now=now)
+        t.feed(msg(b, 2 * i + 1, key=b"SN0002"), now=now)
+    batch = t.take()
+    assert [(r.bike_serial, r.user_id) for r in batch.new_rides] == [("SN0001", 7), ("SN0002", 8)]
+    assert batch.ended_rides == []
+    assert sorted({r.ride_id for r in batch.readings}) == [1, 2]
+    first = next(r.at for r in batch.readings if r.ride_id == 2)
+    assert first == T0 + fast + SECOND  # kept as stamped
+
+
+def test_lines_far_from_their_broker_time_are_dead_letters() -> None:
+    t = tracker()
+    day = 86_400 * SECOND
+    t.max_skew_us = day
+    fine = RideLine(T0 + 5 * 3600 * SECOND, "h v1", 1.0, 30)  # five hours off: believed
+    from_1970 = RideLine(0, "h v1", 1.0, 30)
+    from_2099 = RideLine(4_070_908_800 * SECOND, "h v1", 1.0, 30)
+    for i, record in enumerate((fine, from_1970, from_2099)):
+        t.feed(msg(record, i, stamp=T0), now=T0)
+    batch = t.take()
+    assert [d.position for d in batch.dead_letters] == [1, 2]
+    assert all("from the message's broker time" in d.reason for d in batch.dead_letters)
+    assert batch.positions == {0: 3}
+    t.feed(msg(RideLine(0, "h v1", 1.0, 30), 3, key=b"SN0009"), now=T0)  # no broker time
+    assert t.take().dead_letters == []  # nothing to judge it by: kept as stamped
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (b"SN\x000001", "NUL"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"S" * 65, "longer than 64 bytes"),
+    ],
+)
+def test_keys_that_cannot_be_a_bike_serial_are_dead_letters(key: bytes, reason: str) -> None:
+    t = tracker()
+    t.feed(msg(ride_lines(T0, 1)[0], 0, key=key))
+    t.feed(msg(ride_lines(T0, 1)[1], 1))
+    batch = t.take()
+    assert [(d.position, d.key) for d in batch.dead_letters] == [(0, key)]
+    assert reason in batch.dead_letters[0].reason
+    assert len(batch.new_rides) == 1 and batch.positions == {0: 2}
+
+
+def test_any_error_handling_one_message_makes_it_a_dead_letter_and_the_stream_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deleton.core import alerts
+
+    def broken(*args: object) -> object:
+        raise ZeroDivisionError("a bug for one reading")
+
+    t = tracker()
+    monkeypatch.setattr(alerts, "judge", broken)
+    high = ride_lines(T0, 2, hrt=250)  # beyond the limit: the alert rules run, and fail
+    for i, record in enumerate([RIDER, *high]):
+        t.feed(msg(record, i))
+    batch = t.take()
+    assert [(d.position, d.reason) for d in batch.dead_letters] == [
+        (2, "could not be handled: ZeroDivisionError"),
+        (4, "could not be handled: ZeroDivisionError"),
+    ]
+    assert batch.positions == {0: 5}  # every message accounted for, the stream not stopped
 
 
 def test_readings_without_a_system_line_start_a_ride_with_unknown_rider() -> None:
@@ -151,7 +245,8 @@ def replay(cuts: list[int], timeout: int = 5 * SECOND) -> Batch:
             t.load(partition, snapshot)
         for item in MESSAGES[position:cut]:
             t.feed(item)
-        t.expire_idle()
+        if cut == len(MESSAGES):
+            t.expire_idle(LATER, state.keys())
         batch = t.take()
         state = {p: t.snapshot(p) for p in state}
         position = max(position, cut)

@@ -40,6 +40,10 @@ class Source(Protocol):
 
     def lag(self) -> int | None: ...
 
+    def caught_up(self) -> set[int]:
+        """The partitions with nothing more to read right now: silence there is silence."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -56,7 +60,12 @@ class Store(Protocol):
 
     def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its batch position;
-        raises ``FencedError`` when a position is not where ``expected`` says."""
+        raises ``FencedError`` when a position is not where ``expected`` says, and
+        ``RejectedData`` when the database refuses the rows themselves."""
+        ...
+
+    def interrupt(self) -> None:
+        """From another thread: cancel the write under way, which then fails as transient."""
         ...
 
 

@@ -1,24 +1,34 @@
 """Per-bike ride state: turns a stream of messages into riders, rides, readings and alerts.
 
-Pure (no I/O, no clock): the caller feeds messages in source order and takes a ``Batch`` of rows
-to write. Bikes are keyed by the message key (no key: the single stream of the original topic)
-and grouped by source partition, because a partition's state is checkpointed with its position:
-``snapshot(p)`` is everything needed to continue partition ``p`` after a restart exactly where
-the committed position left it, including a Ride line still waiting for its Telemetry line.
+Pure (no I/O, no clock): the caller feeds messages in source order with the time it received
+them, and takes a ``Batch`` of rows to write. Bikes are keyed by the message key (no key: the
+single stream of the original topic) and grouped by source partition, because a partition's
+state is checkpointed with its position: ``snapshot(p)`` is everything needed to continue
+partition ``p`` after a restart exactly where the committed position left it, including a Ride
+line still waiting for its Telemetry line.
 
 A ride starts at a ``[SYSTEM]`` line and ends at a marker, at the bike's next ``[SYSTEM]`` line,
-or after ``idle_timeout_us`` of silence judged on message time (the partition's latest message),
-with ``ended_at`` the time of its last line. Readings with no open ride (the ``[SYSTEM]`` line
-was never seen) start a ride with an unknown rider rather than being dropped.
+or after ``idle_timeout_us`` of silence, with ``ended_at`` the time of its last line. Time is
+judged per bike, never across bikes: a gap longer than the timeout between two of a bike's own
+lines ends its ride, and a bike that stops sending is expired by ``expire_idle`` once nothing
+has arrived from it for the timeout by the receiver's clock (the caller says which partitions
+are caught up, so that a backlog is not taken for silence). One bike's wrong clock therefore
+never ends another bike's ride. A line stamped further than ``max_skew_us`` from its broker
+timestamp is not believed and becomes a dead letter. Readings with no open ride (the
+``[SYSTEM]`` line was never seen) start a ride with an unknown rider rather than being dropped.
+
+Nothing a message holds can raise out of ``feed_all``: bad input, and as a last line of defence
+any error while handling a message, become a dead letter for that message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import orjson
 
+from ..errors import DeletonError
 from . import alerts
 from .batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
 from .messages import Message
@@ -28,6 +38,23 @@ from .wire import FastLine, match_reading, parse_unmatched, parse_value
 # A reading's row is built on the hot path a hundred thousand times a second: going straight to
 # tuple's constructor skips NamedTuple's Python-level __new__, a third of a row's cost.
 _row = tuple.__new__
+MAX_KEY_BYTES = 64  # a bike serial; the column is text, the key is anything a producer sent
+
+
+class Rejected(Exception):
+    """A message that cannot be taken, and why (no values quoted: they may be personal)."""
+
+
+def check_key(key: bytes) -> None:
+    """Raise ``Rejected`` unless ``key`` can be a bike serial: short UTF-8 text without NUL."""
+    if len(key) > MAX_KEY_BYTES:
+        raise Rejected(f"message key longer than {MAX_KEY_BYTES} bytes")
+    if b"\x00" in key:
+        raise Rejected("message key holds a NUL byte")
+    try:
+        key.decode()
+    except UnicodeDecodeError:
+        raise Rejected("message key is not UTF-8") from None
 
 
 class BikeState:
@@ -36,6 +63,7 @@ class BikeState:
     __slots__ = (
         "email",
         "fired",
+        "heard",
         "high_run",
         "host",
         "last_at",
@@ -57,6 +85,7 @@ class BikeState:
         self.high_run = 0
         self.low_run = 0
         self.fired = 0
+        self.heard = 0  # when its last message was received, by the receiver's clock (µs)
 
     def dump(self, key: bytes) -> tuple[Any, ...]:
         return (
@@ -71,6 +100,7 @@ class BikeState:
             self.high_run,
             self.low_run,
             self.fired,
+            self.heard,
         )
 
     @classmethod
@@ -88,47 +118,51 @@ class BikeState:
             bike.high_run,
             bike.low_run,
             bike.fired,
-        ) = row
+        ) = row[:11]
+        # checkpoints from before ``heard`` was kept: the bike's own last time stands in
+        bike.heard = row[11] if len(row) > 11 else bike.last_at
         bike.pending = (pending[0], pending[1], pending[2]) if pending else None
         return key.encode("latin-1"), bike
 
 
 class Tracker:
-    """Feed messages with ``feed``; take rows with ``take``. ``new_ride_id`` hands out ids."""
+    """Feed messages with ``feed``; take rows with ``take``. ``new_ride_id`` hands out ids.
 
-    def __init__(self, idle_timeout_us: int, new_ride_id: Callable[[], int]) -> None:
+    ``max_skew_us`` None believes every line's time."""
+
+    def __init__(
+        self,
+        idle_timeout_us: int,
+        new_ride_id: Callable[[], int],
+        max_skew_us: int | None = None,
+    ) -> None:
         self.idle_timeout_us = idle_timeout_us
         self.new_ride_id = new_ride_id
+        self.max_skew_us = max_skew_us
         self.partitions: dict[int, dict[bytes, BikeState]] = {}
-        self.watermarks: dict[int, int] = {}
         self.batch = Batch()
+        self._now = 0  # the receiver's time of the messages being fed
 
     # --- partitions come and go with the source's assignment -------------------------------
 
     def load(self, partition: int, snapshot: bytes | None) -> None:
         """Take over ``partition`` with the state checkpointed with its position."""
         bikes: dict[bytes, BikeState] = {}
-        watermark = 0
         if snapshot:
-            doc = orjson.loads(snapshot)
-            watermark = doc["watermark"]
-            for row in doc["bikes"]:
+            for row in orjson.loads(snapshot)["bikes"]:
                 key, bike = BikeState.load(row)
                 bikes[key] = bike
         self.partitions[partition] = bikes
-        self.watermarks[partition] = watermark
 
     def drop(self, partition: int) -> None:
         """Forget ``partition``: another process owns it now."""
         self.partitions.pop(partition, None)
-        self.watermarks.pop(partition, None)
 
     def snapshot(self, partition: int) -> bytes:
         """The state to store with ``partition``'s position: open rides and pending halves."""
         bikes = self.partitions.get(partition, {})
         return orjson.dumps(
             {
-                "watermark": self.watermarks.get(partition, 0),
                 "bikes": [
                     bike.dump(key)
                     for key, bike in bikes.items()
@@ -139,82 +173,100 @@ class Tracker:
 
     # --- the hot path -------------------------------------------------------------------------
 
-    def feed(self, message: Message) -> None:
-        """Account for one message; bad input becomes a dead letter, never an exception."""
-        self.feed_all((message,))
+    def feed(self, message: Message, now: int = 0) -> None:
+        """Account for one message received at ``now`` (µs); bad input becomes a dead letter,
+        never an exception."""
+        self.feed_all((message,), now)
 
-    def feed_all(self, messages: Iterable[Message]) -> None:
-        """``feed`` for many messages: the ingest hot path (a hundred thousand times a second),
-        so Ride and Telemetry lines travel as bare ``FastLine`` tuples rather than records."""
+    def feed_all(self, messages: Iterable[Message], now: int = 0) -> None:
+        """``feed`` for many messages received at ``now``: the ingest hot path (a hundred
+        thousand times a second), so Ride and Telemetry lines travel as bare ``FastLine``
+        tuples rather than records."""
         batch = self.batch
         positions = batch.positions
         timeout = self.idle_timeout_us
+        skew = self.max_skew_us
+        self._now = now
         count = 0
-        for partition, position, next_position, raw_key, value, unreadable in messages:
+        for partition, position, next_position, raw_key, value, unreadable, stamp in messages:
             count += 1
-            positions[partition] = next_position
-            line: FastLine | None = (
-                match_reading(value) if unreadable is None and value is not None else None
-            )
-            if line is None:
-                record: Any = (
-                    Invalid(unreadable)
-                    if unreadable is not None
-                    else parse_value(value)
-                    if value is None
-                    else parse_unmatched(value)
+            try:
+                line: FastLine | None = (
+                    match_reading(value) if unreadable is None and value is not None else None
                 )
-                kind = type(record)
-                if kind is Invalid:
-                    batch.dead_letters.append(
-                        DeadLetter(partition, position, raw_key, value, record.reason)
+                if line is None:
+                    record: Any = (
+                        Invalid(unreadable)
+                        if unreadable is not None
+                        else parse_value(value)
+                        if value is None
+                        else parse_unmatched(value)
                     )
-                    continue
-                if kind is RideLine:
-                    line = (
-                        True,
-                        record.at,
-                        record.host,
-                        record.duration,
-                        record.resistance,
-                        None,
-                    )
-                elif kind is TelemetryLine:
-                    line = (False, record.at, record.host, record.heart_rate, record.rpm,
-                               record.power)  # fmt: skip
+                    kind = type(record)
+                    if kind is Invalid:
+                        raise Rejected(record.reason)
+                    if kind is RideLine:
+                        line = (True, record.at, record.host, record.duration, record.resistance,
+                                None)  # fmt: skip
+                    elif kind is TelemetryLine:
+                        line = (False, record.at, record.host, record.heart_rate, record.rpm,
+                                record.power)  # fmt: skip
+                    else:
+                        if stamp is not None and record.at is not None and skew is not None:
+                            self._check_skew(record.at, stamp, skew)
+                        self._event(partition, raw_key or b"", record)
+                        positions[partition] = next_position
+                        continue
+                is_ride, at, host, a, b, c = line
+                if stamp is not None and skew is not None and not -skew <= at - stamp <= skew:
+                    self._check_skew(at, stamp, skew)
+                key = raw_key or b""
+                bike = self._arrive(partition, key, at)
+                last = bike.last_at
+                if bike.ride_id is not None and (at - last > timeout or last - at > timeout):
+                    self._end(bike)  # a gap in this bike's own lines, either way
+                if is_ride:
+                    if bike.ride_id is None:
+                        self._open(bike, key, at, host, None)
+                    elif bike.pending is not None:  # the Telemetry line never came: keep half
+                        self._half_ride(bike)
+                    bike.pending = (at, a, b)
+                    bike.last_at = at
                 else:
-                    self._event(partition, raw_key or b"", record)
-                    continue
-            is_ride, at, host, a, b, c = line
-            key = raw_key or b""
-            bike = self._arrive(partition, key, at)
-            if bike.ride_id is not None and at - bike.last_at > timeout:
-                self._end(bike)
-            if is_ride:
-                if bike.ride_id is None:
-                    self._open(bike, key, at, host, None)
-                elif bike.pending is not None:  # the Telemetry line never came: keep the half
-                    self._half_ride(bike)
-                bike.pending = (at, a, b)
-                bike.last_at = at
-            else:
-                self._telemetry(bike, key, at, host, a, b, c)  # type: ignore[arg-type]
+                    self._telemetry(bike, key, at, host, a, b, c)  # type: ignore[arg-type]
+            except Rejected as why:
+                batch.dead_letters.append(DeadLetter(partition, position, raw_key, value, str(why)))
+            except DeletonError:
+                raise  # the store's, or a stop: not this message's doing
+            except Exception as exc:  # the last line of defence: one message, never the stream
+                batch.dead_letters.append(
+                    DeadLetter(partition, position, raw_key, value,
+                               f"could not be handled: {type(exc).__name__}")
+                )  # fmt: skip
+            positions[partition] = next_position
         batch.messages += count
 
+    @staticmethod
+    def _check_skew(at: int, stamp: int, skew: int) -> None:
+        if not -skew <= at - stamp <= skew:
+            hours = abs(at - stamp) / 3_600_000_000
+            raise Rejected(
+                f"line time is {hours:,.1f} h from the message's broker time"
+                f" (at most {skew / 3_600_000_000:,.1f} h is believed)"
+            )
+
     def _arrive(self, partition: int, key: bytes, at: int | None) -> BikeState:
-        """The bike a message is for, with the partition's message time moved on."""
+        """The bike a message is for, heard from now."""
         bikes = self.partitions.get(partition)
         if bikes is None:
             bikes = self.partitions[partition] = {}
-            self.watermarks[partition] = 0
         bike = bikes.get(key)
         if bike is None:
+            check_key(key)
             bike = bikes[key] = BikeState()
-        if at is not None:
-            if self.batch.first_at is None:
-                self.batch.first_at = at
-            if at > self.watermarks[partition]:
-                self.watermarks[partition] = at
+        bike.heard = self._now
+        if at is not None and self.batch.first_at is None:
+            self.batch.first_at = at
         return bike
 
     def _event(self, partition: int, key: bytes, record: Rider | Marker) -> None:
@@ -286,9 +338,7 @@ class Tracker:
             known = self.batch.riders.get(rider.user_id)
             if known is None or known.at <= at:
                 self.batch.riders[rider.user_id] = rider
-        self.batch.new_rides.append(
-            NewRide(bike.ride_id, key.decode(errors="replace"), bike.user_id, at, host)
-        )
+        self.batch.new_rides.append(NewRide(bike.ride_id, key.decode(), bike.user_id, at, host))
 
     def _end(self, bike: BikeState) -> None:
         if bike.ride_id is None:
@@ -300,13 +350,18 @@ class Tracker:
         bike.user_id = None
         bike.limit = None
 
-    def expire_idle(self) -> set[int]:
-        """End the rides silent for longer than the idle timeout, on message time, and forget
-        bikes with nothing open. Returns the partitions whose state changed."""
+    def expire_idle(self, now: int, partitions: Collection[int]) -> set[int]:
+        """In ``partitions`` (those caught up with their source, so that silence is silence and
+        not a backlog), end the ride of every bike heard from last more than the idle timeout
+        before ``now``, and forget bikes with nothing open. Returns the partitions whose state
+        changed."""
         changed = set()
-        for partition, bikes in self.partitions.items():
-            horizon = self.watermarks.get(partition, 0) - self.idle_timeout_us
-            for key in [k for k, b in bikes.items() if b.last_at < horizon]:
+        horizon = now - self.idle_timeout_us
+        for partition in partitions:
+            bikes = self.partitions.get(partition)
+            if not bikes:
+                continue
+            for key in [k for k, b in bikes.items() if b.heard < horizon]:
                 bike = bikes.pop(key)
                 if bike.ride_id is not None or bike.pending is not None:
                     self._end(bike)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import orjson
 
@@ -18,28 +18,41 @@ from ..core.simulation import Line
 from ..core.wire import envelope
 
 
-def decode_line(line: bytes) -> tuple[bytes | None, bytes | None, str | None]:
-    """Key, value and, when the line is no message at all, why. A bare value is passed through
-    untouched so that the wire parser judges it."""
+class Decoded(NamedTuple):
+    """One dump line: the message's key and value, why it holds no message (None when it does),
+    and its broker timestamp in µs when the record carries one (kcat's ``ts``)."""
+
+    key: bytes | None
+    value: bytes | None
+    unreadable: str | None
+    timestamp: int | None
+
+
+def decode_line(line: bytes) -> Decoded:
+    """A dump line as a message. A bare value is passed through untouched so that the wire
+    parser judges it."""
     if line.startswith(b'{"log"'):
-        return None, line, None
+        return Decoded(None, line, None, None)
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return None, line, None
+        return Decoded(None, line, None, None)
     if isinstance(doc, dict) and "payload" in doc:
         payload = doc["payload"]
         key = doc.get("key")
         if payload is not None and not isinstance(payload, str):
-            return None, None, "kcat record payload is not a string"
+            return Decoded(None, None, "kcat record payload is not a string", None)
         if key is not None and not isinstance(key, str):
-            return None, None, "kcat record key is not a string"
-        return (
+            return Decoded(None, None, "kcat record key is not a string", None)
+        ts = doc.get("ts")
+        stamp = ts * 1000 if type(ts) is int and abs(ts) < 2**52 else None
+        return Decoded(
             key.encode() if key is not None else None,
             payload.encode() if payload is not None else None,
             None,
+            stamp,
         )
-    return None, line, None
+    return Decoded(None, line, None, None)
 
 
 def read_messages(stream: BinaryIO, start: int = 0, partition: int = 0) -> Iterator[Message]:
@@ -50,8 +63,8 @@ def read_messages(stream: BinaryIO, start: int = 0, partition: int = 0) -> Itera
     for raw in stream:
         end = position + len(raw)
         line = raw.rstrip(b"\r\n")
-        key, value, unreadable = decode_line(line)
-        yield (partition, position, end, key, value, unreadable)
+        key, value, unreadable, stamp = decode_line(line)
+        yield (partition, position, end, key, value, unreadable, stamp)
         position = end
 
 

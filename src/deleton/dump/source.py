@@ -49,6 +49,9 @@ class FileSource:
     def lag(self) -> int | None:
         return self._size - self._position
 
+    def caught_up(self) -> set[int]:
+        return {0} if self.exhausted else set()
+
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()

@@ -109,9 +109,11 @@ class KafkaSource:
                 continue
             offset: int = m.offset()  # type: ignore[assignment]
             partition: int = m.partition()  # type: ignore[assignment]
+            kind, millis = m.timestamp()
+            stamp = millis * 1000 if kind else None  # kind 0: the broker has no time for it
             if partition == last_partition and offset == due:  # the common case: the next one
                 due = offset + 1
-                append((partition, offset, due, m.key(), m.value(), None))
+                append((partition, offset, due, m.key(), m.value(), None, stamp))
                 continue
             if last_partition >= 0 and due is not None:
                 expected[last_partition] = due
@@ -126,7 +128,7 @@ class KafkaSource:
                     self.config.topic, partition, due, offset - 1,
                 )  # fmt: skip
             due = offset + 1
-            append((partition, offset, due, m.key(), m.value(), None))
+            append((partition, offset, due, m.key(), m.value(), None, stamp))
         if last_partition >= 0 and due is not None:
             expected[last_partition] = due
         return out
@@ -168,6 +170,25 @@ class KafkaSource:
                 return None
             total += max(0, high - self._positions.get(partition, 0))
         return total
+
+    def caught_up(self) -> set[int]:
+        """Assigned partitions read to the end the broker last reported (from the latest
+        fetch, so no round trip): their bikes' silence is not a backlog."""
+        if self._consumer is None:
+            return set()
+        done = set()
+        for partition in self._assigned:
+            tp = TopicPartition(self.config.topic, partition)
+            try:
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high < 0:  # not known yet
+                continue
+            read = self._next.get(partition)
+            if (read if read is not None else low) >= high:
+                done.add(partition)
+        return done
 
     def close(self) -> None:
         if self._consumer is not None:

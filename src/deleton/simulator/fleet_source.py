@@ -56,7 +56,7 @@ class FleetSource:
             return out
         position = self._position
         for key, _, text in lines:
-            out.append((0, position, position + 1, key.encode(), envelope(text), None))
+            out.append((0, position, position + 1, key.encode(), envelope(text), None, None))
             position += 1
         self._position = position
         return out
@@ -66,6 +66,9 @@ class FleetSource:
 
     def lag(self) -> int | None:
         return None  # the fleet is made as it is read: there is nothing to be behind
+
+    def caught_up(self) -> set[int]:
+        return {0}
 
     def close(self) -> None:
         self._stop.set()
