@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,10 +18,30 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class DatabaseConfig:
-    """Where PostgreSQL is: a URL, or ``None`` for the embedded server kept under ``home``."""
+    """Where PostgreSQL is (a URL, or ``None`` for the embedded server kept under ``home``), and
+    how long anything may wait for it."""
 
     url: SecretStr | None
     home: Path
+    connect_timeout: float = 10.0  # seconds to establish a connection
+    statement_timeout: float = 30.0  # seconds any one statement may run
+    keepalive_idle: int = 30  # seconds of silence before TCP probes a connection
+    keepalive_interval: int = 10
+    keepalive_count: int = 3
+
+    def connect_options(self) -> dict[str, Any]:
+        """libpq options for every connection: a dead server or network is noticed in about
+        ``keepalive_idle + interval * count`` seconds instead of never."""
+        return {
+            "connect_timeout": max(1, round(self.connect_timeout)),
+            "keepalives": 1,
+            "keepalives_idle": self.keepalive_idle,
+            "keepalives_interval": self.keepalive_interval,
+            "keepalives_count": self.keepalive_count,
+            # a send that is not acknowledged within this long fails the connection
+            "tcp_user_timeout": (self.keepalive_idle + self.keepalive_interval) * 1000,
+            "options": f"-c statement_timeout={round(self.statement_timeout * 1000)}",
+        }
 
 
 @dataclass(frozen=True)
@@ -32,12 +52,15 @@ class KafkaConfig:
     security_protocol: str
     sasl_username: str | None
     sasl_password: SecretStr | None
+    ssl_ca_location: Path | None = None  # a CA bundle, for brokers signed by a private CA
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings common to consumers and producers."""
         conf = {"bootstrap.servers": self.bootstrap_servers}
         if self.security_protocol != "PLAINTEXT":
             conf["security.protocol"] = self.security_protocol
+        if self.ssl_ca_location is not None:
+            conf["ssl.ca.location"] = str(self.ssl_ca_location)
         if self.sasl_username is not None:
             conf["sasl.mechanisms"] = "PLAIN"
             conf["sasl.username"] = self.sasl_username
@@ -57,6 +80,17 @@ class MailConfig:
     smtp_password: SecretStr | None
     smtp_tls: Literal["none", "starttls", "ssl"]
     aws_region: str
+    alert_max_age: float = 900.0  # seconds after its reading that an alert is still worth sending
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """How ingestion judges time and bounds what it holds."""
+
+    idle_timeout_us: int  # a bike silent for longer has ended its ride
+    max_clock_skew_us: int  # a line this far from its broker timestamp is not believed
+    batch_max_bytes: int  # message bytes held before a batch is written
+    dead_letter_max_bytes: int  # of a bad message's value kept with its length and hash
 
 
 @dataclass(frozen=True)
@@ -82,8 +116,21 @@ class Settings(BaseSettings):
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = None
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+
+    db_connect_timeout: float = Field(10.0, gt=0)
+    db_statement_timeout: float = Field(30.0, gt=0)
+    db_keepalive_idle: int = Field(30, ge=1)
+    db_keepalive_interval: int = Field(10, ge=1)
+    db_keepalive_count: int = Field(3, ge=1)
 
     ride_idle_timeout: float = Field(60.0, gt=0, description="seconds of silence that end a ride")
+    max_clock_skew: float = Field(
+        86_400.0, gt=0, description="seconds a line may be from its broker time"
+    )
+    ingest_batch_bytes: int = Field(32 * 2**20, ge=2**16)
+    dead_letter_max_bytes: int = Field(64 * 2**10, ge=0)
+    alert_max_age: float = Field(900.0, gt=0, description="seconds after the reading")
 
     mail_backend: Literal["smtp", "ses", "folder"] = "smtp"
     mail_from: str = Field("alerts@deleton.example", pattern=r"^[^@\s]+@[^@\s]+$")
@@ -92,13 +139,15 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    # Logging in sends the password; without TLS anyone on the path reads it. Only on request.
+    smtp_plaintext_login: bool = False
     aws_region: str = "eu-west-2"
 
     dashboard_host: str = "127.0.0.1"  # 0.0.0.0 to serve screens on other machines
     dashboard_port: int = Field(8050, ge=1, le=65535)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    metrics_host: str = "0.0.0.0"  # where --metrics-port listens; Prometheus scrapes from afar
+    metrics_host: str = "127.0.0.1"  # where --metrics-port listens; 0.0.0.0 for a remote scraper
 
     @field_validator("home")
     @classmethod
@@ -106,7 +155,23 @@ class Settings(BaseSettings):
         return value.expanduser()
 
     def database(self) -> DatabaseConfig:
-        return DatabaseConfig(self.database_url, self.home)
+        return DatabaseConfig(
+            self.database_url,
+            self.home,
+            self.db_connect_timeout,
+            self.db_statement_timeout,
+            self.db_keepalive_idle,
+            self.db_keepalive_interval,
+            self.db_keepalive_count,
+        )
+
+    def ingest(self) -> IngestConfig:
+        return IngestConfig(
+            self.idle_timeout_us,
+            int(self.max_clock_skew * 1_000_000),
+            self.ingest_batch_bytes,
+            self.dead_letter_max_bytes,
+        )
 
     def kafka(self) -> KafkaConfig:
         if not self.kafka_bootstrap_servers:
@@ -121,9 +186,16 @@ class Settings(BaseSettings):
             protocol,
             self.kafka_sasl_username,
             self.kafka_sasl_password,
+            self.kafka_ssl_ca_location,
         )
 
     def mail(self) -> MailConfig:
+        if self.smtp_user and self.smtp_tls == "none" and not self.smtp_plaintext_login:
+            raise ConfigError(
+                "DELETON_SMTP_USER is set but DELETON_SMTP_TLS is none: the password would cross"
+                " the network in clear. Use starttls or ssl, or set"
+                " DELETON_SMTP_PLAINTEXT_LOGIN=true to allow it"
+            )
         return MailConfig(
             self.mail_backend,
             self.mail_from,
@@ -133,6 +205,7 @@ class Settings(BaseSettings):
             self.smtp_password,
             self.smtp_tls,
             self.aws_region,
+            self.alert_max_age,
         )
 
     def dashboard(self) -> DashboardConfig:

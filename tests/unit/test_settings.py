@@ -74,3 +74,23 @@ def test_secrets_are_secret_and_each_adapter_gets_its_part(settings_from: Any) -
 def test_kafka_needs_its_servers(settings_from: Any) -> None:
     with pytest.raises(ConfigError, match="BOOTSTRAP"):
         settings_from().kafka()
+
+
+def test_smtp_login_without_tls_is_refused_unless_allowed(settings_from: Any) -> None:
+    with pytest.raises(ConfigError, match="DELETON_SMTP_TLS"):
+        settings_from(smtp_user="alerts", smtp_password="pw").mail()
+    assert settings_from(smtp_user="alerts", smtp_tls="starttls").mail().smtp_user == "alerts"
+    allowed = settings_from(smtp_tls="none", smtp_plaintext_login="true").mail()
+    assert allowed.smtp_tls == "none"
+
+
+def test_listeners_are_on_loopback_and_every_connection_has_timeouts(settings_from: Any) -> None:
+    settings = settings_from(db_statement_timeout="12.5", kafka_bootstrap_servers="b:9093",
+                             kafka_ssl_ca_location="/etc/ssl/private-ca.pem")  # fmt: skip
+    assert settings.metrics_host == "127.0.0.1" and settings.dashboard_host == "127.0.0.1"
+    options = settings.database().connect_options()
+    assert options["connect_timeout"] == 10 and options["keepalives"] == 1
+    assert options["options"] == "-c statement_timeout=12500"
+    assert settings.kafka().client_config()["ssl.ca.location"] == "/etc/ssl/private-ca.pem"
+    ingest = settings.ingest()
+    assert ingest.max_clock_skew_us == 86_400_000_000 and ingest.dead_letter_max_bytes == 65_536

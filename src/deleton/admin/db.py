@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from ..postgres import schema
-from ..postgres.connection import connect, database_url
+from ..postgres.connection import open_database
 from ..settings import Settings
 
 
@@ -21,7 +21,7 @@ def db(settings: Settings, action: str, yes: bool) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("not reset", file=sys.stderr)
             return 1
-    with connect(database_url(settings.database()), autocommit=True) as conn:
+    with open_database(settings.database()).connect(autocommit=True) as conn:
         applied = schema.reset(conn) if action == "reset" else schema.init(conn)
     print(f"{action}: applied {', '.join(applied) or 'nothing (up to date)'}")
     return 0

@@ -11,12 +11,13 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from ..errors import TerminalError, TransientError
+from ..errors import RejectedData, TerminalError, TransientError
 from ..settings import DatabaseConfig
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,22 @@ def embedded_url(home: Path) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class Database:
+    """Where PostgreSQL is, and what every connection to it is opened with: connect and
+    statement timeouts and TCP keepalives, so that nothing waits on a dead server for ever."""
+
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def connect(self, **extra: Any) -> psycopg.Connection[Any]:
+        """A connection, with failures to connect translated at this edge."""
+        try:
+            return psycopg.connect(self.url, **{**self.options, **extra})
+        except psycopg.Error as exc:
+            raise translate(exc, "cannot connect to PostgreSQL") from exc
+
+
 def database_url(config: DatabaseConfig) -> str:
     """The URL to connect to: the configured one, or the embedded server's."""
     if config.url is not None:
@@ -84,21 +101,40 @@ def database_url(config: DatabaseConfig) -> str:
     return embedded_url(config.home)
 
 
-def connect(url: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A connection, with connection failures translated into ``TransientError``."""
-    try:
-        return psycopg.connect(url, **kwargs)
-    except psycopg.OperationalError as exc:
-        raise TransientError(f"cannot connect to PostgreSQL: {exc}") from exc
-    except psycopg.Error as exc:
-        raise TerminalError(f"PostgreSQL refused the connection: {exc}") from exc
+def open_database(config: DatabaseConfig) -> Database:
+    """The configured database (the embedded server started if none is), with its options."""
+    return Database(database_url(config), config.connect_options())
 
 
-def migrated_url(config: DatabaseConfig) -> str:
-    """The database URL, with the schema brought up to date first."""
+def migrated(config: DatabaseConfig) -> Database:
+    """``open_database``, with the schema brought up to date first."""
     from .schema import init
 
-    url = database_url(config)
-    with connect(url, autocommit=True) as conn:
+    database = open_database(config)
+    with database.connect(autocommit=True) as conn:
         init(conn)
-    return url
+    return database
+
+
+# SQLSTATE classes: 22 data exception, 23 integrity constraint violation (the data itself);
+# 40 transaction rollback (serialization, deadlock), 55P03 lock not available (try again).
+_REJECTED = ("22", "23")
+
+
+def translate(exc: psycopg.Error, what: str = "PostgreSQL") -> Exception:
+    """A psycopg error as one of ours: the server away or a conflict is transient, refused data
+    is ``RejectedData``, anything else (a missing table, a refused login) is terminal. The
+    message names the SQLSTATE and the error class, never the data (it may be personal)."""
+    state = getattr(exc, "sqlstate", None)
+    name = type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
+        return TransientError(f"{what}: unavailable ({name}: {_first_line(exc)})")
+    if state is not None and (state.startswith("40") or state == "55P03"):
+        return TransientError(f"{what}: conflict ({name})")
+    if state is not None and state.startswith(_REJECTED):
+        return RejectedData(f"{what}: refused the data ({state} {name})", state)
+    return TerminalError(f"{what}: {name} ({state})")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""

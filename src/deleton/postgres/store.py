@@ -1,18 +1,21 @@
 """PostgreSQL side of ingestion: each batch of rows, with the source positions that account for
 them, in one transaction.
 
-Readings go in by binary COPY, packed here with ``struct`` (the fastest way from Python), into
-``daily.reading``'s day partitions, created on first sight. Positions are moved with a
-compare-and-set: if another process moved a position since we read it (a rebalance we missed, a
-zombie member), the whole transaction rolls back with ``FencedError`` and nothing is stored
-twice. psycopg errors are translated here into transient or terminal ones.
+Positions move first, by compare-and-set: if another process moved a position since we read it
+(a rebalance we missed, a zombie member), the transaction rolls back with ``FencedError`` and
+nothing is stored twice; if the position already stands where this batch would take it, with
+this very state, an earlier attempt did commit (the connection dropped during COMMIT) and the
+batch is not written again. Readings then go in by binary COPY, packed here with ``struct`` (the
+fastest way from Python), into ``daily.reading``'s hourly partitions: those the batch's
+readings fall in, and the next hour ahead, each created idempotently even when several members
+meet a new hour together. A dead letter keeps at most ``dead_letter_max_bytes`` of its value,
+with the value's length and SHA-256.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import hashlib
 import logging
-import operator
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,20 +23,24 @@ from typing import Any
 
 import psycopg
 
-from ..core.batch import Batch, ReadingRow
+from ..core.batch import Batch, DeadLetter, ReadingRow
 from ..core.ports import Positions, Snapshots
 from ..core.records import to_datetime
-from ..errors import FencedError, TerminalError, TransientError
+from ..errors import FencedError, RejectedData
+from .connection import Database, translate
 
 log = logging.getLogger(__name__)
 
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01, where PostgreSQL counts time from
-_DAY_US = 86_400_000_000
+_HOUR_US = 3_600_000_000
+# A batch needing more new partitions than this is refused as if the data were bad, so that its
+# messages are written again in halves: no transaction ever creates hundreds of tables (and
+# runs out of locks) because of lines stamped across the years.
+MAX_NEW_PARTITIONS = 64
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 _FULL_READING = struct.Struct(">hiqiqidiiiiiiid")
 _NULL = struct.pack(">i", -1)
-_AT = operator.attrgetter("at")
 _FIELD = (
     (struct.Struct(">iq"), 8),
     (struct.Struct(">iq"), 8),
@@ -89,26 +96,34 @@ def _copy_rows(conn: psycopg.Connection[Any], table: str, rows: Iterable[Sequenc
             copy.write_row(row)
 
 
-def _translate(exc: psycopg.Error) -> Exception:
-    if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
-        return TransientError(f"PostgreSQL unavailable: {exc}")
-    if isinstance(
-        exc,
-        psycopg.errors.SerializationFailure
-        | psycopg.errors.DeadlockDetected
-        | psycopg.errors.LockNotAvailable,
-    ):
-        return TransientError(f"PostgreSQL conflict: {exc}")
-    return TerminalError(f"PostgreSQL error: {exc}")
+def dead_letter_row(source: str, letter: DeadLetter, max_bytes: int) -> tuple[Any, ...]:
+    """A ``daily.dead_letter`` row: at most ``max_bytes`` of the key and the value, with the
+    value's whole length and SHA-256, so a flood of huge messages cannot fill the database."""
+    value = letter.value
+    return (
+        source,
+        letter.partition,
+        letter.position,
+        None if letter.key is None else letter.key[:max_bytes],
+        None if value is None else value[:max_bytes],
+        None if value is None else len(value),
+        None if value is None else hashlib.sha256(value).digest(),
+        letter.reason[:500],
+    )
+
+
+class _AlreadyMoved(Exception):
+    """Some position did not move from where this batch expected it: roll back, then see why."""
 
 
 class PostgresStore:
     """One connection to PostgreSQL for one ingest process; reconnects after failures."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, database: Database, dead_letter_max_bytes: int = 64 * 1024) -> None:
+        self.database = database
+        self.dead_letter_max_bytes = dead_letter_max_bytes
         self._conn: psycopg.Connection[Any] | None = None
-        self._days: set[int] = set()
+        self._hours: set[int] = set()  # partitions known to exist, as hours since the epoch
         self._ids: Iterator[int] = iter(())
         # ride ids are handed out on the parsing thread while the writer thread holds a
         # transaction open on the main connection, so they get a connection of their own
@@ -117,11 +132,8 @@ class PostgresStore:
     @property
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(self.url, autocommit=True)
-            except psycopg.Error as exc:
-                raise _translate(exc) from exc
-            self._days.clear()
+            self._conn = self.database.connect(autocommit=True)
+            self._hours.clear()
         return self._conn
 
     @contextmanager
@@ -134,7 +146,7 @@ class PostgresStore:
             if conn.broken or isinstance(exc, psycopg.OperationalError):
                 conn.close()
                 self._conn = None
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
 
     def close(self) -> None:
         for conn in (self._conn, self._id_conn):
@@ -142,20 +154,29 @@ class PostgresStore:
                 conn.close()
         self._conn = self._id_conn = None
 
+    def interrupt(self) -> None:
+        """Cancel the statement under way on the write connection (from another thread)."""
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            try:
+                conn.cancel_safe(timeout=2.0)
+            except psycopg.Error as exc:
+                log.warning("could not cancel the write under way: %s", translate(exc))
+
     def new_ride_id(self) -> int:
         """The next ride id, fetched from the sequence a thousand at a time."""
         ride_id = next(self._ids, None)
         if ride_id is None:
             try:
                 if self._id_conn is None or self._id_conn.closed:
-                    self._id_conn = psycopg.connect(self.url, autocommit=True)
+                    self._id_conn = self.database.connect(autocommit=True)
                 ids = self._id_conn.execute(
                     "SELECT nextval('daily.ride_id_seq') FROM generate_series(1, 1000)"
                 ).fetchall()
             except psycopg.Error as exc:
                 if self._id_conn is not None:
                     self._id_conn.close()
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
             self._ids = iter(row[0] for row in ids)
             ride_id = next(self._ids)
         return ride_id
@@ -181,85 +202,110 @@ class PostgresStore:
     def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its new position, all
         or nothing. Raises ``FencedError`` if a position is not where we left it."""
-        new_days: set[int] = set()
-        with self._transaction() as conn:
-            if batch.riders:
-                self._upsert_riders(conn, batch)
-            if batch.new_rides:
-                _copy_rows(
-                    conn,
-                    "daily.ride (ride_id, bike_serial, user_id, started_at, host)",
-                    (
-                        (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at), r.host)
-                        for r in batch.new_rides
-                    ),
-                )
-            if batch.ended_rides:
-                conn.execute(
-                    "UPDATE daily.ride r SET ended_at = e.ended_at"
-                    " FROM unnest(%s::bigint[], %s::timestamptz[]) AS e(ride_id, ended_at)"
-                    " WHERE r.ride_id = e.ride_id",
-                    [
-                        [end.ride_id for end in batch.ended_rides],
-                        [to_datetime(end.ended_at) for end in batch.ended_rides],
-                    ],
-                )
-            if batch.readings:
-                new_days = self._ensure_days(conn, batch.readings)
-                with (
-                    conn.cursor() as cur,
-                    cur.copy(
-                        "COPY daily.reading (ride_id, at, duration, resistance, heart_rate,"
-                        " rpm, power) FROM STDIN (FORMAT BINARY)"
-                    ) as copy,
-                ):
-                    copy.write(pack_readings(batch.readings))
-            if batch.alerts:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
-                        " heart_rate_limit, recipient) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                        " ON CONFLICT (ride_id, kind) DO NOTHING",
+        new_hours: set[int] = set()
+        try:
+            with self._transaction() as conn:
+                self._move_positions(conn, source, batch, snapshots, expected)
+                if batch.riders:
+                    self._upsert_riders(conn, batch)
+                if batch.new_rides:
+                    _copy_rows(
+                        conn,
+                        "daily.ride (ride_id, bike_serial, user_id, started_at, host)",
+                        (
+                            (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at),
+                             r.host)
+                            for r in batch.new_rides
+                        ),
+                    )  # fmt: skip
+                if batch.ended_rides:
+                    conn.execute(
+                        "UPDATE daily.ride r SET ended_at = e.ended_at"
+                        " FROM unnest(%s::bigint[], %s::timestamptz[]) AS e(ride_id, ended_at)"
+                        " WHERE r.ride_id = e.ride_id",
                         [
-                            (
-                                a.ride_id,
-                                a.user_id,
-                                a.kind,
-                                to_datetime(a.at),
-                                a.heart_rate,
-                                a.limit,
-                                a.recipient,
-                            )
-                            for a in batch.alerts
+                            [end.ride_id for end in batch.ended_rides],
+                            [to_datetime(end.ended_at) for end in batch.ended_rides],
                         ],
                     )
-            if batch.dead_letters:
-                _copy_rows(
-                    conn,
-                    "daily.dead_letter (source, partition, position, key, value, reason)",
-                    ((source, *letter) for letter in batch.dead_letters),
-                )
-            with conn.cursor() as cur:
-                for partition, position in batch.positions.items():
-                    cur.execute(
-                        "UPDATE daily.source_position"
-                        " SET next_position = %s, state = %s, updated_at = now()"
-                        " WHERE source = %s AND partition = %s"
-                        " AND next_position IS NOT DISTINCT FROM %s",
-                        [
-                            position,
-                            snapshots[partition],
-                            source,
-                            partition,
-                            expected.get(partition),
-                        ],
+                if batch.readings:
+                    new_hours = self._ensure_hours(conn, batch.readings)
+                    with (
+                        conn.cursor() as cur,
+                        cur.copy(
+                            "COPY daily.reading (ride_id, at, duration, resistance, heart_rate,"
+                            " rpm, power) FROM STDIN (FORMAT BINARY)"
+                        ) as copy,
+                    ):
+                        copy.write(pack_readings(batch.readings))
+                if batch.alerts:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                            " heart_rate_limit, recipient) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                            " ON CONFLICT (ride_id, kind) DO NOTHING",
+                            [
+                                (a.ride_id, a.user_id, a.kind, to_datetime(a.at), a.heart_rate,
+                                 a.limit, a.recipient)
+                                for a in batch.alerts
+                            ],
+                        )  # fmt: skip
+                if batch.dead_letters:
+                    _copy_rows(
+                        conn,
+                        "daily.dead_letter (source, partition, position, key, value,"
+                        " value_length, value_sha256, reason)",
+                        (
+                            dead_letter_row(source, letter, self.dead_letter_max_bytes)
+                            for letter in batch.dead_letters
+                        ),
                     )
-                    if cur.rowcount != 1:
-                        raise FencedError(
-                            f"{source} partition {partition} moved under us; reloading it"
-                        )
+        except (struct.error, OverflowError, ValueError, UnicodeEncodeError) as exc:
+            # a value the parser should have refused: the data's fault, found by halving
+            raise RejectedData(f"could not encode the batch ({type(exc).__name__})", None) from exc
+        except _AlreadyMoved:
+            if self._stands_at(source, batch.positions, snapshots):
+                log.warning("%s: batch found already stored (its commit was in doubt)", source)
+                return
+            raise FencedError(f"{source}: a partition moved under us; reloading it") from None
         # known only once committed: a rollback undoes the partitions' DDL too
-        self._days |= new_days
+        self._hours |= new_hours
+
+    def _move_positions(
+        self,
+        conn: psycopg.Connection[Any],
+        source: str,
+        batch: Batch,
+        snapshots: Snapshots,
+        expected: Positions,
+    ) -> None:
+        """Move every partition of the batch from where we expect it, first, so that the rows
+        after it are written only by the owner of these positions."""
+        with conn.cursor() as cur:
+            for partition, position in batch.positions.items():
+                cur.execute(
+                    "UPDATE daily.source_position"
+                    " SET next_position = %s, state = %s, updated_at = now()"
+                    " WHERE source = %s AND partition = %s"
+                    " AND next_position IS NOT DISTINCT FROM %s",
+                    [position, snapshots[partition], source, partition, expected.get(partition)],
+                )
+                if cur.rowcount != 1:
+                    raise _AlreadyMoved
+
+    def _stands_at(self, source: str, positions: dict[int, int], snapshots: Snapshots) -> bool:
+        """Whether every partition already stands where the batch would take it, with the very
+        state it would store: then it was this batch, committed by an attempt in doubt."""
+        try:
+            rows = self.conn.execute(
+                "SELECT partition, next_position, state FROM daily.source_position"
+                " WHERE source = %s AND partition = ANY(%s)",
+                [source, list(positions)],
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        stored = {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
+        return all(stored.get(p) == (pos, snapshots[p]) for p, pos in positions.items())
 
     def _upsert_riders(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
         rows = []
@@ -302,12 +348,18 @@ class PostgresStore:
                 rows,
             )
 
-    def _ensure_days(self, conn: psycopg.Connection[Any], readings: list[ReadingRow]) -> set[int]:
-        """Create the day partitions these readings fall in; return the days created."""
-        first = min(readings, key=_AT).at // _DAY_US
-        last = max(readings, key=_AT).at // _DAY_US
-        days = set(range(first, last + 1)) - self._days
-        for day in sorted(days):
-            date = (dt.datetime(1970, 1, 1) + dt.timedelta(days=day)).date()
-            conn.execute("SELECT daily.ensure_reading_partition(%s)", [date])
-        return days
+    def _ensure_hours(self, conn: psycopg.Connection[Any], readings: list[ReadingRow]) -> set[int]:
+        """Create the hourly partitions these readings fall in, and the hour after the last of
+        them, so that members usually find the next hour ready; return the hours created."""
+        hours = {r.at // _HOUR_US for r in readings}
+        hours.add(max(hours) + 1)  # PostgreSQL's times go far beyond the year 9999
+        missing = hours - self._hours
+        if len(missing) > MAX_NEW_PARTITIONS:
+            raise RejectedData(
+                f"a batch spans {len(missing)} new hours of readings (at most"
+                f" {MAX_NEW_PARTITIONS} at once)",
+                None,
+            )
+        for hour in sorted(missing):
+            conn.execute("SELECT daily.ensure_reading_partition(to_timestamp(%s * 3600))", [hour])
+        return missing
