@@ -45,10 +45,20 @@ def wait_for(
 
 
 class Mailbox:
-    """Collects what an aiosmtpd server receives."""
+    """Collects what an aiosmtpd server receives; refuses (550) the recipients in ``refuse``,
+    as a server does for addresses it does not know."""
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.refuse: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.content))

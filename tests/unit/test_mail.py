@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from deleton.core.privacy import REDACTED, redact
 from deleton.errors import TransientError
 from deleton.mail.alert_email import Alert, compose
-from deleton.mail.transports import SesTransport, SmtpTransport
+from deleton.mail.transports import FolderTransport, SesTransport, SmtpTransport
 from deleton.settings import MailConfig
 
 ALERT = Alert(7, 42, "high", dt.datetime(2022, 11, 3, 18, 44, tzinfo=dt.UTC), 187, 168,
@@ -61,3 +63,29 @@ def test_ses_refusal_is_transient_so_the_alert_waits() -> None:
 def test_smtp_down_is_transient() -> None:
     with pytest.raises(TransientError, match="SMTP"):
         SmtpTransport(config(backend="smtp")).send(compose(ALERT, "alerts@deleton.example"))
+
+
+def test_a_full_disk_leaves_the_alert_waiting(tmp_path: Path) -> None:
+    folder = FolderTransport(tmp_path / "outbox")
+    (tmp_path / "outbox").rmdir()
+    (tmp_path / "outbox").write_text("a file where the folder was: every write fails")
+    with pytest.raises(TransientError, match="cannot write"):
+        folder.send(compose(ALERT, "alerts@deleton.example"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(550, b'5.1.1 <sam.lee@example.com>: Recipient address rejected')",
+        "{'sam.lee@example.com': (550, b'User unknown')}",
+        "bounce to SAM.LEE@EXAMPLE.CO.UK please",
+    ],
+)
+def test_addresses_are_taken_out_of_error_text(text: str) -> None:
+    cleaned = redact(text)
+    assert "@" not in cleaned.replace(REDACTED, "") and REDACTED in cleaned
+    assert "sam" not in cleaned.lower()
+
+
+def test_redacted_text_is_bounded() -> None:
+    assert len(redact("x" * 10_000, limit=100)) == 100
