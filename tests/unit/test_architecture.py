@@ -18,7 +18,7 @@ CORE = {"core"}
 ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus"}
 SERVICES = {"ingest", "simulator", "dashboard", "admin"}
 COMPOSERS = {"cli", "up"}
-SHARED = {"errors", "settings", "lifecycle", "__init__"}
+SHARED = {"errors", "settings", "lifecycle", "logs", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure
 # modules, and orjson. Nothing that touches files, sockets, processes, threads or the clock.

@@ -19,7 +19,7 @@ from ..dump.source import FileSource
 from ..lifecycle import stop_on_signals
 from ..mail.outbox import Outbox
 from ..mail.transports import Transport, transport_for
-from ..postgres.connection import migrated_url
+from ..postgres.connection import migrated
 from ..postgres.store import PostgresStore
 from ..prometheus.metrics import Metrics
 from ..settings import Settings
@@ -32,12 +32,19 @@ def pipeline(
     settings: Settings, source: Source, transport: Transport | None = None
 ) -> tuple[Ingestor, Outbox]:
     """The store, outbox, metrics and ingestor for ``source``, with the schema in place."""
-    url = migrated_url(settings.database())
+    database = migrated(settings.database())
     mail = settings.mail()
-    outbox = Outbox(url, transport or transport_for(mail, settings.home), mail.sender)
-    ingestor = Ingestor(
-        source, PostgresStore(url), Metrics(source.name), settings.idle_timeout_us, outbox=outbox
+    config = settings.ingest()
+    outbox = Outbox(
+        lambda: database.connect(autocommit=True),
+        transport or transport_for(mail, settings.home),
+        mail.sender,
+        mail.alert_max_age,
     )
+    metrics = Metrics(source.name)
+    metrics.watch_outbox(lambda: (outbox.backlog, outbox.oldest_pending))
+    store = PostgresStore(database, config.dead_letter_max_bytes)
+    ingestor = Ingestor(source, store, metrics, config, outbox=outbox)
     return ingestor, outbox
 
 
@@ -66,10 +73,13 @@ def ingest(settings: Settings, from_file: Path | None, metrics_port: int | None)
     ingestor, outbox = pipeline(settings, source)
     if metrics_port:
         ingestor.metrics.serve(metrics_port, settings.metrics_host)
-    serve(ingestor, outbox)
-    if from_file is not None:
-        sent = outbox.drain()
-        log.info("replayed %s; sent %d alerts", from_file, sent)
+    try:
+        serve(ingestor, outbox)
+        if from_file is not None:
+            sent = outbox.drain()
+            log.info("replayed %s; sent %d alerts", from_file, sent)
+    finally:
+        ingestor.metrics.close()
     return 0
 
 
@@ -79,7 +89,7 @@ def parse(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> int:
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     for raw in stdin:
-        key, value, unreadable = decode_line(raw.rstrip(b"\r\n"))
+        key, value, unreadable, _ = decode_line(raw.rstrip(b"\r\n"))
         view = (
             {"type": "invalid", "reason": unreadable}
             if unreadable is not None

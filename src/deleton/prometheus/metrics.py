@@ -1,59 +1,108 @@
-"""Ingestion counters: logged every few seconds and served to Prometheus on request."""
+"""Ingestion's counters: logged every few seconds, served to Prometheus, and judged for health.
+
+``serve`` answers ``/metrics`` (Prometheus text) and ``/healthz`` (200 or 503, with JSON that
+says why) on one loopback port by default. Ages (since the loop's last turn, since the last
+commit, of the oldest unsent alert) are computed when asked, so they keep moving while the
+ingest loop itself is blocked: that is when an orchestrator needs them.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 log = logging.getLogger(__name__)
+
+STUCK_AFTER = 30.0  # seconds without a turn of the loop: the process is stuck
+BEHIND_AFTER = 120.0  # seconds without a commit while messages wait: it is not keeping up
 
 
 class Metrics:
     """Counts what ingestion did; ``report`` logs rates since the last report."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, clock: Callable[[], float] = time.time) -> None:
         self.source = source
+        self.clock = clock
         self.messages = 0
         self.readings = 0
         self.dead_letters = 0
         self.alerts = 0
         self.batches = 0
+        self.retries = 0
         self.lag: int | None = None
-        self.registry = CollectorRegistry()
+        started = clock()
+        self.last_beat = started
+        self.last_commit = started
+        self._outbox: Callable[[], tuple[int, float | None]] | None = None
+        self.registry = registry = CollectorRegistry()
         self._messages = Counter(
-            "deleton_ingest_messages", "Messages consumed and stored", registry=self.registry
+            "deleton_ingest_messages", "Messages consumed and stored", registry=registry
         )
-        self._readings = Counter(
-            "deleton_ingest_readings", "Readings written", registry=self.registry
-        )
+        self._readings = Counter("deleton_ingest_readings", "Readings written", registry=registry)
         self._dead = Counter(
-            "deleton_ingest_dead_letters", "Bad messages stored as dead letters",
-            registry=self.registry,
-        )  # fmt: skip
+            "deleton_ingest_dead_letters", "Bad messages stored as dead letters", registry=registry
+        )
         self._alerts = Counter(
-            "deleton_ingest_alerts", "Heart-rate alerts raised", registry=self.registry
+            "deleton_ingest_alerts", "Heart-rate alerts raised", registry=registry
+        )
+        self._retries = Counter(
+            "deleton_ingest_retries", "Waits for the database or broker", registry=registry
+        )
+        self._restarts = Counter(
+            "deleton_outbox_restarts", "Times the alert thread was found dead", registry=registry
         )
         self._lag = Gauge(
-            "deleton_ingest_consumer_lag", "Messages behind the source's end",
-            registry=self.registry,
-        )  # fmt: skip
+            "deleton_ingest_consumer_lag", "Messages behind the source's end", registry=registry
+        )
+        Gauge(
+            "deleton_ingest_last_commit_timestamp_seconds", "When a batch last committed",
+            registry=registry,
+        ).set_function(lambda: self.last_commit)  # fmt: skip
+        Gauge(
+            "deleton_ingest_seconds_since_loop", "Since the ingest loop last turned",
+            registry=registry,
+        ).set_function(lambda: self.clock() - self.last_beat)  # fmt: skip
+        Gauge(
+            "deleton_outbox_backlog", "Alerts waiting to be emailed", registry=registry
+        ).set_function(lambda: self._outbox_state()[0])
+        Gauge(
+            "deleton_outbox_oldest_pending_seconds",
+            "Age of the oldest alert waiting, from its reading (0 when none)",
+            registry=registry,
+        ).set_function(self._oldest_pending_age)
         self._freshness = Histogram(
             "deleton_ingest_freshness_seconds",
             "Message time to commit, for the first message of each batch",
             buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30),
-            registry=self.registry,
+            registry=registry,
         )
         self._last = (time.monotonic(), 0, 0)
+        self._server: ThreadingHTTPServer | None = None
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
-        log.info("Prometheus metrics on %s:%d", host, port)
+    # --- what ingestion tells -----------------------------------------------------------------
+
+    def beat(self) -> None:
+        """The loop turned."""
+        self.last_beat = self.clock()
 
     def batch(
         self, messages: int, readings: int, dead: int, alerts: int, freshness: float | None
     ) -> None:
+        self.last_commit = self.clock()
         self.batches += 1
         self.messages += messages
         self.readings += readings
@@ -66,10 +115,81 @@ class Metrics:
         if freshness is not None:
             self._freshness.observe(max(freshness, 0.0))
 
+    def retried(self) -> None:
+        self.retries += 1
+        self._retries.inc()
+
+    def outbox_restarted(self) -> None:
+        self._restarts.inc()
+
+    def watch_outbox(self, state: Callable[[], tuple[int, float | None]]) -> None:
+        """``state`` gives the outbox's backlog and the epoch time of its oldest reading."""
+        self._outbox = state
+
     def set_lag(self, lag: int | None) -> None:
         self.lag = lag
         if lag is not None:
             self._lag.set(lag)
+
+    # --- what an orchestrator asks ------------------------------------------------------------
+
+    def _outbox_state(self) -> tuple[int, float | None]:
+        return self._outbox() if self._outbox is not None else (0, None)
+
+    def _oldest_pending_age(self) -> float:
+        oldest = self._outbox_state()[1]
+        return 0.0 if oldest is None else max(0.0, self.clock() - oldest)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy unless the loop has not turned for ``STUCK_AFTER`` seconds, or messages wait
+        and nothing has committed for ``BEHIND_AFTER``."""
+        now = self.clock()
+        loop_age = now - self.last_beat
+        commit_age = now - self.last_commit
+        stuck = loop_age > STUCK_AFTER
+        behind = bool(self.lag) and commit_age > BEHIND_AFTER
+        return not (stuck or behind), {
+            "status": "stuck" if stuck else "behind" if behind else "ok",
+            "seconds_since_loop": round(loop_age, 1),
+            "seconds_since_commit": round(commit_age, 1),
+            "lag": self.lag,
+            "outbox_backlog": self._outbox_state()[0],
+        }
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """``/metrics`` and ``/healthz`` on ``host:port``, from a thread of their own."""
+        metrics = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.startswith("/metrics"):
+                    self._reply(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
+                elif self.path.startswith("/healthz"):
+                    healthy, detail = metrics.health()
+                    body = json.dumps(detail).encode()
+                    self._reply(200 if healthy else 503, "application/json", body)
+                else:
+                    self._reply(404, "text/plain", b"not found\n")
+
+            def _reply(self, status: int, kind: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # scrapes every few seconds are not news
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
+        log.info("metrics on http://%s:%d/metrics, health on /healthz", host, port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
     def report(self) -> None:
         now = time.monotonic()
