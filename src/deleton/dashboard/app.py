@@ -21,6 +21,8 @@ from dash import ALL, Dash, Input, Output, State, ctx, no_update
 from ..errors import DeletonError
 from . import pages
 from .views import (
+    FLEET_FRESH_FOR,
+    RECENT_FRESH_FOR,
     WAITING,
     DashboardData,
     FleetUpdate,
@@ -31,6 +33,7 @@ from .views import (
     most_recent_bike,
     recent_update,
     ride_update,
+    staleness,
 )
 
 log = logging.getLogger(__name__)
@@ -147,7 +150,8 @@ def create_app(data: DashboardData) -> Dash:
         except DeletonError as exc:
             log.warning("fleet page: %s", exc)
             return FleetUpdate.unchanged(empty=pages.notice(WAITING))
-        return fleet_update(shown, column, descending).values()
+        stale = staleness(data.fleet, FLEET_FRESH_FOR, "the fleet")
+        return fleet_update(shown, column, descending, stale).values()
 
     @app.callback(
         output=RecentUpdate.outputs(),
@@ -156,7 +160,9 @@ def create_app(data: DashboardData) -> Dash:
     )
     def update_recent(_tick: int | None) -> dict[str, Any]:
         try:
-            return recent_update(data.recent.get()).values()
+            stats = data.recent.get()
+            stale = staleness(data.recent, RECENT_FRESH_FOR, "recent rides")
+            return recent_update(stats, stale).values()
         except DeletonError as exc:
             log.warning("recent rides page: %s", exc)
             return RecentUpdate.unchanged(notice=pages.notice(WAITING))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from psycopg_pool import ConnectionPool
 
 from ..lifecycle import stop_on_signals
-from ..postgres.connection import database_url, migrated_url
+from ..postgres.connection import migrated, open_database
 from ..settings import Settings
 from .app import create_app, serve
 from .views import DashboardData
@@ -18,13 +18,15 @@ from .views import DashboardData
 def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
     """The dashboard, served on a thread of its own; returns how to stop it, and its address."""
     config = settings.dashboard()
+    database = open_database(settings.database())
     pool = ConnectionPool(
-        database_url(settings.database()),
+        database.url,
         min_size=1,
         max_size=8,
-        kwargs={"autocommit": True},
+        kwargs={**database.options, "autocommit": True},
         name="dashboard",
         open=True,
+        timeout=5.0,  # a screen waits this long for a connection, then says why it cannot
     )
     data = DashboardData.over(pool.connection, config.idle_timeout_us)
     data.warm()
@@ -46,7 +48,7 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
 
 def dashboard(settings: Settings, port: int | None) -> int:
     """Serve the dashboard alone, over the configured database, until a signal."""
-    migrated_url(settings.database())
+    migrated(settings.database())
     done = threading.Event()
     stop_on_signals(done.set)
     close, address = start(settings, port)

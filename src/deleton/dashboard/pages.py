@@ -37,6 +37,16 @@ def span(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def ago(seconds: float) -> str:
+    """How long ago, in words: ``42 s ago``, ``3 min ago``, ``2 h ago``."""
+    whole = max(0, int(seconds))
+    if whole < 120:
+        return f"{whole} s ago"
+    if whole < 7200:
+        return f"{whole // 60} min ago"
+    return f"{whole // 3600} h ago"
+
+
 def zone_class(zone: str | None) -> str:
     """The CSS class of a heart-rate zone: ``zone-safe``, ``zone-dangerously-high``..."""
     return "zone-" + (zone or "none").replace(" ", "-")
@@ -166,6 +176,7 @@ def fleet_page() -> html.Div:
     return html.Div(
         [
             html.H1("Fleet"),
+            html.Div(id="fleet-stale"),
             html.Div(id="fleet-summary", className="summary"),
             html.Table(
                 [

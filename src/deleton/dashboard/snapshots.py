@@ -35,7 +35,9 @@ class Shared(Generic[T]):
     With ``background``, a caller finding the value stale gets it at once while one rebuild
     runs on a thread of its own (stale while revalidating): the viewer's update then costs
     only what it shows, and the rebuild happens once per ``max_age`` however many watch.
-    Only the very first value is built while the caller waits.
+    Only the very first value is built while the caller waits. While rebuilds fail or hang,
+    the last value is still given: ``age`` and ``failure`` say how old it is and why, so that
+    screens can say so instead of freezing silently.
     """
 
     def __init__(
@@ -62,14 +64,16 @@ class Shared(Generic[T]):
             if self._clock() - self._taken >= self._max_age and not self._rebuilding:
                 self._rebuilding = True
                 threading.Thread(target=self._rebuild, name="snapshot", daemon=True).start()
-            if self.failure is not None:  # say so rather than show an ever older value
-                raise TransientError(str(self.failure)) from self.failure
             return self._value
         with self._lock:
             value = self._value
             if value is None or self._clock() - self._taken >= self._max_age:
                 value = self._store(self._clock(), self._refresh())
             return value
+
+    def age(self) -> float:
+        """Seconds since the value given now was asked for (infinite before the first)."""
+        return self._clock() - self._taken
 
     def _store(self, asked: float, value: T) -> T:
         self._value, self._taken = value, asked

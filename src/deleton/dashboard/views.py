@@ -30,6 +30,10 @@ from .snapshots import Connect, RecentRides, Shared, run_query
 log = logging.getLogger(__name__)
 
 WAITING = "Waiting for the database…"
+# A shared snapshot older than this is shown with a notice of its age. The fleet rebuilds every
+# half second, recent rides every ten: a few missed rebuilds are worth saying.
+FLEET_FRESH_FOR = 5.0
+RECENT_FRESH_FOR = 30.0
 Target = tuple[str | dict[str, Any], str]  # a component id, and one of its properties
 
 
@@ -92,6 +96,7 @@ class FleetUpdate(Update):
     summary: list[Any]
     page_label: str
     empty: Any
+    stale: Any  # a notice when the fleet shown is older than it should be
     sort_classes: list[str]  # one per column header, in ``pages.FLEET_COLUMNS`` order
     pages: int
 
@@ -100,6 +105,7 @@ class FleetUpdate(Update):
         "summary": ("fleet-summary", "children"),
         "page_label": ("fleet-page-label", "children"),
         "empty": ("fleet-empty", "children"),
+        "stale": ("fleet-stale", "children"),
         "sort_classes": ({"type": "fleet-sort", "column": ALL}, "className"),
         "pages": ("fleet-pages", "data"),
     }
@@ -173,6 +179,16 @@ class DashboardData:
         thread = threading.Thread(target=build, name="recent-rides", daemon=True)
         thread.start()
         return thread
+
+
+def staleness(shared: Shared[Any], fresh_for: float, what: str) -> Any:
+    """A notice when ``shared`` is older than ``fresh_for`` seconds, saying how old and why;
+    nothing when it is fresh."""
+    age = shared.age()
+    if age <= fresh_for:
+        return ""
+    why = "the database is not answering" if shared.failure is not None else "it is slow to answer"
+    return pages.notice(f"Showing {what} as it was {pages.ago(age)}: {why}.")
 
 
 def _rider_words(ride: queries.RideView) -> tuple[str, str]:
@@ -313,7 +329,7 @@ def fleet_view(data: DashboardData, column: str, descending: bool, page: int) ->
     return FleetView(shown, len(bikes), page, count, fleet.counts)
 
 
-def fleet_update(view: FleetView, column: str, descending: bool) -> FleetUpdate:
+def fleet_update(view: FleetView, column: str, descending: bool, stale: Any = "") -> FleetUpdate:
     summary = [html.Span(f"{view.riding:,} bikes riding", className="pill")] + [
         html.Span(f"{n:,} {name}", className="pill " + pages.zone_class(name))
         for name, n in view.counts.items()
@@ -330,16 +346,19 @@ def fleet_update(view: FleetView, column: str, descending: bool) -> FleetUpdate:
         summary=summary,
         page_label=f"page {view.page + 1} of {view.pages}",
         empty=empty,
+        stale=stale,
         sort_classes=[order if c == column else "sort" for c, _ in pages.FLEET_COLUMNS],
         pages=view.pages,
     )
 
 
-def recent_update(stats: RecentStats) -> RecentUpdate:
+def recent_update(stats: RecentStats, stale: Any = "") -> RecentUpdate:
     def watts(value: float | None) -> str:
         return "–" if value is None else f"{value:,.0f} W"
 
-    notice: Any = "" if stats.rides else pages.notice("No rides have started in the last 12 hours.")
+    notice: Any = stale or (
+        "" if stats.rides else pages.notice("No rides have started in the last 12 hours.")
+    )
     return RecentUpdate(
         rides=f"{stats.rides:,}",
         riders=f"{stats.riders:,}",
