@@ -70,6 +70,9 @@ class LocalBroker:
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "log.segment.bytes=268435456",
+                    # room for the fault tests' 1 MB values
+                    "message.max.bytes=2097152",
+                    "replica.fetch.max.bytes=2097152",
                     # simulated messages may carry old timestamps: never expire them mid-test
                     "log.retention.ms=-1",
                 ]
@@ -93,15 +96,20 @@ class LocalBroker:
         ]
 
     def start(self, timeout: float = 60.0) -> LocalBroker:
+        """Start the broker; its storage is formatted the first time only, so a broker stopped
+        and started again keeps its topics and messages, on the same ports."""
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)),
-            check=True,
-            capture_output=True,
-        )
-        self._log = (self.folder / "broker.log").open("wb")
+        if not (self.folder / "data" / "meta.properties").exists():
+            cluster = "-"
+            while cluster.startswith("-"):  # the tool would read a leading dash as an option
+                cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)),
+                check=True,
+                capture_output=True,
+            )
+        self._log = (self.folder / "broker.log").open("ab")
         self.process = subprocess.Popen(
             self._java("kafka.Kafka", str(config)),
             stdout=self._log,
