@@ -13,11 +13,13 @@ import random
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from deleton.core.batch import Batch
@@ -58,10 +60,12 @@ def ingest_env(db: str, kafka: LocalBroker, smtp: SmtpServer) -> Iterator[Any]:
     yield make
 
 
-def scrape(port: int) -> str:
+def scrape(port: int, path: str = "/metrics") -> str:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             return str(response.read().decode())
+    except urllib.error.HTTPError as refused:  # a 503 from /healthz has a body too
+        return str(refused.read().decode())
     except OSError:
         return ""
 
@@ -205,6 +209,8 @@ def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
         wait_for(lambda: counted in scrape(port), 15, what="the dead letters counted")
         metrics = scrape(port)
         assert f"deleton_ingest_messages_total {len(values)}.0" in metrics
+        health = orjson.loads(scrape(port, "/healthz"))
+        assert health["status"] == "ok" and health["seconds_since_loop"] < 5
     finally:
         stop(process)
     letters = rows(db, "SELECT position, value, reason FROM daily.dead_letter ORDER BY position")

@@ -29,6 +29,7 @@ class KafkaSink:
                 "queue.buffering.max.messages": 1_000_000,
                 "compression.type": "lz4",
                 "enable.idempotence": True,
+                "logger": logging.getLogger("deleton.kafka.librdkafka"),
             }
         )
         self._failed = 0

@@ -51,6 +51,9 @@ class KafkaSource:
             "queued.min.messages": 20_000,  # per partition: memory grows with partitions
             "queued.max.messages.kbytes": 32_768,
             "partition.assignment.strategy": "range",
+            # librdkafka's own lines (a broker away: one per reconnect) go through our logging,
+            # so that they are rate-limited like ours
+            "logger": logging.getLogger("deleton.kafka.librdkafka"),
             **(extra or {}),
         }
         self._consumer: Consumer | None = None
