@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up test install kafka-jars chromium lint unit integration e2e bench clean
+.PHONY: up test install kafka-jars chromium lint unit integration e2e faults soak bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,15 @@ integration: $(STAMP) kafka-jars
 
 e2e: $(STAMP) chromium
 	$(BIN)/pytest tests/e2e -q
+
+# The fault suite alone (it is part of make test too), and a longer soak of it: ten times the
+# messages, kills and hostile input.
+faults: $(STAMP) kafka-jars chromium
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q
+
+soak: $(STAMP) kafka-jars chromium
+	DELETON_FAULTS_SCALE=10 DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q \
+		-o timeout=3600
 
 test: $(STAMP) kafka-jars chromium
 	$(MAKE) lint

@@ -13,10 +13,17 @@ import pytest
 from deleton.postgres import schema
 from deleton.postgres.connection import embedded_url
 
+# the browser fixtures, for tests/e2e and tests/faults alike: one browser per session
+pytest_plugins = ["tests.harness.browser"]
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 # tests are marked by the folder they live in: what they need says where they go
-FOLDER_MARKS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+FOLDER_MARKS = {
+    "integration": pytest.mark.integration,
+    "e2e": pytest.mark.e2e,
+    "faults": pytest.mark.faults,
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

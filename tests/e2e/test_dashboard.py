@@ -24,7 +24,7 @@ from deleton.core.wire import parse_value
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import pages, views
 from deleton.dump.kcat import read_messages
-from tests.e2e.conftest import Dashboard, Watched
+from tests.harness.browser import Dashboard, Watched
 from tests.harness.fleet import ingest_simulated
 from tests.harness.services import deleton, env_for, free_port, rows, scalar, wait_for
 

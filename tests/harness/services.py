@@ -75,6 +75,12 @@ class SmtpServer:
         self.controller.start()
         return self
 
+    def restart(self) -> None:
+        """Start again on the same port with the same mailbox, after ``stop`` (a controller
+        cannot be started twice)."""
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
     def stop(self) -> None:
         self.controller.stop()
 
