@@ -6,6 +6,7 @@ Built once at the entry point; each adapter receives only its own part (``databa
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,16 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class CompressConfig:
+    """How long detail stays in ``daily``, and how often compression runs inside ``up``."""
+
+    retention: dt.timedelta  # after a ride ends
+    dead_letter_retention: dt.timedelta  # after a dead letter arrives
+    every: float  # seconds between runs inside ``deleton up``
+    chunk: int = 2_000  # rides summarised per transaction
+
+
+@dataclass(frozen=True)
 class DashboardConfig:
     host: str
     port: int
@@ -131,6 +142,11 @@ class Settings(BaseSettings):
     ingest_batch_bytes: int = Field(32 * 2**20, ge=2**16)
     dead_letter_max_bytes: int = Field(64 * 2**10, ge=0)
     alert_max_age: float = Field(900.0, gt=0, description="seconds after the reading")
+
+    daily_retention: float = Field(43_200.0, gt=0, description="seconds after a ride ends")
+    dead_letter_retention: float = Field(7 * 86_400.0, gt=0, description="seconds")
+    compress_every: float = Field(3_600.0, gt=0, description="seconds, inside deleton up")
+    compress_chunk: int = Field(2_000, ge=1, description="rides summarised per transaction")
 
     mail_backend: Literal["smtp", "ses", "folder"] = "smtp"
     mail_from: str = Field("alerts@deleton.example", pattern=r"^[^@\s]+@[^@\s]+$")
@@ -187,6 +203,14 @@ class Settings(BaseSettings):
             self.kafka_sasl_username,
             self.kafka_sasl_password,
             self.kafka_ssl_ca_location,
+        )
+
+    def compress(self) -> CompressConfig:
+        return CompressConfig(
+            dt.timedelta(seconds=self.daily_retention),
+            dt.timedelta(seconds=self.dead_letter_retention),
+            self.compress_every,
+            self.compress_chunk,
         )
 
     def mail(self) -> MailConfig:

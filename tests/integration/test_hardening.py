@@ -177,3 +177,19 @@ def test_members_racing_for_a_new_hour_all_succeed(db: str) -> None:
     assert scalar(db, "SELECT count(*) FROM daily.reading") == racers
     tables = "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE 'reading_2031%'"
     assert rows(db, tables) == [("reading_20310506_07",)]
+
+
+def test_a_checkpoint_edited_by_compression_fences_the_member_that_held_it(db: str) -> None:
+    store = PostgresStore(Database(db))
+    store.claim("test", [0])
+    batch, snapshots = small_batch()
+    store.write("test", batch, snapshots, {0: None})
+    # compression took a ride out of this checkpoint: the version moved
+    execute(db, "UPDATE daily.source_position SET version = version + 1")
+    more = Batch(messages=1, positions={0: 8})
+    with pytest.raises(FencedError):
+        store.write("test", more, {0: snapshots[0]}, {0: 7})
+    store.claim("test", [0])  # reloading takes the new version: writing goes on
+    store.write("test", more, {0: snapshots[0]}, {0: 7})
+    assert scalar(db, "SELECT next_position FROM daily.source_position") == 8
+    store.close()

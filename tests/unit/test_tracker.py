@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from deleton.core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
 from deleton.core.messages import Message, message
 from deleton.core.records import Marker, RideLine, Rider, TelemetryLine
-from deleton.core.tracker import Tracker
+from deleton.core.tracker import Tracker, forget_rides
 from deleton.core.wire import envelope, format_value
 from deleton.simulator.riders import simulated_fleet
 from tests.harness.fleet import SECOND, START
@@ -269,3 +269,20 @@ def test_checkpoints_anywhere_give_exactly_the_same_rows(cuts: list[int]) -> Non
     assert split.new_rides == WHOLE.new_rides
     assert sorted(split.ended_rides) == sorted(WHOLE.ended_rides)
     assert split.alerts == WHOLE.alerts
+
+
+def test_forgetting_a_ride_leaves_its_bike_with_nothing_open() -> None:
+    t = tracker()
+    for i, record in enumerate(
+        [RIDER, *ride_lines(T0, 2), RideLine(T0 + 3 * SECOND, "h v", 3.0, 30)]
+    ):
+        t.feed(msg(record, i))
+    t.feed(msg(RIDER._replace(user_id=9), 10, key=b"SN0002"))
+    snapshot = t.snapshot(0)
+    assert forget_rides(snapshot, {99}) == snapshot  # not held: unchanged, byte for byte
+    kept = Tracker(60 * SECOND, itertools.count(50).__next__)
+    kept.load(0, forget_rides(snapshot, {1}))
+    assert set(kept.partitions[0]) == {b"SN0002"}  # ride 1's bike is no longer carried
+    kept.feed(msg(ride_lines(T0 + 4 * SECOND, 1)[1], 11))  # its next line: a new ride
+    batch = kept.take()
+    assert [r.ride_id for r in batch.new_rides] == [50] and batch.readings[0].ride_id == 50

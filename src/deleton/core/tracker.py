@@ -372,3 +372,16 @@ class Tracker:
         """The rows accumulated so far; the tracker starts a new batch."""
         batch, self.batch = self.batch, Batch()
         return batch
+
+
+def forget_rides(snapshot: bytes, ride_ids: Collection[int]) -> bytes:
+    """``snapshot`` (a partition's checkpoint) without ``ride_ids``: their bikes hold no ride
+    and no pending half, so that their next line starts a new ride. For a ride closed and
+    removed elsewhere (compression of a ride gone stale); unchanged bytes if none is held."""
+    doc = orjson.loads(snapshot)
+    rows = doc.get("bikes", [])
+    if not any(row[1] in ride_ids for row in rows):
+        return snapshot
+    # a bike with nothing open is not carried at all: it is as if it had gone quiet
+    kept = [row for row in rows if row[1] not in ride_ids]
+    return orjson.dumps({**doc, "bikes": kept})

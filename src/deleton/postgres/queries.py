@@ -123,28 +123,29 @@ def rides_since(conn: Connection, since: int) -> list[RideFacts]:
     of rides whose detail has already been moved to the historical schema."""
     rows = conn.execute(
         f"""SELECT r.ride_id, r.user_id, u.gender, {_AGE}, r.started_at, r.ended_at,
-                   NULL::int, NULL::float8, NULL::float8
+                   NULL::int, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint
             FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
             WHERE r.started_at >= %(since)s
             UNION ALL
             SELECT r.ride_id, r.user_id, u.gender, {_AGE}, r.started_at, r.ended_at,
-                   r.readings, r.power_avg, r.resistance_avg
+                   r.readings, r.power_avg * r.power_readings, r.power_readings,
+                   r.resistance_avg * r.resistance_readings, r.resistance_readings
             FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id
             WHERE r.started_at >= %(since)s
               AND NOT EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = r.ride_id)""",
         {"since": to_datetime(since)},
     ).fetchall()
     rides = []
-    for ride_id, user_id, gender, age, started, ended, readings, power, resistance in rows:
+    for ride_id, user_id, gender, age, started, ended, readings, *sums in rows:
         tally = Tally()
         if readings is not None:  # a historical summary: final
-            n = int(readings)
+            power_sum, power_n, resistance_sum, resistance_n = sums
             tally = Tally(
-                n,
-                (power or 0.0) * n,
-                n if power is not None else 0,
-                (resistance or 0.0) * n,
-                n if resistance is not None else 0,
+                int(readings),
+                power_sum or 0.0,
+                int(power_n),
+                resistance_sum or 0.0,
+                int(resistance_n),
                 _micros(ended),
             )
         rides.append(

@@ -26,7 +26,7 @@ import psycopg
 from ..core.batch import Batch, DeadLetter, ReadingRow
 from ..core.ports import Positions, Snapshots
 from ..core.records import to_datetime
-from ..errors import FencedError, RejectedData
+from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,14 @@ def dead_letter_row(source: str, letter: DeadLetter, max_bytes: int) -> tuple[An
     )
 
 
+def _no_partition(exc: RejectedData) -> bool:
+    """Whether PostgreSQL refused a row for want of a partition to hold it (23514, as a broken
+    CHECK is too, so the message tells them apart)."""
+    cause = exc.__cause__
+    primary = getattr(getattr(cause, "diag", None), "message_primary", None) or ""
+    return exc.sqlstate == "23514" and primary.startswith("no partition of relation")
+
+
 class _AlreadyMoved(Exception):
     """Some position did not move from where this batch expected it: roll back, then see why."""
 
@@ -124,6 +132,9 @@ class PostgresStore:
         self.dead_letter_max_bytes = dead_letter_max_bytes
         self._conn: psycopg.Connection[Any] | None = None
         self._hours: set[int] = set()  # partitions known to exist, as hours since the epoch
+        # each claimed partition's version: compression bumps it when it takes a ride out of
+        # a checkpoint, and a write that expects the old one is fenced
+        self._versions: dict[tuple[str, int], int] = {}
         self._ids: Iterator[int] = iter(())
         # ride ids are handed out on the parsing thread while the writer thread holds a
         # transaction open on the main connection, so they get a connection of their own
@@ -193,11 +204,13 @@ class PostgresStore:
                     [(source, p) for p in partitions],
                 )
             rows = conn.execute(
-                "SELECT partition, next_position, state FROM daily.source_position"
+                "SELECT partition, next_position, state, version FROM daily.source_position"
                 " WHERE source = %s AND partition = ANY(%s)",
                 [source, partitions],
             ).fetchall()
-        return {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
+        for partition, _, _, version in rows:
+            self._versions[(source, partition)] = version
+        return {p: (pos, bytes(state) if state is not None else None) for p, pos, state, _ in rows}
 
     def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its new position, all
@@ -260,6 +273,11 @@ class PostgresStore:
                             for letter in batch.dead_letters
                         ),
                     )
+        except RejectedData as exc:
+            if _no_partition(exc):  # compression dropped the hour this row belongs in
+                self._hours.clear()  # so the next attempt creates it again
+                raise TransientError(f"{source}: a partition went away; creating it again") from exc
+            raise
         except (struct.error, OverflowError, ValueError, UnicodeEncodeError) as exc:
             # a value the parser should have refused: the data's fault, found by halving
             raise RejectedData(f"could not encode the batch ({type(exc).__name__})", None) from exc
@@ -287,8 +305,15 @@ class PostgresStore:
                     "UPDATE daily.source_position"
                     " SET next_position = %s, state = %s, updated_at = now()"
                     " WHERE source = %s AND partition = %s"
-                    " AND next_position IS NOT DISTINCT FROM %s",
-                    [position, snapshots[partition], source, partition, expected.get(partition)],
+                    " AND next_position IS NOT DISTINCT FROM %s AND version = %s",
+                    [
+                        position,
+                        snapshots[partition],
+                        source,
+                        partition,
+                        expected.get(partition),
+                        self._versions.get((source, partition), 0),
+                    ],
                 )
                 if cur.rowcount != 1:
                     raise _AlreadyMoved

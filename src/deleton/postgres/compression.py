@@ -1,0 +1,337 @@
+"""PostgreSQL side of compression and retention: set-based statements, each in a small
+transaction of its own with a bounded lock wait, so that ingestion beside them never waits
+more than a moment and a run killed at any point leaves the database consistent (every step
+is done again, or found done, by the next run).
+
+- A ride is summarised into ``historical.ride`` (its alerts copied into ``historical.alert``,
+  its rider upserted into ``historical.rider``) and marked ``summarised_at``, in one
+  transaction; summarising it again updates the same row.
+- Detail leaves ``daily`` only for rides summarised and ended before the cutoff: an hourly
+  partition holding nothing else is detached (concurrently: ingestion keeps writing to the
+  parent) and dropped; otherwise only those rides' rows are deleted from it.
+- A ride still open whose last reading is before the cutoff is closed at that reading first;
+  if an ingest member's checkpoint still holds it, the checkpoint forgets it and its version
+  moves, so that the member is fenced and reloads rather than write to a ride that is gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import psycopg
+
+from ..core.tracker import forget_rides
+from .connection import Database, translate
+
+log = logging.getLogger(__name__)
+
+LOCK = 74_221_002  # one compression at a time, across every process
+LOCK_TIMEOUT = "2s"  # the longest any statement here waits for a lock ingestion holds
+MARGIN = dt.timedelta(hours=1)  # a ride's readings lie within [start - margin, end]
+_BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+
+
+class Partition(NamedTuple):
+    name: str
+    lower: dt.datetime
+    upper: dt.datetime
+    bytes: int
+
+
+_SUMMARISE = """
+WITH rides AS (
+    SELECT * FROM daily.ride WHERE ride_id = ANY(%(rides)s) AND ended_at IS NOT NULL
+), readings AS (
+    SELECT x.ride_id,
+           count(*) AS readings,
+           avg(x.heart_rate) FILTER (WHERE x.heart_rate > 0)::float8 AS heart_rate_avg,
+           min(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_min,
+           max(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_max,
+           avg(x.power) AS power_avg, max(x.power) AS power_max,
+           sum(x.power) / 1000 AS energy_kj,
+           avg(x.rpm)::float8 AS rpm_avg, max(x.rpm) AS rpm_max,
+           avg(x.resistance)::float8 AS resistance_avg, max(x.resistance) AS resistance_max,
+           count(*) FILTER (WHERE x.heart_rate > 0) AS heart_rate_readings,
+           count(x.power) AS power_readings, count(x.rpm) AS rpm_readings,
+           count(x.resistance) AS resistance_readings
+    FROM daily.reading x
+    WHERE x.ride_id = ANY(%(rides)s) AND x.at >= %(lower)s AND x.at <= %(upper)s
+    GROUP BY x.ride_id
+), alerts AS (
+    SELECT ride_id, count(*) FILTER (WHERE kind = 'high') AS high,
+           count(*) FILTER (WHERE kind = 'low') AS low
+    FROM daily.alert WHERE ride_id = ANY(%(rides)s) GROUP BY ride_id
+)
+INSERT INTO historical.ride AS h (
+    ride_id, bike_serial, user_id, host, started_at, ended_at, duration_s, readings,
+    heart_rate_avg, heart_rate_min, heart_rate_max, power_avg, power_max, energy_kj,
+    rpm_avg, rpm_max, resistance_avg, resistance_max, heart_rate_readings, power_readings,
+    rpm_readings, resistance_readings, alerts, alerts_high, alerts_low, summarised_at)
+SELECT r.ride_id, r.bike_serial, r.user_id, r.host, r.started_at, r.ended_at,
+       extract(epoch FROM r.ended_at - r.started_at)::float8, coalesce(s.readings, 0),
+       s.heart_rate_avg, s.heart_rate_min, s.heart_rate_max, s.power_avg, s.power_max,
+       s.energy_kj, s.rpm_avg, s.rpm_max, s.resistance_avg, s.resistance_max,
+       coalesce(s.heart_rate_readings, 0), coalesce(s.power_readings, 0),
+       coalesce(s.rpm_readings, 0), coalesce(s.resistance_readings, 0),
+       coalesce(a.high + a.low, 0), coalesce(a.high, 0), coalesce(a.low, 0), now()
+FROM rides r LEFT JOIN readings s USING (ride_id) LEFT JOIN alerts a USING (ride_id)
+ON CONFLICT (ride_id) DO UPDATE SET
+    bike_serial = EXCLUDED.bike_serial, user_id = EXCLUDED.user_id, host = EXCLUDED.host,
+    started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
+    duration_s = EXCLUDED.duration_s, readings = EXCLUDED.readings,
+    heart_rate_avg = EXCLUDED.heart_rate_avg, heart_rate_min = EXCLUDED.heart_rate_min,
+    heart_rate_max = EXCLUDED.heart_rate_max, power_avg = EXCLUDED.power_avg,
+    power_max = EXCLUDED.power_max, energy_kj = EXCLUDED.energy_kj,
+    rpm_avg = EXCLUDED.rpm_avg, rpm_max = EXCLUDED.rpm_max,
+    resistance_avg = EXCLUDED.resistance_avg, resistance_max = EXCLUDED.resistance_max,
+    heart_rate_readings = EXCLUDED.heart_rate_readings,
+    power_readings = EXCLUDED.power_readings, rpm_readings = EXCLUDED.rpm_readings,
+    resistance_readings = EXCLUDED.resistance_readings, alerts = EXCLUDED.alerts,
+    alerts_high = EXCLUDED.alerts_high, alerts_low = EXCLUDED.alerts_low,
+    summarised_at = EXCLUDED.summarised_at
+"""
+
+_RIDERS = """
+INSERT INTO historical.rider AS h
+SELECT u.* FROM daily.rider u
+WHERE u.user_id IN (SELECT user_id FROM daily.ride WHERE ride_id = ANY(%(rides)s))
+ON CONFLICT (user_id) DO UPDATE SET
+    title = EXCLUDED.title, first_name = EXCLUDED.first_name,
+    last_name = EXCLUDED.last_name, gender = EXCLUDED.gender,
+    gender_as_given = EXCLUDED.gender_as_given, date_of_birth = EXCLUDED.date_of_birth,
+    email = EXCLUDED.email, house = EXCLUDED.house, street = EXCLUDED.street,
+    city = EXCLUDED.city, postcode = EXCLUDED.postcode, height_cm = EXCLUDED.height_cm,
+    weight_kg = EXCLUDED.weight_kg, account_created = EXCLUDED.account_created,
+    original_source = EXCLUDED.original_source, seen_at = EXCLUDED.seen_at
+WHERE h.seen_at <= EXCLUDED.seen_at
+"""
+
+_ALERTS = """
+INSERT INTO historical.alert (alert_id, ride_id, user_id, kind, at, heart_rate,
+                              heart_rate_limit, status, sent_at)
+SELECT alert_id, ride_id, user_id, kind, at, heart_rate, heart_rate_limit, status, sent_at
+FROM daily.alert WHERE ride_id = ANY(%(rides)s)
+ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status, sent_at = EXCLUDED.sent_at
+"""
+
+
+class Compression:
+    """The statements of one compression run, on a connection of its own, judged at ``now``
+    with detail kept for ``retention``."""
+
+    def __init__(
+        self,
+        database: Database,
+        now: dt.datetime,
+        retention: dt.timedelta,
+        dead_letter_retention: dt.timedelta,
+    ) -> None:
+        self.conn = database.connect(autocommit=True)
+        self.conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        self.now = now
+        self.cutoff = now - retention
+        self.dead_letter_cutoff = now - dead_letter_retention
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.conn.transaction():
+                yield self.conn
+        except psycopg.Error as exc:
+            raise translate(exc, "compression") from exc
+
+    def _rows(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        try:
+            return self.conn.execute(query, params).fetchall()
+        except psycopg.Error as exc:
+            raise translate(exc, "compression") from exc
+
+    def lock(self) -> bool:
+        """Whether this run may work: no other compression holds the lock (it is the
+        connection's, so a run killed releases it)."""
+        return bool(self._rows("SELECT pg_try_advisory_lock(%s)", [LOCK])[0][0])
+
+    # --- open rides gone stale ----------------------------------------------------------------
+
+    def stale_open_rides(self) -> list[tuple[int, dt.datetime]]:
+        """Open rides whose newest reading (or start, before any) is before the cutoff, and
+        the time each is closed at."""
+        rows = self._rows(
+            """SELECT r.ride_id, coalesce(l.at, r.started_at) FROM daily.ride r
+               LEFT JOIN LATERAL (SELECT max(at) AS at FROM daily.reading x
+                                  WHERE x.ride_id = r.ride_id) l ON true
+               WHERE r.ended_at IS NULL AND coalesce(l.at, r.started_at) < %s""",
+            [self.cutoff],
+        )
+        return [(int(ride), at) for ride, at in rows]
+
+    def close_stale(self, rides: Sequence[tuple[int, dt.datetime]]) -> None:
+        """Close ``rides`` at their last reading; any ingest checkpoint holding one forgets
+        it and moves its version, fencing the member that wrote it."""
+        ids = {ride for ride, _ in rides}
+        with self._transaction() as conn:
+            checkpoints = conn.execute(
+                "SELECT source, partition, state FROM daily.source_position"
+                " WHERE state IS NOT NULL FOR UPDATE"
+            ).fetchall()
+            for source, partition, state in checkpoints:
+                kept = forget_rides(bytes(state), ids)
+                if kept != bytes(state):
+                    conn.execute(
+                        "UPDATE daily.source_position SET state = %s, version = version + 1"
+                        " WHERE source = %s AND partition = %s",
+                        [kept, source, partition],
+                    )
+            conn.execute(
+                "UPDATE daily.ride r SET ended_at = c.at"
+                " FROM unnest(%s::bigint[], %s::timestamptz[]) AS c(ride_id, at)"
+                " WHERE r.ride_id = c.ride_id AND r.ended_at IS NULL",
+                [[ride for ride, _ in rides], [at for _, at in rides]],
+            )
+
+    # --- summaries ----------------------------------------------------------------------------
+
+    def unsummarised(self) -> list[tuple[int, dt.datetime, dt.datetime]]:
+        """Ended rides with no summary yet: (ride id, start, end), by start."""
+        rows = self._rows(
+            "SELECT ride_id, started_at, ended_at FROM daily.ride"
+            " WHERE summarised_at IS NULL AND ended_at IS NOT NULL ORDER BY started_at, ride_id"
+        )
+        return [(int(ride), start, end) for ride, start, end in rows]
+
+    def summarise(self, rides: Sequence[tuple[int, dt.datetime, dt.datetime]]) -> None:
+        """Summarise ``rides`` (a few thousand at a time) in one transaction."""
+        params = {
+            "rides": [ride for ride, _, _ in rides],
+            "lower": min(start for _, start, _ in rides) - MARGIN,
+            "upper": max(end for _, _, end in rides),
+        }
+        with self._transaction() as conn:
+            conn.execute(_SUMMARISE, params)
+            conn.execute(_RIDERS, params)
+            conn.execute(_ALERTS, params)
+            conn.execute(
+                "UPDATE daily.ride SET summarised_at = now() WHERE ride_id = ANY(%(rides)s)",
+                params,
+            )
+
+    # --- retention ----------------------------------------------------------------------------
+
+    def due_rides(self) -> list[tuple[int, dt.datetime, dt.datetime]]:
+        """Rides summarised and ended before the cutoff: their detail may go."""
+        rows = self._rows(
+            "SELECT ride_id, started_at, ended_at FROM daily.ride"
+            " WHERE summarised_at IS NOT NULL AND ended_at < %s ORDER BY started_at",
+            [self.cutoff],
+        )
+        return [(int(ride), start, end) for ride, start, end in rows]
+
+    def partitions(self) -> list[Partition]:
+        """The partitions of ``daily.reading`` that begin before the cutoff, oldest first."""
+        rows = self._rows(
+            """SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), pg_total_relation_size(c.oid)
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = 'daily.reading'::regclass"""
+        )
+        found = []
+        for name, bound, size in rows:
+            match = _BOUND.search(bound or "")
+            if match is None:
+                continue
+            lower, upper = (dt.datetime.fromisoformat(t) for t in match.groups())
+            if lower < self.cutoff:
+                found.append(Partition(name, lower, upper, int(size)))
+        return sorted(found, key=lambda p: p.lower)
+
+    def holds_only_due(self, partition: Partition) -> bool:
+        """Whether every reading in ``partition`` belongs to a ride summarised and ended
+        before the cutoff (or to no ride at all: nothing to keep it for)."""
+        return not self._rows(
+            f"""SELECT 1 FROM (SELECT DISTINCT ride_id FROM daily.{partition.name}) p
+                WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
+                              AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s))
+                LIMIT 1""",
+            [self.cutoff],
+        )
+
+    def drop(self, partition: Partition) -> int:
+        """Detach ``partition`` without blocking writers to the parent, then drop it, and
+        return how many readings went with it. Rows a late writer put there after the check
+        are moved back first."""
+        # outside any transaction block, as CONCURRENTLY requires
+        self._execute(
+            f"ALTER TABLE daily.reading DETACH PARTITION daily.{partition.name} CONCURRENTLY"
+        )
+        with self._transaction() as conn:
+            counted = conn.execute(
+                f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
+                        SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
+                        AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s)))
+                    FROM daily.{partition.name} p""",
+                [self.cutoff],
+            ).fetchone()
+            total, live = counted if counted else (0, 0)
+            if live:
+                conn.execute("SELECT daily.ensure_reading_partition(%s)", [partition.lower])
+                conn.execute(
+                    f"""INSERT INTO daily.reading SELECT p.* FROM daily.{partition.name} p
+                        WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
+                                      AND NOT (d.summarised_at IS NOT NULL
+                                               AND d.ended_at < %s))""",
+                    [self.cutoff],
+                )
+            conn.execute(f"DROP TABLE daily.{partition.name}")
+        return int(total) - int(live)
+
+    def _execute(self, statement: str) -> None:
+        try:
+            self.conn.execute(statement)
+        except psycopg.Error as exc:
+            raise translate(exc, "compression") from exc
+
+    def trim(self, partition: Partition, rides: Sequence[int]) -> int:
+        """Delete the readings of ``rides`` from ``partition``; return how many."""
+        with self._transaction() as conn:
+            cur = conn.execute(
+                f"DELETE FROM daily.{partition.name} WHERE ride_id = ANY(%s)", [list(rides)]
+            )
+            return cur.rowcount
+
+    def remove_rides(self, rides: Sequence[int]) -> None:
+        """The rows of ``rides`` left in daily once their readings are gone, and riders with
+        no ride left there."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM daily.alert WHERE ride_id = ANY(%s)", [list(rides)])
+            conn.execute("DELETE FROM daily.ride WHERE ride_id = ANY(%s)", [list(rides)])
+
+    def remove_idle_riders(self) -> int:
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM daily.rider u"
+                " WHERE NOT EXISTS (SELECT 1 FROM daily.ride r WHERE r.user_id = u.user_id)"
+            )
+            return cur.rowcount
+
+    def remove_old_dead_letters(self) -> int:
+        with self._transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM daily.dead_letter WHERE received_at < %s", [self.dead_letter_cutoff]
+            )
+            return cur.rowcount
+
+    def daily_bytes(self) -> int:
+        return int(
+            self._rows(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'daily' AND c.relkind IN ('r', 'p')"
+            )[0][0]
+        )
