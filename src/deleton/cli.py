@@ -49,6 +49,12 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return db(settings, args.action, args.yes)
 
 
+def _compress(args: argparse.Namespace, settings: Settings) -> int:
+    from .compress.command import command
+
+    return command(settings, args.now, args.dry_run)
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     from .ingest.command import ingest
 
@@ -109,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-file", metavar="PATH", help="replay a JSON-lines dump and exit")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     p.set_defaults(func=_ingest)
+
+    p = sub.add_parser(
+        "compress", help="summarise ended rides into historical and remove old detail"
+    )
+    p.add_argument("--now", help="judge as of this ISO-8601 time (default: now)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
+    p.set_defaults(func=_compress)
 
     p = sub.add_parser("dashboard", help="serve the live dashboard until stopped")
     p.add_argument("--port", type=int, help="default: DELETON_DASHBOARD_PORT or 8050")

@@ -1,15 +1,17 @@
 """``deleton up``: the whole platform in one process on the embedded default.
 
 The one module besides ``cli`` that wires several services together: a simulated fleet feeds
-ingestion (alerts to a folder unless a mail backend is configured), and the dashboard serves
-what arrives.
+ingestion (alerts to a folder unless a mail backend is configured), the dashboard serves what
+arrives, and compression runs every ``DELETON_COMPRESS_EVERY``.
 """
 
 from __future__ import annotations
 
+from .compress.command import Schedule
 from .dashboard.command import start as start_dashboard
 from .ingest.command import pipeline, serve
 from .mail.transports import FolderTransport
+from .postgres.connection import open_database
 from .settings import Settings
 from .simulator.fleet_source import FleetSource
 
@@ -28,16 +30,21 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
         else "DELETON_DATABASE_URL"
     )
     close_dashboard, address = start_dashboard(settings)
+    compression = Schedule(open_database(settings.database()), settings.compress())
+    compression.start()
     print("Deleton is up:")
     print(f"  PostgreSQL   {where}")
     print(f"  fleet        {bikes} simulated bikes at {speed:g}x real time (seed {seed})")
     print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
     print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
     print(f"  dashboard    {address}")
+    every = settings.compress().every
+    print(f"  compression  every {every / 60:g} min: ended rides summarised, old detail dropped")
     print("Ctrl-C stops everything.", flush=True)
     try:
         serve(ingestor, outbox)
     finally:
+        compression.stop()
         close_dashboard()
     print("Deleton stopped.")
     return 0

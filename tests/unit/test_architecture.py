@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deleton"
 
 CORE = {"core"}
 ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus"}
-SERVICES = {"ingest", "simulator", "dashboard", "admin"}
+SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress"}
 COMPOSERS = {"cli", "up"}
 SHARED = {"errors", "settings", "lifecycle", "logs", "__init__"}
 
