@@ -155,6 +155,12 @@ def test_summaries_are_exact_reruns_change_nothing_and_stale_rides_are_closed_fi
     _, rides = fleet
     ended = [r for r in rides if r.ended]
     assert len(ended) >= 5 and any(not r.ended for r in rides)
+    untouched = rows(db, "SELECT * FROM daily.ride ORDER BY ride_id")
+    dry = compress(db, BEGIN + 24 * HOUR, "--dry-run")
+    assert f"would summarise {len(ended)} rides" in dry
+    assert f"closed {len(rides) - len(ended)} stale" in dry  # what it would close
+    assert rows(db, "SELECT * FROM daily.ride ORDER BY ride_id") == untouched
+    assert scalar(db, "SELECT count(*) FROM historical.ride") == 0
     first = compress(db, BEGIN + HOUR)  # within the retention: summaries only
     assert f"summarised {len(ended)} rides" in first and "removed 0 readings" in first
     got = summaries(db)

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..postgres.compression import MARGIN, Compression, Partition
 
@@ -39,6 +39,8 @@ class Outcome:
     daily_bytes_before: int = 0
     daily_bytes_after: int = 0
     seconds: float = 0.0
+    summarise_seconds: float = 0.0
+    drop_seconds: list[float] = field(default_factory=list)  # each partition dropped
 
     def line(self) -> str:
         """The one summary line a run ends with."""
@@ -80,9 +82,11 @@ def compress(
     pending = run.unsummarised()
     outcome.summarised = len(pending)
     if not dry_run:
+        began = time.monotonic()
         for first in range(0, len(pending), chunk):
             run.summarise(pending[first : first + chunk])
             progress("summarising rides", min(first + chunk, len(pending)), len(pending))
+        outcome.summarise_seconds = time.monotonic() - began
 
     due = run.due_rides()
     outcome.rides_removed = len(due)
@@ -93,7 +97,9 @@ def compress(
             outcome.partitions_dropped += 1
             outcome.bytes_freed += partition.bytes
             if not dry_run:
+                began = time.monotonic()
                 outcome.readings_removed += run.drop(partition)
+                outcome.drop_seconds.append(time.monotonic() - began)
         elif within:
             outcome.partitions_trimmed += 1
             if not dry_run:

@@ -34,6 +34,14 @@ LOCK = 74_221_002  # one compression at a time, across every process
 LOCK_TIMEOUT = "2s"  # the longest any statement here waits for a lock ingestion holds
 MARGIN = dt.timedelta(hours=1)  # a ride's readings lie within [start - margin, end]
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
+# The rides in a partition that must keep their detail: each distinct ride once (the
+# partition's index gives them in order), not a lookup per row, since a partition holds a few
+# hundred rides and a million readings. A reading whose ride is gone is kept for nothing.
+_LIVE = """
+SELECT p.ride_id FROM (SELECT DISTINCT ride_id FROM daily.{name}) p
+WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
+              AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s))
+"""
 
 
 class Partition(NamedTuple):
@@ -254,13 +262,7 @@ class Compression:
     def holds_only_due(self, partition: Partition) -> bool:
         """Whether every reading in ``partition`` belongs to a ride summarised and ended
         before the cutoff (or to no ride at all: nothing to keep it for)."""
-        return not self._rows(
-            f"""SELECT 1 FROM (SELECT DISTINCT ride_id FROM daily.{partition.name}) p
-                WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
-                              AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s))
-                LIMIT 1""",
-            [self.cutoff],
-        )
+        return not self._rows(_LIVE.format(name=partition.name) + " LIMIT 1", [self.cutoff])
 
     def drop(self, partition: Partition) -> int:
         """Detach ``partition`` without blocking writers to the parent, then drop it, and
@@ -271,25 +273,23 @@ class Compression:
             f"ALTER TABLE daily.reading DETACH PARTITION daily.{partition.name} CONCURRENTLY"
         )
         with self._transaction() as conn:
-            counted = conn.execute(
-                f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
-                        SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
-                        AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s)))
-                    FROM daily.{partition.name} p""",
-                [self.cutoff],
-            ).fetchone()
-            total, live = counted if counted else (0, 0)
+            live = [
+                ride
+                for (ride,) in conn.execute(
+                    _LIVE.format(name=partition.name), [self.cutoff]
+                ).fetchall()
+            ]
+            total = conn.execute(f"SELECT count(*) FROM daily.{partition.name}").fetchone()
+            moved = 0
             if live:
                 conn.execute("SELECT daily.ensure_reading_partition(%s)", [partition.lower])
-                conn.execute(
-                    f"""INSERT INTO daily.reading SELECT p.* FROM daily.{partition.name} p
-                        WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
-                                      AND NOT (d.summarised_at IS NOT NULL
-                                               AND d.ended_at < %s))""",
-                    [self.cutoff],
-                )
+                moved = conn.execute(
+                    f"""INSERT INTO daily.reading SELECT * FROM daily.{partition.name}
+                        WHERE ride_id = ANY(%s)""",
+                    [live],
+                ).rowcount
             conn.execute(f"DROP TABLE daily.{partition.name}")
-        return int(total) - int(live)
+        return (int(total[0]) if total else 0) - moved
 
     def _execute(self, statement: str) -> None:
         try:

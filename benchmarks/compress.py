@@ -1,0 +1,203 @@
+"""Compression at scale, on this machine, against a real PostgreSQL 18 (and Kafka beside it).
+
+day:    a day of a 1,000-bike fleet in daily (about 10 million readings in 20,000 rides of 500 s,
+        hourly partitions), then one ``deleton compress`` run a minute after the day ends: the
+        time to summarise every ride, the time each partition drop takes, daily's size before
+        and after, historical's bytes per ride.
+beside: ingestion throughput (messages/s, one member) on the same topic twice, once alone and
+        once with a compression of such a day running beside it.
+
+    python benchmarks/compress.py [--bikes 1000 --rides 20 --seconds 500]
+
+Prints and writes JSON to benchmarks/results/. A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.harness.broker import LocalBroker  # noqa: E402
+from tests.harness.fleet import fill_topic  # noqa: E402
+from tests.harness.services import DELETON, env_for, value  # noqa: E402
+
+from deleton.compress.command import run_once  # noqa: E402
+from deleton.compress.compressor import Outcome  # noqa: E402
+from deleton.postgres import schema  # noqa: E402
+from deleton.postgres.connection import Database, embedded_url  # noqa: E402
+from deleton.settings import CompressConfig  # noqa: E402
+
+DAY = dt.datetime(2022, 11, 3, tzinfo=dt.UTC)
+CONFIG = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), 3600.0)
+
+
+def load_day(url: str, bikes: int, rides: int, seconds: int) -> tuple[int, int]:
+    """``rides`` rides a bike through the day, ``seconds`` long each, a reading a second."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.reset(conn)
+        for hour in range(-1, 26):
+            conn.execute("SELECT daily.ensure_reading_partition(%s)",
+                         [DAY + dt.timedelta(hours=hour)])  # fmt: skip
+        conn.execute(
+            """INSERT INTO daily.rider SELECT b, NULL, 'Rider' || b, 'Number' || b,
+                   (ARRAY['female','male','other'])[1 + b %% 3], 'x', DATE '1960-01-01' + b,
+                   'r' || b || '@example.com', b::text, 'Street', 'Town', 'AB1 2CD', 170, 70,
+                   DATE '2020-01-01', 'direct', now()
+               FROM generate_series(1, %s) b""",
+            [bikes],
+        )
+        spacing = 86_400 / rides
+        conn.execute(
+            """INSERT INTO daily.ride (ride_id, bike_serial, user_id, started_at, ended_at, host)
+               SELECT b * 1000 + k, 'SN' || lpad(b::text, 5, '0'), b,
+                      %(day)s + (k * %(spacing)s + b %% 600) * interval '1 second',
+                      %(day)s + (k * %(spacing)s + b %% 600 + %(seconds)s) * interval '1 second',
+                      'bench v1'
+               FROM generate_series(1, %(bikes)s) b, generate_series(0, %(rides)s - 1) k""",
+            {"day": DAY, "spacing": spacing, "bikes": bikes, "rides": rides, "seconds": seconds},
+        )
+        started = time.monotonic()
+        conn.execute(
+            """INSERT INTO daily.reading
+               SELECT r.ride_id, r.started_at + s * interval '1 second', s, 30 + s %% 5 * 10,
+                      CASE WHEN s < 5 THEN 0 ELSE 90 + (r.ride_id + s) %% 60 END,
+                      60 + s %% 40, 50 + s %% 90
+               FROM daily.ride r, generate_series(1, %s) s""",
+            [seconds],
+        )
+        print(f"loaded the day in {time.monotonic() - started:.0f} s", flush=True)
+        # the rides were numbered here: ingestion's next ids must come after them
+        conn.execute("SELECT setval('daily.ride_id_seq', (SELECT max(ride_id) FROM daily.ride))")
+        conn.execute("VACUUM ANALYZE daily.ride, daily.reading")
+        return value(conn, "SELECT count(*) FROM daily.ride"), value(
+            conn, "SELECT count(*) FROM daily.reading"
+        )
+
+
+def day(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    rides, readings = load_day(url, args.bikes, args.rides, args.seconds)
+    print(f"daily: {rides:,} rides, {readings:,} readings", flush=True)
+    now = DAY + dt.timedelta(days=1, minutes=1)
+    outcome = run_once(Database(url), CONFIG, now)
+    print(outcome.line())
+    with psycopg.connect(url) as conn:
+        historical = value(conn, "SELECT pg_total_relation_size('historical.ride')")
+        summaries = value(conn, "SELECT count(*) FROM historical.ride")
+    drops = sorted(outcome.drop_seconds)
+    result = {
+        "mode": "day",
+        "rides": rides,
+        "readings": readings,
+        "summarise_seconds": outcome.summarise_seconds,
+        "run_seconds": outcome.seconds,
+        "partitions_dropped": outcome.partitions_dropped,
+        "drop_seconds_median": drops[len(drops) // 2] if drops else None,
+        "drop_seconds_max": drops[-1] if drops else None,
+        "readings_removed": outcome.readings_removed,
+        "daily_bytes_before": outcome.daily_bytes_before,
+        "daily_bytes_after": outcome.daily_bytes_after,
+        "historical_bytes_per_ride": historical / summaries,
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def ingest_rate(url: str, broker: LocalBroker, topic: str, count: int, beside: Any) -> float:
+    """Messages/s of one ``deleton ingest`` member over ``topic``, with ``beside`` running."""
+    env = env_for(url, kafka_bootstrap_servers=broker.bootstrap, kafka_topic=topic,
+                  kafka_group_id=topic, log_level="WARNING", mail_backend="folder")  # fmt: skip
+    member = subprocess.Popen([*DELETON, "ingest"], env=env)
+    try:
+        first = None
+        while True:
+            with psycopg.connect(url) as conn:
+                done = int(
+                    value(
+                        conn,
+                        "SELECT coalesce(sum(next_position), 0) FROM daily.source_position"
+                        " WHERE source = %s",
+                        [f"kafka:{topic}"],
+                    )
+                )
+            if done and first is None:
+                first = (time.perf_counter(), done)
+                beside()
+            if done >= count:
+                break
+            time.sleep(0.05)
+        assert first is not None
+        return (count - first[1]) / (time.perf_counter() - first[0])
+    finally:
+        member.terminate()
+        member.wait(timeout=60)
+
+
+def beside(url: str, args: argparse.Namespace, broker: LocalBroker) -> dict[str, Any]:
+    rates: dict[str, float] = {}
+    runs: list[Outcome] = []
+    for label in ("alone", "with compression beside"):
+        load_day(url, args.bikes, args.rides, args.seconds)
+        topic = f"bench-{len(rates)}"
+        count = fill_topic(broker, topic, bikes=20_000, seconds=60, seed=7)
+
+        def start_compression(alone: bool = label == "alone") -> None:
+            if alone:
+                return
+            now = DAY + dt.timedelta(days=1, minutes=1)
+            thread = threading.Thread(
+                target=lambda: runs.append(run_once(Database(url), CONFIG, now)), daemon=True
+            )
+            thread.start()
+
+        rates[label] = ingest_rate(url, broker, topic, count, start_compression)
+        print(f"ingest {label}: {rates[label]:,.0f} messages/s", flush=True)
+    result = {
+        "mode": "beside",
+        "ingest_messages_per_s": rates,
+        "ratio": rates["with compression beside"] / rates["alone"],
+        "compression_during_ingest_seconds": runs[0].seconds if runs else None,
+    }
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=("day", "beside"))
+    parser.add_argument("--bikes", type=int, default=1000)
+    parser.add_argument("--rides", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=500)
+    args = parser.parse_args()
+    folder = tempfile.mkdtemp(prefix="deleton-compress-bench-")
+    url = embedded_url(Path(folder) / "pg")
+    try:
+        if args.mode == "day":
+            result = day(url, args)
+        else:
+            with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
+                result = beside(url, args, broker)
+    finally:
+        shutil.rmtree(Path(folder) / "kafka", ignore_errors=True)
+    result["machine_cores"] = os.cpu_count()
+    out = ROOT / "benchmarks" / "results" / f"compress-{args.mode}-{int(time.time())}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
