@@ -6,6 +6,8 @@ readers unchanged, and a live ingest beside it losing nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import logging
 import signal
 import time
 from collections import defaultdict
@@ -13,17 +15,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
+from deleton.compress.command import ProgressBar, Schedule
 from deleton.core.records import Invalid, Marker, RideLine, Rider, TelemetryLine, to_datetime
 from deleton.core.wire import parse_value
 from deleton.dashboard.snapshots import RecentRides
 from deleton.dump.kcat import read_messages
+from deleton.postgres.compression import LOCK
+from deleton.postgres.connection import Database
+from deleton.settings import CompressConfig
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import ALERTS_NEVER_EXPIRE, reference, settled
 from tests.harness.fleet import SECOND, START, dump_fleet, fill_topic, ingest_file, simulated
-from tests.harness.services import deleton, env_for, rows, run_deleton, scalar, wait_for
+from tests.harness.services import (
+    deleton,
+    env_for,
+    execute,
+    rows,
+    run_deleton,
+    scalar,
+    wait_for,
+)
 
 HOUR = dt.timedelta(hours=1)
 BEGIN = to_datetime(START)
@@ -378,3 +393,53 @@ def test_compression_beside_a_live_ingest_loses_and_duplicates_nothing(
     assert scalar(db, "SELECT count(*) FROM historical.ride h WHERE NOT EXISTS"
                       " (SELECT 1 FROM daily.ride d WHERE d.ride_id = h.ride_id)") > 0  # fmt: skip
     assert scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NULL") == 0
+
+
+def test_old_dead_letters_go_and_a_second_run_at_once_does_nothing(db: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for age in (dt.timedelta(days=8), dt.timedelta(days=6)):
+        execute(db, "INSERT INTO daily.dead_letter (source, partition, position, value, reason,"
+                    " received_at) VALUES ('t', 0, 0, 'x', 'bad', %s)", [now - age])  # fmt: skip
+    with psycopg.connect(db, autocommit=True) as holder:  # another run, mid-way
+        holder.execute("SELECT pg_advisory_lock(%s)", [LOCK])
+        assert "another run holds the lock" in compress(db, now)
+        assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 2
+    assert "1 dead letters removed" in compress(db, now)
+    assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 1
+
+
+def test_up_runs_compression_on_its_schedule(db: str, tmp_path: Path) -> None:
+    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 6, 47, 1200), **SETTINGS)
+    ended = scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NOT NULL")
+    assert ended > 0
+    config = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), every=0.2)
+    schedule = Schedule(Database(db), config)
+    schedule.start()
+    try:
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM historical.ride") == ended,
+                 timeout=30, what="a scheduled run")  # fmt: skip
+    finally:
+        schedule.stop()
+
+
+def test_progress_is_a_bar_on_a_terminal_and_tenths_in_a_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    bar = ProgressBar(screen)
+    for done in range(0, 1001, 250):
+        bar("summarising rides", done, 1000)
+    assert (
+        screen.getvalue().count("\r") == 5
+        and "[" + "#" * 30 + "] 1,000/1,000\n" in screen.getvalue()
+    )
+    caplog.set_level(logging.INFO)
+    log = ProgressBar(io.StringIO())
+    for done in range(1, 1001):
+        log("summarising rides", done, 1000)
+    assert [r.getMessage() for r in caplog.records][-1] == "summarising rides: 1000 of 1000 (100%)"
+    assert len(caplog.records) == 10
