@@ -4,6 +4,7 @@ dispatches to the command of the room that does the work. Nothing is wired here.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -53,6 +54,21 @@ def _compress(args: argparse.Namespace, settings: Settings) -> int:
     from .compress.command import command
 
     return command(settings, args.now, args.dry_run)
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from .report.command import report
+
+    day = dt.date.fromisoformat(args.date) if args.date else None
+    return report(settings, day, Path(args.out) if args.out else None, args.send, args.force)
+
+
+def _day(text: str) -> str:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a date, YYYY-MM-DD") from None
+    return text
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -122,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", help="judge as of this ISO-8601 time (default: now)")
     p.add_argument("--dry-run", action="store_true", help="say what would be done, do nothing")
     p.set_defaults(func=_compress)
+
+    p = sub.add_parser("report", help="make the daily PDF report, and email it with --send")
+    p.add_argument("--date", type=_day, help="that calendar day in DELETON_REPORT_TZ"
+                   " (default: the 24 hours to now)")  # fmt: skip
+    p.add_argument("--out", metavar="PATH", help="default: DELETON_HOME/reports/")
+    p.add_argument("--send", action="store_true", help="email it to DELETON_REPORT_RECIPIENTS")
+    p.add_argument("--force", action="store_true", help="send even if this period was sent")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("dashboard", help="serve the live dashboard until stopped")
     p.add_argument("--port", type=int, help="default: DELETON_DASHBOARD_PORT or 8050")

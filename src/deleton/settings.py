@@ -7,6 +7,7 @@ Built once at the entry point; each adapter receives only its own part (``databa
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -105,6 +106,15 @@ class CompressConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """Who the daily report goes to, in which time zone its days are, and when it is made."""
+
+    zone: str  # an IANA name: Europe/London
+    recipients: tuple[str, ...]
+    at: dt.time  # when, in ``zone``, inside ``deleton up``
+
+
+@dataclass(frozen=True)
 class DashboardConfig:
     host: str
     port: int
@@ -148,6 +158,10 @@ class Settings(BaseSettings):
     compress_every: float = Field(3_600.0, gt=0, description="seconds, inside deleton up")
     compress_chunk: int = Field(2_000, ge=1, description="rides summarised per transaction")
 
+    report_tz: str = "Europe/London"
+    report_recipients: str = ""  # comma-separated addresses
+    report_at: dt.time = dt.time(17, 0)
+
     mail_backend: Literal["smtp", "ses", "folder"] = "smtp"
     mail_from: str = Field("alerts@deleton.example", pattern=r"^[^@\s]+@[^@\s]+$")
     smtp_host: str = "localhost"
@@ -169,6 +183,25 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("report_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone: {value}") from None
+        return value
+
+    @field_validator("report_recipients")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for address in filter(None, (a.strip() for a in value.split(","))):
+            if not re.fullmatch(r"[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+", address):
+                raise ValueError("a recipient is not an email address")
+        return value
 
     def database(self) -> DatabaseConfig:
         return DatabaseConfig(
@@ -212,6 +245,10 @@ class Settings(BaseSettings):
             self.compress_every,
             self.compress_chunk,
         )
+
+    def report(self) -> ReportConfig:
+        recipients = tuple(filter(None, (a.strip() for a in self.report_recipients.split(","))))
+        return ReportConfig(self.report_tz, recipients, self.report_at)
 
     def mail(self) -> MailConfig:
         if self.smtp_user and self.smtp_tls == "none" and not self.smtp_plaintext_login:

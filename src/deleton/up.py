@@ -2,16 +2,18 @@
 
 The one module besides ``cli`` that wires several services together: a simulated fleet feeds
 ingestion (alerts to a folder unless a mail backend is configured), the dashboard serves what
-arrives, and compression runs every ``DELETON_COMPRESS_EVERY``.
+arrives, compression runs every ``DELETON_COMPRESS_EVERY`` and the daily report is made at
+``DELETON_REPORT_AT``.
 """
 
 from __future__ import annotations
 
-from .compress.command import Schedule
+from .compress.command import Schedule as Compression
 from .dashboard.command import start as start_dashboard
 from .ingest.command import pipeline, serve
 from .mail.transports import FolderTransport
 from .postgres.connection import open_database
+from .report.command import Schedule as Reports
 from .settings import Settings
 from .simulator.fleet_source import FleetSource
 
@@ -30,8 +32,10 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
         else "DELETON_DATABASE_URL"
     )
     close_dashboard, address = start_dashboard(settings)
-    compression = Schedule(open_database(settings.database()), settings.compress())
+    compression = Compression(open_database(settings.database()), settings.compress())
     compression.start()
+    reports = Reports(settings)
+    reports.start()
     print("Deleton is up:")
     print(f"  PostgreSQL   {where}")
     print(f"  fleet        {bikes} simulated bikes at {speed:g}x real time (seed {seed})")
@@ -40,10 +44,15 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     print(f"  dashboard    {address}")
     every = settings.compress().every
     print(f"  compression  every {every / 60:g} min: ended rides summarised, old detail dropped")
+    report = settings.report()
+    where = ", ".join(report.recipients) if report.recipients else "written only"
+    print(f"  report       daily at {report.at:%H:%M} {report.zone}, under"
+          f" {settings.home / 'reports'} ({where})")  # fmt: skip
     print("Ctrl-C stops everything.", flush=True)
     try:
         serve(ingestor, outbox)
     finally:
+        reports.stop()
         compression.stop()
         close_dashboard()
     print("Deleton stopped.")

@@ -15,8 +15,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deleton"
 
 CORE = {"core"}
-ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus"}
-SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress"}
+ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf"}
+SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report"}
 COMPOSERS = {"cli", "up"}
 SHARED = {"errors", "settings", "lifecycle", "logs", "__init__"}
 

@@ -28,3 +28,10 @@ METRIC_COLOURS = {
     "rpm": ACCENT,
 }
 FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+
+# The same colours on paper (the daily report): dark ink on white, the panels a faint grey.
+PAPER = "#ffffff"
+PRINT_INK = "#0d1117"  # the dashboard's background, as ink
+PRINT_MUTED = "#5b6778"
+PRINT_GRID = "#d5dbe3"
+PRINT_PANEL = "#f2f5f8"

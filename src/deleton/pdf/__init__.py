@@ -1,0 +1,2 @@
+"""Adapter for PDF: the daily report drawn with matplotlib and laid out with fpdf2 (no browser,
+no system library)."""

@@ -1,0 +1,230 @@
+"""The daily report as an A4 PDF, built with fpdf2: real text (selectable, searchable) in DejaVu
+Sans, which every rider's name can be written in, and matplotlib charts as images.
+
+Page one: the Deleton name and its logo (drawn here: a wheel, no image from elsewhere), the
+period and when the report was made, the headline figures with their changes, riders by
+gender and rides per hour. Page two: riders by age and gender, power against heart rate, and
+the top riders by energy (first name and last initial only). A period without rides is one
+page that says so, with no empty axes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+from pathlib import Path
+
+import matplotlib
+from fpdf import FPDF
+
+from ..core.palette import ACCENT, PRINT_GRID, PRINT_INK, PRINT_MUTED, PRINT_PANEL
+from ..core.report_figures import Figures, Headline, Period, energy_text
+from . import charts
+
+FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+WIDTH, HEIGHT, MARGIN = 210.0, 297.0, 14.0
+INNER = WIDTH - 2 * MARGIN
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+class _Document(FPDF):
+    def __init__(self, period: Period, made: str) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.period = period
+        self.made = made
+        self.set_auto_page_break(False)
+        self.set_margins(MARGIN, MARGIN, MARGIN)
+        self.add_font("DejaVu", "", FONTS / "DejaVuSans.ttf")
+        self.add_font("DejaVu", "B", FONTS / "DejaVuSans-Bold.ttf")
+        self.set_title(f"Deleton daily report, {period.label}")
+        self.set_author("Deleton")
+        self.set_creator("deleton report")
+        self.set_subject("Rides, riders, energy and heart-rate safety")
+
+    def ink(self, colour: str) -> None:
+        self.set_text_color(*_rgb(colour))
+
+    def fill(self, colour: str) -> None:
+        self.set_fill_color(*_rgb(colour))
+
+    def stroke(self, colour: str) -> None:
+        self.set_draw_color(*_rgb(colour))
+
+    def text_at(
+        self, x: float, y: float, w: float, h: float, text: str, size: float,
+        colour: str = PRINT_INK, bold: bool = False, align: str = "L",
+    ) -> None:  # fmt: skip
+        """``text`` in a box ``w`` wide; a text too wide for it is set smaller, never cut."""
+        style = "B" if bold else ""
+        self.set_font("DejaVu", style, size)
+        while size > 4 and self.get_string_width(text) > w:
+            size -= 0.25
+            self.set_font("DejaVu", style, size)
+        self.ink(colour)
+        self.set_xy(x, y)
+        self.cell(w, h, text, align=align)
+
+    def footer(self) -> None:
+        label = f"Deleton daily report · {self.period.label}"
+        self.text_at(MARGIN, HEIGHT - 10, INNER / 2, 5, label, 7.5, PRINT_MUTED)
+        self.text_at(WIDTH / 2, HEIGHT - 10, INNER / 2, 5, f"page {self.page_no()}", 7.5,
+                     PRINT_MUTED, align="R")  # fmt: skip
+
+
+def _logo(pdf: _Document, x: float, y: float, radius: float) -> None:
+    """A bike wheel: rim, hub and eight spokes, in Deleton teal."""
+    pdf.stroke(ACCENT)
+    pdf.set_line_width(radius * 0.16)
+    pdf.circle(x, y, radius, style="D")
+    pdf.set_line_width(radius * 0.06)
+    for spoke in range(8):
+        angle = spoke * math.pi / 4
+        pdf.line(x, y, x + radius * 0.86 * math.cos(angle), y + radius * 0.86 * math.sin(angle))
+    pdf.fill(ACCENT)
+    pdf.circle(x, y, radius * 0.22, style="F")
+
+
+def _header(pdf: _Document) -> float:
+    pdf.fill(PRINT_PANEL)
+    pdf.rect(0, 0, WIDTH, 38, style="F")
+    _logo(pdf, MARGIN + 9, 19, 8.5)
+    pdf.text_at(MARGIN + 22, 9.5, 80, 10, "DELETON", 22, PRINT_INK, bold=True)
+    pdf.text_at(MARGIN + 22, 20.5, 80, 7, "Daily report", 12, ACCENT, bold=True)
+    pdf.text_at(WIDTH / 2 - 10, 10.5, INNER / 2 + 10, 7, pdf.period.label, 12, PRINT_INK,
+                bold=True, align="R")  # fmt: skip
+    span = f"{_utc(pdf.period.start)} to {_utc(pdf.period.end)}"
+    pdf.text_at(WIDTH / 2 - 30, 18, INNER / 2 + 30, 5, span, 8, PRINT_MUTED, align="R")
+    pdf.text_at(WIDTH / 2 - 30, 23.5, INNER / 2 + 30, 5, f"Made {pdf.made}", 8, PRINT_MUTED,
+                align="R")  # fmt: skip
+    pdf.stroke(ACCENT)
+    pdf.set_line_width(0.8)
+    pdf.line(0, 38, WIDTH, 38)
+    return 46.0
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%d %b %Y %H:%M UTC")
+
+
+def _tiles(pdf: _Document, headlines: list[Headline], top: float) -> float:
+    columns, gap = 5, 3.0
+    width = (INNER - gap * (columns - 1)) / columns
+    height = 25.0
+    for i, headline in enumerate(headlines):
+        x = MARGIN + (i % columns) * (width + gap)
+        y = top + (i // columns) * (height + gap)
+        pdf.fill(PRINT_PANEL)
+        pdf.rect(x, y, width, height, style="F", round_corners=True, corner_radius=2)
+        pdf.text_at(x + 3, y + 2.5, width - 6, 4, headline.label.upper(), 6.3, PRINT_MUTED,
+                    bold=True)  # fmt: skip
+        size = 15 if len(headline.value) <= 9 else 12
+        pdf.text_at(x + 3, y + 8, width - 6, 9, headline.value, size, PRINT_INK, bold=True)
+        pdf.text_at(x + 3, y + 18, width - 6, 4, headline.change, 7, PRINT_MUTED)
+    rows = math.ceil(len(headlines) / columns)
+    pdf.text_at(MARGIN, top + rows * (height + gap), INNER, 4,
+                "Changes are against the period of the same length just before.", 7,
+                PRINT_MUTED)  # fmt: skip
+    return top + rows * (height + gap) + 8
+
+
+def _inches(width_mm: float, height_mm: float) -> tuple[float, float]:
+    """A chart's size as drawn: drawn at the size it is printed, every chart's type is the
+    same size on the page."""
+    return width_mm / 25.4, height_mm / 25.4
+
+
+def _image(pdf: _Document, png: bytes, x: float, y: float, w: float) -> float:
+    """Place a chart ``w`` mm wide; return its height."""
+    info = pdf.image(io.BytesIO(png), x=x, y=y, w=w)
+    return float(info.rendered_height)
+
+
+def _empty(pdf: _Document, top: float) -> None:
+    pdf.fill(PRINT_PANEL)
+    pdf.rect(MARGIN, top, INNER, 40, style="F", round_corners=True, corner_radius=3)
+    pdf.text_at(MARGIN, top + 11, INNER, 9, "No rides in this period", 16, PRINT_INK, bold=True,
+                align="C")  # fmt: skip
+    pdf.text_at(MARGIN, top + 22, INNER, 6,
+                "No bike started a ride between these times, so there is nothing to chart.",
+                9.5, PRINT_MUTED, align="C")  # fmt: skip
+
+
+def _table(pdf: _Document, now: Figures, top: float) -> None:
+    pdf.text_at(MARGIN, top, INNER, 7, "Top riders by energy", 11, PRINT_INK, bold=True)
+    y = top + 9
+    columns = (("Rider", 70.0, "L"), ("Rides", 25.0, "R"), ("Ride time", 40.0, "R"),
+               ("Energy", 47.0, "R"))  # fmt: skip
+    x = MARGIN
+    for name, width, align in columns:
+        pdf.text_at(x + 2, y, width - 4, 6, name.upper(), 7, PRINT_MUTED, bold=True, align=align)
+        x += width
+    y += 7
+    for rank, rider in enumerate(now.top_riders, 1):
+        if rank % 2:
+            pdf.fill(PRINT_PANEL)
+            pdf.rect(MARGIN, y - 0.8, INNER, 6.6, style="F")
+        minutes = round(rider.seconds / 60)
+        cells = (
+            f"{rank}. {rider.name}",
+            f"{rider.rides:,}",
+            f"{minutes // 60} h {minutes % 60:02d} min",
+            energy_text(rider.energy_kj),
+        )
+        x = MARGIN
+        for (_, width, align), text in zip(columns, cells, strict=True):
+            pdf.text_at(x + 2, y, width - 4, 5, text, 9, PRINT_INK, align=align)
+            x += width
+        y += 6.6
+    pdf.stroke(PRINT_GRID)
+    pdf.set_line_width(0.2)
+    pdf.line(MARGIN, y + 1, MARGIN + INNER, y + 1)
+
+
+def _notes(pdf: _Document, zone: str, top: float) -> None:
+    pdf.set_font("DejaVu", "", 7.5)
+    pdf.ink(PRINT_MUTED)
+    pdf.set_xy(MARGIN, top)
+    pdf.multi_cell(
+        INNER, 4,
+        "Riders are distinct people; a rider's gender and age are those of their latest ride. "
+        "Energy is each reading's power over the second it stands for (the bikes report once a "
+        "second), in kJ, or kWh from 10,000 kJ (1 kWh = 3,600 kJ). Average power and heart "
+        "rate are over readings, each ride weighted by its readings; heart rate counts only "
+        "readings with sensor contact (a reading of 0 is none). New riders rode for the first "
+        f"time in this period. Hours are in {zone}. Rides are counted in the period they "
+        "started in, from the summaries of finished rides and from rides not yet summarised.",
+        align="L",
+    )  # fmt: skip
+
+
+def render(
+    period: Period, now: Figures, headlines: list[Headline], made: dt.datetime, zone: str
+) -> bytes:
+    """The report's PDF bytes."""
+    pdf = _Document(period, made.strftime("%d %B %Y %H:%M %Z").strip())
+    pdf.add_page()
+    top = _tiles(pdf, headlines, _header(pdf))
+    if now.empty:
+        _empty(pdf, top)
+        _notes(pdf, zone, top + 50)
+        return bytes(pdf.output())
+    narrow = 66.0  # riders by gender: three bars at most
+    genders = charts.riders_by_gender(now.riders_by_gender, _inches(narrow, 58))
+    height = _image(pdf, genders, MARGIN, top, narrow)
+    hours = charts.rides_by_hour(now.rides_by_hour, zone, _inches(INNER - narrow - 6, 58))
+    _image(pdf, hours, MARGIN + narrow + 6, top, INNER - narrow - 6)
+    top += height + 6
+    ages = charts.riders_by_age(now.riders_by_age, _inches(INNER, 68))
+    top += _image(pdf, ages, MARGIN, top, INNER)
+    _notes(pdf, zone, top + 6)
+
+    pdf.add_page()
+    effort = charts.effort(now.effort, _inches(INNER, 92))
+    height = _image(pdf, effort, MARGIN, MARGIN, INNER)
+    _table(pdf, now, MARGIN + height + 8)
+    return bytes(pdf.output())

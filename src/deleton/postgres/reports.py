@@ -1,0 +1,80 @@
+"""Read side of the daily report, over ``historical.ride_summary`` (every ride, wherever it
+is kept), and the record of each report sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+
+from ..core.report_figures import ReportRide
+
+Connection = psycopg.Connection[Any]
+
+# A rider's details from daily if the rider is still there, else from historical.
+_RIDES = """
+SELECT v.ride_id, v.user_id, u.first_name, u.last_name, u.gender,
+       date_part('year', age((v.started_at AT TIME ZONE 'UTC')::date, u.date_of_birth))::int,
+       extract(hour FROM v.started_at AT TIME ZONE %(zone)s)::int,
+       coalesce(v.duration_s, 0), v.heart_rate_avg, coalesce(v.heart_rate_readings, 0),
+       v.power_avg, coalesce(v.power_readings, 0), coalesce(v.energy_kj, 0),
+       coalesce(v.alerts_high, 0), coalesce(v.alerts_low, 0)
+FROM historical.ride_summary v
+LEFT JOIN LATERAL (
+    SELECT first_name, last_name, gender, date_of_birth FROM daily.rider d
+    WHERE d.user_id = v.user_id
+    UNION ALL
+    SELECT first_name, last_name, gender, date_of_birth FROM historical.rider h
+    WHERE h.user_id = v.user_id
+    LIMIT 1
+) u ON true
+WHERE v.started_at >= %(start)s AND v.started_at < %(end)s
+ORDER BY v.started_at, v.ride_id
+"""
+
+_NEW_RIDERS = """
+SELECT count(*) FROM (
+    SELECT user_id FROM historical.ride_summary
+    WHERE user_id IN (SELECT user_id FROM historical.ride_summary
+                      WHERE started_at >= %(start)s AND started_at < %(end)s)
+    GROUP BY user_id
+    HAVING min(started_at) >= %(start)s
+) first_rides
+"""
+
+
+def report_rides(
+    conn: Connection, start: dt.datetime, end: dt.datetime, zone: str
+) -> list[ReportRide]:
+    """The rides started in ``[start, end)``, oldest first, with hours in ``zone``."""
+    rows = conn.execute(_RIDES, {"start": start, "end": end, "zone": zone}).fetchall()
+    return [ReportRide(*row) for row in rows]
+
+
+def new_riders(conn: Connection, start: dt.datetime, end: dt.datetime) -> int:
+    """Riders of ``[start, end)`` whose first ride ever started in it."""
+    row = conn.execute(_NEW_RIDERS, {"start": start, "end": end}).fetchone()
+    return int(row[0]) if row else 0
+
+
+def delivery(conn: Connection, start: dt.datetime, end: dt.datetime) -> dt.datetime | None:
+    """When the report of this period was sent, if it was."""
+    row = conn.execute(
+        "SELECT sent_at FROM historical.report_delivery"
+        " WHERE period_start = %s AND period_end = %s",
+        [start, end],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def record_delivery(
+    conn: Connection, start: dt.datetime, end: dt.datetime, recipients: int
+) -> None:
+    conn.execute(
+        "INSERT INTO historical.report_delivery (period_start, period_end, sent_at, recipients)"
+        " VALUES (%s, %s, now(), %s) ON CONFLICT (period_start, period_end) DO UPDATE"
+        " SET sent_at = now(), recipients = EXCLUDED.recipients,"
+        " sends = historical.report_delivery.sends + 1",
+        [start, end, recipients],
+    )
