@@ -20,13 +20,15 @@ START = 1_667_500_920_000_000
 SECOND = 1_000_000
 
 
-def dump_fleet(path: Path, bikes: int, seconds: int, seed: int, partitions: int = 4) -> int:
-    """A seeded fleet's first ``seconds`` from ``START`` as kcat records in ``path``; returns
+def dump_fleet(
+    path: Path, bikes: int, seconds: int, seed: int, partitions: int = 4, start: int = START
+) -> int:
+    """A seeded fleet's first ``seconds`` from ``start`` as kcat records in ``path``; returns
     how many messages."""
     with path.open("wb") as out:
         return run(
-            KcatSink(out, "deloton", partitions), size=bikes, seed=seed, start=START,
-            until=START + seconds * SECOND, speed=None,
+            KcatSink(out, "deloton", partitions), size=bikes, seed=seed, start=start,
+            until=start + seconds * SECOND, speed=None,
         )  # fmt: skip
 
 
