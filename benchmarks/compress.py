@@ -32,15 +32,14 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.broker import LocalBroker  # noqa: E402
-from tests.harness.fleet import fill_topic  # noqa: E402
-from tests.harness.services import DELETON, env_for, value  # noqa: E402
-
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.compress.compressor import Outcome  # noqa: E402
 from deleton.postgres import schema  # noqa: E402
 from deleton.postgres.connection import Database, embedded_url  # noqa: E402
 from deleton.settings import CompressConfig  # noqa: E402
+from tests.harness.broker import LocalBroker  # noqa: E402
+from tests.harness.fleet import fill_topic  # noqa: E402
+from tests.harness.services import DELETON, env_for, value  # noqa: E402
 
 DAY = dt.datetime(2022, 11, 3, tzinfo=dt.UTC)
 CONFIG = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), 3600.0)

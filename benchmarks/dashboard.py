@@ -39,13 +39,12 @@ from psycopg_pool import ConnectionPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.services import value  # noqa: E402
-
 from deleton.core.fleet_status import FleetStatus  # noqa: E402
 from deleton.dashboard import views  # noqa: E402
 from deleton.dashboard.snapshots import RecentRides  # noqa: E402
 from deleton.postgres import queries, schema  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
+from tests.harness.services import value  # noqa: E402
 
 SIZES = (10**5, 10**6, 10**7)
 ACTIVE_READINGS = 100

@@ -40,6 +40,14 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deleton.core.tracker import Tracker  # noqa: E402
+from deleton.core.wire import parse_value  # noqa: E402
+from deleton.kafka.producer import KafkaSink  # noqa: E402
+from deleton.postgres import schema  # noqa: E402
+from deleton.postgres.connection import embedded_url  # noqa: E402
+from deleton.postgres.store import pack_readings  # noqa: E402
+from deleton.settings import KafkaConfig  # noqa: E402
+from deleton.simulator.runner import run  # noqa: E402
 from tests.harness.broker import LocalBroker  # noqa: E402
 from tests.harness.fleet import START  # noqa: E402
 from tests.harness.services import (  # noqa: E402
@@ -50,15 +58,6 @@ from tests.harness.services import (  # noqa: E402
     value,
     wait_for,
 )
-
-from deleton.core.tracker import Tracker  # noqa: E402
-from deleton.core.wire import parse_value  # noqa: E402
-from deleton.kafka.producer import KafkaSink  # noqa: E402
-from deleton.postgres import schema  # noqa: E402
-from deleton.postgres.connection import embedded_url  # noqa: E402
-from deleton.postgres.store import pack_readings  # noqa: E402
-from deleton.settings import KafkaConfig  # noqa: E402
-from deleton.simulator.runner import run  # noqa: E402
 
 WARM_UP = 40  # simulated seconds: every bike has started by 30 s
 

@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compress import CONFIG, DAY, load_day  # noqa: E402
-
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.postgres.connection import Database, embedded_url  # noqa: E402
 from deleton.report.command import build  # noqa: E402

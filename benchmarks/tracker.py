@@ -23,12 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.harness.fleet import SECOND, START  # noqa: E402
-
 from deleton.core.messages import Message  # noqa: E402
 from deleton.core.tracker import Tracker  # noqa: E402
 from deleton.core.wire import envelope  # noqa: E402
 from deleton.simulator.riders import simulated_fleet  # noqa: E402
+from tests.harness.fleet import SECOND, START  # noqa: E402
 
 
 def main() -> None:
