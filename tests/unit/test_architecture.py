@@ -16,9 +16,9 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deleton"
 
 CORE = {"core"}
 ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf"}
-SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report"}
+SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api"}
 COMPOSERS = {"cli", "up"}
-SHARED = {"errors", "settings", "lifecycle", "logs", "__init__"}
+SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure
 # modules, and orjson. Nothing that touches files, sockets, processes, threads or the clock.

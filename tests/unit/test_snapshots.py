@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from deleton.dashboard.snapshots import Shared
 from deleton.errors import TransientError
+from deleton.snapshot import Shared
 from tests.harness.services import wait_for
 
 

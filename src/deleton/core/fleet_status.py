@@ -40,6 +40,7 @@ class BikeStatus(NamedTuple):
     heart_rate: int | None  # None: no reading with a heart rate yet
     zone: str  # a zone, "no contact" or "–"
     effort: float  # heart rate over the rider's maximum
+    ride_id: int
 
 
 SORT_KEYS: dict[str, Callable[[BikeStatus], Any]] = {
@@ -62,6 +63,7 @@ def bike_status(ride: OpenRide, now: int) -> BikeStatus:
         hr or None,
         zone(hr, ride.age) or ("no contact" if hr == 0 else "–"),
         (hr or 0) / limit if limit else 0.0,
+        ride.ride_id,
     )
 
 

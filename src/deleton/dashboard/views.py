@@ -24,8 +24,10 @@ from ..core.readings import ride_seconds
 from ..core.summaries import RecentStats
 from ..errors import DeletonError
 from ..postgres import queries
+from ..postgres.connection import Connect, run_query
+from ..snapshot import Shared
 from . import charts, pages
-from .snapshots import Connect, RecentRides, Shared, run_query
+from .snapshots import RecentRides
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +155,8 @@ class DashboardData:
         cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
     ) -> DashboardData:
         def build() -> FleetStatus:
-            rides = run_query(connect, "the fleet", queries.open_rides)
-            return FleetStatus(rides, int(wall() * 1_000_000), idle_timeout_us)
+            now = int(wall() * 1_000_000)
+            return run_query(connect, "the fleet", lambda c: queries.fleet(c, now, idle_timeout_us))
 
         fleet = Shared(build, 0.5, background=True)
         recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)

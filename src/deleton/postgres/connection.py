@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -21,6 +22,10 @@ from ..errors import RejectedData, TerminalError, TransientError
 from ..settings import DatabaseConfig
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A pool's ``connection``: a connection lent for a ``with`` block.
+Connect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 
 DATABASE_NAME = "deleton"
 # Reloadable settings that suit a write-heavy ingest; applied once to a new embedded server.
@@ -138,3 +143,13 @@ def translate(exc: psycopg.Error, what: str = "PostgreSQL") -> Exception:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+
+
+def run_query(connect: Connect, what: str, query: Callable[[psycopg.Connection[Any]], T]) -> T:
+    """``query`` on a pooled connection, with database failures made transient (a pool that
+    cannot lend a connection in time is one: ``PoolTimeout`` is an ``OperationalError``)."""
+    try:
+        with connect() as conn:
+            return query(conn)
+    except psycopg.Error as exc:
+        raise TransientError(f"cannot read {what}: {_first_line(exc)}") from exc

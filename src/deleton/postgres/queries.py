@@ -1,4 +1,4 @@
-"""Read side of the daily schema, for the dashboard (and the API after it).
+"""Read side of the daily schema, for the live dashboard (and the fleet for the API).
 
 Every query here is bounded by an index and by what the caller will show: one bike's newest
 ride (``ride_bike_started``), one ride's readings after a point (``reading_ride_at``, which
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from ..core.fleet_status import OpenRide
+from ..core.fleet_status import FleetStatus, OpenRide
 from ..core.readings import LatestReading, RideSeries
 from ..core.records import from_datetime, to_datetime
 from ..core.summaries import RideFacts, Tally
@@ -116,6 +116,12 @@ def open_rides(conn: Connection) -> list[OpenRide]:
         latest = None if at is None else LatestReading(from_datetime(at), *values)
         fleet.append(OpenRide(bike, ride_id, from_datetime(started), first, age, latest))
     return fleet
+
+
+def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:
+    """The fleet at ``now`` (µs), as the dashboard's fleet page and the API's ``/bikes`` both
+    show it: every open ride, and those heard from within ``idle_timeout_us`` as riding."""
+    return FleetStatus(open_rides(conn), now, idle_timeout_us)
 
 
 def rides_since(conn: Connection, since: int) -> list[RideFacts]:

@@ -1,0 +1,80 @@
+"""A value shared by every caller and rebuilt at most once per interval: the fleet right now,
+recent rides. A wall of dashboards, or two hundred API clients, must not multiply the
+database's work; callers who arrive during a rebuild share its result.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Shared(Generic[T]):
+    """A value rebuilt by ``refresh`` when older than ``max_age`` seconds, one rebuild at a time.
+
+    With ``background``, a caller finding the value stale gets it at once while one rebuild
+    runs on a thread of its own (stale while revalidating): the viewer's update then costs
+    only what it shows, and the rebuild happens once per ``max_age`` however many watch.
+    Only the very first value is built while the caller waits. While rebuilds fail or hang,
+    the last value is still given: ``age`` and ``failure`` say how old it is and why, so that
+    screens can say so instead of freezing silently.
+    """
+
+    def __init__(
+        self,
+        refresh: Callable[[], T],
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
+    ) -> None:
+        self._refresh = refresh
+        self._max_age = max_age
+        self._clock = clock
+        self._background = background
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._taken = -float("inf")
+        self._rebuilding = False
+        self.refreshes = 0
+        self.attempts = 0  # background rebuilds finished, well or not
+        self.failure: Exception | None = None  # of the last background rebuild, if it failed
+
+    def get(self) -> T:
+        if self._background and self._value is not None:
+            if self._clock() - self._taken >= self._max_age and not self._rebuilding:
+                self._rebuilding = True
+                threading.Thread(target=self._rebuild, name="snapshot", daemon=True).start()
+            return self._value
+        with self._lock:
+            value = self._value
+            if value is None or self._clock() - self._taken >= self._max_age:
+                value = self._store(self._clock(), self._refresh())
+            return value
+
+    def age(self) -> float:
+        """Seconds since the value given now was asked for (infinite before the first)."""
+        return self._clock() - self._taken
+
+    def _store(self, asked: float, value: T) -> T:
+        self._value, self._taken = value, asked
+        self.refreshes += 1
+        return value
+
+    def _rebuild(self) -> None:
+        try:
+            with self._lock:
+                self._store(self._clock(), self._refresh())
+            self.failure = None
+        except Exception as exc:  # kept for the viewer; the next call tries again
+            self.failure = exc
+            log.warning("snapshot not rebuilt: %s", exc)
+        finally:
+            self._rebuilding = False
+            self.attempts += 1
