@@ -53,7 +53,8 @@ class Partition(NamedTuple):
 
 _SUMMARISE = """
 WITH rides AS (
-    SELECT * FROM daily.ride WHERE ride_id = ANY(%(rides)s) AND ended_at IS NOT NULL
+    -- locked, as the API's delete locks a ride: a ride deleted beside this summary is skipped
+    SELECT * FROM daily.ride WHERE ride_id = ANY(%(rides)s) AND ended_at IS NOT NULL FOR UPDATE
 ), readings AS (
     SELECT x.ride_id,
            count(*) AS readings,
