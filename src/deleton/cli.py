@@ -83,6 +83,12 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
     return dashboard(settings, args.port)
 
 
+def _api(args: argparse.Namespace, settings: Settings) -> int:
+    from .api.command import api
+
+    return api(settings, args.port)
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from .up import up
 
@@ -150,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="serve the live dashboard until stopped")
     p.add_argument("--port", type=int, help="default: DELETON_DASHBOARD_PORT or 8050")
     p.set_defaults(func=_dashboard)
+
+    p = sub.add_parser("api", help="serve the REST API until stopped")
+    p.add_argument("--port", type=int, help="default: DELETON_API_PORT or 8000")
+    p.set_defaults(func=_api)
 
     p = sub.add_parser("up", help="run the whole platform on the embedded default")
     p.add_argument("--bikes", type=_bikes, default=20)

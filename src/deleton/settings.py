@@ -115,6 +115,18 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """Where the REST API listens, the key that unlocks deletes and personal data (``None``:
+    neither is possible), and the zone whose calendar days ``/daily`` means."""
+
+    host: str
+    port: int
+    key: SecretStr | None
+    zone: str
+    idle_timeout_us: int  # a bike silent for longer is not riding
+
+
+@dataclass(frozen=True)
 class DashboardConfig:
     host: str
     port: int
@@ -176,6 +188,10 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"  # 0.0.0.0 to serve screens on other machines
     dashboard_port: int = Field(8050, ge=1, le=65535)
 
+    api_host: str = "127.0.0.1"  # 0.0.0.0 behind a load balancer
+    api_port: int = Field(8000, ge=1, le=65535)
+    api_key: SecretStr | None = None
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_host: str = "127.0.0.1"  # where --metrics-port listens; 0.0.0.0 for a remote scraper
 
@@ -193,6 +209,15 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"not a time zone: {value}") from None
+        return value
+
+    @field_validator("api_key")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters: it guards deletes and addresses")
         return value
 
     @field_validator("report_recipients")
@@ -269,6 +294,11 @@ class Settings(BaseSettings):
             self.alert_max_age,
         )
 
+    def api(self) -> ApiConfig:
+        return ApiConfig(
+            self.api_host, self.api_port, self.api_key, self.report_tz, self.idle_timeout_us
+        )
+
     def dashboard(self) -> DashboardConfig:
         return DashboardConfig(self.dashboard_host, self.dashboard_port, self.idle_timeout_us)
 
@@ -285,7 +315,7 @@ def load_settings() -> Settings:
         problems = []
         for error in exc.errors():
             name = "DELETON_" + "_".join(str(part) for part in error["loc"]).upper()
-            secret = "PASSWORD" in name or "URL" in name
+            secret = any(word in name for word in ("PASSWORD", "URL", "KEY"))
             shown = "" if secret else f" (got {error.get('input')!r})"
             problems.append(f"  {name}: {error['msg']}{shown}")
         raise ConfigError("invalid settings:\n" + "\n".join(problems)) from None

@@ -1,13 +1,14 @@
 """``deleton up``: the whole platform in one process on the embedded default.
 
 The one module besides ``cli`` that wires several services together: a simulated fleet feeds
-ingestion (alerts to a folder unless a mail backend is configured), the dashboard serves what
-arrives, compression runs every ``DELETON_COMPRESS_EVERY`` and the daily report is made at
-``DELETON_REPORT_AT``.
+ingestion (alerts to a folder unless a mail backend is configured), the dashboard and the
+REST API serve what arrives, compression runs every ``DELETON_COMPRESS_EVERY`` and the daily
+report is made at ``DELETON_REPORT_AT``.
 """
 
 from __future__ import annotations
 
+from .api.command import start as start_api
 from .compress.command import Schedule as Compression
 from .dashboard.command import start as start_dashboard
 from .ingest.command import pipeline, serve
@@ -32,6 +33,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
         else "DELETON_DATABASE_URL"
     )
     close_dashboard, address = start_dashboard(settings)
+    close_api, api_address = start_api(settings)
     compression = Compression(open_database(settings.database()), settings.compress())
     compression.start()
     reports = Reports(settings)
@@ -42,6 +44,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
     print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
     print(f"  dashboard    {address}")
+    print(f"  API          {api_address}  (interactive docs: {api_address}docs)")
     every = settings.compress().every
     print(f"  compression  every {every / 60:g} min: ended rides summarised, old detail dropped")
     report = settings.report()
@@ -54,6 +57,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     finally:
         reports.stop()
         compression.stop()
+        close_api()
         close_dashboard()
     print("Deleton stopped.")
     return 0

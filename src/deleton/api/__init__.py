@@ -1,0 +1,1 @@
+"""The REST API over rides, riders and bikes (``deleton api``)."""

@@ -1,0 +1,115 @@
+"""The FastAPI app: its routes, and errors as JSON.
+
+Every error is a ``Problem`` (status and detail) with the right 4xx: a malformed parameter is
+400 with the parameter named, an unknown id 404. The database away is 503 with
+``Retry-After``; anything unforeseen is a 500 that says nothing of its cause (the traceback
+goes to the log, never to the caller). Nothing a request carries reaches SQL but as a
+parameter.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from ..errors import TransientError
+from . import fleet, riders, rides
+from .data import ApiData
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = "5"  # seconds a caller should wait when the database is away
+
+DESCRIPTION = """\
+Rides, riders and the fleet of Deleton's connected bikes.
+
+A ride is the same wherever it is kept: in progress, ended today, or summarised months ago.
+Deleting a ride and seeing a rider's personal data need the `X-API-Key` header. Lists take
+`limit` and `offset` and say where the next page starts. Errors are JSON: `status` and
+`detail`.
+"""
+
+
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": status, "detail": detail}, status_code=status, headers=headers)
+
+
+def _field(error: dict[str, Any]) -> str:
+    """The parameter a validation error is about, without its location prefix."""
+    location = [str(part) for part in error.get("loc", ())]
+    return ".".join(location[1:] or location) or "request"
+
+
+def allowed(app: FastAPI, request: Request) -> set[str]:
+    """Every method some route serves at the request's path."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
+
+
+def create_app(data: ApiData) -> FastAPI:
+    app = FastAPI(
+        title="Deleton API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.data = data
+    for module in (rides, riders, fleet):
+        app.include_router(module.router)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette's Allow names only the first route of the path; GET and DELETE of a
+            # ride are two routes, and a client must learn of both
+            headers = {"Allow": ", ".join(sorted(allowed(app, request)))}
+        return problem(exc.status_code, str(exc.detail), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the message names the parameter and the rule, never echoes the value sent
+        details = "; ".join(f"{_field(e)}: {e.get('msg', 'invalid')}" for e in exc.errors()[:5])
+        return problem(400, details or "malformed request")
+
+    @app.exception_handler(TransientError)
+    async def unavailable(request: Request, exc: TransientError) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return problem(503, "the database is not answering; try again shortly",
+                       {"Retry-After": RETRY_AFTER})  # fmt: skip
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return problem(500, "internal error")
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, less the 422 it adds to every route: validation errors are
+        400 here, each route says so."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description,
+                routes=app.routes,
+            )  # fmt: skip
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

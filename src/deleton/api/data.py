@@ -1,0 +1,64 @@
+"""Where the API's answers come from: a connection pool, the shared view of the fleet, the key,
+the time zone of ``/daily`` and the clock. Built once by ``command`` and handed to every route
+as a dependency, so that tests can build it over anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import psycopg
+from fastapi import Depends, Request
+from pydantic import SecretStr
+
+from ..core.fleet_status import FleetStatus
+from ..postgres import queries
+from ..postgres.connection import Connect, run_query
+from ..snapshot import Shared
+
+T = TypeVar("T")
+FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however many ask
+
+
+@dataclass
+class ApiData:
+    connect: Connect
+    fleet: Shared[FleetStatus]
+    key: SecretStr | None
+    zone: ZoneInfo
+    wall: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def over(
+        cls,
+        connect: Connect,
+        key: SecretStr | None,
+        zone: str,
+        idle_timeout_us: int,
+        wall: Callable[[], float] = time.time,
+    ) -> ApiData:
+        def build() -> FleetStatus:
+            now = int(wall() * 1_000_000)
+            return run_query(connect, "the fleet", lambda c: queries.fleet(c, now, idle_timeout_us))
+
+        fleet = Shared(build, FLEET_MAX_AGE, background=True)
+        return cls(connect, fleet, key, ZoneInfo(zone), wall)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
+
+    def read(self, what: str, query: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``query`` on a pooled connection; the database away is a ``TransientError``."""
+        return run_query(self.connect, what, query)
+
+
+def _data(request: Request) -> ApiData:
+    data: ApiData = request.app.state.data
+    return data
+
+
+Data = Annotated[ApiData, Depends(_data)]

@@ -1,0 +1,97 @@
+"""The fleet right now, and the API's own health."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from ..core.fleet_status import SORT_KEYS
+from ..errors import TransientError
+from ..postgres import rides as store
+from .data import Data
+from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLag
+from .rides import BAD_REQUEST, UNAVAILABLE
+
+router = APIRouter(tags=["fleet"])
+
+Sort = Literal["zone", "duration", "heart_rate", "bike", "rider"]
+assert set(Sort.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]  # the core's orders
+
+
+@router.get("/bikes", responses={**BAD_REQUEST, **UNAVAILABLE})
+def bikes(
+    data: Data,
+    sort: Annotated[Sort, Query(description="zone: most urgent first")] = "zone",
+    descending: bool = True,
+    limit: Annotated[int, Query(ge=1, le=MAX_BIKES_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> Fleet:
+    """The bikes riding now, each with its rider's first name, ride time, latest heart rate
+    and zone: the dashboard's fleet page, from the same shared view (at most half a second
+    old while the database answers)."""
+    fleet = data.fleet.get()
+    ordered = fleet.ordered(sort, descending)
+    page = ordered[offset : offset + limit]
+    return Fleet(
+        as_of=dt.datetime.fromtimestamp(fleet.now / 1_000_000, dt.UTC),
+        riding=len(fleet.riding),
+        alerting=fleet.counts,
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if offset + limit < len(ordered) else None,
+        bikes=[
+            Bike(
+                bike_serial=bike.serial,
+                rider=bike.rider,
+                ride_id=bike.ride_id,
+                ride_seconds=round(bike.seconds, 1),
+                heart_rate=bike.heart_rate,
+                zone=bike.zone,
+            )
+            for bike in page
+        ],
+    )
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "the database is not answering"}},
+)
+def health(data: Data) -> Health | JSONResponse:
+    """Whether the database answers (503 when it does not), the age of the newest reading,
+    and each ingest partition's position with the time since it last committed."""
+    now = data.now()
+    try:
+        partitions, ended = data.read(
+            "health", lambda conn: (store.ingestion(conn), store.newest_ride_end(conn))
+        )
+    except TransientError:
+        down = Health(status="unavailable", database="unreachable", newest_reading_age_s=None,
+                      ingestion=[])  # fmt: skip
+        return JSONResponse(down.model_dump(), status_code=503)
+    newest = ended.timestamp() if ended is not None else None
+    try:
+        fleet = data.fleet.get()
+    except TransientError:
+        fleet = None
+    if fleet is not None and fleet.rides:
+        seen = max(ride.last_seen for ride in fleet.rides) / 1_000_000
+        newest = max(newest or seen, seen)
+    return Health(
+        status="ok",
+        database="reachable",
+        newest_reading_age_s=None if newest is None else round(now.timestamp() - newest, 3),
+        ingestion=[
+            PartitionLag(
+                source=p.source,
+                partition=p.partition,
+                next_position=p.next_position,
+                seconds_since_commit=round((now - p.committed_at).total_seconds(), 3),
+            )
+            for p in partitions
+        ],
+    )

@@ -1,0 +1,142 @@
+"""Rides: one by id, its deletion, and the rides of a calendar day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+
+from ..postgres import rides as store
+from .access import GivenKey, require_key
+from .data import Data
+from .models import MAX_OFFSET, MAX_PAGE, DailyRides, Problem, Ride, RiderName
+
+router = APIRouter(tags=["rides"])
+
+BIGINT = 2**63 - 1
+RideId = Annotated[
+    int,
+    Path(ge=1, le=BIGINT, description="the ride's id", openapi_examples={"a ride": {"value": 1}}),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"at most {MAX_PAGE}")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's ``responses``: documented answers
+NOT_FOUND: Responses = {404: {"model": Problem, "description": "no such ride"}}
+BAD_REQUEST: Responses = {400: {"model": Problem, "description": "a parameter is malformed"}}
+UNAVAILABLE: Responses = {503: {"model": Problem, "description": "the database is not answering"}}
+# Either order of day and month, as the original API took DD-MM-YYYY and ISO is what all else
+# speaks; anything else is refused, not guessed at. ASCII digits only: ``\d`` would take
+# Arabic-Indic ones too, and ``int`` would read them.
+_DAY_FIRST = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")
+_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+DATE_SHAPE = r"^([0-9]{2}-[0-9]{2}-[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"  # as documented
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
+
+
+def ride_model(record: store.RideRecord) -> Ride:
+    rider = None
+    if record.user_id is not None and record.first_name is not None:
+        rider = RiderName(
+            user_id=record.user_id,
+            first_name=record.first_name,
+            last_name=record.last_name or "",
+        )
+    return Ride(
+        ride_id=record.ride_id,
+        bike_serial=record.bike_serial,
+        rider=rider,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        in_progress=record.ended_at is None,
+        **record.figures,
+    )
+
+
+def next_offset(count: int, limit: int, offset: int) -> int | None:
+    """The next page's offset when this page came back full (it may be empty)."""
+    return offset + limit if count == limit else None
+
+
+@router.get("/ride/{ride_id}", responses={**NOT_FOUND, **BAD_REQUEST, **UNAVAILABLE})
+def get_ride(ride_id: RideId, data: Data) -> Ride:
+    """A ride with its bike, rider, start, end and figures, whether ended or in progress."""
+    record = data.read(f"ride {ride_id}", lambda conn: store.ride(conn, ride_id))
+    if record is None:
+        raise HTTPException(404, f"no ride {ride_id}")
+    return ride_model(record)
+
+
+@router.delete(
+    "/ride/{ride_id}",
+    status_code=204,
+    responses={
+        204: {"description": "deleted: readings, alerts and summary, from both schemas"},
+        401: {"model": Problem, "description": "no key, or a wrong one"},
+        403: {"model": Problem, "description": "deletes are disabled: no key is configured"},
+        409: {"model": Problem, "description": "the ride is in progress"},
+        **NOT_FOUND,
+        **BAD_REQUEST,
+        **UNAVAILABLE,
+    },
+)
+def delete_ride(ride_id: RideId, data: Data, key: GivenKey) -> Response:
+    """Delete a ride everywhere it is kept, in one transaction. Needs the API key. A ride in
+    progress cannot be deleted until it ends."""
+    require_key(data.key, key)
+    outcome = data.read(f"ride {ride_id}", lambda conn: store.delete_ride(conn, ride_id))
+    if outcome is store.Deletion.NOT_FOUND:
+        raise HTTPException(404, f"no ride {ride_id}")
+    if outcome is store.Deletion.IN_PROGRESS:
+        raise HTTPException(409, f"ride {ride_id} is in progress; delete it once it has ended")
+    return Response(status_code=204)
+
+
+def parse_day(text: str) -> dt.date:
+    """``DD-MM-YYYY`` or ``YYYY-MM-DD``; a 400 naming both for anything else."""
+    try:
+        if match := _DAY_FIRST.fullmatch(text):
+            day, month, year = (int(part) for part in match.groups())
+        elif match := _ISO.fullmatch(text):
+            year, month, day = (int(part) for part in match.groups())
+        else:
+            raise ValueError
+        date = dt.date(year, month, day)
+    except ValueError:
+        raise HTTPException(400, "date: expected DD-MM-YYYY or YYYY-MM-DD") from None
+    if not FIRST_DAY <= date <= LAST_DAY:
+        raise HTTPException(400, f"date: must be between {FIRST_DAY} and {LAST_DAY}")
+    return date
+
+
+@router.get("/daily", responses={**BAD_REQUEST, **UNAVAILABLE})
+def daily(
+    data: Data,
+    date: Annotated[
+        str | None,
+        Query(
+            description="DD-MM-YYYY or YYYY-MM-DD; default: today",
+            openapi_examples={"ISO": {"value": "2026-11-28"}, "day first": {"value": "28-11-2026"}},
+            pattern=DATE_SHAPE,
+        ),
+    ] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> DailyRides:
+    """The rides that started on a calendar day in the report's time zone (midnight to
+    midnight there: 23 or 25 hours when the clocks change), oldest first."""
+    day = parse_day(date) if date is not None else data.now().astimezone(data.zone).date()
+    start = dt.datetime.combine(day, dt.time(), data.zone)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), data.zone)
+    records = data.read(
+        f"rides of {day}", lambda conn: store.rides_started(conn, start, end, limit, offset)
+    )
+    return DailyRides(
+        date=day,
+        zone=data.zone.key,
+        limit=limit,
+        offset=offset,
+        next_offset=next_offset(len(records), limit, offset),
+        rides=[ride_model(record) for record in records],
+    )
