@@ -98,6 +98,7 @@ def env_for(url: str, **settings: str) -> dict[str, str]:
     env["DELETON_HOME"] = str(Path(url.split("host=")[-1]).parent / "home")
     env["DELETON_METRICS_HOST"] = "127.0.0.1"  # tests listen on loopback only
     env["DELETON_DASHBOARD_PORT"] = str(free_port())  # never a port something else holds
+    env["DELETON_API_PORT"] = str(free_port())
     for name, value in settings.items():
         env[f"DELETON_{name.upper()}"] = value
     if "DELETON_KAFKA_LIBS" in os.environ:

@@ -4,6 +4,7 @@ and reported with this."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ class Ride:
     first_name: str | None = None
     last_name: str | None = None
     gender: str | None = None
+    email: str | None = None
+    address: str | None = None  # as the bike sent it: house, street, city and postcode
+    date_of_birth: dt.date | None = None
     last_line: int = 0
     ended: bool = False
     readings: list[tuple[int, float, int, int, int, float]] = field(default_factory=list)
@@ -47,7 +51,8 @@ def rides_from_wire(dump: Path) -> list[Ride]:
             if isinstance(record, Rider):
                 names = record.names
                 ride = Ride(bike, record.at, record.user_id, record.age_at(record.at),
-                            names.first_name, names.last_name, record.gender_kind)  # fmt: skip
+                            names.first_name, names.last_name, record.gender_kind, record.email,
+                            record.address, record.date_of_birth)  # fmt: skip
                 current[bike] = ride
                 rides.append(ride)
             elif isinstance(record, RideLine) and ride is not None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import urllib.request
@@ -77,8 +78,38 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         dashboard = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}/_dash-layout"
         with urllib.request.urlopen(dashboard, timeout=10) as reply:
             assert reply.status == 200 and b"ride" in reply.read()
+        api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
+        with urllib.request.urlopen(f"{api}/health", timeout=10) as reply:
+            assert json.load(reply)["database"] == "reachable"
+        # the API's fleet is the dashboard's logic over the same rows: all five riding
+        wait_for(lambda: len(json.load(urllib.request.urlopen(f"{api}/bikes", timeout=10))["bikes"]) == 5,
+                 timeout=30, what="the API to list the five bikes riding")  # fmt: skip
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     assert b"Deleton is up" in out and b"Deleton stopped" in out
+    assert f"{api}/docs".encode() in out  # where the interactive docs are, said at start
+
+
+def test_api_alone_serves_until_sigterm(db: str) -> None:
+    env = env_for(db, api_key="k" * 16)
+    process = deleton("api", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
+    try:
+        wait_for(lambda: _answers(f"{api}/health"), timeout=60, what="the API to listen")
+        with urllib.request.urlopen(f"{api}/openapi.json", timeout=10) as reply:
+            assert "/ride/{ride_id}" in json.load(reply)["paths"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err[-2000:]
+    assert b"k" * 16 not in out + err  # the key is never printed
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
