@@ -30,6 +30,9 @@ class DatabaseConfig:
     keepalive_idle: int = 30  # seconds of silence before TCP probes a connection
     keepalive_interval: int = 10
     keepalive_count: int = 3
+    # False for a service's own restricted login (reader, API): it checks that the schema is
+    # up to date and never migrates, which only the writer or an administrator may
+    migrates: bool = True
 
     def connect_options(self) -> dict[str, Any]:
         """libpq options for every connection: a dead server or network is noticed in about
@@ -141,6 +144,14 @@ class Settings(BaseSettings):
     )
 
     database_url: SecretStr | None = None
+    # the restricted logins of the dashboard and report, and of the API (deploy/terraform);
+    # unset, they use DELETON_DATABASE_URL, as deleton up does
+    reader_database_url: SecretStr | None = None
+    api_database_url: SecretStr | None = None
+    # `deleton db init` makes (or updates) the services' logins when given their passwords
+    db_writer_password: SecretStr | None = None
+    db_reader_password: SecretStr | None = None
+    db_api_password: SecretStr | None = None
     home: Path = Path("~/.local/share/deleton")
 
     kafka_bootstrap_servers: str | None = None
@@ -193,6 +204,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)
     metrics_host: str = "127.0.0.1"  # where --metrics-port listens; 0.0.0.0 for a remote scraper
 
     @field_validator("home")
@@ -228,15 +240,19 @@ class Settings(BaseSettings):
                 raise ValueError("a recipient is not an email address")
         return value
 
-    def database(self) -> DatabaseConfig:
+    def database(self, login: Literal["writer", "reader", "api"] = "writer") -> DatabaseConfig:
+        """The database as ``login`` sees it: ingestion and compression write, the dashboard
+        and the report read, the API reads and deletes."""
+        own = {"reader": self.reader_database_url, "api": self.api_database_url}.get(login)
         return DatabaseConfig(
-            self.database_url,
+            own or self.database_url,
             self.home,
             self.db_connect_timeout,
             self.db_statement_timeout,
             self.db_keepalive_idle,
             self.db_keepalive_interval,
             self.db_keepalive_count,
+            migrates=own is None,
         )
 
     def ingest(self) -> IngestConfig:

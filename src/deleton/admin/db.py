@@ -21,7 +21,19 @@ def db(settings: Settings, action: str, yes: bool) -> int:
         if answer.strip().lower() not in ("y", "yes"):
             print("not reset", file=sys.stderr)
             return 1
+    passwords = {
+        group: secret.get_secret_value()
+        for group, secret in (
+            ("writer", settings.db_writer_password),
+            ("reader", settings.db_reader_password),
+            ("api", settings.db_api_password),
+        )
+        if secret is not None
+    }
     with open_database(settings.database()).connect(autocommit=True) as conn:
         applied = schema.reset(conn) if action == "reset" else schema.init(conn)
+        logins = schema.ensure_logins(conn, passwords)
     print(f"{action}: applied {', '.join(applied) or 'nothing (up to date)'}")
+    if logins:
+        print(f"logins: {', '.join(logins)}")
     return 0

@@ -28,7 +28,7 @@ START_WAIT = 10.0  # seconds to wait for the server to listen
 def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
     """The API, served on a thread of its own; returns how to stop it, and its address."""
     config = settings.api()
-    database = open_database(settings.database())
+    database = open_database(settings.database("api"))
     pool = ConnectionPool(
         database.url,
         min_size=2,
@@ -75,7 +75,7 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
 
 def api(settings: Settings, port: int | None) -> int:
     """Serve the API alone, over the configured database, until a signal."""
-    migrated(settings.database())
+    migrated(settings.database("api"))
     done = threading.Event()
     stop_on_signals(done.set)
     close, address = start(settings, port)

@@ -18,7 +18,7 @@ from .views import DashboardData
 def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
     """The dashboard, served on a thread of its own; returns how to stop it, and its address."""
     config = settings.dashboard()
-    database = open_database(settings.database())
+    database = open_database(settings.database("reader"))
     pool = ConnectionPool(
         database.url,
         min_size=1,
@@ -48,7 +48,7 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
 
 def dashboard(settings: Settings, port: int | None) -> int:
     """Serve the dashboard alone, over the configured database, until a signal."""
-    migrated(settings.database())
+    migrated(settings.database("reader"))
     done = threading.Event()
     stop_on_signals(done.set)
     close, address = start(settings, port)

@@ -112,12 +112,16 @@ def open_database(config: DatabaseConfig) -> Database:
 
 
 def migrated(config: DatabaseConfig) -> Database:
-    """``open_database``, with the schema brought up to date first."""
-    from .schema import init
+    """``open_database``, with the schema brought up to date first; for a login that may not
+    migrate, checked to be up to date."""
+    from .schema import check, init
 
     database = open_database(config)
     with database.connect(autocommit=True) as conn:
-        init(conn)
+        if config.migrates:
+            init(conn)
+        else:
+            check(conn)
     return database
 
 

@@ -15,17 +15,17 @@ Connection = psycopg.Connection[Any]
 # A rider's details from daily if the rider is still there, else from historical.
 _RIDES = """
 SELECT v.ride_id, v.user_id, u.first_name, u.last_name, u.gender,
-       date_part('year', age((v.started_at AT TIME ZONE 'UTC')::date, u.date_of_birth))::int,
+       historical.ride_rider_age(v.ride_id),
        extract(hour FROM v.started_at AT TIME ZONE %(zone)s)::int,
        coalesce(v.duration_s, 0), v.heart_rate_avg, coalesce(v.heart_rate_readings, 0),
        v.power_avg, coalesce(v.power_readings, 0), coalesce(v.energy_kj, 0),
        coalesce(v.alerts_high, 0), coalesce(v.alerts_low, 0)
 FROM historical.ride_summary v
 LEFT JOIN LATERAL (
-    SELECT first_name, last_name, gender, date_of_birth FROM daily.rider d
+    SELECT first_name, last_name, gender FROM daily.rider d
     WHERE d.user_id = v.user_id
     UNION ALL
-    SELECT first_name, last_name, gender, date_of_birth FROM historical.rider h
+    SELECT first_name, last_name, gender FROM historical.rider h
     WHERE h.user_id = v.user_id
     LIMIT 1
 ) u ON true

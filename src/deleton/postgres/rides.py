@@ -154,22 +154,28 @@ def rider(
 ) -> RiderRecord | None:
     """Rider ``user_id`` with their figures over every ride kept, aged at ``today``; their
     personal data only with ``contact``. ``None`` if there is no such rider."""
-    columns = (
-        "title, first_name, last_name, gender,"
-        " date_part('year', age(%(today)s::date, date_of_birth))::int"
-    )
-    if contact:
-        columns += ", email, house, street, city, postcode, date_of_birth"
+    # age and personal data come from functions of migration 0006, as the API's login may
+    # read no birth date, address or email directly
+    columns = "title, first_name, last_name, gender"
     row = conn.execute(
-        f"""SELECT {columns} FROM daily.rider WHERE user_id = %(user)s
-            UNION ALL
-            SELECT {columns} FROM historical.rider WHERE user_id = %(user)s
-            LIMIT 1""",
+        f"""SELECT {columns}, historical.rider_age(%(user)s, %(today)s)
+            FROM (SELECT {columns} FROM daily.rider WHERE user_id = %(user)s
+                  UNION ALL
+                  SELECT {columns} FROM historical.rider WHERE user_id = %(user)s
+                  LIMIT 1) u""",
         {"user": user_id, "today": today},
     ).fetchone()
     if row is None:
         return None
-    title, first, last, gender, age, *private = row
+    private: list[Any] = []
+    if contact:
+        found = conn.execute(
+            "SELECT email, house, street, city, postcode, date_of_birth"
+            " FROM historical.rider_contact(%s)",
+            [user_id],
+        ).fetchone()
+        private = list(found or ())
+    title, first, last, gender, age = row
     figures = conn.execute(
         """SELECT count(*),
                   sum(heart_rate_avg * heart_rate_readings) / nullif(sum(heart_rate_readings), 0),

@@ -11,10 +11,18 @@ from importlib import resources
 from typing import Any
 
 import psycopg
+from psycopg import sql
+
+from ..errors import TerminalError
 
 log = logging.getLogger(__name__)
 
 _LOCK = 74_221_001  # any constant unique to Deleton's migrations
+ROLES = "0006_roles"  # the migration that creates the services' roles
+_ACTS_AS_WRITER = (
+    "SELECT to_regrole('deleton_writer') IS NOT NULL"
+    " AND pg_has_role(current_user, 'deleton_writer', 'MEMBER')"
+)
 TABLES = (
     "daily.rider",
     "daily.ride",
@@ -35,23 +43,79 @@ def migrations() -> list[tuple[str, str]]:
 
 
 def init(conn: psycopg.Connection[Any]) -> list[str]:
-    """Apply the migrations not yet applied; return their versions. Idempotent."""
+    """Apply the migrations not yet applied; return their versions. Idempotent.
+
+    The migrations up to ``ROLES`` need the server's administrator (they create schemas and
+    roles); later ones run as ``deleton_writer``, which owns what they change, so the writer's
+    own login can apply them as it starts."""
     applied: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS public.deleton_migration ("
-            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # checked first: CREATE ... IF NOT EXISTS still asks for CREATE on public, which the
+        # writer's login has no need of
+        if _scalar(conn, "SELECT to_regclass('public.deleton_migration')") is None:
+            conn.execute(
+                "CREATE TABLE public.deleton_migration ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
         done = {row[0] for row in conn.execute("SELECT version FROM public.deleton_migration")}
         for version, sql in migrations():
             if version in done:
                 continue
             log.info("applying migration %s", version)
+            if version > ROLES and _scalar(conn, _ACTS_AS_WRITER):
+                conn.execute("SET LOCAL ROLE deleton_writer")
             conn.execute(sql.encode())
             conn.execute("INSERT INTO public.deleton_migration (version) VALUES (%s)", [version])
             applied.append(version)
     return applied
+
+
+LOGINS = {"writer": "deleton_writer_login", "reader": "deleton_reader_login",
+          "api": "deleton_api_login"}  # fmt: skip
+
+
+def ensure_logins(conn: psycopg.Connection[Any], passwords: dict[str, str]) -> list[str]:
+    """Each service's login (``LOGINS``), made or given its password anew, in its group role;
+    returns their names. Only an administrator may."""
+    made = []
+    for group, password in passwords.items():
+        login = LOGINS[group]
+        exists = _scalar(conn, f"SELECT to_regrole('{login}') IS NOT NULL")
+        verb = "ALTER" if exists else "CREATE"
+        # quoted by psycopg as a literal: a utility statement takes no bound parameters
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                sql.SQL(verb), sql.Identifier(login), sql.Literal(password)
+            )
+        )
+        conn.execute(
+            sql.SQL("GRANT {} TO {}").format(
+                sql.Identifier(f"deleton_{group}"), sql.Identifier(login)
+            )
+        )
+        made.append(login)
+    return made
+
+
+def check(conn: psycopg.Connection[Any]) -> None:
+    """For a login that may not migrate: fail unless every migration has been applied."""
+    shipped = [version for version, _ in migrations()]
+    try:
+        done = {row[0] for row in conn.execute("SELECT version FROM public.deleton_migration")}
+    except psycopg.Error:
+        done = set()
+    missing = [version for version in shipped if version not in done]
+    if missing:
+        raise TerminalError(
+            f"the database lacks migrations {', '.join(missing)}: run `deleton db init` as its"
+            " writer or administrator"
+        )
+
+
+def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
+    row = conn.execute(sql).fetchone()
+    return None if row is None else row[0]
 
 
 def reset(conn: psycopg.Connection[Any]) -> list[str]:

@@ -110,7 +110,7 @@ def report(
     now: dt.datetime | None = None,
 ) -> int:
     config = settings.report()
-    database = migrated(settings.database())
+    database = migrated(settings.database("reader"))
     now = now or dt.datetime.now(dt.UTC)
     period, current, pdf, lines = build(database, config, day, now)
     path = out or default_path(settings.home, period)

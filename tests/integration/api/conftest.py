@@ -64,9 +64,12 @@ def database(server: str, name: str, template: str | None = None) -> str:
 @pytest.fixture(scope="session")
 def world(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> World:
     folder = tmp_path_factory.mktemp("api-world")
-    url = database(pg_url, "api_template")
-    with psycopg.connect(url, autocommit=True) as conn:
+    admin = database(pg_url, "api_template")
+    with psycopg.connect(admin, autocommit=True) as conn:
         schema.init(conn)
+        schema.ensure_logins(conn, {"writer": "w" * 16, "api": "a" * 16})
+    # the world is written as production writes it: by the writer's own login
+    url = as_login(admin, "writer")
     before, day = folder / "before.jsonl", folder / "day.jsonl"
     dump_fleet(before, bikes=12, seconds=3600, seed=41, start=START - 86_400 * SECOND)
     dump_fleet(day, bikes=12, seconds=3600, seed=41)  # the same riders, a day on
@@ -80,9 +83,14 @@ def world(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> World:
     with part.open("ab") as rest:
         rest.write(b"".join(lines[len(lines) // 2 :]))
     ingest_file(url, part, ride_idle_timeout=IDLE)
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    return World(url, rides_from_wire(before), rides_from_wire(day))
+    return World(admin, rides_from_wire(before), rides_from_wire(day))
+
+
+def as_login(url: str, group: str) -> str:
+    """``url`` as the service login of ``group`` (migration 0006's roles)."""
+    return make_conninfo(url, user=schema.LOGINS[group])
 
 
 def compress(url: str, now: int) -> None:
@@ -97,9 +105,11 @@ class Api:
 
 
 def data_over(url: str, key: str | None, now: int = NOW) -> Iterator[ApiData]:
-    """What the API reads: ``url``, with its clock at ``now``."""
+    """What the API reads: ``url`` as the API's own login, with its clock at ``now``."""
     # a second's wait for a connection, as a database away is then told in a second
-    pool = ConnectionPool(url, min_size=1, max_size=4, kwargs={"autocommit": True}, timeout=1.0)
+    pool = ConnectionPool(
+        as_login(url, "api"), min_size=1, max_size=4, kwargs={"autocommit": True}, timeout=1.0
+    )
     with pool:
         yield ApiData.over(pool.connection, SecretStr(key) if key else None, "Europe/London",
                            int(IDLE) * SECOND, wall=lambda: now / SECOND)  # fmt: skip
