@@ -6,11 +6,13 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
+from ..cloudwatch import emf
 from ..core.ports import Source
 from ..core.records import Invalid
 from ..core.wire import describe, parse_value
@@ -43,6 +45,9 @@ def pipeline(
     )
     metrics = Metrics(source.name)
     metrics.watch_outbox(lambda: (outbox.backlog, outbox.oldest_pending))
+    if settings.metrics_emf:
+        group = {"ConsumerGroup": settings.kafka_group_id}
+        metrics.publish_to(emf.publisher(group, time.time))
     store = PostgresStore(database, config.dead_letter_max_bytes)
     ingestor = Ingestor(source, store, metrics, config, outbox=outbox)
     return ingestor, outbox

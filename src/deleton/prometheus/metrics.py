@@ -48,6 +48,7 @@ class Metrics:
         self.last_beat = started
         self.last_commit = started
         self._outbox: Callable[[], tuple[int, float | None]] | None = None
+        self._publish: Callable[[dict[str, float]], None] | None = None
         self.registry = registry = CollectorRegistry()
         self._messages = Counter(
             "deleton_ingest_messages", "Messages consumed and stored", registry=registry
@@ -206,3 +207,9 @@ class Metrics:
             "unknown" if self.lag is None else self.lag,
         )
         self._last = (now, self.messages, self.readings)
+        if self._publish is not None and self.lag is not None:
+            self._publish({"ConsumerLag": float(self.lag)})
+
+    def publish_to(self, publish: Callable[[dict[str, float]], None]) -> None:
+        """Also hand the figures to ``publish`` at each report (CloudWatch, on AWS)."""
+        self._publish = publish

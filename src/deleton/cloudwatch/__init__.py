@@ -1,0 +1,1 @@
+"""Adapter: metrics for Amazon CloudWatch, as Embedded Metric Format lines on stdout."""
