@@ -89,6 +89,12 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     return api(settings, args.port)
 
 
+def _jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from .jobs import jobs
+
+    return jobs(settings)
+
+
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from .up import up
 
@@ -160,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("api", help="serve the REST API until stopped")
     p.add_argument("--port", type=int, help="default: DELETON_API_PORT or 8000")
     p.set_defaults(func=_api)
+
+    p = sub.add_parser("jobs", help="run the scheduled compression and report until stopped")
+    p.set_defaults(func=_jobs)
 
     p = sub.add_parser("up", help="run the whole platform on the embedded default")
     p.add_argument("--bikes", type=_bikes, default=20)

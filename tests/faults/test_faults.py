@@ -10,6 +10,7 @@ import random
 import re
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -453,6 +454,7 @@ def test_the_dashboard_while_the_database_is_away(
             expect(stale).to_contain_text("the database is not answering", timeout=30_000)
             expect(page.locator("#fleet-table")).to_contain_text("SN0001")  # still shown
             watched.screenshot("fleet-database-away")
+            assert _status(f"{app.base}/healthz") == 503  # a load balancer sees it too
             page.goto(f"{app.base}/bike/SN0001")
             expect(page.locator("#ride-notice")).to_contain_text("Waiting for the database",
                                                                  timeout=30_000)  # fmt: skip
@@ -462,6 +464,7 @@ def test_the_dashboard_while_the_database_is_away(
         expect(page.locator("#ride-rider")).not_to_have_text("…", timeout=30_000)
         page.goto(f"{app.base}/fleet")
         expect(page.locator("#fleet-stale")).to_have_text("", timeout=30_000)
+        assert _status(f"{app.base}/healthz") == 200
         crashes = 0 if app.process.poll() is None else 1
     finally:
         app.stop()
@@ -471,3 +474,11 @@ def test_the_dashboard_while_the_database_is_away(
     )  # fmt: skip
     assert crashes == 0
     assert all("Failed to load resource" in e or "500" in e for e in watched.errors)
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as refusal:
+        return refusal.code

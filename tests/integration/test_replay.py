@@ -78,6 +78,9 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         dashboard = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}/_dash-layout"
         with urllib.request.urlopen(dashboard, timeout=10) as reply:
             assert reply.status == 200 and b"ride" in reply.read()
+        health = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}/healthz"
+        with urllib.request.urlopen(health, timeout=10) as reply:
+            assert json.load(reply)["database"] == "reachable"
         api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
         with urllib.request.urlopen(f"{api}/health", timeout=10) as reply:
             assert json.load(reply)["database"] == "reachable"

@@ -2,7 +2,7 @@
 
 The rule, in one sentence: ``core`` is pure and imports nothing of ours but ``errors``; an
 adapter speaks one technology and may use ``core``; a service wires adapters and ``core`` and
-never imports another service; only ``cli`` and ``up`` bring services together.
+never imports another service; only ``cli``, ``up`` and ``jobs`` bring services together.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deleton"
 
 CORE = {"core"}
-ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf"}
+ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf", "cloudwatch"}
 SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api"}
-COMPOSERS = {"cli", "up"}
+COMPOSERS = {"cli", "up", "jobs"}
 SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure

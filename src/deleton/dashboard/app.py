@@ -19,6 +19,7 @@ from typing import Any
 from dash import ALL, Dash, Input, Output, State, ctx, no_update
 
 from ..errors import DeletonError
+from ..postgres.connection import run_query
 from . import pages
 from .views import (
     FLEET_FRESH_FOR,
@@ -52,6 +53,16 @@ def create_app(data: DashboardData) -> Dash:
         suppress_callback_exceptions=True,
     )
     app.layout = pages.shell()
+
+    def healthz() -> tuple[dict[str, str], int]:
+        # for a load balancer or container health check: 200 while the database answers
+        try:
+            run_query(data.connect, "health", lambda conn: conn.execute("SELECT 1").fetchone())
+        except DeletonError:
+            return {"status": "unavailable", "database": "unreachable"}, 503
+        return {"status": "ok", "database": "reachable"}, 200
+
+    app.server.add_url_rule("/healthz", "healthz", healthz)
 
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def route(path: str | None) -> Any:
