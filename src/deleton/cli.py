@@ -86,7 +86,7 @@ def _dashboard(args: argparse.Namespace, settings: Settings) -> int:
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     from .api.command import api
 
-    return api(settings, args.port)
+    return api(settings, args.port, args.workers)
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("api", help="serve the REST API until stopped")
     p.add_argument("--port", type=int, help="default: DELETON_API_PORT or 8000")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="processes, each with its own pool (default: DELETON_API_WORKERS or 1)",
+    )
     p.set_defaults(func=_api)
 
     p = sub.add_parser("jobs", help="run the scheduled compression and report until stopped")

@@ -127,6 +127,7 @@ class ApiConfig:
     key: SecretStr | None
     zone: str
     idle_timeout_us: int  # a bike silent for longer is not riding
+    workers: int = 1  # processes of `deleton api`, each with its own pool and fleet view
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"  # 0.0.0.0 behind a load balancer
     api_port: int = Field(8000, ge=1, le=65535)
     api_key: SecretStr | None = None
+    api_workers: int = Field(1, ge=1, le=64)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)
@@ -312,7 +314,12 @@ class Settings(BaseSettings):
 
     def api(self) -> ApiConfig:
         return ApiConfig(
-            self.api_host, self.api_port, self.api_key, self.report_tz, self.idle_timeout_us
+            self.api_host,
+            self.api_port,
+            self.api_key,
+            self.report_tz,
+            self.idle_timeout_us,
+            self.api_workers,
         )
 
     def dashboard(self) -> DashboardConfig:

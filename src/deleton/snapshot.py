@@ -58,6 +58,10 @@ class Shared(Generic[T]):
                 value = self._store(self._clock(), self._refresh())
             return value
 
+    def ready(self) -> bool:
+        """Whether ``get`` answers at once: in the background mode, once a first value exists."""
+        return self._background and self._value is not None
+
     def age(self) -> float:
         """Seconds since the value given now was asked for (infinite before the first)."""
         return self._clock() - self._taken

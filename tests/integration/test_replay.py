@@ -9,6 +9,8 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from deleton.core.records import Rider, TelemetryLine
 from deleton.core.wire import parse_value
 from deleton.dump.kcat import read_messages
@@ -95,18 +97,22 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
     assert f"{api}/docs".encode() in out  # where the interactive docs are, said at start
 
 
-def test_api_alone_serves_until_sigterm(db: str) -> None:
-    env = env_for(db, api_key="k" * 16)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_api_alone_serves_until_sigterm(db: str, workers: str) -> None:
+    env = env_for(db, api_key="k" * 16, api_workers=workers)
     process = deleton("api", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
     try:
         wait_for(lambda: _answers(f"{api}/health"), timeout=60, what="the API to listen")
         with urllib.request.urlopen(f"{api}/openapi.json", timeout=10) as reply:
             assert "/ride/{ride_id}" in json.load(reply)["paths"]
+        with urllib.request.urlopen(f"{api}/bikes", timeout=10) as reply:
+            assert json.load(reply)["riding"] == 0
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err[-2000:]
+    assert f"{workers} process".encode() in out
     assert b"k" * 16 not in out + err  # the key is never printed
 
 

@@ -10,6 +10,8 @@ parameter.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -55,6 +57,20 @@ def allowed(app: FastAPI, request: Request) -> set[str]:
         if match is not Match.NONE:
             methods |= getattr(route, "methods", None) or set()
     return methods
+
+
+def with_closing(app: FastAPI, close: Callable[[], None]) -> FastAPI:
+    """``app``, calling ``close`` once its server stops (a worker process's pool)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            close()
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 def create_app(data: ApiData) -> FastAPI:

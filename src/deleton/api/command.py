@@ -1,5 +1,6 @@
-"""``deleton api``: a connection pool, the shared fleet view and the app, served by uvicorn
-on a thread of its own until stopped (alone, or inside ``deleton up``)."""
+"""``deleton api``: a connection pool, the shared fleet view and the app, served by uvicorn:
+on a thread of its own (inside ``deleton up``, or alone), or as ``--workers`` processes, each
+with its own pool and view, when one process's interpreter is the limit."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
+from .. import logs
 from ..errors import TransientError
 from ..lifecycle import stop_on_signals
 from ..postgres.connection import migrated, open_database
-from ..settings import Settings
-from .app import create_app
+from ..settings import Settings, load_settings
+from .app import create_app, with_closing
 from .data import ApiData
 
 log = logging.getLogger(__name__)
@@ -23,10 +27,17 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 8  # PostgreSQL on a small machine answers best to a few busy connections
 POOL_WAIT = 5.0  # seconds a request waits for a connection before it is told 503
 START_WAIT = 10.0  # seconds to wait for the server to listen
+UVICORN: dict[str, Any] = {
+    "log_config": None,  # our logging, configured once by the CLI
+    "access_log": False,
+    "server_header": False,
+    "timeout_graceful_shutdown": 5,
+}
 
 
-def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
-    """The API, served on a thread of its own; returns how to stop it, and its address."""
+def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
+    """The app over a pool of the API's own login, with its first view of the fleet; and how
+    to close the pool."""
     config = settings.api()
     database = open_database(settings.database("api"))
     pool = ConnectionPool(
@@ -43,18 +54,16 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
         data.fleet.get()  # the first view is built while we wait; later ones beside requests
     except TransientError as exc:
         log.warning("the fleet is not read yet: %s", exc)
+    return create_app(data), pool.close
+
+
+def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
+    """The API, served on a thread of its own; returns how to stop it, and its address."""
+    config = settings.api()
+    app, close_pool = _served(settings)
     port = port or config.port
     server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(data),
-            host=config.host,
-            port=port,
-            log_config=None,  # our logging, configured once by the CLI
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=5,
-            lifespan="off",
-        )
+        uvicorn.Config(app, host=config.host, port=port, lifespan="off", **UVICORN)
     )
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
@@ -62,25 +71,44 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     if not server.started:
-        pool.close()
+        close_pool()
         raise TransientError(f"the API could not listen on {config.host}:{port}")
 
     def close() -> None:
         server.should_exit = True
         thread.join(timeout=10)
-        pool.close()
+        close_pool()
 
     return close, f"http://{config.host}:{port}/"
 
 
-def api(settings: Settings, port: int | None) -> int:
+def worker_app() -> FastAPI:
+    """The app of one ``--workers`` process, which uvicorn starts afresh: settings from the
+    environment, as the parent's were, and a pool of its own closed as the worker stops."""
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    app, close_pool = _served(settings)
+    return with_closing(app, close_pool)
+
+
+def api(settings: Settings, port: int | None, workers: int | None = None) -> int:
     """Serve the API alone, over the configured database, until a signal."""
     migrated(settings.database("api"))
+    config = settings.api()
+    port = port or config.port
+    workers = workers or config.workers
+    address = f"http://{config.host}:{port}/"
+    keyed = "deletes and personal data with X-API-Key" if config.key else "no key: read-only"
+    print(f"Deleton API on {address}  (docs: {address}docs; {keyed}; {workers} process"
+          f"{'es' if workers > 1 else ''}; Ctrl-C stops it)", flush=True)  # fmt: skip
+    if workers > 1:
+        # uvicorn's supervisor starts the workers, restarts one that dies, and passes SIGTERM
+        worker = f"{__name__}:worker_app"
+        uvicorn.run(worker, host=config.host, port=port, factory=True, workers=workers, **UVICORN)
+        return 0
     done = threading.Event()
     stop_on_signals(done.set)
-    close, address = start(settings, port)
-    keyed = "deletes and personal data with X-API-Key" if settings.api_key else "no key: read-only"
-    print(f"Deleton API on {address}  (docs: {address}docs; {keyed}; Ctrl-C stops it)", flush=True)
+    close, _ = start(settings, port)
     try:
         done.wait()
     finally:

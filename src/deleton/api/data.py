@@ -25,12 +25,21 @@ FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however
 
 
 @dataclass
+class RenderedPages:
+    """``/bikes`` pages as JSON, of one view of the fleet (cleared when the view changes)."""
+
+    view: FleetStatus | None = None
+    rendered: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
+
+
+@dataclass
 class ApiData:
     connect: Connect
     fleet: Shared[FleetStatus]
     key: SecretStr | None
     zone: ZoneInfo
     wall: Callable[[], float] = field(default=time.time)
+    pages: RenderedPages = field(default_factory=RenderedPages)
 
     @classmethod
     def over(

@@ -6,9 +6,10 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from ..core.fleet_status import SORT_KEYS
+from ..core.fleet_status import SORT_KEYS, FleetStatus
 from ..errors import TransientError
 from ..postgres import rides as store
 from .data import Data
@@ -16,43 +17,63 @@ from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLa
 from .rides import BAD_REQUEST, UNAVAILABLE
 
 router = APIRouter(tags=["fleet"])
+MAX_RENDERED = 64  # pages of one view kept rendered: the usual few, not every offset asked
 
 Sort = Literal["zone", "duration", "heart_rate", "bike", "rider"]
 assert set(Sort.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]  # the core's orders
 
 
-@router.get("/bikes", responses={**BAD_REQUEST, **UNAVAILABLE})
-def bikes(
+@router.get("/bikes", response_model=Fleet, responses={**BAD_REQUEST, **UNAVAILABLE})
+async def bikes(
     data: Data,
     sort: Annotated[Sort, Query(description="zone: most urgent first")] = "zone",
     descending: bool = True,
     limit: Annotated[int, Query(ge=1, le=MAX_BIKES_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> Fleet:
+) -> Response:
     """The bikes riding now, each with its rider's first name, ride time, latest heart rate
     and zone: the dashboard's fleet page, from the same shared view (at most half a second
     old while the database answers)."""
-    fleet = data.fleet.get()
+    # Served on the event loop from the shared view: a page is rendered once per view and
+    # order, however many ask, and only the very first view is waited for on a thread.
+    fleet = data.fleet.get() if data.fleet.ready() else await run_in_threadpool(data.fleet.get)
+    key = (sort, descending, limit, offset)
+    pages = data.pages
+    if pages.view is not fleet:
+        pages.view, pages.rendered = fleet, {}
+    body = pages.rendered.get(key)
+    if body is None:
+        body = _render(fleet, sort, descending, limit, offset)
+        if len(pages.rendered) < MAX_RENDERED:  # odd pages are rendered, not all kept
+            pages.rendered[key] = body
+    return Response(body, media_type="application/json")
+
+
+def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset: int) -> bytes:
     ordered = fleet.ordered(sort, descending)
     page = ordered[offset : offset + limit]
-    return Fleet(
-        as_of=dt.datetime.fromtimestamp(fleet.now / 1_000_000, dt.UTC),
-        riding=len(fleet.riding),
-        alerting=fleet.counts,
-        limit=limit,
-        offset=offset,
-        next_offset=offset + limit if offset + limit < len(ordered) else None,
-        bikes=[
-            Bike(
-                bike_serial=bike.serial,
-                rider=bike.rider,
-                ride_id=bike.ride_id,
-                ride_seconds=round(bike.seconds, 1),
-                heart_rate=bike.heart_rate,
-                zone=bike.zone,
-            )
-            for bike in page
-        ],
+    return (
+        Fleet(
+            as_of=dt.datetime.fromtimestamp(fleet.now / 1_000_000, dt.UTC),
+            riding=len(fleet.riding),
+            alerting=fleet.counts,
+            limit=limit,
+            offset=offset,
+            next_offset=offset + limit if offset + limit < len(ordered) else None,
+            bikes=[
+                Bike(
+                    bike_serial=bike.serial,
+                    rider=bike.rider,
+                    ride_id=bike.ride_id,
+                    ride_seconds=round(bike.seconds, 1),
+                    heart_rate=bike.heart_rate,
+                    zone=bike.zone,
+                )
+                for bike in page
+            ],
+        )
+        .model_dump_json()
+        .encode()
     )
 
 
