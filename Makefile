@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up test install kafka-jars chromium lint unit integration e2e faults soak bench clean
+.PHONY: up test install kafka-jars chromium checkov lint unit integration e2e faults soak bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
+# checkov, which checks the Terraform, in a virtualenv of its own: it pins old packages.
+CHECKOV := .venv-checkov/bin/checkov
+checkov: $(CHECKOV)
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install --quiet --upgrade pip
+	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+
 up: $(STAMP)
 	$(BIN)/deleton up
 
@@ -40,7 +48,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) checkov
 	$(BIN)/pytest tests/unit -q
 
 integration: $(STAMP) kafka-jars
@@ -58,7 +66,7 @@ soak: $(STAMP) kafka-jars chromium
 	DELETON_FAULTS_SCALE=10 DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q \
 		-o timeout=3600
 
-test: $(STAMP) kafka-jars chromium
+test: $(STAMP) kafka-jars chromium checkov
 	$(MAKE) lint
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q
 
@@ -70,4 +78,4 @@ bench: $(STAMP) kafka-jars
 	$(BIN)/python benchmarks/dashboard.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache

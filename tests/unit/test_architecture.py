@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deleton"
 CORE = {"core"}
 ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf", "cloudwatch"}
 SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api"}
-COMPOSERS = {"cli", "up", "jobs"}
+COMPOSERS = {"cli", "up", "jobs", "lambdas"}
 SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure

@@ -1,0 +1,117 @@
+# Optional (jobs_on_lambda = true): compression and the report as container-image Lambda
+# functions, from the same image, instead of ECS tasks. The scheduler (ecs.tf) then invokes
+# them. Lambda has no secrets injection of its own: the function reads its database URL from
+# Secrets Manager as it starts (DELETON_SECRET_ARNS, see src/deleton/lambdas.py), so the URL
+# never sits in its configuration.
+
+locals {
+  lambda_jobs = var.jobs_on_lambda ? {
+    compress = {
+      handler = "deleton.lambdas.compress"
+      timeout = 900
+      secrets = { DELETON_DATABASE_URL = aws_secretsmanager_secret.db_url["writer"].arn }
+    }
+    report = {
+      handler = "deleton.lambdas.report"
+      timeout = 300
+      secrets = { DELETON_READER_DATABASE_URL = aws_secretsmanager_secret.db_url["reader"].arn }
+    }
+  } : {}
+}
+
+resource "aws_iam_role" "lambda" {
+  for_each = local.lambda_jobs
+  name     = "${local.name}-lambda-${each.key}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "lambda_vpc" {
+  for_each   = local.lambda_jobs
+  role       = aws_iam_role.lambda[each.key].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  for_each = local.lambda_jobs
+  name     = "job"
+  role     = aws_iam_role.lambda[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Effect   = "Allow"
+          Action   = ["secretsmanager:GetSecretValue"]
+          Resource = values(each.value.secrets)
+        },
+        {
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt"]
+          Resource = [aws_kms_key.main.arn]
+        },
+      ],
+      each.key == "report" ? [{
+        Effect   = "Allow"
+        Action   = ["ses:SendRawEmail"]
+        Resource = [aws_sesv2_email_identity.sender.arn]
+      }] : [],
+    )
+  })
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  for_each          = local.lambda_jobs
+  name              = "/aws/lambda/${local.name}-${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_lambda_function" "job" {
+  #checkov:skip=CKV_AWS_116:a failed run is retried by the scheduler's retry policy; the next scheduled run finishes its work
+  #checkov:skip=CKV_AWS_117:it runs in the VPC (vpc_config below); checkov cannot see through for_each
+  #checkov:skip=CKV_AWS_272:the image is signed by ECR's immutable tag, not by code signing
+  for_each                       = local.lambda_jobs
+  function_name                  = "${local.name}-${each.key}"
+  role                           = aws_iam_role.lambda[each.key].arn
+  package_type                   = "Image"
+  image_uri                      = local.image
+  timeout                        = each.value.timeout
+  memory_size                    = 2048
+  reserved_concurrent_executions = 1 # one run at a time (compression also holds an advisory lock)
+  kms_key_arn                    = aws_kms_key.main.arn
+
+  image_config {
+    entry_point       = ["/opt/deleton/bin/python", "-m", "awslambdaric"]
+    command           = [each.value.handler]
+    working_directory = "/tmp"
+  }
+
+  vpc_config {
+    subnet_ids         = local.private_subnet_ids
+    security_group_ids = [aws_security_group.workers.id]
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  environment {
+    variables = merge(
+      { for pair in local.environment : pair.name => pair.value },
+      {
+        DELETON_HOME        = "/tmp/deleton"
+        MPLCONFIGDIR        = "/tmp/deleton/.matplotlib"
+        DELETON_SECRET_ARNS = jsonencode(each.value.secrets)
+      },
+    )
+  }
+
+  depends_on = [aws_cloudwatch_log_group.lambda]
+}

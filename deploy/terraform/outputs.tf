@@ -1,0 +1,44 @@
+output "url" {
+  description = "The dashboard; the API's interactive docs are at /docs."
+  value       = "${var.certificate_arn == null ? "http" : "https"}://${aws_lb.web.dns_name}/"
+}
+
+output "ecr_repository_url" {
+  description = "Where deploy/deploy.sh pushes the image."
+  value       = aws_ecr_repository.deleton.repository_url
+}
+
+output "cluster" {
+  description = "The ECS cluster."
+  value       = aws_ecs_cluster.main.name
+}
+
+output "migrate_task_definition" {
+  description = "`deleton db init`, run by deploy/deploy.sh before the services roll."
+  value       = aws_ecs_task_definition.service["migrate"].arn
+}
+
+output "private_subnet_ids" {
+  description = "Where one-off tasks (the migration) run."
+  value       = local.private_subnet_ids
+}
+
+output "workers_security_group_id" {
+  description = "The security group of one-off tasks."
+  value       = aws_security_group.workers.id
+}
+
+output "database_endpoint" {
+  description = "PostgreSQL's private address."
+  value       = aws_db_instance.main.address
+}
+
+output "api_key_secret_arn" {
+  description = "The secret holding DELETON_API_KEY, for those who may delete rides."
+  value       = aws_secretsmanager_secret.api_key.arn
+}
+
+output "ses_dkim_tokens" {
+  description = "Publish each as a CNAME <token>._domainkey.<domain> -> <token>.dkim.amazonses.com, so SES may send as the sender's domain."
+  value       = aws_sesv2_email_identity.sender.dkim_signing_attributes[0].tokens
+}

@@ -1,0 +1,233 @@
+# --- where --------------------------------------------------------------------------------
+
+variable "region" {
+  description = "AWS region for every resource."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "environment" {
+  description = "Name of this deployment (production, staging, ...): part of every resource name."
+  type        = string
+  default     = "production"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.environment))
+    error_message = "environment: lowercase letters, digits and hyphens, 2 to 21 characters."
+  }
+}
+
+# --- network ------------------------------------------------------------------------------
+
+variable "vpc_id" {
+  description = "An existing VPC to deploy into. Null: a new VPC with public and private subnets across two zones is created."
+  type        = string
+  default     = null
+}
+
+variable "public_subnet_ids" {
+  description = "With vpc_id: at least two public subnets, in different zones, for the load balancer."
+  type        = list(string)
+  default     = []
+}
+
+variable "private_subnet_ids" {
+  description = "With vpc_id: at least two private subnets, in different zones, with a route out (NAT), for the services and the database."
+  type        = list(string)
+  default     = []
+}
+
+variable "availability_zones" {
+  description = "The two zones of the VPC created when vpc_id is null. Null: the region's zones a and b."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.availability_zones == null ? true : length(var.availability_zones) == 2
+    error_message = "availability_zones: exactly two."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC created when vpc_id is null."
+  type        = string
+  default     = "10.40.0.0/16"
+}
+
+variable "nat_gateway_per_zone" {
+  description = "One NAT gateway per zone (survives a zone's loss) rather than one in all."
+  type        = bool
+  default     = false
+}
+
+variable "allowed_cidrs" {
+  description = "Who may reach the load balancer (dashboard and API)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for HTTPS on the load balancer. Null: plain HTTP, for a first try only."
+  type        = string
+  default     = null
+}
+
+# --- database -----------------------------------------------------------------------------
+
+variable "db_instance_class" {
+  description = "RDS instance class of PostgreSQL."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major version on RDS (14 or later)."
+  type        = string
+  default     = "17"
+}
+
+variable "db_allocated_storage_gb" {
+  description = "Initial storage; it grows on its own up to db_max_allocated_storage_gb."
+  type        = number
+  default     = 100
+}
+
+variable "db_max_allocated_storage_gb" {
+  description = "Ceiling of storage autoscaling."
+  type        = number
+  default     = 1000
+}
+
+variable "db_multi_az" {
+  description = "A standby in a second zone, for failover."
+  type        = bool
+  default     = true
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated backups and point-in-time recovery."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days: 1 to 35."
+  }
+}
+
+# --- Kafka (external: Confluent Cloud or Amazon MSK) ---------------------------------------
+
+variable "kafka_bootstrap_servers" {
+  description = "Brokers of the bikes' topic, host:port[,host:port]."
+  type        = string
+}
+
+variable "kafka_topic" {
+  description = "The bikes' topic."
+  type        = string
+  default     = "deloton"
+}
+
+variable "kafka_group_id" {
+  description = "Consumer group shared by every ingest task."
+  type        = string
+  default     = "deleton-ingest"
+}
+
+variable "kafka_security_protocol" {
+  description = "SASL_SSL for Confluent Cloud and MSK with SASL/SCRAM; SSL for MSK with TLS."
+  type        = string
+  default     = "SASL_SSL"
+}
+
+variable "kafka_sasl_username" {
+  description = "SASL user (a Confluent Cloud API key). Null: no SASL."
+  type        = string
+  default     = null
+}
+
+variable "kafka_sasl_password_secret_arn" {
+  description = "Secrets Manager secret holding the SASL password (a Confluent Cloud API secret), as plain text. Made outside Terraform, so it never enters its state."
+  type        = string
+  default     = null
+}
+
+# --- services -----------------------------------------------------------------------------
+
+variable "image_tag" {
+  description = "Tag of the deleton image in the ECR repository to run (deploy/deploy.sh pushes it)."
+  type        = string
+}
+
+variable "ingest_min_count" {
+  description = "Ingest tasks at least; they share the consumer group's partitions."
+  type        = number
+  default     = 2
+}
+
+variable "ingest_max_count" {
+  description = "Ingest tasks at most: no more than the topic's partitions, as more would idle."
+  type        = number
+  default     = 8
+}
+
+variable "ingest_lag_target" {
+  description = "Messages any one ingest task may be behind before more tasks are started."
+  type        = number
+  default     = 100000
+}
+
+variable "dashboard_count" {
+  description = "Dashboard tasks behind the load balancer."
+  type        = number
+  default     = 2
+}
+
+variable "api_count" {
+  description = "API tasks behind the load balancer."
+  type        = number
+  default     = 2
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps each service's logs (they carry ids, never personal data)."
+  type        = number
+  default     = 365
+}
+
+variable "jobs_on_lambda" {
+  description = "Run the scheduled compression and report as container-image Lambda functions instead of ECS tasks."
+  type        = bool
+  default     = false
+}
+
+variable "compress_schedule" {
+  description = "EventBridge Scheduler expression of compression."
+  type        = string
+  default     = "rate(1 hour)"
+}
+
+variable "report_schedule" {
+  description = "EventBridge Scheduler expression of the daily report, in report_timezone."
+  type        = string
+  default     = "cron(0 17 * * ? *)"
+}
+
+variable "report_timezone" {
+  description = "Time zone of the report's calendar days and of its schedule (DELETON_REPORT_TZ)."
+  type        = string
+  default     = "Europe/London"
+}
+
+variable "report_recipients" {
+  description = "Who receives the daily report."
+  type        = list(string)
+  default     = []
+}
+
+# --- mail (Amazon SES) --------------------------------------------------------------------
+
+variable "mail_from" {
+  description = "Sender of alerts and reports; its domain becomes an SES identity (DKIM records to publish are in the outputs)."
+  type        = string
+}

@@ -1,0 +1,271 @@
+"""The deployment, checked statically (there is no Docker or AWS here): the image, the compose
+file and the Terraform say what the platform needs, every command they run exists in the CLI,
+every setting they pass exists, no secret travels as a plain variable, and checkov finds
+nothing it is not told why."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+import deleton.lambdas as entry
+from deleton.cli import build_parser
+from deleton.cloudwatch.emf import NAMESPACE
+from deleton.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+TERRAFORM = ROOT / "deploy" / "terraform"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+FILES = ("setup.tf", "rds.tf", "ecr.tf", "ecs.tf", "lambda.tf", "variables.tf", "outputs.tf",
+         "versions.tf")  # fmt: skip
+# read by deleton.lambdas before the settings exist: Lambda's stand-in for ECS's secrets
+NOT_SETTINGS = {"DELETON_SECRET_ARNS"}
+SECRET_WORDS = ("PASSWORD", "URL", "KEY", "SECRET")
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps HCL's quotes around strings and keys; without them."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, list):
+        return [unquote(item) for item in value]
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items() if k != "__is_block__"}
+    return value
+
+
+def terraform(name: str) -> dict[str, Any]:
+    with (TERRAFORM / name).open() as text:
+        parsed: dict[str, Any] = unquote(hcl2.load(text))
+        return parsed
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    """Every resource of ``kind`` in the module, by name."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in FILES:
+        for block in terraform(name).get("resource", []):
+            found.update(block.get(kind, {}))
+    return found
+
+
+def settings_names() -> set[str]:
+    return {f"DELETON_{field.upper()}" for field in Settings.model_fields}
+
+
+def deleton_names(text: str) -> set[str]:
+    return set(re.findall(r"\bDELETON_[A-Z0-9_]*[A-Z0-9]\b", text))
+
+
+def parses(command: list[str]) -> bool:
+    try:
+        build_parser().parse_args(command)
+    except SystemExit:
+        return False
+    return True
+
+
+# --- Terraform ------------------------------------------------------------------------------
+
+
+def test_every_file_parses_and_every_variable_is_described_and_typed() -> None:
+    for name in FILES:
+        assert terraform(name) is not None, name
+    variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
+    assert len(variables) >= 25
+    for name, spec in variables.items():
+        assert spec.get("description"), f"{name} has no description"
+        assert spec.get("type"), f"{name} has no type"
+
+
+def test_providers_are_pinned() -> None:
+    (providers,) = terraform("versions.tf")["terraform"][0]["required_providers"]
+    for name in ("aws", "random"):
+        assert re.fullmatch(r"~> \d+\.\d+", providers[name]["version"]), name
+
+
+def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
+    db = resources("aws_db_instance")["main"]
+    assert db["publicly_accessible"] is False
+    assert db["storage_encrypted"] is True
+    assert db["deletion_protection"] is True
+    assert db["skip_final_snapshot"] is False and db["final_snapshot_identifier"]
+    assert db["backup_retention_period"] == "${var.db_backup_retention_days}"
+    assert db["password"].startswith("${random_password.")  # generated, never typed
+    # only the services' security groups reach it
+    rules = resources("aws_vpc_security_group_ingress_rule")
+    into_db = [r for r in rules.values() if r["security_group_id"] == "${aws_security_group.db.id}"]
+    assert into_db and all("referenced_security_group_id" in r for r in into_db)
+    assert all("cidr_ipv4" not in r for r in into_db)
+
+
+def test_images_are_scanned_and_expire() -> None:
+    (repository,) = resources("aws_ecr_repository").values()
+    assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
+    assert repository["image_tag_mutability"] == "IMMUTABLE"
+    assert resources("aws_ecr_lifecycle_policy")
+
+
+def ecs_locals() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in terraform("ecs.tf")["locals"]:
+        merged.update(block)
+    return merged
+
+
+def test_every_task_runs_a_command_the_cli_has_with_a_health_check_where_it_serves() -> None:
+    services = ecs_locals()["services"]
+    assert set(services) == {"ingest", "dashboard", "api", "compress", "report", "migrate"}
+    for name, spec in services.items():
+        assert parses(spec["command"]), f"{name}: deleton {' '.join(spec['command'])}"
+    health = {name: spec["health"] for name, spec in services.items() if spec["health"]}
+    assert health == {
+        "ingest": "http://127.0.0.1:9100/healthz",  # --metrics-port 9100
+        "dashboard": "http://127.0.0.1:8050/healthz",
+        "api": "http://127.0.0.1:8000/health",
+    }
+
+
+def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None:
+    known = settings_names() | NOT_SETTINGS
+    text = "\n".join((TERRAFORM / name).read_text() for name in FILES)
+    passed = deleton_names(text)
+    assert passed - known == set()
+    # the migration's login passwords are named by a template, one per group
+    assert "DELETON_DB_${upper(login)}_PASSWORD" in text
+    assert {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")} <= known
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    plain = set(re.findall(r'name = "(\w+)", value = ', ecs))  # environment, not secrets
+    assert len(plain) >= 10
+    assert not [n for n in plain if any(word in n for word in SECRET_WORDS)]
+    from_secrets = set(re.findall(r'name = "(\w+)", valueFrom = ', ecs))
+    assert {
+        "DELETON_DATABASE_URL",
+        "DELETON_API_KEY",
+        "DELETON_KAFKA_SASL_PASSWORD",
+    } <= from_secrets
+    secrets = ecs_locals()["secrets"]
+    assert secrets["api"][1]["name"] == "DELETON_API_KEY"
+    # each service gets only its own login
+    assert [s["name"] for s in secrets["dashboard"]] == ["DELETON_READER_DATABASE_URL"]
+    assert [s["name"] for s in secrets["report"]] == ["DELETON_READER_DATABASE_URL"]
+    assert secrets["compress"][0]["valueFrom"].endswith('["writer"]}')
+
+
+def test_jobs_are_scheduled_on_ecs_or_lambda() -> None:
+    variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
+    assert variables["compress_schedule"]["default"] == "rate(1 hour)"
+    assert variables["report_schedule"]["default"].startswith("cron(0 17 ")
+    assert variables["jobs_on_lambda"]["type"] == "bool"
+    (lambdas,) = resources("aws_lambda_function").values()
+    assert lambdas["package_type"] == "Image"
+    handlers = re.findall(r'handler = "([\w.]+)"', (TERRAFORM / "lambda.tf").read_text())
+    assert {h.rsplit(".", 1)[1] for h in handlers} == {"compress", "report"}
+    assert all(callable(getattr(entry, h.rsplit(".", 1)[1])) for h in handlers)
+    assert set(resources("aws_scheduler_schedule")) == {"job"}
+
+
+def test_ingest_scales_on_the_lag_it_publishes() -> None:
+    (policy,) = resources("aws_appautoscaling_policy").values()
+    metric = policy["target_tracking_scaling_policy_configuration"][0][
+        "customized_metric_specification"
+    ][0]
+    assert (metric["namespace"], metric["metric_name"]) == (NAMESPACE, "ConsumerLag")
+
+
+@pytest.mark.slow
+def test_checkov_finds_nothing_unexplained() -> None:
+    assert CHECKOV.exists(), "make checkov installs checkov in .venv-checkov"
+    result = subprocess.run(
+        [str(CHECKOV), "--directory", str(TERRAFORM), "--framework", "terraform", "--quiet",
+         "--compact", "--output", "json", "--skip-download"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    summary = report["summary"]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']})"
+        for c in report["results"]["failed_checks"]
+    ]
+    assert summary["failed"] == 0, "\n".join(failed)
+    assert summary["passed"] > 100  # it did look
+
+
+def test_a_lambda_reads_its_secrets_before_its_settings_and_fails_loudly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Secrets:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            return {"SecretString": f"value of {SecretId}"}
+
+    environ = {"DELETON_SECRET_ARNS": json.dumps({"DELETON_DATABASE_URL": "arn:db"})}
+    entry.load_secrets(environ, Secrets())
+    assert environ["DELETON_DATABASE_URL"] == "value of arn:db"
+    asked: list[list[str]] = []
+
+    def exits_with(code: int) -> Any:
+        def main(argv: list[str]) -> int:
+            asked.append(argv)
+            return code
+
+        return main
+
+    monkeypatch.setattr(entry, "main", exits_with(1))
+    monkeypatch.setattr(entry, "load_secrets", lambda: None)
+    with pytest.raises(RuntimeError, match="deleton report --send exited with 1"):
+        entry.report({}, None)
+    monkeypatch.setattr(entry, "main", exits_with(0))
+    assert entry.compress({}, None) == {"command": "compress", "exit_code": 0}
+    assert asked == [["report", "--send"], ["compress"]]
+
+
+# --- the image and the compose file ---------------------------------------------------------
+
+
+def test_the_image_is_multi_stage_slim_and_not_root() -> None:
+    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip()]
+    stages = [line for line in lines if line.startswith("FROM ")]
+    assert len(stages) >= 2 and all("-slim" in line for line in stages)
+    final = lines[lines.index(stages[-1]) :]
+    users = [line.split()[1] for line in final if line.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert 'ENTRYPOINT ["deleton"]' in final
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[ignored.index("*")] == "*"  # nothing unless allowed...
+    allowed = {line[1:] for line in ignored if line.startswith("!")}
+    assert allowed == {"pyproject.toml", "README.md", "src/"}  # ...and no tests, no .env
+    assert "**/.env" in ignored
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return loaded
+
+
+def test_compose_runs_only_commands_the_cli_has_on_loopback_ports() -> None:
+    services = compose()["services"]
+    ours = {n: s for n, s in services.items() if s.get("image", "").startswith("deleton")}
+    assert set(ours) == {"migrate", "simulator", "ingest", "dashboard", "api", "jobs"}
+    for name, service in ours.items():
+        command = service["command"]
+        assert parses(command if isinstance(command, list) else shlex.split(command)), name
+    for service in services.values():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), port
+    assert services["kafka"]["image"].startswith("apache/kafka:4")
+    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert deleton_names(text) - settings_names() == set()
+    for name in ("ingest", "dashboard", "api", "jobs", "simulator"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
