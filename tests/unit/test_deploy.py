@@ -160,6 +160,53 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
     assert secrets["compress"][0]["valueFrom"].endswith('["writer"]}')
 
 
+# The command each task runs, the database login its code opens (read from the code below, so
+# that a service moved to another login fails here), and what else it cannot do without.
+NEEDS = {
+    "ingest": ("ingest/command.py", {"DELETON_KAFKA_BOOTSTRAP_SERVERS", "DELETON_MAIL_FROM"}),
+    "compress": ("compress/command.py", set()),
+    "dashboard": ("dashboard/command.py", set()),
+    "api": ("api/command.py", {"DELETON_API_KEY"}),
+    "report": ("report/command.py", {"DELETON_REPORT_RECIPIENTS", "DELETON_MAIL_FROM"}),
+    "migrate": ("admin/db.py", {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}),
+}
+URLS = {"writer": "DELETON_DATABASE_URL", "reader": "DELETON_READER_DATABASE_URL",
+        "api": "DELETON_API_DATABASE_URL"}  # fmt: skip
+
+
+def login_of(module: str) -> str:
+    text = (ROOT / "src" / "deleton" / module).read_text()
+    (login,) = set(re.findall(r"settings\.database\((?:\"(\w+)\")?\)", text)) or {""}
+    return login or "writer"
+
+
+def task_settings(task: str) -> set[str]:
+    """The ``DELETON_*`` names a task definition gives its container: environment and secrets."""
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    environment = ecs[ecs.index("environment = concat(") : ecs.index("kafka_secret =")]
+    given = set(re.findall(r'name = "(DELETON_\w+)"', environment))
+    secrets = ecs[ecs.index("secrets = {") : ecs.index("# Who sends email")]
+    own = re.search(rf"\n    {task} +=(.*?)(?=\n    \w+ +=|\n  }})", secrets, re.S)
+    assert own, task
+    given |= set(re.findall(r'name = "(DELETON_\w+)"', own.group(1)))
+    if "local.kafka_secret" in own.group(1):
+        given.add("DELETON_KAFKA_SASL_PASSWORD")
+    if "aws_secretsmanager_secret.db_password" in own.group(1):
+        given |= {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}
+    return given
+
+
+@pytest.mark.parametrize("task", sorted(NEEDS))
+def test_every_task_is_given_every_setting_its_command_needs(task: str) -> None:
+    module, others = NEEDS[task]
+    login = login_of(module)
+    given = task_settings(task)
+    # its own login, or else it would start an embedded PostgreSQL inside the container
+    assert URLS[login] in given or "DELETON_DATABASE_URL" in given, (task, login)
+    assert others <= given, others - given
+    assert "DELETON_MAIL_BACKEND" in given and "DELETON_HOME" in given
+
+
 def test_jobs_are_scheduled_on_ecs_or_lambda() -> None:
     variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
     assert variables["compress_schedule"]["default"] == "rate(1 hour)"
@@ -171,6 +218,11 @@ def test_jobs_are_scheduled_on_ecs_or_lambda() -> None:
     assert {h.rsplit(".", 1)[1] for h in handlers} == {"compress", "report"}
     assert all(callable(getattr(entry, h.rsplit(".", 1)[1])) for h in handlers)
     assert set(resources("aws_scheduler_schedule")) == {"job"}
+    # each function reads its own login's URL from Secrets Manager as it starts
+    text = (TERRAFORM / "lambda.tf").read_text()
+    for job, module in (("compress", "compress/command.py"), ("report", "report/command.py")):
+        block = text[text.index(f"    {job} = {{") :]
+        assert f"secrets = {{ {URLS[login_of(module)]} = " in block.split("\n    }")[0], job
 
 
 def test_ingest_scales_on_the_lag_it_publishes() -> None:
