@@ -174,8 +174,12 @@ def main() -> None:
     results: dict[str, Any] = {"active_rides": args.active, "runs": args.runs, "sizes": {}}
     with psycopg.connect(url, autocommit=True) as conn:
         schema.reset(conn)
-        for day in ("now()::date - 1", "now()::date", "now()::date + 1"):
-            conn.execute(f"SELECT daily.ensure_reading_partition({day})")
+        # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
+        conn.execute(
+            "SELECT daily.ensure_reading_partition(h) FROM generate_series("
+            "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
+            " + interval '2 days', interval '1 hour') h"
+        )
         load_active(conn, args.active)
         next_id = args.active + 1
         for size in SIZES:
