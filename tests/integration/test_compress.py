@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import logging
 import signal
+import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -359,6 +360,24 @@ def test_up_runs_compression_on_its_schedule(db: str, tmp_path: Path) -> None:
                  timeout=30, what="a scheduled run")  # fmt: skip
     finally:
         schedule.stop()
+
+
+def test_deleton_jobs_compresses_on_its_schedule_and_stops_on_sigterm(
+    db: str, tmp_path: Path
+) -> None:
+    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 6, 48, 1200), **SETTINGS)
+    ended = scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NOT NULL")
+    assert ended > 0
+    env = env_for(db, compress_every="0.5", report_at="03:00")
+    process = deleton("jobs", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM historical.ride") == ended,
+                 timeout=60, what="a scheduled run of deleton jobs")  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err[-2000:]
+    assert b"compression every" in out
 
 
 def test_progress_is_a_bar_on_a_terminal_and_tenths_in_a_log(
