@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 import psycopg
 
+from .compression import MARGIN
+
 Connection = psycopg.Connection[Any]
 
 # The figures of a ride, named as the columns of historical.ride.
@@ -229,7 +231,7 @@ def delete_ride(conn: Connection, ride_id: int) -> Deletion:
             # within the ride's own window, so that only its hour or two of partitions is read
             conn.execute(
                 "DELETE FROM daily.reading WHERE ride_id = %s AND at >= %s AND at <= %s",
-                [ride_id, started - dt.timedelta(hours=1), ended],
+                [ride_id, started - MARGIN, ended],
             )
             conn.execute("DELETE FROM daily.alert WHERE ride_id = %s", [ride_id])
             conn.execute("DELETE FROM daily.ride WHERE ride_id = %s", [ride_id])
