@@ -23,6 +23,19 @@ from ..core.summaries import RideFacts, Tally
 
 Connection = psycopg.Connection[Any]
 
+def newest_rider(user_id: str, columns: str) -> str:
+    """SQL for a LEFT JOIN LATERAL of rider ``user_id``'s ``columns`` (aliased ``u``): from
+    ``daily.rider`` if the rider is still there (the newer), else from ``historical.rider``.
+    The first branch that returns a row ends the Append, so the second is read only when
+    needed."""
+    return f"""LEFT JOIN LATERAL (
+    SELECT {columns} FROM daily.rider WHERE user_id = {user_id}
+    UNION ALL
+    SELECT {columns} FROM historical.rider WHERE user_id = {user_id}
+    LIMIT 1
+) u ON true"""
+
+
 # a rider's age at the ride's start, from a function that keeps the birth date to itself
 # (migration 0006): the dashboard's login may not read it
 _AGE = "historical.ride_rider_age(r.ride_id)"

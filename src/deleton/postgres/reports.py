@@ -9,11 +9,11 @@ from typing import Any
 import psycopg
 
 from ..core.report_figures import ReportRide
+from .queries import newest_rider
 
 Connection = psycopg.Connection[Any]
 
-# A rider's details from daily if the rider is still there, else from historical.
-_RIDES = """
+_RIDES = f"""
 SELECT v.ride_id, v.user_id, u.first_name, u.last_name, u.gender,
        historical.ride_rider_age(v.ride_id),
        extract(hour FROM v.started_at AT TIME ZONE %(zone)s)::int,
@@ -21,14 +21,7 @@ SELECT v.ride_id, v.user_id, u.first_name, u.last_name, u.gender,
        v.power_avg, coalesce(v.power_readings, 0), coalesce(v.energy_kj, 0),
        coalesce(v.alerts_high, 0), coalesce(v.alerts_low, 0)
 FROM historical.ride_summary v
-LEFT JOIN LATERAL (
-    SELECT first_name, last_name, gender FROM daily.rider d
-    WHERE d.user_id = v.user_id
-    UNION ALL
-    SELECT first_name, last_name, gender FROM historical.rider h
-    WHERE h.user_id = v.user_id
-    LIMIT 1
-) u ON true
+{newest_rider("v.user_id", "first_name, last_name, gender")}
 WHERE v.started_at >= %(start)s AND v.started_at < %(end)s
 ORDER BY v.started_at, v.ride_id
 """

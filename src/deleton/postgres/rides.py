@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import psycopg
 
 from .compression import MARGIN
+from .queries import newest_rider
 
 Connection = psycopg.Connection[Any]
 
@@ -72,19 +73,10 @@ class Deletion(enum.Enum):
     IN_PROGRESS = "in progress"
 
 
-# A rider's name from daily if it is there, else from historical: the first branch that
-# returns a row ends the Append, so the second is read only when needed.
-_NAME = """LEFT JOIN LATERAL (
-    SELECT first_name, last_name FROM daily.rider WHERE user_id = s.user_id
-    UNION ALL
-    SELECT first_name, last_name FROM historical.rider WHERE user_id = s.user_id
-    LIMIT 1
-) u ON true"""
-
 _RIDES = f"""
 SELECT s.ride_id, s.bike_serial, s.user_id, u.first_name, u.last_name, s.started_at,
        s.ended_at, {", ".join("s." + name for name in FIGURES)}
-FROM historical.ride_summary s {_NAME}
+FROM historical.ride_summary s {newest_rider("s.user_id", "first_name, last_name")}
 """
 
 
