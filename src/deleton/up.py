@@ -9,12 +9,10 @@ report is made at ``DELETON_REPORT_AT``.
 from __future__ import annotations
 
 from .api.command import start as start_api
-from .compress.command import Schedule as Compression
 from .dashboard.command import start as start_dashboard
 from .ingest.command import pipeline, serve
+from .jobs import start_schedules
 from .mail.transports import FolderTransport
-from .postgres.connection import open_database
-from .report.command import Schedule as Reports
 from .settings import Settings
 from .simulator.fleet_source import FleetSource
 
@@ -34,10 +32,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     )
     close_dashboard, address = start_dashboard(settings)
     close_api, api_address = start_api(settings)
-    compression = Compression(open_database(settings.database()), settings.compress())
-    compression.start()
-    reports = Reports(settings)
-    reports.start()
+    stop_schedules = start_schedules(settings)
     print("Deleton is up:")
     print(f"  PostgreSQL   {where}")
     print(f"  fleet        {bikes} simulated bikes at {speed:g}x real time (seed {seed})")
@@ -55,8 +50,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     try:
         serve(ingestor, outbox)
     finally:
-        reports.stop()
-        compression.stop()
+        stop_schedules()
         close_api()
         close_dashboard()
     print("Deleton stopped.")
