@@ -81,7 +81,7 @@ def ensure_logins(conn: psycopg.Connection[Any], passwords: dict[str, str]) -> l
     made = []
     for group, password in passwords.items():
         login = LOGINS[group]
-        exists = _scalar(conn, f"SELECT to_regrole('{login}') IS NOT NULL")
+        exists = _scalar(conn, "SELECT to_regrole(%s) IS NOT NULL", [login])
         verb = "ALTER" if exists else "CREATE"
         # quoted by psycopg as a literal: a utility statement takes no bound parameters
         conn.execute(
@@ -113,8 +113,8 @@ def check(conn: psycopg.Connection[Any]) -> None:
         )
 
 
-def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
-    row = conn.execute(sql).fetchone()
+def _scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> Any:
+    row = conn.execute(query, params).fetchone()
     return None if row is None else row[0]
 
 
