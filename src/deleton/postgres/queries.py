@@ -23,6 +23,7 @@ from ..core.summaries import RideFacts, Tally
 
 Connection = psycopg.Connection[Any]
 
+
 def newest_rider(user_id: str, columns: str) -> str:
     """SQL for a LEFT JOIN LATERAL of rider ``user_id``'s ``columns`` (aliased ``u``): from
     ``daily.rider`` if the rider is still there (the newer), else from ``historical.rider``.
