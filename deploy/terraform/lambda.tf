@@ -22,14 +22,7 @@ locals {
 resource "aws_iam_role" "lambda" {
   for_each = local.lambda_jobs
   name     = "${local.name}-lambda-${each.key}"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
 }
 
 resource "aws_iam_role_policy_attachment" "lambda_vpc" {

@@ -8,6 +8,20 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+# The trust policy of a role that one AWS service assumes, one per service; the ECS tasks' and
+# the scheduler's, which also say from where, are beside their roles.
+data "aws_iam_policy_document" "assume" {
+  for_each = toset(["vpc-flow-logs", "monitoring.rds", "lambda"])
+
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["${each.value}.amazonaws.com"]
+    }
+  }
+}
+
 locals {
   name      = "deleton-${var.environment}"
   create    = var.vpc_id == null
@@ -125,14 +139,7 @@ resource "aws_cloudwatch_log_group" "flow" {
 resource "aws_iam_role" "flow" {
   count = local.create ? 1 : 0
   name  = "${local.name}-vpc-flow"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  assume_role_policy = data.aws_iam_policy_document.assume["vpc-flow-logs"].json
 }
 
 resource "aws_iam_role_policy" "flow" {
