@@ -12,7 +12,6 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from psycopg_pool import ConnectionPool
 
 from .. import logs
 from ..errors import TransientError
@@ -39,16 +38,7 @@ def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     """The app over a pool of the API's own login, with its first view of the fleet; and how
     to close the pool."""
     config = settings.api()
-    database = open_database(settings.database("api"))
-    pool = ConnectionPool(
-        database.url,
-        min_size=2,
-        max_size=POOL_SIZE,
-        kwargs={**database.options, "autocommit": True},
-        name="api",
-        open=True,
-        timeout=POOL_WAIT,
-    )
+    pool = open_database(settings.database("api")).pool("api", 2, POOL_SIZE, POOL_WAIT)
     data = ApiData.over(pool.connection, config.key, config.zone, config.idle_timeout_us)
     try:
         data.fleet.get()  # the first view is built while we wait; later ones beside requests

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from psycopg_pool import ConnectionPool
-
 from ..lifecycle import stop_on_signals
 from ..postgres.connection import migrated, open_database
 from ..settings import Settings
@@ -18,16 +16,8 @@ from .views import DashboardData
 def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
     """The dashboard, served on a thread of its own; returns how to stop it, and its address."""
     config = settings.dashboard()
-    database = open_database(settings.database("reader"))
-    pool = ConnectionPool(
-        database.url,
-        min_size=1,
-        max_size=8,
-        kwargs={**database.options, "autocommit": True},
-        name="dashboard",
-        open=True,
-        timeout=5.0,  # a screen waits this long for a connection, then says why it cannot
-    )
+    # a screen waits at most 5 s for a connection, then says why it cannot update
+    pool = open_database(settings.database("reader")).pool("dashboard", 1, 8, 5.0)
     data = DashboardData.over(pool.connection, config.idle_timeout_us)
     data.warm()
     app = create_app(data)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from ..errors import RejectedData, TerminalError, TransientError
 from ..settings import DatabaseConfig
@@ -97,6 +98,19 @@ class Database:
             return psycopg.connect(self.url, **{**self.options, **extra})
         except psycopg.Error as exc:
             raise translate(exc, "cannot connect to PostgreSQL") from exc
+
+    def pool(self, name: str, min_size: int, max_size: int, wait: float) -> ConnectionPool:
+        """An open pool of autocommit connections with this database's options, for readers
+        that serve many requests; a request waits ``wait`` seconds for a connection."""
+        return ConnectionPool(
+            self.url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={**self.options, "autocommit": True},
+            name=name,
+            open=True,
+            timeout=wait,
+        )
 
 
 def database_url(config: DatabaseConfig) -> str:
