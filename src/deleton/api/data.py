@@ -21,7 +21,6 @@ from ..postgres.connection import Connect, run_query
 from ..snapshot import Shared
 
 T = TypeVar("T")
-FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however many ask
 
 
 @dataclass
@@ -50,11 +49,7 @@ class ApiData:
         idle_timeout_us: int,
         wall: Callable[[], float] = time.time,
     ) -> ApiData:
-        def build() -> FleetStatus:
-            now = int(wall() * 1_000_000)
-            return run_query(connect, "the fleet", lambda c: queries.fleet(c, now, idle_timeout_us))
-
-        fleet = Shared(build, FLEET_MAX_AGE, background=True)
+        fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
         return cls(connect, fleet, key, ZoneInfo(zone), wall)
 
     def now(self) -> dt.datetime:

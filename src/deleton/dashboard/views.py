@@ -154,11 +154,7 @@ class DashboardData:
     def over(
         cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
     ) -> DashboardData:
-        def build() -> FleetStatus:
-            now = int(wall() * 1_000_000)
-            return run_query(connect, "the fleet", lambda c: queries.fleet(c, now, idle_timeout_us))
-
-        fleet = Shared(build, 0.5, background=True)
+        fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
         recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)
         return cls(connect, fleet, recent, idle_timeout_us, wall)
 

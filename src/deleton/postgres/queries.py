@@ -11,7 +11,7 @@ ages, at ride start, as the alert rules use them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
@@ -20,6 +20,8 @@ from ..core.fleet_status import FleetStatus, OpenRide
 from ..core.readings import LatestReading, RideSeries
 from ..core.records import from_datetime, to_datetime
 from ..core.summaries import RideFacts, Tally
+from ..snapshot import Shared
+from .connection import Connect, run_query
 
 Connection = psycopg.Connection[Any]
 
@@ -132,6 +134,22 @@ def open_rides(conn: Connection) -> list[OpenRide]:
         latest = None if at is None else LatestReading(from_datetime(at), *values)
         fleet.append(OpenRide(bike, ride_id, from_datetime(started), first, age, latest))
     return fleet
+
+
+FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however many ask
+
+
+def shared_fleet(
+    connect: Connect, idle_timeout_us: int, wall: Callable[[], float]
+) -> Shared[FleetStatus]:
+    """The fleet as every dashboard screen and API client of a process sees it: rebuilt in the
+    background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds)."""
+
+    def build() -> FleetStatus:
+        now = int(wall() * 1_000_000)
+        return run_query(connect, "the fleet", lambda c: fleet(c, now, idle_timeout_us))
+
+    return Shared(build, FLEET_MAX_AGE, background=True)
 
 
 def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:
