@@ -31,7 +31,7 @@ UNAVAILABLE: Responses = {503: {"model": Problem, "description": "the database i
 # Arabic-Indic ones too, and ``int`` would read them.
 _DAY_FIRST = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")
 _ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-DATE_SHAPE = r"^([0-9]{2}-[0-9]{2}-[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"  # as documented
+DATE_SHAPE = f"^(?:{_DAY_FIRST.pattern}|{_ISO.pattern})$"  # the two, as documented
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 
