@@ -3,6 +3,12 @@
 No Docker here: the broker's jars come from Maven Central (``kafka/pom.xml``, fetched by
 ``make kafka-jars`` into ``DELETON_KAFKA_LIBS``) and run on the machine's Java 17. It listens on
 a free loopback port and keeps its log in a folder the caller owns.
+
+Beside its PLAINTEXT listener it has a SASL/PLAIN one (``sasl_bootstrap``) whose users are
+``SASL_USERS``, and the KRaft ``StandardAuthorizer``, so that tests can refuse a password, a
+topic or a group (``AdminClient.create_acls``) on the same JVM. Every other test is
+unaffected: a resource without ACLs is open to all, and the PLAINTEXT and CONTROLLER
+listeners' principal (``User:ANONYMOUS``) is a super user.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from tests.harness.services import free_port
 log = logging.getLogger(__name__)
 
 DEFAULT_LIBS = Path("~/.cache/deleton/kafka-libs").expanduser()
+# SASL/PLAIN users of the second listener, and their passwords
+SASL_USERS = {"rider": "pedal-secret-4711", "walled": "walled-secret-0815"}
 
 
 def kafka_libs() -> Path:
@@ -41,7 +49,9 @@ class LocalBroker:
         self.heap = heap
         self.port = free_port()
         self.controller_port = free_port()
+        self.sasl_port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.sasl_bootstrap = f"127.0.0.1:{self.sasl_port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -54,11 +64,24 @@ class LocalBroker:
                     "node.id=1",
                     f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
-                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"CONTROLLER://127.0.0.1:{self.controller_port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                    "SASL_PLAINTEXT:SASL_PLAINTEXT",
+                    "listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+                    "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    + " ".join(f'user_{user}="{secret}"' for user, secret in SASL_USERS.items())
+                    + ";",
+                    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "allow.everyone.if.no.acl.found=true",
+                    # the PLAINTEXT and CONTROLLER listeners' principal: the broker itself,
+                    # the controller, and every test that does not sign in
+                    "super.users=User:ANONYMOUS",
                     f"log.dirs={data}",
                     "num.partitions=1",
                     "offsets.topic.replication.factor=1",
