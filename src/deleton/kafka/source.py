@@ -2,7 +2,8 @@
 
 Positions live in PostgreSQL with the rows, not in Kafka: on assignment the consumer is pointed
 at the positions the database holds, and the offsets it also commits to Kafka afterwards are
-only for lag tools. librdkafka errors are translated at this edge.
+only for lag tools. librdkafka errors are translated at this edge (``refusals``): refused
+credentials or permissions end ``poll`` with a ``TerminalError``, a broker away never does.
 """
 
 from __future__ import annotations
@@ -10,22 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from ..core.messages import Message
 from ..core.ports import OnAssign, OnRevoke
-from ..errors import TerminalError, TransientError
 from ..settings import KafkaConfig
+from .refusals import ErrorReports, terminal, translate
 
 log = logging.getLogger(__name__)
-
-_FATAL = {
-    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.GROUP_AUTHORIZATION_FAILED,
-    KafkaError._AUTHENTICATION,
-    KafkaError.SASL_AUTHENTICATION_FAILED,
-    KafkaError._INVALID_ARG,
-}
 
 
 class KafkaSource:
@@ -35,6 +28,7 @@ class KafkaSource:
         self.config = config
         self.name = f"kafka:{config.topic}"
         self.exhausted = False
+        self._errors = ErrorReports(config)
         self._conf: dict[str, Any] = {
             **config.client_config(),
             "group.id": config.group_id,
@@ -54,6 +48,8 @@ class KafkaSource:
             # librdkafka's own lines (a broker away: one per reconnect) go through our logging,
             # so that they are rate-limited like ours
             "logger": logging.getLogger("deleton.kafka.librdkafka"),
+            # a refused login is reported here only, never on a message
+            "error_cb": self._errors,
             **(extra or {}),
         }
         self._consumer: Consumer | None = None
@@ -98,7 +94,8 @@ class KafkaSource:
         try:
             raw = self._consumer.consume(num_messages=max_messages, timeout=timeout)
         except KafkaException as exc:
-            raise _translate(exc.args[0]) from exc
+            raise translate(exc.args[0], self.config) from exc
+        self._errors.check()
         out: list[Message] = []
         append = out.append
         expected = self._next
@@ -106,8 +103,8 @@ class KafkaSource:
         for m in raw:
             error = m.error()
             if error is not None:
-                if error.code() in _FATAL or error.fatal():
-                    raise _translate(error)
+                if terminal(error):
+                    raise translate(error, self.config)
                 log.warning("Kafka: %s", error)
                 continue
             offset: int = m.offset()  # type: ignore[assignment]
@@ -197,9 +194,3 @@ class KafkaSource:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
-
-
-def _translate(error: KafkaError) -> Exception:
-    if error.code() in _FATAL or error.fatal():
-        return TerminalError(f"Kafka: {error.str()}")
-    return TransientError(f"Kafka: {error.str()}")
