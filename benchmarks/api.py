@@ -14,7 +14,7 @@ process and with two (``--workers``).
     apt-get install wrk   # once: Debian's wrk 4.1
     python benchmarks/api.py [--connections 200 --duration 15 --runs 3 --workers 1 2]
 
-Prints and writes JSON to benchmarks/results/. A measurement, not a test.
+Prints and writes benchmarks/results/api.json. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,36 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compress import load_day  # noqa: E402
+from benchmarks.record import Record, Row, whole, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import DELETON, env_for, value, wait_for  # noqa: E402
 
 RIDING_FOR = 600  # seconds each riding bike has ridden when the load starts
+ENDPOINTS = {"ride": "`GET /ride/{random id}`", "bikes": "`GET /bikes`"}
+
+
+def row(record: Record) -> Row:
+    args, figures = record.arguments, record.figures
+    parts, errors = [], 0
+    for workers in args["workers"]:
+        results = figures[f"workers_{workers}"]
+        who = "one process" if workers == 1 else f"`--workers {workers}`"
+        parts.append(
+            f"{who}: "
+            + "; ".join(
+                f"{ENDPOINTS[label]} {whole(result['requests_per_s'])} req/s,"
+                f" p50 {whole(result['p50_ms'])} ms, p99 {whole(result['p99_ms'])} ms"
+                for label, result in results.items()
+            )
+        )
+        errors += sum(result["errors"] for result in results.values())
+    return Row(
+        f"REST API at {args['connections']} connections (wrk, closed loop),"
+        f" {figures['riding']:,} bikes riding, {figures['readings']:,} readings in `daily`,"
+        f" median of {args['runs']} runs of {args['duration']} s",
+        ". ".join(parts) + f". {errors:,} errors",
+    )
+
 
 # wrk's Lua: a random ride per request, and a JSON line of the figures at the end
 SCRIPT = """
@@ -165,19 +190,9 @@ def main() -> None:
     finally:
         stop.set()
         writer.join(timeout=10)
-    result = {
-        "rides": len(ids),
-        "riding": len(riding),
-        "readings": readings,
-        "connections": args.connections,
-        "seconds_per_run": args.duration,
-        **results,
-        "machine_cores": os.cpu_count(),
-    }
-    print(json.dumps({k: v for k, v in result.items()}, indent=2, default=str))
-    out = ROOT / "benchmarks" / "results" / f"api-{int(time.time())}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    result = {"rides": len(ids), "riding": len(riding), "readings": readings, **results}
+    print(json.dumps(result, indent=2, default=str))
+    write("api", vars(args), result, url)
 
 
 def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> dict[str, Any]:

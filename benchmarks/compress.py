@@ -4,12 +4,13 @@ day:    a day of a 1,000-bike fleet in daily (about 10 million readings in 20,00
         hourly partitions), then one ``deleton compress`` run a minute after the day ends: the
         time to summarise every ride, the time each partition drop takes, daily's size before
         and after, historical's bytes per ride.
-beside: ingestion throughput (messages/s, one member) on the same topic twice, once alone and
-        once with a compression of such a day running beside it.
+beside: ingestion throughput (messages/s, one member) of a minute of a 20,000-bike fleet
+        (``--stream-bikes``), once alone and once with a compression of such a day running
+        beside it.
 
-    python benchmarks/compress.py [--bikes 1000 --rides 20 --seconds 500]
+    python benchmarks/compress.py day|beside [--bikes 1000 --rides 20 --seconds 500]
 
-Prints and writes JSON to benchmarks/results/. A measurement, not a test.
+Prints and writes benchmarks/results/compress-MODE.json. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +32,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.record import Record, Row, decimals, whole, write  # noqa: E402
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.compress.compressor import Outcome  # noqa: E402
 from deleton.postgres import schema  # noqa: E402
@@ -43,6 +44,30 @@ from tests.harness.services import DELETON, env_for, value  # noqa: E402
 
 DAY = dt.datetime(2022, 11, 3, tzinfo=dt.UTC)
 CONFIG = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), 3600.0)
+MIB = 2**20
+
+
+def row(record: Record) -> Row:
+    args, figures = record.arguments, record.figures
+    if args["mode"] == "beside":
+        rates = figures["ingest_messages_per_s"]
+        return Row(
+            "ingestion with compression beside it",
+            f"{whole(rates['with compression beside'])} messages/s against"
+            f" {whole(rates['alone'])} alone ({figures['ratio']:.1%}), a day being compressed"
+            f" for {figures['compression_during_ingest_seconds']:.1f} s of it",
+        )
+    return Row(
+        f"compression, a day of {args['bikes']:,} bikes ({figures['readings']:,} readings,"
+        f" {figures['rides']:,} rides)",
+        f"summarised in {figures['summarise_seconds']:.1f} s;"
+        f" {figures['partitions_dropped']} partitions dropped,"
+        f" {figures['drop_seconds_median']:.2f} s each (median,"
+        f" {figures['drop_seconds_max']:.2f} s at most); the run {figures['run_seconds']:.1f} s;"
+        f" `daily` {whole(figures['daily_bytes_before'] / MIB)} to"
+        f" {whole(figures['daily_bytes_after'] / MIB)} MiB; `historical.ride`"
+        f" {decimals(0)(figures['historical_bytes_per_ride'])} bytes a ride",
+    )
 
 
 def load_day(url: str, bikes: int, rides: int, seconds: int) -> tuple[int, int]:
@@ -99,7 +124,6 @@ def day(url: str, args: argparse.Namespace) -> dict[str, Any]:
         summaries = value(conn, "SELECT count(*) FROM historical.ride")
     drops = sorted(outcome.drop_seconds)
     result = {
-        "mode": "day",
         "rides": rides,
         "readings": readings,
         "summarise_seconds": outcome.summarise_seconds,
@@ -152,7 +176,7 @@ def beside(url: str, args: argparse.Namespace, broker: LocalBroker) -> dict[str,
     for label in ("alone", "with compression beside"):
         load_day(url, args.bikes, args.rides, args.seconds)
         topic = f"bench-{len(rates)}"
-        count = fill_topic(broker, topic, bikes=20_000, seconds=60, seed=7)
+        count = fill_topic(broker, topic, bikes=args.stream_bikes, seconds=60, seed=7)
 
         def start_compression(alone: bool = label == "alone") -> None:
             if alone:
@@ -166,7 +190,6 @@ def beside(url: str, args: argparse.Namespace, broker: LocalBroker) -> dict[str,
         rates[label] = ingest_rate(url, broker, topic, count, start_compression)
         print(f"ingest {label}: {rates[label]:,.0f} messages/s", flush=True)
     result = {
-        "mode": "beside",
         "ingest_messages_per_s": rates,
         "ratio": rates["with compression beside"] / rates["alone"],
         "compression_during_ingest_seconds": runs[0].seconds if runs else None,
@@ -181,6 +204,9 @@ def main() -> None:
     parser.add_argument("--bikes", type=int, default=1000)
     parser.add_argument("--rides", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=500)
+    parser.add_argument(
+        "--stream-bikes", type=int, default=20_000, help="beside: the fleet of the minute ingested"
+    )
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="deleton-compress-bench-")
     url = embedded_url(Path(folder) / "pg")
@@ -192,10 +218,7 @@ def main() -> None:
                 result = beside(url, args, broker)
     finally:
         shutil.rmtree(Path(folder) / "kafka", ignore_errors=True)
-    result["machine_cores"] = os.cpu_count()
-    out = ROOT / "benchmarks" / "results" / f"compress-{args.mode}-{int(time.time())}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write(f"compress-{args.mode}", vars(args), result, url)
 
 
 if __name__ == "__main__":

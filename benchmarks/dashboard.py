@@ -14,21 +14,20 @@ and the shared work behind the last two, done once per interval however many scr
   fleet snapshot    every open ride with its newest reading (once a second)
   recent refresh    the 12-hour view brought up to date (once every 10 seconds)
 
-    python benchmarks/dashboard.py [--active 1000 --runs 200]
+    python benchmarks/dashboard.py [--active 1000 --runs 200 --sizes 100000 1000000 10000000]
 
-Prints p50/p95 per callback and size and writes JSON to benchmarks/results/. A measurement,
-not a test.
+Prints p50/p95 per callback and size and writes benchmarks/results/dashboard.json
+(dashboard-N-active.json for another number of riding bikes). A measurement, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,16 @@ from psycopg_pool import ConnectionPool
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.record import (  # noqa: E402
+    Record,
+    Row,
+    count_word,
+    decimals,
+    labelled,
+    power_of_ten,
+    span,
+    write,
+)
 from deleton.core.fleet_status import FleetStatus  # noqa: E402
 from deleton.dashboard import views  # noqa: E402
 from deleton.dashboard.snapshots import RecentRides  # noqa: E402
@@ -47,8 +56,52 @@ from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import value  # noqa: E402
 
 SIZES = (10**5, 10**6, 10**7)
+ACTIVE = 1000  # riding bikes of the benchmark named plainly "dashboard"
 ACTIVE_READINGS = 100
 CLOSED_READINGS = 3600
+SNAPSHOT, REFRESH = "fleet snapshot (shared, 1/s)", "recent refresh (shared, 1/10 s)"
+
+
+def row(record: Record) -> Row:
+    args = record.arguments
+    sizes: dict[str, dict[str, Any]] = record.figures["sizes"]
+
+    def p95(name: str, places: int, at: Iterable[str] = tuple(sizes)) -> str:
+        return " / ".join(decimals(places)(sizes[size][name]["p95_ms"]) for size in at)
+
+    def spread(name: str, places: int, runs: Iterable[dict[str, Any]], q: str = "p95_ms") -> str:
+        """From the smallest to the largest over every size of ``runs``."""
+        return span((at[name][q] for run in runs for at in run["sizes"].values()), decimals(places))
+
+    if args["active"] != ACTIVE:  # a fleet of another size: its largest table is the point
+        largest = (max(sizes, key=int),)
+        return Row(
+            f"dashboard updates, {args['active']:,} bikes riding,"
+            f" {power_of_ten(int(largest[0]))} rows",
+            f"p95: ride tick {p95('ride tick', 1, largest)} ms, fleet {p95('fleet', 0, largest)}"
+            f" ms; fleet snapshot {p95(SNAPSHOT, 0, largest)} ms once a second, recent rides"
+            f" {p95(REFRESH, 0, largest)} ms once every 10 s",
+        )
+    this = [record.figures]
+    text = (
+        f"p95: ride tick {p95('ride tick', 1)} ms, ride page load {p95('ride load', 1)} ms (its"
+        f" ride grows by the ticks timed before it), fleet {p95('fleet', 0)} ms, recent rides"
+        f" {spread('recent', 1, this)} ms; shared rebuilds beside them: fleet snapshot"
+        f" {spread(SNAPSHOT, 0, this)} ms once a second, recent rides {spread(REFRESH, 0, this)}"
+        " ms once every 10 s"
+    )
+    for label, others in labelled(record.other_runs):  # only in files converted from old ones
+        runs = [other["figures"] for other in others]
+        note = others[0].get("note")
+        text += (
+            f". {label}, in {count_word(len(runs))} runs: fleet snapshot p50"
+            f" {spread(SNAPSHOT, 0, runs, 'p50_ms')} ms, recent rides"
+            f" {spread(REFRESH, 0, runs, 'p50_ms')} ms" + (f", {note}" if note else "")
+        )
+    rows = " / ".join(power_of_ten(int(size)) for size in sizes)
+    return Row(
+        f"dashboard updates, {args['active']:,} bikes riding, `daily.reading` at {rows} rows", text
+    )
 
 
 def load_active(conn: psycopg.Connection[Any], active: int) -> None:
@@ -169,9 +222,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--active", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(SIZES), help="rows of daily.reading"
+    )
     args = parser.parse_args()
     url = embedded_url(Path(tempfile.mkdtemp(prefix="deleton-dash-bench-")))
-    results: dict[str, Any] = {"active_rides": args.active, "runs": args.runs, "sizes": {}}
+    results: dict[str, Any] = {"sizes": {}}
     with psycopg.connect(url, autocommit=True) as conn:
         schema.reset(conn)
         # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
@@ -182,7 +238,7 @@ def main() -> None:
         )
         load_active(conn, args.active)
         next_id = args.active + 1
-        for size in SIZES:
+        for size in args.sizes:
             have = value(conn, "SELECT count(*) FROM daily.reading")
             rides = max(0, (size - have) // CLOSED_READINGS)
             if rides:
@@ -199,9 +255,8 @@ def main() -> None:
                 print(
                     f"  {name:<10} p50 {figure['p50_ms']:7.2f} ms  p95 {figure['p95_ms']:7.2f} ms"
                 )
-    out = ROOT / "benchmarks" / "results" / f"dashboard-{int(time.time())}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    name = "dashboard" if args.active == ACTIVE else f"dashboard-{args.active}-active"
+    write(name, vars(args), results, url)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ freshness: start ingestion, then produce in real time (10,000 bikes by default) 
   message-time-to-commit p50/p99 (ingest's own histogram, first message of every batch: the
   oldest in it) and alert latency (reading time to the email arriving at a local SMTP server).
 
-    python benchmarks/ingest.py throughput --bikes 50000 --seconds 20
+    python benchmarks/ingest.py throughput --bikes 50000 --seconds 20 [--members 2] [--runs 2]
     python benchmarks/ingest.py freshness --bikes 10000 --seconds 180
 
-Prints a summary and writes JSON to benchmarks/results/. A measurement, not a test.
+Prints a summary and writes benchmarks/results/ingest-MODE.json (ingest-throughput-N-members
+for N > 1). A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import argparse
 import atexit
 import itertools
 import json
-import os
 import re
 import shutil
 import signal
@@ -40,6 +40,15 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.record import (  # noqa: E402
+    Record,
+    Row,
+    count_word,
+    decimals,
+    span,
+    thousands,
+    write,
+)
 from deleton.core.tracker import Tracker  # noqa: E402
 from deleton.core.wire import parse_value  # noqa: E402
 from deleton.kafka.producer import KafkaSink  # noqa: E402
@@ -60,6 +69,50 @@ from tests.harness.services import (  # noqa: E402
 )
 
 WARM_UP = 40  # simulated seconds: every bike has started by 30 s
+
+
+def row(record: Record) -> Row:
+    args, figures = record.arguments, record.figures
+    if args["mode"] == "freshness":
+        alerts = (
+            f"alert email p50 {figures['alert_latency_p50_s']:.2f} s,"
+            f" p99 {figures['alert_latency_p99_s']:.2f} s"
+            if figures["alerts"]
+            else "no alert fired"
+        )
+        return Row(
+            f"freshness at {args['bikes']:,} bikes, real time",
+            f"message to commit p50 {figures['freshness_p50_s']:.2f} s,"
+            f" p99 {figures['freshness_p99_s']:.2f} s; {alerts}",
+        )
+    runs = figures["runs"]
+    members = args["members"]
+
+    def each(key: str) -> list[float]:
+        return [run[key] for run in runs]
+
+    rates = [thousands(rate) for rate in sorted(each("ingest_messages_per_s"))]
+    text = " and ".join([", ".join(rates[:-1]), rates[-1]] if len(rates) > 1 else rates)
+    if len(runs) > 1:
+        text += f" messages/s in {count_word(len(runs))} runs"
+    else:
+        text += " messages/s"
+    text += (
+        f" ({span(each('ingest_readings_per_s'), thousands)} readings/s),"
+        f" {span((share * 100 for share in each('share_of_slower_limit')), decimals(0))}% of the"
+        " slower limit"
+    )
+    if members == 1:  # the machine's limits, the same for any number of members: shown once
+        text += (
+            f" (raw consume {span(each('raw_consume_messages_per_s'), thousands)}/s;"
+            f" raw binary COPY {span(each('raw_copy_rows_per_s'), thousands)} rows/s)"
+        )
+    text += f", peak RSS {span(each('peak_rss_mb'), decimals(0))} MB"
+    plural = "s" if members > 1 else ""
+    return Row(
+        f"ingest, {args['bikes']:,} bikes mid-ride, {members} group member{plural}",
+        text + (" each" if members > 1 else ""),
+    )
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -153,8 +206,12 @@ def raw_copy(url: str, messages: list[Any]) -> tuple[float, int]:
     return len(readings) / elapsed, len(readings)
 
 
-def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[str, Any]:
-    topic = "bench"
+def throughput(
+    args: argparse.Namespace, url: str, broker: LocalBroker, topic: str
+) -> dict[str, Any]:
+    """One run on a topic of its own, into an empty database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.reset(conn)
     broker.create_topic(topic, args.partitions)
     config = KafkaConfig(broker.bootstrap, topic, "unused", "PLAINTEXT", None, None)
     started = time.perf_counter()
@@ -185,7 +242,7 @@ def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[
 
     env = env_for(
         url, kafka_bootstrap_servers=broker.bootstrap, kafka_topic=topic,
-        kafka_group_id="bench", log_level="WARNING", mail_backend="folder",
+        kafka_group_id=topic, log_level="WARNING", mail_backend="folder",
     )  # fmt: skip
     started = time.perf_counter()
     members = [subprocess.Popen([*DELETON, "ingest"], env=env) for _ in range(args.members)]
@@ -207,9 +264,6 @@ def throughput(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[
     rate = timed / window
     slower = min(consume_rate, copy_rate * per_reading)
     result = {
-        "mode": "throughput",
-        "bikes": args.bikes,
-        "members": args.members,
         "messages": count,
         "timed_messages": timed,
         "readings": readings,
@@ -297,9 +351,6 @@ def freshness(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[s
             latencies.append(when - (float(at) + 0.5))
     latencies.sort()
     result = {
-        "mode": "freshness",
-        "bikes": args.bikes,
-        "seconds": args.seconds,
         "freshness_p50_s": q.get(0.5),
         "freshness_p99_s": q.get(0.99),
         "alerts": len(latencies),
@@ -321,6 +372,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="throughput: this many runs, each on a new topic"
+    )
     args = parser.parse_args()
     if args.mode == "throughput":
         args.bikes = args.bikes or 50_000
@@ -332,15 +386,17 @@ def main() -> None:
     # registered before the embedded server registers its own stop: so it runs after it
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     url = embedded_url(Path(folder) / "pg")
-    with psycopg.connect(url, autocommit=True) as conn:
-        schema.reset(conn)
     with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
-        result = (throughput if args.mode == "throughput" else freshness)(args, url, broker)
-    result["machine_cores"] = os.cpu_count()
-    out = ROOT / "benchmarks" / "results" / f"ingest-{args.mode}-{int(time.time())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+        if args.mode == "throughput":
+            runs = [throughput(args, url, broker, f"bench-{n}") for n in range(args.runs)]
+            figures: dict[str, Any] = {"runs": runs}
+            name = "ingest-throughput" + (f"-{args.members}-members" if args.members > 1 else "")
+        else:
+            with psycopg.connect(url, autocommit=True) as conn:
+                schema.reset(conn)
+            figures = freshness(args, url, broker)
+            name = "ingest-freshness"
+    write(name, vars(args), figures, url)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ Runs `deleton simulate --fast` into a pipe drained by this process (what a reade
 
     python benchmarks/simulate.py --bikes 20000 --seconds 200 --runs 3
 
-A measurement, not a test: the machine is shared and noisy, so compare medians.
+Prints and writes benchmarks/results/simulate.json. A measurement, not a test: the machine is
+shared and noisy, so compare medians.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -20,6 +20,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.record import Record, Row, thousands, write  # noqa: E402
+
+
+def row(record: Record) -> Row:
+    figures = record.figures
+    runs = len(figures["messages_per_s_runs"])
+    return Row(
+        "simulator, `--fast` to stdout",
+        f"{thousands(figures['messages_per_s_median'])} messages/s (median of {runs} runs,"
+        " start-up included)",
+    )
 
 
 def once(bikes: int, seconds: int, workers: int | None) -> tuple[float, float, int]:
@@ -57,17 +70,12 @@ def main() -> None:
         steady.append(after_start)
         print(f"{lines} messages at {rate:,.0f}/s with start-up, {after_start:,.0f}/s after")
     result = {
-        "bikes": args.bikes,
-        "simulated_seconds": args.seconds,
         "messages_per_s_median": statistics.median(rates),
         "messages_per_s_after_start_up_median": statistics.median(steady),
         "messages_per_s_runs": rates,
-        "machine_cores": os.cpu_count(),
     }
     print(f"median: {result['messages_per_s_median']:,.0f} messages/s")
-    out = ROOT / "benchmarks" / "results" / f"simulate-{int(time.time())}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    write("simulate", vars(args), result)
 
 
 if __name__ == "__main__":

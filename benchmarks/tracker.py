@@ -6,7 +6,8 @@ collector is tuned as ``deleton ingest`` tunes it.
 
     python benchmarks/tracker.py [--runs 5]
 
-A measurement, not a test: compare medians, and compare runs made side by side.
+Prints and writes benchmarks/results/tracker.json. A measurement, not a test: compare medians,
+and compare runs made side by side.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import json
 import statistics
 import sys
 import time
@@ -23,11 +23,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.record import Record, Row, thousands, write  # noqa: E402
 from deleton.core.messages import Message  # noqa: E402
 from deleton.core.tracker import Tracker  # noqa: E402
 from deleton.core.wire import envelope  # noqa: E402
 from deleton.simulator.riders import simulated_fleet  # noqa: E402
 from tests.harness.fleet import SECOND, START  # noqa: E402
+
+
+def row(record: Record) -> Row:
+    figures = record.figures
+    return Row(
+        "the tracker alone, one core",
+        f"{thousands(figures['median_per_s'])} messages/s (median of {len(figures['runs'])},"
+        f" {figures['messages'] / 1e6:.1f} M messages)",
+    )
 
 
 def main() -> None:
@@ -48,8 +58,7 @@ def main() -> None:
         rates.append(len(messages) / (time.perf_counter() - started))
     result = {"messages": len(messages), "median_per_s": statistics.median(rates), "runs": rates}
     print(f"{len(messages):,} messages: median {result['median_per_s']:,.0f} messages/s")
-    out = ROOT / "benchmarks" / "results" / f"tracker-{int(time.time())}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write("tracker", vars(args), result)
 
 
 if __name__ == "__main__":
