@@ -61,8 +61,8 @@ def translate(error: KafkaError, config: KafkaConfig) -> DeletonError:
         cause = f"{who} is not authorised for group {config.group_id!r}"
     elif code == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
         cause = f"{who} is not authorised for the cluster"
-    else:
-        cause = "refused"
+    else:  # a setting librdkafka refuses, or an error it calls fatal
+        cause = "cannot go on"
     return TerminalError(f"Kafka: {cause} {detail}")
 
 
