@@ -70,8 +70,8 @@ test: $(STAMP) kafka-jars chromium checkov
 	$(MAKE) lint
 	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q
 
-# Every benchmark the README's performance table reports, with its arguments there (about two
-# hours, the soak one of them), then the table regenerated from benchmarks/results/.
+# Every benchmark the README's performance table reports, with its arguments there (over an
+# hour: the soak alone takes one), then the table regenerated from benchmarks/results/.
 WRK := /usr/bin/wrk
 $(WRK):
 	$(SUDO) apt-get update -qq
