@@ -1,5 +1,6 @@
 """Signing in to the dashboard over plain HTTP (urllib with a cookie jar), for tests that need
-a signed-in session without a browser."""
+a signed-in session without a browser; and the sign-in tests' seeded database, one for the
+session (``signin_world``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from deleton.postgres import schema
+from tests.harness.fleet import ingest_simulated
+from tests.harness.services import rows
 
 
 @dataclass
@@ -66,3 +75,42 @@ class Client:
 
     def cookie(self, name: str = "deleton_session") -> Any:
         return next((c for c in self.jar if c.name == name), None)
+
+
+@dataclass(frozen=True)
+class SigninWorld:
+    """A database of its own on the session's server, seeded once with a simulated fleet
+    riding up to now, for the sign-in tests of every folder (the other tests reset theirs)."""
+
+    admin: str  # the administrator's URL
+    reader: str  # deleton_reader_login's, as the dashboard runs
+    names: list[str]  # every rider's full name
+    riders: dict[str, str]  # each bike's current rider's full name
+    bikes: list[str]
+
+    def others(self, serial: str) -> list[str]:
+        """Every rider's name but that of ``serial``'s current rider."""
+        return [name for name in self.names if name != self.riders[serial]]
+
+
+@pytest.fixture(scope="session")
+def signin_world(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> SigninWorld:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        if conn.execute("SELECT FROM pg_database WHERE datname = 'signin'").fetchone() is None:
+            conn.execute("CREATE DATABASE signin")
+    admin = make_conninfo(pg_url, dbname="signin")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        schema.reset(conn)
+        schema.ensure_logins(conn, {"reader": "r" * 16})
+    ingest_simulated(admin, tmp_path_factory.mktemp("signin"), bikes=4, seed=21, seconds=240)
+    riders = dict(
+        rows(
+            admin,
+            """SELECT DISTINCT ON (r.bike_serial) r.bike_serial, u.first_name || ' ' || u.last_name
+               FROM daily.ride r JOIN daily.rider u USING (user_id)
+               ORDER BY r.bike_serial, r.started_at DESC""",
+        )
+    )
+    names = [n for (n,) in rows(admin, "SELECT first_name || ' ' || last_name FROM daily.rider")]
+    reader = make_conninfo(admin, user=schema.LOGINS["reader"])
+    return SigninWorld(admin, reader, names, riders, sorted(riders))

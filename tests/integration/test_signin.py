@@ -3,7 +3,8 @@ client) as the reader login: who is let in, what every callback answers whom, th
 tables out of the reader's reach, one-time links used once, sessions that end, and the AWS
 load balancer's signed header. (The browser's view is in tests/e2e/test_signin.py.)
 
-One seeded database and one dashboard for the module; each test signs in its own clients.
+One seeded database for the session (``signin_world``, shared with the browser's tests) and
+one dashboard for the module; each test signs in its own clients.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from typing import Any
 import psycopg
 import pytest
 from flask.testing import FlaskClient
-from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from deleton.core.access import ADMIN, BIKE, STAFF, ScreenGrant, link_digest
@@ -28,13 +28,13 @@ from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import views
 from deleton.dashboard.alb import AlbIdentity
 from deleton.dashboard.gate import Gate
-from deleton.postgres import accounts, schema
+from deleton.postgres import accounts
 from deleton.settings import Settings
 from tests.harness import dash_calls
 from tests.harness.browser import SCREEN_SECRET, SESSION_SECRET
-from tests.harness.fleet import ingest_simulated
 from tests.harness.idp import AlbKeys, alb_token, served
 from tests.harness.services import env_for, rows, run_deleton, scalar
+from tests.harness.signin import SigninWorld
 
 pytestmark = pytest.mark.slow
 
@@ -56,31 +56,19 @@ class World:
     admin: str  # the administrator's URL
     reader: str  # deleton_reader_login's
     names: list[str]  # every rider's full name
-    bikes: list[str]  # bikes with a ride, each with its rider's name
-    riders: dict[str, str]
-    pool: ConnectionPool
+    bikes: list[str]
+    riders: dict[str, str]  # each bike's current rider
+    pool: ConnectionPool  # the reader's
 
 
 @pytest.fixture(scope="module")
-def world(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        schema.reset(conn)
-        schema.ensure_logins(conn, {"reader": "r" * 16})
+def world(signin_world: SigninWorld) -> Iterator[World]:
+    with psycopg.connect(signin_world.admin, autocommit=True) as conn:
         accounts.add_account(conn, "ada", STAFF, passwords.hash_password(PASSWORD))
         accounts.add_account(conn, "root", ADMIN, None)
-    ingest_simulated(pg_url, tmp_path_factory.mktemp("fleet"), bikes=4, seed=21, seconds=120)
-    riders = dict(
-        rows(
-            pg_url,
-            """SELECT DISTINCT ON (r.bike_serial) r.bike_serial, u.first_name || ' ' || u.last_name
-               FROM daily.ride r JOIN daily.rider u USING (user_id)
-               ORDER BY r.bike_serial, r.started_at DESC""",
-        )
-    )
-    names = [n for (n,) in rows(pg_url, "SELECT first_name || ' ' || last_name FROM daily.rider")]
-    reader = make_conninfo(pg_url, user=schema.LOGINS["reader"])
-    with ConnectionPool(reader, min_size=1, kwargs={"autocommit": True}) as pool:
-        yield World(pg_url, reader, names, sorted(riders), riders, pool)
+    with ConnectionPool(signin_world.reader, min_size=1, kwargs={"autocommit": True}) as pool:
+        w = signin_world
+        yield World(w.admin, w.reader, w.names, w.bikes, w.riders, pool)
 
 
 def make_app(world: World, **settings: Any) -> tuple[Any, Gate]:
