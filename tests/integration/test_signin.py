@@ -318,6 +318,16 @@ def test_cookies_are_http_only_same_site_and_secure_over_https(world: World, app
     cookie = reply.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     assert "Expires=" in cookie  # a lifetime, not for ever
+    # a cookie verified once is remembered, but only byte for byte
+    assert update(client, dash_calls.fleet_tick())[0] == 200
+    kept = client.get_cookie("deleton_session")
+    assert kept is not None
+    signed, signature = kept.value.rsplit(".", 1)
+    forged = f"{signed}.{signature[:-3]}{'AAA' if signature[-3:] != 'AAA' else 'BBB'}"
+    client.set_cookie("deleton_session", forged)
+    assert update(client, dash_calls.fleet_tick())[0] == 401
+    client.set_cookie("deleton_session", kept.value)
+    assert update(client, dash_calls.fleet_tick())[0] == 200
     secure, _ = make_app(world, public_url="https://deleton.example")
     https = secure.server.test_client()
     cookie = sign_in(https, "ada", PASSWORD).headers["Set-Cookie"]

@@ -18,15 +18,20 @@ kept in the session (no cross-site form can sign anyone in or out).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, g, jsonify, redirect, render_template_string, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 from ..core.access import Permission, Viewer, session_of
 from ..errors import DeletonError
@@ -135,6 +140,46 @@ def start_session(viewer: Viewer) -> None:
     g.viewer = viewer
 
 
+class SignedCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, that remember the cookies they have verified.
+
+    A screen asks for an update every second with the same cookie, and checking its signature
+    again each time was most of what the sign-in cost an update. A cookie seen before is taken
+    from memory only while it is byte for byte the one verified, and only within the session's
+    lifetime from when it was signed, as Flask would judge it."""
+
+    KEPT = 4096
+    _serializer: URLSafeTimedSerializer | None = None
+
+    def __init__(self) -> None:
+        self._verified: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if self._serializer is None:  # Flask makes one per request; the secret never changes
+            self._serializer = super().get_signing_serializer(app)
+        return self._serializer
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        lifetime = app.permanent_session_lifetime.total_seconds()
+        known = self._verified.get(value)
+        if known is not None and time.time() - known[1] <= lifetime:
+            return self.session_class(copy.deepcopy(known[0]))
+        try:
+            data, signed = serializer.loads(value, max_age=int(lifetime), return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if len(self._verified) >= self.KEPT:
+            self._verified.clear()  # a bound: those still in use are verified again
+        self._verified[value] = (data, signed.timestamp())
+        return self.session_class(copy.deepcopy(data))
+
+
 def install(
     server: Flask,
     gate: Gate,
@@ -145,6 +190,7 @@ def install(
     permission each update callback needs, by Dash's output key."""
     config = gate.config
     server.secret_key = gate.session_secret
+    server.session_interface = SignedCookies()
     server.config.update(
         SESSION_COOKIE_NAME=COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
@@ -195,7 +241,11 @@ def install(
             if viewer is None:
                 return jsonify(status=401, detail="sign in first"), 401
             if path == "/_dash-update-component":
-                body = request.get_json(silent=True)
+                try:
+                    # parsed once: Dash reads the same cached body (a silent read would not)
+                    body = request.get_json()
+                except HTTPException:
+                    body = None
                 key = body.get("output") if isinstance(body, dict) else None
                 permission = policies.get(key) if isinstance(key, str) else None
                 if permission is None or not _may(viewer, permission):
