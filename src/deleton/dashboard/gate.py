@@ -79,8 +79,10 @@ class Gate:
         try:
             value = run_query(self.connect, "access", query)
         except DeletonError as exc:
+            # asked again after another ``recheck``, not at every request: each would wait for
+            # a connection the pool cannot give
             log.warning("cannot check a session against the database: %s", exc)
-            return _UNKNOWN if known is None else known[0]
+            value = _UNKNOWN if known is None else known[0]
         with self._lock:
             if len(self._known) > 10_000:
                 self._known.clear()  # a bound, not a policy: all are asked again

@@ -18,7 +18,6 @@ kept in the session (no cross-site form can sign anyone in or out).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import hmac
 import logging
@@ -169,7 +168,9 @@ class SignedCookies(SecureCookieSessionInterface):
         lifetime = app.permanent_session_lifetime.total_seconds()
         known = self._verified.get(value)
         if known is not None and time.time() - known[1] <= lifetime:
-            return self.session_class(copy.deepcopy(known[0]))
+            # a copy of the top level, which is all the app and Authlib change: their values
+            # are replaced whole (``start_session``), never changed in place
+            return self.session_class(known[0])
         try:
             data, signed = serializer.loads(value, max_age=int(lifetime), return_timestamp=True)
         except BadSignature:
@@ -177,7 +178,7 @@ class SignedCookies(SecureCookieSessionInterface):
         if len(self._verified) >= self.KEPT:
             self._verified.clear()  # a bound: those still in use are verified again
         self._verified[value] = (data, signed.timestamp())
-        return self.session_class(copy.deepcopy(data))
+        return self.session_class(data)
 
 
 def install(
