@@ -18,13 +18,30 @@ and the shared work behind the last two, done once per interval however many scr
 
 Prints p50/p95 per callback and size and writes benchmarks/results/dashboard.json
 (dashboard-N-active.json for another number of riding bikes). A measurement, not a test.
+
+    python benchmarks/dashboard.py --http --baseline REV [--rounds 4 --runs 300]
+
+measures what the sign-in costs instead: the ride tick and the fleet update as a browser asks
+for them (a POST to ``/_dash-update-component`` through the whole Flask app, Flask's test
+client standing in for the network), in alternate rounds of the code at ``REV`` (before the
+sign-in) and of this tree (signed in as staff: the session cookie checked, the viewer checked
+against the database at most every 10 s, the callback's permission checked), each round a
+process of its own over one database of ``--active`` riding bikes and 10^5 readings; it
+writes benchmarks/results/dashboard-signin.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import io
+import json
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -101,6 +118,22 @@ def row(record: Record) -> Row:
     rows = " / ".join(power_of_ten(int(size)) for size in sizes)
     return Row(
         f"dashboard updates, {args['active']:,} bikes riding, `daily.reading` at {rows} rows", text
+    )
+
+
+def signin_row(record: Record) -> Row:
+    """The ``--http`` A/B: what signing in costs the two updates a screen makes most."""
+    figures = record.figures
+    parts = [
+        f"{name} {figures[name]['before_ms']:.2f} ms before, {figures[name]['after_ms']:.2f} ms"
+        f" signed in ({figures[name]['ratio']:.2f}x)"
+        for name in ("ride tick", "fleet")
+    ]
+    return Row(
+        f"what sign-in costs a dashboard update, {record.arguments['active']:,} bikes riding,"
+        f" through the whole Flask app, against {record.arguments['baseline']}",
+        f"median of {record.arguments['rounds']} alternating rounds of"
+        f" {record.arguments['runs']} updates: " + "; ".join(parts),
     )
 
 
@@ -218,16 +251,9 @@ def snapshot(pool: ConnectionPool) -> Any:
     return FleetStatus(rides, int(time.time() * 1_000_000), 3600 * 10**6).counts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--active", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=list(SIZES), help="rows of daily.reading"
-    )
-    args = parser.parse_args()
+def seeded(active: int) -> str:
+    """A new embedded database with ``active`` bikes riding and hourly partitions about now."""
     url = embedded_url(Path(tempfile.mkdtemp(prefix="deleton-dash-bench-")))
-    results: dict[str, Any] = {"sizes": {}}
     with psycopg.connect(url, autocommit=True) as conn:
         schema.reset(conn)
         # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
@@ -236,7 +262,154 @@ def main() -> None:
             "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
             " + interval '2 days', interval '1 hour') h"
         )
-        load_active(conn, args.active)
+        load_active(conn, active)
+    return url
+
+
+def http_round(url: str, runs: int) -> dict[str, Any]:
+    """One round, in this process, of whichever code is first on the path: ride ticks and
+    fleet updates POSTed through the Flask app, signed in as staff where it has a sign-in."""
+    from deleton.dashboard import app as dashboard_app
+    from tests.harness import dash_calls
+
+    with ConnectionPool(url, min_size=2, max_size=8, kwargs={"autocommit": True}) as pool:
+        data = views.DashboardData.over(pool.connection, 3600 * 10**6)
+        signed = "gate" in inspect.signature(dashboard_app.create_app).parameters
+        if signed:
+            app = dashboard_app.create_app(data, staff_gate(pool))
+        else:
+            app = dashboard_app.create_app(data)  # type: ignore[call-arg]  # the code before
+        client = app.server.test_client()
+        if signed:
+            sign_in(client, url)
+        serial = "SN00007"
+        state: dict[str, Any] = {"serial": serial}
+
+        def post(body: dict[str, Any]) -> dict[str, Any]:
+            reply = client.post("/_dash-update-component", json=body)
+            assert reply.status_code == 200, reply.status_code
+            answer: dict[str, Any] = reply.get_json()
+            return answer
+
+        def add_reading() -> None:
+            with pool.connection() as conn:
+                conn.execute(
+                    """INSERT INTO daily.reading SELECT ride_id, max(at) + interval '1 second',
+                              0, 30, 100, 70, 80 FROM daily.reading WHERE ride_id = 7
+                       AND at > now() - interval '1 day' GROUP BY ride_id"""
+                )
+
+        def tick() -> None:
+            nonlocal state
+            state = post(dash_calls.ride_tick(serial, state))["response"]["ride-state"]["data"]
+
+        def samples(call: Callable[[], Any], before: Callable[[], None]) -> list[float]:
+            for _ in range(20):  # warm: first requests set Dash up
+                before()
+                call()
+            found = []
+            for _ in range(runs):
+                before()
+                started = time.perf_counter()
+                call()
+                found.append((time.perf_counter() - started) * 1000)
+            return found
+
+        ticks = samples(tick, add_reading)
+        fleets = samples(lambda: post(dash_calls.fleet_tick()), lambda: time.sleep(0.02))
+    return {"signed_in": signed, "ride tick": ticks, "fleet": fleets}
+
+
+def staff_gate(pool: ConnectionPool) -> Any:
+    from deleton.dashboard.gate import Gate
+    from deleton.settings import Settings
+
+    secret = "benchmark-session-secret-" + "x" * 32
+    config = Settings(session_secret=secret, screen_secret=secret).access()
+    return Gate(config, secret.encode(), secret.encode(), pool.connection)
+
+
+def sign_in(client: Any, url: str) -> None:
+    """Signs the test client in by a one-time link, as staff."""
+    from deleton.core.access import link_digest
+    from deleton.credentials.tokens import link_secret
+    from deleton.postgres import accounts
+
+    token = link_secret()
+    with psycopg.connect(url, autocommit=True) as conn:
+        accounts.add_account(conn, "bench", "staff", None)
+        accounts.add_login_link(conn, "bench", link_digest(token), 600)
+    page = client.get(f"/login/{token}").get_data(as_text=True)
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    reply = client.post(f"/login/{token}", data={"csrf": found.group(1)})
+    assert reply.status_code == 303, reply.status_code
+
+
+def baseline_tree(rev: str) -> Path:
+    """The package's source at ``rev``, unpacked into a new folder; its ``src``."""
+    folder = Path(tempfile.mkdtemp(prefix="deleton-dash-baseline-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"],
+                             check=True, capture_output=True).stdout  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "src"
+
+
+def http_ab(active: int, rounds: int, runs: int, baseline: str) -> None:
+    url = seeded(active)
+    with psycopg.connect(url, autocommit=True) as conn:
+        fill(conn, 100_000 // CLOSED_READINGS, active + 1)
+        conn.execute("VACUUM ANALYZE daily.ride, daily.rider, daily.reading")
+    trees = {"before": baseline_tree(baseline), "after": ROOT / "src"}
+    medians: dict[str, dict[str, list[float]]] = {v: {"ride tick": [], "fleet": []} for v in trees}
+    for round_ in range(rounds):
+        for variant, src in trees.items():
+            env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
+            done = subprocess.run(
+                [sys.executable, __file__, "--http-round", url, "--runs", str(runs)],
+                env=env, check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            assert result["signed_in"] == (variant == "after"), variant
+            for name in ("ride tick", "fleet"):
+                medians[variant][name].append(statistics.median(result[name]))
+            print(f"round {round_ + 1} {variant:<6} ride tick"
+                  f" {medians[variant]['ride tick'][-1]:6.2f} ms  fleet"
+                  f" {medians[variant]['fleet'][-1]:6.2f} ms", flush=True)  # fmt: skip
+    summary: dict[str, Any] = {"round_medians_ms": medians}
+    for name in ("ride tick", "fleet"):
+        before = statistics.median(medians["before"][name])
+        after = statistics.median(medians["after"][name])
+        summary[name] = {"before_ms": round(before, 3), "after_ms": round(after, 3),
+                         "ratio": round(after / before, 3)}  # fmt: skip
+        print(f"{name:<10} before {before:6.2f} ms  after (signed in) {after:6.2f} ms"
+              f"  ratio {after / before:.3f}")  # fmt: skip
+    arguments = {"active": active, "rounds": rounds, "runs": runs, "baseline": baseline}
+    write("dashboard-signin", arguments, summary, url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--active", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=list(SIZES), help="rows of daily.reading"
+    )
+    parser.add_argument("--http", action="store_true", help="what the sign-in costs, A/B")
+    parser.add_argument("--baseline", default="HEAD", help="the code before, for --http")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--http-round", metavar="URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.http_round:
+        print(json.dumps(http_round(args.http_round, args.runs)))
+        return
+    if args.http:
+        http_ab(args.active, args.rounds, args.runs, args.baseline)
+        return
+    url = seeded(args.active)
+    results: dict[str, Any] = {"sizes": {}}
+    with psycopg.connect(url, autocommit=True) as conn:
         next_id = args.active + 1
         for size in args.sizes:
             have = value(conn, "SELECT count(*) FROM daily.reading")

@@ -32,6 +32,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("ingest-freshness", ingest.row),
     ("dashboard", dashboard.row),
     ("dashboard-5000-active", dashboard.row),
+    ("dashboard-signin", dashboard.signin_row),
     ("compress-day", compress.row),
     ("report", report.row),
     ("compress-beside", compress.row),

@@ -13,8 +13,9 @@ import pytest
 from deleton.postgres import schema
 from deleton.postgres.connection import embedded_url
 
-# the browser fixtures, for tests/e2e and tests/faults alike: one browser per session
-pytest_plugins = ["tests.harness.browser"]
+# the browser fixtures, for tests/e2e and tests/faults alike: one browser per session; and the
+# sign-in tests' seeded database, shared by tests/integration and tests/e2e
+pytest_plugins = ["tests.harness.browser", "tests.harness.signin"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

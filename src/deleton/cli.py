@@ -101,6 +101,56 @@ def _up(args: argparse.Namespace, settings: Settings) -> int:
     return up(settings, args.bikes, args.seed, args.speed)
 
 
+# --- who may use the dashboard (README: Access) ---
+
+
+def _users(args: argparse.Namespace, settings: Settings) -> int:
+    from .access.command import users
+
+    return users(
+        settings,
+        args.action,
+        getattr(args, "name", None),
+        getattr(args, "role", None),
+        getattr(args, "password_stdin", False),
+    )
+
+
+def _login_link(args: argparse.Namespace, settings: Settings) -> int:
+    from .access.command import login_link
+
+    return login_link(settings, args.name)
+
+
+def _screen_link(args: argparse.Namespace, settings: Settings) -> int:
+    from .access.command import screen_link
+
+    return screen_link(settings, args.serial, args.leaderboard, args.revoke)
+
+
+def _add_access_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("users", help="dashboard accounts: add, remove, list")
+    actions = p.add_subparsers(dest="action", required=True)
+    a = actions.add_parser("add", help="a new account; without a password it signs in by link")
+    a.add_argument("name")
+    a.add_argument("--role", choices=("staff", "admin"), required=True)
+    a.add_argument("--password-stdin", action="store_true", help="read its password from stdin")
+    r = actions.add_parser("remove", help="remove an account; its sessions end")
+    r.add_argument("name")
+    actions.add_parser("list", help="every account, its role and how it signs in")
+    p.set_defaults(func=_users)
+
+    p = sub.add_parser("login-link", help="print a one-time sign-in link, valid for 10 minutes")
+    p.add_argument("name")
+    p.set_defaults(func=_login_link)
+
+    p = sub.add_parser("screen-link", help="print the link of a bike's screen, or revoke it")
+    p.add_argument("serial", nargs="?", help="the bike's serial (with --leaderboard: its name)")
+    p.add_argument("--leaderboard", action="store_true", help="a gym's leaderboard screen")
+    p.add_argument("--revoke", action="store_true", help="end every link of it made so far")
+    p.set_defaults(func=_screen_link)
+
+
 def _bikes(text: str) -> int:
     count = int(text)
     if not 1 <= count <= MAX_BIKES:
@@ -180,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--speed", type=float, default=1.0, help="N times real time")
     p.set_defaults(func=_up)
+
+    _add_access_commands(sub)
     return parser
 
 

@@ -137,6 +137,45 @@ class DashboardConfig:
     idle_timeout_us: int  # a bike silent for longer is shown as idle
 
 
+@dataclass(frozen=True)
+class AccessConfig:
+    """Who may sign in to the dashboard, and how: the base of printed links, the secrets that
+    sign sessions and screen links (``None``: the one kept in ``home``, if any), how long a
+    person stays signed in, an OpenID Connect provider, and the AWS load balancer whose signed
+    identity header stands in for the app's own sign-in."""
+
+    public_url: str
+    home: Path
+    session_secret: SecretStr | None
+    screen_secret: SecretStr | None
+    session_lifetime: float  # seconds a person stays signed in
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: SecretStr | None
+    role_claim: str  # the claim listing groups, from the identity provider or the ALB
+    alb_arn: str | None
+    alb_keys_url: str | None
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies only over HTTPS when the dashboard is reached over HTTPS."""
+        return self.public_url.startswith("https://")
+
+    @property
+    def oidc(self) -> bool:
+        return self.oidc_issuer is not None and self.oidc_client_id is not None
+
+    @property
+    def alb_keys(self) -> str | None:
+        """Where the load balancer's public keys are, by key id; ``None`` without a balancer."""
+        if self.alb_arn is None:
+            return None
+        if self.alb_keys_url is not None:
+            return self.alb_keys_url.rstrip("/") + "/"
+        region = self.alb_arn.split(":")[3]
+        return f"https://public-keys.auth.elb.{region}.amazonaws.com/"
+
+
 class Settings(BaseSettings):
     """Every setting of the platform; see the README for what each one does."""
 
@@ -205,6 +244,20 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     api_workers: int = Field(1, ge=1, le=64)
 
+    # dashboard sign-in and screen links (README: Access)
+    public_url: str = Field("http://127.0.0.1:8050", pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+    session_secret: SecretStr | None = None
+    screen_secret: SecretStr | None = None
+    session_lifetime: float = Field(43_200.0, gt=0, description="seconds a person stays in")
+    oidc_issuer: str | None = Field(None, pattern=r"^https?://\S+$")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_role_claim: str = Field("groups", min_length=1)
+    alb_arn: str | None = Field(
+        None, pattern=r"^arn:aws[\w-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/\S+$"
+    )
+    alb_keys_url: str | None = Field(None, pattern=r"^https?://\S+$")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)
     metrics_host: str = "127.0.0.1"  # where --metrics-port listens; 0.0.0.0 for a remote scraper
@@ -232,6 +285,15 @@ class Settings(BaseSettings):
             return None
         if len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters: it guards deletes and addresses")
+        return value
+
+    @field_validator("session_secret", "screen_secret")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters: it signs who may see riders")
         return value
 
     @field_validator("report_recipients")
@@ -325,6 +387,21 @@ class Settings(BaseSettings):
     def dashboard(self) -> DashboardConfig:
         return DashboardConfig(self.dashboard_host, self.dashboard_port, self.idle_timeout_us)
 
+    def access(self) -> AccessConfig:
+        return AccessConfig(
+            self.public_url.rstrip("/"),
+            self.home,
+            self.session_secret,
+            self.screen_secret,
+            self.session_lifetime,
+            self.oidc_issuer.rstrip("/") if self.oidc_issuer else None,
+            self.oidc_client_id,
+            self.oidc_client_secret,
+            self.oidc_role_claim,
+            self.alb_arn,
+            self.alb_keys_url,
+        )
+
     @property
     def idle_timeout_us(self) -> int:
         return int(self.ride_idle_timeout * 1_000_000)
@@ -338,7 +415,7 @@ def load_settings() -> Settings:
         problems = []
         for error in exc.errors():
             name = "DELETON_" + "_".join(str(part) for part in error["loc"]).upper()
-            secret = any(word in name for word in ("PASSWORD", "URL", "KEY"))
+            secret = any(word in name for word in ("PASSWORD", "URL", "KEY", "SECRET"))
             shown = "" if secret else f" (got {error.get('input')!r})"
             problems.append(f"  {name}: {error['msg']}{shown}")
         raise ConfigError("invalid settings:\n" + "\n".join(problems)) from None

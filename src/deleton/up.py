@@ -3,16 +3,21 @@
 The one module besides ``cli`` that wires several services together: a simulated fleet feeds
 ingestion (alerts to a folder unless a mail backend is configured), the dashboard and the
 REST API serve what arrives, compression runs every ``DELETON_COMPRESS_EVERY`` and the daily
-report is made at ``DELETON_REPORT_AT``.
+report is made at ``DELETON_REPORT_AT``. The dashboard's secrets are made in ``DELETON_HOME``
+when none is configured, and a local admin is signed in by a printed one-time link: there is
+no password to invent.
 """
 
 from __future__ import annotations
 
+from .access.command import LOCAL_ADMIN, ensure_local_admin, new_login_link
 from .api.command import start as start_api
+from .credentials import keys
 from .dashboard.command import start as start_dashboard
 from .ingest.command import pipeline, serve
 from .jobs import start_schedules
 from .mail.transports import FolderTransport
+from .postgres.connection import open_database
 from .settings import Settings
 from .simulator.fleet_source import FleetSource
 
@@ -30,7 +35,15 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
         if settings.database_url is None
         else "DELETON_DATABASE_URL"
     )
+    keys.stored_secret(settings.session_secret, settings.home, keys.SESSION, create=True)
+    keys.stored_secret(settings.screen_secret, settings.home, keys.SCREEN, create=True)
+    database = open_database(settings.database())  # migrated by the pipeline above
+    ensure_local_admin(database)
     close_dashboard, address = start_dashboard(settings)
+    public = settings.access().public_url
+    if "public_url" not in settings.model_fields_set:
+        public = address.rstrip("/")  # the port it was given
+    link = new_login_link(database, public, LOCAL_ADMIN)
     close_api, api_address = start_api(settings)
     stop_schedules = start_schedules(settings)
     print("Deleton is up:")
@@ -39,6 +52,9 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
     print(f"  alerts       {folder if folder is not None else settings.mail_backend}")
     print(f"  dashboard    {address}")
+    if link is not None:
+        print(f"  sign in      {link[0]}")
+        print(f"               (once, within 10 min; another: deleton login-link {LOCAL_ADMIN})")
     print(f"  API          {api_address}  (interactive docs: {api_address}docs)")
     every = settings.compress().every
     print(f"  compression  every {every / 60:g} min: ended rides summarised, old detail dropped")

@@ -1,10 +1,9 @@
-"""The dashboard in a real browser: the right rider and values, live updates, the fleet, and
-nothing private on any page."""
+"""The dashboard in a real browser, signed in as staff: the right rider and values, live
+updates, the fleet, and nothing private on any page."""
 
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import threading
 import time
@@ -24,7 +23,7 @@ from deleton.core.wire import parse_value
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import pages, views
 from deleton.dump.kcat import read_messages
-from tests.harness.browser import Dashboard, Watched
+from tests.harness.browser import SECRETS, Dashboard, Watched, ensure_staff, gate_over, serving
 from tests.harness.fleet import ingest_simulated
 from tests.harness.services import deleton, env_for, free_port, rows, scalar, wait_for
 
@@ -129,7 +128,8 @@ def test_current_ride_shows_the_right_rider_and_values(
 
 def test_live_fleet_and_ride_follow_the_simulator(db: str, watched: Watched) -> None:
     port = free_port()
-    env = env_for(db, dashboard_port=str(port))
+    ensure_staff(db)
+    env = env_for(db, dashboard_port=str(port), **SECRETS)
     up = deleton("up", "--bikes", "6", "--seed", "5", env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -183,25 +183,6 @@ def test_live_fleet_and_ride_follow_the_simulator(db: str, watched: Watched) -> 
     assert watched.errors == []
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    stop = threading.Event()
-    port = free_port()
-    thread = threading.Thread(target=dashboard_app.serve, args=(app, "127.0.0.1", port, stop))
-    thread.start()
-    wait_for(lambda: _listening(port), timeout=30, what="the dashboard to listen")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        thread.join(timeout=10)
-
-
 def test_a_slow_update_delays_the_next_instead_of_piling_up(
     db: str, watched: Watched, tmp_path: Path
 ) -> None:
@@ -226,7 +207,9 @@ def test_a_slow_update_delays_the_next_instead_of_piling_up(
                 with lock:
                     running -= 1
 
-        app = dashboard_app.create_app(views.DashboardData.over(slow_connection, 3600 * 10**6))
+        ensure_staff(db)
+        data = views.DashboardData.over(slow_connection, 3600 * 10**6)
+        app = dashboard_app.create_app(data, gate_over(pool.connection))
         with serving(app) as base:
             watched.page.goto(f"{base}/bike/SN0000")
             expect(watched.page.locator("#ride-rider")).not_to_have_text("…", timeout=15_000)
@@ -261,8 +244,10 @@ def test_pages_left_open_do_not_grow_in_the_browser(
     # so 400 updates per page stand for seven minutes of a page left open
     monkeypatch.setattr(pages, "RIDE_TICK_MS", 50)
     monkeypatch.setattr(pages, "FLEET_TICK_MS", 50)
+    ensure_staff(db)
     with ConnectionPool(db, min_size=1, kwargs={"autocommit": True}) as pool:
-        app = dashboard_app.create_app(views.DashboardData.over(pool.connection, 3600 * 10**6))
+        data = views.DashboardData.over(pool.connection, 3600 * 10**6)
+        app = dashboard_app.create_app(data, gate_over(pool.connection))
         with serving(app) as base:
             page = watched.page
             page.add_init_script(COUNT_UPDATES)

@@ -2,6 +2,11 @@
 browser tests and the fault suite (one browser for the session, however many folders use it),
 and the flags the soak benchmark launches it with.
 
+The dashboard lets no one in unsigned: ``watched`` pages come signed in as the staff account
+``STAFF``, whose sign-in (by a one-time link, in the browser) happens once per session and
+whose cookie every test reuses. Every dashboard a test starts signs sessions with the same
+``SESSION_SECRET`` and finds the account in its database (``ensure_staff``).
+
 Never ``playwright install``: the browser is /usr/bin/chromium, installed by ``make test``.
 Screenshots go to ``build/screenshots`` (``DELETON_SCREENSHOTS``), kept as build artefacts.
 """
@@ -10,16 +15,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from dash import Dash
+from playwright.sync_api import Browser, ConsoleMessage, Page, StorageState, sync_playwright
+from psycopg_pool import ConnectionPool
 
+from deleton.core.access import STAFF as STAFF_ROLE
+from deleton.core.access import link_digest
+from deleton.credentials.tokens import link_secret
+from deleton.dashboard import app as dashboard_app
+from deleton.dashboard import views
+from deleton.dashboard.gate import Gate
+from deleton.postgres import accounts, schema
+from deleton.postgres.connection import Connect
+from deleton.settings import Settings
 from tests.harness.services import deleton, env_for, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +53,52 @@ FLAGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = Path(os.environ.get("DELETON_SCREENSHOTS", ROOT / "build" / "screenshots"))
+
+# what every dashboard under test signs with, and the account the browser is signed in as
+SESSION_SECRET = "test-session-secret-" + "s" * 32
+SCREEN_SECRET = "test-screen-secret-" + "k" * 32
+STAFF = "e2e-staff"
+SECRETS = {"session_secret": SESSION_SECRET, "screen_secret": SCREEN_SECRET}
+
+
+def ensure_staff(url: str) -> None:
+    """The staff account the browser is signed in as, in the database at ``url`` (migrated);
+    sessions are checked against it, so every database a dashboard under test reads needs it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        accounts.add_account(conn, STAFF, STAFF_ROLE, None)
+
+
+def gate_over(connect: Connect, **settings: Any) -> Gate:
+    """The door of a dashboard made in a test's own process, with the tests' secrets."""
+    config = Settings(**SECRETS, **settings).access()  # type: ignore[arg-type]
+    return Gate(config, SESSION_SECRET.encode(), SCREEN_SECRET.encode(), connect)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def serving(app: Dash) -> Iterator[str]:
+    """``app`` served by waitress on a free loopback port, in this process; its base URL."""
+    stop = threading.Event()
+    port = free_port()
+    thread = threading.Thread(target=dashboard_app.serve, args=(app, "127.0.0.1", port, stop))
+    thread.start()
+    wait_for(lambda: _listening(port), timeout=30, what="the dashboard to listen")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def sign_in_by_link(page: Page, base: str, token: str) -> None:
+    """Opens a one-time link and confirms it, as a person would."""
+    page.goto(f"{base}/login/{token}")
+    page.locator("#link-submit").click()
+    page.wait_for_url(lambda url: "/login" not in url, timeout=15_000)
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +124,33 @@ class Watched:
         return path
 
 
-@pytest.fixture
-def watched(browser: Browser) -> Iterator[Watched]:
-    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+@pytest.fixture(scope="session")
+def staff_state(browser: Browser, pg_url: str) -> StorageState:
+    """The browser's cookies once the staff account has signed in, by a one-time link, on a
+    dashboard of this session's database: once per session, reused by every test."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        schema.init(conn)
+        accounts.add_account(conn, STAFF, STAFF_ROLE, None)
+        token = link_secret()
+        accounts.add_login_link(conn, STAFF, link_digest(token), 600)
+    with ConnectionPool(pg_url, min_size=1, kwargs={"autocommit": True}) as pool:
+        data = views.DashboardData.over(pool.connection, 3600 * 10**6)
+        app = dashboard_app.create_app(data, gate_over(pool.connection))
+        with serving(app) as base:
+            context = browser.new_context()
+            try:
+                sign_in_by_link(context.new_page(), base, token)
+                state = context.storage_state()
+            finally:
+                context.close()
+    assert any(cookie["name"] == "deleton_session" for cookie in state["cookies"])
+    return state
+
+
+def watch(browser: Browser, state: StorageState | None = None) -> tuple[Watched, Any]:
+    """A new page (signed out, or with ``state``'s cookies) and what it saw; close its
+    context (the second value) when done."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, storage_state=state)
     page = context.new_page()
     seen = Watched(page)
 
@@ -79,21 +168,30 @@ def watched(browser: Browser) -> Iterator[Watched]:
     page.on("console", console)
     page.on("pageerror", lambda error: seen.errors.append(str(error)))
     page.on("response", response)
+    return seen, context
+
+
+@pytest.fixture
+def watched(browser: Browser, staff_state: StorageState) -> Iterator[Watched]:
+    """A page signed in as staff."""
+    seen, context = watch(browser, staff_state)
     yield seen
     context.close()
 
 
 class Dashboard:
-    """``deleton dashboard`` as a subprocess on a free loopback port."""
+    """``deleton dashboard`` as a subprocess on a free loopback port, with the tests' secrets
+    and the staff account the browser is signed in as."""
 
     def __init__(self, url: str, **settings: str) -> None:
+        ensure_staff(url)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = deleton(
             "dashboard",
             "--port",
             str(self.port),
-            env=env_for(url, **settings),
+            env=env_for(url, **{**SECRETS, "public_url": self.base, **settings}),
             stderr=subprocess.DEVNULL,
         )
         wait_for(self._answers, timeout=60, what="the dashboard to answer")
@@ -101,7 +199,7 @@ class Dashboard:
     def _answers(self) -> bool:
         assert self.process.poll() is None, "the dashboard exited"
         try:
-            with urllib.request.urlopen(self.base + "/_dash-layout", timeout=2) as reply:
+            with urllib.request.urlopen(self.base + "/healthz", timeout=2) as reply:
                 return bool(reply.status == 200)
         except OSError:
             return False

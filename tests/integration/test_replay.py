@@ -1,5 +1,5 @@
 """`deleton ingest --from-file`, alerts through a mail server that is down then up, and
-`deleton up` end to end."""
+`deleton up` end to end (its printed sign-in link included)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tests.harness.services import (
     scalar,
     wait_for,
 )
+from tests.harness.signin import Client
 
 
 def test_replay_a_dump_resumes_and_sends_alerts_once_the_mail_server_is_up(
@@ -68,8 +69,27 @@ def test_replay_a_dump_resumes_and_sends_alerts_once_the_mail_server_is_up(
 
 def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
     env = env_for(db, log_level="INFO")
+    home = Path(env["DELETON_HOME"])
+    for name in ("session-secret", "screen-secret"):
+        (home / name).unlink(missing_ok=True)
     process = deleton("up", "--bikes", "5", "--speed", "20", env=env, stdout=subprocess.PIPE)
+    printed: list[bytes] = []
     try:
+        assert process.stdout is not None
+        while not printed or b"Ctrl-C" not in printed[-1]:
+            printed.append(process.stdout.readline())
+            assert printed[-1], b"".join(printed)
+        link = next(line.split()[-1] for line in printed if line.strip().startswith(b"sign in"))
+        base = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}"
+        assert link.decode().startswith(f"{base}/login/")  # under the port it was given
+        # the quick start's sign-in: the link, once; secrets made in DELETON_HOME, for it only
+        for name in ("session-secret", "screen-secret"):
+            assert (home / name).stat().st_mode & 0o777 == 0o600
+        browser = Client(base)
+        assert browser.request("/_dash-layout")[0] == 401
+        status, headers, _ = browser.follow_link(link.decode())
+        assert (status, headers["Location"]) == (303, "/")
+        assert Client(base).follow_link(link.decode())[0] == 401  # used: refused
         wait_for(lambda: scalar(db, "SELECT count(*) FROM daily.reading") > 50, timeout=60,
                  what="readings from the in-process fleet")  # fmt: skip
         wait_for(
@@ -77,9 +97,8 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
             timeout=60,
             what="every bike to start a ride",
         )
-        dashboard = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}/_dash-layout"
-        with urllib.request.urlopen(dashboard, timeout=10) as reply:
-            assert reply.status == 200 and b"ride" in reply.read()
+        status, _, layout = browser.request("/_dash-layout")
+        assert status == 200 and "ride" in layout and "Sign out" in layout
         health = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}/healthz"
         with urllib.request.urlopen(health, timeout=10) as reply:
             assert json.load(reply)["database"] == "reachable"
@@ -92,6 +111,7 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
+    out = b"".join(printed) + out
     assert process.returncode == 0
     assert b"Deleton is up" in out and b"Deleton stopped" in out
     assert f"{api}/docs".encode() in out  # where the interactive docs are, said at start

@@ -15,8 +15,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "deleton"
 
 CORE = {"core"}
-ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf", "cloudwatch"}
-SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api"}
+ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf", "cloudwatch", "credentials"}
+SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api", "access"}
 COMPOSERS = {"cli", "up", "jobs", "lambdas"}
 SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "__init__"}
 

@@ -1,26 +1,35 @@
 """The live Dash app over the daily schema: routes and callbacks, wired to ``views``.
 
 Three pages: a bike's current ride (``/``, ``/bike/<serial>``), recent rides (``/recent``) and
-the fleet (``/fleet``). Each page's timer is disabled while its update runs, so a slow update
-delays the next one instead of piling up behind the timer. The ride page keeps its place in the
-browser (ride id and newest reading time) and asks only for newer readings, appended with
-``extendData``; the fleet and recent-rides pages read shared snapshots, so a wall of screens
-costs the database what one does. What each update shows, and which component each output
-fills, is in ``views``.
+the fleet (``/fleet``), for staff; a bike's screen (``/screen/<token>``) sees its own ride
+alone. Every request passes ``signin``'s door first, and every callback is registered with the
+``Permission`` it needs, which the door checks; callbacks that show a bike check its serial.
+
+Each page's timer is disabled while its update runs, so a slow update delays the next one
+instead of piling up behind the timer. The ride page keeps its place in the browser (ride id
+and newest reading time) and asks only for newer readings, appended with ``extendData``; the
+fleet and recent-rides pages read shared snapshots, so a wall of screens costs the database
+what one does. What each update shows, and which component each output fills, is in
+``views``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
 
+from ..core.access import Permission, Viewer
 from ..errors import DeletonError
 from ..postgres.connection import run_query
-from . import pages
+from . import pages, signin
+from .alb import AlbIdentity
+from .gate import Gate
 from .views import (
     FLEET_FRESH_FOR,
     RECENT_FRESH_FOR,
@@ -43,8 +52,8 @@ ASSETS = Path(__file__).with_name("assets")
 SEARCH_LIMIT = 50
 
 
-def create_app(data: DashboardData) -> Dash:
-    """The Dash app; its Flask server is ``app.server``."""
+def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) -> Dash:
+    """The Dash app behind its door; its Flask server is ``app.server``."""
     app = Dash(
         __name__,
         title="Deleton live",
@@ -52,7 +61,21 @@ def create_app(data: DashboardData) -> Dash:
         assets_folder=str(ASSETS),
         suppress_callback_exceptions=True,
     )
-    app.layout = pages.shell()
+    # the layout is made for each viewer: staff get the navigation, a screen its page alone
+    app.layout = lambda: pages.shell(signin.viewer(), signin.csrf_token())
+    policies: dict[str, Permission] = {}
+
+    def callback(permission: Permission, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """``app.callback``, recording the permission the door asks of its callers."""
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            before = set(app.callback_map)
+            app.callback(*args, **kwargs)(func)
+            (key,) = set(app.callback_map) - before
+            policies[key] = permission
+            return func
+
+        return register
 
     def healthz() -> tuple[dict[str, str], int]:
         # for a load balancer or container health check: 200 while the database answers
@@ -64,9 +87,16 @@ def create_app(data: DashboardData) -> Dash:
 
     app.server.add_url_rule("/healthz", "healthz", healthz)
 
-    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    @callback(Permission.SIGNED_IN, Output("page", "children"), Input("url", "pathname"))
     def route(path: str | None) -> Any:
         path = path or "/"
+        viewer = signin.viewer()
+        if viewer is None:
+            raise PreventUpdate
+        if not viewer.is_staff:
+            return screen_page(viewer, path)
+        if path == "/leaderboard":
+            return pages.leaderboard_page()
         if path == "/":
             try:
                 return pages.ride_page(most_recent_bike(data))
@@ -80,7 +110,8 @@ def create_app(data: DashboardData) -> Dash:
             return pages.recent_page()
         return pages.not_found(path)
 
-    @app.callback(
+    @callback(
+        Permission.STAFF,
         Output("url", "pathname", allow_duplicate=True),
         Input("bike-picker", "value"),
         State("ride-state", "data"),
@@ -91,7 +122,8 @@ def create_app(data: DashboardData) -> Dash:
             return no_update
         return f"/bike/{serial}"
 
-    @app.callback(
+    @callback(
+        Permission.STAFF,
         Output("bike-picker", "options"),
         Input("bike-picker", "search_value"),
         State("bike-picker", "value"),
@@ -113,19 +145,24 @@ def create_app(data: DashboardData) -> Dash:
             options.insert(0, current)
         return options
 
-    @app.callback(
+    @callback(
+        Permission.BIKE,
         output=RideUpdate.outputs(),
         inputs=[Input("ride-tick", "n_intervals"), State("ride-state", "data")],
         running=[(Output("ride-tick", "disabled"), True, False)],
     )
     def update_ride(_tick: int | None, state: dict[str, Any]) -> dict[str, Any]:
+        viewer = signin.viewer()
+        if viewer is None or not viewer.may_see_bike(str(state.get("serial"))):
+            raise PreventUpdate
         try:
             return ride_update(data, state).values()
         except DeletonError as exc:
             log.warning("ride page for bike %s: %s", state.get("serial"), exc)
             return RideUpdate.unchanged(notice=pages.notice(WAITING))
 
-    @app.callback(
+    @callback(
+        Permission.STAFF,
         Output("fleet-view", "data"),
         Input({"type": "fleet-sort", "column": ALL}, "n_clicks"),
         Input("fleet-previous", "n_clicks"),
@@ -149,7 +186,8 @@ def create_app(data: DashboardData) -> Dash:
             return {"column": column, "descending": column in pages.DESCENDING_FIRST, "page": 0}
         return no_update
 
-    @app.callback(
+    @callback(
+        Permission.STAFF,
         output=FleetUpdate.outputs(),
         inputs=[Input("fleet-tick", "n_intervals"), Input("fleet-view", "data")],
         running=[(Output("fleet-tick", "disabled"), True, False)],
@@ -164,7 +202,8 @@ def create_app(data: DashboardData) -> Dash:
         stale = staleness(data.fleet, FLEET_FRESH_FOR, "the fleet")
         return fleet_update(shown, column, descending, stale).values()
 
-    @app.callback(
+    @callback(
+        Permission.STAFF,
         output=RecentUpdate.outputs(),
         inputs=[Input("recent-tick", "n_intervals")],
         running=[(Output("recent-tick", "disabled"), True, False)],
@@ -178,7 +217,23 @@ def create_app(data: DashboardData) -> Dash:
             log.warning("recent rides page: %s", exc)
             return RecentUpdate.unchanged(notice=pages.notice(WAITING))
 
+    unguarded = set(app.callback_map) - set(policies)
+    if unguarded:
+        raise RuntimeError(f"callbacks without a permission: {sorted(unguarded)}")
+    signin.install(app.server, gate, policies, alb)
     return app
+
+
+def screen_page(viewer: Viewer, path: str) -> Any:
+    """A screen's page: its own bike's ride, wherever it is asked for; anything else shows
+    nothing of anyone."""
+    if viewer.bike is not None:
+        if path in ("/", "") or path.startswith("/screen/") or path == f"/bike/{viewer.bike}":
+            return pages.ride_page(viewer.bike, kiosk=True)
+        return pages.not_on_this_screen(f"This screen shows bike {viewer.bike} only.")
+    if path in ("/", "/leaderboard") or path.startswith("/screen/"):
+        return pages.leaderboard_page()
+    return pages.not_on_this_screen("This screen shows the leaderboard only.")
 
 
 def serve(app: Dash, host: str, port: int, stop: threading.Event | None = None) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from dash import dcc, html
 
+from ..core.access import Viewer
 from ..core.palette import ZONE_COLOURS
 from . import charts
 
@@ -52,27 +53,36 @@ def zone_class(zone: str | None) -> str:
     return "zone-" + (zone or "none").replace(" ", "-")
 
 
-def shell() -> html.Div:
-    """What every page shares: the brand, the navigation, the page slot."""
+def shell(viewer: Viewer | None = None, csrf: str = "") -> html.Div:
+    """What every page shares: the brand, the navigation and who is signed in (staff only),
+    the page slot. A screen shows its page alone; no one else is served the app at all."""
+    brand = [html.Span("DELETON", className="brand-name"), html.Span("live")]
+    if viewer is not None and viewer.is_staff:
+        top: list[Any] = [
+            dcc.Link(brand, href="/", className="brand"),
+            html.Nav(
+                [
+                    dcc.Link(label, href=href, id=f"nav-{label.split()[0].lower()}")
+                    for href, label in NAV
+                ]
+            ),
+            html.Form(
+                [
+                    html.Span(viewer.name, className="who", id="signed-in-as"),
+                    dcc.Input(type="hidden", name="csrf", value=csrf),
+                    html.Button("Sign out", type="submit", id="sign-out", className="pager"),
+                ],
+                method="POST",
+                action="/logout",
+                className="account",
+            ),
+        ]
+    else:
+        top = [html.Span(brand, className="brand")]
     return html.Div(
         [
             dcc.Location(id="url", refresh="callback-nav"),
-            html.Header(
-                [
-                    dcc.Link(
-                        [html.Span("DELETON", className="brand-name"), html.Span("live")],
-                        href="/",
-                        className="brand",
-                    ),
-                    html.Nav(
-                        [
-                            dcc.Link(label, href=href, id=f"nav-{label.split()[0].lower()}")
-                            for href, label in NAV
-                        ]
-                    ),
-                ],
-                className="topbar",
-            ),
+            html.Header(top, className="topbar"),
             html.Main(id="page", className="page"),
         ],
         className="app",
@@ -88,8 +98,9 @@ def notice(text: str) -> html.Div:
     return html.Div(text, className="notice")
 
 
-def ride_page(serial: str | None) -> html.Div:
-    """The current ride of bike ``serial``; ``None`` when no bike has ridden yet."""
+def ride_page(serial: str | None, kiosk: bool = False) -> html.Div:
+    """The current ride of bike ``serial``; ``None`` when no bike has ridden yet. A ``kiosk``
+    (the bike's own screen) has no picker: it shows its own bike and nothing else."""
     if serial is None:
         return html.Div(
             [
@@ -100,23 +111,24 @@ def ride_page(serial: str | None) -> html.Div:
                 ),
             ]
         )
+    picker = html.Div(
+        [
+            html.Label("Bike", htmlFor="bike-picker", className="picker-label"),
+            dcc.Dropdown(
+                id="bike-picker",
+                options=[serial],
+                value=serial,
+                clearable=False,
+                searchable=True,
+                placeholder="Find a bike by serial",
+                className="picker",
+            ),
+        ],
+        className="picker-row",
+    )
     return html.Div(
         [
-            html.Div(
-                [
-                    html.Label("Bike", htmlFor="bike-picker", className="picker-label"),
-                    dcc.Dropdown(
-                        id="bike-picker",
-                        options=[serial],
-                        value=serial,
-                        clearable=False,
-                        searchable=True,
-                        placeholder="Find a bike by serial",
-                        className="picker",
-                    ),
-                ],
-                className="picker-row",
-            ),
+            html.Div(f"Bike {serial}", className="caption kiosk-bike") if kiosk else picker,
             html.Div(id="ride-notice"),
             html.Section(
                 [
@@ -158,6 +170,7 @@ def ride_page(serial: str | None) -> html.Div:
             ticker("ride", RIDE_TICK_MS),
         ],
         id="ride-page",
+        className="kiosk" if kiosk else "",
     )
 
 
@@ -277,3 +290,18 @@ def recent_page() -> html.Div:
 
 def not_found(path: str) -> html.Div:
     return html.Div([html.H1("Not here"), notice(f"There is no page at {path}.")])
+
+
+def not_on_this_screen(what: str) -> html.Div:
+    """What a screen shows when asked for a page that is not its own: nothing of anyone."""
+    return html.Div([html.H1("Not on this screen"), notice(what)], id="elsewhere")
+
+
+def leaderboard_page() -> html.Div:
+    return html.Div(
+        [
+            html.H1("Leaderboard"),
+            notice("The leaderboard is not here yet: it comes with a later release."),
+        ],
+        id="leaderboard-page",
+    )

@@ -1,0 +1,140 @@
+"""``deleton users``, ``deleton login-link`` and ``deleton screen-link``: accounts, one-time
+sign-in links and screens' links, made with the writer's or administrator's login
+(``DELETON_DATABASE_URL``). Links are printed alone on stdout, for scripts; what else is worth
+saying goes to stderr. Nothing here logs a link, a password or a hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+import psycopg
+
+from ..core import access
+from ..credentials import keys, passwords, tokens
+from ..errors import ConfigError
+from ..postgres import accounts
+from ..postgres.connection import Database, migrated, translate
+from ..settings import Settings
+
+LOCAL_ADMIN = "admin"  # the account `deleton up` makes and prints a sign-in link for
+
+
+def _database(settings: Settings) -> Database:
+    return migrated(settings.database())
+
+
+def _run(database: Database, what: str, work: Any) -> Any:
+    try:
+        with database.connect(autocommit=True) as conn:
+            return work(conn)
+    except psycopg.Error as exc:
+        raise translate(exc, what) from exc
+
+
+def _refuse(message: str) -> int:
+    print(f"deleton: {message}", file=sys.stderr)
+    return 1
+
+
+def users(
+    settings: Settings, action: str, name: str | None, role: str | None, password_stdin: bool
+) -> int:
+    """``add NAME --role R [--password-stdin]``, ``remove NAME`` or ``list``."""
+    database = _database(settings)
+    if action == "list":
+        for account in _run(database, "the accounts", accounts.accounts):
+            how = "password or link" if account.has_password else "link only"
+            print(f"{account.name}\t{account.role}\t{how}\t{account.created_at:%Y-%m-%d}")
+        return 0
+    assert name is not None
+    if not access.valid_account_name(name):
+        return _refuse(
+            "a name is 1 to 64 letters, digits and ._@-, starting with a letter or digit"
+        )
+    if action == "remove":
+        if not _run(database, "the account", lambda conn: accounts.remove_account(conn, name)):
+            return _refuse(f"no account {name}")
+        print(f"removed {name}: its sessions end within a minute", file=sys.stderr)
+        return 0
+    assert role in access.ROLES
+    hashed = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if len(password) < passwords.MIN_LENGTH:
+            return _refuse(f"a password has at least {passwords.MIN_LENGTH} characters")
+        hashed = passwords.hash_password(password)
+    added = _run(
+        database, "the account", lambda conn: accounts.add_account(conn, name, role, hashed)
+    )
+    if not added:
+        return _refuse(f"{name} exists: `deleton users remove {name}` first to change it")
+    how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
+    print(f"added {name} ({role}), who signs in {how}", file=sys.stderr)
+    return 0
+
+
+def new_login_link(
+    database: Database, public_url: str, name: str
+) -> tuple[str, dt.datetime] | None:
+    """A one-time sign-in link for account ``name`` and when it expires; ``None`` when there
+    is no such account."""
+    secret = tokens.link_secret()
+    digest = access.link_digest(secret)
+    expires = _run(
+        database,
+        "the sign-in link",
+        lambda conn: accounts.add_login_link(conn, name, digest, access.LOGIN_LINK_SECONDS),
+    )
+    if expires is None:
+        return None
+    return f"{public_url}/login/{secret}", expires
+
+
+def login_link(settings: Settings, name: str) -> int:
+    made = new_login_link(_database(settings), settings.access().public_url, name)
+    if made is None:
+        return _refuse(f"no account {name}")
+    link, expires = made
+    print(link, flush=True)
+    print(f"works once, until {expires.astimezone(dt.UTC):%H:%M:%S} UTC", file=sys.stderr)
+    return 0
+
+
+def ensure_local_admin(database: Database) -> None:
+    """The account ``admin`` (no password: it signs in by link), unless it exists."""
+    _run(
+        database,
+        "the local admin",
+        lambda conn: accounts.add_account(conn, LOCAL_ADMIN, access.ADMIN, None),
+    )
+
+
+def screen_link(settings: Settings, target: str | None, leaderboard: bool, revoke: bool) -> int:
+    """Prints the link of a bike's screen (or of a leaderboard, ``target`` its name or none),
+    or with ``revoke`` ends every link of it made so far."""
+    kind = access.LEADERBOARD if leaderboard else access.BIKE
+    target = target or ""
+    if kind == access.BIKE and not target:
+        return _refuse("name the bike's serial, or give --leaderboard")
+    if target and not access.valid_serial(target):
+        return _refuse("a serial is 1 to 64 letters, digits, - and _")
+    database = _database(settings)
+    what = f"the {kind} screen {target}".rstrip()
+    if revoke:
+        if not _run(database, what, lambda conn: accounts.revoke_screen(conn, kind, target)):
+            return _refuse(f"{what} has no link")
+        print(f"revoked every link of {what}", file=sys.stderr)
+        return 0
+    secret = keys.stored_secret(settings.screen_secret, settings.home, keys.SCREEN)
+    if secret is None:
+        raise ConfigError(
+            "DELETON_SCREEN_SECRET is not set (and DELETON_HOME keeps none): set it, the same"
+            " for the dashboard, or run deleton up once to make one"
+        )
+    generation = _run(database, what, lambda conn: accounts.open_screen(conn, kind, target))
+    token = tokens.screen_token(secret, access.ScreenGrant(kind, target, generation))
+    print(f"{settings.access().public_url}/screen/{token}", flush=True)
+    return 0

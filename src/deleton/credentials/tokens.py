@@ -1,0 +1,39 @@
+"""Signed screen links (itsdangerous, HMAC-SHA256) and the random part of one-time links.
+
+A screen token is a ``ScreenGrant`` signed with ``DELETON_SCREEN_SECRET``. It has no expiry:
+it stops working when its screen is revoked, which the database records as a new generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from ..core.access import ScreenGrant
+
+_SALT = "deleton-screen-link"  # keeps these signatures apart from any other use of the secret
+
+
+def _serializer(secret: bytes) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def screen_token(secret: bytes, grant: ScreenGrant) -> str:
+    return _serializer(secret).dumps(grant.claims())
+
+
+def screen_grant(secret: bytes, token: str) -> ScreenGrant | None:
+    """The grant ``token`` carries when it is signed with ``secret``; ``None`` otherwise."""
+    if len(token) > 512:
+        return None
+    try:
+        return ScreenGrant.from_claims(_serializer(secret).loads(token))
+    except (BadSignature, ValueError, TypeError):
+        return None
+
+
+def link_secret() -> str:
+    """The random part of a one-time sign-in link: 32 bytes, URL-safe."""
+    return secrets.token_urlsafe(32)

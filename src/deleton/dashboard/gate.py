@@ -1,0 +1,157 @@
+"""Who is looking at the dashboard, and how people and screens come in.
+
+A ``Gate`` turns a request's signed session into a ``Viewer`` (``core.access``), and checks it
+against the database at most every ``recheck`` seconds: a removed account's sessions end, and
+so do a revoked screen's. While the database is away, a session signed by this dashboard is
+taken at its word (the pages can show only what they held, and sign-in waits for the
+database). It also signs people in (a password, a one-time link) and opens screens by their
+link, through the reader login's definer functions only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.access import Throttle, Viewer, link_digest, viewer_from
+from ..credentials import passwords, tokens
+from ..errors import DeletonError
+from ..postgres import accounts
+from ..postgres.connection import Connect, run_query
+from ..settings import AccessConfig
+
+log = logging.getLogger(__name__)
+
+WRONG = "Wrong name or password."
+_UNKNOWN = object()  # the database could not be asked, and nothing was known before
+
+
+@dataclass
+class Gate:
+    """The dashboard's access: the settings, the secrets, and a reader connection."""
+
+    config: AccessConfig
+    session_secret: bytes
+    screen_secret: bytes | None
+    connect: Connect
+    wall: Callable[[], float] = time.time
+    recheck: float = 10.0  # seconds an account's role or a screen's generation is trusted
+    throttle: Throttle = field(default_factory=Throttle)
+    _known: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        passwords.decoy_salt()  # made now: the first unknown name should not take longer
+
+    # --- every request ----------------------------------------------------------------------
+
+    def viewer(self, session: Any) -> Viewer | None:
+        """The viewer a session holds, while it is in force; ``None`` for no one."""
+        viewer = viewer_from(session)
+        if viewer is None or viewer.expired(self.wall(), self.config.session_lifetime):
+            return None
+        return viewer if self._in_force(viewer) else None
+
+    def _in_force(self, viewer: Viewer) -> bool:
+        if viewer.screen is not None:
+            grant = viewer.screen
+            current = self._current(
+                ("screen", grant.kind, grant.target),
+                lambda conn: accounts.screen_generation(conn, grant.kind, grant.target),
+            )
+            return current is _UNKNOWN or current == grant.generation
+        if viewer.via in ("password", "link"):  # an account of ours, which may be removed
+            role = self._current(
+                ("account", viewer.name), lambda conn: accounts.account_role(conn, viewer.name)
+            )
+            return role is _UNKNOWN or role == viewer.role
+        return True  # an identity provider's: it lasts the session's lifetime
+
+    def _current(self, key: tuple[str, ...], query: Callable[[Any], Any]) -> Any:
+        now = self.wall()
+        known = self._known.get(key)
+        if known is not None and now - known[1] < self.recheck:
+            return known[0]
+        try:
+            value = run_query(self.connect, "access", query)
+        except DeletonError as exc:
+            # asked again after another ``recheck``, not at every request: each would wait for
+            # a connection the pool cannot give
+            log.warning("cannot check a session against the database: %s", exc)
+            value = _UNKNOWN if known is None else known[0]
+        with self._lock:
+            if len(self._known) > 10_000:
+                self._known.clear()  # a bound, not a policy: all are asked again
+            self._known[key] = (value, now)
+        return value
+
+    # --- coming in --------------------------------------------------------------------------
+
+    def sign_in_password(self, name: str, password: str, address: str) -> Viewer | str:
+        """The viewer, or why not. A wrong name, a name that signs in by link only and a wrong
+        password are refused alike, after the same work; each name and each address has its
+        failures throttled."""
+        now = self.wall()
+        keys = (f"name:{name.lower()}", f"address:{address}")
+        with self._lock:
+            wait = max(self.throttle.wait(key, now) for key in keys)
+        if wait > 0:
+            return f"Too many attempts: try again in {int(wait) + 1} s."
+        salt = run_query(self.connect, "sign-in", lambda conn: accounts.password_salt(conn, name))
+        hashed = passwords.hash_with(password, salt or passwords.decoy_salt()) or ""
+        # asked even of a decoy, which matches nothing: the same queries, whoever is named
+        role = run_query(
+            self.connect, "sign-in", lambda conn: accounts.check_password(conn, name, hashed)
+        )
+        with self._lock:
+            for key in keys:
+                if role is None:
+                    self.throttle.failed(key, self.wall())
+                else:
+                    self.throttle.succeeded(key)
+        if role is None:
+            log.info("a sign-in by password was refused")
+            return WRONG
+        log.info("a %s signed in by password", role)
+        return Viewer(role, name, "password", self.wall())
+
+    def sign_in_link(self, token: str) -> Viewer | None:
+        """The viewer of a one-time link used now; ``None`` when it is unknown, used or
+        expired."""
+        if not 16 <= len(token) <= 128:
+            return None
+        found = run_query(
+            self.connect,
+            "sign-in",
+            lambda conn: accounts.consume_login_link(conn, link_digest(token)),
+        )
+        if found is None:
+            log.info("a sign-in link was refused: unknown, used or expired")
+            return None
+        name, role = found
+        log.info("a %s signed in by link", role)
+        return Viewer(role, name, "link", self.wall())
+
+    def open_screen(self, token: str) -> Viewer | None:
+        """The viewer of a screen link, asked of the database now; ``None`` when the link is
+        not ours or its screen has been revoked since."""
+        if self.screen_secret is None:
+            return None
+        grant = tokens.screen_grant(self.screen_secret, token)
+        if grant is None:
+            return None
+        current = run_query(
+            self.connect,
+            "screen",
+            lambda conn: accounts.screen_generation(conn, grant.kind, grant.target),
+        )
+        with self._lock:
+            self._known[("screen", grant.kind, grant.target)] = (current, self.wall())
+        if current != grant.generation:
+            log.info("a revoked %s screen link was refused", grant.kind)
+            return None
+        return Viewer(None, "", "screen", self.wall(), grant)

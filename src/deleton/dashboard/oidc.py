@@ -1,0 +1,77 @@
+"""Sign-in through an OpenID Connect identity provider (Authlib's Flask client), for installs
+that have one: ``DELETON_OIDC_ISSUER``, ``_CLIENT_ID`` and ``_CLIENT_SECRET``.
+
+The authorization code flow with PKCE, its state and nonce kept in the signed session; the
+ID token's signature, issuer, audience, nonce and expiry are checked by Authlib against the
+provider's published keys. The person's role comes from the claim ``DELETON_OIDC_ROLE_CLAIM``
+(asked of the userinfo endpoint when the ID token lacks it); anyone outside ``deleton-staff``
+and ``deleton-admin`` is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, session
+from joserfc.errors import JoseError
+
+from ..core.access import Viewer, role_from_groups
+from ..settings import AccessConfig
+
+log = logging.getLogger(__name__)
+
+CALLBACK = "/auth/callback"
+
+
+class OidcSignIn:
+    """The provider's client, registered on the dashboard's Flask app."""
+
+    def __init__(self, server: Flask, config: AccessConfig, wall: Callable[[], float]) -> None:
+        assert config.oidc_issuer is not None and config.oidc_client_id is not None
+        self.config = config
+        self.wall = wall
+        secret = config.oidc_client_secret
+        self.client: Any = OAuth(server).register(
+            "idp",
+            client_id=config.oidc_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            server_metadata_url=f"{config.oidc_issuer}/.well-known/openid-configuration",
+            client_kwargs={
+                "scope": "openid profile email",
+                "code_challenge_method": "S256",
+                "default_timeout": 10,
+            },
+        )
+
+    def start(self) -> Any:
+        """The redirect to the provider's sign-in."""
+        return self.client.authorize_redirect(self.config.public_url + CALLBACK)
+
+    def finish(self) -> Viewer | str:
+        """The person the provider sends back, or why they are refused."""
+        try:
+            token = self.client.authorize_access_token()
+            claims = dict(token.get("userinfo") or {})
+            if self.config.role_claim not in claims:
+                claims.update(self.client.userinfo(token=token))
+        except (OAuthError, JoseError, requests.RequestException, KeyError, ValueError) as exc:
+            log.warning("identity provider sign-in failed: %s", type(exc).__name__)
+            session.clear()
+            return "The identity provider's answer could not be used. Please try again."
+        role = role_from_groups(claims.get(self.config.role_claim))
+        if role is None:
+            log.info("identity provider sign-in refused: not in deleton-staff or deleton-admin")
+            return (
+                "Your account is in neither deleton-staff nor deleton-admin, so it may not "
+                "see riders. Ask your administrator."
+            )
+        name = next(
+            (claims[k] for k in ("preferred_username", "email", "sub") if claims.get(k)), ""
+        )
+        log.info("a %s signed in through the identity provider", role)
+        return Viewer(role, str(name)[:200], "oidc", self.wall())

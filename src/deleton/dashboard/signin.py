@@ -1,0 +1,385 @@
+"""The dashboard's door: every request is authorised here before Dash sees it.
+
+- Open to anyone: ``/healthz`` (status only), the sign-in pages, Dash's scripts and the
+  assets (no data in any of them).
+- A screen link (``/screen/<token>``) starts that screen's session and loads the app.
+- Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
+  session.
+- Pages need a viewer who may open them: signed out, the sign-in page; a screen asking for
+  another page, a refusal. Neither carries any rider's data.
+- Dash's own requests (``/_dash-*``) need a viewer, and each update callback needs the
+  ``Permission`` it was registered with: signed out, 401; not allowed, 403. An update not
+  registered with one is refused.
+
+Sessions are Flask's signed cookies (itsdangerous, ``DELETON_SESSION_SECRET``): HttpOnly,
+SameSite=Lax, Secure when the dashboard's public URL is https. Every form carries a token
+kept in the session (no cross-site form can sign anyone in or out).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from flask import Flask, Response, g, jsonify, redirect, render_template_string, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
+
+from ..core.access import Permission, Viewer, session_of
+from ..errors import DeletonError
+from .alb import HEADER, AlbIdentity
+from .gate import Gate
+from .oidc import CALLBACK, OidcSignIn
+
+log = logging.getLogger(__name__)
+
+COOKIE = "deleton_session"
+OPEN_PATHS = {"/healthz", "/_favicon.ico", "/favicon.ico", "/login", "/logout", CALLBACK}
+OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login/")
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="robots" content="noindex">
+  <title>Deleton live · {{ title }}</title>
+  <link rel="stylesheet" href="/assets/deleton.css">
+</head>
+<body>
+  <div class="app">
+    <header class="topbar">
+      <span class="brand"><span class="brand-name">DELETON</span><span>live</span></span>
+    </header>
+    <main class="page">
+      <section class="card door" id="door">
+        <h1>{{ title }}</h1>
+        {% if message %}<div class="notice" id="door-message">{{ message }}</div>{% endif %}
+        {% if form == "password" %}
+        <form method="post" action="/login" id="signin-form">
+          <input type="hidden" name="csrf" value="{{ csrf }}">
+          <input type="hidden" name="next" value="{{ next }}">
+          <label>Name <input name="name" autocomplete="username" required maxlength="64"
+                             autofocus></label>
+          <label>Password <input type="password" name="password" required maxlength="1024"
+                                 autocomplete="current-password"></label>
+          <button type="submit" id="signin-submit">Sign in</button>
+        </form>
+        {% elif form == "link" %}
+        <form method="post" action="{{ action }}" id="link-form">
+          <input type="hidden" name="csrf" value="{{ csrf }}">
+          <button type="submit" id="link-submit">Sign in</button>
+        </form>
+        {% endif %}
+        {% if oidc %}
+        <p><a class="door-button" id="signin-oidc"
+              href="/login/oidc?next={{ next | urlencode }}">Sign in with your organisation's
+              account</a></p>
+        {% endif %}
+        {% for line in notes %}<p class="caption door-note">{{ line }}</p>{% endfor %}
+      </section>
+    </main>
+  </div>
+</body>
+</html>
+"""
+
+SIGN_IN_NOTES = (
+    "Staff (gyms, coaches, support) see the fleet and every bike's ride.",
+    "No password? An administrator can give you a one-time link: deleton login-link NAME.",
+    "Riders need no account: a bike's own screen opens with its screen link.",
+)
+
+
+def _page(title: str, status: int, message: str = "", **fields: Any) -> Response:
+    fields.setdefault("notes", ())
+    body = render_template_string(PAGE, title=title, message=message, **fields)
+    reply = Response(body, status=status, mimetype="text/html")
+    reply.headers["Cache-Control"] = "no-store"
+    return reply
+
+
+def _csrf() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = session["csrf"] = secrets.token_urlsafe(24)
+    return token
+
+
+def csrf_token() -> str:
+    """The form token of this session (made if it has none), for forms in Dash's layout."""
+    return _csrf()
+
+
+def _csrf_ok() -> bool:
+    sent, kept = request.form.get("csrf", ""), session.get("csrf")
+    return isinstance(kept, str) and hmac.compare_digest(sent.encode(), kept.encode())
+
+
+def _local(target: str | None) -> str:
+    """Where to go after signing in: a path of this site only."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def start_session(viewer: Viewer) -> None:
+    """A new session for ``viewer``: nothing of any session before it is kept."""
+    session.clear()
+    session["viewer"] = session_of(viewer)
+    session["csrf"] = secrets.token_urlsafe(24)
+    session.permanent = True
+    g.viewer = viewer
+
+
+class SignedCookies(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, that remember the cookies they have verified.
+
+    A screen asks for an update every second with the same cookie, and checking its signature
+    again each time was most of what the sign-in cost an update. A cookie seen before is taken
+    from memory only while it is byte for byte the one verified, and only within the session's
+    lifetime from when it was signed, as Flask would judge it."""
+
+    KEPT = 4096
+    _serializer: URLSafeTimedSerializer | None = None
+
+    def __init__(self) -> None:
+        self._verified: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if self._serializer is None:  # Flask makes one per request; the secret never changes
+            self._serializer = super().get_signing_serializer(app)
+        return self._serializer
+
+    def open_session(self, app: Flask, request: Any) -> SecureCookieSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        lifetime = app.permanent_session_lifetime.total_seconds()
+        known = self._verified.get(value)
+        if known is not None and time.time() - known[1] <= lifetime:
+            # a copy of the top level, which is all the app and Authlib change: their values
+            # are replaced whole (``start_session``), never changed in place
+            return self.session_class(known[0])
+        try:
+            data, signed = serializer.loads(value, max_age=int(lifetime), return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if len(self._verified) >= self.KEPT:
+            self._verified.clear()  # a bound: those still in use are verified again
+        self._verified[value] = (data, signed.timestamp())
+        return self.session_class(data)
+
+
+def install(
+    server: Flask,
+    gate: Gate,
+    policies: Mapping[str, Permission],
+    alb: AlbIdentity | None = None,
+) -> None:
+    """Puts the door in front of ``server`` (the Dash app's Flask server). ``policies``: the
+    permission each update callback needs, by Dash's output key."""
+    config = gate.config
+    server.secret_key = gate.session_secret
+    server.session_interface = SignedCookies()
+    server.config.update(
+        SESSION_COOKIE_NAME=COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(seconds=config.session_lifetime),
+        # a person's sign-in lasts its lifetime from when it began, however busy; a screen's
+        # cookie is signed again now and then below, so a kiosk stays in until revoked
+        SESSION_REFRESH_EACH_REQUEST=False,
+    )
+    oidc = OidcSignIn(server, config, gate.wall) if config.oidc and alb is None else None
+    passwords_allowed = alb is None
+
+    def sign_in_page(message: str = "", status: int = 200) -> Response:
+        if alb is not None:
+            return _page(
+                "Sign in",
+                401,
+                message or "Sign in through your organisation's sign-in page, then reload.",
+            )
+        return _page(
+            "Sign in",
+            status,
+            message,
+            form="password" if passwords_allowed else "",
+            csrf=_csrf(),
+            next=_local(request.args.get("next") or request.form.get("next")),
+            oidc=oidc is not None,
+            notes=SIGN_IN_NOTES,
+        )
+
+    @server.before_request
+    def door() -> Any:
+        path = request.path
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+            return None
+        if path.startswith("/screen/"):
+            return _open_screen(path.removeprefix("/screen/"))
+        dash = path.startswith("/_")
+        if alb is not None and not dash and HEADER in request.headers:
+            person = alb.viewer(request.headers[HEADER])
+            if person is None:
+                return _page("Not allowed", 403, "Your sign-in does not allow you to see riders.")
+            if viewer_now() is None or g.viewer.name != person.name:
+                start_session(person)
+        viewer = viewer_now()
+        if dash:
+            if viewer is None:
+                return jsonify(status=401, detail="sign in first"), 401
+            if path == "/_dash-update-component":
+                try:
+                    # parsed once: Dash reads the same cached body (a silent read would not)
+                    body = request.get_json()
+                except HTTPException:
+                    body = None
+                key = body.get("output") if isinstance(body, dict) else None
+                permission = policies.get(key) if isinstance(key, str) else None
+                if permission is None or not _may(viewer, permission):
+                    return jsonify(status=403, detail="not for this viewer"), 403
+            return None
+        if viewer is None:
+            if alb is not None:
+                return sign_in_page()
+            return redirect(f"/login?next={quote(path)}")
+        if not viewer.may_open(path):
+            return _page("Not on this screen", 403, _elsewhere(viewer))
+        return None
+
+    def viewer_now() -> Viewer | None:
+        viewer = gate.viewer(session)
+        g.viewer = viewer
+        if viewer is not None and viewer.screen is not None:
+            _keep_screen_signed_in()
+        return viewer
+
+    def _keep_screen_signed_in() -> None:
+        signed = session.get("signed", 0.0)
+        if gate.wall() - signed > config.session_lifetime / 4:
+            session["signed"] = gate.wall()  # modified: the cookie is signed again
+
+    def _open_screen(token: str) -> Any:
+        try:
+            viewer = gate.open_screen(token)
+        except DeletonError:
+            return _page("Waiting for the database", 503, "Please reload in a moment.")
+        if viewer is None:
+            session.clear()
+            return _page(
+                "This screen link does not work",
+                403,
+                "It is not a screen link of this dashboard, or it has been revoked. Ask for a"
+                " new one: deleton screen-link SERIAL.",
+            )
+        start_session(viewer)
+        session["signed"] = gate.wall()
+        return None  # Dash's page, which shows this screen's bike
+
+    @server.route("/login", methods=["GET", "POST"])
+    def login() -> Any:
+        if request.method == "GET":
+            if gate.viewer(session) is not None and alb is None:
+                return redirect(_local(request.args.get("next")))
+            return sign_in_page()
+        if not passwords_allowed:
+            return sign_in_page(status=405)
+        if not _csrf_ok():
+            return sign_in_page("The form had expired. Please try again.", 400)
+        name = request.form.get("name", "").strip()[:64]
+        password = request.form.get("password", "")[:1024]
+        try:
+            result = gate.sign_in_password(name, password, request.remote_addr or "")
+        except DeletonError:
+            return sign_in_page("Waiting for the database: please try again in a moment.", 503)
+        if isinstance(result, str):
+            return sign_in_page(result, 401 if result == "Wrong name or password." else 429)
+        next_path = _local(request.form.get("next"))
+        start_session(result)
+        return redirect(next_path, 303)
+
+    @server.route("/login/<token>", methods=["GET", "POST"])
+    def login_link(token: str) -> Any:
+        if alb is not None:
+            return sign_in_page()
+        if request.method == "GET":
+            # a click is asked for, so that a mail scanner or a link preview that fetches the
+            # link does not use it up
+            return _page(
+                "Sign in",
+                200,
+                "This link signs you in once, within ten minutes of being made.",
+                form="link",
+                action=f"/login/{quote(token)}",
+                csrf=_csrf(),
+            )
+        if not _csrf_ok():
+            return _page("Sign in", 400, "The form had expired: open the link again.")
+        try:
+            viewer = gate.sign_in_link(token)
+        except DeletonError:
+            return _page("Sign in", 503, "Waiting for the database: open the link again soon.")
+        if viewer is None:
+            return _page(
+                "This sign-in link does not work",
+                401,
+                "It has been used already, or its ten minutes are over, or it was never made."
+                " Ask for a new one: deleton login-link NAME.",
+            )
+        start_session(viewer)
+        return redirect("/", 303)
+
+    @server.route("/logout", methods=["POST"])
+    def logout() -> Any:
+        if _csrf_ok():
+            session.clear()
+        return redirect("/login", 303)
+
+    if oidc is not None:
+        provider = oidc
+
+        @server.route("/login/oidc")
+        def login_oidc() -> Any:
+            session["after"] = _local(request.args.get("next"))
+            return provider.start()
+
+        @server.route(CALLBACK)
+        def oidc_callback() -> Any:
+            after = _local(session.get("after"))
+            result = provider.finish()
+            if isinstance(result, str):
+                return _page("Not signed in", 403, result, notes=SIGN_IN_NOTES)
+            start_session(result)
+            return redirect(after, 303)
+
+
+def _may(viewer: Viewer, permission: Permission) -> bool:
+    """The door's check; a ``BIKE`` update checks its serial itself, as only it knows it."""
+    if permission is Permission.BIKE:
+        return viewer.is_staff or viewer.bike is not None
+    return viewer.allows(permission)
+
+
+def _elsewhere(viewer: Viewer) -> str:
+    if viewer.bike is not None:
+        return f"This screen shows bike {viewer.bike} only."
+    return "This screen shows the leaderboard only."
+
+
+def viewer() -> Viewer | None:
+    """The viewer of the request being served (set by the door)."""
+    found: Viewer | None = g.get("viewer")
+    return found

@@ -1,0 +1,123 @@
+"""Dashboard accounts, one-time sign-in links and screens in PostgreSQL (migration 0009).
+
+Two sides. The writer's (or administrator's) login makes and removes them, for ``deleton
+users``, ``login-link`` and ``screen-link``. The dashboard's reader login touches none of the
+tables: it calls the definer functions granted to it alone, and never sees a stored hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    name: str
+    role: str
+    has_password: bool
+    created_at: dt.datetime
+
+
+# --- the writer's side -------------------------------------------------------------------
+
+
+def add_account(conn: Connection, name: str, role: str, password_hash: str | None) -> bool:
+    """A new account; ``False`` when one of that name exists (it is left as it is)."""
+    row = conn.execute(
+        """INSERT INTO historical.account (name, role, password_hash) VALUES (%s, %s, %s)
+           ON CONFLICT (name) DO NOTHING RETURNING name""",
+        [name, role, password_hash],
+    ).fetchone()
+    return row is not None
+
+
+def remove_account(conn: Connection, name: str) -> bool:
+    """Removes the account and its links; ``False`` when there was none."""
+    cursor = conn.execute("DELETE FROM historical.account WHERE name = %s", [name])
+    return cursor.rowcount > 0
+
+
+def accounts(conn: Connection) -> list[Account]:
+    with conn.cursor(row_factory=class_row(Account)) as cursor:
+        return cursor.execute(
+            """SELECT name, role, password_hash IS NOT NULL AS has_password, created_at
+               FROM historical.account ORDER BY name"""
+        ).fetchall()
+
+
+def add_login_link(conn: Connection, name: str, digest: bytes, seconds: int) -> dt.datetime | None:
+    """Records a one-time link (its digest) for account ``name``, valid ``seconds``; returns
+    when it expires, or ``None`` when there is no such account. Links long dead go."""
+    conn.execute("DELETE FROM historical.login_link WHERE expires_at < now() - interval '1 day'")
+    row = conn.execute(
+        """INSERT INTO historical.login_link (digest, name, expires_at)
+           SELECT %s, name, now() + make_interval(secs => %s) FROM historical.account
+           WHERE name = %s RETURNING expires_at""",
+        [digest, seconds, name],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def open_screen(conn: Connection, kind: str, target: str) -> int:
+    """The generation a new link of this screen carries: the current one, made on first use,
+    and in force again if the screen had been revoked."""
+    row = conn.execute(
+        """INSERT INTO historical.screen (kind, target) VALUES (%s, %s)
+           ON CONFLICT (kind, target) DO UPDATE SET revoked_at = NULL
+           RETURNING generation""",
+        [kind, target],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def revoke_screen(conn: Connection, kind: str, target: str) -> bool:
+    """Every link made so far of this screen stops working; ``False`` when it had none."""
+    cursor = conn.execute(
+        """UPDATE historical.screen SET generation = generation + 1, revoked_at = now()
+           WHERE kind = %s AND target = %s""",
+        [kind, target],
+    )
+    return cursor.rowcount > 0
+
+
+# --- the dashboard's side: definer functions only ------------------------------------------
+
+
+def password_salt(conn: Connection, name: str) -> str | None:
+    """The algorithm, parameters and salt of the account's password hash, without the hash;
+    ``None`` when there is no such account or it has no password."""
+    row = conn.execute("SELECT historical.password_salt(%s)", [name]).fetchone()
+    return None if row is None else row[0]
+
+
+def check_password(conn: Connection, name: str, hashed: str) -> str | None:
+    """The account's role when ``hashed`` is its password's hash; ``None`` otherwise."""
+    row = conn.execute("SELECT historical.check_password(%s, %s)", [name, hashed]).fetchone()
+    return None if row is None else row[0]
+
+
+def consume_login_link(conn: Connection, digest: bytes) -> tuple[str, str] | None:
+    """The account (name, role) of a link used now for the first time within its life;
+    ``None`` for a link unknown, used or expired."""
+    row = conn.execute(
+        "SELECT name, role FROM historical.consume_login_link(%s)", [digest]
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def account_role(conn: Connection, name: str) -> str | None:
+    row = conn.execute("SELECT historical.account_role(%s)", [name]).fetchone()
+    return None if row is None else row[0]
+
+
+def screen_generation(conn: Connection, kind: str, target: str) -> int | None:
+    row = conn.execute("SELECT historical.screen_generation(%s, %s)", [kind, target]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])

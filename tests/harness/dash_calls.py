@@ -1,0 +1,79 @@
+"""The bodies a browser posts to ``/_dash-update-component`` for the dashboard's callbacks,
+made by hand for tests and the benchmark that call them over HTTP without a browser."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from deleton.dashboard import pages
+from deleton.dashboard.views import FleetUpdate, RideUpdate
+
+
+def _outputs(targets: dict[str, Any]) -> list[Any]:
+    found: list[Any] = []
+    for component, prop in targets.values():
+        if isinstance(component, dict):  # a pattern: one per sortable column, as rendered
+            columns = [column for column, _ in pages.FLEET_COLUMNS]
+            found.append(
+                [{"id": {"column": c, "type": "fleet-sort"}, "property": prop} for c in columns]
+            )
+        else:
+            found.append({"id": component, "property": prop})
+    return found
+
+
+def _key(targets: dict[str, Any]) -> str:
+    parts = []
+    for component, prop in targets.values():
+        if isinstance(component, dict):
+            ident = json.dumps({k: ["ALL"] for k in ("column",)} | {"type": component["type"]},
+                               separators=(",", ":"), sort_keys=True)  # fmt: skip
+        else:
+            ident = component
+        parts.append(f"{ident}.{prop}")
+    return ".." + "...".join(parts) + ".."
+
+
+def route(path: str) -> dict[str, Any]:
+    return {
+        "output": "page.children",
+        "outputs": {"id": "page", "property": "children"},
+        "inputs": [{"id": "url", "property": "pathname", "value": path}],
+        "changedPropIds": ["url.pathname"],
+        "state": [],
+    }
+
+
+def ride_tick(serial: str, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One tick of bike ``serial``'s page, from the browser's ``state`` (none: a first load)."""
+    return {
+        "output": _key(RideUpdate.TARGETS),
+        "outputs": _outputs(RideUpdate.TARGETS),
+        "inputs": [{"id": "ride-tick", "property": "n_intervals", "value": 1}],
+        "changedPropIds": ["ride-tick.n_intervals"],
+        "state": [{"id": "ride-state", "property": "data", "value": state or {"serial": serial}}],
+    }
+
+
+def fleet_tick(view: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "output": _key(FleetUpdate.TARGETS),
+        "outputs": _outputs(FleetUpdate.TARGETS),
+        "inputs": [
+            {"id": "fleet-tick", "property": "n_intervals", "value": 1},
+            {"id": "fleet-view", "property": "data", "value": view or pages.FLEET_SORT},
+        ],
+        "changedPropIds": ["fleet-tick.n_intervals"],
+        "state": [],
+    }
+
+
+def search(text: str) -> dict[str, Any]:
+    return {
+        "output": "bike-picker.options",
+        "outputs": {"id": "bike-picker", "property": "options"},
+        "inputs": [{"id": "bike-picker", "property": "search_value", "value": text}],
+        "changedPropIds": ["bike-picker.search_value"],
+        "state": [{"id": "bike-picker", "property": "value", "value": None}],
+    }

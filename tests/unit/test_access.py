@@ -1,0 +1,203 @@
+"""Who may see what (core.access), the credentials adapter (password hashes in two halves,
+screen tokens, secrets kept in DELETON_HOME) and the access settings."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from deleton.core.access import (
+    ADMIN,
+    BIKE,
+    LEADERBOARD,
+    STAFF,
+    Permission,
+    ScreenGrant,
+    Throttle,
+    Viewer,
+    role_from_groups,
+    session_of,
+    valid_account_name,
+    valid_serial,
+    viewer_from,
+)
+from deleton.credentials import keys, passwords, tokens
+from deleton.errors import ConfigError
+from deleton.settings import load_settings
+
+STAFFER = Viewer(STAFF, "ada", "password", 1000.0)
+ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0)
+SCREEN = Viewer(None, "", "screen", 1000.0, ScreenGrant(BIKE, "SN0001", 3))
+BOARD = Viewer(None, "", "screen", 1000.0, ScreenGrant(LEADERBOARD, "", 1))
+
+
+@pytest.mark.parametrize(
+    ("claim", "role"),
+    [
+        (["deleton-staff"], STAFF),
+        (["everyone", "deleton-admin", "deleton-staff"], ADMIN),
+        ("deleton-staff", STAFF),
+        ("users,deleton-admin", ADMIN),
+        ("users deleton-staff", STAFF),
+        (["deleton-staffer", "staff"], None),
+        ([], None),
+        (None, None),
+        ({"deleton-staff": True}, None),
+        (["deleton-staff "], None),
+    ],
+)
+def test_roles_come_from_the_groups_claim(claim: Any, role: str | None) -> None:
+    assert role_from_groups(claim) == role
+
+
+def test_staff_see_everything_a_screen_its_bike_and_a_leaderboard_no_rider() -> None:
+    for person in (STAFFER, ADMINISTRATOR):  # admin includes staff
+        assert person.is_staff and person.may_see_bike("SN0002")
+        assert all(person.allows(p, "SN0002") for p in Permission)
+        assert all(person.may_open(p) for p in ("/fleet", "/recent", "/bike/SN0002", "/"))
+    assert SCREEN.may_see_bike("SN0001") and not SCREEN.may_see_bike("SN0002")
+    assert SCREEN.allows(Permission.BIKE, "SN0001") and not SCREEN.allows(Permission.BIKE, "SN0002")
+    assert not SCREEN.allows(Permission.BIKE) and not SCREEN.allows(Permission.STAFF)
+    assert SCREEN.allows(Permission.SIGNED_IN)
+    assert [p for p in ("/", "/screen/x", "/bike/SN0001") if SCREEN.may_open(p)] == [
+        "/",
+        "/screen/x",
+        "/bike/SN0001",
+    ]
+    assert not any(SCREEN.may_open(p) for p in ("/fleet", "/recent", "/bike/SN0002", "/bike/"))
+    assert not SCREEN.may_open("/leaderboard")
+    assert BOARD.may_open("/leaderboard") and not BOARD.may_open("/bike/SN0001")
+    assert not BOARD.may_see_bike("") and not BOARD.allows(Permission.BIKE, "")
+
+
+def test_a_person_is_signed_in_for_a_lifetime_a_screen_until_revoked() -> None:
+    assert not STAFFER.expired(1000.0 + 3600, 3600) and STAFFER.expired(1000.0 + 3601, 3600)
+    assert not SCREEN.expired(1000.0 + 10**9, 3600)
+
+
+def test_a_session_holds_a_viewer_and_nothing_else_passes_for_one() -> None:
+    for viewer in (STAFFER, ADMINISTRATOR, SCREEN, BOARD):
+        assert viewer_from({"viewer": session_of(viewer)}) == viewer
+    staff = session_of(STAFFER)
+    for broken in (
+        {},
+        {"viewer": "staff"},
+        {"viewer": {**staff, "v": 2}},
+        {"viewer": {**staff, "role": "superuser"}},
+        {"viewer": {**staff, "since": "yesterday"}},
+        {"viewer": {**staff, "since": True}},
+        {"viewer": {**staff, "screen": {"k": BIKE, "t": "SN0001", "g": 1}}},  # a role AND a screen
+        {"viewer": {**session_of(SCREEN), "screen": {"k": BIKE, "t": "../x", "g": 1}}},
+    ):
+        assert viewer_from(broken) is None, broken
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"k": "fleet", "t": "SN0001", "g": 1},
+        {"k": BIKE, "t": "", "g": 1},
+        {"k": BIKE, "t": "SN 1", "g": 1},
+        {"k": BIKE, "t": "SN0001", "g": 0},
+        {"k": BIKE, "t": "SN0001", "g": True},
+        {"k": BIKE, "t": "SN0001", "g": "1"},
+        {"k": LEADERBOARD, "t": "/etc", "g": 1},
+        ["bike", "SN0001", 1],
+    ],
+)
+def test_a_screen_grant_that_makes_no_sense_is_none(claims: Any) -> None:
+    assert ScreenGrant.from_claims(claims) is None
+
+
+def test_names_and_serials_are_safe_in_urls_logs_and_shells() -> None:
+    assert valid_account_name("ada.lovelace@gym-1") and valid_serial("SN0000")
+    for bad in ("", "-rf", "a b", "a/b", "x" * 65, "ada;", "é"):
+        assert not valid_account_name(bad) and not valid_serial(bad), bad
+
+
+def test_failures_are_free_then_each_waits_twice_as_long_then_forgotten() -> None:
+    throttle = Throttle(free=3, window=100.0, longest=8.0, keys=2)
+    for second in range(3):
+        assert throttle.wait("ada", second) == 0
+        throttle.failed("ada", second)
+    assert throttle.wait("ada", 2) == 1.0  # the fourth try: 2**0 s after the last failure
+    throttle.failed("ada", 3)
+    assert throttle.wait("ada", 3) == 2.0
+    for second in range(4, 12):
+        throttle.failed("ada", second)
+    assert throttle.wait("ada", 11) == 8.0  # no longer than longest
+    assert throttle.wait("ada", 11 + 101) == 0  # the window passed
+    throttle.failed("ada", 200)
+    assert throttle.wait("ada", 200) == 0  # counting from one again
+    throttle.succeeded("ada")
+    for key in ("bea", "cy", "dee"):
+        throttle.failed(key, 1)
+    assert list(throttle._failures) == ["cy", "dee"]  # bounded, the oldest forgotten
+
+
+def test_a_password_is_checked_by_hashing_it_with_the_stored_salt() -> None:
+    stored = passwords.hash_password("correct horse battery")
+    salt = passwords.salt_of(stored)
+    assert stored.startswith("$argon2id$") and salt == stored.rsplit("$", 1)[0]
+    assert passwords.hash_with("correct horse battery", salt) == stored
+    assert passwords.hash_with("correct horse batterY", salt) != stored
+    assert passwords.HASHER.verify(stored, "correct horse battery")  # the library agrees
+    for bad in ("", "garbage", "$argon2i$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ", "$argon2id$v=19$x$y"):
+        assert passwords.hash_with("x", bad) is None, bad
+    decoy = passwords.decoy_salt()
+    assert decoy.startswith("$argon2id$") and passwords.hash_with("x", decoy) is not None
+
+
+def test_a_screen_token_is_signed_and_refused_otherwise() -> None:
+    grant = ScreenGrant(BIKE, "SN0001", 2)
+    token = tokens.screen_token(b"k" * 32, grant)
+    assert tokens.screen_grant(b"k" * 32, token) == grant
+    assert tokens.screen_grant(b"j" * 32, token) is None
+    payload, signature = token.split(".")
+    other = tokens.screen_token(b"k" * 32, ScreenGrant(BIKE, "SN0002", 2)).split(".")[0]
+    assert tokens.screen_grant(b"k" * 32, f"{other}.{signature}") is None  # another bike
+    flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+    assert tokens.screen_grant(b"k" * 32, f"{payload}.{flipped}") is None
+    assert tokens.screen_grant(b"k" * 32, "x" * 600) is None
+    assert len({tokens.link_secret() for _ in range(100)}) == 100
+
+
+def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> None:
+    assert keys.stored_secret(None, tmp_path, keys.SESSION) is None
+    made = keys.stored_secret(None, tmp_path, keys.SESSION, create=True)
+    assert made is not None and len(made) >= 32
+    assert stat.S_IMODE((tmp_path / keys.SESSION).stat().st_mode) == 0o600
+    assert keys.stored_secret(None, tmp_path, keys.SESSION, create=True) == made  # reused
+    assert keys.stored_secret(None, tmp_path, keys.SCREEN, create=True) != made
+    assert list(tmp_path.glob(".*")) == []  # no drafts left behind
+    configured = SecretStr("c" * 40)
+    assert keys.stored_secret(configured, tmp_path, keys.SESSION) == b"c" * 40
+    (tmp_path / keys.SESSION).chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        keys.stored_secret(None, tmp_path, keys.SESSION)
+
+
+def test_access_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    access = load_settings().access()
+    assert access.public_url == "http://127.0.0.1:8050" and not access.secure_cookies
+    assert access.role_claim == "groups" and not access.oidc and access.alb_keys is None
+    arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/d/1"
+    monkeypatch.setenv("DELETON_ALB_ARN", arn)
+    monkeypatch.setenv("DELETON_PUBLIC_URL", "https://deleton.example/")
+    monkeypatch.setenv("DELETON_OIDC_ISSUER", "https://idp.example/")
+    monkeypatch.setenv("DELETON_OIDC_CLIENT_ID", "dashboard")
+    access = load_settings().access()
+    assert access.alb_keys == "https://public-keys.auth.elb.eu-west-1.amazonaws.com/"
+    assert access.public_url == "https://deleton.example" and access.secure_cookies
+    assert access.oidc and access.oidc_issuer == "https://idp.example"
+    monkeypatch.setenv("DELETON_SESSION_SECRET", "too short to sign")
+    monkeypatch.setenv("DELETON_ALB_ARN", "arn:aws:s3:::bucket")
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    assert "DELETON_SESSION_SECRET" in str(error.value) and "too short" not in str(error.value)
+    assert "DELETON_ALB_ARN" in str(error.value)
