@@ -11,6 +11,7 @@ from typing import NamedTuple
 import orjson
 import pytest
 
+from deleton.cli import build_parser
 from deleton.core.records import Invalid, Marker, RideLine, Rider, TelemetryLine
 from deleton.core.simulation import (
     FAULT_KINDS,
@@ -25,6 +26,7 @@ from deleton.core.simulation import (
 from deleton.core.training import ride_figures
 from deleton.core.wire import format_line, parse_line, parse_value
 from deleton.dump.kcat import KcatSink
+from deleton.settings import Settings
 from deleton.simulator.fleet_source import FleetSource
 from deleton.simulator.riders import simulated_fleet
 from deleton.simulator.runner import run
@@ -315,6 +317,7 @@ def test_worker_processes_give_the_same_messages() -> None:
             until=START + 60_000_000,
             speed=None,
             workers=workers,
+            faults={1: FaultyBike("heart_strap"), 4: FaultyBike("power_drift", drift=0.1)},
         )
     a, b = one.getvalue().splitlines(), two.getvalue().splitlines()
     assert len(a) == len(b)
@@ -327,3 +330,18 @@ def test_worker_processes_give_the_same_messages() -> None:
 
     assert per_bike(a) == per_bike(b)
     assert isinstance(parse_value(orjson.loads(a[0])["payload"].encode()), Marker)
+
+
+def test_simulate_faulty_from_the_command_line(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    settings = Settings(kafka_topic="deloton")
+    command = ["simulate", "--bikes", "4", "--fast", "--duration", "120"]
+    args = build_parser().parse_args([*command, "--faulty", "2", "--start", "2022-11-03T18:42"])
+    assert args.func(args, settings) == 0
+    expected = io.BytesIO()
+    faults = faulty_bikes(4, 1, 2)
+    run(KcatSink(expected, "deloton", 1), size=4, seed=1, start=START,
+        until=START + 120 * SECOND, speed=None, faults=faults)  # fmt: skip
+    assert capsysbinary.readouterr().out == expected.getvalue()
+    too_many = build_parser().parse_args([*command, "--faulty", "5"])
+    assert too_many.func(too_many, settings) == 2
+    assert b"--faulty" in capsysbinary.readouterr().err
