@@ -4,6 +4,7 @@ properties: the power-mean inequality, a live ride equal to the whole ride, cons
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -65,6 +66,15 @@ def test_the_worked_example() -> None:
     assert live.figures() == ride_figures(EXAMPLE_HR, EXAMPLE_POWER, 40)
     assert live.energy_kj == 3.5  # 3500 J
     assert live.hr_zone == 5  # the newest reading's
+
+
+def test_the_readme_works_the_same_example() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Rider figures", 1)[1].split("\n## ", 1)[0]
+    figures = ride_figures(EXAMPLE_HR, EXAMPLE_POWER, 40)
+    shown = [f"**{value}**" for value in figures[1:]]
+    assert all(text in section for text in shown), shown
+    assert str(figures.seconds_in_hr_zone) in section
 
 
 def test_maximum_heart_rate_is_the_alerts_own() -> None:
