@@ -201,6 +201,10 @@ def test_faulty_bikes_are_a_function_of_seed_and_count() -> None:
     with pytest.raises(ValueError, match="faulty"):
         faulty_bikes(10, 7, 11)
     assert len(FleetSource(20, 1, faulty=3).faults) == 3  # what `deleton up` may ask for
+    with pytest.raises(ValueError, match="power_drift"):
+        FaultyBike("power-drift")  # a typo must not quietly make a healthy bike
+    with pytest.raises(ValueError, match="resistance"):
+        FaultyBike("resistance_stuck", resistance=45)
 
 
 FAULTS = {

@@ -35,7 +35,7 @@ import math
 import random
 import zlib
 from collections.abc import Generator, Iterator, Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from .population import Population
 from .records import Rider
@@ -129,7 +129,8 @@ FAULT_KINDS = (
 _DRIFTS = (0.08, -0.12, 0.15, -0.06)  # what faulty_bikes gives its power_drift bikes, in turn
 
 
-class FaultyBike(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class FaultyBike:
     """One fault a bike carries, of ``FAULT_KINDS``:
 
     - ``silent``: a rider logs in (a ``[SYSTEM]`` line) and no telemetry follows; the next
@@ -152,6 +153,12 @@ class FaultyBike(NamedTuple):
     drift: float = 0.0
     after_s: float = 1800.0
     resistance: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"a fault is one of {', '.join(FAULT_KINDS)}, not {self.kind!r}")
+        if self.resistance is not None and self.resistance not in RESISTANCES:
+            raise ValueError(f"a stuck resistance is one of {RESISTANCES}")
 
 
 def faulty_bikes(size: int, seed: int, count: int) -> dict[int, FaultyBike]:
