@@ -275,6 +275,10 @@ def test_a_live_ride_equals_the_whole_ride_after_every_reading(
         assert live.hr_zone == hr_zone(heart_rate, max_hr(age))
     assert live.readings == len(readings)
     assert live.energy_kj * 1000 == pytest.approx(math.fsum(p for p in powers if p is not None))
+    light = RideTraining(age, halves=False)  # a fleet-wide view's: no decoupling kept
+    for heart_rate, power in readings:
+        light.add(heart_rate, power)
+    assert light.figures() == live.figures()._replace(aerobic_decoupling_pct=None)
 
 
 @given(st.lists(st.integers(0, 20).map(float), max_size=50))

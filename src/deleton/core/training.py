@@ -252,15 +252,19 @@ class RideTraining:
     functions over the readings fed (a property test holds them to it).
 
     Normalized power keeps a ring of the last 30 running power sums, so each rolling mean is
-    ``(S_i - S_(i-30)) / 30`` as the contract says. The decoupling's halves move as readings
-    arrive (the first half is always the first ``⌊n/2⌋``), so the running sums are kept from the
-    middle reading on (about half the ride: a float and three ints a reading) and the middle
-    steps forward one reading every second reading.
+    ``(S_i - S_(i-30)) / 30`` as the contract says: a few hundred bytes a ride. The
+    decoupling's halves move as readings arrive (the first half is always the first
+    ``⌊n/2⌋``), so the running sums are kept from the middle reading on and the middle steps
+    forward one reading every second reading: O(1) a reading, but some 200 bytes for each
+    reading of the second half (360 kB for an hour). A fleet-wide view (a leaderboard of
+    50,000 rides) passes ``halves=False``: about 1.5 kB a ride, no decoupling (its figure is
+    then None), everything else the same.
     """
 
     __slots__ = (
         "_contact",
         "_fourth_sum",
+        "_halves",
         "_heart_sum",
         "_middle",
         "_power_count",
@@ -272,8 +276,9 @@ class RideTraining:
         "readings",
     )
 
-    def __init__(self, age: int | None) -> None:
+    def __init__(self, age: int | None, halves: bool = True) -> None:
         self.max_hr = max_hr(age)
+        self._halves = halves
         self.readings = 0
         self.hr_zone: int | None = None  # of the newest reading
         self._zones = [0] * 6  # index 0: no contact
@@ -306,10 +311,11 @@ class RideTraining:
                 square = mean * mean
                 self._fourth_sum += square * square
             self._ring[slot] = self._power_sum
-        middle = self._middle
-        middle.append((self._power_sum, self._power_count, self._heart_sum, self._contact))
-        if len(middle) > self.readings - self.readings // 2 + 1:
-            middle.popleft()
+        if self._halves:
+            middle = self._middle
+            middle.append((self._power_sum, self._power_count, self._heart_sum, self._contact))
+            if len(middle) > self.readings - self.readings // 2 + 1:
+                middle.popleft()
 
     @property
     def seconds_in_hr_zone(self) -> ZoneSeconds | None:
@@ -349,6 +355,9 @@ class RideTraining:
 
     @property
     def aerobic_decoupling_pct(self) -> float | None:
+        """None when not kept (``halves=False``) as well as by the contract."""
+        if not self._halves:
+            return None
         s_k, c_k, h_k, n_k = self._middle[0]
         s_n, c_n, h_n, n_n = self._middle[-1]
         r1 = _ratio(_ratio(s_k, c_k), _ratio(h_k, n_k))
