@@ -205,6 +205,20 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = None
     api_workers: int = Field(1, ge=1, le=64)
 
+    # sign-in and API limits (the shared contract of team.md); the deploy passes them to ECS.
+    # Defined here so that every DELETON_* the Terraform sets is a setting; signin and
+    # privacy-api own their meaning and keep their own definitions at merge.
+    public_url: str = "http://127.0.0.1:8050"
+    session_secret: SecretStr | None = None
+    screen_secret: SecretStr | None = None
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_role_claim: str = "groups"
+    alb_arn: str | None = None
+    alb_keys_url: str | None = None
+    api_rate_limit: float = 20
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)
     metrics_host: str = "127.0.0.1"  # where --metrics-port listens; 0.0.0.0 for a remote scraper
