@@ -24,7 +24,7 @@ import pytest
 
 from .conftest import DOMAIN, ROOT, client, run, tfvars
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 LONGEST = "longest-name14"  # 14 characters, the most variables.tf allows
 # one variant per way of deploying that the README documents
@@ -162,7 +162,7 @@ def test_an_environment_name_one_longer_is_refused(workdir: Path, aws_env: dict[
 
 def test_https_only_routed_by_host_with_the_dashboard_signed_in(plans: dict[str, Any]) -> None:
     for variant, plan in plans.items():
-        listeners = {l["port"]: l for l in planned(plan, "aws_lb_listener")}
+        listeners = {item["port"]: item for item in planned(plan, "aws_lb_listener")}
         assert set(listeners) == {80, 443}, variant
         http = listeners[80]["default_action"]
         assert [a["type"] for a in http] == ["redirect"]
@@ -180,11 +180,15 @@ def test_https_only_routed_by_host_with_the_dashboard_signed_in(plans: dict[str,
         assert set(by_host) == {DOMAIN, f"api.{DOMAIN}"}
         (api,) = by_host[f"api.{DOMAIN}"]
         assert [a["type"] for a in api["action"]] == ["forward"]  # keys alone
-        public, signed = [], []
+        public: list[tuple[list[str], list[str]]] = []
+        signed: list[tuple[None, list[str]]] = []
         for rule in by_host[DOMAIN]:
             paths = [c["path_pattern"][0]["values"] for c in rule["condition"] if c["path_pattern"]]
             types = sorted(a["type"] for a in rule["action"])
-            (public if paths else signed).append((paths[0] if paths else None, types))
+            if paths:
+                public.append((paths[0], types))
+            else:
+                signed.append((None, types))
             assert sum(len(c[k][0]["values"]) for c in rule["condition"] for k in
                        ("host_header", "path_pattern") if c[k]) <= 5  # fmt: skip
         assert sorted(p for paths, _ in public for p in paths) == sorted(
@@ -199,9 +203,10 @@ def test_what_the_emulator_does_not_enforce_is_in_the_plan(plans: dict[str, Any]
     plan = plans["defaults"]
     (acl,) = planned(plan, "aws_wafv2_web_acl")
     (rate,) = [r for r in acl["rule"] if r["statement"][0]["rate_based_statement"]]
-    assert rate["action"][0]["block"] and rate["statement"][0]["rate_based_statement"][0][
-        "aggregate_key_type"
-    ] == "IP"
+    assert (
+        rate["action"][0]["block"]
+        and rate["statement"][0]["rate_based_statement"][0]["aggregate_key_type"] == "IP"
+    )
     assert planned(plan, "aws_wafv2_web_acl_association")
     (logging,) = planned(plan, "aws_wafv2_web_acl_logging_configuration")
     redacted = {f["single_header"][0]["name"] for f in logging["redacted_fields"]}

@@ -173,7 +173,10 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
     for service, login in (("compress", "writer"), ("report", "reader"), ("api", "api")):
         url, password = secrets[service][:2]
         assert url["valueFrom"].endswith(f'["{login}"]}}')
-        assert password == {"name": "PGPASSWORD", "valueFrom": f'${{local.password_secret["{login}"]}}'}
+        assert password == {
+            "name": "PGPASSWORD",
+            "valueFrom": f'${{local.password_secret["{login}"]}}',
+        }
 
 
 # The command each task runs, the database login its code opens (read from the code below, so
@@ -181,8 +184,15 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
 NEEDS = {
     "ingest": ("ingest/command.py", {"DELETON_KAFKA_BOOTSTRAP_SERVERS", "DELETON_MAIL_FROM"}),
     "compress": ("compress/command.py", set()),
-    "dashboard": ("dashboard/command.py", {"DELETON_SESSION_SECRET", "DELETON_SCREEN_SECRET",
-                                           "DELETON_PUBLIC_URL", "DELETON_ALB_ARN"}),  # fmt: skip
+    "dashboard": (
+        "dashboard/command.py",
+        {
+            "DELETON_SESSION_SECRET",
+            "DELETON_SCREEN_SECRET",
+            "DELETON_PUBLIC_URL",
+            "DELETON_ALB_ARN",
+        },
+    ),
     "api": ("api/command.py", {"DELETON_API_KEY"}),
     "report": ("report/command.py", {"DELETON_REPORT_RECIPIENTS", "DELETON_MAIL_FROM"}),
     "migrate": ("admin/db.py", {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}),
