@@ -36,7 +36,10 @@ PROVIDER = "registry.terraform.io/hashicorp/aws/*/linux_amd64/terraform-provider
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "deploy_check: needs dockerd or runs deploy.sh; run by make deploy-check"
+        "markers", "deploy_check: runs deploy.sh twice, in make deploy-check only"
+    )
+    config.addinivalue_line(
+        "markers", "image: builds and runs the image; skips where no Docker engine answers"
     )
 
 

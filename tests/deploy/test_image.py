@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from .conftest import ROOT, free_port
 
-pytestmark = [pytest.mark.deploy_check, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.image, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 BASE = os.environ.get("DELETON_DOCKER_BASE", "deleton-standin/python:3.11-slim-bookworm")
 TAG = "deleton:deploy-check"
@@ -53,8 +53,7 @@ def engine() -> None:
     if shutil.which("docker") is None:
         pytest.skip("no docker client (make deploy-check installs Debian's docker.io)")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        pytest.skip("no Docker engine answers: dockerd cannot run here (make deploy-check "
-                    "starts it where it can)")  # fmt: skip
+        pytest.skip("no Docker engine answers (make deploy-check starts Debian's dockerd)")
     if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode:
         pytest.skip(f"no base image {BASE}: tests/deploy/base-image.sh makes the stand-in")
 
