@@ -8,15 +8,45 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up test install kafka-jars chromium checkov lint unit integration e2e faults soak bench clean
+.PHONY: up test install lock lock-upgrade kafka-jars chromium checkov awscli lint unit integration \
+	e2e faults soak bench deploy-test deploy-check clean
 
-$(STAMP): pyproject.toml
+# Every package comes from a lock file with hashes (requirements/*.lock, written by make lock
+# from pyproject.toml and requirements/*.in), then the project itself without dependencies:
+# nothing is installed that the lock does not name, and pip check proves the lock complete.
+LOCK := requirements/dev.lock
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,ses]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# uv writes the locks, for the one platform the project runs on (CPython 3.11 on x86_64 Linux,
+# the machines' and the image's). make lock keeps every pin it can and adds what pyproject.toml
+# gained; make lock-upgrade moves everything to its newest allowed version.
+UV := .venv-lock/bin/uv
+UV_COMPILE = $(UV) pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock' $(UPGRADE)
+$(UV): requirements/tools.lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet --require-hashes -r requirements/tools.lock
+	touch $(UV)
+
+lock: $(UV)
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra dev --extra ses --extra aws \
+		-o requirements/dev.lock
+	# the image's: the same versions, fewer packages
+	$(UV_COMPILE) pyproject.toml requirements/build.in --extra aws -c requirements/dev.lock \
+		-o requirements/image.lock
+	$(UV_COMPILE) requirements/checkov.in -o requirements/checkov.lock
+	$(UV_COMPILE) requirements/awscli.in -o requirements/awscli.lock
+	$(UV_COMPILE) requirements/tools.in -o requirements/tools.lock
+
+lock-upgrade:
+	$(MAKE) lock UPGRADE=--upgrade
 
 # Kafka broker jars from Maven Central, cached outside git (see kafka/pom.xml).
 kafka-jars: $(KAFKA_LIBS)/.complete
@@ -34,11 +64,19 @@ $(CHROMIUM):
 
 # checkov, which checks the Terraform, in a virtualenv of its own: it pins old packages.
 CHECKOV := .venv-checkov/bin/checkov
-checkov: $(CHECKOV)
-$(CHECKOV):
+checkov: .venv-checkov/.installed
+.venv-checkov/.installed: requirements/checkov.lock
 	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install --quiet --upgrade pip
-	.venv-checkov/bin/pip install --quiet 'checkov>=3.2,<4'
+	.venv-checkov/bin/pip install --quiet --require-hashes -r requirements/checkov.lock
+	touch $@
+
+# The aws CLI that tests/deploy drives deploy.sh and the migration with, in a virtualenv of
+# its own: it pins botocore exactly.
+awscli: .venv-aws/.installed
+.venv-aws/.installed: requirements/awscli.lock
+	$(PYTHON) -m venv .venv-aws
+	.venv-aws/bin/pip install --quiet --require-hashes -r requirements/awscli.lock
+	touch $@
 
 up: $(STAMP)
 	$(BIN)/deleton up
@@ -66,9 +104,30 @@ soak: $(STAMP) kafka-jars chromium
 	DELETON_FAULTS_SCALE=10 DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q \
 		-o timeout=3600
 
-test: $(STAMP) kafka-jars chromium checkov
+# The main suite, then the Terraform's (tests/deploy) as a run of its own, so that its time is
+# reported apart: terraform plans and an apply and destroy against an emulated AWS take minutes.
+# The image's tests skip there, saying why, unless a Docker engine answers (make deploy-check).
+test: $(STAMP) kafka-jars chromium checkov awscli
 	$(MAKE) lint
-	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q --ignore=tests/deploy
+	$(MAKE) deploy-test
+
+deploy-test: $(STAMP) awscli
+	$(BIN)/pytest -q tests/deploy -m "not deploy_check"
+
+# The image built and run here, as Fargate runs it, and deploy/deploy.sh run twice against the
+# emulated AWS. Docker Hub is out of reach: dockerd comes from Debian's docker.io, and the
+# image's base is a stand-in built with debootstrap (tests/deploy/base-image.sh); Debian's
+# PostgreSQL serves the image's database over TLS (the embedded one has no SSL).
+DOCKER_BASE := deleton-standin/python:3.11-slim-bookworm
+deploy-check: $(STAMP) awscli
+	@command -v dockerd > /dev/null && command -v debootstrap > /dev/null \
+		&& ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+		-y -qq --no-install-recommends docker.io debootstrap postgresql; }
+	$(SUDO) tests/deploy/dockerd.sh
+	$(SUDO) tests/deploy/base-image.sh $(DOCKER_BASE)
+	DELETON_DOCKER_BASE=$(DOCKER_BASE) $(BIN)/pytest -q tests/deploy -m "image or deploy_check"
 
 # Every benchmark the README's performance table reports, with its arguments there (over an
 # hour: the soak alone takes one), then the table regenerated from benchmarks/results/.
@@ -93,4 +152,4 @@ bench: $(STAMP) kafka-jars chromium $(WRK)
 	$(BIN)/python -m benchmarks.table
 
 clean:
-	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-aws .venv-lock .pytest_cache .mypy_cache .ruff_cache

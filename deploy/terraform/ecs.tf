@@ -1,9 +1,10 @@
 # The services on Fargate, in the private subnets:
 #   ingest     a Kafka consumer group of ingest_min_count..ingest_max_count tasks, scaled on lag
-#   dashboard  behind the load balancer, at /
-#   api        behind the load balancer, at /ride, /rider, /daily, /bikes, /health, /docs
+#   dashboard  behind the load balancer, at https://<domain_name>/ (signed in there, alb.tf)
+#   api        behind the load balancer, at https://api.<domain_name>/ (API keys)
 #   compress   hourly, and report daily: EventBridge Scheduler tasks (or Lambda, lambda.tf)
-#   migrate    `deleton db init`, run once per release by deploy/deploy.sh
+#   migrate    `deleton db init`, run by every apply that changes its task definition, before
+#              the services and jobs roll (terraform_data.migrate)
 # Each has its own log group, task role and secrets; no secret is ever a plain variable.
 
 resource "aws_ecs_cluster" "main" {
@@ -47,27 +48,64 @@ locals {
     ],
   )
 
+  # What one service alone is told, nothing secret either: the dashboard's links and the load
+  # balancer whose signed identity header it trusts; the API's rate limit.
+  service_environment = {
+    dashboard = [
+      { name = "DELETON_PUBLIC_URL", value = "https://${var.domain_name}" },
+      { name = "DELETON_ALB_ARN", value = aws_lb.web.arn },
+      { name = "DELETON_OIDC_ROLE_CLAIM", value = local.role_claim },
+    ]
+    api = [
+      { name = "DELETON_API_RATE_LIMIT", value = tostring(var.api_rate_limit) },
+    ]
+  }
+
   kafka_secret = var.kafka_sasl_password_secret_arn == null ? [] : [
     { name = "DELETON_KAFKA_SASL_PASSWORD", valueFrom = var.kafka_sasl_password_secret_arn },
   ]
   db_url = { for login, secret in aws_secretsmanager_secret.db_url : login => secret.arn }
+  app    = { for name, secret in aws_secretsmanager_secret.app : name => secret.arn }
 
-  # Each service's secrets: the database login it needs, and nothing else.
+  # Each service's secrets: the database login it needs (its URL and, as PGPASSWORD, its
+  # password), and nothing else.
   secrets = {
-    ingest    = concat([{ name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] }], local.kafka_secret)
-    compress  = [{ name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] }]
-    dashboard = [{ name = "DELETON_READER_DATABASE_URL", valueFrom = local.db_url["reader"] }]
-    report    = [{ name = "DELETON_READER_DATABASE_URL", valueFrom = local.db_url["reader"] }]
+    ingest = concat([
+      { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["writer"] },
+    ], local.kafka_secret)
+    compress = [
+      { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["writer"] },
+    ]
+    dashboard = [
+      { name = "DELETON_READER_DATABASE_URL", valueFrom = local.db_url["reader"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["reader"] },
+      { name = "DELETON_SESSION_SECRET", valueFrom = local.app["session-secret"] },
+      { name = "DELETON_SCREEN_SECRET", valueFrom = local.app["screen-secret"] },
+    ]
+    report = [
+      { name = "DELETON_READER_DATABASE_URL", valueFrom = local.db_url["reader"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["reader"] },
+    ]
     api = [
       { name = "DELETON_API_DATABASE_URL", valueFrom = local.db_url["api"] },
-      { name = "DELETON_API_KEY", valueFrom = aws_secretsmanager_secret.api_key.arn },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["api"] },
+      { name = "DELETON_API_KEY", valueFrom = local.app["api-key"] },
     ]
     migrate = concat(
-      [{ name = "DELETON_DATABASE_URL", valueFrom = local.db_url["admin"] }],
-      [for login, secret in aws_secretsmanager_secret.db_password :
-      { name = "DELETON_DB_${upper(login)}_PASSWORD", valueFrom = secret.arn }],
+      [
+        { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["admin"] },
+        { name = "PGPASSWORD", valueFrom = local.password_secret["admin"] },
+      ],
+      [for login in local.logins :
+      { name = "DELETON_DB_${upper(login)}_PASSWORD", valueFrom = local.password_secret[login] }],
     )
   }
+  # the secrets themselves: a JSON key's reference (ARN:key::) names its secret's ARN first
+  secret_arns = distinct(flatten([
+    for s in values(local.secrets) : [for v in s : join(":", slice(split(":", v.valueFrom), 0, 7))]
+  ]))
 
   # Who sends email: alerts (ingest) and the report.
   senders = toset(["ingest", "report"])
@@ -117,7 +155,7 @@ resource "aws_iam_role_policy" "execution_secrets" {
       {
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue"]
-        Resource = distinct(flatten([for s in values(local.secrets) : [for v in s : v.valueFrom]]))
+        Resource = local.secret_arns
       },
       {
         Effect   = "Allow"
@@ -178,9 +216,10 @@ resource "aws_ecs_task_definition" "service" {
       image                  = local.image
       essential              = true
       command                = each.value.command
+      memory                 = each.value.memory # all of the task's (the emulator's RunTask needs it)
       readonlyRootFilesystem = true
       user                   = "10001:10001"
-      environment            = local.environment
+      environment            = concat(local.environment, lookup(local.service_environment, each.key, []))
       secrets                = local.secrets[each.key]
       mountPoints            = [{ sourceVolume = "home", containerPath = "/var/lib/deleton" }]
       stopTimeout            = 30 # SIGTERM first: ingestion commits and leaves the group
@@ -233,6 +272,8 @@ resource "aws_ecs_service" "ingest" {
   lifecycle {
     ignore_changes = [desired_count] # the autoscaler's
   }
+
+  depends_on = [terraform_data.migrate]
 }
 
 resource "aws_ecs_service" "web" {
@@ -257,12 +298,18 @@ resource "aws_ecs_service" "web" {
     container_port   = local.services[each.key].port
   }
 
+  # the first health checks come while the app still starts (the dashboard loads its fleet)
+  health_check_grace_period_seconds = 120
+
   deployment_circuit_breaker {
     enable   = true
     rollback = true
   }
 
-  depends_on = [aws_lb_listener.http]
+  # the target groups take traffic only once a listener's rule forwards to them; and new code
+  # runs only on a migrated database
+  depends_on = [aws_lb_listener.https, aws_lb_listener_rule.api, aws_lb_listener_rule.dashboard,
+  aws_lb_listener_rule.dashboard_public, terraform_data.migrate]
 }
 
 # --- ingest scales out on consumer lag (CloudWatch EMF from each task) -------------------------
@@ -301,104 +348,6 @@ resource "aws_appautoscaling_policy" "ingest_lag" {
   }
 }
 
-# --- load balancer: the dashboard at /, the API at its paths ------------------------------------
-
-resource "aws_lb" "web" {
-  #checkov:skip=CKV_AWS_91:access logs need a bucket policy per region; CloudWatch has each request's service log
-  #checkov:skip=CKV2_AWS_28:a WAF is an account-wide choice, attached outside this module
-  name                       = local.name
-  load_balancer_type         = "application"
-  internal                   = false
-  subnets                    = local.public_subnet_ids
-  security_groups            = [aws_security_group.alb.id]
-  drop_invalid_header_fields = true
-  enable_deletion_protection = true
-}
-
-resource "aws_lb_target_group" "web" {
-  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; from it to the tasks is inside the private subnets
-  for_each    = { dashboard = "/healthz", api = "/health" }
-  name        = "${local.name}-${each.key}"
-  port        = local.services[each.key].port
-  protocol    = "HTTP"
-  target_type = "ip"
-  vpc_id      = local.vpc_id
-
-  health_check {
-    path                = each.value
-    matcher             = "200"
-    interval            = 15
-    healthy_threshold   = 2
-    unhealthy_threshold = 3
-  }
-
-  deregistration_delay = 30
-}
-
-locals {
-  https = var.certificate_arn != null
-  # the API's paths (five to a rule, the load balancer's limit)
-  api_paths = [
-    ["/ride/*", "/rider/*", "/daily", "/bikes", "/health"],
-    ["/docs", "/docs/*", "/openapi.json"],
-  ]
-}
-
-resource "aws_lb_listener" "https" {
-  count             = local.https ? 1 : 0
-  load_balancer_arn = aws_lb.web.arn
-  port              = 443
-  protocol          = "HTTPS"
-  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-  certificate_arn   = var.certificate_arn
-
-  default_action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.web["dashboard"].arn
-  }
-}
-
-# With a certificate, port 80 only redirects to HTTPS; without one it serves, for a first try.
-resource "aws_lb_listener" "http" {
-  #checkov:skip=CKV_AWS_2:HTTP serves only while no certificate_arn is given; with one it redirects
-  #checkov:skip=CKV_AWS_103:as above
-  #checkov:skip=CKV2_AWS_20:as above
-  load_balancer_arn = aws_lb.web.arn
-  port              = 80
-  protocol          = "HTTP"
-
-  default_action {
-    type             = local.https ? "redirect" : "forward"
-    target_group_arn = local.https ? null : aws_lb_target_group.web["dashboard"].arn
-
-    dynamic "redirect" {
-      for_each = local.https ? [1] : []
-      content {
-        port        = "443"
-        protocol    = "HTTPS"
-        status_code = "HTTP_301"
-      }
-    }
-  }
-}
-
-resource "aws_lb_listener_rule" "api" {
-  count        = length(local.api_paths)
-  listener_arn = local.https ? aws_lb_listener.https[0].arn : aws_lb_listener.http.arn
-  priority     = 10 + count.index
-
-  action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.web["api"].arn
-  }
-
-  condition {
-    path_pattern {
-      values = local.api_paths[count.index]
-    }
-  }
-}
-
 # --- scheduled jobs on ECS (jobs_on_lambda = false) ---------------------------------------------
 
 resource "aws_iam_role" "scheduler" {
@@ -417,17 +366,22 @@ resource "aws_iam_role" "scheduler" {
 resource "aws_iam_role_policy" "scheduler" {
   name = "run-jobs"
   role = aws_iam_role.scheduler.id
-  policy = jsonencode({
+  # each branch a document of its own: a conditional's two results must have one type
+  policy = var.jobs_on_lambda ? jsonencode({
     Version = "2012-10-17"
-    Statement = var.jobs_on_lambda ? [{
+    Statement = [{
       Effect   = "Allow"
       Action   = ["lambda:InvokeFunction"]
       Resource = [for f in aws_lambda_function.job : f.arn]
-      }] : [
+    }]
+    }) : jsonencode({
+    Version = "2012-10-17"
+    Statement = [
       {
-        Effect   = "Allow"
-        Action   = ["ecs:RunTask"]
-        Resource = [for job in ["compress", "report"] : aws_ecs_task_definition.service[job].arn_without_revision]
+        Effect = "Allow"
+        Action = ["ecs:RunTask"]
+        # RunTask names a revision (family:7): the family alone matches none
+        Resource  = [for job in ["compress", "report"] : "${aws_ecs_task_definition.service[job].arn_without_revision}:*"]
         Condition = { ArnLike = { "ecs:cluster" = aws_ecs_cluster.main.arn } }
       },
       {
@@ -481,4 +435,40 @@ resource "aws_scheduler_schedule" "job" {
       }
     }
   }
+
+  depends_on = [terraform_data.migrate]
+}
+
+# --- migrations, before anything new runs -----------------------------------------------------
+
+# `deleton db init` as a one-off task whenever its task definition changes (a new image, new
+# settings): after the database, its secrets, the network and the execution role's policies
+# exist, before the services, jobs and functions that depend on this roll. deploy/migrate.sh
+# runs it, waits for it to stop and fails the apply unless it exited 0.
+resource "terraform_data" "migrate" {
+  triggers_replace = [aws_ecs_task_definition.service["migrate"].arn]
+
+  provisioner "local-exec" {
+    command = "\"${path.module}/../migrate.sh\""
+    environment = {
+      REGION          = var.region
+      CLUSTER         = aws_ecs_cluster.main.name
+      TASK_DEFINITION = aws_ecs_task_definition.service["migrate"].arn
+      SUBNETS         = join(",", local.private_subnet_ids)
+      SECURITY_GROUP  = aws_security_group.workers.id
+      LOG_GROUP       = aws_cloudwatch_log_group.service["migrate"].name
+    }
+  }
+
+  depends_on = [
+    aws_db_instance.main,
+    aws_secretsmanager_secret_version.db_url,
+    aws_secretsmanager_secret_version.db_password,
+    aws_iam_role_policy.execution_secrets,
+    aws_iam_role_policy_attachment.execution,
+    aws_route_table_association.private,
+    aws_vpc_security_group_egress_rule.out_db,
+    aws_vpc_security_group_egress_rule.out_https,
+    aws_vpc_security_group_ingress_rule.db_from_services,
+  ]
 }

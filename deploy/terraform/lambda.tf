@@ -9,19 +9,19 @@ locals {
     compress = {
       handler = "deleton.lambdas.compress"
       timeout = 900
-      secrets = { DELETON_DATABASE_URL = aws_secretsmanager_secret.db_url["writer"].arn }
+      secrets = { DELETON_DATABASE_URL = aws_secretsmanager_secret.db_url["writer"].arn, PGPASSWORD = aws_secretsmanager_secret.db_password["writer"].arn }
     }
     report = {
       handler = "deleton.lambdas.report"
       timeout = 300
-      secrets = { DELETON_READER_DATABASE_URL = aws_secretsmanager_secret.db_url["reader"].arn }
+      secrets = { DELETON_READER_DATABASE_URL = aws_secretsmanager_secret.db_url["reader"].arn, PGPASSWORD = aws_secretsmanager_secret.db_password["reader"].arn }
     }
   } : {}
 }
 
 resource "aws_iam_role" "lambda" {
-  for_each = local.lambda_jobs
-  name     = "${local.name}-lambda-${each.key}"
+  for_each           = local.lambda_jobs
+  name               = "${local.name}-lambda-${each.key}"
   assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
 }
 
@@ -49,6 +49,12 @@ resource "aws_iam_role_policy" "lambda" {
           Action   = ["kms:Decrypt"]
           Resource = [aws_kms_key.main.arn]
         },
+        # active tracing (tracing_config below) sends segments; X-Ray has no resources to name
+        {
+          Effect   = "Allow"
+          Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+          Resource = ["*"]
+        },
       ],
       each.key == "report" ? [{
         Effect   = "Allow"
@@ -70,15 +76,15 @@ resource "aws_lambda_function" "job" {
   #checkov:skip=CKV_AWS_116:a failed run is retried by the scheduler's retry policy; the next scheduled run finishes its work
   #checkov:skip=CKV_AWS_117:it runs in the VPC (vpc_config below); checkov cannot see through for_each
   #checkov:skip=CKV_AWS_272:the image is signed by ECR's immutable tag, not by code signing
-  for_each                       = local.lambda_jobs
-  function_name                  = "${local.name}-${each.key}"
-  role                           = aws_iam_role.lambda[each.key].arn
-  package_type                   = "Image"
-  image_uri                      = local.image
-  timeout                        = each.value.timeout
-  memory_size                    = 2048
-  reserved_concurrent_executions = 1 # one run at a time (compression also holds an advisory lock)
-  kms_key_arn                    = aws_kms_key.main.arn
+  #checkov:skip=CKV_AWS_115:no reserved concurrency: an account's unreserved pool may not go below 10, so reserving fails on new accounts; one run at a time comes from the schedule (hourly, daily), compression's advisory lock and the report's once-per-period record
+  for_each      = local.lambda_jobs
+  function_name = "${local.name}-${each.key}"
+  role          = aws_iam_role.lambda[each.key].arn
+  package_type  = "Image"
+  image_uri     = local.image
+  timeout       = each.value.timeout
+  memory_size   = 2048
+  kms_key_arn   = aws_kms_key.main.arn
 
   image_config {
     entry_point       = ["/opt/deleton/bin/python", "-m", "awslambdaric"]
@@ -106,5 +112,6 @@ resource "aws_lambda_function" "job" {
     )
   }
 
-  depends_on = [aws_cloudwatch_log_group.lambda]
+  # its log group encrypted before it logs; a migrated database before new code runs
+  depends_on = [aws_cloudwatch_log_group.lambda, aws_iam_role_policy_attachment.lambda_vpc, terraform_data.migrate]
 }

@@ -1,6 +1,26 @@
 output "url" {
-  description = "The dashboard; the API's interactive docs are at /docs."
-  value       = "${var.certificate_arn == null ? "http" : "https"}://${aws_lb.web.dns_name}/"
+  description = "The dashboard."
+  value       = "https://${var.domain_name}/"
+}
+
+output "api_url" {
+  description = "The API; its interactive docs are at /docs."
+  value       = "https://api.${var.domain_name}/"
+}
+
+output "load_balancer_dns_name" {
+  description = "Point domain_name and api.<domain_name> here (Route 53 alias records, or CNAMEs)."
+  value       = aws_lb.web.dns_name
+}
+
+output "load_balancer_zone_id" {
+  description = "The hosted zone of load_balancer_dns_name, for Route 53 alias records."
+  value       = aws_lb.web.zone_id
+}
+
+output "cognito_user_pool_id" {
+  description = "Where staff are added when the load balancer signs in with Cognito (no oidc); null otherwise."
+  value       = local.cognito ? aws_cognito_user_pool.staff[0].id : null
 }
 
 output "ecr_repository_url" {
@@ -34,8 +54,8 @@ output "database_endpoint" {
 }
 
 output "api_key_secret_arn" {
-  description = "The secret holding DELETON_API_KEY, for those who may delete rides."
-  value       = aws_secretsmanager_secret.api_key.arn
+  description = "The secret holding DELETON_API_KEY, the API's bootstrap key with every scope."
+  value       = aws_secretsmanager_secret.app["api-key"].arn
 }
 
 output "ses_dkim_tokens" {

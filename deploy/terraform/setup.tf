@@ -137,8 +137,8 @@ resource "aws_cloudwatch_log_group" "flow" {
 }
 
 resource "aws_iam_role" "flow" {
-  count = local.create ? 1 : 0
-  name  = "${local.name}-vpc-flow"
+  count              = local.create ? 1 : 0
+  name               = "${local.name}-vpc-flow"
   assume_role_policy = data.aws_iam_policy_document.assume["vpc-flow-logs"].json
 }
 
@@ -175,10 +175,10 @@ resource "aws_vpc_security_group_ingress_rule" "alb_https" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "alb_http" {
-  #checkov:skip=CKV_AWS_260:port 80 only redirects to HTTPS once certificate_arn is given (ecs.tf)
+  #checkov:skip=CKV_AWS_260:port 80 only answers with a redirect to HTTPS (alb.tf), so a typed http:// address still arrives
   for_each          = toset(var.allowed_cidrs)
   security_group_id = aws_security_group.alb.id
-  description       = "HTTP from ${each.value}: redirected to HTTPS when a certificate is given"
+  description       = "HTTP from ${each.value}: redirected to HTTPS"
   cidr_ipv4         = each.value
   ip_protocol       = "tcp"
   from_port         = 80
@@ -287,14 +287,26 @@ resource "aws_kms_key" "main" {
         Principal = { Service = "logs.${var.region}.amazonaws.com" }
         Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
         Resource  = "*"
+        # every log group of this deployment: the services', the Lambda functions', the
+        # database's and the WAF's (log_groups below)
         Condition = {
           ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.current.partition}:logs:${var.region}:${local.account}:log-group:/deleton/${var.environment}/*"
+            "kms:EncryptionContext:aws:logs:arn" = [for group in local.log_groups : "arn:${data.aws_partition.current.partition}:logs:${var.region}:${local.account}:log-group:${group}"]
           }
         }
       },
     ]
   })
+}
+
+locals {
+  # the names of this deployment's log groups, as patterns; each is encrypted with the key
+  log_groups = [
+    "/deleton/${var.environment}/*",
+    "/aws/lambda/${local.name}-*",
+    "/aws/rds/instance/${local.name}/*",
+    "aws-waf-logs-${local.name}",
+  ]
 }
 
 resource "aws_kms_alias" "main" {

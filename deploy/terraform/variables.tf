@@ -7,14 +7,34 @@ variable "region" {
 }
 
 variable "environment" {
-  description = "Name of this deployment (production, staging, ...): part of every resource name."
+  description = "Name of this deployment (production, staging, ...): part of every resource name and of the state's key."
   type        = string
   default     = "production"
 
+  # 14: the target groups' names, deleton-ENVIRONMENT-dashboard, may have 32 characters. No
+  # hyphen at the end or twice in a row: RDS identifiers and load balancer names refuse them.
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.environment))
-    error_message = "environment: lowercase letters, digits and hyphens, 2 to 21 characters."
+    condition     = length(var.environment) <= 14 && can(regex("^[a-z](-?[a-z0-9])+$", var.environment))
+    error_message = "environment: 2 to 14 lowercase letters, digits and single hyphens, starting with a letter and not ending with a hyphen."
   }
+}
+
+variable "state_bucket" {
+  description = "S3 bucket of the Terraform state. Read by deploy/deploy.sh from the tfvars file for -backend-config (a backend cannot read variables); unused by the configuration itself."
+  type        = string
+  default     = null
+}
+
+variable "deletion_protection" {
+  description = "Protect the database, the load balancer and the sign-in user pool from deletion. False only for a throwaway environment (the emulator test)."
+  type        = bool
+  default     = true
+}
+
+variable "secret_generation" {
+  description = "Generation of the generated secrets (logins' passwords, API key, session and screen secrets). Raise it by one to generate new values on the next apply; they are written once, never stored in the state."
+  type        = number
+  default     = 1
 }
 
 # --- network ------------------------------------------------------------------------------
@@ -61,15 +81,66 @@ variable "nat_gateway_per_zone" {
 }
 
 variable "allowed_cidrs" {
-  description = "Who may reach the load balancer (dashboard and API)."
+  description = "Who may reach the load balancer (dashboard and API): your offices' and gyms' ranges. No default: opening it to the world is a choice to write down."
   type        = list(string)
-  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.allowed_cidrs) > 0 && alltrue([for c in var.allowed_cidrs : can(cidrhost(c, 0))])
+    error_message = "allowed_cidrs: at least one CIDR block, such as 203.0.113.0/24."
+  }
+}
+
+variable "domain_name" {
+  description = "The dashboard's host name (deleton.example.com); the API is served at api.<domain_name>. Point both at the load balancer (outputs)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]{2,}$", var.domain_name))
+    error_message = "domain_name: a lowercase DNS name such as deleton.example.com."
+  }
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate for HTTPS on the load balancer. Null: plain HTTP, for a first try only."
+  description = "ACM certificate for HTTPS on the load balancer, covering domain_name and api.<domain_name>. Required: nothing is served over plain HTTP."
+  type        = string
+}
+
+variable "oidc" {
+  description = "Your identity provider for the dashboard's host (the load balancer's authenticate-oidc). Null: a Cognito user pool made here signs staff in (authenticate-cognito). role_claim names the claim that carries deleton-staff / deleton-admin."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    role_claim             = optional(string, "groups")
+  })
+  default = null
+}
+
+variable "oidc_client_secret" {
+  description = "The client secret of var.oidc. The load balancer's rule holds it, so it is in the state (the provider has no write-only form of it): keep the state bucket private."
   type        = string
   default     = null
+  sensitive   = true
+}
+
+variable "sign_in_session_hours" {
+  description = "How long the load balancer's sign-in session lasts before the identity provider is asked again."
+  type        = number
+  default     = 12
+}
+
+variable "waf_rate_limit" {
+  description = "Requests one client address may make in 5 minutes before the WAF blocks it for a while. A gym's bike screens share one address and each polls about once a second, so leave room for them."
+  type        = number
+  default     = 20000
+}
+
+variable "alb_log_retention_days" {
+  description = "Days the load balancer's access logs are kept in their bucket."
+  type        = number
+  default     = 90
 }
 
 # --- database -----------------------------------------------------------------------------
@@ -187,6 +258,12 @@ variable "api_count" {
   description = "API tasks behind the load balancer."
   type        = number
   default     = 2
+}
+
+variable "api_rate_limit" {
+  description = "Requests a second each API key may make, per API task (DELETON_API_RATE_LIMIT)."
+  type        = number
+  default     = 20
 }
 
 variable "log_retention_days" {

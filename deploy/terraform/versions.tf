@@ -1,20 +1,17 @@
 terraform {
-  required_version = ">= 1.6.0"
+  # 1.11: write-only attributes, which keep generated secrets out of the state (rds.tf)
+  required_version = ">= 1.11.0"
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = "~> 5.80"
-    }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
+      version = "~> 5.100"
     }
   }
 
-  # State holds generated passwords: keep it in an encrypted, versioned bucket.
-  #   terraform init -backend-config="bucket=..." -backend-config="key=deleton/terraform.tfstate" \
-  #                  -backend-config="region=eu-west-2" -backend-config="encrypt=true"
+  # State per environment in an encrypted, versioned bucket: deploy/deploy.sh passes
+  #   -backend-config="bucket=STATE_BUCKET" -backend-config="key=deleton/ENVIRONMENT/terraform.tfstate"
+  #   -backend-config="region=REGION" -backend-config="encrypt=true" -backend-config="use_lockfile=true"
   backend "s3" {}
 }
 

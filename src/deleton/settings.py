@@ -257,6 +257,7 @@ class Settings(BaseSettings):
         None, pattern=r"^arn:aws[\w-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/\S+$"
     )
     alb_keys_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    api_rate_limit: float = Field(20.0, gt=0, description="requests a second per key")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)

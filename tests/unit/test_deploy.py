@@ -1,7 +1,8 @@
-"""The deployment, checked statically (there is no Docker or AWS here): the image, the compose
-file and the Terraform say what the platform needs, every command they run exists in the CLI,
-every setting they pass exists, no secret travels as a plain variable, and checkov finds
-nothing it is not told why."""
+"""The deployment, read statically: the image, the compose file, the lock files and the
+Terraform say what the platform needs, every command they run exists in the CLI, every setting
+they pass exists, no secret travels as a plain variable, and checkov finds nothing it is not
+told why. Terraform itself plans, applies and destroys it in tests/deploy, and builds and runs
+the image there (make deploy-check)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ from deleton.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-FILES = ("setup.tf", "rds.tf", "ecr.tf", "ecs.tf", "lambda.tf", "variables.tf", "outputs.tf",
-         "versions.tf")  # fmt: skip
+FILES = tuple(sorted(path.name for path in TERRAFORM.glob("*.tf")))
 # read by deleton.lambdas before the settings exist: Lambda's stand-in for ECS's secrets
 NOT_SETTINGS = {"DELETON_SECRET_ARNS"}
 SECRET_WORDS = ("PASSWORD", "URL", "KEY", "SECRET")
@@ -86,20 +86,29 @@ def test_every_file_parses_and_every_variable_is_described_and_typed() -> None:
         assert spec.get("type"), f"{name} has no type"
 
 
-def test_providers_are_pinned() -> None:
+def test_providers_are_pinned_and_locked_and_random_is_gone() -> None:
     (providers,) = terraform("versions.tf")["terraform"][0]["required_providers"]
-    for name in ("aws", "random"):
-        assert re.fullmatch(r"~> \d+\.\d+", providers[name]["version"]), name
+    assert set(providers) == {"aws"}  # no random provider: Secrets Manager generates secrets
+    assert re.fullmatch(r"~> \d+\.\d+", providers["aws"]["version"])
+    lock = (TERRAFORM / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock and "h1:" in lock
 
 
 def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
     db = resources("aws_db_instance")["main"]
     assert db["publicly_accessible"] is False
     assert db["storage_encrypted"] is True
-    assert db["deletion_protection"] is True
+    assert db["deletion_protection"] == "${var.deletion_protection}"
+    variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
+    assert variables["deletion_protection"]["default"] is True
     assert db["skip_final_snapshot"] is False and db["final_snapshot_identifier"]
     assert db["backup_retention_period"] == "${var.db_backup_retention_days}"
-    assert db["password"].startswith("${random_password.")  # generated, never typed
+    # generated and kept by RDS, never typed and never in the state
+    assert db["manage_master_user_password"] is True and "password" not in db
+    assert "aws_iam_role_policy_attachment.rds_monitoring" in db["depends_on"][0]
+    (group,) = resources("aws_db_parameter_group").values()
+    parameters = {p["name"]: p["value"] for p in group["parameter"]}
+    assert parameters["log_parameter_max_length"] == "0"  # no bind values in the logs
     # only the services' security groups reach it
     rules = resources("aws_vpc_security_group_ingress_rule")
     into_db = [r for r in rules.values() if r["security_group_id"] == "${aws_security_group.db.id}"]
@@ -145,7 +154,8 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
     ecs = (TERRAFORM / "ecs.tf").read_text()
     plain = set(re.findall(r'name = "(\w+)", value = ', ecs))  # environment, not secrets
     assert len(plain) >= 10
-    assert not [n for n in plain if any(word in n for word in SECRET_WORDS)]
+    public = {"DELETON_PUBLIC_URL"}  # the address people type: a URL, and no secret
+    assert not [n for n in plain - public if any(word in n for word in SECRET_WORDS)]
     from_secrets = set(re.findall(r'name = "(\w+)", valueFrom = ', ecs))
     assert {
         "DELETON_DATABASE_URL",
@@ -153,11 +163,20 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
         "DELETON_KAFKA_SASL_PASSWORD",
     } <= from_secrets
     secrets = ecs_locals()["secrets"]
-    assert secrets["api"][1]["name"] == "DELETON_API_KEY"
+    assert secrets["api"][2]["name"] == "DELETON_API_KEY"
     # each service gets only its own login
-    assert [s["name"] for s in secrets["dashboard"]] == ["DELETON_READER_DATABASE_URL"]
-    assert [s["name"] for s in secrets["report"]] == ["DELETON_READER_DATABASE_URL"]
-    assert secrets["compress"][0]["valueFrom"].endswith('["writer"]}')
+    assert [s["name"] for s in secrets["dashboard"]] == [
+        "DELETON_READER_DATABASE_URL", "PGPASSWORD", "DELETON_SESSION_SECRET",
+        "DELETON_SCREEN_SECRET"]  # fmt: skip
+    assert [s["name"] for s in secrets["report"]] == ["DELETON_READER_DATABASE_URL", "PGPASSWORD"]
+    # with its password, from the same login's secret
+    for service, login in (("compress", "writer"), ("report", "reader"), ("api", "api")):
+        url, password = secrets[service][:2]
+        assert url["valueFrom"].endswith(f'["{login}"]}}')
+        assert password == {
+            "name": "PGPASSWORD",
+            "valueFrom": f'${{local.password_secret["{login}"]}}',
+        }
 
 
 # The command each task runs, the database login its code opens (read from the code below, so
@@ -165,7 +184,15 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
 NEEDS = {
     "ingest": ("ingest/command.py", {"DELETON_KAFKA_BOOTSTRAP_SERVERS", "DELETON_MAIL_FROM"}),
     "compress": ("compress/command.py", set()),
-    "dashboard": ("dashboard/command.py", set()),
+    "dashboard": (
+        "dashboard/command.py",
+        {
+            "DELETON_SESSION_SECRET",
+            "DELETON_SCREEN_SECRET",
+            "DELETON_PUBLIC_URL",
+            "DELETON_ALB_ARN",
+        },
+    ),
     "api": ("api/command.py", {"DELETON_API_KEY"}),
     "report": ("report/command.py", {"DELETON_REPORT_RECIPIENTS", "DELETON_MAIL_FROM"}),
     "migrate": ("admin/db.py", {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}),
@@ -183,16 +210,20 @@ def login_of(module: str) -> str:
 def task_settings(task: str) -> set[str]:
     """The ``DELETON_*`` names a task definition gives its container: environment and secrets."""
     ecs = (TERRAFORM / "ecs.tf").read_text()
-    environment = ecs[ecs.index("environment = concat(") : ecs.index("kafka_secret =")]
+    environment = ecs[ecs.index("environment = concat(") : ecs.index("service_environment =")]
     given = set(re.findall(r'name = "(DELETON_\w+)"', environment))
-    secrets = ecs[ecs.index("secrets = {") : ecs.index("# Who sends email")]
-    own = re.search(rf"\n    {task} +=(.*?)(?=\n    \w+ +=|\n  }})", secrets, re.S)
-    assert own, task
-    given |= set(re.findall(r'name = "(DELETON_\w+)"', own.group(1)))
-    if "local.kafka_secret" in own.group(1):
-        given.add("DELETON_KAFKA_SASL_PASSWORD")
-    if "aws_secretsmanager_secret.db_password" in own.group(1):
-        given |= {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}
+    for section, end in (("service_environment = {", "kafka_secret ="),
+                         ("secrets = {", "# the secrets themselves")):  # fmt: skip
+        block = ecs[ecs.index(section) : ecs.index(end)]
+        own = re.search(rf"\n    {task} +=(.*?)(?=\n    \w+ +=|\n  }})", block, re.S)
+        if own:
+            given |= set(re.findall(r'name = "(DELETON_\w+)"', own.group(1)))
+            if "local.kafka_secret" in own.group(1):
+                given.add("DELETON_KAFKA_SASL_PASSWORD")
+            if "DELETON_DB_${upper(login)}_PASSWORD" in own.group(1):
+                given |= {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}
+        else:
+            assert section.startswith("service_environment"), task
     return given
 
 
@@ -282,19 +313,96 @@ def test_a_lambda_reads_its_secrets_before_its_settings_and_fails_loudly(
 # --- the image and the compose file ---------------------------------------------------------
 
 
-def test_the_image_is_multi_stage_slim_and_not_root() -> None:
+def test_the_image_is_pinned_multi_stage_slim_and_not_root() -> None:
     lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.strip()]
+    (base,) = [line for line in lines if line.startswith("ARG BASE_IMAGE=")]
+    assert re.fullmatch(r"ARG BASE_IMAGE=python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", base)
     stages = [line for line in lines if line.startswith("FROM ")]
-    assert len(stages) >= 2 and all("-slim" in line for line in stages)
+    assert len(stages) >= 2 and all(line.startswith("FROM ${BASE_IMAGE}") for line in stages)
+    installs = [line for line in lines if "pip install" in line]
+    assert installs[0].endswith("pip install --require-hashes -r image.lock")
+    assert all("--no-deps" in line for line in installs[1:])  # the project alone, after
     final = lines[lines.index(stages[-1]) :]
     users = [line.split()[1] for line in final if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("root", "0")
+    # a fresh volume (Fargate's bind mount too) starts as the image's folder, owned by 10001
+    assert "VOLUME /var/lib/deleton" in final
     assert 'ENTRYPOINT ["deleton"]' in final
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[ignored.index("*")] == "*"  # nothing unless allowed...
     allowed = {line[1:] for line in ignored if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "src/"}  # ...and no tests, no .env
+    assert allowed == {"pyproject.toml", "README.md", "src/", "requirements/image.lock",
+                       "deploy/ca/"}  # ...and no tests, no .env, no state  # fmt: skip
     assert "**/.env" in ignored
+
+
+def locked(name: str) -> dict[str, str]:
+    """``{package: version}`` of a lock file, each entry checked to carry hashes."""
+    text = (ROOT / "requirements" / name).read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", text, re.M))
+    assert len(pins) == text.count("==") and text.count("--hash=sha256:") >= len(pins)
+    return {canonical(k): v for k, v in pins.items()}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_dependency_is_locked_with_hashes_and_the_image_matches() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in ("dev", "ses", "aws"):
+        wanted += project["optional-dependencies"][extra]
+    dev = locked("dev.lock")
+    missing = {r for r in wanted if canonical(re.split(r"[\[<>=!~; ]", r)[0]) not in dev}
+    assert not missing, f"not in requirements/dev.lock, run make lock: {sorted(missing)}"
+    assert "setuptools" in dev  # the build backend: the project installs without isolation
+    image = locked("image.lock")
+    assert {k: dev[k] for k in image} == image  # the same versions, fewer packages
+    assert "pytest" not in image and "awslambdaric" in image
+    for own in ("checkov.lock", "awscli.lock", "tools.lock"):
+        assert locked(own)
+
+
+def test_git_ignores_what_deploying_leaves_behind() -> None:
+    paths = ["deploy/terraform/production.tfvars", "deploy/terraform/.terraform/x",
+             "deploy/terraform/terraform.tfstate", "deploy/terraform/deleton.plan",
+             "deploy/ca/rds-ca-bundle.pem"]  # fmt: skip
+    ignored = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()  # fmt: skip
+    assert ignored == paths
+    kept = ["deploy/terraform/example.tfvars", "deploy/terraform/.terraform.lock.hcl"]
+    assert subprocess.run(["git", "check-ignore", *kept], cwd=ROOT).returncode == 1
+
+
+def test_every_aws_call_names_its_region_and_the_build_its_platform() -> None:
+    for script in ("deploy.sh", "migrate.sh"):
+        text = (ROOT / "deploy" / script).read_text().replace("\\\n", " ")
+        calls = re.findall(r"(?:^|[|(]\s*|\$\()\s*(aws [^\n]*)", text, re.M)
+        assert calls, script
+        assert all("--region" in call for call in calls), [c for c in calls if "--region" not in c]
+    deploy = (ROOT / "deploy" / "deploy.sh").read_text()
+    assert "docker build --platform linux/amd64" in deploy and "--provenance=false" in deploy
+    assert "-auto-approve" not in deploy  # only saved plans, each checked, are applied
+
+
+def test_the_fixes_terraform_itself_cannot_see() -> None:
+    (web,) = [v for k, v in resources("aws_ecs_service").items() if k == "web"]
+    assert web["health_check_grace_period_seconds"] >= 60
+    assert "aws_lb_listener.https" in web["depends_on"][0]
+    (function,) = resources("aws_lambda_function").values()
+    assert "reserved_concurrent_executions" not in function
+    assert function["tracing_config"][0]["mode"] == "Active"
+    lambda_tf = (TERRAFORM / "lambda.tf").read_text()
+    assert '"xray:PutTraceSegments", "xray:PutTelemetryRecords"' in lambda_tf
+    ecs_tf = (TERRAFORM / "ecs.tf").read_text()
+    assert '.arn_without_revision}:*"' in ecs_tf  # RunTask names a revision
+    setup = (TERRAFORM / "setup.tf").read_text()
+    for group in ("/deleton/${var.environment}/*", "/aws/lambda/${local.name}-*",
+                  "/aws/rds/instance/${local.name}/*"):  # fmt: skip
+        assert f'"{group}"' in setup
 
 
 def compose() -> dict[str, Any]:
