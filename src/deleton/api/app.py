@@ -33,9 +33,14 @@ DESCRIPTION = """\
 Rides, riders and the fleet of Deleton's connected bikes.
 
 A ride is the same wherever it is kept: in progress, ended today, or summarised months ago.
-Deleting a ride and seeing a rider's personal data need the `X-API-Key` header. Lists take
-`limit` and `offset` and say where the next page starts. Errors are JSON: `status` and
-`detail`.
+
+Every route but `/health` needs a key in the `X-API-Key` header (`deleton api-key create`),
+with a scope: `read` for rides, riders and the fleet; `personal` also shows riders' email,
+address and birth date; `erase` allows deleting rides and erasing riders. `personal` and
+`erase` include `read`; their every use is audited. A missing or unknown key is 401, a key
+without the scope 403, and more requests a second than the key's rate limit 429 with
+`Retry-After`. Lists take `limit` and `offset` and say where the next page starts. Errors
+are JSON: `status` and `detail`.
 """
 
 

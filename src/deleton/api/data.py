@@ -1,6 +1,7 @@
-"""Where the API's answers come from: a connection pool, the shared view of the fleet, the key,
-the time zone of ``/daily`` and the clock. Built once by ``command`` and handed to every route
-as a dependency, so that tests can build it over anything."""
+"""Where the API's answers come from: a connection pool, the shared view of the fleet, the
+keys and their rate limit, the time zone of ``/daily`` and the clock. Built once by
+``command`` and handed to every route as a dependency, so that tests can build it over
+anything."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from fastapi import Depends, Request
 from pydantic import SecretStr
 
 from ..core.fleet_status import FleetStatus
-from ..postgres import queries
+from ..postgres import access, queries
 from ..postgres.connection import Connect, run_query
 from ..snapshot import Shared
+from .access import Caller, Keys, RateLimit
 
 T = TypeVar("T")
 
@@ -35,7 +37,8 @@ class RenderedPages:
 class ApiData:
     connect: Connect
     fleet: Shared[FleetStatus]
-    key: SecretStr | None
+    keys: Keys
+    limit: RateLimit
     zone: ZoneInfo
     wall: Callable[[], float] = field(default=time.time)
     pages: RenderedPages = field(default_factory=RenderedPages)
@@ -48,9 +51,17 @@ class ApiData:
         zone: str,
         idle_timeout_us: int,
         wall: Callable[[], float] = time.time,
+        rate_limit: float = 20.0,
     ) -> ApiData:
+        """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope) and
+        ``rate_limit`` requests a second per key."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
-        return cls(connect, fleet, key, ZoneInfo(zone), wall)
+
+        def lookup(sha256: bytes) -> Caller | None:
+            found = run_query(connect, "an API key", lambda conn: access.key_scopes(conn, sha256))
+            return None if found is None else Caller(found[0], frozenset(found[1]))
+
+        return cls(connect, fleet, Keys(key, lookup), RateLimit(rate_limit), ZoneInfo(zone), wall)
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
