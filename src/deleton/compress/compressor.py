@@ -97,7 +97,8 @@ def compress(
     for done, partition in enumerate(partitions, 1):
         within = _rides_within(due, partition)
         # an hour before EARLIEST could not be made again for a copy-back: only ever trimmed
-        if partition.lower >= EARLIEST and run.holds_only_due(partition):
+        droppable = run.detachable and partition.lower >= EARLIEST
+        if droppable and run.holds_only_due(partition):
             outcome.partitions_dropped += 1
             outcome.bytes_freed += partition.bytes
             if not dry_run:

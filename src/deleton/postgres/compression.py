@@ -166,6 +166,9 @@ class Compression:
         self.now = now
         self.cutoff = now - retention
         self.dead_letter_cutoff = now - dead_letter_retention
+        # no partition is detached concurrently while daily.reading has a default partition
+        # (PostgreSQL refuses): old hours are then trimmed instead; ``partitions`` finds out
+        self.detachable = True
 
     def close(self) -> None:
         self.conn.close()
@@ -274,7 +277,8 @@ class Compression:
                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = 'daily.reading'::regclass"""
         )
-        found = []
+        found, odd = [], []
+        self.detachable = "DEFAULT" not in {bound for _, bound, _, _ in rows}
         for name, bound, size, detaching in rows:
             match = _BOUND.search(bound or "")
             try:
@@ -282,11 +286,14 @@ class Compression:
                     raise ValueError
                 lower, upper = (dt.datetime.fromisoformat(t) for t in match.groups())
             except ValueError:
-                log.warning("skipping partition daily.%s: cannot read its bounds (%s)", name,
-                            (bound or "none")[:200])  # fmt: skip
+                odd.append(f"daily.{name} ({(bound or 'no bounds')[:120]})")
                 continue
             if lower < self.cutoff:
                 found.append(Partition(name, lower, upper, int(size), bool(detaching)))
+        if odd:  # one line for all: they are there every run
+            log.warning("skipping partitions whose bounds cannot be read: %s%s", "; ".join(odd),
+                        "" if self.detachable else "; old hours are trimmed, not dropped, while"
+                        " a default partition exists")  # fmt: skip
         return sorted(found, key=lambda p: p.lower)
 
     def holds_only_due(self, partition: Partition) -> bool:

@@ -368,11 +368,11 @@ GRANT SELECT (user_id, title, first_name, last_name, gender)
     ON daily.rider, historical.rider TO deleton_api;
 GRANT SELECT (source, partition, next_position, updated_at)
     ON daily.source_position TO deleton_api;
-GRANT SELECT ON public.deleton_migration TO deleton_api;
 
--- Role membership is the administrator's to change: the writer's own login cannot apply this
--- migration, and says so.
+-- Role membership, and the record of migrations, are the administrator's: the writer's own
+-- login cannot apply this migration, and says so.
 RESET ROLE;
+GRANT SELECT ON public.deleton_migration TO deleton_api;  -- to check it is up to date
 DO $$
 BEGIN
     IF pg_has_role('deleton_api', 'deleton_reader', 'MEMBER') THEN
