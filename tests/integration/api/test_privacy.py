@@ -287,9 +287,9 @@ def test_an_erased_rider_is_found_nowhere_and_the_report_does_not_change(
     add_dead_letter(url, refused_system_line(erased))
     # their user id alone, in a line's JSON as Kafka carries it (quotes escaped)
     add_dead_letter(url, b'{"log": "[SYSTEM] data = {\\"user_id\\":%d,\\"gender\\":1}"}'
-                    % erased.user_id)  # fmt: skip
+                    % traces.user_id)  # fmt: skip
     # another rider whose user id begins with theirs: kept
-    add_dead_letter(url, b'{"log": "[SYSTEM] data = {\\"user_id\\":%d1}"}' % erased.user_id)
+    add_dead_letter(url, b'{"log": "[SYSTEM] data = {\\"user_id\\":%d1}"}' % traces.user_id)
     found = scan(url, traces)
     assert {table for table, _, _ in found} == {"daily.rider", "historical.rider",
                                                  "daily.dead_letter"}, found  # fmt: skip
