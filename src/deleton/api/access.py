@@ -23,12 +23,11 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import HTTPException, Request
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
@@ -143,21 +142,28 @@ class RateLimit:
         return (1.0 - tokens) / self.per_second
 
 
-# In the OpenAPI document as the security scheme of every route that takes a key; absent is
-# not an error here: each route says what it needs.
-_given = APIKeyHeader(
-    name=HEADER,
-    auto_error=False,
-    description="a key made by `deleton api-key create`, or DELETON_API_KEY; its scopes say"
-    " what it may do",
-)
+# The scheme of the OpenAPI document. Routes ask for the header themselves (``data``'s
+# dependencies): FastAPI's work for a dependency of its own would cost each request more than
+# checking the key does, so the document is told in words rather than by a dependency.
+SCHEME = "APIKeyHeader"
+SECURITY_SCHEMES = {
+    SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": HEADER,
+        "description": "a key made by `deleton api-key create`, or DELETON_API_KEY; its scopes"
+        " say what it may do",
+    }
+}
+# a route's ``openapi_extra``: a key is needed, or optional
+KEYED: dict[str, Any] = {"security": [{SCHEME: []}]}
+KEY_OPTIONAL: dict[str, Any] = {"security": [{SCHEME: []}, {}]}
 
 
-async def _caller(
-    request: Request, given: Annotated[str | None, Security(_given)]
-) -> Caller | None:
+async def identify(request: Request) -> Caller | None:
     """Who calls (``None``: no key), counted against their rate limit. Served from memory on
     the event loop; only a key not seen for a while is looked up, on a thread."""
+    given = request.headers.get(HEADER)
     if given is None:
         return None
     keys: Keys = request.app.state.data.keys
@@ -177,22 +183,13 @@ async def _caller(
     return caller
 
 
-def needs(scope: str) -> Callable[..., Awaitable[Caller]]:
-    """A dependency: the caller, who must hold ``scope``."""
-
-    async def check(caller: Annotated[Caller | None, Depends(_caller)]) -> Caller:
-        if caller is None:
-            raise HTTPException(401, f"the {HEADER} header is missing")
-        if scope not in caller.scopes:
-            raise HTTPException(403, f"this key lacks the {scope} scope")
-        return caller
-
-    return check
-
-
-MaybeCaller = Annotated[Caller | None, Depends(_caller)]
-Reader = Annotated[Caller, Depends(needs(READ))]
-Eraser = Annotated[Caller, Depends(needs(ERASE))]
+def admit(caller: Caller | None, scope: str) -> Caller:
+    """``caller``, if they hold ``scope``: else 401 (no key) or 403."""
+    if caller is None:
+        raise HTTPException(401, f"the {HEADER} header is missing")
+    if scope not in caller.scopes:
+        raise HTTPException(403, f"this key lacks the {scope} scope")
+    return caller
 
 
 def audit_entry(request: Request, caller: Caller, status: int) -> AuditEntry:

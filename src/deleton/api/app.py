@@ -23,6 +23,7 @@ from starlette.routing import Match
 
 from ..errors import TransientError
 from . import fleet, riders, rides
+from .access import SECURITY_SCHEMES
 from .data import ApiData
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def create_app(data: ApiData) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         """FastAPI's document, less the 422 it adds to every route: validation errors are
-        400 here, each route says so."""
+        400 here, each route says so; with the key's scheme, which the routes name."""
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description,
@@ -129,6 +130,7 @@ def create_app(data: ApiData) -> FastAPI:
                     operation.get("responses", {}).pop("422", None)
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -20,7 +20,7 @@ from ..core.fleet_status import FleetStatus
 from ..postgres import access, queries
 from ..postgres.connection import Connect, run_query
 from ..snapshot import Shared
-from .access import Caller, Keys, RateLimit
+from .access import ERASE, READ, Caller, Keys, RateLimit, admit, identify
 
 T = TypeVar("T")
 
@@ -71,9 +71,29 @@ class ApiData:
         return run_query(self.connect, what, query)
 
 
-def _data(request: Request) -> ApiData:
-    data: ApiData = request.app.state.data
-    return data
+class Granted(NamedTuple):
+    """What a keyed route is given: where its answers come from, and who asks."""
+
+    data: ApiData
+    caller: Caller
 
 
-Data = Annotated[ApiData, Depends(_data)]
+def _granting(scope: str) -> Callable[[Request], Awaitable[Granted]]:
+    async def grant(request: Request) -> Granted:
+        # async, as it waits for nothing but a key not seen lately: a plain function would be
+        # run on a thread, a hop that costs every request more than anything it does
+        caller = admit(await identify(request), scope)
+        return Granted(request.app.state.data, caller)
+
+    return grant
+
+
+async def _asking(request: Request) -> tuple[ApiData, Caller | None]:
+    return request.app.state.data, await identify(request)
+
+
+# The dependencies of the routes: the data, with a caller holding the scope (401, 403, 429
+# otherwise), or with whoever asks (``None``: no key).
+Read = Annotated[Granted, Depends(_granting(READ))]
+Erase = Annotated[Granted, Depends(_granting(ERASE))]
+Asking = Annotated[tuple[ApiData, Caller | None], Depends(_asking)]

@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from ..core.fleet_status import SORT_KEYS, FleetStatus
 from ..errors import TransientError
 from ..postgres import rides as store
-from .access import MaybeCaller, Reader
-from .data import Data
+from .access import KEY_OPTIONAL, KEYED
+from .data import Asking, Read
 from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLag
-from .rides import BAD_REQUEST, KEYED, PRIVATE, UNAVAILABLE
+from .rides import BAD_REQUEST, PRIVATE, REFUSALS, UNAVAILABLE
 
 router = APIRouter(tags=["fleet"])
 MAX_RENDERED = 64  # pages of one view kept rendered: the usual few, not every offset asked
@@ -25,10 +25,14 @@ Sort = Literal["zone", "duration", "heart_rate", "bike", "rider"]
 assert set(Sort.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]  # the core's orders
 
 
-@router.get("/bikes", response_model=Fleet, responses={**BAD_REQUEST, **KEYED, **UNAVAILABLE})
+@router.get(
+    "/bikes",
+    response_model=Fleet,
+    responses={**BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
+)
 async def bikes(
-    data: Data,
-    caller: Reader,
+    granted: Read,
     sort: Annotated[Sort, Query(description="zone: most urgent first")] = "zone",
     descending: bool = True,
     limit: Annotated[int, Query(ge=1, le=MAX_BIKES_PAGE)] = 100,
@@ -39,6 +43,7 @@ async def bikes(
     old while the database answers). Scope ``read``."""
     # Served on the event loop from the shared view: a page is rendered once per view and
     # order, however many ask, and only the very first view is waited for on a thread.
+    data = granted.data
     fleet = data.fleet.get() if data.fleet.ready() else await run_in_threadpool(data.fleet.get)
     key = (sort, descending, limit, offset)
     pages = data.pages
@@ -85,17 +90,17 @@ def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset:
     response_model=Health,
     response_model_exclude_unset=True,
     responses={
-        401: KEYED[401],
-        429: KEYED[429],
+        401: REFUSALS[401],
+        429: REFUSALS[429],
         503: {"model": Health, "description": "the database is not answering"},
     },
-    # the key is optional here: FastAPI's entry and this one, none at all, are either-or
-    openapi_extra={"security": [{}]},
+    openapi_extra=KEY_OPTIONAL,
 )
-def health(data: Data, caller: MaybeCaller) -> Response:
+def health(asking: Asking) -> Response:
     """Whether the database answers (503 when it does not). With a key, also the age of the
     newest reading and each ingest partition's position with the time since it last
     committed; without one, the status alone."""
+    data, caller = asking
     if caller is None:
         try:
             data.read("health", store.reachable)

@@ -11,13 +11,13 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response
 from ..core.summaries import AGE_GROUPS
 from ..postgres import access
 from ..postgres import rides as store
-from .access import PERSONAL, Eraser, Reader, audit_entry
-from .data import Data
+from .access import KEYED, PERSONAL, audit_entry
+from .data import Erase, Read
 from .models import Address, Contact, Problem, RideLink, RideList, Rider
 from .rides import (
     BAD_REQUEST,
-    KEYED,
     PRIVATE,
+    REFUSALS,
     UNAVAILABLE,
     Limit,
     Offset,
@@ -42,12 +42,15 @@ NOT_FOUND: Responses = {404: {"model": Problem, "description": "no such rider"}}
 AGE_BANDS = [lowest for lowest, _ in AGE_GROUPS]
 
 
-@router.get("/rider/{user_id}", responses={**NOT_FOUND, **BAD_REQUEST, **KEYED, **UNAVAILABLE})
-def get_rider(
-    user_id: UserId, data: Data, caller: Reader, request: Request, response: Response
-) -> Rider:
+@router.get(
+    "/rider/{user_id}",
+    responses={**NOT_FOUND, **BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
+)
+def get_rider(user_id: UserId, granted: Read, request: Request, response: Response) -> Rider:
     """A rider with their figures over every ride kept. Scope ``read``; with ``personal``,
     also their email, address and date of birth, and the request is audited."""
+    data, caller = granted
     contact = PERSONAL in caller.scopes
     today = data.now().astimezone(data.zone).date()
 
@@ -102,11 +105,12 @@ ERASURE_STATUS = {
         409: {"model": Problem, "description": "the rider is riding now"},
         **NOT_FOUND,
         **BAD_REQUEST,
-        **KEYED,
+        **REFUSALS,
         **UNAVAILABLE,
     },
+    openapi_extra=KEYED,
 )
-def erase_rider(user_id: UserId, data: Data, caller: Eraser, request: Request) -> Response:
+def erase_rider(user_id: UserId, granted: Erase, request: Request) -> Response:
     """Erase a rider: their name, title, email, address, birth date and account details
     leave every table of both schemas, with any refused line that carries them. Their rides
     stay as anonymous figures under a tombstone id, with gender and age band at the ride, so
@@ -115,10 +119,10 @@ def erase_rider(user_id: UserId, data: Data, caller: Eraser, request: Request) -
     def erase(conn: store.Connection) -> store.Erasure:
         with conn.transaction():
             outcome = store.erase_rider(conn, user_id, AGE_BANDS)
-            access.audit(conn, audit_entry(request, caller, ERASURE_STATUS[outcome]))
+            access.audit(conn, audit_entry(request, granted.caller, ERASURE_STATUS[outcome]))
         return outcome
 
-    outcome = data.read(f"rider {user_id}", erase)
+    outcome = granted.data.read(f"rider {user_id}", erase)
     if outcome is store.Erasure.UNKNOWN:
         raise HTTPException(404, f"no rider {user_id}")
     if outcome is store.Erasure.RIDING:
@@ -131,12 +135,13 @@ def _link(ride: tuple[int, dt.datetime] | None) -> RideLink | None:
 
 
 @router.get(
-    "/rider/{user_id}/rides", responses={**NOT_FOUND, **BAD_REQUEST, **KEYED, **UNAVAILABLE}
+    "/rider/{user_id}/rides",
+    responses={**NOT_FOUND, **BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
 )
 def rider_rides(
     user_id: UserId,
-    data: Data,
-    caller: Reader,
+    granted: Read,
     response: Response,
     limit: Limit = 20,
     offset: Offset = 0,
@@ -149,7 +154,7 @@ def rider_rides(
             return None
         return store.rider_rides(conn, user_id, limit, offset)
 
-    records = data.read(f"rides of rider {user_id}", read)
+    records = granted.data.read(f"rides of rider {user_id}", read)
     if records is None:
         raise HTTPException(404, f"no rider {user_id}")
     return RideList(

@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from ..postgres import access
 from ..postgres import rides as store
-from .access import HEADER, Eraser, Reader, audit_entry
-from .data import Data
+from .access import HEADER, KEYED, audit_entry
+from .data import Erase, Read
 from .models import MAX_OFFSET, MAX_PAGE, DailyRides, Problem, Ride, RiderName
 
 router = APIRouter(tags=["rides"])
@@ -29,7 +29,7 @@ NOT_FOUND: Responses = {404: {"model": Problem, "description": "no such ride"}}
 BAD_REQUEST: Responses = {400: {"model": Problem, "description": "a parameter is malformed"}}
 UNAVAILABLE: Responses = {503: {"model": Problem, "description": "the database is not answering"}}
 # Every route that takes a key: what a missing, unknown, short-scoped or too busy key gets.
-KEYED: Responses = {
+REFUSALS: Responses = {
     401: {"model": Problem, "description": f"no {HEADER} header, or not a live key"},
     403: {"model": Problem, "description": "the key lacks the scope this needs"},
     429: {
@@ -78,12 +78,13 @@ def next_offset(count: int, limit: int, offset: int) -> int | None:
 @router.get(
     "/ride/{ride_id}",
     response_model=Ride,
-    responses={**NOT_FOUND, **BAD_REQUEST, **KEYED, **UNAVAILABLE},
+    responses={**NOT_FOUND, **BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
 )
-def get_ride(ride_id: RideId, data: Data, caller: Reader) -> Response:
+def get_ride(ride_id: RideId, granted: Read) -> Response:
     """A ride with its bike, rider, start, end and figures, whether ended or in progress.
     Scope ``read``."""
-    record = data.read(f"ride {ride_id}", lambda conn: store.ride(conn, ride_id))
+    record = granted.data.read(f"ride {ride_id}", lambda conn: store.ride(conn, ride_id))
     if record is None:
         raise HTTPException(404, f"no ride {ride_id}")
     # built by the model, so it is what the document says; not validated a second time
@@ -107,21 +108,22 @@ DELETION_STATUS = {
         409: {"model": Problem, "description": "the ride is in progress"},
         **NOT_FOUND,
         **BAD_REQUEST,
-        **KEYED,
+        **REFUSALS,
         **UNAVAILABLE,
     },
+    openapi_extra=KEYED,
 )
-def delete_ride(ride_id: RideId, data: Data, caller: Eraser, request: Request) -> Response:
+def delete_ride(ride_id: RideId, granted: Erase, request: Request) -> Response:
     """Delete a ride everywhere it is kept, readings of any time included, in one transaction.
     Scope ``erase``; audited. A ride in progress cannot be deleted until it ends."""
 
     def delete(conn: store.Connection) -> store.Deletion:
         with conn.transaction():
             outcome = store.delete_ride(conn, ride_id)
-            access.audit(conn, audit_entry(request, caller, DELETION_STATUS[outcome]))
+            access.audit(conn, audit_entry(request, granted.caller, DELETION_STATUS[outcome]))
         return outcome
 
-    outcome = data.read(f"ride {ride_id}", delete)
+    outcome = granted.data.read(f"ride {ride_id}", delete)
     if outcome is store.Deletion.NOT_FOUND:
         raise HTTPException(404, f"no ride {ride_id}")
     if outcome is store.Deletion.IN_PROGRESS:
@@ -146,10 +148,9 @@ def parse_day(text: str) -> dt.date:
     return date
 
 
-@router.get("/daily", responses={**BAD_REQUEST, **KEYED, **UNAVAILABLE})
+@router.get("/daily", responses={**BAD_REQUEST, **REFUSALS, **UNAVAILABLE}, openapi_extra=KEYED)
 def daily(
-    data: Data,
-    caller: Reader,
+    granted: Read,
     response: Response,
     date: Annotated[
         str | None,
@@ -165,6 +166,7 @@ def daily(
     """The rides that started on a calendar day in the report's time zone (midnight to
     midnight there: 23 or 25 hours when the clocks change), oldest first. Scope ``read``."""
     response.headers.update(PRIVATE)
+    data = granted.data
     day = parse_day(date) if date is not None else data.now().astimezone(data.zone).date()
     start = dt.datetime.combine(day, dt.time(), data.zone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), data.zone)
