@@ -10,7 +10,8 @@ of every use of personal data or of a delete.
   constant time.
 - A key found is remembered for ``KEY_CACHE_SECONDS``, so that a request costs a SHA-256 and
   a dictionary lookup, not a query; a revoke takes effect within that time. A key not found
-  is remembered as long (one query per unknown key, not per request).
+  is remembered as long (one query per unknown key, not per request). The check runs inside
+  the one dependency every route has anyway: a few microseconds, no dependency of its own.
 - Answers: no key, or one that is not a live key, 401; a key without the scope, 403; a key
   over ``DELETON_API_RATE_LIMIT`` requests a second (per process), 429 with ``Retry-After``.
   Without a key only ``/health`` (its status alone) and the documentation answer.
@@ -22,6 +23,7 @@ import hashlib
 import hmac
 import math
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,7 +31,6 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from pydantic import SecretStr
-from starlette.concurrency import run_in_threadpool
 
 from ..postgres.access import AuditEntry
 
@@ -121,30 +122,32 @@ class Keys:
 
 class RateLimit:
     """A token bucket per key name: ``per_second`` requests a second, in bursts of as many
-    (at least one). Used from the event loop only, so it needs no lock."""
+    (at least one). Requests are checked on worker threads, hence the lock."""
 
     def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_second = per_second
         self.burst = max(1.0, per_second)
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, when)
+        self._lock = threading.Lock()
 
     def wait(self, name: str) -> float:
         """0 when ``name`` may make a request now (and it is counted), else the seconds until
         it may."""
-        now = self._clock()
-        tokens, then = self._buckets.get(name, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - then) * self.per_second)
-        if tokens >= 1.0:
-            self._buckets[name] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[name] = (tokens, now)
-        return (1.0 - tokens) / self.per_second
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(name, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.per_second)
+            if tokens >= 1.0:
+                self._buckets[name] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[name] = (tokens, now)
+            return (1.0 - tokens) / self.per_second
 
 
-# The scheme of the OpenAPI document. Routes ask for the header themselves (``data``'s
-# dependencies): FastAPI's work for a dependency of its own would cost each request more than
-# checking the key does, so the document is told in words rather than by a dependency.
+# The scheme of the OpenAPI document. Routes ask for the header themselves, in the one
+# dependency each already has (``data``): FastAPI's work for a dependency of its own would
+# cost each request more than checking the key does, so the document is told in words.
 SCHEME = "APIKeyHeader"
 SECURITY_SCHEMES = {
     SCHEME: {
@@ -160,19 +163,17 @@ KEYED: dict[str, Any] = {"security": [{SCHEME: []}]}
 KEY_OPTIONAL: dict[str, Any] = {"security": [{SCHEME: []}, {}]}
 
 
-async def identify(request: Request) -> Caller | None:
-    """Who calls (``None``: no key), counted against their rate limit. Served from memory on
-    the event loop; only a key not seen for a while is looked up, on a thread."""
+def identify(request: Request) -> Caller | None:
+    """Who calls (``None``: no key), counted against their rate limit. Called on the worker
+    thread FastAPI runs a route's dependency on: a key not seen lately is looked up there."""
     given = request.headers.get(HEADER)
     if given is None:
         return None
-    keys: Keys = request.app.state.data.keys
-    found, caller = keys.remembered(given)
-    if not found:
-        caller = await run_in_threadpool(keys.verify, given)
+    data = request.app.state.data
+    caller: Caller | None = data.keys.verify(given)
     if caller is None:
         raise HTTPException(401, f"the {HEADER} header does not hold a valid key")
-    limit: RateLimit = request.app.state.data.limit
+    limit: RateLimit = data.limit
     wait = limit.wait(caller.name)
     if wait:
         raise HTTPException(

@@ -3,8 +3,9 @@
 -- logins write only through definer functions, API keys and an audit of their use, and a
 -- rider can be erased.
 --
--- Runs as deleton_writer (later migrations do) but for its last statement, which changes a
--- role membership and so needs the administrator (`deleton db init`).
+-- Runs as deleton_writer (later migrations do) but for its last part, which changes a role
+-- membership and grants on the record of migrations, and so needs the administrator
+-- (`deleton db init`).
 
 -- --- the reading partitions: bounded hours, the writer's function alone ------------------------
 
