@@ -16,6 +16,7 @@ from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from deleton.core.records import to_datetime
+from deleton.core.tracker import Tracker
 from deleton.errors import TerminalError
 from deleton.postgres import queries, schema
 from deleton.postgres import rides as store
@@ -362,3 +363,40 @@ def test_only_the_writer_makes_partitions_and_only_for_hours_that_can_be(
         [r"^reading_(2000|10000|0001)"],
     )
     assert made == [("reading_20000101_00",)]
+
+
+def test_upgrading_to_0008_blanks_checkpoint_emails_and_keeps_ages_on_rides(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database of 0007 with what its ingestion wrote: checkpoints carrying open bikes'
+    emails, alerts carrying their recipient. 0008 leaves no email outside the rider tables,
+    and gives every ride its rider's gender and age at its start."""
+    execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
+                " DROP TABLE public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0008"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+    execute(db, """INSERT INTO daily.rider VALUES (7, 'Mr', 'Sam', 'Lee', 'male', 'Male',
+                   '1970-06-01', 'sam@x.com', '1', 'High st', 'Leeds', 'LS1 1AA', 180, 80,
+                   '2020-01-01', 'direct', '2022-11-03 08:00+00')""")  # fmt: skip
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, user_id, started_at) VALUES"
+                " (1, 'SN0001', 7, '2022-11-03 08:00+00')")  # fmt: skip
+    execute(db, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                " heart_rate_limit, recipient) VALUES (1, 7, 'high', now(), 190, 168,"
+                " 'sam@x.com')")  # fmt: skip
+    legacy = b'{"bikes":[["SN0001",1,7,"h v1",1667462400000000,168,"sam@x.com",null,0,0,0,1]]}'
+    execute(db, "INSERT INTO daily.source_position (source, partition, next_position, state)"
+                " VALUES ('kafka:deloton', 0, 10, %s)", [legacy])  # fmt: skip
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0008_privacy"]
+    state, version = rows(db, "SELECT state, version FROM daily.source_position")[0]
+    assert b"sam@x.com" not in bytes(state) and version == 1  # the member that held it reloads
+    tracker = Tracker(60 * SECOND, lambda: 2)
+    tracker.load(0, bytes(state))  # still the format before 2, read as such
+    bike = tracker.partitions[0][b"SN0001"]
+    assert (bike.ride_id, bike.user_id, bike.limit, bike.heard) == (1, 7, 168, 1)
+    assert rows(db, "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+                    " 'daily' AND table_name = 'alert' AND column_name = 'recipient'") == []  # fmt: skip
+    assert rows(db, "SELECT rider_gender, rider_age FROM daily.ride") == [("male", 52)]
