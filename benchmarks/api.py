@@ -3,7 +3,8 @@
 daily holds a day of a 1,000-bike fleet (about 10 million readings in 20,000 ended rides) and
 1,000 bikes riding now, each sending a reading a second for as long as the benchmark runs, as
 ingestion would. ``deleton api`` serves it; wrk, on loopback, keeps 200 connections busy
-(a closed loop: each sends its next request when the last is answered) against:
+(a closed loop: each sends its next request when the last is answered), with a key of the
+``read`` scope made by ``deleton api-key create``, against:
 
     GET /ride/{id}   a random ride of the 21,000, its figures computed from its readings
     GET /bikes       the 1,000 riding, most urgent first
@@ -38,12 +39,13 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.compress import load_day  # noqa: E402
+from benchmarks.compress import RIDER_AT_RIDE, load_day  # noqa: E402
 from benchmarks.record import Record, Row, whole, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import DELETON, env_for, value, wait_for  # noqa: E402
 
 RIDING_FOR = 600  # seconds each riding bike has ridden when the load starts
+RATE = "1000000"  # DELETON_API_RATE_LIMIT: the load is one key's, and is not to be refused
 ENDPOINTS = {"ride": "`GET /ride/{random id}`", "bikes": "`GET /bikes`"}
 
 
@@ -107,6 +109,7 @@ def start_riding(url: str, bikes: int) -> list[int]:
                 [now, RIDING_FOR, bikes],
             )
         ]
+        conn.execute(RIDER_AT_RIDE)
         conn.execute(
             """INSERT INTO daily.reading
                SELECT r.ride_id, r.started_at + s * interval '1 second', s, 40,
@@ -136,13 +139,15 @@ def keep_riding(url: str, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def wrk(base: str, path: str, ids: list[int], connections: int, seconds: int) -> dict[str, Any]:
+def wrk(
+    base: str, path: str, ids: list[int], connections: int, seconds: int, key: str
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(SCRIPT % {"ids": ", ".join(map(str, ids))})
     try:
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-             "-s", script.name, base + path],
+             "-H", f"X-API-Key: {key}", "-s", script.name, base + path],
             capture_output=True, text=True, check=True, timeout=seconds + 60,
         ).stdout  # fmt: skip
     finally:
@@ -197,34 +202,40 @@ def main() -> None:
 
 def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> dict[str, Any]:
     """Both endpoints under wrk, against ``deleton api --workers workers``."""
-    env = env_for(url, log_level="WARNING")
+    env = env_for(url, log_level="WARNING", api_rate_limit=RATE)
+    # a key of the read scope, as a client would hold (migration 0008): the API needs one
+    made = subprocess.run([*DELETON, "api-key", "create", f"bench-{workers}", "--scope", "read"],
+                          env=env, capture_output=True, check=True)  # fmt: skip
+    key = made.stdout.decode().strip()
     base = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
     api = subprocess.Popen(
         [*DELETON, "api", "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL
     )
     results: dict[str, Any] = {}
     try:
-        wait_for(lambda: _riding(base) == args.bikes, timeout=60, what="the API to see the fleet")
-        wrk(base, "/bikes", [], args.connections, 3)  # warm: pools full, pages rendered
+        wait_for(lambda: _riding(base, key) == args.bikes, timeout=60,
+                 what="the API to see the fleet")  # fmt: skip
+        wrk(base, "/bikes", [], args.connections, 3, key)  # warm: pools full, pages rendered
         for label, path, random_ids in (("ride", "/ride", ids), ("bikes", "/bikes", [])):
             runs = []
             for _ in range(args.runs):
-                runs.append(wrk(base, path, random_ids, args.connections, args.duration))
+                runs.append(wrk(base, path, random_ids, args.connections, args.duration, key))
                 run = runs[-1]
                 print(f"{workers} worker(s), {label}: {run['requests_per_s']:,.0f} req/s,"
                       f" p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms,"
                       f" errors {run['errors'] + run['non_2xx']}", flush=True)  # fmt: skip
             results[label] = median_of(runs)
-        assert _riding(base) == args.bikes  # still riding at the end: the load was real
+        assert _riding(base, key) == args.bikes  # still riding at the end: the load was real
     finally:
         api.terminate()
         api.wait(timeout=30)
     return results
 
 
-def _riding(base: str) -> int:
+def _riding(base: str, key: str) -> int:
     try:
-        with urllib.request.urlopen(f"{base}/bikes?limit=1", timeout=5) as reply:
+        ask = urllib.request.Request(f"{base}/bikes?limit=1", headers={"X-API-Key": key})
+        with urllib.request.urlopen(ask, timeout=5) as reply:
             return int(json.load(reply)["riding"])
     except OSError:
         return -1

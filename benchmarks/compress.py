@@ -43,6 +43,12 @@ from tests.harness.fleet import fill_topic  # noqa: E402
 from tests.harness.services import DELETON, env_for, value  # noqa: E402
 
 DAY = dt.datetime(2022, 11, 3, tzinfo=dt.UTC)
+# each ride's rider gender and age at its start, as ingestion stores them (migration 0008)
+RIDER_AT_RIDE = (
+    "UPDATE daily.ride r SET rider_gender = u.gender, rider_age = date_part('year',"
+    " age((r.started_at AT TIME ZONE 'UTC')::date, u.date_of_birth))::int"
+    " FROM daily.rider u WHERE u.user_id = r.user_id AND r.rider_age IS NULL"
+)
 CONFIG = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), 3600.0)
 MIB = 2**20
 
@@ -95,6 +101,7 @@ def load_day(url: str, bikes: int, rides: int, seconds: int) -> tuple[int, int]:
                FROM generate_series(1, %(bikes)s) b, generate_series(0, %(rides)s - 1) k""",
             {"day": DAY, "spacing": spacing, "bikes": bikes, "rides": rides, "seconds": seconds},
         )
+        conn.execute(RIDER_AT_RIDE)
         started = time.monotonic()
         conn.execute(
             """INSERT INTO daily.reading

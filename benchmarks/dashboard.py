@@ -74,6 +74,12 @@ from tests.harness.services import value  # noqa: E402
 
 SIZES = (10**5, 10**6, 10**7)
 ACTIVE = 1000  # riding bikes of the benchmark named plainly "dashboard"
+# each ride's rider gender and age at its start, as ingestion stores them (migration 0008)
+RIDER_AT_RIDE = (
+    "UPDATE daily.ride r SET rider_gender = u.gender, rider_age = date_part('year',"
+    " age((r.started_at AT TIME ZONE 'UTC')::date, u.date_of_birth))::int"
+    " FROM daily.rider u WHERE u.user_id = r.user_id AND r.rider_age IS NULL"
+)
 ACTIVE_READINGS = 100
 CLOSED_READINGS = 3600
 SNAPSHOT, REFRESH = "fleet snapshot (shared, 1/s)", "recent refresh (shared, 1/10 s)"
@@ -153,6 +159,7 @@ def load_active(conn: psycopg.Connection[Any], active: int) -> None:
            FROM generate_series(1, %s) g""",
         [active],
     )
+    conn.execute(RIDER_AT_RIDE)
     readings(conn, "SELECT ride_id, started_at FROM daily.ride", ACTIVE_READINGS)
 
 
@@ -177,6 +184,7 @@ def fill(conn: psycopg.Connection[Any], rides: int, first_id: int) -> None:
            FROM generate_series(0, %(n)s - 1) g""",
         {"first": first_id, "n": rides},
     )
+    conn.execute(RIDER_AT_RIDE)
     readings(
         conn,
         f"SELECT ride_id, started_at FROM daily.ride WHERE ride_id >= {first_id}",
@@ -258,7 +266,7 @@ def seeded(active: int) -> str:
         schema.reset(conn)
         # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
         conn.execute(
-            "SELECT daily.ensure_reading_partition(h) FROM generate_series("
+            "SELECT daily.ensure_reading_partition(h, interval '3 days') FROM generate_series("
             "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
             " + interval '2 days', interval '1 hour') h"
         )

@@ -93,6 +93,13 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
     return api(settings, args.port, args.workers)
 
 
+def _api_key(args: argparse.Namespace, settings: Settings) -> int:
+    from .api.keys import command
+
+    return command(settings, args.action, getattr(args, "name", None),
+                   getattr(args, "scope", None))  # fmt: skip
+
+
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     from .jobs import jobs
 
@@ -227,6 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes, each with its own pool (default: DELETON_API_WORKERS or 1)",
     )
     p.set_defaults(func=_api)
+
+    p = sub.add_parser("api-key", help="make, list and revoke the API's keys")
+    keys = p.add_subparsers(dest="action", required=True)
+    k = keys.add_parser("create", help="print a new key once; only its hash is kept")
+    k.add_argument("name", help="who holds it, e.g. reporting or crm-sync")
+    k.add_argument("--scope", required=True, metavar="read[,personal][,erase]",
+                   help="personal adds riders' contact details, erase the deletes;"
+                   " both include read")  # fmt: skip
+    keys.add_parser("list", help="every key, live and revoked, without the keys themselves")
+    k = keys.add_parser("revoke", help="refuse a key from now on (within seconds)")
+    k.add_argument("name")
+    p.set_defaults(func=_api_key)
 
     p = sub.add_parser("jobs", help="run the scheduled compression and report until stopped")
     p.set_defaults(func=_jobs)

@@ -119,8 +119,9 @@ class ReportConfig:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """Where the REST API listens, the key that unlocks deletes and personal data (``None``:
-    neither is possible), and the zone whose calendar days ``/daily`` means."""
+    """Where the REST API listens, its bootstrap key (every scope; ``None``: only keys made by
+    ``deleton api-key``), how many requests a second a key may make, and the zone whose
+    calendar days ``/daily`` means."""
 
     host: str
     port: int
@@ -128,6 +129,7 @@ class ApiConfig:
     zone: str
     idle_timeout_us: int  # a bike silent for longer is not riding
     workers: int = 1  # processes of `deleton api`, each with its own pool and fleet view
+    rate_limit: float = 20.0  # requests a second per key, per process
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,8 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535)
     api_key: SecretStr | None = None
     api_workers: int = Field(1, ge=1, le=64)
+    # requests a second each API key may make, per process; beyond it, 429
+    api_rate_limit: float = Field(20.0, gt=0, description="requests a second per key")
 
     # dashboard sign-in and screen links (README: Access)
     public_url: str = Field("http://127.0.0.1:8050", pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
@@ -257,7 +261,6 @@ class Settings(BaseSettings):
         None, pattern=r"^arn:aws[\w-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/\S+$"
     )
     alb_keys_url: str | None = Field(None, pattern=r"^https?://\S+$")
-    api_rate_limit: float = Field(20.0, gt=0, description="requests a second per key")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)
@@ -285,7 +288,7 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value():
             return None
         if len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters: it guards deletes and addresses")
+            raise ValueError("must be at least 16 characters: it holds every scope")
         return value
 
     @field_validator("session_secret", "screen_secret")
@@ -383,6 +386,7 @@ class Settings(BaseSettings):
             self.report_tz,
             self.idle_timeout_us,
             self.api_workers,
+            self.api_rate_limit,
         )
 
     def dashboard(self) -> DashboardConfig:

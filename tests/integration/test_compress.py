@@ -401,3 +401,36 @@ def test_progress_is_a_bar_on_a_terminal_and_tenths_in_a_log(
         log("summarising rides", done, 1000)
     assert [r.getMessage() for r in caplog.records][-1] == "summarising rides: 1000 of 1000 (100%)"
     assert len(caplog.records) == 10
+
+
+def test_a_partition_compression_cannot_read_is_named_and_skipped(db: str, tmp_path: Path) -> None:
+    dump = tmp_path / "fleet.jsonl"
+    dump_fleet(dump, bikes=8, seconds=1800, seed=47)
+    ingest_file(db, dump, **SETTINGS)
+    # made by hand, or before the partition function was bounded: none is an hour to read
+    odd = {
+        "reading_far": "FOR VALUES FROM ('10000-01-01 00:00+00') TO ('10000-01-01 01:00+00')",
+        "reading_bc": "FOR VALUES FROM ('0044-03-15 00:00+00 BC') TO ('0044-03-15 01:00+00 BC')",
+        "reading_rest": "DEFAULT",
+    }
+    for name, bound in odd.items():
+        execute(db, f"CREATE TABLE daily.{name} PARTITION OF daily.reading {bound}")
+    execute(db, "INSERT INTO daily.reading (ride_id, at) VALUES (1, '10000-01-01 00:30+00')")
+    partitions = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'daily.reading'::regclass"
+    hours = scalar(db, partitions) - len(odd)
+    now = (BEGIN + 24 * HOUR).isoformat()
+    result = run_deleton("compress", "--now", now, env=env_for(db))
+    assert result.returncode == 0, result.stderr[-2000:]
+    warning = next(line for line in result.stderr.decode().splitlines() if "skipping" in line)
+    for name in odd:
+        assert f"daily.{name} (" in warning
+    # every ride summarised and its detail gone, as ever; beside a default partition no hour
+    # can be detached concurrently, so each was emptied instead
+    assert scalar(db, "SELECT count(*) FROM daily.ride") == 0
+    assert scalar(db, "SELECT count(*) FROM historical.ride") > 0
+    assert scalar(db, "SELECT count(*) FROM daily.reading WHERE at < '9999-01-01'") == 0
+    assert scalar(db, partitions) == hours + len(odd)
+    execute(db, "DROP TABLE daily.reading_rest")
+    again = run_deleton("compress", "--now", now, env=env_for(db))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert scalar(db, partitions) == 2  # the hours dropped now; the odd two still skipped

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,8 +69,15 @@ def test_replay_a_dump_resumes_and_sends_alerts_once_the_mail_server_is_up(
     assert scalar(db, "SELECT count(*) FROM daily.alert WHERE sent_at IS NULL") == 0
 
 
+def get_json(url: str, key: str | None = None) -> Any:
+    """``url``'s JSON answer, asked with ``key`` in ``X-API-Key`` (if any)."""
+    request = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return json.load(reply)
+
+
 def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
-    env = env_for(db, log_level="INFO")
+    env = env_for(db, log_level="INFO", api_key="k" * 16)
     home = Path(env["DELETON_HOME"])
     for name in ("session-secret", "screen-secret"):
         (home / name).unlink(missing_ok=True)
@@ -103,10 +112,9 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         with urllib.request.urlopen(health, timeout=10) as reply:
             assert json.load(reply)["database"] == "reachable"
         api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
-        with urllib.request.urlopen(f"{api}/health", timeout=10) as reply:
-            assert json.load(reply)["database"] == "reachable"
+        assert get_json(f"{api}/health")["database"] == "reachable"
         # the API's fleet is the dashboard's logic over the same rows: all five riding
-        wait_for(lambda: len(json.load(urllib.request.urlopen(f"{api}/bikes", timeout=10))["bikes"]) == 5,
+        wait_for(lambda: len(get_json(f"{api}/bikes", "k" * 16)["bikes"]) == 5,
                  timeout=30, what="the API to list the five bikes riding")  # fmt: skip
     finally:
         process.send_signal(signal.SIGINT)
@@ -118,22 +126,49 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_api_alone_serves_until_sigterm(db: str, workers: str) -> None:
+def test_api_alone_serves_keys_made_by_the_cli_until_revoked_and_stops_on_sigterm(
+    db: str, workers: str
+) -> None:
     env = env_for(db, api_key="k" * 16, api_workers=workers)
+    made = run_deleton("api-key", "create", "reporting", "--scope", "read", env=env)
+    assert made.returncode == 0, made.stderr[-2000:]
+    key = made.stdout.decode().strip()  # the key, alone on stdout, shown this once
+    assert len(key) == 43 and b"shown this once" in made.stderr
+    listed = run_deleton("api-key", "list", env=env)
+    assert b"reporting" in listed.stdout and b"read" in listed.stdout
+    assert key.encode() not in listed.stdout + listed.stderr
+    assert scalar(db, "SELECT count(*) FROM historical.api_key WHERE key_sha256 = sha256(%s)",
+                  [key.encode()]) == 1  # fmt: skip  # its hash, never the key
     process = deleton("api", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
     try:
         wait_for(lambda: _answers(f"{api}/health"), timeout=60, what="the API to listen")
-        with urllib.request.urlopen(f"{api}/openapi.json", timeout=10) as reply:
-            assert "/ride/{ride_id}" in json.load(reply)["paths"]
-        with urllib.request.urlopen(f"{api}/bikes", timeout=10) as reply:
-            assert json.load(reply)["riding"] == 0
+        assert "/ride/{ride_id}" in get_json(f"{api}/openapi.json")["paths"]
+        assert get_json(f"{api}/bikes", key)["riding"] == 0
+        assert get_json(f"{api}/bikes", "k" * 16)["riding"] == 0  # the bootstrap key
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            get_json(f"{api}/bikes")
+        assert refused.value.code == 401
+        revoked = run_deleton("api-key", "revoke", "reporting", env=env)
+        assert revoked.returncode == 0, revoked.stderr[-2000:]
+        # refused by every process within the keys' cache time (5 s)
+        wait_for(lambda: _status(f"{api}/bikes", key) == 401, timeout=20, what="the revoke")
+        again = run_deleton("api-key", "create", "reporting", "--scope", "read", env=env)
+        assert again.returncode == 1 and b"exists" in again.stderr  # a name is never reused
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err[-2000:]
     assert f"{workers} process".encode() in out
     assert b"k" * 16 not in out + err  # the key is never printed
+
+
+def _status(url: str, key: str) -> int:
+    try:
+        get_json(url, key)
+    except urllib.error.HTTPError as refusal:
+        return refusal.code
+    return 200
 
 
 def _answers(url: str) -> bool:

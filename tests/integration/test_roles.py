@@ -1,6 +1,7 @@
-"""Least privilege in the database (migration 0006), against real PostgreSQL: each service's
-login does its work and nothing of the others', and riders' email, address and birth date are
-readable only through the API's own functions."""
+"""Least privilege in the database (migrations 0006 and 0008), against real PostgreSQL: each
+service's login does its work and nothing of the others', reaches exactly the tables, columns
+and functions listed here, and riders' email, address and birth date are readable only
+through the API's own functions."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from psycopg.conninfo import make_conninfo
 from pydantic import SecretStr
 
 from deleton.core.records import to_datetime
+from deleton.core.tracker import Tracker
 from deleton.errors import TerminalError
 from deleton.postgres import queries, schema
 from deleton.postgres import rides as store
@@ -143,6 +145,7 @@ def test_a_login_that_may_not_migrate_says_what_is_missing(logins: dict[str, str
     admin = logins["admin"]
     config = DatabaseConfig(url=None, home=Path("."), migrates=False)
     migrated(_at(config, reader))  # up to date: nothing to say
+    migrated(_at(config, logins["api"]))
     execute(admin, "DELETE FROM public.deleton_migration WHERE version = %s", [schema.ROLES])
     with pytest.raises(TerminalError, match=r"0006_roles.*deleton db init"):
         migrated(_at(config, reader))
@@ -150,3 +153,265 @@ def test_a_login_that_may_not_migrate_says_what_is_missing(logins: dict[str, str
 
 def _at(config: DatabaseConfig, url: str) -> DatabaseConfig:
     return replace(config, url=SecretStr(url))
+
+
+# --- what each login reaches, from the catalogs, against the lists below ----------------------
+
+# Every privilege each login holds on everything in daily, historical and public: tables,
+# views and sequences (hourly partitions apart: see below), columns where the table is not
+# granted whole, functions, and the schemas themselves.
+REACH = """
+WITH rels AS (
+    SELECT c.oid, n.nspname || '.' || c.relname AS name, c.relkind FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname IN ('daily', 'historical', 'public')
+      AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition
+)
+SELECT r.name || ': ' || p.priv FROM rels r,
+    unnest(CASE WHEN r.relkind = 'S' THEN ARRAY['USAGE', 'SELECT', 'UPDATE']
+                ELSE ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
+                           'TRIGGER'] END) p(priv)
+WHERE CASE WHEN r.relkind = 'S' THEN has_sequence_privilege(%(login)s, r.oid, p.priv)
+           ELSE has_table_privilege(%(login)s, r.oid, p.priv) END
+UNION ALL
+SELECT r.name || '(' || a.attname || '): ' || p.priv
+FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped,
+    unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) p(priv)
+WHERE r.relkind <> 'S' AND has_column_privilege(%(login)s, r.oid, a.attnum, p.priv)
+  AND NOT has_table_privilege(%(login)s, r.oid, p.priv)
+UNION ALL
+SELECT f.oid::regprocedure::text || ': EXECUTE' FROM pg_proc f
+JOIN pg_namespace n ON n.oid = f.pronamespace
+WHERE n.nspname IN ('daily', 'historical', 'public')
+  AND has_function_privilege(%(login)s, f.oid, 'EXECUTE')
+UNION ALL
+SELECT 'schema ' || s || ': ' || p.priv
+FROM unnest(ARRAY['daily', 'historical', 'public']) s, unnest(ARRAY['USAGE', 'CREATE']) p(priv)
+WHERE has_schema_privilege(%(login)s, s, p.priv)
+"""
+TABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+TSTZ = "timestamp with time zone"
+
+
+def whole(*tables: str, privileges: tuple[str, ...] = TABLE) -> set[str]:
+    return {f"{table}: {privilege}" for table in tables for privilege in privileges}
+
+
+def columns(table: str, *names: str) -> set[str]:
+    return {f"{table}({name}): SELECT" for name in names}
+
+
+def functions(*signatures: str) -> set[str]:
+    return {f"{signature}: EXECUTE" for signature in signatures}
+
+
+RIDER_NOT_PERSONAL = ("user_id", "title", "first_name", "last_name", "gender",
+                      "gender_as_given", "height_cm", "weight_kg", "account_created",
+                      "original_source", "seen_at")  # fmt: skip
+READ_SCHEMAS = {"schema daily: USAGE", "schema historical: USAGE", "schema public: USAGE"}
+# the dashboard's sign-in (migration 0009): tables the writer owns, functions the reader calls
+SIGN_IN_TABLES = ("historical.account", "historical.login_link", "historical.screen")
+SIGN_IN_FUNCTIONS = functions(
+    "historical.account_role(text)",
+    "historical.check_password(text,text)",
+    "historical.consume_login_link(bytea)",
+    "historical.password_salt(text)",
+    "historical.screen_generation(text,text)",
+)
+EXPECTED = {
+    # ingestion and compression: owns both schemas and everything in them
+    "writer": whole(
+        "daily.alert",
+        "daily.dead_letter",
+        "daily.reading",
+        "daily.ride",
+        "daily.rider",
+        "daily.source_position",
+        "historical.alert",
+        "historical.api_key",
+        "historical.audit",
+        "historical.report_delivery",
+        "historical.ride",
+        "historical.ride_summary",
+        "historical.rider",
+        *SIGN_IN_TABLES,
+    )
+    | whole(
+        "daily.alert_alert_id_seq",
+        "daily.dead_letter_dead_letter_id_seq",
+        "daily.ride_id_seq",
+        "historical.audit_audit_id_seq",
+        "historical.tombstone_seq",
+        privileges=("USAGE", "SELECT", "UPDATE"),
+    )
+    | whole("public.deleton_migration", privileges=("SELECT", "INSERT"))
+    | functions(
+        f"daily.ensure_reading_partition({TSTZ},interval)",
+        "historical.api_key_scopes(bytea)",
+        "historical.delete_ride(bigint)",
+        "historical.erase_rider(bigint,integer[])",
+        "historical.record_audit(text,text,text,integer,text)",
+        f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
+        "historical.ride_rider_age(bigint)",
+        "historical.rider_age(bigint,date)",
+        "historical.rider_contact(bigint)",
+    )
+    | SIGN_IN_FUNCTIONS
+    | READ_SCHEMAS
+    | {"schema daily: CREATE", "schema historical: CREATE"},
+    # the dashboard and the report: every ride, riders but their contact details and birth
+    # date, no checkpoint state, no dead letter's value, no key, no audit; one write, through
+    # a function
+    "reader": whole(
+        "daily.alert",
+        "daily.reading",
+        "daily.ride",
+        "historical.alert",
+        "historical.report_delivery",
+        "historical.ride",
+        "historical.ride_summary",
+        "public.deleton_migration",
+        privileges=("SELECT",),
+    )
+    | columns("daily.rider", *RIDER_NOT_PERSONAL)
+    | columns("historical.rider", *RIDER_NOT_PERSONAL)
+    | columns(
+        "daily.source_position", "source", "partition", "next_position", "updated_at", "version"
+    )
+    | columns(
+        "daily.dead_letter",
+        "dead_letter_id",
+        "source",
+        "partition",
+        "position",
+        "key",
+        "reason",
+        "received_at",
+        "value_length",
+    )
+    | functions(
+        f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
+        "historical.ride_rider_age(bigint)",
+    )
+    | SIGN_IN_FUNCTIONS
+    | READ_SCHEMAS,
+    # the API: what its routes show, riders' names; contact details, deletes, erasure, keys
+    # and the audit only through its functions
+    "api": whole(
+        "daily.reading",
+        "daily.ride",
+        "historical.ride",
+        "historical.ride_summary",
+        "public.deleton_migration",
+        privileges=("SELECT",),
+    )
+    | columns("daily.rider", "user_id", "title", "first_name", "last_name", "gender")
+    | columns("historical.rider", "user_id", "title", "first_name", "last_name", "gender")
+    | columns("daily.source_position", "source", "partition", "next_position", "updated_at")
+    | functions(
+        "historical.api_key_scopes(bytea)",
+        "historical.delete_ride(bigint)",
+        "historical.erase_rider(bigint,integer[])",
+        "historical.record_audit(text,text,text,integer,text)",
+        "historical.rider_age(bigint,date)",
+        "historical.rider_contact(bigint)",
+    )
+    | READ_SCHEMAS,
+}
+
+
+def test_each_login_reaches_exactly_what_its_service_needs(logins: dict[str, str]) -> None:
+    for group, login in schema.LOGINS.items():
+        reach = {row[0] for row in rows(logins["admin"], REACH, {"login": login})}
+        assert reach - EXPECTED[group] == set(), f"{group} reaches more than listed"
+        assert EXPECTED[group] - reach == set(), f"{group} lacks what is listed"
+        # hourly partitions are the writer's, whoever met the hour; the others read the parent
+        partitions = rows(
+            logins["admin"],
+            """SELECT pg_get_userbyid(c.relowner),
+                      has_table_privilege(%s, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+               FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+               WHERE i.inhparent = 'daily.reading'::regclass""",
+            [login],
+        )
+        assert partitions
+        assert set(partitions) == {("deleton_writer", group == "writer")}, group
+
+
+def test_only_the_writer_makes_partitions_and_only_for_hours_that_can_be(
+    logins: dict[str, str],
+) -> None:
+    for group in ("reader", "api"):
+        assert refused(logins[group], "SELECT daily.ensure_reading_partition(now())"), group
+    writer = logins["writer"]
+    now = dt.datetime.now(dt.UTC)
+    for at, skew in (
+        ("10000-01-01 00:00+00", None),  # stopped every compression for good, once
+        ("0001-06-01 00:00+00 BC", None),
+        ("1999-12-31 23:59+00", None),
+        (now + dt.timedelta(days=2), None),  # beyond the clock skew allowed (a day by default)
+        (now + dt.timedelta(hours=2), dt.timedelta(hours=1)),
+    ):
+        with (
+            psycopg.connect(writer, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.DatetimeFieldOverflow),
+        ):
+            conn.execute(
+                "SELECT daily.ensure_reading_partition(%s::timestamptz,"
+                " coalesce(%s, interval '1 day'))",
+                [at, skew],
+            )
+    for at, skew in (
+        ("2000-01-01 00:00+00", None),  # replays of old dumps stay possible
+        ("2022-11-03 08:30+00", None),
+        (now + dt.timedelta(hours=20), None),
+        (now + dt.timedelta(days=2), dt.timedelta(days=3)),  # DELETON_MAX_CLOCK_SKEW, larger
+    ):
+        execute(writer, "SELECT daily.ensure_reading_partition(%s::timestamptz,"
+                " coalesce(%s, interval '1 day'))", [at, skew])  # fmt: skip
+    made = rows(
+        writer,
+        "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname ~ %s",
+        [r"^reading_(2000|10000|0001)"],
+    )
+    assert made == [("reading_20000101_00",)]
+
+
+def test_upgrading_to_0008_blanks_checkpoint_emails_and_keeps_ages_on_rides(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database of 0007 with what its ingestion wrote: checkpoints carrying open bikes'
+    emails, alerts carrying their recipient. 0008 leaves no email outside the rider tables,
+    and gives every ride its rider's gender and age at its start."""
+    execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
+                " DROP TABLE public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0008"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+    execute(db, """INSERT INTO daily.rider VALUES (7, 'Mr', 'Sam', 'Lee', 'male', 'Male',
+                   '1970-06-01', 'sam@x.com', '1', 'High st', 'Leeds', 'LS1 1AA', 180, 80,
+                   '2020-01-01', 'direct', '2022-11-03 08:00+00')""")  # fmt: skip
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, user_id, started_at) VALUES"
+                " (1, 'SN0001', 7, '2022-11-03 08:00+00')")  # fmt: skip
+    execute(db, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                " heart_rate_limit, recipient) VALUES (1, 7, 'high', now(), 190, 168,"
+                " 'sam@x.com')")  # fmt: skip
+    legacy = b'{"bikes":[["SN0001",1,7,"h v1",1667462400000000,168,"sam@x.com",null,0,0,0,1]]}'
+    execute(db, "INSERT INTO daily.source_position (source, partition, next_position, state)"
+                " VALUES ('kafka:deloton', 0, 10, %s)", [legacy])  # fmt: skip
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0009"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0008_privacy"]
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)  # and whatever came after it
+    state, version = rows(db, "SELECT state, version FROM daily.source_position")[0]
+    assert b"sam@x.com" not in bytes(state) and version == 1  # the member that held it reloads
+    tracker = Tracker(60 * SECOND, lambda: 2)
+    tracker.load(0, bytes(state))  # still the format before 2, read as such
+    bike = tracker.partitions[0][b"SN0001"]
+    assert (bike.ride_id, bike.user_id, bike.limit, bike.heard) == (1, 7, 168, 1)
+    assert rows(db, "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+                    " 'daily' AND table_name = 'alert' AND column_name = 'recipient'") == []  # fmt: skip
+    assert rows(db, "SELECT rider_gender, rider_age FROM daily.ride") == [("male", 52)]

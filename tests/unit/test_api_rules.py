@@ -1,20 +1,48 @@
-"""The API's rules that need no database: the key, the day a date names, the next page."""
+"""The API's rules that need no database: keys and scopes, the rate limit, the day a date
+names, the next page."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 from fastapi import HTTPException
 from pydantic import SecretStr
 
-from deleton.api.access import holds_key, matches, require_key
+from deleton.api.access import (
+    BOOTSTRAP,
+    Caller,
+    Keys,
+    RateLimit,
+    digest,
+    granted,
+    new_key,
+)
+from deleton.api.keys import parse_scopes
 from deleton.api.rides import next_offset, parse_day
 from deleton.errors import ConfigError
 from deleton.settings import load_settings
 
 KEY = SecretStr("s3cret-key-of-at-least-16")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def keys_over(table: dict[bytes, Caller]) -> tuple[Keys, Clock, list[bytes]]:
+    """Keys over ``table`` (by SHA-256) with a clock of our own, and the lookups made."""
+    clock, asked = Clock(), []
+
+    def lookup(sha: bytes) -> Caller | None:
+        asked.append(sha)
+        return table.get(sha)
+
+    return Keys(KEY, lookup, ttl=5.0, clock=clock), clock, asked
 
 
 @pytest.mark.parametrize(
@@ -28,37 +56,74 @@ KEY = SecretStr("s3cret-key-of-at-least-16")
         ("s3cret-key-of-at-least-16\udcff", False),  # not UTF-8: compared, not raised
     ],
 )
-def test_only_the_key_itself_matches(given: str, expected: bool) -> None:
-    assert matches(KEY, given) is expected
+def test_only_the_bootstrap_key_itself_holds_every_scope(given: str, expected: bool) -> None:
+    keys, _, _ = keys_over({})
+    caller = keys.verify(given)
+    assert (caller is not None) is expected
+    if caller is not None:
+        assert caller.name == BOOTSTRAP and caller.scopes == {"read", "personal", "erase"}
 
 
-def test_with_no_key_configured_nothing_matches() -> None:
-    assert not matches(None, "")
-    assert not matches(None, "anything")
+def test_a_key_is_looked_up_once_then_believed_for_its_time_and_a_revoke_follows() -> None:
+    made = new_key()
+    table = {digest(made): Caller("reporting", frozenset({"read"}))}
+    keys, clock, asked = keys_over(table)
+    assert keys.remembered(made) == (False, None)  # never seen: to be looked up
+    assert keys.verify(made) == Caller("reporting", frozenset({"read"}))
+    for _ in range(1000):
+        assert keys.remembered(made) == (True, Caller("reporting", frozenset({"read"})))
+    assert len(asked) == 1  # one query, however many requests
+    table.clear()  # revoked
+    clock.now += 4.9
+    assert keys.remembered(made)[0]  # still believed, within the cache's time
+    clock.now += 0.2
+    assert keys.remembered(made) == (False, None)
+    assert keys.verify(made) is None and len(asked) == 2
+    assert keys.remembered(made) == (True, None)  # an unknown key is remembered too
 
 
-def status_of(check: Any, *args: Any) -> int | None:
-    try:
-        check(*args)
-    except HTTPException as refusal:
-        return refusal.status_code
-    return None
+def test_a_new_key_is_32_random_bytes_as_url_safe_text_stored_as_its_sha256() -> None:
+    made = {new_key() for _ in range(100)}
+    assert len(made) == 100
+    for key in made:
+        assert len(key) == 43 and key.replace("-", "").replace("_", "").isalnum()
+        assert len(digest(key)) == 32 and digest(key) != key.encode()
 
 
-def test_deletes_need_the_key_and_are_refused_outright_without_one_configured() -> None:
-    assert status_of(require_key, KEY, KEY.get_secret_value()) is None
-    assert status_of(require_key, KEY, None) == 401
-    assert status_of(require_key, KEY, "wrong") == 401
-    assert status_of(require_key, None, None) == 403
-    assert status_of(require_key, None, KEY.get_secret_value()) == 403
+@pytest.mark.parametrize(
+    ("text", "scopes"),
+    [
+        ("read", ("read",)),
+        ("personal", ("read", "personal")),  # personal and erase include read
+        ("erase", ("read", "erase")),
+        ("erase,personal", ("read", "personal", "erase")),
+        (" read , erase ", ("read", "erase")),
+        ("", ()),
+    ],
+)
+def test_scopes_include_read(text: str, scopes: tuple[str, ...]) -> None:
+    assert parse_scopes(text) == scopes
 
 
-def test_reads_show_more_with_the_key_and_refuse_a_wrong_one() -> None:
-    assert holds_key(KEY, KEY.get_secret_value()) is True
-    assert holds_key(KEY, None) is False
-    assert status_of(holds_key, KEY, "wrong") == 401
-    assert holds_key(None, None) is False
-    assert status_of(holds_key, None, "anything") == 401
+def test_only_the_three_scopes_exist() -> None:
+    with pytest.raises(ValueError, match="not a scope: admin"):
+        granted(["read", "admin"])
+
+
+def test_the_rate_limit_is_a_bucket_per_key_with_the_wait_it_needs() -> None:
+    clock = Clock()  # steps of 1/16 s, exact in binary
+    limit = RateLimit(16, clock)
+    assert [limit.wait("a") for _ in range(16)] == [0.0] * 16  # a second's worth at once
+    assert limit.wait("a") == 1 / 16  # the next one in 1/16 s
+    assert limit.wait("b") == 0.0  # another key has its own
+    clock.now += 1 / 16
+    assert limit.wait("a") == 0.0
+    assert limit.wait("a") > 0
+    clock.now += 10
+    assert [limit.wait("a") for _ in range(16)] == [0.0] * 16  # never more than the burst
+    assert limit.wait("a") > 0
+    slow = RateLimit(0.5, clock)
+    assert slow.wait("a") == 0.0 and slow.wait("a") == 2.0
 
 
 @pytest.mark.parametrize(
@@ -99,7 +164,7 @@ def test_the_key_is_strong_or_absent_and_never_shown(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     monkeypatch.setenv("DELETON_API_KEY", "")
-    assert load_settings().api().key is None  # empty: deletes refused, not open
+    assert load_settings().api().key is None  # empty: no bootstrap key, not an open door
     monkeypatch.setenv("DELETON_API_KEY", "short-secret")
     with pytest.raises(ConfigError) as error:
         load_settings()
@@ -108,5 +173,5 @@ def test_the_key_is_strong_or_absent_and_never_shown(
     monkeypatch.setenv("DELETON_API_KEY", KEY.get_secret_value())
     api = load_settings().api()
     assert api.key == KEY
-    assert (api.host, api.port) == ("127.0.0.1", 8000)
+    assert (api.host, api.port, api.rate_limit) == ("127.0.0.1", 8000, 20.0)
     assert KEY.get_secret_value() not in repr(api)

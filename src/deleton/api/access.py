@@ -1,57 +1,199 @@
-"""The API key: who may delete rides and read personal data.
+"""Who may call the API, and for what: keys with scopes, a rate limit per key, and the audit
+of every use of personal data or of a delete.
 
-The key travels in the ``X-API-Key`` header and is compared in constant time, so that the
-time of a refusal tells nothing about how much of a guess was right. With no key configured,
-nobody may do either.
+- Scopes: ``read`` gives rides, riders' names, ages and figures, and the fleet; ``personal``
+  adds riders' email, address and birth date; ``erase`` allows the deletes. ``personal`` and
+  ``erase`` include ``read``.
+- Keys: ``deleton api-key create`` makes one (32 random bytes, as URL-safe text), shows it
+  once and stores its SHA-256 only: a slow hash would cost every request, and 256 random bits
+  need no stretching. ``DELETON_API_KEY`` is a bootstrap key with every scope, compared in
+  constant time.
+- A key found is remembered for ``KEY_CACHE_SECONDS``, so that a request costs a SHA-256 and
+  a dictionary lookup, not a query; a revoke takes effect within that time. A key not found
+  is remembered as long (one query per unknown key, not per request). The check runs inside
+  the one dependency every route has anyway: a few microseconds, no dependency of its own.
+- Answers: no key, or one that is not a live key, 401; a key without the scope, 403; a key
+  over ``DELETON_API_RATE_LIMIT`` requests a second (per process), 429 with ``Retry-After``.
+  Without a key only ``/health`` (its status alone) and the documentation answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from typing import Annotated
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, HTTPException
-from fastapi.security import APIKeyHeader
+from fastapi import HTTPException, Request
 from pydantic import SecretStr
 
+from ..postgres.access import AuditEntry
+
 HEADER = "X-API-Key"
-
-# In the OpenAPI document as a security scheme; absent is not an error here: each route says
-# what it needs.
-_given = APIKeyHeader(
-    name=HEADER,
-    auto_error=False,
-    description="DELETON_API_KEY: needed to delete a ride and to see a rider's personal data",
-)
-GivenKey = Annotated[str | None, Depends(_given)]
+READ, PERSONAL, ERASE = "read", "personal", "erase"
+SCOPES = (READ, PERSONAL, ERASE)
+INCLUDES = {PERSONAL: READ, ERASE: READ}
+BOOTSTRAP = "env:DELETON_API_KEY"  # the name the bootstrap key is audited under
+KEY_CACHE_SECONDS = 5.0  # how long a key found (or not) is believed: a revoke's delay
+MAX_CACHED = 10_000  # keys remembered; past it, the memory starts afresh
+KEY_BYTES = 32
 
 
-def matches(configured: SecretStr | None, given: str) -> bool:
-    """Whether ``given`` is the configured key, in time independent of where they differ."""
-    if configured is None:
-        return False
-    return hmac.compare_digest(
-        given.encode("utf-8", "surrogateescape"),
-        configured.get_secret_value().encode("utf-8", "surrogateescape"),
-    )
+def granted(scopes: Iterable[str]) -> tuple[str, ...]:
+    """``scopes`` with what each includes, in the order of ``SCOPES``; ``ValueError`` names
+    one that is not a scope."""
+    wanted = set(scopes)
+    unknown = wanted - set(SCOPES)
+    if unknown:
+        raise ValueError(f"not a scope: {', '.join(sorted(unknown))} (scopes: {', '.join(SCOPES)})")
+    wanted |= {INCLUDES[s] for s in wanted if s in INCLUDES}
+    return tuple(s for s in SCOPES if s in wanted)
 
 
-def holds_key(configured: SecretStr | None, given: str | None) -> bool:
-    """For reads that show more with the key: ``True`` with the right key, ``False`` with
-    none; a wrong key is refused (401) rather than quietly treated as none."""
+def new_key() -> str:
+    """A new key: ``KEY_BYTES`` random bytes as URL-safe text."""
+    return secrets.token_urlsafe(KEY_BYTES)
+
+
+def digest(key: str) -> bytes:
+    """What the database keeps of a key: its SHA-256."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Whoever holds a key: its name (for the audit and the rate limit) and its scopes."""
+
+    name: str
+    scopes: frozenset[str]
+
+
+EVERYTHING = Caller(BOOTSTRAP, frozenset(SCOPES))
+Lookup = Callable[[bytes], Caller | None]  # the live key with this SHA-256, if any
+
+
+class Keys:
+    """Keys checked against the bootstrap key and, through ``lookup``, the database; what is
+    found (or not) is remembered for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        bootstrap: SecretStr | None,
+        lookup: Lookup,
+        ttl: float = KEY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bootstrap = (
+            None if bootstrap is None else bootstrap.get_secret_value().encode("utf-8")
+        )
+        self._lookup = lookup
+        self._ttl = ttl
+        self._clock = clock
+        self._known: dict[bytes, tuple[Caller | None, float]] = {}
+
+    def remembered(self, given: str) -> tuple[bool, Caller | None]:
+        """Without a query: whether ``given`` is settled, and who holds it (``None``: no
+        one)."""
+        raw = given.encode("utf-8", "surrogateescape")
+        if self._bootstrap is not None and hmac.compare_digest(raw, self._bootstrap):
+            return True, EVERYTHING
+        entry = self._known.get(hashlib.sha256(raw).digest())
+        if entry is not None and entry[1] > self._clock():
+            return True, entry[0]
+        return False, None
+
+    def verify(self, given: str) -> Caller | None:
+        """Who holds ``given``, asking the database; remembered for ``ttl``."""
+        found, caller = self.remembered(given)
+        if found:
+            return caller
+        sha = digest(given)
+        caller = self._lookup(sha)
+        if len(self._known) >= MAX_CACHED:
+            self._known.clear()
+        self._known[sha] = (caller, self._clock() + self._ttl)
+        return caller
+
+
+class RateLimit:
+    """A token bucket per key name: ``per_second`` requests a second, in bursts of as many
+    (at least one). Requests are checked on worker threads, hence the lock."""
+
+    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self.burst = max(1.0, per_second)
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def wait(self, name: str) -> float:
+        """0 when ``name`` may make a request now (and it is counted), else the seconds until
+        it may."""
+        with self._lock:
+            now = self._clock()
+            tokens, then = self._buckets.get(name, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - then) * self.per_second)
+            if tokens >= 1.0:
+                self._buckets[name] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[name] = (tokens, now)
+            return (1.0 - tokens) / self.per_second
+
+
+# The scheme of the OpenAPI document. Routes ask for the header themselves, in the one
+# dependency each already has (``data``): FastAPI's work for a dependency of its own would
+# cost each request more than checking the key does, so the document is told in words.
+SCHEME = "APIKeyHeader"
+SECURITY_SCHEMES = {
+    SCHEME: {
+        "type": "apiKey",
+        "in": "header",
+        "name": HEADER,
+        "description": "a key made by `deleton api-key create`, or DELETON_API_KEY; its scopes"
+        " say what it may do",
+    }
+}
+# a route's ``openapi_extra``: a key is needed, or optional
+KEYED: dict[str, Any] = {"security": [{SCHEME: []}]}
+KEY_OPTIONAL: dict[str, Any] = {"security": [{SCHEME: []}, {}]}
+
+
+def identify(request: Request) -> Caller | None:
+    """Who calls (``None``: no key), counted against their rate limit. Called on the worker
+    thread FastAPI runs a route's dependency on: a key not seen lately is looked up there."""
+    given = request.headers.get(HEADER)
     if given is None:
-        return False
-    if not matches(configured, given):
-        raise HTTPException(401, f"the {HEADER} header does not hold the API key")
-    return True
+        return None
+    data = request.app.state.data
+    caller: Caller | None = data.keys.verify(given)
+    if caller is None:
+        raise HTTPException(401, f"the {HEADER} header does not hold a valid key")
+    limit: RateLimit = data.limit
+    wait = limit.wait(caller.name)
+    if wait:
+        raise HTTPException(
+            429,
+            f"more than {limit.per_second:g} requests a second with this key",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return caller
 
 
-def require_key(configured: SecretStr | None, given: str | None) -> None:
-    """For writes: refused entirely (403) when no key is configured, and 401 without the
-    right one."""
-    if configured is None:
-        raise HTTPException(403, "deletes are disabled: the server has no DELETON_API_KEY")
-    if given is None:
+def admit(caller: Caller | None, scope: str) -> Caller:
+    """``caller``, if they hold ``scope``: else 401 (no key) or 403."""
+    if caller is None:
         raise HTTPException(401, f"the {HEADER} header is missing")
-    if not matches(configured, given):
-        raise HTTPException(401, f"the {HEADER} header does not hold the API key")
+    if scope not in caller.scopes:
+        raise HTTPException(403, f"this key lacks the {scope} scope")
+    return caller
+
+
+def audit_entry(request: Request, caller: Caller, status: int) -> AuditEntry:
+    """The audit row of ``request``: the key's name, never the key."""
+    client = request.client.host if request.client is not None else None
+    return AuditEntry(caller.name, request.method, request.url.path, status, client)

@@ -23,6 +23,7 @@ from starlette.routing import Match
 
 from ..errors import TransientError
 from . import fleet, riders, rides
+from .access import SECURITY_SCHEMES
 from .data import ApiData
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,14 @@ DESCRIPTION = """\
 Rides, riders and the fleet of Deleton's connected bikes.
 
 A ride is the same wherever it is kept: in progress, ended today, or summarised months ago.
-Deleting a ride and seeing a rider's personal data need the `X-API-Key` header. Lists take
-`limit` and `offset` and say where the next page starts. Errors are JSON: `status` and
-`detail`.
+
+Every route but `/health` needs a key in the `X-API-Key` header (`deleton api-key create`),
+with a scope: `read` for rides, riders and the fleet; `personal` also shows riders' email,
+address and birth date; `erase` allows deleting rides and erasing riders. `personal` and
+`erase` include `read`; their every use is audited. A missing or unknown key is 401, a key
+without the scope 403, and more requests a second than the key's rate limit 429 with
+`Retry-After`. Lists take `limit` and `offset` and say where the next page starts. Errors
+are JSON: `status` and `detail`.
 """
 
 
@@ -113,7 +119,7 @@ def create_app(data: ApiData) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         """FastAPI's document, less the 422 it adds to every route: validation errors are
-        400 here, each route says so."""
+        400 here, each route says so; with the key's scheme, which the routes name."""
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description,
@@ -124,6 +130,7 @@ def create_app(data: ApiData) -> FastAPI:
                     operation.get("responses", {}).pop("422", None)
             for name in ("HTTPValidationError", "ValidationError"):
                 schema.get("components", {}).get("schemas", {}).pop(name, None)
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             app.openapi_schema = schema
         return app.openapi_schema
 

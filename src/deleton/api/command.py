@@ -39,7 +39,8 @@ def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     to close the pool."""
     config = settings.api()
     pool = open_database(settings.database("api")).pool("api", 2, POOL_SIZE, POOL_WAIT)
-    data = ApiData.over(pool.connection, config.key, config.zone, config.idle_timeout_us)
+    data = ApiData.over(pool.connection, config.key, config.zone, config.idle_timeout_us,
+                        rate_limit=config.rate_limit)  # fmt: skip
     try:
         data.fleet.get()  # the first view is built while we wait; later ones beside requests
     except TransientError as exc:
@@ -88,7 +89,8 @@ def api(settings: Settings, port: int | None, workers: int | None = None) -> int
     port = port or config.port
     workers = workers or config.workers
     address = f"http://{config.host}:{port}/"
-    keyed = "deletes and personal data with X-API-Key" if config.key else "no key: read-only"
+    keyed = ("keys from `deleton api-key` and DELETON_API_KEY" if config.key
+             else "keys from `deleton api-key`")  # fmt: skip
     print(f"Deleton API on {address}  (docs: {address}docs; {keyed}; {workers} process"
           f"{'es' if workers > 1 else ''}; Ctrl-C stops it)", flush=True)  # fmt: skip
     if workers > 1:

@@ -1,4 +1,5 @@
-"""The fleet right now, and the API's own health."""
+"""The fleet right now (scope ``read``), and the API's own health: to anyone, whether it can
+serve; to a key, also how fresh the data is and where ingestion stands."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ..core.fleet_status import SORT_KEYS, FleetStatus
 from ..errors import TransientError
 from ..postgres import rides as store
-from .data import Data
+from .access import KEY_OPTIONAL, KEYED
+from .data import Asking, Read
 from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLag
-from .rides import BAD_REQUEST, UNAVAILABLE
+from .rides import BAD_REQUEST, PRIVATE, REFUSALS, UNAVAILABLE
 
 router = APIRouter(tags=["fleet"])
 MAX_RENDERED = 64  # pages of one view kept rendered: the usual few, not every offset asked
@@ -23,9 +25,14 @@ Sort = Literal["zone", "duration", "heart_rate", "bike", "rider"]
 assert set(Sort.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]  # the core's orders
 
 
-@router.get("/bikes", response_model=Fleet, responses={**BAD_REQUEST, **UNAVAILABLE})
+@router.get(
+    "/bikes",
+    response_model=Fleet,
+    responses={**BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
+)
 async def bikes(
-    data: Data,
+    granted: Read,
     sort: Annotated[Sort, Query(description="zone: most urgent first")] = "zone",
     descending: bool = True,
     limit: Annotated[int, Query(ge=1, le=MAX_BIKES_PAGE)] = 100,
@@ -33,9 +40,10 @@ async def bikes(
 ) -> Response:
     """The bikes riding now, each with its rider's first name, ride time, latest heart rate
     and zone: the dashboard's fleet page, from the same shared view (at most half a second
-    old while the database answers)."""
+    old while the database answers). Scope ``read``."""
     # Served on the event loop from the shared view: a page is rendered once per view and
     # order, however many ask, and only the very first view is waited for on a thread.
+    data = granted.data
     fleet = data.fleet.get() if data.fleet.ready() else await run_in_threadpool(data.fleet.get)
     key = (sort, descending, limit, offset)
     pages = data.pages
@@ -46,7 +54,7 @@ async def bikes(
         body = _render(fleet, sort, descending, limit, offset)
         if len(pages.rendered) < MAX_RENDERED:  # odd pages are rendered, not all kept
             pages.rendered[key] = body
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers=PRIVATE)
 
 
 def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset: int) -> bytes:
@@ -80,11 +88,25 @@ def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset:
 @router.get(
     "/health",
     response_model=Health,
-    responses={503: {"model": Health, "description": "the database is not answering"}},
+    response_model_exclude_unset=True,
+    responses={
+        401: REFUSALS[401],
+        429: REFUSALS[429],
+        503: {"model": Health, "description": "the database is not answering"},
+    },
+    openapi_extra=KEY_OPTIONAL,
 )
-def health(data: Data) -> Health | JSONResponse:
-    """Whether the database answers (503 when it does not), the age of the newest reading,
-    and each ingest partition's position with the time since it last committed."""
+def health(asking: Asking) -> Response:
+    """Whether the database answers (503 when it does not). With a key, also the age of the
+    newest reading and each ingest partition's position with the time since it last
+    committed; without one, the status alone."""
+    data, caller = asking
+    if caller is None:
+        try:
+            data.read("health", store.reachable)
+        except TransientError:
+            return _health(Health(status="unavailable", database="unreachable"), 503)
+        return _health(Health(status="ok", database="reachable"))
     now = data.now()
     try:
         partitions, ended = data.read(
@@ -93,7 +115,7 @@ def health(data: Data) -> Health | JSONResponse:
     except TransientError:
         down = Health(status="unavailable", database="unreachable", newest_reading_age_s=None,
                       ingestion=[])  # fmt: skip
-        return JSONResponse(down.model_dump(), status_code=503)
+        return _health(down, 503)
     newest = ended.timestamp() if ended is not None else None
     try:
         fleet = data.fleet.get()
@@ -102,17 +124,27 @@ def health(data: Data) -> Health | JSONResponse:
     if fleet is not None and fleet.rides:
         seen = max(ride.last_seen for ride in fleet.rides) / 1_000_000
         newest = max(newest or seen, seen)
-    return Health(
-        status="ok",
-        database="reachable",
-        newest_reading_age_s=None if newest is None else round(now.timestamp() - newest, 3),
-        ingestion=[
-            PartitionLag(
-                source=p.source,
-                partition=p.partition,
-                next_position=p.next_position,
-                seconds_since_commit=round((now - p.committed_at).total_seconds(), 3),
-            )
-            for p in partitions
-        ],
+    return _health(
+        Health(
+            status="ok",
+            database="reachable",
+            newest_reading_age_s=None if newest is None else round(now.timestamp() - newest, 3),
+            ingestion=[
+                PartitionLag(
+                    source=p.source,
+                    partition=p.partition,
+                    next_position=p.next_position,
+                    seconds_since_commit=round((now - p.committed_at).total_seconds(), 3),
+                )
+                for p in partitions
+            ],
+        )
     )
+
+
+def _health(health: Health, status: int = 200) -> Response:
+    """Only the fields set: a caller without a key is told the status alone."""
+    return Response(
+        health.model_dump_json(exclude_unset=True), status_code=status,
+        media_type="application/json", headers={"Cache-Control": "no-store"},
+    )  # fmt: skip

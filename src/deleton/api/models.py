@@ -2,7 +2,7 @@
 examples, and every response is validated against them on the way out.
 
 A ride's figures carry the names of the ``historical.ride`` columns. Personal data has a model
-of its own, ``Contact``, filled only for callers holding the key.
+of its own, ``Contact``, filled only for callers whose key has the ``personal`` scope.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class Address(BaseModel):
 
 
 class Contact(BaseModel):
-    """Personal data: shown only to a caller holding the API key."""
+    """Personal data: shown only to a caller whose key has the ``personal`` scope."""
 
     model_config = _example(
         email="ada@example.com",
@@ -142,7 +142,7 @@ class Contact(BaseModel):
 
 class Rider(BaseModel):
     """A rider and their figures over every ride kept. ``contact`` is ``null`` unless the
-    request carries the API key."""
+    request's key has the ``personal`` scope."""
 
     model_config = _example(
         user_id=3771,
@@ -218,8 +218,12 @@ class Health(BaseModel):
     status: str = Field(description="'ok', or 'unavailable' (with status 503)")
     database: str = Field(description="'reachable' or 'unreachable'")
     newest_reading_age_s: float | None = Field(
-        description="seconds since the newest reading; null when no ride is known"
+        None,
+        description="seconds since the newest reading; null when no ride is known."
+        " Only for a caller with a key",
     )
-    ingestion: list[PartitionLag] = Field(
-        description="each source partition's position and seconds since it last committed"
+    ingestion: list[PartitionLag] | None = Field(
+        None,
+        description="each source partition's position and seconds since it last committed."
+        " Only for a caller with a key",
     )

@@ -1,17 +1,30 @@
-"""Riders: who they are and what they have done; their personal data only with the key."""
+"""Riders: who they are and what they have done, with scope ``read``; their email, address and
+birth date too with ``personal`` (audited); and their erasure with ``erase`` (audited)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 
+from ..core.summaries import AGE_GROUPS
+from ..postgres import access
 from ..postgres import rides as store
-from .access import HEADER, GivenKey, holds_key
-from .data import Data
+from .access import KEYED, PERSONAL, audit_entry
+from .data import Erase, Read
 from .models import Address, Contact, Problem, RideLink, RideList, Rider
-from .rides import BAD_REQUEST, UNAVAILABLE, Limit, Offset, Responses, next_offset, ride_model
+from .rides import (
+    BAD_REQUEST,
+    PRIVATE,
+    REFUSALS,
+    UNAVAILABLE,
+    Limit,
+    Offset,
+    Responses,
+    next_offset,
+    ride_model,
+)
 
 router = APIRouter(tags=["riders"])
 
@@ -25,23 +38,31 @@ UserId = Annotated[
     ),
 ]
 NOT_FOUND: Responses = {404: {"model": Problem, "description": "no such rider"}}
-WRONG_KEY: Responses = {401: {"model": Problem, "description": "a key that is not the API key"}}
-# Answers differ by key: no shared cache may keep one, nor give it to another caller.
-PRIVATE = {"Cache-Control": "private, no-store", "Vary": HEADER}
+# an erased rider's rides keep the lower bound of their age band: the report's bands
+AGE_BANDS = [lowest for lowest, _ in AGE_GROUPS]
 
 
 @router.get(
     "/rider/{user_id}",
-    responses={**NOT_FOUND, **WRONG_KEY, **BAD_REQUEST, **UNAVAILABLE},
-    # the key is optional here: FastAPI's entry and this one, none at all, are either-or
-    openapi_extra={"security": [{}]},
+    responses={**NOT_FOUND, **BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
 )
-def get_rider(user_id: UserId, data: Data, key: GivenKey, response: Response) -> Rider:
-    """A rider with their figures over every ride kept; with the API key, also their email,
-    address and date of birth."""
-    contact = holds_key(data.key, key)
+def get_rider(user_id: UserId, granted: Read, request: Request, response: Response) -> Rider:
+    """A rider with their figures over every ride kept. Scope ``read``; with ``personal``,
+    also their email, address and date of birth, and the request is audited."""
+    data, caller = granted
+    contact = PERSONAL in caller.scopes
     today = data.now().astimezone(data.zone).date()
-    record = data.read(f"rider {user_id}", lambda conn: store.rider(conn, user_id, today, contact))
+
+    def read(conn: store.Connection) -> store.RiderRecord | None:
+        if not contact:
+            return store.rider(conn, user_id, today)
+        with conn.transaction():  # shown only if recorded as shown
+            record = store.rider(conn, user_id, today, contact=True)
+            access.audit(conn, audit_entry(request, caller, 200 if record else 404))
+        return record
+
+    record = data.read(f"rider {user_id}", read)
     if record is None:
         raise HTTPException(404, f"no rider {user_id}")
     response.headers.update(PRIVATE)
@@ -69,20 +90,71 @@ def get_rider(user_id: UserId, data: Data, key: GivenKey, response: Response) ->
     )
 
 
+ERASURE_STATUS = {
+    store.Erasure.ERASED: 204,
+    store.Erasure.UNKNOWN: 404,
+    store.Erasure.RIDING: 409,
+}
+
+
+@router.delete(
+    "/rider/{user_id}",
+    status_code=204,
+    responses={
+        204: {"description": "erased: the rider's identity and contact details are gone"},
+        409: {"model": Problem, "description": "the rider is riding now"},
+        **NOT_FOUND,
+        **BAD_REQUEST,
+        **REFUSALS,
+        **UNAVAILABLE,
+    },
+    openapi_extra=KEYED,
+)
+def erase_rider(user_id: UserId, granted: Erase, request: Request) -> Response:
+    """Erase a rider: their name, title, email, address, birth date and account details
+    leave every table of both schemas, with any refused line that carries them. Their rides
+    stay as anonymous figures under a tombstone id, with gender and age band at the ride, so
+    the report's totals do not change. Scope ``erase``; audited. Refused while they ride."""
+
+    def erase(conn: store.Connection) -> store.Erasure:
+        with conn.transaction():
+            outcome = store.erase_rider(conn, user_id, AGE_BANDS)
+            access.audit(conn, audit_entry(request, granted.caller, ERASURE_STATUS[outcome]))
+        return outcome
+
+    outcome = granted.data.read(f"rider {user_id}", erase)
+    if outcome is store.Erasure.UNKNOWN:
+        raise HTTPException(404, f"no rider {user_id}")
+    if outcome is store.Erasure.RIDING:
+        raise HTTPException(409, f"rider {user_id} is riding; erase them once the ride ends")
+    return Response(status_code=204)
+
+
 def _link(ride: tuple[int, dt.datetime] | None) -> RideLink | None:
     return None if ride is None else RideLink(ride_id=ride[0], started_at=ride[1])
 
 
-@router.get("/rider/{user_id}/rides", responses={**NOT_FOUND, **BAD_REQUEST, **UNAVAILABLE})
-def rider_rides(user_id: UserId, data: Data, limit: Limit = 20, offset: Offset = 0) -> RideList:
-    """A rider's rides, newest first."""
+@router.get(
+    "/rider/{user_id}/rides",
+    responses={**NOT_FOUND, **BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
+)
+def rider_rides(
+    user_id: UserId,
+    granted: Read,
+    response: Response,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> RideList:
+    """A rider's rides, newest first. Scope ``read``."""
+    response.headers.update(PRIVATE)
 
     def read(conn: store.Connection) -> list[store.RideRecord] | None:
         if not store.rider_exists(conn, user_id):
             return None
         return store.rider_rides(conn, user_id, limit, offset)
 
-    records = data.read(f"rides of rider {user_id}", read)
+    records = granted.data.read(f"rides of rider {user_id}", read)
     if records is None:
         raise HTTPException(404, f"no rider {user_id}")
     return RideList(

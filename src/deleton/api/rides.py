@@ -1,4 +1,5 @@
-"""Rides: one by id, its deletion, and the rides of a calendar day."""
+"""Rides: one by id, its deletion, and the rides of a calendar day. Reading needs a key with
+the ``read`` scope, deleting one with ``erase`` (and is audited)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
+from ..postgres import access
 from ..postgres import rides as store
-from .access import GivenKey, require_key
-from .data import Data
+from .access import HEADER, KEYED, audit_entry
+from .data import Erase, Read
 from .models import MAX_OFFSET, MAX_PAGE, DailyRides, Problem, Ride, RiderName
 
 router = APIRouter(tags=["rides"])
@@ -26,6 +28,20 @@ Responses = dict[int | str, dict[str, Any]]  # FastAPI's ``responses``: document
 NOT_FOUND: Responses = {404: {"model": Problem, "description": "no such ride"}}
 BAD_REQUEST: Responses = {400: {"model": Problem, "description": "a parameter is malformed"}}
 UNAVAILABLE: Responses = {503: {"model": Problem, "description": "the database is not answering"}}
+# Every route that takes a key: what a missing, unknown, short-scoped or too busy key gets.
+REFUSALS: Responses = {
+    401: {"model": Problem, "description": f"no {HEADER} header, or not a live key"},
+    403: {"model": Problem, "description": "the key lacks the scope this needs"},
+    429: {
+        "model": Problem,
+        "description": "too many requests a second with this key",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}
+        },
+    },
+}
+# Answers differ by key: no shared cache may keep one, nor give it to another caller.
+PRIVATE = {"Cache-Control": "private, no-store", "Vary": HEADER}
 # Either order of day and month, as the original API took DD-MM-YYYY and ISO is what all else
 # speaks; anything else is refused, not guessed at. ASCII digits only: ``\d`` would take
 # Arabic-Indic ones too, and ``int`` would read them.
@@ -60,15 +76,28 @@ def next_offset(count: int, limit: int, offset: int) -> int | None:
 
 
 @router.get(
-    "/ride/{ride_id}", response_model=Ride, responses={**NOT_FOUND, **BAD_REQUEST, **UNAVAILABLE}
+    "/ride/{ride_id}",
+    response_model=Ride,
+    responses={**NOT_FOUND, **BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
 )
-def get_ride(ride_id: RideId, data: Data) -> Response:
-    """A ride with its bike, rider, start, end and figures, whether ended or in progress."""
-    record = data.read(f"ride {ride_id}", lambda conn: store.ride(conn, ride_id))
+def get_ride(ride_id: RideId, granted: Read) -> Response:
+    """A ride with its bike, rider, start, end and figures, whether ended or in progress.
+    Scope ``read``."""
+    record = granted.data.read(f"ride {ride_id}", lambda conn: store.ride(conn, ride_id))
     if record is None:
         raise HTTPException(404, f"no ride {ride_id}")
     # built by the model, so it is what the document says; not validated a second time
-    return Response(ride_model(record).model_dump_json(), media_type="application/json")
+    return Response(
+        ride_model(record).model_dump_json(), media_type="application/json", headers=PRIVATE
+    )
+
+
+DELETION_STATUS = {
+    store.Deletion.DELETED: 204,
+    store.Deletion.NOT_FOUND: 404,
+    store.Deletion.IN_PROGRESS: 409,
+}
 
 
 @router.delete(
@@ -76,19 +105,25 @@ def get_ride(ride_id: RideId, data: Data) -> Response:
     status_code=204,
     responses={
         204: {"description": "deleted: readings, alerts and summary, from both schemas"},
-        401: {"model": Problem, "description": "no key, or a wrong one"},
-        403: {"model": Problem, "description": "deletes are disabled: no key is configured"},
         409: {"model": Problem, "description": "the ride is in progress"},
         **NOT_FOUND,
         **BAD_REQUEST,
+        **REFUSALS,
         **UNAVAILABLE,
     },
+    openapi_extra=KEYED,
 )
-def delete_ride(ride_id: RideId, data: Data, key: GivenKey) -> Response:
-    """Delete a ride everywhere it is kept, in one transaction. Needs the API key. A ride in
-    progress cannot be deleted until it ends."""
-    require_key(data.key, key)
-    outcome = data.read(f"ride {ride_id}", lambda conn: store.delete_ride(conn, ride_id))
+def delete_ride(ride_id: RideId, granted: Erase, request: Request) -> Response:
+    """Delete a ride everywhere it is kept, readings of any time included, in one transaction.
+    Scope ``erase``; audited. A ride in progress cannot be deleted until it ends."""
+
+    def delete(conn: store.Connection) -> store.Deletion:
+        with conn.transaction():
+            outcome = store.delete_ride(conn, ride_id)
+            access.audit(conn, audit_entry(request, granted.caller, DELETION_STATUS[outcome]))
+        return outcome
+
+    outcome = granted.data.read(f"ride {ride_id}", delete)
     if outcome is store.Deletion.NOT_FOUND:
         raise HTTPException(404, f"no ride {ride_id}")
     if outcome is store.Deletion.IN_PROGRESS:
@@ -113,9 +148,10 @@ def parse_day(text: str) -> dt.date:
     return date
 
 
-@router.get("/daily", responses={**BAD_REQUEST, **UNAVAILABLE})
+@router.get("/daily", responses={**BAD_REQUEST, **REFUSALS, **UNAVAILABLE}, openapi_extra=KEYED)
 def daily(
-    data: Data,
+    granted: Read,
+    response: Response,
     date: Annotated[
         str | None,
         Query(
@@ -128,7 +164,9 @@ def daily(
     offset: Offset = 0,
 ) -> DailyRides:
     """The rides that started on a calendar day in the report's time zone (midnight to
-    midnight there: 23 or 25 hours when the clocks change), oldest first."""
+    midnight there: 23 or 25 hours when the clocks change), oldest first. Scope ``read``."""
+    response.headers.update(PRIVATE)
+    data = granted.data
     day = parse_day(date) if date is not None else data.now().astimezone(data.zone).date()
     start = dt.datetime.combine(day, dt.time(), data.zone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), data.zone)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..postgres.compression import MARGIN, Compression, Partition
+from ..postgres.compression import EARLIEST, MARGIN, Compression, Partition
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +88,17 @@ def compress(
             progress("summarising rides", min(first + chunk, len(pending)), len(pending))
         outcome.summarise_seconds = time.monotonic() - began
 
+    if not dry_run:
+        for name in run.detached():  # a run killed between detaching and dropping
+            outcome.readings_removed += run.finish_detached(name)
     due = run.due_rides()
     outcome.rides_removed = len(due)
     partitions = run.partitions()
     for done, partition in enumerate(partitions, 1):
         within = _rides_within(due, partition)
-        if run.holds_only_due(partition):
+        # an hour before EARLIEST could not be made again for a copy-back: only ever trimmed
+        droppable = run.detachable and partition.lower >= EARLIEST
+        if droppable and run.holds_only_due(partition):
             outcome.partitions_dropped += 1
             outcome.bytes_freed += partition.bytes
             if not dry_run:

@@ -33,6 +33,10 @@ class NewRide(NamedTuple):
     user_id: int | None  # None: its [SYSTEM] line was never seen
     started_at: int
     host: str
+    # who rides it, coarsely, as its [SYSTEM] line says (None with no such line): kept on the
+    # ride so that readers need no birth date, and so that it outlives the rider's erasure
+    rider_gender: str | None
+    rider_age: int | None  # whole years at the ride's start
 
 
 class RideEnd(NamedTuple):
@@ -43,7 +47,8 @@ class RideEnd(NamedTuple):
 
 
 class AlertRow(NamedTuple):
-    """A heart-rate alert to store and email: a row of ``daily.alert``."""
+    """A heart-rate alert to store and email: a row of ``daily.alert``. Its address is the
+    rider's, read from ``daily.rider`` as it is sent: an alert keeps none."""
 
     ride_id: int
     user_id: int
@@ -51,7 +56,6 @@ class AlertRow(NamedTuple):
     at: int  # time of the reading that fired it
     heart_rate: int
     limit: int
-    recipient: str
 
 
 class DeadLetter(NamedTuple):

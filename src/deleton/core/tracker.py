@@ -57,11 +57,17 @@ def check_key(key: bytes) -> None:
         raise Rejected("message key is not UTF-8") from None
 
 
+# A partition's checkpoint is ``{"format": 2, "bikes": [row, ...]}``, a row per bike with
+# something open (see ``BikeState.dump``). It names the rider by id only: the address alerts
+# go to is read from ``daily.rider`` when they are sent. Checkpoints written before format 2
+# have no "format" and carry the rider's email as a row's 7th field, which is skipped.
+CHECKPOINT_FORMAT = 2
+
+
 class BikeState:
     """The open ride of one bike, if any, and what it carries across messages."""
 
     __slots__ = (
-        "email",
         "fired",
         "heard",
         "high_run",
@@ -80,7 +86,6 @@ class BikeState:
         self.host = ""
         self.last_at = 0
         self.limit: int | None = None  # high heart-rate limit; None when the rider is unknown
-        self.email = ""
         self.pending: tuple[int, float, int] | None = None  # a Ride line awaiting Telemetry
         self.high_run = 0
         self.low_run = 0
@@ -88,6 +93,8 @@ class BikeState:
         self.heard = 0  # when its last message was received, by the receiver's clock (µs)
 
     def dump(self, key: bytes) -> tuple[Any, ...]:
+        """The bike's row in a checkpoint of ``CHECKPOINT_FORMAT``; the ride id is 2nd in
+        every format (``forget_rides`` relies on it)."""
         return (
             key.decode("latin-1"),  # any bytes, losslessly, in JSON
             self.ride_id,
@@ -95,7 +102,6 @@ class BikeState:
             self.host,
             self.last_at,
             self.limit,
-            self.email,
             self.pending,
             self.high_run,
             self.low_run,
@@ -104,8 +110,12 @@ class BikeState:
         )
 
     @classmethod
-    def load(cls, row: list[Any]) -> tuple[bytes, BikeState]:
+    def load(cls, row: list[Any], legacy: bool = False) -> tuple[bytes, BikeState]:
+        """A bike from its row, of ``CHECKPOINT_FORMAT`` or, ``legacy``, of the format before
+        it (with the email, which is dropped; and before ``heard`` was kept, without it)."""
         bike = cls()
+        if legacy:
+            row = [*row[:6], *row[7:]]  # the email
         (
             key,
             bike.ride_id,
@@ -113,14 +123,13 @@ class BikeState:
             bike.host,
             bike.last_at,
             bike.limit,
-            bike.email,
             pending,
             bike.high_run,
             bike.low_run,
             bike.fired,
-        ) = row[:11]
-        # checkpoints from before ``heard`` was kept: the bike's own last time stands in
-        bike.heard = row[11] if len(row) > 11 else bike.last_at
+        ) = row[:10]
+        # legacy checkpoints from before ``heard`` was kept: the bike's own last time stands in
+        bike.heard = row[10] if len(row) > 10 else bike.last_at
         bike.pending = (pending[0], pending[1], pending[2]) if pending else None
         return key.encode("latin-1"), bike
 
@@ -149,8 +158,10 @@ class Tracker:
         """Take over ``partition`` with the state checkpointed with its position."""
         bikes: dict[bytes, BikeState] = {}
         if snapshot:
-            for row in orjson.loads(snapshot)["bikes"]:
-                key, bike = BikeState.load(row)
+            doc = orjson.loads(snapshot)
+            legacy = doc.get("format") != CHECKPOINT_FORMAT
+            for row in doc["bikes"]:
+                key, bike = BikeState.load(row, legacy)
                 bikes[key] = bike
         self.partitions[partition] = bikes
 
@@ -163,6 +174,7 @@ class Tracker:
         bikes = self.partitions.get(partition, {})
         return orjson.dumps(
             {
+                "format": CHECKPOINT_FORMAT,
                 "bikes": [
                     bike.dump(key)
                     for key, bike in bikes.items()
@@ -309,7 +321,6 @@ class Tracker:
                         reading.at,
                         hr,
                         limit if kind == alerts.HIGH else alerts.LOW_LIMIT,
-                        bike.email,
                     )
                 )
 
@@ -327,18 +338,20 @@ class Tracker:
         bike.last_at = at
         bike.high_run = bike.low_run = bike.fired = 0
         bike.pending = None
+        gender = age = None
         if rider is None:
             bike.user_id = None
             bike.limit = None
-            bike.email = ""
         else:
             bike.user_id = rider.user_id
-            bike.limit = alerts.high_limit(rider.age_at(at))
-            bike.email = rider.email
+            gender, age = rider.gender_kind, rider.age_at(at)
+            bike.limit = alerts.high_limit(age)
             known = self.batch.riders.get(rider.user_id)
             if known is None or known.at <= at:
                 self.batch.riders[rider.user_id] = rider
-        self.batch.new_rides.append(NewRide(bike.ride_id, key.decode(), bike.user_id, at, host))
+        self.batch.new_rides.append(
+            NewRide(bike.ride_id, key.decode(), bike.user_id, at, host, gender, age)
+        )
 
     def _end(self, bike: BikeState) -> None:
         if bike.ride_id is None:

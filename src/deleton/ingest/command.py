@@ -48,7 +48,7 @@ def pipeline(
     if settings.metrics_emf:
         group = {"ConsumerGroup": settings.kafka_group_id}
         metrics.publish_to(emf.publisher(group, time.time))
-    store = PostgresStore(database, config.dead_letter_max_bytes)
+    store = PostgresStore(database, config.dead_letter_max_bytes, config.max_clock_skew_us)
     ingestor = Ingestor(source, store, metrics, config, outbox=outbox)
     return ingestor, outbox
 

@@ -16,12 +16,14 @@ class Alert(NamedTuple):
     at: dt.datetime
     heart_rate: int
     limit: int
-    recipient: str
+    recipient: str | None  # the rider's email; None once the rider is gone
     first_name: str | None
 
 
 def compose(alert: Alert, sender: str) -> EmailMessage:
-    """The email for one alert."""
+    """The email for one alert; ``ValueError`` when it has no address to go to."""
+    if not alert.recipient:
+        raise ValueError("the alert's rider has no address")
     message = EmailMessage()
     message["From"] = sender
     message["To"] = alert.recipient

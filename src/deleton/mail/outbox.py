@@ -38,8 +38,11 @@ log = logging.getLogger(__name__)
 
 Connect = Callable[[], psycopg.Connection[Any]]
 
+# The address is the rider's, read as the alert is sent: alerts keep none (migration 0008).
+# No rider row (an erased rider's pending alerts are failed as they are erased): no address,
+# and the alert fails.
 _CLAIM = """
-SELECT a.alert_id, a.ride_id, a.kind, a.at, a.heart_rate, a.heart_rate_limit, a.recipient,
+SELECT a.alert_id, a.ride_id, a.kind, a.at, a.heart_rate, a.heart_rate_limit, r.email,
        r.first_name
 FROM daily.alert a LEFT JOIN daily.rider r USING (user_id)
 WHERE a.status = 'pending' AND a.next_attempt_at <= now()

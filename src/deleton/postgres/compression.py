@@ -9,6 +9,9 @@ is done again, or found done, by the next run).
 - Detail leaves ``daily`` only for rides summarised and ended before the cutoff: an hourly
   partition holding nothing else is detached (concurrently: ingestion keeps writing to the
   parent) and dropped; otherwise only those rides' rows are deleted from it.
+- Rows copied back from a detached partition are their rides', locked first, so that a ride
+  deleted beside it is never copied back; a table a killed run left detached is finished
+  by the next. A partition whose bounds cannot be read is named in a warning and skipped.
 - A ride still open whose last reading is before the cutoff is closed at that reading first;
   if an ingest member's checkpoint still holds it, the checkpoint forgets it and its version
   moves, so that the member is fenced and reloads rather than write to a ride that is gone.
@@ -44,11 +47,26 @@ WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
 """
 
 
+# The same rides, locked against a delete beside the copy-back: a ride deleted first is gone
+# here, and a delete after waits for the copy and then finds the readings where it looks.
+_LIVE_LOCKED = """
+SELECT d.ride_id FROM daily.ride d
+WHERE d.ride_id IN (SELECT DISTINCT ride_id FROM daily.{name})
+  AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s)
+FOR KEY SHARE OF d
+"""
+# the partition function makes no hour before this (migration 0008): older partitions are only
+# ever trimmed, as their hour could not be made again for a copy-back
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_DETACHED = r"^reading_[0-9]{8}(_[0-9]{2})?$"  # what a detached hour (or day) is called
+
+
 class Partition(NamedTuple):
     name: str
     lower: dt.datetime
     upper: dt.datetime
     bytes: int
+    detaching: bool = False  # a run was killed inside its DETACH ... CONCURRENTLY
 
 
 _SUMMARISE = """
@@ -80,14 +98,16 @@ INSERT INTO historical.ride AS h (
     ride_id, bike_serial, user_id, host, started_at, ended_at, duration_s, readings,
     heart_rate_avg, heart_rate_min, heart_rate_max, power_avg, power_max, energy_kj,
     rpm_avg, rpm_max, resistance_avg, resistance_max, heart_rate_readings, power_readings,
-    rpm_readings, resistance_readings, alerts, alerts_high, alerts_low, summarised_at)
+    rpm_readings, resistance_readings, alerts, alerts_high, alerts_low, summarised_at,
+    rider_gender, rider_age)
 SELECT r.ride_id, r.bike_serial, r.user_id, r.host, r.started_at, r.ended_at,
        extract(epoch FROM r.ended_at - r.started_at)::float8, coalesce(s.readings, 0),
        s.heart_rate_avg, s.heart_rate_min, s.heart_rate_max, s.power_avg, s.power_max,
        s.energy_kj, s.rpm_avg, s.rpm_max, s.resistance_avg, s.resistance_max,
        coalesce(s.heart_rate_readings, 0), coalesce(s.power_readings, 0),
        coalesce(s.rpm_readings, 0), coalesce(s.resistance_readings, 0),
-       coalesce(a.high + a.low, 0), coalesce(a.high, 0), coalesce(a.low, 0), now()
+       coalesce(a.high + a.low, 0), coalesce(a.high, 0), coalesce(a.low, 0), now(),
+       r.rider_gender, r.rider_age
 FROM rides r LEFT JOIN readings s USING (ride_id) LEFT JOIN alerts a USING (ride_id)
 ON CONFLICT (ride_id) DO UPDATE SET
     bike_serial = EXCLUDED.bike_serial, user_id = EXCLUDED.user_id, host = EXCLUDED.host,
@@ -102,7 +122,8 @@ ON CONFLICT (ride_id) DO UPDATE SET
     power_readings = EXCLUDED.power_readings, rpm_readings = EXCLUDED.rpm_readings,
     resistance_readings = EXCLUDED.resistance_readings, alerts = EXCLUDED.alerts,
     alerts_high = EXCLUDED.alerts_high, alerts_low = EXCLUDED.alerts_low,
-    summarised_at = EXCLUDED.summarised_at
+    summarised_at = EXCLUDED.summarised_at, rider_gender = EXCLUDED.rider_gender,
+    rider_age = EXCLUDED.rider_age
 """
 
 _RIDERS = """
@@ -145,6 +166,9 @@ class Compression:
         self.now = now
         self.cutoff = now - retention
         self.dead_letter_cutoff = now - dead_letter_retention
+        # no partition is detached concurrently while daily.reading has a default partition
+        # (PostgreSQL refuses): old hours are then trimmed instead; ``partitions`` finds out
+        self.detachable = True
 
     def close(self) -> None:
         self.conn.close()
@@ -244,20 +268,32 @@ class Compression:
         return [(int(ride), start, end) for ride, start, end in rows]
 
     def partitions(self) -> list[Partition]:
-        """The partitions of ``daily.reading`` that begin before the cutoff, oldest first."""
+        """The partitions of ``daily.reading`` that begin before the cutoff, oldest first. One
+        whose bounds cannot be read (a default partition, the year 10000, an hour BC) is
+        named in a warning and left alone: it never stops the run."""
         rows = self._rows(
-            """SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), pg_total_relation_size(c.oid)
+            """SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), pg_total_relation_size(c.oid),
+                      i.inhdetachpending
                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                WHERE i.inhparent = 'daily.reading'::regclass"""
         )
-        found = []
-        for name, bound, size in rows:
+        found, odd = [], []
+        self.detachable = "DEFAULT" not in {bound for _, bound, _, _ in rows}
+        for name, bound, size, detaching in rows:
             match = _BOUND.search(bound or "")
-            if match is None:
+            try:
+                if match is None:
+                    raise ValueError
+                lower, upper = (dt.datetime.fromisoformat(t) for t in match.groups())
+            except ValueError:
+                odd.append(f"daily.{name} ({(bound or 'no bounds')[:120]})")
                 continue
-            lower, upper = (dt.datetime.fromisoformat(t) for t in match.groups())
             if lower < self.cutoff:
-                found.append(Partition(name, lower, upper, int(size)))
+                found.append(Partition(name, lower, upper, int(size), bool(detaching)))
+        if odd:  # one line for all: they are there every run
+            log.warning("skipping partitions whose bounds cannot be read: %s%s", "; ".join(odd),
+                        "" if self.detachable else "; old hours are trimmed, not dropped, while"
+                        " a default partition exists")  # fmt: skip
         return sorted(found, key=lambda p: p.lower)
 
     def holds_only_due(self, partition: Partition) -> bool:
@@ -269,27 +305,55 @@ class Compression:
         """Detach ``partition`` without blocking writers to the parent, then drop it, and
         return how many readings went with it. Rows a late writer put there after the check
         are moved back first."""
-        # outside any transaction block, as CONCURRENTLY requires
-        self._execute(
-            f"ALTER TABLE daily.reading DETACH PARTITION daily.{partition.name} CONCURRENTLY"
-        )
+        # outside any transaction block, as CONCURRENTLY requires; a detach a killed run left
+        # half done is finished instead (it cannot be started again)
+        how = "FINALIZE" if partition.detaching else "CONCURRENTLY"
+        self._execute(f"ALTER TABLE daily.reading DETACH PARTITION daily.{partition.name} {how}")
+        return self.finish_detached(partition.name)
+
+    def detached(self) -> list[str]:
+        """Reading tables no longer attached: a run was killed between detaching and
+        dropping them."""
+        return [
+            name
+            for (name,) in self._rows(
+                """SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'daily' AND c.relkind = 'r' AND NOT c.relispartition
+                     AND c.relname ~ %s ORDER BY c.relname""",
+                [_DETACHED],
+            )
+        ]
+
+    def finish_detached(self, name: str) -> int:
+        """Move the readings of rides still kept in daily from the detached table ``name``
+        back into ``daily.reading``, drop it, and return how many readings went with it."""
         with self._transaction() as conn:
+            # out of the way first: while it holds its hour's name, the partition function
+            # takes the hour for made and the rows would find no partition
+            moving = f"{name}_moving"
+            conn.execute(f"ALTER TABLE daily.{name} RENAME TO {moving}")
+            name = moving
             live = [
                 ride
                 for (ride,) in conn.execute(
-                    _LIVE.format(name=partition.name), [self.cutoff]
+                    _LIVE_LOCKED.format(name=name), [self.cutoff]
                 ).fetchall()
             ]
-            total = conn.execute(f"SELECT count(*) FROM daily.{partition.name}").fetchone()
+            total = conn.execute(f"SELECT count(*) FROM daily.{name}").fetchone()
             moved = 0
             if live:
-                conn.execute("SELECT daily.ensure_reading_partition(%s)", [partition.lower])
-                moved = conn.execute(
-                    f"""INSERT INTO daily.reading SELECT * FROM daily.{partition.name}
+                hours = conn.execute(
+                    f"""SELECT DISTINCT date_trunc('hour', at) FROM daily.{name}
                         WHERE ride_id = ANY(%s)""",
                     [live],
+                ).fetchall()
+                for (hour,) in hours:
+                    conn.execute("SELECT daily.ensure_reading_partition(%s)", [hour])
+                moved = conn.execute(
+                    f"INSERT INTO daily.reading SELECT * FROM daily.{name} WHERE ride_id = ANY(%s)",
+                    [live],
                 ).rowcount
-            conn.execute(f"DROP TABLE daily.{partition.name}")
+            conn.execute(f"DROP TABLE daily.{name}")
         return (int(total[0]) if total else 0) - moved
 
     def _execute(self, statement: str) -> None:

@@ -39,9 +39,11 @@ def newest_rider(user_id: str, columns: str) -> str:
 ) u ON true"""
 
 
-# a rider's age at the ride's start, from a function that keeps the birth date to itself
-# (migration 0006): the dashboard's login may not read it
-_AGE = "historical.ride_rider_age(r.ride_id)"
+# a rider's age at the ride's start, kept on the ride by ingestion (migration 0008): the
+# dashboard's login may not read a birth date, and needs none
+_AGE = "r.rider_age"
+# the rider's gender, and the ride's own once its rider is erased
+_GENDER = "coalesce(u.gender, r.rider_gender)"
 
 
 class RideView(NamedTuple):
@@ -65,7 +67,7 @@ def bike_ride(conn: Connection, serial: str) -> RideView | None:
     """The newest ride of bike ``serial``, open or not; ``None`` for a bike never seen."""
     row = conn.execute(
         f"""SELECT r.ride_id, r.bike_serial, r.started_at, r.ended_at,
-                   u.first_name, u.last_name, u.gender, {_AGE}
+                   u.first_name, u.last_name, {_GENDER}, {_AGE}
             FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
             WHERE r.bike_serial = %s ORDER BY r.started_at DESC LIMIT 1""",
         [serial],
@@ -162,12 +164,12 @@ def rides_since(conn: Connection, since: int) -> list[RideFacts]:
     """Rides started at or after ``since`` (µs), with empty tallies: daily rides, and summaries
     of rides whose detail has already been moved to the historical schema."""
     rows = conn.execute(
-        f"""SELECT r.ride_id, r.user_id, u.gender, {_AGE}, r.started_at, r.ended_at,
+        f"""SELECT r.ride_id, r.user_id, {_GENDER}, {_AGE}, r.started_at, r.ended_at,
                    NULL::int, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint
             FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
             WHERE r.started_at >= %(since)s
             UNION ALL
-            SELECT r.ride_id, r.user_id, u.gender, {_AGE}, r.started_at, r.ended_at,
+            SELECT r.ride_id, r.user_id, {_GENDER}, {_AGE}, r.started_at, r.ended_at,
                    r.readings, r.power_avg * r.power_readings, r.power_readings,
                    r.resistance_avg * r.resistance_readings, r.resistance_readings
             FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id

@@ -14,8 +14,8 @@ from .queries import newest_rider
 Connection = psycopg.Connection[Any]
 
 _RIDES = f"""
-SELECT v.ride_id, v.user_id, u.first_name, u.last_name, u.gender,
-       historical.ride_rider_age(v.ride_id),
+SELECT v.ride_id, v.user_id, u.first_name, u.last_name, coalesce(u.gender, v.rider_gender),
+       v.rider_age,
        extract(hour FROM v.started_at AT TIME ZONE %(zone)s)::int,
        coalesce(v.duration_s, 0), v.heart_rate_avg, coalesce(v.heart_rate_readings, 0),
        v.power_avg, coalesce(v.power_readings, 0), coalesce(v.energy_kj, 0),
@@ -64,10 +64,6 @@ def delivery(conn: Connection, start: dt.datetime, end: dt.datetime) -> dt.datet
 def record_delivery(
     conn: Connection, start: dt.datetime, end: dt.datetime, recipients: int
 ) -> None:
-    conn.execute(
-        "INSERT INTO historical.report_delivery (period_start, period_end, sent_at, recipients)"
-        " VALUES (%s, %s, now(), %s) ON CONFLICT (period_start, period_end) DO UPDATE"
-        " SET sent_at = now(), recipients = EXCLUDED.recipients,"
-        " sends = historical.report_delivery.sends + 1",
-        [start, end, recipients],
-    )
+    """That the report of this period went to ``recipients`` addresses (another send of it
+    counts one more); through a definer function, as the reader's login writes no table."""
+    conn.execute("SELECT historical.record_report_delivery(%s, %s, %s)", [start, end, recipients])

@@ -5,7 +5,8 @@ if not.
 
 Lists page over the two ride tables' indexes first and only then read the figures of the rides
 on the page, so that a page costs what it shows, not the day's readings. Personal data (email,
-address, birth date) is selected only when the caller asks for it. Every value reaches
+address, birth date) is selected only when the caller asks for it. Deletes and erasure go
+through definer functions: the API's login writes no table itself. Every value reaches
 PostgreSQL as a parameter.
 """
 
@@ -17,7 +18,6 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from .compression import MARGIN
 from .queries import newest_rider
 
 Connection = psycopg.Connection[Any]
@@ -199,37 +199,37 @@ def rider(
 
 
 def delete_ride(conn: Connection, ride_id: int) -> Deletion:
-    """Remove ride ``ride_id`` from both schemas (readings, alerts, summary) in one
-    transaction. An open ride is refused: ingestion is still writing it.
+    """Remove ride ``ride_id`` from both schemas (readings, whatever their times, alerts,
+    summary) in one transaction. An open ride is refused: ingestion is still writing it.
 
-    The ride's rows are locked first; compression locks the rides it summarises the same way,
-    so that a summary never brings back a ride deleted beside it.
-    """
-    with conn.transaction():
-        live = conn.execute(
-            "SELECT started_at, ended_at FROM daily.ride WHERE ride_id = %s FOR UPDATE",
-            [ride_id],
-        ).fetchone()
-        kept = conn.execute(
-            "SELECT started_at, ended_at FROM historical.ride WHERE ride_id = %s FOR UPDATE",
-            [ride_id],
-        ).fetchone()
-        if live is None and kept is None:
-            return Deletion.NOT_FOUND
-        if live is not None and live[1] is None:
-            return Deletion.IN_PROGRESS
-        if live is not None:
-            started, ended = live
-            # within the ride's own window, so that only its hour or two of partitions is read
-            conn.execute(
-                "DELETE FROM daily.reading WHERE ride_id = %s AND at >= %s AND at <= %s",
-                [ride_id, started - MARGIN, ended],
-            )
-            conn.execute("DELETE FROM daily.alert WHERE ride_id = %s", [ride_id])
-            conn.execute("DELETE FROM daily.ride WHERE ride_id = %s", [ride_id])
-        conn.execute("DELETE FROM historical.alert WHERE ride_id = %s", [ride_id])
-        conn.execute("DELETE FROM historical.ride WHERE ride_id = %s", [ride_id])
-    return Deletion.DELETED
+    Through ``historical.delete_ride`` (the API's login deletes nothing itself), which locks
+    the ride's rows first: compression locks a ride the same way before it summarises it or
+    copies its readings back from a detached partition, so neither brings back a ride deleted
+    beside it."""
+    row = conn.execute("SELECT historical.delete_ride(%s)", [ride_id]).fetchone()
+    assert row is not None
+    return Deletion(row[0])
+
+
+class Erasure(enum.Enum):
+    ERASED = "erased"
+    UNKNOWN = "unknown"
+    RIDING = "riding"
+
+
+def erase_rider(conn: Connection, user_id: int, age_bands: list[int]) -> Erasure:
+    """Forget rider ``user_id`` everywhere (``historical.erase_rider``, migration 0008): their
+    rows, name, contact details and account go from both schemas, and refused lines that
+    carry them; their rides and alerts stay under a tombstone id, with gender and with age cut
+    to the lower bound of its band among ``age_bands``. Refused while they ride."""
+    row = conn.execute("SELECT historical.erase_rider(%s, %s)", [user_id, age_bands]).fetchone()
+    assert row is not None
+    return Erasure(row[0])
+
+
+def reachable(conn: Connection) -> None:
+    """Raises unless the database answers."""
+    conn.execute("SELECT 1")
 
 
 class Ingestion(NamedTuple):

@@ -14,6 +14,7 @@ with the value's length and SHA-256.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import struct
@@ -127,9 +128,16 @@ class _AlreadyMoved(Exception):
 class PostgresStore:
     """One connection to PostgreSQL for one ingest process; reconnects after failures."""
 
-    def __init__(self, database: Database, dead_letter_max_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        database: Database,
+        dead_letter_max_bytes: int = 64 * 1024,
+        max_clock_skew_us: int = 86_400 * 1_000_000,
+    ) -> None:
         self.database = database
         self.dead_letter_max_bytes = dead_letter_max_bytes
+        # the partition function refuses hours later than now plus this (migration 0008)
+        self.max_skew = dt.timedelta(microseconds=max_clock_skew_us)
         self._conn: psycopg.Connection[Any] | None = None
         self._hours: set[int] = set()  # partitions known to exist, as hours since the epoch
         # each claimed partition's version: compression bumps it when it takes a ride out of
@@ -224,10 +232,11 @@ class PostgresStore:
                 if batch.new_rides:
                     _copy_rows(
                         conn,
-                        "daily.ride (ride_id, bike_serial, user_id, started_at, host)",
+                        "daily.ride (ride_id, bike_serial, user_id, started_at, host,"
+                        " rider_gender, rider_age)",
                         (
                             (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at),
-                             r.host)
+                             r.host, r.rider_gender, r.rider_age)
                             for r in batch.new_rides
                         ),
                     )  # fmt: skip
@@ -255,11 +264,11 @@ class PostgresStore:
                     with conn.cursor() as cur:
                         cur.executemany(
                             "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
-                            " heart_rate_limit, recipient) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                            " heart_rate_limit) VALUES (%s, %s, %s, %s, %s, %s)"
                             " ON CONFLICT (ride_id, kind) DO NOTHING",
                             [
                                 (a.ride_id, a.user_id, a.kind, to_datetime(a.at), a.heart_rate,
-                                 a.limit, a.recipient)
+                                 a.limit)
                                 for a in batch.alerts
                             ],
                         )  # fmt: skip
@@ -375,16 +384,28 @@ class PostgresStore:
 
     def _ensure_hours(self, conn: psycopg.Connection[Any], readings: list[ReadingRow]) -> set[int]:
         """Create the hourly partitions these readings fall in, and the hour after the last of
-        them, so that members usually find the next hour ready; return the hours created."""
+        them, so that members usually find the next hour ready; return the hours created.
+
+        An hour the partition function refuses (before 2000, or beyond now plus the clock
+        skew allowed) is the data's fault: ``RejectedData``, and the message is found. The
+        hour ahead is only a courtesy: refused, it is simply not made."""
         hours = {r.at // _HOUR_US for r in readings}
-        hours.add(max(hours) + 1)  # PostgreSQL's times go far beyond the year 9999
-        missing = hours - self._hours
+        ahead = max(hours) + 1
+        missing = (hours - self._hours) | ({ahead} - self._hours)
         if len(missing) > MAX_NEW_PARTITIONS:
             raise RejectedData(
                 f"a batch spans {len(missing)} new hours of readings (at most"
                 f" {MAX_NEW_PARTITIONS} at once)",
                 None,
             )
+        ensure = "SELECT daily.ensure_reading_partition(to_timestamp(%s * 3600), %s)"
         for hour in sorted(missing):
-            conn.execute("SELECT daily.ensure_reading_partition(to_timestamp(%s * 3600))", [hour])
+            if hour in hours:
+                conn.execute(ensure, [hour, self.max_skew])
+                continue
+            try:
+                with conn.transaction():  # a savepoint: the batch outlives a refusal
+                    conn.execute(ensure, [hour, self.max_skew])
+            except psycopg.errors.DatetimeFieldOverflow:
+                missing.discard(hour)
         return missing

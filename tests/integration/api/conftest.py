@@ -6,7 +6,8 @@ a ride can be in, and the API over it in-process with the clock at the end of th
 - the 3rd: ended rides summarised but still in ``daily`` too, rides ended since, and rides in
   progress at the end.
 
-The world is loaded once into a template database; tests that change it get a copy.
+The world is loaded once into a template database, with an API key of each scope; tests that
+change it get a copy.
 """
 
 from __future__ import annotations
@@ -23,17 +24,21 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 from pydantic import SecretStr
 
+from deleton.api.access import HEADER, SCOPES, digest, granted
 from deleton.api.app import create_app
 from deleton.api.data import ApiData
 from deleton.core.records import to_datetime
-from deleton.postgres import schema
+from deleton.postgres import access, schema
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
 
 __all__ = ["SECOND"]
 from tests.harness.services import env_for, run_deleton
 from tests.harness.wire_truth import Ride, rides_from_wire
 
-KEY = "a-key-long-enough-for-the-settings-0123"
+KEY = "a-key-long-enough-for-the-settings-0123"  # DELETON_API_KEY: the bootstrap, every scope
+# keys made as `deleton api-key create` makes them, one of each scope (the world holds them)
+KEYS = {scope: f"{scope}-key-of-the-api-world-{'x' * 20}" for scope in SCOPES}
+RATE = 100_000.0  # requests a second per key: the suite's own pace is not what is tested
 IDLE = "5"  # seconds: rides end on short gaps, so an hour holds many
 NOW = START + 3600 * SECOND  # the API's clock: the end of the second evening
 _copies = itertools.count()
@@ -68,6 +73,8 @@ def world(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> World:
     with psycopg.connect(admin, autocommit=True) as conn:
         schema.init(conn)
         schema.ensure_logins(conn, {"writer": "w" * 16, "api": "a" * 16})
+        for scope, key in KEYS.items():
+            assert access.create_key(conn, f"{scope}-key", digest(key), list(granted([scope])))
     # the world is written as production writes it: by the writer's own login
     url = as_login(admin, "writer")
     before, day = folder / "before.jsonl", folder / "day.jsonl"
@@ -100,11 +107,12 @@ def compress(url: str, now: int) -> None:
 
 @dataclass
 class Api:
-    client: TestClient
+    client: TestClient  # sends the read key unless told otherwise
+    anonymous: TestClient  # sends no key
     url: str  # its database
 
 
-def data_over(url: str, key: str | None, now: int = NOW) -> Iterator[ApiData]:
+def data_over(url: str, key: str | None, now: int = NOW, rate: float = RATE) -> Iterator[ApiData]:
     """What the API reads: ``url`` as the API's own login, with its clock at ``now``."""
     # a second's wait for a connection, as a database away is then told in a second
     pool = ConnectionPool(
@@ -112,13 +120,19 @@ def data_over(url: str, key: str | None, now: int = NOW) -> Iterator[ApiData]:
     )
     with pool:
         yield ApiData.over(pool.connection, SecretStr(key) if key else None, "Europe/London",
-                           int(IDLE) * SECOND, wall=lambda: now / SECOND)  # fmt: skip
+                           int(IDLE) * SECOND, wall=lambda: now / SECOND,
+                           rate_limit=rate)  # fmt: skip
 
 
-def serve(url: str, key: str | None, now: int = NOW) -> Iterator[Api]:
-    for data in data_over(url, key, now):
-        with TestClient(create_app(data), raise_server_exceptions=False) as client:
-            yield Api(client, url)
+def serve(url: str, key: str | None, now: int = NOW, rate: float = RATE) -> Iterator[Api]:
+    for data in data_over(url, key, now, rate):
+        app = create_app(data)
+        with (
+            TestClient(app, raise_server_exceptions=False,
+                       headers={HEADER: KEYS["read"]}) as client,
+            TestClient(app, raise_server_exceptions=False) as anonymous,
+        ):  # fmt: skip
+            yield Api(client, anonymous, url)
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +149,14 @@ def scratch(world: World, pg_url: str) -> Iterator[Api]:
 
 @pytest.fixture
 def keyless(world: World, pg_url: str) -> Iterator[Api]:
-    """The API with no key configured, over a copy of the world of this test's own."""
+    """The API with no bootstrap key configured, over a copy of the world of this test's
+    own."""
     yield from serve(database(pg_url, f"api_scratch_{next(_copies)}", world.template), None)
+
+
+def as_key(scope: str) -> dict[str, str]:
+    """The headers of a request made with the world's key of ``scope``."""
+    return {HEADER: KEYS[scope]}
 
 
 def ride_ids(url: str) -> dict[tuple[str, dt.datetime], int]:

@@ -15,7 +15,7 @@ from deleton.core.records import split_address, to_datetime
 from tests.harness.fleet import SECOND, START
 from tests.harness.wire_truth import Ride, alerts_of, last_reading
 
-from .conftest import IDLE, KEY, NOW, Api, World, ride_ids
+from .conftest import IDLE, KEY, NOW, Api, World, as_key, ride_ids
 
 LONDON = ZoneInfo("Europe/London")
 TODAY = to_datetime(NOW).astimezone(LONDON).date()
@@ -262,7 +262,7 @@ def test_bikes_are_those_riding_now_with_their_latest_heart_rate(api: Api, world
     assert page["bikes"] == body["bikes"][1:3] and page["next_offset"] == 3
 
 
-def test_health_says_the_database_answers_and_how_fresh_the_data_is(api: Api) -> None:
+def test_health_says_the_database_answers_and_to_a_key_how_fresh_the_data_is(api: Api) -> None:
     reply = api.client.get("/health")
     assert reply.status_code == 200
     body = reply.json()
@@ -271,6 +271,10 @@ def test_health_says_the_database_answers_and_how_fresh_the_data_is(api: Api) ->
     assert {p["source"].rsplit("/", 1)[-1] for p in body["ingestion"]} == {
         "before.jsonl", "part.jsonl"
     }  # fmt: skip
+    # without a key: the status alone, no topic, file or offset
+    signed_out = api.anonymous.get("/health")
+    assert signed_out.status_code == 200
+    assert signed_out.json() == {"status": "ok", "database": "reachable"}
 
 
 @pytest.mark.parametrize(
@@ -355,14 +359,16 @@ def test_sql_injection_changes_nothing_and_shows_nothing(
         client.get("/daily", params={"date": f"2022-11-03{attack}"}),
         client.get("/bikes", params={"sort": attack}),
         client.get(f"/rider/{world.day[0].user_id}", headers={"X-API-Key": attack}),
+        client.delete(f"/rider/{attack}", headers={"X-API-Key": KEY}),
     ]
-    assert [r.status_code for r in replies] == [400, 400, 401, 400, 400, 400, 400, 400, 400, 401]
+    assert [r.status_code for r in replies] == [400, 400, 401, 400, 400, 400, 400, 400, 400, 401,
+                                                400]  # fmt: skip
     for reply in replies:
         assert "@" not in reply.text and "Traceback" not in reply.text
     assert counts(scratch.url) == before
 
 
-def test_nothing_personal_is_shown_without_the_key(api: Api, world: World) -> None:
+def test_nothing_personal_is_shown_without_the_personal_scope(api: Api, world: World) -> None:
     secrets = set()
     for ride in world.rides:
         if ride.email:
@@ -376,8 +382,9 @@ def test_nothing_personal_is_shown_without_the_key(api: Api, world: World) -> No
         paths += [f"/rider/{user_id}", f"/rider/{user_id}/rides?limit=100"]
     paths += [f"/ride/{ride_id}" for ride_id in ride_ids(api.url).values()]
     for path in paths:
-        text = api.client.get(path).text
-        assert not [s for s in secrets if s in text], path
+        for scope in ("read", "erase"):
+            text = api.client.get(path, headers=as_key(scope)).text
+            assert not [s for s in secrets if s in text], (path, scope)
 
 
 def test_a_ride_is_deleted_everywhere_once_and_only_with_the_key(
@@ -395,9 +402,11 @@ def test_a_ride_is_deleted_everywhere_once_and_only_with_the_key(
                 "SELECT min(ride_id) FROM daily.ride WHERE ended_at IS NULL",
             )
         )
-    client, key = scratch.client, {"X-API-Key": KEY}
-    assert client.delete(f"/ride/{in_both}").status_code == 401
+    client, key = scratch.client, as_key("erase")
+    assert scratch.anonymous.delete(f"/ride/{in_both}").status_code == 401
     assert client.delete(f"/ride/{in_both}", headers={"X-API-Key": "wrong"}).status_code == 401
+    for scope in ("read", "personal"):  # a key without the erase scope
+        assert client.delete(f"/ride/{in_both}", headers=as_key(scope)).status_code == 403
     assert client.get(f"/ride/{in_both}").status_code == 200
     assert client.delete(f"/ride/{in_progress}", headers=key).status_code == 409
     for ride_id in {in_both, only_historical, with_alerts}:
@@ -418,11 +427,14 @@ def test_a_ride_is_deleted_everywhere_once_and_only_with_the_key(
     assert client.get(f"/ride/{in_progress}").status_code == 200
 
 
-def test_deletes_are_refused_entirely_without_a_configured_key(keyless: Api) -> None:
+def test_without_a_bootstrap_key_only_made_keys_open_anything(keyless: Api) -> None:
     for headers in ({}, {"X-API-Key": KEY}, {"X-API-Key": ""}):
-        reply = keyless.client.delete("/ride/1", headers=headers)
-        assert reply.status_code == 403 and "DELETON_API_KEY" in reply.json()["detail"]
-    assert keyless.client.get("/ride/1").status_code == 200
+        reply = keyless.anonymous.delete("/ride/1", headers=headers)
+        assert reply.status_code == 401 and "X-API-Key" in reply.json()["detail"]
+        assert keyless.anonymous.get("/ride/1", headers=headers).status_code == 401
+    first = min(ride_ids(keyless.url).values())  # a ride of the 2nd, long ended
+    assert keyless.client.get(f"/ride/{first}").status_code == 200
+    assert keyless.client.delete(f"/ride/{first}", headers=as_key("erase")).status_code == 204
 
 
 def test_the_openapi_document_names_every_answer_with_a_model_and_examples(api: Api) -> None:
@@ -431,8 +443,8 @@ def test_the_openapi_document_names_every_answer_with_a_model_and_examples(api: 
                   for method, op in item.items()}  # fmt: skip
     assert set(operations) == {
         ("GET", "/ride/{ride_id}"), ("DELETE", "/ride/{ride_id}"), ("GET", "/rider/{user_id}"),
-        ("GET", "/rider/{user_id}/rides"), ("GET", "/daily"), ("GET", "/bikes"),
-        ("GET", "/health"),
+        ("DELETE", "/rider/{user_id}"), ("GET", "/rider/{user_id}/rides"), ("GET", "/daily"),
+        ("GET", "/bikes"), ("GET", "/health"),
     }  # fmt: skip
     for (method, path), op in operations.items():
         assert op.get("summary") and op.get("description"), (method, path)
@@ -444,6 +456,10 @@ def test_the_openapi_document_names_every_answer_with_a_model_and_examples(api: 
         assert "422" not in op["responses"]
         if method == "GET" and path != "/health":
             assert "400" in op["responses"]
+        if path != "/health":  # every other route needs a key, with a scope
+            assert {"401", "403", "429"} <= set(op["responses"]), (method, path)
+            assert op["security"] == [{"APIKeyHeader": []}], (method, path)
+            assert "Retry-After" in op["responses"]["429"]["headers"]
     schemas = document["components"]["schemas"]
     for name in ("Ride", "Rider", "Fleet", "Health", "Problem", "DailyRides", "Contact"):
         assert schemas[name].get("examples"), name
@@ -458,12 +474,15 @@ def test_the_database_away_is_a_503_that_says_so(world: World) -> None:
     nowhere = f"host=127.0.0.1 port={free_port()} dbname=x user=x connect_timeout=1"
     for api in serve(nowhere, KEY):
         for path in ("/ride/1", "/rider/1", "/daily", "/bikes"):
-            reply = api.client.get(path)
-            assert reply.status_code == 503, path
-            assert reply.headers["retry-after"] == "5"
-            assert "database" in reply.json()["detail"] and "127.0.0.1" not in reply.text
-        health = api.client.get("/health")
-        assert health.status_code == 503 and health.json()["database"] == "unreachable"
+            # a made key cannot even be looked up; the bootstrap key is checked in memory
+            for headers in ({}, {"X-API-Key": KEY}):
+                reply = api.client.get(path, headers=headers)
+                assert reply.status_code == 503, path
+                assert reply.headers["retry-after"] == "5"
+                assert "database" in reply.json()["detail"] and "127.0.0.1" not in reply.text
+        for headers in ({}, {"X-API-Key": KEY}):
+            health = api.anonymous.get("/health", headers=headers)
+            assert health.status_code == 503 and health.json()["database"] == "unreachable"
 
 
 def test_ride_times_are_utc(api: Api) -> None:

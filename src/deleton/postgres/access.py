@@ -1,0 +1,76 @@
+"""API keys and the audit of their use, in PostgreSQL (migration 0008).
+
+Keys are rows of ``historical.api_key``, written by the writer's login (``deleton api-key``);
+the API's own login finds a key only by its SHA-256, through ``historical.api_key_scopes``,
+and writes audit rows only through ``historical.record_audit``: it can neither list keys nor
+write a table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, NamedTuple
+
+import psycopg
+
+Connection = psycopg.Connection[Any]
+
+
+class KeyRecord(NamedTuple):
+    name: str
+    scopes: tuple[str, ...]
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class AuditEntry(NamedTuple):
+    """One request that used the personal or erase scope. Never the key, never the data."""
+
+    key_name: str
+    method: str
+    path: str
+    status: int
+    client: str | None
+
+
+def create_key(conn: Connection, name: str, sha256: bytes, scopes: list[str]) -> bool:
+    """Store a new key's hash under ``name``; ``False`` if that name is taken (a revoked key
+    keeps its name, so that the audit's names stay unambiguous)."""
+    row = conn.execute(
+        "INSERT INTO historical.api_key (name, key_sha256, scopes) VALUES (%s, %s, %s)"
+        " ON CONFLICT (name) DO NOTHING RETURNING name",
+        [name, sha256, scopes],
+    ).fetchone()
+    return row is not None
+
+
+def keys(conn: Connection) -> list[KeyRecord]:
+    """Every key, live and revoked, by name."""
+    rows = conn.execute(
+        "SELECT name, scopes, created_at, revoked_at FROM historical.api_key ORDER BY name"
+    ).fetchall()
+    return [KeyRecord(name, tuple(scopes), made, revoked) for name, scopes, made, revoked in rows]
+
+
+def revoke_key(conn: Connection, name: str) -> bool:
+    """Revoke the live key ``name``; ``False`` if there is none."""
+    row = conn.execute(
+        "UPDATE historical.api_key SET revoked_at = now()"
+        " WHERE name = %s AND revoked_at IS NULL RETURNING name",
+        [name],
+    ).fetchone()
+    return row is not None
+
+
+def key_scopes(conn: Connection, sha256: bytes) -> tuple[str, list[str]] | None:
+    """The name and scopes of the live key whose SHA-256 is ``sha256``, if there is one."""
+    row = conn.execute(
+        "SELECT name, scopes FROM historical.api_key_scopes(%s)", [sha256]
+    ).fetchone()
+    return None if row is None else (row[0], list(row[1]))
+
+
+def audit(conn: Connection, entry: AuditEntry) -> None:
+    """Record ``entry``; in the caller's transaction, so that what it records and the record
+    of it commit together."""
+    conn.execute("SELECT historical.record_audit(%s, %s, %s, %s, %s)", list(entry))

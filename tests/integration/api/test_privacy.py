@@ -1,0 +1,381 @@
+"""Privacy through the real API over real PostgreSQL, as the API's own login: signed out it
+shows nothing of anyone; each scope opens what it names and no more; a key over its rate is
+told to wait; every use of personal data or of a delete is audited; an erased rider is found
+in no text, JSON or bytea column of any table; a ride is deleted whatever its readings' times,
+and never copied back by a compression beside the delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from deleton.core.records import EPOCH, Rider, from_datetime, split_address
+from deleton.core.report_figures import figures
+from deleton.core.wire import format_value
+from deleton.postgres import reports
+from deleton.postgres.compression import Compression
+from deleton.postgres.connection import Database
+from tests.harness.services import execute, rows, scalar, wait_for
+from tests.harness.wire_truth import Ride
+
+from .conftest import KEY, KEYS, NOW, Api, World, _copies, as_key, as_login, database, serve
+
+NOW_AT = EPOCH + dt.timedelta(microseconds=NOW)
+
+
+@pytest.fixture(scope="module")
+def shared(world: World, pg_url: str) -> Iterator[Api]:
+    """A copy of the world for this module's tests that change nothing or only their own
+    rides and riders."""
+    yield from serve(database(pg_url, "api_privacy", world.template), KEY)
+
+
+def named(world: World) -> dict[int, Ride]:
+    """Each rider's newest ride (with their details), by user id."""
+    riders: dict[int, Ride] = {}
+    for ride in sorted(world.rides, key=lambda r: r.started):
+        if ride.user_id is not None:
+            riders[ride.user_id] = ride
+    return riders
+
+
+def identities(world: World) -> set[str]:
+    """What identifies anyone in the world: full names, emails, streets and postcodes."""
+    found = set()
+    for ride in named(world).values():
+        address = split_address(ride.address or "")
+        assert address is not None
+        found |= {f"{ride.first_name} {ride.last_name}", ride.email or "", address.street,
+                  address.postcode}  # fmt: skip
+    return found
+
+
+def every_request(api: Api, world: World) -> list[tuple[str, str]]:
+    """A request of every operation of the document, with real ids."""
+    ride_id = scalar(api.url, "SELECT min(ride_id) FROM historical.ride")
+    user_id = next(iter(named(world)))
+    document = api.anonymous.get("/openapi.json").json()
+    requests = []
+    for path, item in document["paths"].items():
+        real = path.replace("{ride_id}", str(ride_id)).replace("{user_id}", str(user_id))
+        requests += [(method.upper(), real) for method in item]
+    return requests
+
+
+def test_signed_out_every_route_is_refused_and_shows_no_rider(shared: Api, world: World) -> None:
+    secrets = identities(world)
+    requests = every_request(shared, world)
+    assert len(requests) == 8
+    for method, path in requests:
+        reply = shared.anonymous.request(method, path)
+        shown = [s for s in secrets if s in reply.text]
+        assert not shown, (method, path, shown)
+        if path == "/health":
+            assert reply.status_code == 200
+            assert reply.json() == {"status": "ok", "database": "reachable"}  # no topic, offset
+        else:
+            assert reply.status_code == 401, (method, path)
+            assert reply.json() == {"status": 401, "detail": "the X-API-Key header is missing"}
+    for free in ("/openapi.json", "/docs"):
+        reply = shared.anonymous.get(free)
+        assert reply.status_code == 200 and not [s for s in secrets if s in reply.text]
+
+
+@pytest.mark.parametrize(
+    ("scope", "contact", "deletes"),
+    [("read", False, 403), ("personal", True, 403), ("erase", False, 404), (None, True, 404)],
+)
+def test_each_scope_opens_what_it_names_and_no_more(
+    shared: Api, world: World, scope: str | None, contact: bool, deletes: int
+) -> None:
+    headers = as_key(scope) if scope else {"X-API-Key": KEY}  # None: the bootstrap key
+    client = shared.anonymous
+    user_id, ride = next(iter(named(world).items()))
+    for method, path in every_request(shared, world):
+        if method == "GET":
+            assert client.get(path, headers=headers).status_code == 200, (scope, path)
+    body = client.get(f"/rider/{user_id}", headers=headers).json()
+    assert (body["contact"] is not None) is contact
+    if contact:
+        assert body["contact"]["email"] == ride.email
+    # the deletes, on ids that are no one's: 403 without the scope, 404 with it
+    assert client.delete("/ride/424242", headers=headers).status_code == deletes
+    assert client.delete("/rider/424242424", headers=headers).status_code == deletes
+    assert client.get("/ride/1", headers={"X-API-Key": KEYS["read"] + "x"}).status_code == 401
+
+
+def test_a_key_over_its_rate_is_told_how_long_to_wait(world: World, pg_url: str) -> None:
+    url = database(pg_url, f"api_scratch_{next(_copies)}", world.template)
+    for api in serve(url, KEY, rate=0.5):  # a request every 2 s, one at once
+        first = api.anonymous.get("/bikes", headers=as_key("read"))
+        second = api.anonymous.get("/bikes", headers=as_key("read"))
+        assert first.status_code == 200
+        assert second.status_code == 429 and second.headers["retry-after"] == "2"
+        assert second.json()["detail"] == "more than 0.5 requests a second with this key"
+        # each key has its own allowance; a request without a key is not counted
+        assert api.anonymous.get("/bikes", headers=as_key("personal")).status_code == 200
+        assert api.anonymous.get("/health").status_code == 200
+        assert api.anonymous.get("/health").status_code == 200
+
+
+def audit(url: str) -> list[tuple[Any, ...]]:
+    return rows(url, "SELECT key_name, method, path, status, client FROM historical.audit"
+                     " ORDER BY audit_id")  # fmt: skip
+
+
+def test_every_use_of_personal_data_or_of_a_delete_is_audited(scratch: Api, world: World) -> None:
+    client = scratch.anonymous
+    user_id, ride = next(iter(named(world).items()))
+    in_progress = scalar(scratch.url, "SELECT min(ride_id) FROM daily.ride WHERE ended_at IS NULL")
+    ended = scalar(scratch.url, "SELECT min(ride_id) FROM historical.ride")
+    before = dt.datetime.now(dt.UTC)
+    # not audited: reads that show nothing personal, and refusals
+    assert client.get(f"/rider/{user_id}", headers=as_key("read")).status_code == 200
+    assert client.get(f"/ride/{ended}", headers=as_key("personal")).status_code == 200
+    assert client.delete(f"/ride/{ended}", headers=as_key("read")).status_code == 403
+    assert client.delete(f"/ride/{ended}").status_code == 401
+    assert audit(scratch.url) == []
+    answers = [
+        client.get(f"/rider/{user_id}", headers=as_key("personal")),
+        client.get("/rider/424242424", headers=as_key("personal")),
+        client.get(f"/rider/{user_id}", headers={"X-API-Key": KEY}),
+        client.delete(f"/ride/{in_progress}", headers=as_key("erase")),
+        client.delete(f"/ride/{ended}", headers=as_key("erase")),
+        client.delete(f"/ride/{ended}", headers=as_key("erase")),
+    ]
+    assert [a.status_code for a in answers] == [200, 404, 200, 409, 204, 404]
+    assert audit(scratch.url) == [
+        ("personal-key", "GET", f"/rider/{user_id}", 200, "testclient"),
+        ("personal-key", "GET", "/rider/424242424", 404, "testclient"),
+        ("env:DELETON_API_KEY", "GET", f"/rider/{user_id}", 200, "testclient"),
+        ("erase-key", "DELETE", f"/ride/{in_progress}", 409, "testclient"),
+        ("erase-key", "DELETE", f"/ride/{ended}", 204, "testclient"),
+        ("erase-key", "DELETE", f"/ride/{ended}", 404, "testclient"),
+    ]
+    at = [row[0] for row in rows(scratch.url, "SELECT at FROM historical.audit")]
+    assert all(before - dt.timedelta(seconds=5) <= t <= dt.datetime.now(dt.UTC) for t in at)
+    # never the key, never the data it showed
+    text = str(rows(scratch.url, "SELECT * FROM historical.audit"))
+    assert not [s for s in [*KEYS.values(), KEY, ride.email or "?", ride.last_name or "?"]
+                if s in text]  # fmt: skip
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Traces:
+    """What would identify one rider: each string, if found anywhere, names them."""
+
+    user_id: int
+    strings: tuple[str, ...]
+
+
+def traces_of(ride: Ride, world: World) -> Traces:
+    address = split_address(ride.address or "")
+    assert address is not None and ride.date_of_birth is not None
+    born = ride.date_of_birth
+    millis = str((dt.datetime(born.year, born.month, born.day, tzinfo=dt.UTC) - EPOCH)
+                 // dt.timedelta(milliseconds=1))  # fmt: skip
+    mine = {ride.email or "", f"{ride.first_name} {ride.last_name}", ride.address or "",
+            f"{address.house} {address.street}", address.street, address.postcode,
+            born.isoformat(), millis}  # fmt: skip
+    # a street or postcode another rider shares identifies no one in particular
+    theirs = set().union(*(traces_of_strings(r) for r in named(world).values() if r != ride))
+    return Traces(ride.user_id or 0, tuple(sorted(mine - theirs - {""})))
+
+
+def traces_of_strings(ride: Ride) -> set[str]:
+    address = split_address(ride.address or "")
+    assert address is not None
+    return {address.street, address.postcode, f"{address.house} {address.street}"}
+
+
+# Every row of every table of both schemas (and public) as text: its text and JSON columns
+# as they are, its bytea columns as escaped text (a dead letter's value, a checkpoint).
+SCANNABLE = """
+SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname IN ('daily', 'historical', 'public') AND c.relkind IN ('r', 'p')
+  AND NOT c.relispartition
+  AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'json'::regtype, 'jsonb'::regtype,
+                     'bytea'::regtype, 'text[]'::regtype, 'name'::regtype)
+ORDER BY 1, 2, 3
+"""
+
+
+def scan(url: str, traces: Traces) -> list[tuple[str, str, str]]:
+    """Where any of ``traces`` is found: (table, column, what)."""
+    found = []
+    with psycopg.connect(url) as conn:
+        for schema, table, column, kind in conn.execute(SCANNABLE).fetchall():
+            value = sql.SQL("encode({}, 'escape')" if kind == "bytea" else "{}::text").format(
+                sql.Identifier(column)
+            )
+            hits = conn.execute(
+                sql.SQL(
+                    "SELECT t FROM unnest(%s::text[]) t WHERE EXISTS ("
+                    " SELECT 1 FROM {} WHERE strpos({}, t) > 0)"
+                ).format(sql.Identifier(schema, table), value),
+                [list(traces.strings)],
+            ).fetchall()
+            found += [(f"{schema}.{table}", column, hit) for (hit,) in hits]
+        for table in ("daily.rider", "historical.rider"):
+            if conn.execute(
+                f"SELECT 1 FROM {table} WHERE user_id = %s", [traces.user_id]
+            ).fetchone():
+                found.append((table, "user_id", str(traces.user_id)))
+    return found
+
+
+def refused_system_line(ride: Ride) -> bytes:
+    """The message of a [SYSTEM] line of ``ride``'s rider that ingestion refused (a gender it
+    cannot read): a dead letter holds the whole of it."""
+    born = ride.date_of_birth
+    assert born is not None and ride.first_name and ride.email and ride.address
+    rider = Rider(ride.started, "mendoza v9", ride.user_id or 0, f"{ride.first_name} {ride.last_name}",
+                  ride.gender or "", ride.address,
+                  from_datetime(dt.datetime(born.year, born.month, born.day, tzinfo=dt.UTC)) // 1000,
+                  ride.email, 170, 70, 0, ride.bike, "direct")  # fmt: skip
+    line = format_value(rider)
+    assert ride.email.encode() in line
+    return line.replace(f'"gender\\":\\"{ride.gender}\\"'.encode(), b'"gender\\":12')
+
+
+def add_dead_letter(url: str, value: bytes) -> None:
+    execute(url, "INSERT INTO daily.dead_letter (source, partition, position, key, value,"
+                 " value_length, reason) VALUES ('kafka:deloton', 0, 1, 'SN0001', %s, %s,"
+                 " 'rider gender is not text')", [value, len(value)])  # fmt: skip
+
+
+def report_figures(url: str) -> dict[str, Any]:
+    """The report's figures for each day of the world, but the top riders' names."""
+    out = {}
+    with psycopg.connect(url) as conn:
+        for day in (2, 3):
+            start = dt.datetime(2022, 11, day, tzinfo=dt.UTC)
+            end = start + dt.timedelta(days=1)
+            rides = reports.report_rides(conn, start, end, "Europe/London")
+            made = figures(rides, reports.new_riders(conn, start, end))
+            out[f"2022-11-{day}"] = replace(made, top_riders=[
+                replace(t, name="") for t in made.top_riders])  # fmt: skip
+    return out
+
+
+def test_an_erased_rider_is_found_nowhere_and_the_report_does_not_change(
+    scratch: Api, world: World
+) -> None:
+    url, client = scratch.url, scratch.anonymous
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    kept = {u for (u,) in rows(url, "SELECT user_id FROM historical.ride")}
+    live = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride")}
+    everyone = named(world)
+    # a rider with rides in both schemas and none open; and another, to tell tombstones apart
+    chosen = sorted((kept & live) - riding)
+    assert len(chosen) >= 2 and riding
+    erased, other = everyone[chosen[0]], everyone[chosen[1]]
+    traces = traces_of(erased, world)
+    assert len(traces.strings) >= 5, traces
+    add_dead_letter(url, refused_system_line(erased))
+    # their user id alone, in a line's JSON as Kafka carries it (quotes escaped)
+    add_dead_letter(url, b'{"log": "[SYSTEM] data = {\\"user_id\\":%d,\\"gender\\":1}"}'
+                    % traces.user_id)  # fmt: skip
+    # another rider whose user id begins with theirs: kept
+    add_dead_letter(url, b'{"log": "[SYSTEM] data = {\\"user_id\\":%d1}"}' % traces.user_id)
+    found = scan(url, traces)
+    assert {table for table, _, _ in found} == {"daily.rider", "historical.rider",
+                                                 "daily.dead_letter"}, found  # fmt: skip
+    their_rides = {r for (r,) in rows(url, "SELECT ride_id FROM historical.ride_summary"
+                                           " WHERE user_id = %s", [erased.user_id])}  # fmt: skip
+    figures_of = ("SELECT ride_id, started_at, ended_at, readings, energy_kj, heart_rate_avg,"
+                  " rider_gender FROM historical.ride_summary WHERE ride_id = ANY(%s)"
+                  " ORDER BY ride_id")  # fmt: skip
+    before = rows(url, figures_of, [list(their_rides)])
+    report = report_figures(url)
+
+    key = as_key("erase")
+    rider_now = scalar(url, "SELECT min(user_id) FROM daily.ride WHERE ended_at IS NULL")
+    assert client.delete(f"/rider/{rider_now}", headers=key).status_code == 409
+    assert client.get(f"/rider/{rider_now}", headers=key).status_code == 200  # untouched
+    assert client.delete(f"/rider/{erased.user_id}", headers=as_key("personal")).status_code == 403
+    assert client.delete(f"/rider/{erased.user_id}", headers=key).status_code == 204
+    assert client.delete(f"/rider/{erased.user_id}", headers=key).status_code == 404
+    assert client.get(f"/rider/{erased.user_id}", headers=key).status_code == 404
+    assert client.delete(f"/rider/{other.user_id}", headers=key).status_code == 204
+
+    assert scan(url, traces) == []
+    assert scalar(url, "SELECT count(*) FROM daily.dead_letter") == 1  # the other rider's
+    # their rides stay, as figures under a tombstone of their own
+    after = rows(url, figures_of, [list(their_rides)])
+    assert [row[:6] for row in after] == [row[:6] for row in before]
+    tombstones = rows(url, "SELECT DISTINCT user_id FROM historical.ride_summary"
+                           " WHERE ride_id = ANY(%s)", [list(their_rides)])  # fmt: skip
+    assert len(tombstones) == 1 and tombstones[0][0] < 0
+    other_tombstone = scalar(url, "SELECT min(user_id) FROM historical.ride WHERE user_id < 0"
+                                  " AND user_id <> %s", [tombstones[0][0]])  # fmt: skip
+    assert other_tombstone is not None and other_tombstone < 0
+    for ride_id in their_rides:
+        body = client.get(f"/ride/{ride_id}", headers=key).json()
+        assert body["rider"] is None and body["ride_id"] == ride_id
+    # the report's bands and totals, but the names of the top riders, are as they were
+    assert report_figures(url) == report
+
+
+def test_a_ride_is_deleted_whatever_its_readings_times(scratch: Api) -> None:
+    url = scratch.url
+    ride_id, started, ended = rows(
+        url, "SELECT ride_id, started_at, ended_at FROM daily.ride WHERE ended_at IS NOT NULL"
+             " ORDER BY ride_id LIMIT 1")[0]  # fmt: skip
+    # readings stamped well outside [start - 1 h, end]: a bike's clock, a replay
+    for at in (started - dt.timedelta(hours=3), ended + dt.timedelta(hours=2)):
+        execute(url, "SELECT daily.ensure_reading_partition(%s)", [at])
+        execute(url, "INSERT INTO daily.reading (ride_id, at, heart_rate) VALUES (%s, %s, 90)",
+                [ride_id, at])  # fmt: skip
+    reply = scratch.anonymous.delete(f"/ride/{ride_id}", headers=as_key("erase"))
+    assert reply.status_code == 204
+    assert scalar(url, "SELECT count(*) FROM daily.reading WHERE ride_id = %s", [ride_id]) == 0
+
+
+def test_a_delete_beside_compression_is_never_copied_back(scratch: Api) -> None:
+    """Compression detaches an old hour, then copies back the readings of rides still kept;
+    a delete that commits between the two must not have its ride's readings copied back."""
+    url = scratch.url
+    ride_id, started = rows(
+        url, "SELECT ride_id, started_at FROM daily.ride WHERE ended_at IS NOT NULL"
+             " AND summarised_at IS NULL ORDER BY ended_at DESC LIMIT 1")[0]  # fmt: skip
+    hour = f"reading_{started.astimezone(dt.UTC):%Y%m%d_%H}"
+    beside = dict(rows(url, f"SELECT ride_id, count(*) FROM daily.{hour}"
+                            " WHERE ride_id <> %s GROUP BY ride_id", [ride_id]))  # fmt: skip
+    assert scalar(url, f"SELECT count(*) FROM daily.{hour} WHERE ride_id = %s", [ride_id]) > 0
+    assert beside  # other rides' readings share the hour, and must come back
+    execute(url, f"ALTER TABLE daily.reading DETACH PARTITION daily.{hour}")  # as a run does
+    run = Compression(Database(as_login(url, "writer")), NOW_AT, dt.timedelta(hours=12),
+                      dt.timedelta(days=7))  # fmt: skip
+    run.conn.execute("SET lock_timeout = '60s'")  # the test holds the lock, not ingestion
+    done: list[int] = []
+    with psycopg.connect(as_login(url, "api")) as delete:  # one transaction, left open
+        assert delete.execute("SELECT historical.delete_ride(%s)", [ride_id]).fetchone() == (
+            "deleted",
+        )
+        copier = threading.Thread(target=lambda: done.append(run.finish_detached(hour)))
+        copier.start()
+        wait_for(lambda: scalar(url, "SELECT count(*) FROM pg_stat_activity"
+                                     " WHERE wait_event_type = 'Lock'") >= 1,
+                 timeout=30, what="compression to wait for the deleted ride")  # fmt: skip
+        delete.commit()
+    copier.join(60)
+    run.close()
+    assert done, "the copy-back did not finish"
+    assert scalar(url, "SELECT count(*) FROM daily.reading WHERE ride_id = %s", [ride_id]) == 0
+    # the hour made again, holding every other ride's readings and none of the deleted one
+    back = dict(rows(url, f"SELECT ride_id, count(*) FROM daily.{hour} GROUP BY ride_id"))
+    assert back == beside
+    assert scalar(url, "SELECT to_regclass(%s)", [f"daily.{hour}_moving"]) is None  # dropped
