@@ -1,0 +1,141 @@
+"""Security review of the dashboard's sign-in (Issue 17 items 1-2) against real PostgreSQL:
+findings that need the database, each a test marked ``xfail(strict=True)``: it fails on the
+code as merged (so the suite stays green) and turns red as XPASS once the finding is fixed, when
+its marker goes. Reuses test_signin's module world (the session's seeded database, the reader
+login's pool, the accounts ``ada`` and ``root``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+import pytest
+
+from deleton.core.access import STAFF
+from deleton.credentials import passwords
+from deleton.postgres import accounts
+from tests.harness import dash_calls
+from tests.harness.services import env_for, run_deleton
+from tests.integration import test_signin
+from tests.integration.test_signin import (
+    FUNCTIONS,
+    PASSWORD,
+    World,
+    make_app,
+    screen_link,
+    sign_in,
+    update,
+)
+
+pytestmark = pytest.mark.slow
+
+world = test_signin.world  # its module fixture: the accounts, the reader's pool
+
+OLD_PASSWORD = "the first long password"
+NEW_PASSWORD = "the second long password"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="review-signin F2: a password change keeps the old sessions",
+)
+def test_changing_a_password_ends_the_sessions_signed_in_with_the_old_one(world: World) -> None:
+    # The CLI's only way to change a password is `users remove`, then `users add` (it says so).
+    # Sessions are checked against the account's role by name alone, so a session stolen with
+    # the old password comes back to life as soon as the name exists again with that role.
+    app, gate = make_app(world)
+    gate.recheck = 0.0  # ask the database every time
+    with psycopg.connect(world.admin, autocommit=True) as conn:
+        accounts.add_account(conn, "eve", STAFF, passwords.hash_password(OLD_PASSWORD))
+    try:
+        thief = app.server.test_client()
+        assert sign_in(thief, "eve", OLD_PASSWORD).status_code == 303
+        assert update(thief, dash_calls.fleet_tick())[0] == 200
+        env = env_for(world.admin)
+        assert run_deleton("users", "remove", "eve", env=env).returncode == 0
+        added = run_deleton("users", "add", "eve", "--role", "staff", "--password-stdin",
+                            env=env, input=f"{NEW_PASSWORD}\n".encode())  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        assert update(thief, dash_calls.fleet_tick())[0] == 401
+    finally:
+        with psycopg.connect(world.admin, autocommit=True) as conn:
+            accounts.remove_account(conn, "eve")
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review-signin F4: deleton_api inherits the sign-in functions"
+)
+def test_the_api_login_cannot_reach_the_sign_in_functions(world: World) -> None:
+    # 0009 grants them to deleton_reader "alone", but 0006 made deleton_api a member of
+    # deleton_reader: the API's login (internet-facing) inherits every one of them, so it can
+    # list the accounts and their roles, read password salts and test guesses.
+    with psycopg.connect(world.admin, autocommit=True) as conn:
+        reach = {
+            function: conn.execute(
+                "SELECT has_function_privilege('deleton_api', %s, 'EXECUTE')", [function]
+            ).fetchone()[0]  # type: ignore[index]
+            for function in FUNCTIONS
+        }
+    assert not any(reach.values()), reach
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review-signin F5: check_password is an unthrottled batch oracle"
+)
+def test_the_reader_login_cannot_test_guesses_faster_than_the_sign_in_page(world: World) -> None:
+    # The README: "the dashboard's login cannot test guesses offline". It can do as well: it
+    # reads the salt and parameters, hashes guesses on its own machines, and check_password
+    # answers any number of them in one statement, with no throttle and no trace.
+    guesses = [f"guess number {i}" for i in range(50)] + [PASSWORD]
+    with psycopg.connect(world.reader, autocommit=True) as conn:
+        salt = accounts.password_salt(conn, "ada")
+        assert salt is not None
+        hashes = [passwords.hash_with(guess, salt) for guess in guesses]
+        found: Any = conn.execute(
+            """SELECT array_agg(i) FROM unnest(%s::text[]) WITH ORDINALITY AS g(h, i)
+               WHERE historical.check_password('ada', h) IS NOT NULL""",
+            [hashes],
+        ).fetchone()
+    assert found[0] is None, f"guess {found[0]} of {len(guesses)} is ada's password"
+
+
+@pytest.mark.xfail(
+    strict=True, reason="review-signin F6: a kiosk shows the last rider after the ride"
+)
+def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) -> None:
+    # The contract: a screen link "shows that bike's current ride and nothing else". The ride
+    # page shows the bike's newest ride, open or not, so the next person at the bike (or anyone
+    # passing) reads the last rider's name, gender, age and heart-rate chart for hours after
+    # they left, until the next ride starts or compression drops the day's detail.
+    app, _ = make_app(world)
+    serial, user_id = "SNREVIEW1", 990_001
+    ended = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    with psycopg.connect(world.admin, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO daily.rider (user_id, first_name, last_name, gender, gender_as_given,
+                   date_of_birth, email, house, street, city, postcode, height_cm, weight_kg,
+                   account_created, original_source, seen_at)
+               VALUES (%s, 'Perpetua', 'Leftbehind', 'female', 'female', '1980-01-01',
+                   'p@example.com', '1', 'Street', 'Town', 'AB1 2CD', 170, 60, '2020-01-01',
+                   'review', now())""",
+            [user_id],
+        )
+        conn.execute(
+            """INSERT INTO daily.ride (bike_serial, user_id, started_at, ended_at)
+               VALUES (%s, %s, %s, %s)""",
+            [serial, user_id, ended - dt.timedelta(minutes=40), ended],
+        )
+    try:
+        screen = app.server.test_client()
+        assert screen.get(f"/screen/{screen_link(world, serial)}").status_code == 200
+        status, body = update(screen, dash_calls.ride_tick(serial))
+        assert status in (200, 204)
+        assert "Leftbehind" not in body and "Perpetua" not in body, body[:300]
+    finally:
+        with psycopg.connect(world.admin, autocommit=True) as conn:
+            conn.execute("DELETE FROM daily.ride WHERE bike_serial = %s", [serial])
+            conn.execute("DELETE FROM daily.rider WHERE user_id = %s", [user_id])
+            conn.execute("DELETE FROM historical.screen WHERE target = %s", [serial])
