@@ -31,6 +31,9 @@ def _parse(args: argparse.Namespace, settings: Settings) -> int:
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     from .simulator.command import simulate
 
+    if not 0 <= args.faulty <= args.bikes:
+        print("deleton simulate: --faulty must be between 0 and --bikes", file=sys.stderr)
+        return 2
     return simulate(
         settings,
         bikes=args.bikes,
@@ -41,6 +44,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         to=args.to,
         partitions=args.partitions,
         workers=args.workers,
+        faulty=args.faulty,
     )
 
 
@@ -182,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="processes simulating the fleet (default: the cores with --fast, else 1)",
     )
+    p.add_argument("--faulty", type=int, default=0, metavar="N",
+                   help="N bikes carry one fault each, of the fleet-health kinds")  # fmt: skip
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("db", help="create or reset the database schemas")

@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import io
+import itertools
+import statistics
 from collections import defaultdict
+from typing import NamedTuple
 
 import orjson
+import pytest
 
+from deleton.cli import build_parser
 from deleton.core.records import Invalid, Marker, RideLine, Rider, TelemetryLine
-from deleton.core.simulation import Line, SimulatedFleet
-from deleton.core.wire import parse_line, parse_value
+from deleton.core.simulation import (
+    FAULT_KINDS,
+    RESISTANCES,
+    FaultyBike,
+    Line,
+    SimulatedFleet,
+    faulty_bikes,
+    power_text,
+    power_w,
+)
+from deleton.core.training import ride_figures
+from deleton.core.wire import format_line, parse_line, parse_value
 from deleton.dump.kcat import KcatSink
+from deleton.settings import Settings
+from deleton.simulator.fleet_source import FleetSource
 from deleton.simulator.riders import simulated_fleet
 from deleton.simulator.runner import run
-from tests.harness.fleet import START
+from tests.harness.fleet import SECOND, START
 
 
 def lines_of(fleet: SimulatedFleet, seconds: int) -> list[Line]:
@@ -80,18 +97,187 @@ def test_signals_are_plausible() -> None:
     assert len({r.user_id for r in riders}) < len(riders)
 
 
-def test_a_share_of_riders_goes_beyond_safe_heart_rates() -> None:
-    last_rider: dict[str, Rider] = {}
-    high = low = 0
-    for key, _, text in lines_of(simulated_fleet(150, 5, START), 3600):
+class Ride(NamedTuple):
+    """One simulated ride as a test sees it: its rider and readings, each a Ride line's
+    resistance with its Telemetry line."""
+
+    rider: Rider
+    resistance: list[int]
+    telemetry: list[TelemetryLine]
+
+
+def rides_of(lines: list[Line]) -> dict[str, list[Ride]]:
+    """Each bike's rides, in order, from a fleet's lines."""
+    rides: dict[str, list[Ride]] = defaultdict(list)
+    resistance: dict[str, int] = {}
+    for key, _, text in lines:
         record = parse_line(text)
         if isinstance(record, Rider):
-            last_rider[key] = record
-        elif isinstance(record, TelemetryLine) and record.heart_rate and key in last_rider:
-            rider = last_rider[key]
-            high += record.heart_rate > 220 - rider.age_at(record.at)
-            low += record.heart_rate < 40 and record.rpm > 0
+            rides[key].append(Ride(record, [], []))
+        elif isinstance(record, RideLine):
+            resistance[key] = record.resistance
+        elif isinstance(record, TelemetryLine):
+            rides[key][-1].resistance.append(resistance[key])
+            rides[key][-1].telemetry.append(record)
+    return rides
+
+
+@pytest.fixture(scope="module")
+def hour_of_150_bikes() -> dict[str, list[Ride]]:
+    return rides_of(lines_of(simulated_fleet(150, 5, START), 3600))
+
+
+def test_a_share_of_riders_goes_beyond_safe_heart_rates(
+    hour_of_150_bikes: dict[str, list[Ride]],
+) -> None:
+    high = low = 0
+    for rides in hour_of_150_bikes.values():
+        for ride in rides:
+            limit = 220 - ride.rider.age_at(ride.rider.at)
+            for t in ride.telemetry:
+                high += t.heart_rate > limit
+                low += 0 < t.heart_rate < 40 and t.rpm > 0
     assert high > 0 and low > 0
+
+
+def test_riders_differ_and_hearts_drift_over_long_rides(
+    hour_of_150_bikes: dict[str, list[Ride]],
+) -> None:
+    zones = [0] * 5
+    drift: list[float] = []
+    rates: list[float] = []
+    for rides in hour_of_150_bikes.values():
+        for ride in rides[:-1]:  # the last may be cut short by the end of the hour
+            hr = [t.heart_rate for t in ride.telemetry]
+            power = [t.power for t in ride.telemetry]
+            figures = ride_figures(hr, power, ride.rider.age_at(ride.rider.at))
+            assert figures.seconds_in_hr_zone is not None
+            zones = [a + b for a, b in zip(zones, figures.seconds_in_hr_zone, strict=True)]
+            if len(power) >= 40 * 60 and figures.aerobic_decoupling_pct is not None:
+                drift.append(figures.aerobic_decoupling_pct)
+            rates.append(sum(power) / len(power))
+    # every zone is ridden in, none by almost everyone
+    assert all(0.05 < zone / sum(zones) < 0.5 for zone in zones), zones
+    # the heart works harder for the same power late in a long ride: cardiac drift
+    assert len(drift) >= 15 and statistics.median(drift) > 3, drift
+    # a leaderboard has something to rank: the strongest quarter of rides averages at least
+    # half as much power again as the weakest quarter
+    quartiles = statistics.quantiles(rates, n=4)
+    assert quartiles[2] > 1.5 * quartiles[0], quartiles
+
+
+def test_power_is_the_real_bikes_function_of_resistance_and_cadence(
+    sample_lines: list[str],
+) -> None:
+    real: dict[tuple[int, int], float] = {}
+    resistance = None
+    for line in sample_lines:
+        record = parse_line(line)
+        if isinstance(record, RideLine):
+            resistance = record.resistance
+        elif isinstance(record, TelemetryLine) and resistance is not None and record.rpm:
+            assert real.setdefault((resistance, record.rpm), record.power) == record.power
+    assert len(real) == 26  # 25 at resistance 30, one at 151
+    for (resistance, rpm), watts in real.items():
+        # to the hundredth of a watt at resistance 30 (18-66 rpm), and within 0.01% at 151
+        assert abs(power_w(resistance, rpm) - watts) < (0.003 if resistance == 30 else 0.04)
+    # written as they write it: 10 significant digits, float artefacts and all
+    assert power_text(9.737739856) == "9.737739856000001"
+    assert power_text(13.881511652) == "13.88151165"
+    assert power_text(0.0) == "0.0"
+    texts = {power_text(power_w(r, rpm)) for r in RESISTANCES for rpm in range(1, 256)}
+    assert all(float(f"{float(t):.10g}") == pytest.approx(float(t), rel=1e-15) for t in texts)
+
+
+def test_faulty_bikes_are_a_function_of_seed_and_count() -> None:
+    faults = faulty_bikes(1000, 7, 14)
+    assert faults == faulty_bikes(1000, 7, 14) != faulty_bikes(1000, 8, 14)
+    assert list(faults) == sorted(faults) and len(faults) == 14
+    kinds = [fault.kind for fault in faults.values()]
+    assert all(kinds.count(kind) in (2, 3) for kind in FAULT_KINDS)
+    drifts = sorted(f.drift for f in faults.values() if f.kind == "power_drift")
+    assert drifts == [-0.12, 0.08]  # the 5th and 11th drawn, +8% then -12%
+    assert faulty_bikes(10, 7, 0) == {}
+    with pytest.raises(ValueError, match="faulty"):
+        faulty_bikes(10, 7, 11)
+    assert len(FleetSource(20, 1, faulty=3).faults) == 3  # what `deleton up` may ask for
+    with pytest.raises(ValueError, match="power_drift"):
+        FaultyBike("power-drift")  # a typo must not quietly make a healthy bike
+    with pytest.raises(ValueError, match="resistance"):
+        FaultyBike("resistance_stuck", resistance=45)
+
+
+FAULTS = {
+    1: FaultyBike("silent"),
+    2: FaultyBike("resistance_stuck"),
+    3: FaultyBike("cadence_stuck"),
+    4: FaultyBike("heart_strap"),
+    5: FaultyBike("power_drift", drift=0.15),
+    6: FaultyBike("power_drift", drift=-0.02),
+    7: FaultyBike("offline", after_s=1500),
+}
+
+
+@pytest.fixture(scope="module")
+def faulty_fleet() -> list[Line]:
+    return lines_of(simulated_fleet(9, 13, START, faults=FAULTS), 3 * 3600)
+
+
+def test_faulty_bikes_keep_the_wire_format_and_leave_the_others_alone(
+    faulty_fleet: list[Line],
+) -> None:
+    for _, _, text in faulty_fleet:
+        record = parse_line(text)
+        assert not isinstance(record, Invalid) and format_line(record) == text, text
+    healthy = lines_of(simulated_fleet(9, 13, START), 3 * 3600)
+    for key in ("SN0000", "SN0008"):
+        assert [x for x in faulty_fleet if x[0] == key] == [x for x in healthy if x[0] == key]
+
+
+def test_each_fault_shows_in_the_values(faulty_fleet: list[Line]) -> None:
+    rides = rides_of(faulty_fleet)
+    whole = {key: ride_list[:-1] for key, ride_list in rides.items()}  # the last may be cut
+
+    # silent: riders log in again and again, and no telemetry ever follows
+    assert len(rides["SN0001"]) >= 10 and not any(r.telemetry for r in rides["SN0001"])
+    logins = [at or 0 for key, at, text in faulty_fleet if key == "SN0001" and "[SYSTEM]" in text]
+    assert all(b - a > 60 * SECOND for a, b in itertools.pairwise(logins))
+
+    # resistance stuck: one resistance per ride of 5 minutes or more, cadence varying
+    for ride in whole["SN0002"]:
+        assert len(set(ride.resistance)) == 1 and len(ride.resistance) >= 300
+        assert len({t.rpm for t in ride.telemetry}) >= 3
+
+    # cadence stuck: rpm 0 while power is not, or one rpm for the whole ride while power moves
+    modes = set()
+    for ride in whole["SN0003"]:
+        rpms = {t.rpm for t in ride.telemetry}
+        assert len(rpms) == 1 and len(ride.telemetry) >= 300
+        assert len({t.power for t in ride.telemetry}) > 1
+        modes.add("zero" if rpms == {0} else "frozen")
+    assert modes == {"zero", "frozen"}
+
+    # heart strap: never a contact, whoever rides; a rider meeting a fault moves on
+    for key in ("SN0001", "SN0002", "SN0003", "SN0004"):
+        assert len({r.rider.user_id for r in rides[key]}) == len(rides[key]) >= 3
+    assert all(t.heart_rate == 0 for r in rides["SN0004"] for t in r.telemetry)
+
+    # power drift: every reading off by the bike's factor, one text per (resistance, rpm)
+    for key, drift in (("SN0005", 0.15), ("SN0006", -0.02)):
+        texts: dict[tuple[int, int], float] = {}
+        for ride in rides[key]:
+            for resistance, t in zip(ride.resistance, ride.telemetry, strict=True):
+                assert texts.setdefault((resistance, t.rpm), t.power) == t.power
+                if t.rpm:
+                    assert t.power / power_w(resistance, t.rpm) - 1 == pytest.approx(drift)
+        assert len(texts) > 100
+
+    # offline: lines up to 25 minutes in, none after, not even the end of its ride
+    times = [at for key, at, _ in faulty_fleet if key == "SN0007" and at is not None]
+    assert times and max(times) <= START + 1500 * SECOND < max(
+        at for _, at, _ in faulty_fleet if at
+    )
+    assert max(times) > START + 1400 * SECOND
 
 
 def test_kcat_output_and_pacing_with_an_injected_clock() -> None:
@@ -135,6 +321,7 @@ def test_worker_processes_give_the_same_messages() -> None:
             until=START + 60_000_000,
             speed=None,
             workers=workers,
+            faults={1: FaultyBike("heart_strap"), 4: FaultyBike("power_drift", drift=0.1)},
         )
     a, b = one.getvalue().splitlines(), two.getvalue().splitlines()
     assert len(a) == len(b)
@@ -147,3 +334,18 @@ def test_worker_processes_give_the_same_messages() -> None:
 
     assert per_bike(a) == per_bike(b)
     assert isinstance(parse_value(orjson.loads(a[0])["payload"].encode()), Marker)
+
+
+def test_simulate_faulty_from_the_command_line(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    settings = Settings(kafka_topic="deloton")
+    command = ["simulate", "--bikes", "4", "--fast", "--duration", "120"]
+    args = build_parser().parse_args([*command, "--faulty", "2", "--start", "2022-11-03T18:42"])
+    assert args.func(args, settings) == 0
+    expected = io.BytesIO()
+    faults = faulty_bikes(4, 1, 2)
+    run(KcatSink(expected, "deloton", 1), size=4, seed=1, start=START,
+        until=START + 120 * SECOND, speed=None, faults=faults)  # fmt: skip
+    assert capsysbinary.readouterr().out == expected.getvalue()
+    too_many = build_parser().parse_args([*command, "--faulty", "5"])
+    assert too_many.func(too_many, settings) == 2
+    assert b"--faulty" in capsysbinary.readouterr().err

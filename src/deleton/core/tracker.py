@@ -361,7 +361,9 @@ class Tracker:
             bikes = self.partitions.get(partition)
             if not bikes:
                 continue
-            for key in [k for k, b in bikes.items() if b.heard < horizon]:
+            # in key order: the dict's order depends on what a checkpoint carried (a bike with
+            # nothing open is not), and the rows must not
+            for key in sorted([k for k, b in bikes.items() if b.heard < horizon]):
                 bike = bikes.pop(key)
                 if bike.ride_id is not None or bike.pending is not None:
                     self._end(bike)

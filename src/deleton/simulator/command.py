@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.ports import Sink
 from ..core.records import from_datetime
+from ..core.simulation import faulty_bikes, serial
 from ..dump.kcat import KcatSink
 from ..settings import Settings
 from .runner import plan, run
@@ -39,12 +40,16 @@ def simulate(
     to: str,
     partitions: int | None,
     workers: int | None,
+    faulty: int = 0,
 ) -> int:
     """Run the fleet until ``duration`` simulated seconds (forever when None); ``speed`` None
-    is as fast as the machine allows."""
+    is as fast as the machine allows; ``faulty`` bikes carry a fault each (``faulty_bikes``)."""
     begin = start_time(start)
     until = None if duration is None else begin + int(duration * 1_000_000)
     spread = plan(bikes, speed is None, to == "stdout", workers, partitions)
+    faults = faulty_bikes(bikes, seed, faulty)
+    for index, fault in faults.items():
+        log.info("faulty bike %s: %s", serial(index), fault)
     sink: Sink[Any]
     if to == "kafka":
         from ..kafka.producer import KafkaSink  # librdkafka loads only when it is needed
@@ -62,6 +67,7 @@ def simulate(
             until=until,
             speed=speed,
             workers=spread.workers,
+            faults=faults,
         )
     except BrokenPipeError:
         return 0

@@ -8,7 +8,7 @@ import time
 
 from ..core.messages import Message
 from ..core.ports import OnAssign, OnRevoke
-from ..core.simulation import Line
+from ..core.simulation import Line, faulty_bikes
 from ..core.wire import envelope
 from .riders import simulated_fleet
 
@@ -18,12 +18,15 @@ class FleetSource:
     number its messages: a restarted fleet starts new rides, and the checkpointed state of the
     last run ends the old ones."""
 
-    def __init__(self, size: int, seed: int, speed: float = 1.0) -> None:
+    def __init__(self, size: int, seed: int, speed: float = 1.0, faulty: int = 0) -> None:
+        """``faulty`` of the ``size`` bikes carry a fault each (``core.simulation.faulty_bikes``),
+        so that the fleet's health has something to find."""
         self.name = f"fleet:{seed}"
         self.exhausted = False
         self.size = size
         self.seed = seed
         self.speed = speed
+        self.faults = faulty_bikes(size, seed, faulty)
         self._queue: queue.Queue[list[Line]] = queue.Queue(maxsize=100)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -37,7 +40,7 @@ class FleetSource:
     def _simulate(self) -> None:
         start = time.time_ns() // 1000
         wall = time.monotonic()
-        fleet = simulated_fleet(self.size, self.seed, start)
+        fleet = simulated_fleet(self.size, self.seed, start, faults=self.faults)
         for tick_end, lines in fleet.ticks():
             delay = wall + (tick_end - start) / 1e6 / self.speed - time.monotonic()
             if self._stop.wait(max(delay, 0)):

@@ -7,11 +7,12 @@ fills the ``Population`` that ``core.population`` then draws every rider from.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 from faker import Faker
 
 from ..core.population import Population
-from ..core.simulation import SimulatedFleet
+from ..core.simulation import FaultyBike, SimulatedFleet
 
 
 @functools.lru_cache(maxsize=8)
@@ -32,7 +33,12 @@ def population(seed: int) -> Population:
 
 
 def simulated_fleet(
-    size: int, seed: int, start: int, share: tuple[int, int] = (0, 1)
+    size: int,
+    seed: int,
+    start: int,
+    share: tuple[int, int] = (0, 1),
+    faults: Mapping[int, FaultyBike] | None = None,
 ) -> SimulatedFleet:
-    """A fleet of ``size`` bikes from ``start`` (epoch µs), its riders drawn for ``seed``."""
-    return SimulatedFleet(size, seed, start, population(seed), share)
+    """A fleet of ``size`` bikes from ``start`` (epoch µs), its riders drawn for ``seed``;
+    ``faults`` maps bike indices to the fault each carries."""
+    return SimulatedFleet(size, seed, start, population(seed), share, faults)

@@ -14,10 +14,11 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 from ..core.ports import Sink
+from ..core.simulation import FaultyBike
 from .riders import simulated_fleet
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ def _worker(
     start: int,
     until: int | None,
     share: tuple[int, int],
+    faults: Mapping[int, FaultyBike] | None,
 ) -> None:
-    fleet = simulated_fleet(size, seed, start, share)
+    fleet = simulated_fleet(size, seed, start, share, faults)
     try:
         for tick_end, lines in fleet.ticks(until):
             conn.send((tick_end, sink.render(lines, tick_end)))
@@ -44,13 +46,19 @@ def _worker(
 
 
 def rendered_ticks(
-    sink: Sink[R], size: int, seed: int, start: int, until: int | None, workers: int
+    sink: Sink[R],
+    size: int,
+    seed: int,
+    start: int,
+    until: int | None,
+    workers: int,
+    faults: Mapping[int, FaultyBike] | None = None,
 ) -> Iterator[tuple[int, list[R]]]:
     """Per tick, its end time and the rendered messages of each worker's bikes."""
     if workers > 1 and getattr(sink, "partitions", workers) % workers:
         raise ValueError("the partitions must divide among the workers")
     if workers <= 1:
-        for tick_end, lines in simulated_fleet(size, seed, start).ticks(until):
+        for tick_end, lines in simulated_fleet(size, seed, start, faults=faults).ticks(until):
             yield tick_end, [sink.render(lines, tick_end)]
         return
     context = multiprocessing.get_context("fork")
@@ -60,7 +68,7 @@ def rendered_ticks(
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
             target=_worker,
-            args=(sender, sink, size, seed, start, until, (k, workers)),
+            args=(sender, sink, size, seed, start, until, (k, workers), faults),
             daemon=True,
         )
         process.start()
@@ -91,13 +99,15 @@ def run(
     now: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
+    faults: Mapping[int, FaultyBike] | None = None,
 ) -> int:
     """Feed ``sink`` until simulated time ``until`` (or ``stop()``); ``speed`` None means as
-    fast as possible. Returns the number of messages written."""
+    fast as possible; ``faults`` as ``SimulatedFleet`` takes them. Returns the number of
+    messages written."""
     wall_start = now()
     count = 0
     last_report = wall_start
-    for tick_end, parts in rendered_ticks(sink, size, seed, start, until, workers):
+    for tick_end, parts in rendered_ticks(sink, size, seed, start, until, workers, faults):
         if stop():
             break
         if speed is not None:
