@@ -8,21 +8,28 @@ login's pool, the accounts ``ada`` and ``root``).
 from __future__ import annotations
 
 import datetime as dt
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
 
 from deleton.core.access import STAFF
 from deleton.credentials import passwords
+from deleton.dashboard.gate import Gate
 from deleton.postgres import accounts
 from tests.harness import dash_calls
+from tests.harness.idp import IdentityProvider
 from tests.harness.services import env_for, run_deleton
 from tests.integration import test_signin
 from tests.integration.test_signin import (
     FUNCTIONS,
     PASSWORD,
     World,
+    csrf,
     make_app,
     screen_link,
     sign_in,
@@ -35,6 +42,58 @@ world = test_signin.world  # its module fixture: the accounts, the reader's pool
 
 OLD_PASSWORD = "the first long password"
 NEW_PASSWORD = "the second long password"
+FOREIGN = "/\t/evil.example/phish"  # a browser and Werkzeug read it as //evil.example/phish
+
+
+class _Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # each redirect is looked at, not followed
+
+
+def _location(url: str) -> str:
+    """Where the page at ``url`` (not the dashboard's) sends the browser."""
+    try:
+        urllib.request.build_opener(_Stay()).open(url, timeout=10)
+    except urllib.error.HTTPError as redirected:
+        return str(redirected.headers["Location"])
+    raise AssertionError(f"{url} did not redirect")
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    provider = IdentityProvider("deleton-dashboard", "client-secret-for-tests")
+    with provider.running():
+        yield provider
+
+
+def oidc_app(world: World, idp: IdentityProvider) -> tuple[Any, Gate]:
+    return make_app(world, oidc_issuer=idp.issuer, oidc_client_id=idp.client_id,
+                    oidc_client_secret=idp.client_secret)  # fmt: skip
+
+
+def oidc_sign_in(client: Any, next_path: str) -> Any:
+    """Through the provider and back, as a browser goes: the dashboard's last answer."""
+    started = client.get(f"/login/oidc?next={quote(next_path)}")
+    assert started.status_code == 302, started.status_code
+    back = urlsplit(_location(started.location))
+    return client.get(f"{back.path}?{back.query}")
+
+
+def test_signing_in_by_password_or_provider_never_leads_to_another_site(
+    world: World, idp: IdentityProvider
+) -> None:
+    # review F1 (review/redirects.py, review/open_redirect.py): next= is kept through the
+    # sign-in form, and through the identity provider's round trip, then redirected to
+    app, _ = oidc_app(world, idp)
+    person = app.server.test_client()
+    form = {"csrf": csrf(person, "/login"), "name": "ada", "password": PASSWORD, "next": FOREIGN}
+    reply = person.post("/login", data=form)
+    assert (reply.status_code, reply.location) == (303, "/")
+    idp.person = {"sub": "u-9", "preferred_username": "olive", "groups": ["deleton-staff"]}
+    reply = oidc_sign_in(app.server.test_client(), FOREIGN)
+    assert (reply.status_code, reply.location) == (303, "/")
+    reply = oidc_sign_in(app.server.test_client(), "/recent")  # a path of ours is kept
+    assert (reply.status_code, reply.location) == (303, "/recent")
 
 
 @pytest.mark.xfail(

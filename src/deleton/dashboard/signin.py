@@ -25,12 +25,14 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, g, jsonify, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
+from werkzeug.urls import iri_to_uri
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..core.access import Permission, Viewer, session_of
 from ..errors import DeletonError
@@ -124,10 +126,33 @@ def _csrf_ok() -> bool:
 
 
 def _local(target: str | None) -> str:
-    """Where to go after signing in: a path of this site only."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where to go after signing in: a path of this site, else ``/``.
+
+    Refused: a control character (browsers and Werkzeug drop tabs and newlines, so
+    ``/<TAB>/host`` reaches the ``Location`` header as ``//host``, another site; CR and LF cannot
+    go into a header at all), a backslash (browsers read it as ``/``), and anything with a
+    scheme or a host, or that starts with ``//``."""
+    if not target or len(target) > 2048 or "\\" in target:
+        return "/"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
+        return "/"
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target
+
+
+def _go(target: str | None, code: int) -> WerkzeugResponse:
+    """A redirect to ``_local(target)``, checked once more as it will be sent: Werkzeug turns
+    the location into a URI (``iri_to_uri``), and what comes out must still be one path of
+    this site."""
+    path = _local(target)
+    sent = iri_to_uri(path)
+    if not sent.startswith("/") or sent.startswith("//") or "\\" in sent:
+        path = "/"
+    return redirect(path, code)
 
 
 def start_session(viewer: Viewer) -> None:
@@ -293,7 +318,7 @@ def install(
     def login() -> Any:
         if request.method == "GET":
             if gate.viewer(session) is not None and alb is None:
-                return redirect(_local(request.args.get("next")))
+                return _go(request.args.get("next"), 302)
             return sign_in_page()
         if not passwords_allowed:
             return sign_in_page(status=405)
@@ -307,9 +332,8 @@ def install(
             return sign_in_page("Waiting for the database: please try again in a moment.", 503)
         if isinstance(result, str):
             return sign_in_page(result, 401 if result == "Wrong name or password." else 429)
-        next_path = _local(request.form.get("next"))
         start_session(result)
-        return redirect(next_path, 303)
+        return _go(request.form.get("next"), 303)
 
     @server.route("/login/<token>", methods=["GET", "POST"])
     def login_link(token: str) -> Any:
@@ -363,7 +387,7 @@ def install(
             if isinstance(result, str):
                 return _page("Not signed in", 403, result, notes=SIGN_IN_NOTES)
             start_session(result)
-            return redirect(after, 303)
+            return _go(after, 303)
 
 
 def _may(viewer: Viewer, permission: Permission) -> bool:
