@@ -3,6 +3,7 @@ screen tokens, secrets kept in DELETON_HOME) and the access settings."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from deleton import private
 from deleton.core.access import (
     ADMIN,
     BIKE,
@@ -179,6 +181,38 @@ def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> No
     (tmp_path / keys.SESSION).chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         keys.stored_secret(None, tmp_path, keys.SESSION)
+
+
+def test_home_and_its_secrets_are_ours_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review F10: DELETON_HOME was made 0755, a secret was read through a link or from another
+    # user's file, and its draft was opened without O_EXCL
+    home = tmp_path / "home"
+    keys.stored_secret(None, home, keys.SESSION, create=True)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / keys.SESSION).stat().st_mode) == 0o600
+    planted = tmp_path / "planted"
+    (home / keys.SCREEN).symlink_to(planted)  # dangling: making the secret would write there
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        keys.stored_secret(None, home, keys.SCREEN, create=True)
+    assert not planted.exists() and list(home.glob(".*")) == []
+    planted.write_text("p" * 40)
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        keys.stored_secret(None, home, keys.SCREEN)  # a link to a file is not read either
+    (home / keys.SCREEN).unlink()
+    (home / keys.SCREEN).mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        keys.stored_secret(None, home, keys.SCREEN)
+    home.chmod(0o755)
+    private.folder(home)  # a home open to others is closed again
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    someone_else = os.geteuid() + 1
+    monkeypatch.setattr(os, "geteuid", lambda: someone_else)
+    with pytest.raises(ConfigError, match="another user"):
+        keys.stored_secret(None, home, keys.SESSION)
+    with pytest.raises(ConfigError, match="another user"):
+        private.folder(home)
 
 
 def test_access_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
