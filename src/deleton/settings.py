@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -296,6 +298,18 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 32 characters: it signs who may see riders")
         return value
 
+    @field_validator("alb_keys_url")
+    @classmethod
+    def _keys_over_https(cls, value: str | None) -> str | None:
+        # the keys say whose identity header to believe: fetched in clear, anyone on the path
+        # could hand us theirs; plain http only to this machine (a test's key server)
+        if value is None or value.startswith("https://"):
+            return value
+        host = urlsplit(value).hostname or ""
+        if host == "localhost" or (_is_ip(host) and ip_address(host).is_loopback):
+            return value
+        raise ValueError("must be https:// (http:// only to a loopback address)")
+
     @field_validator("report_recipients")
     @classmethod
     def _addresses(cls, value: str) -> str:
@@ -405,6 +419,14 @@ class Settings(BaseSettings):
     @property
     def idle_timeout_us(self) -> int:
         return int(self.ride_idle_timeout * 1_000_000)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_settings() -> Settings:

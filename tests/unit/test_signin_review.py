@@ -9,16 +9,25 @@ database.
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.error
+from email.message import Message
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+from joserfc.jwk import ECKey
+from joserfc.jws import JWSRegistry
+from pydantic import ValidationError
 from werkzeug.urls import iri_to_uri
 
 from deleton.core.access import STAFF, Viewer, session_of
+from deleton.dashboard import alb as alb_module
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import signin, views
+from deleton.dashboard.alb import AlbIdentity
 from deleton.dashboard.gate import Gate
 from deleton.settings import Settings
 
@@ -126,3 +135,104 @@ def test_a_copied_session_cookie_is_refused_after_its_person_signs_out(server: A
     thief: FlaskClient = server.test_client()
     thief.set_cookie("deleton_session", copied)
     assert thief.get("/fleet").status_code != 200
+
+
+# --- F8: the load balancer's identity header (review/alb_probe.py) ----------------------------
+
+ARN = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/x/1"
+
+
+class _KeyServer:
+    """The load balancer's key server, in this process: one key, and what it is asked."""
+
+    def __init__(self) -> None:
+        self.key = ECKey.generate_key("P-256")
+        self.asked: list[str] = []
+
+    def fetch(self, url: str) -> bytes:
+        self.asked.append(url.rsplit("/", 1)[1])
+        if not url.endswith("/k1"):
+            raise urllib.error.HTTPError(url, 404, "no such key", Message(), None)
+        return self.key.as_pem(private=False)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def _header(server: _KeyServer, head: dict[str, Any], claims: dict[str, Any],
+            signature: bytes | None = None) -> str:  # fmt: skip
+    h, c = _b64(json.dumps(head).encode()), _b64(json.dumps(claims).encode())
+    es256 = JWSRegistry(algorithms=["ES256"]).get_alg("ES256")
+    sig = es256.sign(f"{h}.{c}".encode(), server.key) if signature is None else signature
+    return f"{h}.{c}.{_b64(sig)}"
+
+
+def test_the_load_balancer_header_is_refused_unless_it_is_the_load_balancers() -> None:
+    server, now = _KeyServer(), 1_800_000_000.0
+    alb = AlbIdentity(ARN, "https://keys.example/", "groups", lambda: now, server.fetch)
+    good = {"alg": "ES256", "kid": "k1", "signer": ARN, "exp": now + 60}
+    claims = {"sub": "x", "groups": ["deleton-staff"], "exp": now + 60}
+    without = {k: v for k, v in good.items() if k != "exp"}
+    refused = {
+        "alg none": _header(server, {**good, "alg": "none"}, claims, b""),
+        "alg HS256": _header(server, {**good, "alg": "HS256"}, claims),
+        "kid ../../evil": _header(server, {**good, "kid": "../../evil"}, claims),
+        "kid @evil/": _header(server, {**good, "kid": "@evil.example/x"}, claims),
+        "kid %2e%2e": _header(server, {**good, "kid": "%2e%2e%2fx"}, claims),
+        "another signer": _header(server, {**good, "signer": ARN + "0"}, claims),
+        "no expiry": _header(server, without, {k: v for k, v in claims.items() if k != "exp"}),
+        "expiry true": _header(server, {**good, "exp": True}, {**claims, "exp": True}),
+        "expired": _header(server, {**good, "exp": now - 1}, claims),
+        "claims expired": _header(server, good, {**claims, "exp": now - 1}),
+        "short signature": _header(server, good, claims, b"\0" * 10),
+        "no group": _header(server, good, {k: v for k, v in claims.items() if k != "groups"}),
+        "four segments": _header(server, good, claims) + ".x",
+    }
+    for why, token in refused.items():
+        assert alb.viewer(token) is None, why
+    person = alb.viewer(_header(server, good, claims))
+    assert person is not None and person.role == "staff" and person.via == "alb"
+    listed = alb.viewer(_header(server, good, {**claims, "groups": "deleton-admin,other"}))
+    assert listed is not None and listed.role == "admin"  # some providers send one string
+    assert server.asked == ["k1"]  # nothing refused before its signature reached the server
+
+
+def test_forged_key_ids_cost_a_few_fetches_a_minute() -> None:
+    # A forged header names any key id; the key is fetched before anything can be verified.
+    # Each unknown id was fetched every time (5 s timeout, a server thread held each time).
+    server, now = _KeyServer(), [1_800_000_000.0]
+    alb = AlbIdentity(ARN, "https://keys.example/", "groups", lambda: now[0], server.fetch)
+    good = {"alg": "ES256", "kid": "k1", "signer": ARN, "exp": now[0] + 600}
+    claims = {"sub": "x", "groups": ["deleton-staff"]}
+    for i in range(20):
+        for kid in (f"random{i}", "unknown"):
+            alb.viewer(_header(server, {**good, "kid": kid}, claims, b"\0" * 64))
+    assert len(server.asked) == alb_module.FETCHES_PER_MINUTE
+    assert server.asked.count("unknown") == 1  # a failed id is not asked for again
+    assert alb.viewer(_header(server, good, claims)) is None  # the minute's budget is spent
+    now[0] += 61
+    assert alb.viewer(_header(server, good, claims)) is not None  # the real key, once a minute
+    alb.viewer(_header(server, {**good, "kid": "unknown"}, claims, b"\0" * 64))
+    assert server.asked.count("unknown") == 2  # asked again once its minute has passed
+    assert alb_module.fetch_key.__defaults__ == (alb_module.FETCH_TIMEOUT,)
+    assert alb_module.FETCH_TIMEOUT <= 2
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://public-keys.example/", True),
+        ("http://127.0.0.1:8123/", True),
+        ("http://[::1]:8123/", True),
+        ("http://localhost:8123/", True),
+        ("http://public-keys.example/", False),
+        ("http://127.0.0.1.evil.example/", False),
+    ],
+)
+def test_the_keys_come_over_https_or_from_this_machine(url: str, allowed: bool) -> None:
+    if allowed:
+        assert Settings(alb_keys_url=url).alb_keys_url == url
+    else:
+        with pytest.raises(ValidationError, match="https"):
+            Settings(alb_keys_url=url)
