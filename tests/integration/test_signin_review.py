@@ -198,3 +198,45 @@ def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) ->
             conn.execute("DELETE FROM daily.ride WHERE bike_serial = %s", [serial])
             conn.execute("DELETE FROM daily.rider WHERE user_id = %s", [user_id])
             conn.execute("DELETE FROM historical.screen WHERE target = %s", [serial])
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["an ID token for another client", "an ID token from another issuer", "no ID token",
+     "userinfo about someone else"],
+)  # fmt: skip
+def test_the_identity_providers_answer_must_be_for_us_and_about_one_person(
+    world: World, idp: IdentityProvider, fault: str
+) -> None:
+    # review F9: the audience was not checked when the token named us as its authorised party,
+    # a token response without an ID token signed in whoever userinfo named, and userinfo's
+    # subject was never compared with the ID token's
+    app, _ = oidc_app(world, idp)
+    idp.person = {"sub": "u-7", "preferred_username": "otto", "groups": ["deleton-staff"]}
+    faults: dict[str, dict[str, Any]] = {
+        "an ID token for another client": {"id_token_changes": {"aud": "another-client",
+                                                                "azp": idp.client_id}},
+        "an ID token from another issuer": {"id_token_changes": {"iss": "https://idp.example"}},
+        "no ID token": {"send_id_token": False},
+        "userinfo about someone else": {"id_token_lacks": ("groups",),
+                                        "userinfo_changes": {"sub": "u-8"}},
+    }  # fmt: skip
+    changes = faults[fault]
+    try:
+        for name, value in changes.items():
+            setattr(idp, name, value)
+        client = app.server.test_client()
+        reply = oidc_sign_in(client, "/fleet")
+        assert reply.status_code == 403, (fault, reply.status_code)
+        assert "could not be used" in reply.get_data(as_text=True)
+        assert client.get("/fleet").status_code == 302
+    finally:
+        idp.behave()
+    # the same person, the role asked of userinfo as the ID token lacks it: let in
+    idp.id_token_lacks = ("groups",)
+    try:
+        client = app.server.test_client()
+        assert oidc_sign_in(client, "/fleet").location == "/fleet"
+        assert update(client, dash_calls.fleet_tick())[0] == 200
+    finally:
+        idp.behave()
