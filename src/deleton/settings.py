@@ -250,7 +250,9 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8050", pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
     session_secret: SecretStr | None = None
     screen_secret: SecretStr | None = None
-    session_lifetime: float = Field(43_200.0, gt=0, description="seconds a person stays in")
+    session_lifetime: float = Field(
+        43_200.0, ge=60, le=2_592_000, description="seconds a person stays in"
+    )
     oidc_issuer: str | None = Field(None, pattern=r"^https?://\S+$")
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None

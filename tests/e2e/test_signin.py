@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from deleton.core.access import link_digest
+from deleton.core.access import token_digest
 from tests.harness import dash_calls
 from tests.harness.browser import (
     SCREEN_SECRET,
@@ -214,7 +214,7 @@ def test_staff_sign_in_by_link_and_by_password(
         conn.execute(
             "UPDATE historical.login_link SET expires_at = now() - interval '1 second'"
             " WHERE digest = %s",
-            [link_digest(late.rsplit("/", 1)[1])],
+            [token_digest(late.rsplit("/", 1)[1])],
         )
     page.goto(late)
     page.locator("#link-submit").click()

@@ -22,7 +22,7 @@ import pytest
 from flask.testing import FlaskClient
 from psycopg_pool import ConnectionPool
 
-from deleton.core.access import ADMIN, BIKE, STAFF, ScreenGrant, link_digest
+from deleton.core.access import ADMIN, BIKE, STAFF, ScreenGrant, token_digest
 from deleton.credentials import passwords, tokens
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import views
@@ -42,8 +42,10 @@ PASSWORD = "a long enough password"
 FUNCTIONS = (
     "historical.password_salt(text)",
     "historical.check_password(text,text)",
-    "historical.consume_login_link(bytea)",
-    "historical.account_role(text)",
+    "historical.consume_login_link(bytea,bytea,integer)",
+    "historical.start_session(bytea,text,text,text,integer)",
+    "historical.session_role(bytea)",
+    "historical.end_session(bytea)",
     "historical.screen_generation(text,text)",
 )
 ARN = (
@@ -99,9 +101,9 @@ def sign_in(client: FlaskClient, name: str, password: str) -> Any:
 
 
 def link_for(world: World, name: str) -> str:
-    token = tokens.link_secret()
+    token = tokens.random_token()
     with psycopg.connect(world.admin, autocommit=True) as conn:
-        assert accounts.add_login_link(conn, name, link_digest(token), 600) is not None
+        assert accounts.add_login_link(conn, name, token_digest(token), 600) is not None
     return token
 
 
@@ -121,7 +123,7 @@ def no_rider_in(world: World, text: str, but: str | None = None) -> bool:
 
 
 def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World) -> None:
-    for table in ("account", "login_link", "screen"):
+    for table in ("account", "login_link", "screen", "dashboard_session"):
         for sql in (f"SELECT * FROM historical.{table}", f"DELETE FROM historical.{table}"):
             with (
                 psycopg.connect(world.reader, autocommit=True) as conn,
@@ -142,7 +144,6 @@ def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World
             accounts.check_password(conn, "ada", passwords.hash_with("guess", salt) or "") is None
         )
         assert accounts.password_salt(conn, "root") is None  # signs in by link only
-        assert accounts.account_role(conn, "root") == ADMIN
     # the functions are the reader's alone: revoked from PUBLIC, granted to no other role
     for function in FUNCTIONS:
         grantees = rows(
@@ -163,8 +164,9 @@ def test_a_link_is_used_once_even_when_two_use_it_at_once(world: World) -> None:
     results: list[Any] = []
 
     def use() -> None:
+        session = token_digest(tokens.random_token())
         with psycopg.connect(world.reader, autocommit=True) as conn:
-            results.append(accounts.consume_login_link(conn, link_digest(token)))
+            results.append(accounts.consume_login_link(conn, token_digest(token), session, 600))
 
     threads = [threading.Thread(target=use) for _ in range(8)]
     for thread in threads:
@@ -223,7 +225,7 @@ def test_staff_sign_in_by_password_and_by_link(world: World, app: Any) -> None:
         conn.execute(
             "UPDATE historical.login_link SET expires_at = now() - interval '1 second'"
             " WHERE digest = %s",
-            [link_digest(late)],
+            [token_digest(late)],
         )
     client = app.server.test_client()
     expired = client.post(f"/login/{late}", data={"csrf": csrf(client, f"/login/{late}")})

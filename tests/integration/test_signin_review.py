@@ -8,6 +8,7 @@ login's pool, the accounts ``ada`` and ``root``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,15 +18,16 @@ from urllib.parse import quote, urlsplit
 import psycopg
 import pytest
 
-from deleton.core.access import STAFF
+from deleton.core.access import STAFF, viewer_from
 from deleton.credentials import passwords
 from deleton.dashboard.gate import Gate
 from deleton.postgres import accounts
 from tests.harness import dash_calls
-from tests.harness.idp import IdentityProvider
+from tests.harness.idp import AlbKeys, IdentityProvider, alb_token
 from tests.harness.services import env_for, run_deleton, scalar
 from tests.integration import test_signin
 from tests.integration.test_signin import (
+    ARN,
     FUNCTIONS,
     PASSWORD,
     World,
@@ -38,7 +40,8 @@ from tests.integration.test_signin import (
 
 pytestmark = pytest.mark.slow
 
-world = test_signin.world  # its module fixture: the accounts, the reader's pool
+world = test_signin.world  # its module fixtures: the accounts, the reader's pool
+alb_keys = test_signin.alb_keys  # and the load balancer's key server
 
 OLD_PASSWORD = "the first long password"
 NEW_PASSWORD = "the second long password"
@@ -96,11 +99,100 @@ def test_signing_in_by_password_or_provider_never_leads_to_another_site(
     assert (reply.status_code, reply.location) == (303, "/recent")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="review-signin F2: a password change keeps the old sessions",
-)
+def sign_out(client: Any) -> None:
+    """The sign-out form in the page's top bar, with its token, as the browser sends it."""
+    form = re.search(
+        r'"value":"([^"]+)","type":"hidden","name":"csrf"',
+        client.get("/_dash-layout").get_data(as_text=True),
+    )
+    assert form is not None
+    assert client.post("/logout", data={"csrf": form.group(1)}).status_code == 303
+
+
+def copy_of(client: Any, app: Any) -> Any:
+    """Another browser (of ``app``'s) holding a copy of ``client``'s session cookie."""
+    cookie = client.get_cookie("deleton_session")
+    assert cookie is not None
+    thief = app.server.test_client()
+    thief.set_cookie("deleton_session", cookie.value)
+    return thief
+
+
+def test_signing_out_ends_every_copy_of_the_session(world: World, idp: IdentityProvider) -> None:
+    # review F3 (review/session_survives.py): the cookie was the whole session, and signing out
+    # only asked the browser to forget it; a copy (a shared computer, a proxy's log, malware)
+    # worked for the rest of its 12 hours. Sessions are kept in the database now, and signing
+    # out deletes it: at once in this process, within the recheck in any other.
+    app, _ = oidc_app(world, idp)
+    elsewhere, other_gate = make_app(world)  # another dashboard process over the same database
+    other_gate.recheck = 0.0
+    idp.person = {"sub": "u-3", "preferred_username": "olga", "groups": ["deleton-staff"]}
+    by_password, by_provider = app.server.test_client(), app.server.test_client()
+    assert sign_in(by_password, "ada", PASSWORD).status_code == 303
+    assert oidc_sign_in(by_provider, "/fleet").status_code == 303
+    for person in (by_password, by_provider):
+        here, there = copy_of(person, app), copy_of(person, elsewhere)
+        assert [update(c, dash_calls.fleet_tick())[0] for c in (person, here, there)] == [200] * 3
+        sign_out(person)
+        assert [update(c, dash_calls.fleet_tick())[0] for c in (person, here, there)] == [401] * 3
+        assert here.get("/fleet").status_code == 302
+
+
+def test_removing_a_name_ends_its_sessions_whoever_vouched_for_it(
+    world: World, idp: IdentityProvider
+) -> None:
+    # review F3: a session from the identity provider was never checked again; now `deleton
+    # users remove NAME` ends every session under that name, an account or not
+    app, gate = oidc_app(world, idp)
+    gate.recheck = 0.0
+    idp.person = {"sub": "u-4", "preferred_username": "oscar", "groups": ["deleton-staff"]}
+    person = app.server.test_client()
+    assert oidc_sign_in(person, "/fleet").status_code == 303
+    assert update(person, dash_calls.fleet_tick())[0] == 200
+    removed = run_deleton("users", "remove", "oscar", env=env_for(world.admin))
+    assert removed.returncode == 0 and b"ended 1 session" in removed.stderr, removed.stderr
+    assert update(person, dash_calls.fleet_tick())[0] == 401
+    again = run_deleton("users", "remove", "oscar", env=env_for(world.admin))
+    assert again.returncode == 1 and b"no account oscar" in again.stderr
+
+
+def test_the_load_balancers_header_is_read_afresh_at_each_page_load(
+    world: World, alb_keys: tuple[AlbKeys, str]
+) -> None:
+    # review F3: behind the load balancer, a session once started lasted its 12 hours whatever
+    # the header said later; now a page load's header decides: refused, the session ends; a
+    # new role, a new session
+    keys, url = alb_keys
+    app, gate = make_app(world, alb_arn=ARN, alb_keys_url=url)
+    gate.recheck = 0.0
+    kid, key = keys.new_key()
+    staff = {"sub": "1234", "email": "ops@deleton.example", "groups": ["deleton-staff"]}
+    person = app.server.test_client()
+
+    def load(claims: dict[str, Any]) -> int:
+        header = {"x-amzn-oidc-data": alb_token(key, kid, ARN, claims)}
+        return int(person.get("/fleet", headers=header).status_code)
+
+    assert load(staff) == 200 and update(person, dash_calls.fleet_tick())[0] == 200
+    copied = copy_of(person, app)
+    assert load({**staff, "groups": ["everyone"]}) == 403  # taken out of the group
+    assert update(person, dash_calls.fleet_tick())[0] == 401
+    assert update(copied, dash_calls.fleet_tick())[0] == 401
+    assert load({**staff, "groups": ["deleton-admin"]}) == 200
+    layout = person.get("/_dash-layout").get_data(as_text=True)
+    assert update(person, dash_calls.fleet_tick())[0] == 200 and "ops@deleton.example" in layout
+    viewer = viewer_from(_session_of(app, person))
+    assert viewer is not None and viewer.role == "admin"
+
+
+def _session_of(app: Any, client: Any) -> dict[str, Any]:
+    cookie = client.get_cookie("deleton_session")
+    assert cookie is not None
+    serializer = app.server.session_interface.get_signing_serializer(app.server)
+    data: dict[str, Any] = serializer.loads(cookie.value)
+    return data
+
+
 def test_changing_a_password_ends_the_sessions_signed_in_with_the_old_one(world: World) -> None:
     # The CLI's only way to change a password is `users remove`, then `users add` (it says so).
     # Sessions are checked against the account's role by name alone, so a session stolen with

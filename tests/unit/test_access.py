@@ -31,8 +31,8 @@ from deleton.credentials import keys, passwords, tokens
 from deleton.errors import ConfigError
 from deleton.settings import load_settings
 
-STAFFER = Viewer(STAFF, "ada", "password", 1000.0)
-ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0)
+STAFFER = Viewer(STAFF, "ada", "password", 1000.0, session="s1")
+ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0, session="s2")
 SCREEN = Viewer(None, "", "screen", 1000.0, ScreenGrant(BIKE, "SN0001", 3))
 BOARD = Viewer(None, "", "screen", 1000.0, ScreenGrant(LEADERBOARD, "", 1))
 
@@ -88,7 +88,9 @@ def test_a_session_holds_a_viewer_and_nothing_else_passes_for_one() -> None:
     for broken in (
         {},
         {"viewer": "staff"},
-        {"viewer": {**staff, "v": 2}},
+        {"viewer": {**staff, "v": 1}},  # a cookie from before sessions had an id
+        {"viewer": {**staff, "sid": ""}},
+        {"viewer": {k: v for k, v in staff.items() if k != "sid"}},
         {"viewer": {**staff, "role": "superuser"}},
         {"viewer": {**staff, "since": "yesterday"}},
         {"viewer": {**staff, "since": True}},
@@ -165,7 +167,7 @@ def test_a_screen_token_is_signed_and_refused_otherwise() -> None:
     flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
     assert tokens.screen_grant(b"k" * 32, f"{payload}.{flipped}") is None
     assert tokens.screen_grant(b"k" * 32, "x" * 600) is None
-    assert len({tokens.link_secret() for _ in range(100)}) == 100
+    assert len({tokens.random_token() for _ in range(100)}) == 100
 
 
 def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> None:

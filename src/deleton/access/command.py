@@ -55,9 +55,17 @@ def users(
             "a name is 1 to 64 letters, digits and ._@-, starting with a letter or digit"
         )
     if action == "remove":
-        if not _run(database, "the account", lambda conn: accounts.remove_account(conn, name)):
-            return _refuse(f"no account {name}")
-        print(f"removed {name}: its sessions end within a minute", file=sys.stderr)
+        removed, ended = _run(
+            database, "the account", lambda conn: accounts.remove_account(conn, name)
+        )
+        if not removed and not ended:
+            return _refuse(f"no account {name}, and no session under that name")
+        what = f"removed {name}" if removed else f"no account {name}"
+        print(
+            f"{what}; ended {ended} session(s) under that name: every dashboard notices within"
+            f" {access.RECHECK_SECONDS:g} s",
+            file=sys.stderr,
+        )
         return 0
     assert role in access.ROLES
     hashed = None
@@ -81,8 +89,8 @@ def new_login_link(
 ) -> tuple[str, dt.datetime] | None:
     """A one-time sign-in link for account ``name`` and when it expires; ``None`` when there
     is no such account."""
-    secret = tokens.link_secret()
-    digest = access.link_digest(secret)
+    secret = tokens.random_token()
+    digest = access.token_digest(secret)
     expires = _run(
         database,
         "the sign-in link",

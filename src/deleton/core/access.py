@@ -28,6 +28,10 @@ STAFF_GROUP = "deleton-staff"
 ADMIN_GROUP = "deleton-admin"
 
 LOGIN_LINK_SECONDS = 600  # a printed sign-in link works once, within ten minutes
+# how often, at most, a dashboard process asks the database whether a session still holds (its
+# account, its role, whether it was signed out) and whether a screen was revoked: a removal or
+# a sign-out takes effect in every process within this many seconds
+RECHECK_SECONDS = 10.0
 
 BIKE = "bike"
 LEADERBOARD = "leaderboard"
@@ -66,8 +70,9 @@ def role_from_groups(claim: object) -> str | None:
     return None
 
 
-def link_digest(token: str) -> bytes:
-    """What the database keeps of a one-time sign-in link: its SHA-256, never the link."""
+def token_digest(token: str) -> bytes:
+    """What the database keeps of a secret token (a one-time sign-in link, a session's id): its
+    SHA-256, never the token."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -118,6 +123,9 @@ class Viewer:
     via: str  # how they came in: password, link, oidc, alb, screen
     since: float  # when, in seconds since the epoch
     screen: ScreenGrant | None = None
+    # a person's session id, whose digest the database keeps while the session holds (signing
+    # out deletes it, so no copy of the cookie works after); "" for a screen
+    session: str = ""
 
     @property
     def is_staff(self) -> bool:
@@ -157,7 +165,8 @@ class Viewer:
         return self.screen is None and now - self.since > lifetime
 
 
-SESSION_VERSION = 1
+# 2: a person's session carries its id (``sid``); a cookie of version 1 holds no one
+SESSION_VERSION = 2
 
 
 def session_of(viewer: Viewer) -> dict[str, Any]:
@@ -171,6 +180,8 @@ def session_of(viewer: Viewer) -> dict[str, Any]:
     }
     if viewer.screen is not None:
         data["screen"] = viewer.screen.claims()
+    else:
+        data["sid"] = viewer.session
     return data
 
 
@@ -189,9 +200,10 @@ def viewer_from(session: Mapping[str, Any]) -> Viewer | None:
         if screen is None or role is not None:
             return None
         return Viewer(None, "", via, float(since), screen)
-    if role not in ROLES:
+    sid = data.get("sid")
+    if role not in ROLES or not isinstance(sid, str) or not sid:
         return None
-    return Viewer(role, name, via, float(since))
+    return Viewer(role, name, via, float(since), session=sid)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Signed screen links (itsdangerous, HMAC-SHA256) and the random part of one-time links.
+"""Signed screen links (itsdangerous, HMAC-SHA256) and random tokens (one-time links, sessions).
 
 A screen token is a ``ScreenGrant`` signed with ``DELETON_SCREEN_SECRET``. It has no expiry:
 it stops working when its screen is revoked, which the database records as a new generation.
@@ -34,6 +34,7 @@ def screen_grant(secret: bytes, token: str) -> ScreenGrant | None:
         return None
 
 
-def link_secret() -> str:
-    """The random part of a one-time sign-in link: 32 bytes, URL-safe."""
+def random_token() -> str:
+    """A new secret token (the random part of a one-time sign-in link, a session's id): 32
+    bytes, URL-safe."""
     return secrets.token_urlsafe(32)

@@ -1,11 +1,13 @@
 """Who is looking at the dashboard, and how people and screens come in.
 
 A ``Gate`` turns a request's signed session into a ``Viewer`` (``core.access``), and checks it
-against the database at most every ``recheck`` seconds: a removed account's sessions end, and
-so do a revoked screen's. While the database is away, a session signed by this dashboard is
-taken at its word (the pages can show only what they held, and sign-in waits for the
-database). It also signs people in (a password, a one-time link) and opens screens by their
-link, through the reader login's definer functions only.
+against the database at most every ``recheck`` seconds: a person's session holds while the
+database keeps it (signing out, ``deleton users remove`` and its lifetime end it), a screen's
+while its link's generation is current. While the database is away, a session signed by this
+dashboard is taken at its word (the pages can show only what they held, and sign-in waits for
+the database). It also signs people in (a password, a one-time link, an identity vouched for
+by a provider), starting each session in the database, ends sessions, and opens screens by
+their link, through the reader login's definer functions only.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..core.access import Throttle, Viewer, link_digest, viewer_from
+from ..core.access import RECHECK_SECONDS, Throttle, Viewer, token_digest, viewer_from
 from ..credentials import passwords, tokens
 from ..errors import DeletonError
 from ..postgres import accounts
@@ -39,7 +41,7 @@ class Gate:
     screen_secret: bytes | None
     connect: Connect
     wall: Callable[[], float] = time.time
-    recheck: float = 10.0  # seconds an account's role or a screen's generation is trusted
+    recheck: float = RECHECK_SECONDS  # seconds a session's or a screen's state is trusted
     throttle: Throttle = field(default_factory=Throttle)
     _known: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,12 +66,11 @@ class Gate:
                 lambda conn: accounts.screen_generation(conn, grant.kind, grant.target),
             )
             return current is _UNKNOWN or current == grant.generation
-        if viewer.via in ("password", "link"):  # an account of ours, which may be removed
-            role = self._current(
-                ("account", viewer.name), lambda conn: accounts.account_role(conn, viewer.name)
-            )
-            return role is _UNKNOWN or role == viewer.role
-        return True  # an identity provider's: it lasts the session's lifetime
+        role = self._current(
+            ("session", viewer.session),
+            lambda conn: accounts.session_role(conn, token_digest(viewer.session)),
+        )
+        return role is _UNKNOWN or role == viewer.role
 
     def _current(self, key: tuple[str, ...], query: Callable[[Any], Any]) -> Any:
         now = self.wall()
@@ -117,24 +118,62 @@ class Gate:
             log.info("a sign-in by password was refused")
             return WRONG
         log.info("a %s signed in by password", role)
-        return Viewer(role, name, "password", self.wall())
+        return self.start(Viewer(role, name, "password", self.wall()))
 
     def sign_in_link(self, token: str) -> Viewer | None:
         """The viewer of a one-time link used now; ``None`` when it is unknown, used or
         expired."""
         if not 16 <= len(token) <= 128:
             return None
+        session = tokens.random_token()
         found = run_query(
             self.connect,
             "sign-in",
-            lambda conn: accounts.consume_login_link(conn, link_digest(token)),
+            lambda conn: accounts.consume_login_link(
+                conn, token_digest(token), token_digest(session), self._lifetime
+            ),
         )
         if found is None:
             log.info("a sign-in link was refused: unknown, used or expired")
             return None
         name, role = found
         log.info("a %s signed in by link", role)
-        return Viewer(role, name, "link", self.wall())
+        return Viewer(role, name, "link", self.wall(), session=session)
+
+    def start(self, person: Viewer) -> Viewer:
+        """``person`` (signed in by a password the dashboard checked, or vouched for by an
+        identity provider or the load balancer) with a session the database now keeps. Raises
+        ``DeletonError`` when the database cannot be asked."""
+        assert person.role is not None and person.screen is None
+        role, session = person.role, tokens.random_token()
+        run_query(
+            self.connect,
+            "sign-in",
+            lambda conn: accounts.start_session(
+                conn, token_digest(session), person.name, role, person.via, self._lifetime
+            ),
+        )
+        return replace(person, session=session)
+
+    def end(self, viewer: Viewer) -> None:
+        """Ends ``viewer``'s session: at once in this process, and in every other within
+        ``recheck`` seconds (they ask the database). With the database away, only here."""
+        if not viewer.session:
+            return
+        with self._lock:
+            self._known[("session", viewer.session)] = (None, self.wall())
+        try:
+            run_query(
+                self.connect,
+                "sign-out",
+                lambda conn: accounts.end_session(conn, token_digest(viewer.session)),
+            )
+        except DeletonError as exc:
+            log.warning("a session could not be ended in the database: %s", exc)
+
+    @property
+    def _lifetime(self) -> int:
+        return max(60, int(self.config.session_lifetime))
 
     def open_screen(self, token: str) -> Viewer | None:
         """The viewer of a screen link, asked of the database now; ``None`` when the link is

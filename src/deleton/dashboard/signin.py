@@ -34,7 +34,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from ..core.access import Permission, Viewer, session_of
+from ..core.access import Permission, Viewer, session_of, viewer_from
 from ..errors import DeletonError
 from .alb import HEADER, AlbIdentity
 from .gate import Gate
@@ -257,10 +257,26 @@ def install(
             return _open_screen(path.removeprefix("/screen/"))
         dash = path.startswith("/_")
         if alb is not None and not dash and HEADER in request.headers:
+            # the header comes with every page load: who it names, and their role, is taken
+            # afresh each time (a person taken out of the group loses their session)
             person = alb.viewer(request.headers[HEADER])
+            current = viewer_now()
             if person is None:
+                if current is not None:
+                    gate.end(current)
+                session.clear()
                 return _page("Not allowed", 403, "Your sign-in does not allow you to see riders.")
-            if viewer_now() is None or g.viewer.name != person.name:
+            if current is None or (current.name, current.role, current.via) != (
+                person.name,
+                person.role,
+                person.via,
+            ):
+                try:
+                    person = gate.start(person)
+                except DeletonError:
+                    return _page("Waiting for the database", 503, "Please reload in a moment.")
+                if current is not None:
+                    gate.end(current)
                 start_session(person)
         viewer = viewer_now()
         if dash:
@@ -369,6 +385,9 @@ def install(
     @server.route("/logout", methods=["POST"])
     def logout() -> Any:
         if _csrf_ok():
+            signed_in = viewer_from(session)
+            if signed_in is not None:
+                gate.end(signed_in)  # every copy of the cookie ends with it
             session.clear()
         return redirect("/login", 303)
 
@@ -386,7 +405,11 @@ def install(
             result = provider.finish()
             if isinstance(result, str):
                 return _page("Not signed in", 403, result, notes=SIGN_IN_NOTES)
-            start_session(result)
+            try:
+                person = gate.start(result)
+            except DeletonError:
+                return _page("Waiting for the database", 503, "Please sign in again soon.")
+            start_session(person)
             return _go(after, 303)
 
 

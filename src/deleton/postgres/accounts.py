@@ -1,4 +1,5 @@
-"""Dashboard accounts, one-time sign-in links and screens in PostgreSQL (migration 0009).
+"""Dashboard accounts, one-time sign-in links, sessions and screens in PostgreSQL (migrations
+0009 and 0010).
 
 Two sides. The writer's (or administrator's) login makes and removes them, for ``deleton
 users``, ``login-link`` and ``screen-link``. The dashboard's reader login touches none of the
@@ -38,10 +39,14 @@ def add_account(conn: Connection, name: str, role: str, password_hash: str | Non
     return row is not None
 
 
-def remove_account(conn: Connection, name: str) -> bool:
-    """Removes the account and its links; ``False`` when there was none."""
-    cursor = conn.execute("DELETE FROM historical.account WHERE name = %s", [name])
-    return cursor.rowcount > 0
+def remove_account(conn: Connection, name: str) -> tuple[bool, int]:
+    """Removes the account ``name`` (with its links), if any, and ends every session under that
+    name, an identity provider's people's included: whether there was an account, and how many
+    sessions ended."""
+    with conn.transaction():
+        removed = conn.execute("DELETE FROM historical.account WHERE name = %s", [name])
+        ended = conn.execute("DELETE FROM historical.dashboard_session WHERE name = %s", [name])
+    return removed.rowcount > 0, ended.rowcount
 
 
 def accounts(conn: Connection) -> list[Account]:
@@ -104,18 +109,39 @@ def check_password(conn: Connection, name: str, hashed: str) -> str | None:
     return None if row is None else row[0]
 
 
-def consume_login_link(conn: Connection, digest: bytes) -> tuple[str, str] | None:
-    """The account (name, role) of a link used now for the first time within its life;
-    ``None`` for a link unknown, used or expired."""
+def consume_login_link(
+    conn: Connection, digest: bytes, session: bytes, seconds: int
+) -> tuple[str, str] | None:
+    """The account (name, role) of a link used now for the first time within its life, its
+    session (``session``: the digest of its id) started for ``seconds``; ``None`` for a link
+    unknown, used or expired."""
     row = conn.execute(
-        "SELECT name, role FROM historical.consume_login_link(%s)", [digest]
+        "SELECT name, role FROM historical.consume_login_link(%s, %s, %s)",
+        [digest, session, seconds],
     ).fetchone()
     return None if row is None else (row[0], row[1])
 
 
-def account_role(conn: Connection, name: str) -> str | None:
-    row = conn.execute("SELECT historical.account_role(%s)", [name]).fetchone()
+def start_session(
+    conn: Connection, session: bytes, name: str, role: str, via: str, seconds: int
+) -> None:
+    """Records the session (the digest of its id) of a person signed in by ``via``."""
+    conn.execute(
+        "SELECT historical.start_session(%s, %s, %s, %s, %s)", [session, name, role, via, seconds]
+    )
+
+
+def session_role(conn: Connection, session: bytes) -> str | None:
+    """The role of the session (the digest of its id) while it holds; ``None`` once it was
+    signed out, is over, or its account was removed."""
+    row = conn.execute("SELECT historical.session_role(%s)", [session]).fetchone()
     return None if row is None else row[0]
+
+
+def end_session(conn: Connection, session: bytes) -> bool:
+    """Ends the session (the digest of its id); ``False`` when it had ended already."""
+    row = conn.execute("SELECT historical.end_session(%s)", [session]).fetchone()
+    return bool(row and row[0])
 
 
 def screen_generation(conn: Connection, kind: str, target: str) -> int | None:
