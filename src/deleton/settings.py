@@ -142,14 +142,16 @@ class DashboardConfig:
 @dataclass(frozen=True)
 class AccessConfig:
     """Who may sign in to the dashboard, and how: the base of printed links, the secrets that
-    sign sessions and screen links (``None``: the one kept in ``home``, if any), how long a
-    person stays signed in, an OpenID Connect provider, and the AWS load balancer whose signed
-    identity header stands in for the app's own sign-in."""
+    sign sessions and screen links and the key passwords are peppered with (``None``: the one
+    kept in ``home``, if any), how long a person stays signed in, an OpenID Connect provider,
+    and the AWS load balancer whose signed identity header stands in for the app's own
+    sign-in."""
 
     public_url: str
     home: Path
     session_secret: SecretStr | None
     screen_secret: SecretStr | None
+    password_pepper: SecretStr | None  # the key passwords are peppered with
     session_lifetime: float  # seconds a person stays signed in
     oidc_issuer: str | None
     oidc_client_id: str | None
@@ -250,6 +252,7 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8050", pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
     session_secret: SecretStr | None = None
     screen_secret: SecretStr | None = None
+    password_pepper: SecretStr | None = None
     session_lifetime: float = Field(
         43_200.0, ge=60, le=2_592_000, description="seconds a person stays in"
     )
@@ -291,13 +294,13 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters: it guards deletes and addresses")
         return value
 
-    @field_validator("session_secret", "screen_secret")
+    @field_validator("session_secret", "screen_secret", "password_pepper")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
         if len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters: it signs who may see riders")
+            raise ValueError("must be at least 32 characters: it guards who may see riders")
         return value
 
     @field_validator("alb_keys_url")
@@ -409,6 +412,7 @@ class Settings(BaseSettings):
             self.home,
             self.session_secret,
             self.screen_secret,
+            self.password_pepper,
             self.session_lifetime,
             self.oidc_issuer.rstrip("/") if self.oidc_issuer else None,
             self.oidc_client_id,

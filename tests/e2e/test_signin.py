@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 from deleton.core.access import token_digest
 from tests.harness import dash_calls
 from tests.harness.browser import (
-    SCREEN_SECRET,
+    SECRETS,
     Dashboard,
     Watched,
     watch,
@@ -66,7 +66,7 @@ def stranger(browser: Browser) -> Iterator[Watched]:
 
 
 def cli(world: SigninWorld, dashboard: Dashboard, *args: str, stdin: bytes = b"") -> str:
-    env = env_for(world.admin, public_url=dashboard.base, screen_secret=SCREEN_SECRET)
+    env = env_for(world.admin, public_url=dashboard.base, **SECRETS)
     result = run_deleton(*args, env=env, input=stdin)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.decode().strip()

@@ -59,8 +59,13 @@ SCREENSHOTS = Path(os.environ.get("DELETON_SCREENSHOTS", ROOT / "build" / "scree
 # what every dashboard under test signs with, and the account the browser is signed in as
 SESSION_SECRET = "test-session-secret-" + "s" * 32
 SCREEN_SECRET = "test-screen-secret-" + "k" * 32
+PASSWORD_PEPPER = "test-password-pepper-" + "p" * 32
 STAFF = "e2e-staff"
-SECRETS = {"session_secret": SESSION_SECRET, "screen_secret": SCREEN_SECRET}
+SECRETS = {
+    "session_secret": SESSION_SECRET,
+    "screen_secret": SCREEN_SECRET,
+    "password_pepper": PASSWORD_PEPPER,
+}
 
 
 _staff_session: list[str] = []  # the id of the browser's staff session, once signed in
@@ -95,7 +100,8 @@ def session_data(cookie: str) -> dict[str, Any]:
 def gate_over(connect: Connect, **settings: Any) -> Gate:
     """The door of a dashboard made in a test's own process, with the tests' secrets."""
     config = Settings(**SECRETS, **settings).access()  # type: ignore[arg-type]
-    return Gate(config, SESSION_SECRET.encode(), SCREEN_SECRET.encode(), connect)
+    secrets = (SESSION_SECRET.encode(), SCREEN_SECRET.encode())
+    return Gate(config, *secrets, connect, PASSWORD_PEPPER.encode())
 
 
 def _listening(port: int) -> bool:

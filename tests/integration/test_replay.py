@@ -70,7 +70,7 @@ def test_replay_a_dump_resumes_and_sends_alerts_once_the_mail_server_is_up(
 def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
     env = env_for(db, log_level="INFO")
     home = Path(env["DELETON_HOME"])
-    for name in ("session-secret", "screen-secret"):
+    for name in ("session-secret", "screen-secret", "password-pepper"):
         (home / name).unlink(missing_ok=True)
     process = deleton("up", "--bikes", "5", "--speed", "20", env=env, stdout=subprocess.PIPE)
     printed: list[bytes] = []
@@ -83,8 +83,9 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         base = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}"
         assert link.decode().startswith(f"{base}/login/")  # under the port it was given
         # the quick start's sign-in: the link, once; secrets made in DELETON_HOME, for it only
-        for name in ("session-secret", "screen-secret"):
+        for name in ("session-secret", "screen-secret", "password-pepper"):
             assert (home / name).stat().st_mode & 0o777 == 0o600
+        assert home.stat().st_mode & 0o777 == 0o700
         browser = Client(base)
         assert browser.request("/_dash-layout")[0] == 401
         status, headers, _ = browser.follow_link(link.decode())

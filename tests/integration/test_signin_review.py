@@ -7,29 +7,35 @@ login's pool, the accounts ``ada`` and ``root``).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import argon2
 import psycopg
 import pytest
 
-from deleton.core.access import STAFF, viewer_from
+from deleton.core.access import STAFF, token_digest, viewer_from
 from deleton.credentials import passwords
+from deleton.credentials.tokens import random_token
 from deleton.dashboard.gate import Gate
 from deleton.postgres import accounts
 from tests.harness import dash_calls
+from tests.harness.browser import PASSWORD_PEPPER
 from tests.harness.idp import AlbKeys, IdentityProvider, alb_token
-from tests.harness.services import env_for, run_deleton, scalar
+from tests.harness.services import env_for, execute, run_deleton, scalar
 from tests.integration import test_signin
 from tests.integration.test_signin import (
     ARN,
     FUNCTIONS,
     PASSWORD,
+    PEPPER,
     World,
     csrf,
     make_app,
@@ -200,12 +206,12 @@ def test_changing_a_password_ends_the_sessions_signed_in_with_the_old_one(world:
     app, gate = make_app(world)
     gate.recheck = 0.0  # ask the database every time
     with psycopg.connect(world.admin, autocommit=True) as conn:
-        accounts.add_account(conn, "eve", STAFF, passwords.hash_password(OLD_PASSWORD))
+        accounts.add_account(conn, "eve", STAFF, passwords.hash_password(OLD_PASSWORD, PEPPER))
     try:
         thief = app.server.test_client()
         assert sign_in(thief, "eve", OLD_PASSWORD).status_code == 303
         assert update(thief, dash_calls.fleet_tick())[0] == 200
-        env = env_for(world.admin)
+        env = env_for(world.admin, password_pepper=PASSWORD_PEPPER)
         assert run_deleton("users", "remove", "eve", env=env).returncode == 0
         added = run_deleton("users", "add", "eve", "--role", "staff", "--password-stdin",
                             env=env, input=f"{NEW_PASSWORD}\n".encode())  # fmt: skip
@@ -233,24 +239,90 @@ def test_the_api_login_cannot_reach_the_sign_in_functions(world: World) -> None:
     assert not any(reach.values()), reach
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review-signin F5: check_password is an unthrottled batch oracle"
-)
-def test_the_reader_login_cannot_test_guesses_faster_than_the_sign_in_page(world: World) -> None:
-    # The README: "the dashboard's login cannot test guesses offline". It can do as well: it
-    # reads the salt and parameters, hashes guesses on its own machines, and check_password
-    # answers any number of them in one statement, with no throttle and no trace.
-    guesses = [f"guess number {i}" for i in range(50)] + [PASSWORD]
-    with psycopg.connect(world.reader, autocommit=True) as conn:
-        salt = accounts.password_salt(conn, "ada")
-        assert salt is not None
-        hashes = [passwords.hash_with(guess, salt) for guess in guesses]
-        found: Any = conn.execute(
-            """SELECT array_agg(i) FROM unnest(%s::text[]) WITH ORDINALITY AS g(h, i)
-               WHERE historical.check_password('ada', h) IS NOT NULL""",
-            [hashes],
-        ).fetchone()
-    assert found[0] is None, f"guess {found[0]} of {len(guesses)} is ada's password"
+def _unpeppered(password: str, salted: str) -> str:
+    """What the reader login can make of a guess: argon2id with the salt it is given, on the
+    attacker's own machines, without the pepper it never sees."""
+    params = argon2.extract_parameters(f"{salted}${'A' * 43}")
+    salt = salted.rsplit("$", 1)[1]
+    return argon2.low_level.hash_secret(
+        password.encode(), base64.b64decode(salt + "=" * (-len(salt) % 4)),
+        time_cost=params.time_cost, memory_cost=params.memory_cost,
+        parallelism=params.parallelism, hash_len=params.hash_len, type=argon2.Type.ID,
+        version=params.version,
+    ).decode()  # fmt: skip
+
+
+def test_the_reader_login_cannot_test_guesses(world: World) -> None:
+    # review F5 (review/reader_oracle.py): the reader login read a name's salt, hashed guesses
+    # on its own machines, and check_password answered any number of them in one statement
+    # (201 guesses in 3 ms), with no throttle and no trace; account_role and password_salt
+    # listed every account. Now the hash is of the password peppered with a key the database
+    # never sees, and sign_in_password counts failures per name, refusing every try while
+    # they say to wait, whoever asks.
+    with psycopg.connect(world.admin, autocommit=True) as conn:
+        accounts.add_account(conn, "fay", STAFF, passwords.hash_password(PASSWORD, PEPPER))
+    guesses = [f"guess number {i}" for i in range(8)]
+    try:
+        with psycopg.connect(world.reader, autocommit=True) as conn:
+            salt = accounts.password_salt(conn, "fay")
+            assert salt is not None
+
+            def batch(hashes: list[str]) -> list[tuple[str | None, float]]:
+                found = conn.execute(
+                    """SELECT r.role, r.wait FROM unnest(%s::text[]) WITH ORDINALITY AS g(h, i),
+                              historical.sign_in_password('fay', g.h, %s, 600) r
+                       ORDER BY g.i""",
+                    [hashes, token_digest(random_token())],
+                ).fetchall()
+                return [(role, wait) for role, wait in found]
+
+            # the right password, hashed as the reader login can: no match, ever
+            answers = batch([_unpeppered(PASSWORD, salt)])
+            assert answers == [(None, 0.0)]
+            # even with the pepper stolen: five failures, then every try waits, the right one
+            # too, and is never compared
+            peppered = [passwords.hash_with(g, salt, PEPPER) or "" for g in guesses]
+            right = passwords.hash_with(PASSWORD, salt, PEPPER) or ""
+            answers = batch([*peppered, right])
+            assert [role for role, _ in answers] == [None] * 9
+            assert [wait > 0 for _, wait in answers] == [False] * 4 + [True] * 5
+        failures = scalar(world.admin,
+                          "SELECT failures FROM historical.sign_in_failure WHERE name_key = 'fay'")  # fmt: skip
+        assert failures == 5
+        # no function lists accounts or roles any more
+        for gone in ("historical.account_role(text)", "historical.check_password(text,text)"):
+            assert scalar(world.admin, "SELECT to_regprocedure(%s)", [gone]) is None
+    finally:
+        with psycopg.connect(world.admin, autocommit=True) as conn:
+            accounts.remove_account(conn, "fay")
+            conn.execute("DELETE FROM historical.sign_in_failure WHERE name_key = 'fay'")
+
+
+def test_concurrent_wrong_passwords_get_the_free_tries_and_no_more(world: World) -> None:
+    # review F7 (review/throttle_race.py): 40 wrong passwords at once got 10 tries where 5 are
+    # free: the throttle was checked before the work and counted after, in each process. The
+    # database now judges one try of a name at a time.
+    tries = 40
+    barrier = threading.Barrier(tries)
+    answers: list[tuple[str | None, float]] = []
+
+    def attempt(i: int) -> None:
+        with psycopg.connect(world.reader, autocommit=True) as conn:
+            barrier.wait(timeout=60)
+            answers.append(accounts.sign_in_password(
+                conn, "gus", f"not a hash {i}", token_digest(random_token()), 600))  # fmt: skip
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(tries)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(answers) == tries
+        compared = [wait for _, wait in answers if wait == 0]
+        assert len(compared) == 5, answers  # the free tries; every other one was told to wait
+    finally:
+        execute(world.admin, "DELETE FROM historical.sign_in_failure WHERE name_key = 'gus'")
 
 
 def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) -> None:

@@ -8,6 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import argon2
 import pytest
 from pydantic import SecretStr
 
@@ -143,17 +144,29 @@ def test_failures_are_free_then_each_waits_twice_as_long_then_forgotten() -> Non
     assert list(throttle._failures) == ["cy", "dee"]  # bounded, the oldest forgotten
 
 
-def test_a_password_is_checked_by_hashing_it_with_the_stored_salt() -> None:
-    stored = passwords.hash_password("correct horse battery")
+def test_a_password_is_checked_by_hashing_it_peppered_with_the_stored_salt() -> None:
+    pepper, other = b"p" * 32, b"q" * 32
+    stored = passwords.hash_password("correct horse battery", pepper)
     salt = passwords.salt_of(stored)
     assert stored.startswith("$argon2id$") and salt == stored.rsplit("$", 1)[0]
-    assert passwords.hash_with("correct horse battery", salt) == stored
-    assert passwords.hash_with("correct horse batterY", salt) != stored
-    assert passwords.HASHER.verify(stored, "correct horse battery")  # the library agrees
+    assert passwords.hash_with("correct horse battery", salt, pepper) == stored
+    assert passwords.hash_with("correct horse batterY", salt, pepper) != stored
+    # the library agrees, given what it hashes: the password's HMAC under the pepper
+    assert passwords.HASHER.verify(stored, passwords.peppered("correct horse battery", pepper))
+    # without the pepper (all that a login of the database has), the right password is wrong
+    assert passwords.hash_with("correct horse battery", salt, other) != stored
+    assert not _verifies(stored, "correct horse battery")
     for bad in ("", "garbage", "$argon2i$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ", "$argon2id$v=19$x$y"):
-        assert passwords.hash_with("x", bad) is None, bad
+        assert passwords.hash_with("x", bad, pepper) is None, bad
     decoy = passwords.decoy_salt()
-    assert decoy.startswith("$argon2id$") and passwords.hash_with("x", decoy) is not None
+    assert decoy.startswith("$argon2id$") and passwords.hash_with("x", decoy, pepper) is not None
+
+
+def _verifies(stored: str, password: str) -> bool:
+    try:
+        return passwords.HASHER.verify(stored, password)
+    except argon2.exceptions.VerifyMismatchError:
+        return False
 
 
 def test_a_screen_token_is_signed_and_refused_otherwise() -> None:

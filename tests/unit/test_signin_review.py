@@ -56,7 +56,7 @@ def _database() -> Iterator[_Answers]:
 @pytest.fixture(scope="module")
 def server() -> Any:
     config = Settings(session_secret=SECRET, screen_secret="t" * 40)
-    gate = Gate(config.access(), SECRET.encode(), b"t" * 40, _database)  # type: ignore[arg-type]
+    gate = Gate(config.access(), SECRET.encode(), b"t" * 40, _database, b"p" * 32)  # type: ignore[arg-type]
     data = views.DashboardData.over(_database, 3600 * 10**6)  # type: ignore[arg-type]
     return dashboard_app.create_app(data, gate).server
 
@@ -230,3 +230,17 @@ def test_the_keys_come_over_https_or_from_this_machine(url: str, allowed: bool) 
     else:
         with pytest.raises(ValidationError, match="https"):
             Settings(alb_keys_url=url)
+
+
+def test_without_a_pepper_the_dashboard_takes_no_password() -> None:
+    # review F5: a password is checked peppered; a dashboard that has no pepper cannot check
+    # one, so it offers no password form and refuses one posted
+    config = Settings(session_secret=SECRET, screen_secret="t" * 40)
+    gate = Gate(config.access(), SECRET.encode(), b"t" * 40, _database)  # type: ignore[arg-type]
+    data = views.DashboardData.over(_database, 3600 * 10**6)  # type: ignore[arg-type]
+    client = dashboard_app.create_app(data, gate).server.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert "signin-form" not in page and "login-link" in page
+    token = page.split('name="csrf" value="', 1)[-1].split('"', 1)[0] if "csrf" in page else ""
+    refused = client.post("/login", data={"csrf": token, "name": "ada", "password": "x" * 12})
+    assert refused.status_code == 405

@@ -70,10 +70,9 @@ def users(
     assert role in access.ROLES
     hashed = None
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if len(password) < passwords.MIN_LENGTH:
-            return _refuse(f"a password has at least {passwords.MIN_LENGTH} characters")
-        hashed = passwords.hash_password(password)
+        hashed = _password_hash(settings)
+        if hashed is None:
+            return 1
     added = _run(
         database, "the account", lambda conn: accounts.add_account(conn, name, role, hashed)
     )
@@ -82,6 +81,22 @@ def users(
     how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
     print(f"added {name} ({role}), who signs in {how}", file=sys.stderr)
     return 0
+
+
+def _password_hash(settings: Settings) -> str | None:
+    """The hash of a password read from stdin, peppered with the dashboard's pepper; ``None``
+    (said why on stderr) when it is too short."""
+    pepper = keys.stored_secret(settings.password_pepper, settings.home, keys.PEPPER)
+    if pepper is None:
+        raise ConfigError(
+            "DELETON_PASSWORD_PEPPER is not set (and DELETON_HOME keeps none): set it, the same"
+            " for the dashboard, or run deleton up once to make one"
+        )
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < passwords.MIN_LENGTH:
+        _refuse(f"a password has at least {passwords.MIN_LENGTH} characters")
+        return None
+    return passwords.hash_password(password, pepper)
 
 
 def new_login_link(

@@ -1,4 +1,5 @@
-"""The secrets that sign sessions and screen links when none is configured: one file each in
+"""The secrets that sign sessions and screen links, and the password pepper, when none is
+configured: one file each in
 ``DELETON_HOME``, made once (mode 0600, in a folder of mode 0700) by ``deleton up`` and read
 again by every run after (``private``: never through a link, never another user's file)."""
 
@@ -14,6 +15,7 @@ from ..errors import ConfigError
 
 SESSION = "session-secret"
 SCREEN = "screen-secret"
+PEPPER = "password-pepper"  # the key passwords are peppered with (``passwords``)
 
 
 def stored_secret(

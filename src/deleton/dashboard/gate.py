@@ -29,6 +29,7 @@ from ..settings import AccessConfig
 log = logging.getLogger(__name__)
 
 WRONG = "Wrong name or password."
+NO_PASSWORDS = "Passwords are not set up on this dashboard: ask for a sign-in link."
 _UNKNOWN = object()  # the database could not be asked, and nothing was known before
 
 
@@ -40,6 +41,7 @@ class Gate:
     session_secret: bytes
     screen_secret: bytes | None
     connect: Connect
+    pepper: bytes | None = None  # the key passwords are peppered with; None: passwords are off
     wall: Callable[[], float] = time.time
     recheck: float = RECHECK_SECONDS  # seconds a session's or a screen's state is trusted
     throttle: Throttle = field(default_factory=Throttle)
@@ -94,31 +96,39 @@ class Gate:
 
     def sign_in_password(self, name: str, password: str, address: str) -> Viewer | str:
         """The viewer, or why not. A wrong name, a name that signs in by link only and a wrong
-        password are refused alike, after the same work; each name and each address has its
-        failures throttled."""
-        now = self.wall()
-        keys = (f"name:{name.lower()}", f"address:{address}")
+        password are refused alike, after the same work (the database gives a decoy salt for
+        a name without a password). Failures are counted per name by the database, whichever
+        process is asked, and per client address here."""
+        if self.pepper is None:
+            return NO_PASSWORDS
+        pepper, key = self.pepper, f"address:{address}"
         with self._lock:
-            wait = max(self.throttle.wait(key, now) for key in keys)
+            wait = self.throttle.wait(key, self.wall())
         if wait > 0:
-            return f"Too many attempts: try again in {int(wait) + 1} s."
+            return _too_many(wait)
         salt = run_query(self.connect, "sign-in", lambda conn: accounts.password_salt(conn, name))
-        hashed = passwords.hash_with(password, salt or passwords.decoy_salt()) or ""
-        # asked even of a decoy, which matches nothing: the same queries, whoever is named
-        role = run_query(
-            self.connect, "sign-in", lambda conn: accounts.check_password(conn, name, hashed)
+        hashed = passwords.hash_with(password, salt or passwords.decoy_salt(), pepper) or ""
+        session = tokens.random_token()
+        role, wait = run_query(
+            self.connect,
+            "sign-in",
+            lambda conn: accounts.sign_in_password(
+                conn, name, hashed, token_digest(session), self._lifetime
+            ),
         )
         with self._lock:
-            for key in keys:
-                if role is None:
-                    self.throttle.failed(key, self.wall())
-                else:
-                    self.throttle.succeeded(key)
+            if role is None:
+                self.throttle.failed(key, self.wall())
+            else:
+                self.throttle.succeeded(key)
+        if wait > 0:
+            log.info("a sign-in by password waits: too many failures for that name")
+            return _too_many(wait)
         if role is None:
             log.info("a sign-in by password was refused")
             return WRONG
         log.info("a %s signed in by password", role)
-        return self.start(Viewer(role, name, "password", self.wall()))
+        return Viewer(role, name, "password", self.wall(), session=session)
 
     def sign_in_link(self, token: str) -> Viewer | None:
         """The viewer of a one-time link used now; ``None`` when it is unknown, used or
@@ -172,6 +182,11 @@ class Gate:
             log.warning("a session could not be ended in the database: %s", exc)
 
     @property
+    def passwords(self) -> bool:
+        """Whether people may sign in by password here."""
+        return self.pepper is not None
+
+    @property
     def _lifetime(self) -> int:
         return max(60, int(self.config.session_lifetime))
 
@@ -194,3 +209,7 @@ class Gate:
             log.info("a revoked %s screen link was refused", grant.kind)
             return None
         return Viewer(None, "", "screen", self.wall(), grant)
+
+
+def _too_many(wait: float) -> str:
+    return f"Too many attempts: try again in {int(wait) + 1} s."

@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from ..core.access import Permission, Viewer, session_of, viewer_from
 from ..errors import DeletonError
 from .alb import HEADER, AlbIdentity
-from .gate import Gate
+from .gate import WRONG, Gate
 from .oidc import CALLBACK, OidcSignIn
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,9 @@ def install(
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     oidc = OidcSignIn(server, config, gate.wall) if config.oidc and alb is None else None
-    passwords_allowed = alb is None
+    # behind the load balancer it alone signs people in; without a pepper, no password can be
+    # checked
+    passwords_allowed = alb is None and gate.passwords
 
     def sign_in_page(message: str = "", status: int = 200) -> Response:
         if alb is not None:
@@ -347,7 +349,7 @@ def install(
         except DeletonError:
             return sign_in_page("Waiting for the database: please try again in a moment.", 503)
         if isinstance(result, str):
-            return sign_in_page(result, 401 if result == "Wrong name or password." else 429)
+            return sign_in_page(result, 401 if result == WRONG else 429)
         start_session(result)
         return _go(request.form.get("next"), 303)
 

@@ -97,16 +97,25 @@ def revoke_screen(conn: Connection, kind: str, target: str) -> bool:
 
 
 def password_salt(conn: Connection, name: str) -> str | None:
-    """The algorithm, parameters and salt of the account's password hash, without the hash;
-    ``None`` when there is no such account or it has no password."""
+    """The algorithm, parameters and salt of the account's password hash, without the hash; a
+    decoy of the same shape (the same at every call) for a name with no password."""
     row = conn.execute("SELECT historical.password_salt(%s)", [name]).fetchone()
     return None if row is None else row[0]
 
 
-def check_password(conn: Connection, name: str, hashed: str) -> str | None:
-    """The account's role when ``hashed`` is its password's hash; ``None`` otherwise."""
-    row = conn.execute("SELECT historical.check_password(%s, %s)", [name, hashed]).fetchone()
-    return None if row is None else row[0]
+def sign_in_password(
+    conn: Connection, name: str, hashed: str, session: bytes, seconds: int
+) -> tuple[str | None, float]:
+    """``(role, 0)`` with the session (the digest of its id) started for ``seconds`` when
+    ``hashed`` is the hash of the account's password; ``(None, 0)`` when it is not (a failure
+    counted against the name); ``(None, seconds)`` when the name's failures say to wait that
+    long first (nothing compared)."""
+    row = conn.execute(
+        "SELECT role, wait FROM historical.sign_in_password(%s, %s, %s, %s)",
+        [name, hashed, session, seconds],
+    ).fetchone()
+    assert row is not None
+    return row[0], float(row[1])
 
 
 def consume_login_link(

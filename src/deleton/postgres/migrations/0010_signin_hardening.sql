@@ -5,6 +5,16 @@
 --                                  (the id travels in the signed cookie): signing out deletes
 --                                  it, so a copy of the cookie stops working; `deleton users
 --                                  remove` deletes a name's sessions
+--   historical.sign_in_failure     failed password sign-ins per name (lower case), counted
+--                                  and judged inside sign_in_password, one try at a time per
+--                                  name, whichever dashboard process asks
+--   historical.sign_in_secret      a random key of the database's own, for the decoy salts of
+--                                  names without a password
+--
+-- Passwords are peppered now (README): the dashboard hashes the HMAC of a password under a key
+-- the database never sees, so neither the database nor any login of it can check a guess.
+-- Hashes made before were not: they can never match again, so they are cleared, and those
+-- accounts sign in by link until a password is set again.
 --
 -- The dashboard's login, deleton_reader, still reads none of these tables: it calls the
 -- definer functions below, granted to it alone.
@@ -46,13 +56,18 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 
     SELECT u.name, u.role FROM used u
 $$;
 
--- The session of a person signed in another way (a password checked by the dashboard, an
--- identity provider, the load balancer's header), for p_seconds; sessions long over go.
+-- The session of a person an identity provider (or the load balancer's header) vouched for,
+-- for p_seconds; sessions long over go. An account's sessions start only with its password
+-- or link checked, in the same statement (consume_login_link, sign_in_password).
 CREATE FUNCTION historical.start_session(p_session bytea, p_name text, p_role text,
                                          p_via text, p_seconds integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    IF p_via IS DISTINCT FROM 'oidc' AND p_via IS DISTINCT FROM 'alb' THEN
+        RAISE EXCEPTION 'only an identity provider''s sessions start here'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF p_seconds NOT BETWEEN 60 AND 2592000 THEN
         RAISE EXCEPTION 'a session lasts from a minute to 30 days'
             USING ERRCODE = 'invalid_parameter_value';
@@ -91,3 +106,105 @@ REVOKE ALL ON FUNCTION historical.consume_login_link(bytea, bytea, integer),
 GRANT EXECUTE ON FUNCTION historical.consume_login_link(bytea, bytea, integer),
     historical.start_session(bytea, text, text, text, integer),
     historical.session_role(bytea), historical.end_session(bytea) TO deleton_reader;
+
+-- --- passwords: peppered, counted, no oracle (review F5) ---------------------------------------
+
+UPDATE historical.account SET password_hash = NULL WHERE password_hash IS NOT NULL;
+
+CREATE TABLE historical.sign_in_failure (
+    name_key text PRIMARY KEY,
+    failures integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    last_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+CREATE INDEX sign_in_failure_last ON historical.sign_in_failure (last_at);
+
+CREATE TABLE historical.sign_in_secret (
+    only_one boolean PRIMARY KEY DEFAULT true CHECK (only_one),
+    decoy_key bytea NOT NULL CHECK (length(decoy_key) = 32)
+);
+-- gen_random_uuid() draws on the server's strong random source; two of them, 244 bits
+INSERT INTO historical.sign_in_secret (decoy_key)
+VALUES (sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')));
+
+ALTER TABLE historical.sign_in_failure OWNER TO deleton_writer;
+ALTER TABLE historical.sign_in_secret OWNER TO deleton_writer;
+REVOKE ALL ON historical.sign_in_failure, historical.sign_in_secret
+    FROM PUBLIC, deleton_reader, deleton_api;
+
+-- The algorithm, parameters and salt of a name's password hash; for a name that has no
+-- password (unknown, or signing in by link only) a decoy of the same shape, the same at every
+-- call, so that the answer tells nobody which names exist. The parameters are argon2-cffi's
+-- defaults, which `deleton users` hashes with (a test holds the two together).
+CREATE OR REPLACE FUNCTION historical.password_salt(p_name text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce(
+        (SELECT regexp_replace(a.password_hash, '\$[^$]*$', '') FROM historical.account a
+         WHERE a.name = p_name AND a.password_hash IS NOT NULL),
+        '$argon2id$v=19$m=65536,t=3,p=4$' || rtrim(encode(
+            substr(sha256(k.decoy_key || convert_to(p_name, 'UTF8')), 1, 16), 'base64'), '='))
+    FROM historical.sign_in_secret k
+$$;
+
+-- check_password answered any number of guesses in one statement, unthrottled and unseen.
+DROP FUNCTION historical.check_password(text, text);
+
+-- A password sign-in: the account's role, and its session started, when p_hash is the hash of
+-- its (peppered) password; NULL otherwise. Failures are counted per name, whichever process
+-- asks: after 5 within 15 minutes each try must wait twice as long as the one before (1 s,
+-- 2 s, ... up to 5 minutes), and a try made sooner is not compared at all: `wait` says how
+-- many seconds are left. The name's row is locked first, so tries of one name are judged one
+-- at a time and none slips past the count. A success forgets the failures.
+CREATE FUNCTION historical.sign_in_password(p_name text, p_hash text, p_session bytea,
+                                            p_seconds integer)
+RETURNS TABLE (role text, wait double precision)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_key text := lower(p_name);
+    v_failures integer;
+    v_last timestamptz;
+    v_role text;
+    v_wait double precision;
+BEGIN
+    IF p_seconds NOT BETWEEN 60 AND 2592000 THEN
+        RAISE EXCEPTION 'a session lasts from a minute to 30 days'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO historical.sign_in_failure AS f (name_key) VALUES (v_key)
+    ON CONFLICT (name_key) DO UPDATE SET name_key = excluded.name_key
+    RETURNING f.failures, f.last_at INTO v_failures, v_last;
+    IF v_last < clock_timestamp() - interval '15 minutes' THEN
+        v_failures := 0;
+    END IF;
+    IF v_failures >= 5 THEN
+        v_wait := extract(epoch FROM v_last - clock_timestamp())
+                  + least(300, 2 ^ (v_failures - 5));
+        IF v_wait > 0 THEN
+            RETURN QUERY SELECT NULL::text, v_wait;
+            RETURN;
+        END IF;
+    END IF;
+    SELECT a.role INTO v_role FROM historical.account a
+    WHERE a.name = p_name AND a.password_hash = p_hash;
+    IF v_role IS NULL THEN
+        UPDATE historical.sign_in_failure f SET failures = v_failures + 1,
+            last_at = clock_timestamp() WHERE f.name_key = v_key;
+        -- names whose failures have lapsed go; any another try holds is left to it
+        DELETE FROM historical.sign_in_failure WHERE name_key IN (
+            SELECT g.name_key FROM historical.sign_in_failure g
+            WHERE g.last_at < clock_timestamp() - interval '15 minutes'
+            LIMIT 100 FOR UPDATE SKIP LOCKED);
+        RETURN QUERY SELECT NULL::text, 0::double precision;
+        RETURN;
+    END IF;
+    DELETE FROM historical.sign_in_failure f WHERE f.name_key = v_key;
+    DELETE FROM historical.dashboard_session s WHERE s.expires_at < now();
+    INSERT INTO historical.dashboard_session (digest, name, role, via, expires_at)
+    VALUES (p_session, p_name, v_role, 'password', now() + make_interval(secs => p_seconds));
+    RETURN QUERY SELECT v_role, 0::double precision;
+END $$;
+
+ALTER FUNCTION historical.sign_in_password(text, text, bytea, integer) OWNER TO deleton_writer;
+REVOKE ALL ON FUNCTION historical.sign_in_password(text, text, bytea, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION historical.sign_in_password(text, text, bytea, integer)
+    TO deleton_reader;
