@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import urllib.error
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import Message
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urljoin, urlsplit
 
 import pytest
@@ -25,11 +26,11 @@ from joserfc.jws import JWSRegistry
 from pydantic import ValidationError
 from werkzeug.urls import iri_to_uri
 
-from deleton.core.access import STAFF, Viewer, session_of
+from deleton.core.access import STAFF, Throttle, Viewer, session_of
 from deleton.dashboard import alb as alb_module
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import signin, views
-from deleton.dashboard.alb import AlbIdentity
+from deleton.dashboard.alb import HEADER, AlbIdentity
 from deleton.dashboard.gate import Gate
 from deleton.settings import Settings
 
@@ -37,15 +38,25 @@ SECRET = "s" * 40
 BASE = "http://dash.example"
 
 
+DECOY = "$argon2id$v=19$m=65536,t=3,p=4$ZGVjb3lkZWNveWRlY295"
+
+
 class _Answers:
-    """A database connection that finds every session asked about in force, as staff."""
+    """A database connection that finds every session asked about in force, as staff, and
+    every password wrong."""
+
+    answers: ClassVar[dict[str, Any]] = {
+        "historical.session_role": (STAFF,),
+        "historical.password_salt": (DECOY,),
+        "historical.sign_in_password": (None, 0.0),
+    }
 
     def execute(self, query: str, params: Any = ()) -> _Answers:
-        assert "historical.session_role" in query, query
+        (self.answer,) = [a for name, a in self.answers.items() if name in query]
         return self
 
-    def fetchone(self) -> tuple[str]:
-        return (STAFF,)
+    def fetchone(self) -> Any:
+        return self.answer
 
 
 @contextmanager
@@ -244,3 +255,51 @@ def test_without_a_pepper_the_dashboard_takes_no_password() -> None:
     token = page.split('name="csrf" value="', 1)[-1].split('"', 1)[0] if "csrf" in page else ""
     refused = client.post("/login", data={"csrf": token, "name": "ada", "password": "x" * 12})
     assert refused.status_code == 405
+
+
+# --- F7: the client address's throttle (review/throttle_race.py) ------------------------------
+
+
+def test_tries_made_at_once_get_the_free_ones_and_no_more() -> None:
+    # each try was checked before its work and counted after: 40 at once all passed the
+    # check. Now a try is counted as it starts, and forgiven if it succeeds.
+    throttle = Throttle(free=5)
+    assert [throttle.attempt("address:1.2.3.4", 100.0) for _ in range(40)].count(0.0) == 5
+    throttle.succeeded("address:1.2.3.4")
+    assert throttle.attempt("address:1.2.3.4", 100.0) == 0.0
+    throttle.refund("address:1.2.3.4")  # a try the database could not judge
+    assert "address:1.2.3.4" not in throttle._failures
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_address_throttle(server: Any) -> None:
+    # Without the load balancer, X-Forwarded-For is anyone's to write: the connection's
+    # address is the one throttled, whatever the header says.
+    client: FlaskClient = server.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    codes = []
+    for i in range(7):
+        form = {"csrf": token, "name": f"user{i}", "password": "a wrong password"}
+        headers = {"X-Forwarded-For": f"203.0.113.{i}"}
+        reply = client.post("/login", data=form, headers=headers, environ_base=_FROM)
+        codes.append(reply.status_code)
+    assert codes == [401] * 5 + [429] * 2
+
+
+def test_behind_the_load_balancer_the_client_is_the_last_forwarded_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The load balancer appends the address it saw to X-Forwarded-For; what comes before is
+    # the client's to say. Only behind it (DELETON_ALB_ARN) is the header read at all.
+    config = Settings(session_secret=SECRET, screen_secret="t" * 40, alb_arn=ARN)
+    gate = Gate(config.access(), SECRET.encode(), b"t" * 40, _database)  # type: ignore[arg-type]
+    data = views.DashboardData.over(_database, 3600 * 10**6)  # type: ignore[arg-type]
+    alb = AlbIdentity(ARN, "https://keys.example/", "groups", fetch=_KeyServer().fetch)
+    client = dashboard_app.create_app(data, gate, alb).server.test_client()
+    headers = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9", HEADER: "not.a.token"}
+    with caplog.at_level(logging.WARNING, logger="deleton.dashboard.signin"):
+        assert client.get("/fleet", headers=headers, environ_base=_FROM).status_code == 403
+    assert "(client 203.0.113.9)" in caplog.text and "198.51.100.7" not in caplog.text
+
+
+_FROM = {"REMOTE_ADDR": "10.0.0.5"}

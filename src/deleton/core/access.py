@@ -208,10 +208,15 @@ def viewer_from(session: Mapping[str, Any]) -> Viewer | None:
 
 @dataclass
 class Throttle:
-    """Failed sign-ins per key (an account name, a client address). The first ``free``
-    failures within ``window`` seconds cost nothing; after them each try must wait twice as
-    long as the one before, up to ``longest`` seconds. A success forgets the key; at most
-    ``keys`` keys are remembered, the least recently failed forgotten first."""
+    """Failed sign-ins per client address, in one process (an account name's are counted by
+    the database, for every process). The first ``free`` failures within ``window`` seconds
+    cost nothing; after them each try must wait twice as long as the one before, up to
+    ``longest`` seconds (the database's rule for names, in its numbers). A success forgets the
+    key; at most ``keys`` keys are remembered, the least recently failed forgotten first.
+
+    ``attempt`` counts a try as failed *before* its work, so that tries made at once cannot
+    all pass a check that none of them has yet counted against; ``succeeded`` forgets them
+    and ``refund`` takes back one that could not be judged."""
 
     free: int = 5
     window: float = 900.0
@@ -235,5 +240,21 @@ class Throttle:
         while len(self._failures) > self.keys:
             self._failures.popitem(last=False)
 
+    def attempt(self, key: str, now: float) -> float:
+        """Seconds before a try for ``key`` is heard (nothing counted); 0 when it may go ahead
+        now, in which case it is counted as failed until ``succeeded`` says otherwise."""
+        wait = self.wait(key, now)
+        if wait == 0:
+            self.failed(key, now)
+        return wait
+
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def refund(self, key: str) -> None:
+        """Takes back one try counted by ``attempt``."""
+        count, last = self._failures.get(key, (0, 0.0))
+        if count > 1:
+            self._failures[key] = (count - 1, last)
+        else:
+            self._failures.pop(key, None)

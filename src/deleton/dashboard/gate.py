@@ -103,23 +103,29 @@ class Gate:
             return NO_PASSWORDS
         pepper, key = self.pepper, f"address:{address}"
         with self._lock:
-            wait = self.throttle.wait(key, self.wall())
+            wait = self.throttle.attempt(key, self.wall())  # counted now, forgiven on success
         if wait > 0:
+            log.info("a sign-in by password from %s waits: too many failures", address)
             return _too_many(wait)
-        salt = run_query(self.connect, "sign-in", lambda conn: accounts.password_salt(conn, name))
-        hashed = passwords.hash_with(password, salt or passwords.decoy_salt(), pepper) or ""
         session = tokens.random_token()
-        role, wait = run_query(
-            self.connect,
-            "sign-in",
-            lambda conn: accounts.sign_in_password(
-                conn, name, hashed, token_digest(session), self._lifetime
-            ),
-        )
-        with self._lock:
-            if role is None:
-                self.throttle.failed(key, self.wall())
-            else:
+        try:
+            salt = run_query(
+                self.connect, "sign-in", lambda conn: accounts.password_salt(conn, name)
+            )
+            hashed = passwords.hash_with(password, salt or passwords.decoy_salt(), pepper) or ""
+            role, wait = run_query(
+                self.connect,
+                "sign-in",
+                lambda conn: accounts.sign_in_password(
+                    conn, name, hashed, token_digest(session), self._lifetime
+                ),
+            )
+        except DeletonError:
+            with self._lock:
+                self.throttle.refund(key)  # not judged: the database was away
+            raise
+        if role is not None:
+            with self._lock:
                 self.throttle.succeeded(key)
         if wait > 0:
             log.info("a sign-in by password waits: too many failures for that name")

@@ -31,6 +31,7 @@ from flask import Flask, Response, g, jsonify, redirect, render_template_string,
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -215,6 +216,11 @@ def install(
     """Puts the door in front of ``server`` (the Dash app's Flask server). ``policies``: the
     permission each update callback needs, by Dash's output key."""
     config = gate.config
+    if alb is not None:
+        # behind the load balancer, the client's address is the one it appends last to
+        # X-Forwarded-For (whatever came before is the client's to say); elsewhere the header
+        # is anyone's to forge, and the connection's address is taken
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1)  # type: ignore[method-assign]
     server.secret_key = gate.session_secret
     server.session_interface = SignedCookies()
     server.config.update(
@@ -264,6 +270,7 @@ def install(
             person = alb.viewer(request.headers[HEADER])
             current = viewer_now()
             if person is None:
+                log.warning("a load balancer identity was refused (client %s)", request.remote_addr)
                 if current is not None:
                     gate.end(current)
                 session.clear()
