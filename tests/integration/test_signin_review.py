@@ -200,23 +200,48 @@ def _session_of(app: Any, client: Any) -> dict[str, Any]:
 
 
 def test_changing_a_password_ends_the_sessions_signed_in_with_the_old_one(world: World) -> None:
-    # The CLI's only way to change a password is `users remove`, then `users add` (it says so).
-    # Sessions are checked against the account's role by name alone, so a session stolen with
-    # the old password comes back to life as soon as the name exists again with that role.
+    # review F2 (review/session_survives.py): the only way to change a password was `users
+    # remove`, then `users add`, and sessions were checked by name and role alone, so a session
+    # stolen with the old password came back to life as soon as the name existed again with
+    # that role (a name reused for someone else too). Now `users password` changes it, and an
+    # account's sessions hold only while they carry its session key, made anew by either.
     app, gate = make_app(world)
     gate.recheck = 0.0  # ask the database every time
+    env = env_for(world.admin, password_pepper=PASSWORD_PEPPER)
     with psycopg.connect(world.admin, autocommit=True) as conn:
         accounts.add_account(conn, "eve", STAFF, passwords.hash_password(OLD_PASSWORD, PEPPER))
     try:
         thief = app.server.test_client()
         assert sign_in(thief, "eve", OLD_PASSWORD).status_code == 303
         assert update(thief, dash_calls.fleet_tick())[0] == 200
-        env = env_for(world.admin, password_pepper=PASSWORD_PEPPER)
+        changed = run_deleton("users", "password", "eve", "--password-stdin",
+                              env=env, input=f"{NEW_PASSWORD}\n".encode())  # fmt: skip
+        assert changed.returncode == 0 and b"sessions end" in changed.stderr, changed.stderr
+        assert update(thief, dash_calls.fleet_tick())[0] == 401
+        assert sign_in(app.server.test_client(), "eve", OLD_PASSWORD).status_code == 401
+        owner = app.server.test_client()
+        assert sign_in(owner, "eve", NEW_PASSWORD).status_code == 303
+        # removed, then made again with the very same password: another account
         assert run_deleton("users", "remove", "eve", env=env).returncode == 0
         added = run_deleton("users", "add", "eve", "--role", "staff", "--password-stdin",
                             env=env, input=f"{NEW_PASSWORD}\n".encode())  # fmt: skip
         assert added.returncode == 0, added.stderr
-        assert update(thief, dash_calls.fleet_tick())[0] == 401
+        assert update(owner, dash_calls.fleet_tick())[0] == 401
+        # a session that a sign-in with the old password was starting as the password changed
+        # carries the key it read with the old hash: it holds no more
+        before = scalar(world.admin, "SELECT session_key FROM historical.account WHERE name='eve'")
+        cleared = run_deleton("users", "password", "eve", env=env)  # none: link only
+        assert cleared.returncode == 0 and b"by link only" in cleared.stderr
+        late = token_digest(random_token())
+        execute(world.admin,
+                """INSERT INTO historical.dashboard_session
+                       (digest, name, role, via, account_key, expires_at)
+                   VALUES (%s, 'eve', 'staff', 'password', %s, now() + interval '1 hour')""",
+                [late, before])  # fmt: skip
+        with psycopg.connect(world.reader, autocommit=True) as conn:
+            assert accounts.session_role(conn, late) is None
+        assert b"eve\tstaff\tlink only" in run_deleton("users", "list", env=env).stdout
+        assert run_deleton("users", "password", "nobody-here", env=env).returncode == 1
     finally:
         with psycopg.connect(world.admin, autocommit=True) as conn:
             accounts.remove_account(conn, "eve")

@@ -42,7 +42,8 @@ def _refuse(message: str) -> int:
 def users(
     settings: Settings, action: str, name: str | None, role: str | None, password_stdin: bool
 ) -> int:
-    """``add NAME --role R [--password-stdin]``, ``remove NAME`` or ``list``."""
+    """``add NAME --role R [--password-stdin]``, ``password NAME [--password-stdin]``,
+    ``remove NAME`` or ``list``."""
     database = _database(settings)
     if action == "list":
         for account in _run(database, "the accounts", accounts.accounts):
@@ -67,6 +68,21 @@ def users(
             file=sys.stderr,
         )
         return 0
+    if action == "password":
+        hashed = _password_hash(settings) if password_stdin else None
+        if password_stdin and hashed is None:
+            return 1
+        if not _run(
+            database, "the account", lambda conn: accounts.set_password(conn, name, hashed)
+        ):
+            return _refuse(f"no account {name}")
+        how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
+        print(
+            f"{name} now signs in {how}; its sessions end (every dashboard notices within"
+            f" {access.RECHECK_SECONDS:g} s)",
+            file=sys.stderr,
+        )
+        return 0
     assert role in access.ROLES
     hashed = None
     if password_stdin:
@@ -77,7 +93,7 @@ def users(
         database, "the account", lambda conn: accounts.add_account(conn, name, role, hashed)
     )
     if not added:
-        return _refuse(f"{name} exists: `deleton users remove {name}` first to change it")
+        return _refuse(f"{name} exists: `deleton users password {name}` changes its password")
     how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
     print(f"added {name} ({role}), who signs in {how}", file=sys.stderr)
     return 0

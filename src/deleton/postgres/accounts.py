@@ -49,6 +49,26 @@ def remove_account(conn: Connection, name: str) -> tuple[bool, int]:
     return removed.rowcount > 0, ended.rowcount
 
 
+def set_password(conn: Connection, name: str, password_hash: str | None) -> bool:
+    """Gives the account a new password (``None``: none, it signs in by link only) and a new
+    session key, so that every session it had ends, even one being started with the old
+    password at this moment; its failures are forgotten. ``False`` when there is no such
+    account."""
+    with conn.transaction():
+        changed = conn.execute(
+            """UPDATE historical.account SET password_hash = %s, session_key = gen_random_uuid()
+               WHERE name = %s""",
+            [password_hash, name],
+        )
+        conn.execute(
+            """DELETE FROM historical.dashboard_session
+               WHERE name = %s AND via IN ('password', 'link')""",
+            [name],
+        )
+        conn.execute("DELETE FROM historical.sign_in_failure WHERE name_key = lower(%s)", [name])
+    return changed.rowcount > 0
+
+
 def accounts(conn: Connection) -> list[Account]:
     with conn.cursor(row_factory=class_row(Account)) as cursor:
         return cursor.execute(

@@ -4,7 +4,9 @@
 --   historical.dashboard_session   every person's dashboard session, by the SHA-256 of its id
 --                                  (the id travels in the signed cookie): signing out deletes
 --                                  it, so a copy of the cookie stops working; `deleton users
---                                  remove` deletes a name's sessions
+--                                  remove` deletes a name's sessions; an account's session
+--                                  holds while it carries the account's session key, which
+--                                  `deleton users password` makes anew
 --   historical.sign_in_failure     failed password sign-ins per name (lower case), counted
 --                                  and judged inside sign_in_password, one try at a time per
 --                                  name, whichever dashboard process asks
@@ -14,18 +16,26 @@
 -- Passwords are peppered now (README): the dashboard hashes the HMAC of a password under a key
 -- the database never sees, so neither the database nor any login of it can check a guess.
 -- Hashes made before were not: they can never match again, so they are cleared, and those
--- accounts sign in by link until a password is set again.
+-- accounts sign in by link until `deleton users password NAME --password-stdin` sets one.
 --
 -- The dashboard's login, deleton_reader, still reads none of these tables: it calls the
 -- definer functions below, granted to it alone.
+
+-- An account's session key: made anew when the account is made and when its password changes.
+-- A session of an account holds only while its key is the account's, so a password change ends
+-- every session made before it (a session being started with the old password at that very
+-- moment included), and a name removed and made again is another account.
+ALTER TABLE historical.account ADD COLUMN session_key uuid NOT NULL DEFAULT gen_random_uuid();
 
 CREATE TABLE historical.dashboard_session (
     digest bytea PRIMARY KEY CHECK (length(digest) = 32),
     name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     role text NOT NULL CHECK (role IN ('staff', 'admin')),
     via text NOT NULL CHECK (via IN ('password', 'link', 'oidc', 'alb')),
+    account_key uuid,  -- the account's session key when it began; NULL: no account of ours
     started_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz NOT NULL
+    expires_at timestamptz NOT NULL,
+    CHECK ((via IN ('password', 'link')) = (account_key IS NOT NULL))
 );
 CREATE INDEX dashboard_session_name ON historical.dashboard_session (name);
 CREATE INDEX dashboard_session_expires ON historical.dashboard_session (expires_at);
@@ -47,10 +57,12 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 
         FROM historical.account a
         WHERE l.digest = p_digest AND l.used_at IS NULL AND l.expires_at > now()
           AND a.name = l.name AND p_seconds BETWEEN 60 AND 2592000
-        RETURNING a.name, a.role
+        RETURNING a.name, a.role, a.session_key
     ), started AS (
-        INSERT INTO historical.dashboard_session (digest, name, role, via, expires_at)
-        SELECT p_session, u.name, u.role, 'link', now() + make_interval(secs => p_seconds)
+        INSERT INTO historical.dashboard_session (digest, name, role, via, account_key,
+                                                  expires_at)
+        SELECT p_session, u.name, u.role, 'link', u.session_key,
+               now() + make_interval(secs => p_seconds)
         FROM used u
     )
     SELECT u.name, u.role FROM used u
@@ -77,14 +89,15 @@ BEGIN
     VALUES (p_session, p_name, p_role, p_via, now() + make_interval(secs => p_seconds));
 END $$;
 
--- The role of a session now; NULL when it was signed out, is over, or its account was removed
--- or given another role.
+-- The role of a session now; NULL when it was signed out, is over, or its account was removed,
+-- given another role or another password.
 CREATE FUNCTION historical.session_role(p_session bytea) RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.role FROM historical.dashboard_session s
     WHERE s.digest = p_session AND s.expires_at > now()
-      AND (s.via IN ('oidc', 'alb') OR EXISTS (
-          SELECT 1 FROM historical.account a WHERE a.name = s.name AND a.role = s.role))
+      AND (s.account_key IS NULL OR EXISTS (
+          SELECT 1 FROM historical.account a
+          WHERE a.name = s.name AND a.role = s.role AND a.session_key = s.account_key))
 $$;
 
 -- Signing out: the session ends for every copy of its cookie.
@@ -164,6 +177,7 @@ DECLARE
     v_failures integer;
     v_last timestamptz;
     v_role text;
+    v_key_now uuid;
     v_wait double precision;
 BEGIN
     IF p_seconds NOT BETWEEN 60 AND 2592000 THEN
@@ -184,7 +198,8 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    SELECT a.role INTO v_role FROM historical.account a
+    -- the key read with the hash: a password changed after this cannot leave this session on
+    SELECT a.role, a.session_key INTO v_role, v_key_now FROM historical.account a
     WHERE a.name = p_name AND a.password_hash = p_hash;
     IF v_role IS NULL THEN
         UPDATE historical.sign_in_failure f SET failures = v_failures + 1,
@@ -199,8 +214,9 @@ BEGIN
     END IF;
     DELETE FROM historical.sign_in_failure f WHERE f.name_key = v_key;
     DELETE FROM historical.dashboard_session s WHERE s.expires_at < now();
-    INSERT INTO historical.dashboard_session (digest, name, role, via, expires_at)
-    VALUES (p_session, p_name, v_role, 'password', now() + make_interval(secs => p_seconds));
+    INSERT INTO historical.dashboard_session (digest, name, role, via, account_key, expires_at)
+    VALUES (p_session, p_name, v_role, 'password', v_key_now,
+            now() + make_interval(secs => p_seconds));
     RETURN QUERY SELECT v_role, 0::double precision;
 END $$;
 
