@@ -76,9 +76,9 @@ def world(signin_world: SigninWorld) -> Iterator[World]:
 
 def make_app(world: World, **settings: Any) -> tuple[Any, Gate]:
     """A dashboard over the module's database as the reader login, with these settings."""
-    config = Settings(session_secret=SESSION_SECRET, screen_secret=SCREEN_SECRET, **settings)
-    access = config.access()
-    secrets = (SESSION_SECRET.encode(), SCREEN_SECRET.encode())
+    settings = {"session_secret": SESSION_SECRET, "screen_secret": SCREEN_SECRET, **settings}
+    access = Settings(**settings).access()
+    secrets = (SESSION_SECRET.encode(), str(settings["screen_secret"]).encode())
     gate = Gate(access, *secrets, world.pool.connection, PEPPER)
     alb = None
     if access.alb_arn is not None and access.alb_keys is not None:
@@ -280,7 +280,8 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     own, other = world.bikes[0], world.bikes[1]
     link = screen_link(world, own)
     screen = app.server.test_client()
-    assert screen.get(f"/screen/{link}").status_code == 200
+    opened = screen.get(f"/screen/{link}")
+    assert (opened.status_code, opened.location) == (303, "/")  # the token leaves the URL
     status, body = update(screen, dash_calls.route(f"/screen/{link}"))
     assert status == 200 and "ride-state" in body and "bike-picker" not in body
     status, body = update(screen, dash_calls.ride_tick(own))
@@ -299,10 +300,12 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     # a forged link, and another bike's link used on this one
     assert screen.get(f"/screen/{link[:-2]}xx").status_code == 403
     assert screen.get("/").status_code == 302  # the forged link ended the session
-    assert screen.get(f"/screen/{link}").status_code == 200
+    assert screen.get(f"/screen/{link}").status_code == 303
     result = run_deleton("screen-link", "--revoke", own, env=env_for(world.admin))
     assert result.returncode == 0, result.stderr
     assert update(screen, dash_calls.ride_tick(own))[0] == 401  # its session ended
+    reloaded = screen.get("/")  # the kiosk reloads: it is told why, not sent to sign in
+    assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
     assert app.server.test_client().get(f"/screen/{link}").status_code == 403
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import re
 import threading
 import urllib.error
@@ -27,7 +28,7 @@ from deleton.credentials.tokens import random_token
 from deleton.dashboard.gate import Gate
 from deleton.postgres import accounts
 from tests.harness import dash_calls
-from tests.harness.browser import PASSWORD_PEPPER
+from tests.harness.browser import PASSWORD_PEPPER, SCREEN_SECRET
 from tests.harness.idp import AlbKeys, IdentityProvider, alb_token
 from tests.harness.services import env_for, execute, run_deleton, scalar
 from tests.integration import test_signin
@@ -407,7 +408,7 @@ def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) ->
     try:
         for serial in (ended[0], idle[0]):
             screen = app.server.test_client()
-            assert screen.get(f"/screen/{screen_link(world, serial)}").status_code in (200, 303)
+            assert screen.get(f"/screen/{screen_link(world, serial)}").status_code == 303
             status, body = update(screen, dash_calls.ride_tick(serial))
             assert status == 200 and "Waiting for the next rider" in body, body[:300]
             assert "Perpetua" not in body and "female" not in body.lower(), body[:300]
@@ -423,7 +424,7 @@ def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) ->
             status, body = update(staff, dash_calls.ride_tick(serial))
             assert status == 200 and "Perpetua" in body  # staff see the last ride
         screen = app.server.test_client()
-        assert screen.get(f"/screen/{screen_link(world, riding[0])}").status_code in (200, 303)
+        assert screen.get(f"/screen/{screen_link(world, riding[0])}").status_code == 303
         status, body = update(screen, dash_calls.ride_tick(riding[0]))
         assert status == 200 and "Perpetua Pedalling" in body  # the rider on the bike now
     finally:
@@ -479,3 +480,30 @@ def test_the_identity_providers_answer_must_be_for_us_and_about_one_person(
         assert update(client, dash_calls.fleet_tick())[0] == 200
     finally:
         idp.behave()
+
+
+def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
+    world: World,
+) -> None:
+    # review F11: screen links never expire and travel in the URL path (the load balancer's
+    # access logs, the kiosk's history); rotating DELETON_SCREEN_SECRET ended no open screen,
+    # as screen sessions are signed with the session secret. Now opening a link redirects to
+    # "/" (the session carries the screen), and a screen session carries its secret's
+    # fingerprint: another secret, and it is over.
+    app, _ = make_app(world)
+    serial = world.bikes[0]
+    kiosk = app.server.test_client()
+    opened = kiosk.get(f"/screen/{screen_link(world, serial)}")
+    assert (opened.status_code, opened.location) == (303, "/")
+    assert kiosk.get("/").status_code == 200
+    assert update(kiosk, dash_calls.ride_tick(serial))[0] == 200
+    held = _session_of(app, kiosk)["viewer"]
+    assert held["sk"] and SCREEN_SECRET not in json.dumps(held)  # a fingerprint, not the secret
+    rotated, _ = make_app(world, screen_secret="another-screen-secret-" + "r" * 32)
+    moved = copy_of(kiosk, rotated)  # the same kiosk, on a dashboard given the new secret
+    assert update(moved, dash_calls.ride_tick(serial))[0] == 401
+    reloaded = moved.get("/")
+    assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
+    assert (
+        rotated.server.test_client().get(f"/screen/{screen_link(world, serial)}").status_code == 403
+    )

@@ -34,8 +34,8 @@ from deleton.settings import load_settings
 
 STAFFER = Viewer(STAFF, "ada", "password", 1000.0, session="s1")
 ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0, session="s2")
-SCREEN = Viewer(None, "", "screen", 1000.0, ScreenGrant(BIKE, "SN0001", 3))
-BOARD = Viewer(None, "", "screen", 1000.0, ScreenGrant(LEADERBOARD, "", 1))
+SCREEN = Viewer(None, "", "screen", 1000.0, ScreenGrant(BIKE, "SN0001", 3), signed_by="k1")
+BOARD = Viewer(None, "", "screen", 1000.0, ScreenGrant(LEADERBOARD, "", 1), signed_by="k1")
 
 
 @pytest.mark.parametrize(
@@ -97,6 +97,7 @@ def test_a_session_holds_a_viewer_and_nothing_else_passes_for_one() -> None:
         {"viewer": {**staff, "since": True}},
         {"viewer": {**staff, "screen": {"k": BIKE, "t": "SN0001", "g": 1}}},  # a role AND a screen
         {"viewer": {**session_of(SCREEN), "screen": {"k": BIKE, "t": "../x", "g": 1}}},
+        {"viewer": {**session_of(SCREEN), "sk": ""}},  # a screen of no known secret
     ):
         assert viewer_from(broken) is None, broken
 

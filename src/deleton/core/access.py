@@ -126,6 +126,9 @@ class Viewer:
     # a person's session id, whose digest the database keeps while the session holds (signing
     # out deletes it, so no copy of the cookie works after); "" for a screen
     session: str = ""
+    # a screen's: the fingerprint of the screen secret that signed its link, so that a new
+    # secret ends every screen session; "" for a person
+    signed_by: str = ""
 
     @property
     def is_staff(self) -> bool:
@@ -165,7 +168,8 @@ class Viewer:
         return self.screen is None and now - self.since > lifetime
 
 
-# 2: a person's session carries its id (``sid``); a cookie of version 1 holds no one
+# 2: a person's session carries its id (``sid``), a screen's its secret's fingerprint (``sk``);
+# a cookie of version 1 holds no one
 SESSION_VERSION = 2
 
 
@@ -180,6 +184,7 @@ def session_of(viewer: Viewer) -> dict[str, Any]:
     }
     if viewer.screen is not None:
         data["screen"] = viewer.screen.claims()
+        data["sk"] = viewer.signed_by
     else:
         data["sid"] = viewer.session
     return data
@@ -196,10 +201,10 @@ def viewer_from(session: Mapping[str, Any]) -> Viewer | None:
     if not isinstance(since, int | float) or isinstance(since, bool):
         return None
     if "screen" in data:
-        screen = ScreenGrant.from_claims(data["screen"])
-        if screen is None or role is not None:
+        screen, signed_by = ScreenGrant.from_claims(data["screen"]), data.get("sk")
+        if screen is None or role is not None or not isinstance(signed_by, str) or not signed_by:
             return None
-        return Viewer(None, "", via, float(since), screen)
+        return Viewer(None, "", via, float(since), screen, signed_by=signed_by)
     sid = data.get("sid")
     if role not in ROLES or not isinstance(sid, str) or not sid:
         return None

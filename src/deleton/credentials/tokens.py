@@ -7,6 +7,7 @@ it stops working when its screen is revoked, which the database records as a new
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -22,6 +23,12 @@ def _serializer(secret: bytes) -> URLSafeSerializer:
 
 def screen_token(secret: bytes, grant: ScreenGrant) -> str:
     return _serializer(secret).dumps(grant.claims())
+
+
+def screen_key(secret: bytes) -> str:
+    """A fingerprint of the screen secret, for screen sessions to carry: a new secret ends
+    them all. An HMAC under the secret, so it tells nothing of it."""
+    return hmac.new(secret, b"deleton-screen-sessions", hashlib.sha256).hexdigest()[:16]
 
 
 def screen_grant(secret: bytes, token: str) -> ScreenGrant | None:

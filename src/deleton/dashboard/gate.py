@@ -50,6 +50,9 @@ class Gate:
 
     def __post_init__(self) -> None:
         passwords.decoy_salt()  # made now: the first unknown name should not take longer
+        self._screen_key = (
+            tokens.screen_key(self.screen_secret) if self.screen_secret is not None else ""
+        )
 
     # --- every request ----------------------------------------------------------------------
 
@@ -62,6 +65,8 @@ class Gate:
 
     def _in_force(self, viewer: Viewer) -> bool:
         if viewer.screen is not None:
+            if not self._screen_key or viewer.signed_by != self._screen_key:
+                return False  # opened by a link of another screen secret: rotated since
             grant = viewer.screen
             current = self._current(
                 ("screen", grant.kind, grant.target),
@@ -214,7 +219,7 @@ class Gate:
         if current != grant.generation:
             log.info("a revoked %s screen link was refused", grant.kind)
             return None
-        return Viewer(None, "", "screen", self.wall(), grant)
+        return Viewer(None, "", "screen", self.wall(), grant, signed_by=self._screen_key)
 
 
 def _too_many(wait: float) -> str:

@@ -303,6 +303,8 @@ def install(
                     return jsonify(status=403, detail="not for this viewer"), 403
             return None
         if viewer is None:
+            if _was_screen():
+                return _screen_refused()  # a kiosk reloading: say why, not the sign-in page
             if alb is not None:
                 return sign_in_page()
             return redirect(f"/login?next={quote(path)}")
@@ -329,15 +331,12 @@ def install(
             return _page("Waiting for the database", 503, "Please reload in a moment.")
         if viewer is None:
             session.clear()
-            return _page(
-                "This screen link does not work",
-                403,
-                "It is not a screen link of this dashboard, or it has been revoked. Ask for a"
-                " new one: deleton screen-link SERIAL.",
-            )
+            return _screen_refused()
         start_session(viewer)
         session["signed"] = gate.wall()
-        return None  # Dash's page, which shows this screen's bike
+        # the session carries the screen from here: the link's token leaves the address bar,
+        # and so the kiosk's history (a redirect's own address is not kept)
+        return redirect("/", 303)
 
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Any:
@@ -420,6 +419,21 @@ def install(
                 return _page("Waiting for the database", 503, "Please sign in again soon.")
             start_session(person)
             return _go(after, 303)
+
+
+def _was_screen() -> bool:
+    """Whether this request's session held a screen (now revoked, or of an older secret)."""
+    held = viewer_from(session)
+    return held is not None and held.screen is not None
+
+
+def _screen_refused() -> Response:
+    return _page(
+        "This screen link does not work",
+        403,
+        "It is not a screen link of this dashboard, or it has been revoked. Ask for a new one:"
+        " deleton screen-link SERIAL.",
+    )
 
 
 def _may(viewer: Viewer, permission: Permission) -> bool:
