@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import re
 import threading
 import urllib.error
@@ -507,3 +508,29 @@ def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
     assert (
         rotated.server.test_client().get(f"/screen/{screen_link(world, serial)}").status_code == 403
     )
+
+
+def test_sign_ins_and_outs_are_logged_by_account_and_refusals_by_address(
+    world: World, idp: IdentityProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    # review (Info): who signed in and out was not logged, nor where refused tries came from.
+    # An account's name is ours to log, not a rider's data; a name from an identity provider
+    # may be an email address, so it is logged as a digest; a refused try names no one.
+    app, _ = oidc_app(world, idp)
+    idp.person = {"sub": "u-6", "preferred_username": "olivia@gym.example",
+                  "groups": ["deleton-staff"]}  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="deleton.dashboard"):
+        person = app.server.test_client()
+        assert sign_in(person, "ada", "not the password at all").status_code == 401
+        assert sign_in(person, "ada", PASSWORD).status_code == 303
+        sign_out(person)
+        provided = app.server.test_client()
+        assert oidc_sign_in(provided, "/fleet").status_code == 303
+        sign_out(provided)
+    logged = caplog.text
+    assert "a sign-in by password from 127.0.0.1 was refused" in logged
+    assert "account ada (staff) signed in by password from 127.0.0.1" in logged
+    assert "account ada signed out" in logged
+    assert re.search(r"oidc person #[0-9a-f]{12} \(staff\) signed in through oidc", logged)
+    assert re.search(r"oidc person #[0-9a-f]{12} signed out", logged)
+    assert "olivia" not in logged and "not the password" not in logged

@@ -33,6 +33,7 @@ from deleton.dashboard import signin, views
 from deleton.dashboard.alb import HEADER, AlbIdentity
 from deleton.dashboard.gate import Gate
 from deleton.settings import Settings
+from tests.harness import dash_calls
 
 SECRET = "s" * 40
 BASE = "http://dash.example"
@@ -303,3 +304,44 @@ def test_behind_the_load_balancer_the_client_is_the_last_forwarded_address(
 
 
 _FROM = {"REMOTE_ADDR": "10.0.0.5"}
+
+
+# --- Info: every answer's security headers ----------------------------------------------------
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def test_every_answer_carries_the_security_headers_and_data_is_never_cached(server: Any) -> None:
+    person = _signed_in(server)
+    answers = {
+        "the sign-in page": server.test_client().get("/login"),
+        "a refusal": server.test_client().get("/_dash-layout"),
+        "a page": person.get("/fleet"),
+        "the layout": person.get("/_dash-layout"),
+        "a callback's answer": person.post("/_dash-update-component", json=dash_calls.route("/x")),
+        "a redirect": server.test_client().get("/fleet"),
+        "an asset": server.test_client().get("/assets/deleton.css"),
+    }
+    for what, reply in answers.items():
+        for name, value in SECURITY_HEADERS.items():
+            assert reply.headers.getlist(name) == [value], (what, name)
+        assert "Strict-Transport-Security" not in reply.headers  # not over plain http
+    assert answers["the layout"].status_code == 200
+    assert answers["a callback's answer"].status_code == 200
+    for what in ("the sign-in page", "a page", "the layout", "a callback's answer"):
+        assert answers[what].headers.getlist("Cache-Control") == ["no-store"], what
+    assert answers["an asset"].status_code == 200
+    assert "no-store" not in answers["an asset"].headers.get("Cache-Control", "")
+
+
+def test_over_https_browsers_are_told_to_keep_to_it() -> None:
+    config = Settings(session_secret=SECRET, public_url="https://dash.example")
+    gate = Gate(config.access(), SECRET.encode(), None, _database)  # type: ignore[arg-type]
+    data = views.DashboardData.over(_database, 3600 * 10**6)  # type: ignore[arg-type]
+    reply = dashboard_app.create_app(data, gate).server.test_client().get("/login")
+    assert reply.headers["Strict-Transport-Security"] == "max-age=31536000"

@@ -12,6 +12,7 @@ their link, through the reader login's definer functions only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -110,7 +111,7 @@ class Gate:
         with self._lock:
             wait = self.throttle.attempt(key, self.wall())  # counted now, forgiven on success
         if wait > 0:
-            log.info("a sign-in by password from %s waits: too many failures", address)
+            log.warning("a sign-in by password from %s waits: too many failures", address)
             return _too_many(wait)
         session = tokens.random_token()
         try:
@@ -133,18 +134,22 @@ class Gate:
             with self._lock:
                 self.throttle.succeeded(key)
         if wait > 0:
-            log.info("a sign-in by password waits: too many failures for that name")
+            log.warning(
+                "a sign-in by password from %s waits: too many failures of that name", address
+            )
             return _too_many(wait)
         if role is None:
-            log.info("a sign-in by password was refused")
+            log.warning("a sign-in by password from %s was refused", address)
             return WRONG
-        log.info("a %s signed in by password", role)
-        return Viewer(role, name, "password", self.wall(), session=session)
+        person = Viewer(role, name, "password", self.wall(), session=session)
+        log.info("%s (%s) signed in by password from %s", who(person), role, address)
+        return person
 
-    def sign_in_link(self, token: str) -> Viewer | None:
-        """The viewer of a one-time link used now; ``None`` when it is unknown, used or
-        expired."""
+    def sign_in_link(self, token: str, address: str) -> Viewer | None:
+        """The viewer of a one-time link used now (from client ``address``); ``None`` when it
+        is unknown, used or expired."""
         if not 16 <= len(token) <= 128:
+            log.warning("a sign-in link from %s was refused: not a link of ours", address)
             return None
         session = tokens.random_token()
         found = run_query(
@@ -155,11 +160,12 @@ class Gate:
             ),
         )
         if found is None:
-            log.info("a sign-in link was refused: unknown, used or expired")
+            log.warning("a sign-in link from %s was refused: unknown, used or expired", address)
             return None
         name, role = found
-        log.info("a %s signed in by link", role)
-        return Viewer(role, name, "link", self.wall(), session=session)
+        person = Viewer(role, name, "link", self.wall(), session=session)
+        log.info("%s (%s) signed in by link from %s", who(person), role, address)
+        return person
 
     def start(self, person: Viewer) -> Viewer:
         """``person`` (signed in by a password the dashboard checked, or vouched for by an
@@ -174,6 +180,7 @@ class Gate:
                 conn, token_digest(session), person.name, role, person.via, self._lifetime
             ),
         )
+        log.info("%s (%s) signed in through %s", who(person), role, person.via)
         return replace(person, session=session)
 
     def end(self, viewer: Viewer) -> None:
@@ -181,6 +188,7 @@ class Gate:
         ``recheck`` seconds (they ask the database). With the database away, only here."""
         if not viewer.session:
             return
+        log.info("%s signed out", who(viewer))
         with self._lock:
             self._known[("session", viewer.session)] = (None, self.wall())
         try:
@@ -224,3 +232,11 @@ class Gate:
 
 def _too_many(wait: float) -> str:
     return f"Too many attempts: try again in {int(wait) + 1} s."
+
+
+def who(viewer: Viewer) -> str:
+    """A person as a log line may name them: an account's name (ours, not a rider's data); for
+    anyone an identity provider vouched for, whose name may be an email address, a digest."""
+    if viewer.via in ("password", "link"):
+        return f"account {viewer.name}"
+    return f"{viewer.via} person #{hashlib.sha256(viewer.name.encode()).hexdigest()[:12]}"

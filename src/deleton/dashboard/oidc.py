@@ -96,7 +96,6 @@ class OidcSignIn:
         name = next(
             (claims[k] for k in ("preferred_username", "email", "sub") if claims.get(k)), ""
         )
-        log.info("a %s signed in through the identity provider", role)
         return Viewer(role, str(name)[:200], "oidc", self.wall())
 
 

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 COOKIE = "deleton_session"
 OPEN_PATHS = {"/healthz", "/_favicon.ico", "/favicon.ico", "/login", "/logout", CALLBACK}
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login/")
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # no data in them
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -338,6 +339,27 @@ def install(
         # and so the kiosk's history (a redirect's own address is not kept)
         return redirect("/", 303)
 
+    # on every answer: no other site may frame the dashboard (clickjacking of Sign out, or of
+    # a kiosk), no type is guessed, no address of ours leaves in a Referer; and nothing with
+    # data in it is kept by a browser or a proxy (Dash's scripts and the assets are the same for
+    # everyone, and keep their own caching). Nothing else sets these: added, not looked up
+    # first, as a screen asks every second (setdefault cost 10 us an answer, this 2)
+    security = [
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", "frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if config.secure_cookies:
+        security.append(("Strict-Transport-Security", "max-age=31536000"))
+
+    @server.after_request
+    def headers(reply: Response) -> Response:
+        reply.headers.extend(security)
+        if not request.path.startswith(STATIC_PREFIXES):
+            reply.headers["Cache-Control"] = "no-store"
+        return reply
+
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Any:
         if request.method == "GET":
@@ -377,7 +399,7 @@ def install(
         if not _csrf_ok():
             return _page("Sign in", 400, "The form had expired: open the link again.")
         try:
-            viewer = gate.sign_in_link(token)
+            viewer = gate.sign_in_link(token, request.remote_addr or "")
         except DeletonError:
             return _page("Sign in", 503, "Waiting for the database: open the link again soon.")
         if viewer is None:
@@ -412,6 +434,7 @@ def install(
             after = _local(session.get("after"))
             result = provider.finish()
             if isinstance(result, str):
+                log.warning("an identity provider sign-in from %s was refused", request.remote_addr)
                 return _page("Not signed in", 403, result, notes=SIGN_IN_NOTES)
             try:
                 person = gate.start(result)
