@@ -204,6 +204,12 @@ def test_staff_sign_in_by_link_and_by_password(
     expect(page.locator("#signed-in-as")).to_have_text("lin")
     page.locator("#sign-out").click()
     expect(page.locator("#signin-form")).to_be_visible()
+    # a shared computer: Back after signing out must not bring the fleet back (the pages are
+    # no-store, so the browser asks again, and is sent to sign in; review/back_after_signout)
+    page.go_back()
+    expect(page.locator("#signin-form")).to_be_visible()
+    assert page.locator("#fleet-table").count() == 0
+    assert shows_none_of([page.content()], signin_world.names) == []
     page.goto(f"{base}/fleet")
     expect(page).to_have_url(re.compile(r"/login\?next=/fleet$"))
     # used, then expired: refused

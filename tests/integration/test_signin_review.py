@@ -1,8 +1,10 @@
 """Security review of the dashboard's sign-in (Issue 17 items 1-2) against real PostgreSQL:
-findings that need the database, each a test marked ``xfail(strict=True)``: it fails on the
-code as merged (so the suite stays green) and turns red as XPASS once the finding is fixed, when
-its marker goes. Reuses test_signin's module world (the session's seeded database, the reader
-login's pool, the accounts ``ada`` and ``root``).
+the findings that need the database (F1-F7, F9, F11 and the logging), each a test that failed
+on the code as merged, and the review's proofs of concept that were scripts (``review/*.py``
+in commit 6160dd7, named below), as tests. F4's stays a strict xfail until privacy-api's
+migration 0008 takes deleton_api out of deleton_reader. Reuses test_signin's module world (the
+session's seeded database, the reader login's pool, the accounts ``ada`` and ``root``) and its
+load balancer's key server.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Security review of the dashboard's sign-in (Issue 17 items 1-2): the findings a test can
 hold without a database (those that need one are in tests/integration/test_signin_review.py).
-Each test failed on the code as merged; the review's proofs of concept that were scripts are
-tests here now.
+Each test failed on the code as merged; the review's proofs of concept that were scripts
+(``review/*.py`` in commit 6160dd7, named below) are tests here now.
 
 The app is made over a stand-in for the database that finds every session in force as staff
-(``_Answers``) and is asked nothing else.
+and every password wrong (``_Answers``), and is asked nothing else.
 """
 
 from __future__ import annotations
