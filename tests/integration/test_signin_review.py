@@ -24,12 +24,13 @@ from urllib.parse import quote, urlsplit
 import argon2
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from deleton.core.access import STAFF, token_digest, viewer_from
 from deleton.credentials import passwords
 from deleton.credentials.tokens import random_token
 from deleton.dashboard.gate import Gate
-from deleton.postgres import accounts
+from deleton.postgres import accounts, schema
 from tests.harness import dash_calls
 from tests.harness.browser import PASSWORD_PEPPER, SCREEN_SECRET
 from tests.harness.idp import AlbKeys, IdentityProvider, alb_token
@@ -536,3 +537,35 @@ def test_sign_ins_and_outs_are_logged_by_account_and_refusals_by_address(
     assert re.search(r"oidc person #[0-9a-f]{12} \(staff\) signed in through oidc", logged)
     assert re.search(r"oidc person #[0-9a-f]{12} signed out", logged)
     assert "olivia" not in logged and "not the password" not in logged
+
+
+def test_the_upgrade_to_0010_keeps_accounts_and_clears_the_passwords_it_cannot_check(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 0009 may be applied somewhere already, with accounts, passwords and links in it
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        if conn.execute("SELECT FROM pg_database WHERE datname = 'upgrade10'").fetchone() is None:
+            conn.execute("CREATE DATABASE upgrade10")
+    url = make_conninfo(pg_url, dbname="upgrade10")
+    shipped = schema.migrations()
+    link = random_token()
+    with psycopg.connect(url, autocommit=True) as conn:
+        monkeypatch.setattr(schema, "migrations", lambda: [m for m in shipped if m[0] < "0010"])
+        schema.reset(conn)
+        conn.execute(
+            """INSERT INTO historical.account (name, role, password_hash)
+               VALUES ('old', 'staff', %s), ('linked', 'admin', NULL)""",
+            [passwords.HASHER.hash(OLD_PASSWORD)],  # as 0009's CLI made it: not peppered
+        )
+        assert accounts.add_login_link(conn, "linked", token_digest(link), 600) is not None
+        monkeypatch.undo()
+        assert schema.init(conn) == [shipped[-1][0]]
+        found = conn.execute(
+            "SELECT name, password_hash, session_key FROM historical.account ORDER BY name"
+        ).fetchall()
+        assert [(name, hashed) for name, hashed, _ in found] == [("linked", None), ("old", None)]
+        assert found[0][2] is not None and found[0][2] != found[1][2]  # a key each
+        session = token_digest(random_token())
+        used = accounts.consume_login_link(conn, token_digest(link), session, 600)
+        assert used == ("linked", "admin")  # a link made before the upgrade still works
+        assert accounts.session_role(conn, session) == "admin"

@@ -168,9 +168,9 @@ class Gate:
         return person
 
     def start(self, person: Viewer) -> Viewer:
-        """``person`` (signed in by a password the dashboard checked, or vouched for by an
-        identity provider or the load balancer) with a session the database now keeps. Raises
-        ``DeletonError`` when the database cannot be asked."""
+        """``person``, vouched for by an identity provider or the load balancer, with a session
+        the database now keeps (an account's sessions start with its password or link checked,
+        in the same statement). Raises ``DeletonError`` when the database cannot be asked."""
         assert person.role is not None and person.screen is None
         role, session = person.role, tokens.random_token()
         run_query(

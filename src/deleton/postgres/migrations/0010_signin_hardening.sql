@@ -42,7 +42,8 @@ CREATE INDEX dashboard_session_expires ON historical.dashboard_session (expires_
 ALTER TABLE historical.dashboard_session OWNER TO deleton_writer;
 REVOKE ALL ON historical.dashboard_session FROM PUBLIC, deleton_reader, deleton_api;
 
--- A session is asked for by its digest alone, so the reader cannot list them.
+-- account_role told any name's role, so the reader could list the accounts; a session is now
+-- asked after by the digest of its id alone (session_role).
 DROP FUNCTION historical.account_role(text);
 DROP FUNCTION historical.consume_login_link(bytea);
 
