@@ -131,7 +131,7 @@ def test_a_screen_link_shows_its_own_bike_only(
     assert link.startswith(f"{base}/screen/")
     page.goto(link)
     expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
-    assert page.url == f"{base}/"  # the link's token left the address bar, and the history
+    assert page.url == f"{base}/screen/"  # the token left the address bar, and the history
     expect(page.locator("#ride-details")).to_contain_text(f"Bike {own}")
     expect(page.locator("#hr-value")).to_have_text(re.compile(r"^(\d+|–)$"))
     assert page.locator("#bike-picker").count() == 0 and page.locator("nav").count() == 0

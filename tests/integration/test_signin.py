@@ -281,7 +281,7 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     link = screen_link(world, own)
     screen = app.server.test_client()
     opened = screen.get(f"/screen/{link}")
-    assert (opened.status_code, opened.location) == (303, "/")  # the token leaves the URL
+    assert (opened.status_code, opened.location) == (303, "/screen/")  # the token leaves the URL
     status, body = update(screen, dash_calls.route(f"/screen/{link}"))
     assert status == 200 and "ride-state" in body and "bike-picker" not in body
     status, body = update(screen, dash_calls.ride_tick(own))
@@ -304,7 +304,7 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     result = run_deleton("screen-link", "--revoke", own, env=env_for(world.admin))
     assert result.returncode == 0, result.stderr
     assert update(screen, dash_calls.ride_tick(own))[0] == 401  # its session ended
-    reloaded = screen.get("/")  # the kiosk reloads: it is told why, not sent to sign in
+    reloaded = screen.get("/screen/")  # the kiosk reloads: told why, not sent to sign in
     assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
     assert app.server.test_client().get(f"/screen/{link}").status_code == 403
 

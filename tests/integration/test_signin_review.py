@@ -194,6 +194,11 @@ def test_the_load_balancers_header_is_read_afresh_at_each_page_load(
     assert update(person, dash_calls.fleet_tick())[0] == 200 and "ops@deleton.example" in layout
     viewer = viewer_from(_session_of(app, person))
     assert viewer is not None and viewer.role == "admin"
+    # a kiosk behind the load balancer, which asks no one under /screen/: it needs no header
+    kiosk = app.server.test_client()
+    assert kiosk.get(f"/screen/{screen_link(world, world.bikes[1])}").location == "/screen/"
+    assert kiosk.get("/screen/").status_code == 200
+    assert update(kiosk, dash_calls.ride_tick(world.bikes[1]))[0] == 200
 
 
 def _session_of(app: Any, client: Any) -> dict[str, Any]:
@@ -492,21 +497,25 @@ def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
     # review F11: screen links never expire and travel in the URL path (the load balancer's
     # access logs, the kiosk's history); rotating DELETON_SCREEN_SECRET ended no open screen,
     # as screen sessions are signed with the session secret. Now opening a link redirects to
-    # "/" (the session carries the screen), and a screen session carries its secret's
-    # fingerprint: another secret, and it is over.
+    # the screen's own page, /screen/ (the session carries the screen; the load balancer lets
+    # /screen/* through, so a kiosk never meets the identity provider), and a screen session
+    # carries its secret's fingerprint: another secret, and it is over.
     app, _ = make_app(world)
     serial = world.bikes[0]
     kiosk = app.server.test_client()
     opened = kiosk.get(f"/screen/{screen_link(world, serial)}")
-    assert (opened.status_code, opened.location) == (303, "/")
-    assert kiosk.get("/").status_code == 200
+    assert (opened.status_code, opened.location) == (303, "/screen/")
+    page = kiosk.get("/screen/")
+    assert page.status_code == 200 and 'id="react-entry-point"' in page.text  # Dash's page
+    status, body = update(kiosk, dash_calls.route("/screen/"))
+    assert status == 200 and "ride-state" in body  # its own bike's ride
     assert update(kiosk, dash_calls.ride_tick(serial))[0] == 200
     held = _session_of(app, kiosk)["viewer"]
     assert held["sk"] and SCREEN_SECRET not in json.dumps(held)  # a fingerprint, not the secret
     rotated, _ = make_app(world, screen_secret="another-screen-secret-" + "r" * 32)
     moved = copy_of(kiosk, rotated)  # the same kiosk, on a dashboard given the new secret
     assert update(moved, dash_calls.ride_tick(serial))[0] == 401
-    reloaded = moved.get("/")
+    reloaded = moved.get("/screen/")
     assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
     assert (
         rotated.server.test_client().get(f"/screen/{screen_link(world, serial)}").status_code == 403

@@ -2,7 +2,8 @@
 
 - Open to anyone: ``/healthz`` (status only), the sign-in pages, Dash's scripts and the
   assets (no data in any of them).
-- A screen link (``/screen/<token>``) starts that screen's session and loads the app.
+- A screen link (``/screen/<token>``) starts that screen's session and redirects to the
+  screen's page, ``/screen/``, so that the token leaves the address bar.
 - Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
   session.
 - Pages need a viewer who may open them: signed out, the sign-in page; a screen asking for
@@ -47,6 +48,9 @@ COOKIE = "deleton_session"
 OPEN_PATHS = {"/healthz", "/_favicon.ico", "/favicon.ico", "/login", "/logout", CALLBACK}
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login/")
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # no data in them
+# where a screen link leads once opened: under /screen/, which the load balancer lets through
+# unauthenticated as it does the links, so a kiosk never meets the identity provider
+SCREEN_PAGE = "/screen/"
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -262,7 +266,7 @@ def install(
         path = request.path
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return None
-        if path.startswith("/screen/"):
+        if path.startswith("/screen/") and path != SCREEN_PAGE:
             return _open_screen(path.removeprefix("/screen/"))
         dash = path.startswith("/_")
         if alb is not None and not dash and HEADER in request.headers:
@@ -337,7 +341,7 @@ def install(
         session["signed"] = gate.wall()
         # the session carries the screen from here: the link's token leaves the address bar,
         # and so the kiosk's history (a redirect's own address is not kept)
-        return redirect("/", 303)
+        return redirect(SCREEN_PAGE, 303)
 
     # on every answer: no other site may frame the dashboard (clickjacking of Sign out, or of
     # a kiosk), no type is guessed, no address of ours leaves in a Referer; and nothing with
