@@ -339,14 +339,14 @@ def staff_gate(pool: ConnectionPool) -> Any:
 
 def sign_in(client: Any, url: str) -> None:
     """Signs the test client in by a one-time link, as staff."""
-    from deleton.core.access import link_digest
-    from deleton.credentials.tokens import link_secret
+    from deleton.core.access import token_digest
+    from deleton.credentials.tokens import random_token
     from deleton.postgres import accounts
 
-    token = link_secret()
+    token = random_token()
     with psycopg.connect(url, autocommit=True) as conn:
         accounts.add_account(conn, "bench", "staff", None)
-        accounts.add_login_link(conn, "bench", link_digest(token), 600)
+        accounts.add_login_link(conn, "bench", token_digest(token), 600)
     page = client.get(f"/login/{token}").get_data(as_text=True)
     found = re.search(r'name="csrf" value="([^"]+)"', page)
     assert found is not None

@@ -140,13 +140,18 @@ def _screen_link(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_access_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("users", help="dashboard accounts: add, remove, list")
+    p = sub.add_parser("users", help="dashboard accounts: add, password, remove, list")
     actions = p.add_subparsers(dest="action", required=True)
     a = actions.add_parser("add", help="a new account; without a password it signs in by link")
     a.add_argument("name")
     a.add_argument("--role", choices=("staff", "admin"), required=True)
     a.add_argument("--password-stdin", action="store_true", help="read its password from stdin")
-    r = actions.add_parser("remove", help="remove an account; its sessions end")
+    w = actions.add_parser(
+        "password", help="a new password (or none: link only); the account's sessions end"
+    )
+    w.add_argument("name")
+    w.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    r = actions.add_parser("remove", help="remove an account; every session of its name ends")
     r.add_argument("name")
     actions.add_parser("list", help="every account, its role and how it signs in")
     p.set_defaults(func=_users)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -142,14 +144,16 @@ class DashboardConfig:
 @dataclass(frozen=True)
 class AccessConfig:
     """Who may sign in to the dashboard, and how: the base of printed links, the secrets that
-    sign sessions and screen links (``None``: the one kept in ``home``, if any), how long a
-    person stays signed in, an OpenID Connect provider, and the AWS load balancer whose signed
-    identity header stands in for the app's own sign-in."""
+    sign sessions and screen links and the key passwords are peppered with (``None``: the one
+    kept in ``home``, if any), how long a person stays signed in, an OpenID Connect provider,
+    and the AWS load balancer whose signed identity header stands in for the app's own
+    sign-in."""
 
     public_url: str
     home: Path
     session_secret: SecretStr | None
     screen_secret: SecretStr | None
+    password_pepper: SecretStr | None  # the key passwords are peppered with
     session_lifetime: float  # seconds a person stays signed in
     oidc_issuer: str | None
     oidc_client_id: str | None
@@ -252,7 +256,10 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8050", pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
     session_secret: SecretStr | None = None
     screen_secret: SecretStr | None = None
-    session_lifetime: float = Field(43_200.0, gt=0, description="seconds a person stays in")
+    password_pepper: SecretStr | None = None
+    session_lifetime: float = Field(
+        43_200.0, ge=60, le=2_592_000, description="seconds a person stays in"
+    )
     oidc_issuer: str | None = Field(None, pattern=r"^https?://\S+$")
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
@@ -291,14 +298,26 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters: it holds every scope")
         return value
 
-    @field_validator("session_secret", "screen_secret")
+    @field_validator("session_secret", "screen_secret", "password_pepper")
     @classmethod
     def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
         if len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters: it signs who may see riders")
+            raise ValueError("must be at least 32 characters: it guards who may see riders")
         return value
+
+    @field_validator("alb_keys_url")
+    @classmethod
+    def _keys_over_https(cls, value: str | None) -> str | None:
+        # the keys say whose identity header to believe: fetched in clear, anyone on the path
+        # could hand us theirs; plain http only to this machine (a test's key server)
+        if value is None or value.startswith("https://"):
+            return value
+        host = urlsplit(value).hostname or ""
+        if host == "localhost" or (_is_ip(host) and ip_address(host).is_loopback):
+            return value
+        raise ValueError("must be https:// (http:// only to a loopback address)")
 
     @field_validator("report_recipients")
     @classmethod
@@ -398,6 +417,7 @@ class Settings(BaseSettings):
             self.home,
             self.session_secret,
             self.screen_secret,
+            self.password_pepper,
             self.session_lifetime,
             self.oidc_issuer.rstrip("/") if self.oidc_issuer else None,
             self.oidc_client_id,
@@ -410,6 +430,14 @@ class Settings(BaseSettings):
     @property
     def idle_timeout_us(self) -> int:
         return int(self.ride_idle_timeout * 1_000_000)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_settings() -> Settings:

@@ -37,6 +37,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     )
     keys.stored_secret(settings.session_secret, settings.home, keys.SESSION, create=True)
     keys.stored_secret(settings.screen_secret, settings.home, keys.SCREEN, create=True)
+    keys.stored_secret(settings.password_pepper, settings.home, keys.PEPPER, create=True)
     database = open_database(settings.database())  # migrated by the pipeline above
     ensure_local_admin(database)
     close_dashboard, address = start_dashboard(settings)

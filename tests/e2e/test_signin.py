@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from deleton.core.access import link_digest
+from deleton.core.access import token_digest
 from tests.harness import dash_calls
 from tests.harness.browser import (
-    SCREEN_SECRET,
+    SECRETS,
     Dashboard,
     Watched,
     watch,
@@ -66,7 +66,7 @@ def stranger(browser: Browser) -> Iterator[Watched]:
 
 
 def cli(world: SigninWorld, dashboard: Dashboard, *args: str, stdin: bytes = b"") -> str:
-    env = env_for(world.admin, public_url=dashboard.base, screen_secret=SCREEN_SECRET)
+    env = env_for(world.admin, public_url=dashboard.base, **SECRETS)
     result = run_deleton(*args, env=env, input=stdin)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.decode().strip()
@@ -131,6 +131,7 @@ def test_a_screen_link_shows_its_own_bike_only(
     assert link.startswith(f"{base}/screen/")
     page.goto(link)
     expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
+    assert page.url == f"{base}/screen/"  # the token left the address bar, and the history
     expect(page.locator("#ride-details")).to_contain_text(f"Bike {own}")
     expect(page.locator("#hr-value")).to_have_text(re.compile(r"^(\d+|–)$"))
     assert page.locator("#bike-picker").count() == 0 and page.locator("nav").count() == 0
@@ -203,6 +204,12 @@ def test_staff_sign_in_by_link_and_by_password(
     expect(page.locator("#signed-in-as")).to_have_text("lin")
     page.locator("#sign-out").click()
     expect(page.locator("#signin-form")).to_be_visible()
+    # a shared computer: Back after signing out must not bring the fleet back (the pages are
+    # no-store, so the browser asks again, and is sent to sign in; review/back_after_signout)
+    page.go_back()
+    expect(page.locator("#signin-form")).to_be_visible()
+    assert page.locator("#fleet-table").count() == 0
+    assert shows_none_of([page.content()], signin_world.names) == []
     page.goto(f"{base}/fleet")
     expect(page).to_have_url(re.compile(r"/login\?next=/fleet$"))
     # used, then expired: refused
@@ -214,7 +221,7 @@ def test_staff_sign_in_by_link_and_by_password(
         conn.execute(
             "UPDATE historical.login_link SET expires_at = now() - interval '1 second'"
             " WHERE digest = %s",
-            [link_digest(late.rsplit("/", 1)[1])],
+            [token_digest(late.rsplit("/", 1)[1])],
         )
     page.goto(late)
     page.locator("#link-submit").click()

@@ -27,12 +27,14 @@ from typing import Any
 import psycopg
 import pytest
 from dash import Dash
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from playwright.sync_api import Browser, ConsoleMessage, Page, StorageState, sync_playwright
 from psycopg_pool import ConnectionPool
 
 from deleton.core.access import STAFF as STAFF_ROLE
-from deleton.core.access import link_digest
-from deleton.credentials.tokens import link_secret
+from deleton.core.access import token_digest
+from deleton.credentials.tokens import random_token
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import views
 from deleton.dashboard.gate import Gate
@@ -57,21 +59,51 @@ SCREENSHOTS = Path(os.environ.get("DELETON_SCREENSHOTS", ROOT / "build" / "scree
 # what every dashboard under test signs with, and the account the browser is signed in as
 SESSION_SECRET = "test-session-secret-" + "s" * 32
 SCREEN_SECRET = "test-screen-secret-" + "k" * 32
+PASSWORD_PEPPER = "test-password-pepper-" + "p" * 32
 STAFF = "e2e-staff"
-SECRETS = {"session_secret": SESSION_SECRET, "screen_secret": SCREEN_SECRET}
+SECRETS = {
+    "session_secret": SESSION_SECRET,
+    "screen_secret": SCREEN_SECRET,
+    "password_pepper": PASSWORD_PEPPER,
+}
+
+
+_staff_session: list[str] = []  # the id of the browser's staff session, once signed in
 
 
 def ensure_staff(url: str) -> None:
-    """The staff account the browser is signed in as, in the database at ``url`` (migrated);
-    sessions are checked against it, so every database a dashboard under test reads needs it."""
+    """The staff account the browser is signed in as, and its session, in the database at
+    ``url`` (migrated): sessions are kept in the database, and the browser's one session is
+    used on the dashboards of several, so every database a dashboard under test reads needs
+    them."""
     with psycopg.connect(url, autocommit=True) as conn:
         accounts.add_account(conn, STAFF, STAFF_ROLE, None)
+        for session in _staff_session:
+            conn.execute(
+                """INSERT INTO historical.dashboard_session
+                       (digest, name, role, via, account_key, expires_at)
+                   SELECT %s, name, role, 'link', session_key, now() + interval '1 day'
+                   FROM historical.account WHERE name = %s
+                   ON CONFLICT (digest) DO UPDATE SET account_key = excluded.account_key""",
+                [token_digest(session), STAFF],
+            )
+
+
+def session_data(cookie: str) -> dict[str, Any]:
+    """What a dashboard session cookie signed with ``SESSION_SECRET`` holds."""
+    app = Flask("cookie-reader")
+    app.secret_key = SESSION_SECRET
+    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert serializer is not None
+    data: dict[str, Any] = serializer.loads(cookie)
+    return data
 
 
 def gate_over(connect: Connect, **settings: Any) -> Gate:
     """The door of a dashboard made in a test's own process, with the tests' secrets."""
     config = Settings(**SECRETS, **settings).access()  # type: ignore[arg-type]
-    return Gate(config, SESSION_SECRET.encode(), SCREEN_SECRET.encode(), connect)
+    secrets = (SESSION_SECRET.encode(), SCREEN_SECRET.encode())
+    return Gate(config, *secrets, connect, PASSWORD_PEPPER.encode())
 
 
 def _listening(port: int) -> bool:
@@ -131,8 +163,8 @@ def staff_state(browser: Browser, pg_url: str) -> StorageState:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         schema.init(conn)
         accounts.add_account(conn, STAFF, STAFF_ROLE, None)
-        token = link_secret()
-        accounts.add_login_link(conn, STAFF, link_digest(token), 600)
+        token = random_token()
+        accounts.add_login_link(conn, STAFF, token_digest(token), 600)
     with ConnectionPool(pg_url, min_size=1, kwargs={"autocommit": True}) as pool:
         data = views.DashboardData.over(pool.connection, 3600 * 10**6)
         app = dashboard_app.create_app(data, gate_over(pool.connection))
@@ -143,7 +175,8 @@ def staff_state(browser: Browser, pg_url: str) -> StorageState:
                 state = context.storage_state()
             finally:
                 context.close()
-    assert any(cookie["name"] == "deleton_session" for cookie in state["cookies"])
+    (cookie,) = [c for c in state["cookies"] if c["name"] == "deleton_session"]
+    _staff_session[:] = [session_data(cookie["value"])["viewer"]["sid"]]
     return state
 
 

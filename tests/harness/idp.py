@@ -53,6 +53,11 @@ class IdentityProvider:
         self.client_secret = client_secret
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
         self.person: dict[str, Any] = {}  # the claims of whoever signs in next
+        # what a faulty or hostile provider does instead (tests of the client's checks):
+        self.id_token_changes: dict[str, Any] = {}  # claims of the ID token replaced
+        self.id_token_lacks: tuple[str, ...] = ()  # claims left out of the ID token only
+        self.send_id_token = True
+        self.userinfo_changes: dict[str, Any] = {}  # claims the userinfo endpoint replaces
         self.issuer = ""
         self._codes: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, dict[str, Any]] = {}
@@ -63,6 +68,11 @@ class IdentityProvider:
         with served(self.app) as base:
             self.issuer = base
             yield base
+
+    def behave(self) -> None:
+        """As a provider should, again."""
+        self.id_token_changes, self.id_token_lacks = {}, ()
+        self.send_id_token, self.userinfo_changes = True, {}
 
     def _app(self) -> Flask:
         app = Flask("test-idp")
@@ -127,13 +137,17 @@ class IdentityProvider:
                 "exp": now + 300,
                 "nonce": grant["nonce"],
                 **grant["person"],
+                **self.id_token_changes,
             }
+            for name in self.id_token_lacks:
+                claims.pop(name, None)
             id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, self.key)
             access = secrets.token_urlsafe(16)
-            self._tokens[access] = grant["person"]
-            return jsonify(
-                access_token=access, token_type="Bearer", expires_in=300, id_token=id_token
-            )
+            self._tokens[access] = {**grant["person"], **self.userinfo_changes}
+            answer = {"access_token": access, "token_type": "Bearer", "expires_in": 300}
+            if self.send_id_token:
+                answer["id_token"] = id_token
+            return jsonify(answer)
 
         @app.get("/userinfo")
         def userinfo() -> Any:

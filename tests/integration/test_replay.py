@@ -79,7 +79,7 @@ def get_json(url: str, key: str | None = None) -> Any:
 def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
     env = env_for(db, log_level="INFO", api_key="k" * 16)
     home = Path(env["DELETON_HOME"])
-    for name in ("session-secret", "screen-secret"):
+    for name in ("session-secret", "screen-secret", "password-pepper"):
         (home / name).unlink(missing_ok=True)
     process = deleton("up", "--bikes", "5", "--speed", "20", env=env, stdout=subprocess.PIPE)
     printed: list[bytes] = []
@@ -92,8 +92,9 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         base = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}"
         assert link.decode().startswith(f"{base}/login/")  # under the port it was given
         # the quick start's sign-in: the link, once; secrets made in DELETON_HOME, for it only
-        for name in ("session-secret", "screen-secret"):
+        for name in ("session-secret", "screen-secret", "password-pepper"):
             assert (home / name).stat().st_mode & 0o777 == 0o600
+        assert home.stat().st_mode & 0o777 == 0o700
         browser = Client(base)
         assert browser.request("/_dash-layout")[0] == 401
         status, headers, _ = browser.follow_link(link.decode())

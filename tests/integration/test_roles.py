@@ -209,14 +209,24 @@ RIDER_NOT_PERSONAL = ("user_id", "title", "first_name", "last_name", "gender",
                       "gender_as_given", "height_cm", "weight_kg", "account_created",
                       "original_source", "seen_at")  # fmt: skip
 READ_SCHEMAS = {"schema daily: USAGE", "schema historical: USAGE", "schema public: USAGE"}
-# the dashboard's sign-in (migration 0009): tables the writer owns, functions the reader calls
-SIGN_IN_TABLES = ("historical.account", "historical.login_link", "historical.screen")
+# the dashboard's sign-in (migrations 0009, 0010): tables the writer owns, functions the reader
+# calls
+SIGN_IN_TABLES = (
+    "historical.account",
+    "historical.dashboard_session",
+    "historical.login_link",
+    "historical.screen",
+    "historical.sign_in_failure",
+    "historical.sign_in_secret",
+)
 SIGN_IN_FUNCTIONS = functions(
-    "historical.account_role(text)",
-    "historical.check_password(text,text)",
-    "historical.consume_login_link(bytea)",
+    "historical.consume_login_link(bytea,bytea,integer)",
+    "historical.end_session(bytea)",
     "historical.password_salt(text)",
     "historical.screen_generation(text,text)",
+    "historical.session_role(bytea)",
+    "historical.sign_in_password(text,text,bytea,integer)",
+    "historical.start_session(bytea,text,text,text,integer)",
 )
 EXPECTED = {
     # ingestion and compression: owns both schemas and everything in them

@@ -22,7 +22,7 @@ import pytest
 from flask.testing import FlaskClient
 from psycopg_pool import ConnectionPool
 
-from deleton.core.access import ADMIN, BIKE, STAFF, ScreenGrant, link_digest
+from deleton.core.access import ADMIN, BIKE, STAFF, ScreenGrant, token_digest
 from deleton.credentials import passwords, tokens
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import views
@@ -31,19 +31,22 @@ from deleton.dashboard.gate import Gate
 from deleton.postgres import accounts
 from deleton.settings import Settings
 from tests.harness import dash_calls
-from tests.harness.browser import SCREEN_SECRET, SESSION_SECRET
+from tests.harness.browser import PASSWORD_PEPPER, SCREEN_SECRET, SECRETS, SESSION_SECRET
 from tests.harness.idp import AlbKeys, alb_token, served
-from tests.harness.services import env_for, rows, run_deleton, scalar
+from tests.harness.services import env_for, execute, rows, run_deleton, scalar
 from tests.harness.signin import SigninWorld
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "a long enough password"
+PEPPER = PASSWORD_PEPPER.encode()
 FUNCTIONS = (
     "historical.password_salt(text)",
-    "historical.check_password(text,text)",
-    "historical.consume_login_link(bytea)",
-    "historical.account_role(text)",
+    "historical.sign_in_password(text,text,bytea,integer)",
+    "historical.consume_login_link(bytea,bytea,integer)",
+    "historical.start_session(bytea,text,text,text,integer)",
+    "historical.session_role(bytea)",
+    "historical.end_session(bytea)",
     "historical.screen_generation(text,text)",
 )
 ARN = (
@@ -64,7 +67,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(signin_world: SigninWorld) -> Iterator[World]:
     with psycopg.connect(signin_world.admin, autocommit=True) as conn:
-        accounts.add_account(conn, "ada", STAFF, passwords.hash_password(PASSWORD))
+        accounts.add_account(conn, "ada", STAFF, passwords.hash_password(PASSWORD, PEPPER))
         accounts.add_account(conn, "root", ADMIN, None)
     with ConnectionPool(signin_world.reader, min_size=1, kwargs={"autocommit": True}) as pool:
         w = signin_world
@@ -73,9 +76,10 @@ def world(signin_world: SigninWorld) -> Iterator[World]:
 
 def make_app(world: World, **settings: Any) -> tuple[Any, Gate]:
     """A dashboard over the module's database as the reader login, with these settings."""
-    config = Settings(session_secret=SESSION_SECRET, screen_secret=SCREEN_SECRET, **settings)
-    access = config.access()
-    gate = Gate(access, SESSION_SECRET.encode(), SCREEN_SECRET.encode(), world.pool.connection)
+    settings = {"session_secret": SESSION_SECRET, "screen_secret": SCREEN_SECRET, **settings}
+    access = Settings(**settings).access()
+    secrets = (SESSION_SECRET.encode(), str(settings["screen_secret"]).encode())
+    gate = Gate(access, *secrets, world.pool.connection, PEPPER)
     alb = None
     if access.alb_arn is not None and access.alb_keys is not None:
         alb = AlbIdentity(access.alb_arn, access.alb_keys, access.role_claim)
@@ -99,9 +103,9 @@ def sign_in(client: FlaskClient, name: str, password: str) -> Any:
 
 
 def link_for(world: World, name: str) -> str:
-    token = tokens.link_secret()
+    token = tokens.random_token()
     with psycopg.connect(world.admin, autocommit=True) as conn:
-        assert accounts.add_login_link(conn, name, link_digest(token), 600) is not None
+        assert accounts.add_login_link(conn, name, token_digest(token), 600) is not None
     return token
 
 
@@ -121,7 +125,7 @@ def no_rider_in(world: World, text: str, but: str | None = None) -> bool:
 
 
 def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World) -> None:
-    for table in ("account", "login_link", "screen"):
+    for table in ("account", "login_link", "screen", "dashboard_session"):
         for sql in (f"SELECT * FROM historical.{table}", f"DELETE FROM historical.{table}"):
             with (
                 psycopg.connect(world.reader, autocommit=True) as conn,
@@ -135,14 +139,21 @@ def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World
             world.admin, "SELECT password_hash FROM historical.account WHERE name='ada'"
         )
         assert salt == passwords.salt_of(stored) and stored not in salt  # the salt, not the hash
-        assert (
-            accounts.check_password(conn, "ada", passwords.hash_with(PASSWORD, salt) or "") == STAFF
-        )
-        assert (
-            accounts.check_password(conn, "ada", passwords.hash_with("guess", salt) or "") is None
-        )
-        assert accounts.password_salt(conn, "root") is None  # signs in by link only
-        assert accounts.account_role(conn, "root") == ADMIN
+
+        def sign_in(password: str) -> tuple[str | None, float]:
+            hashed = passwords.hash_with(password, salt, PEPPER) or ""
+            session = token_digest(tokens.random_token())
+            return accounts.sign_in_password(conn, "ada", hashed, session, 600)
+
+        assert sign_in("guess") == (None, 0.0)
+        assert sign_in(PASSWORD) == (STAFF, 0.0)
+        # a name without a password (link only, or none at all) has a decoy salt of the same
+        # shape, the same at each call: the answer tells nobody which names exist
+        for name in ("root", "nobody-at-all"):
+            decoy = accounts.password_salt(conn, name)
+            assert decoy is not None and decoy != salt and len(decoy) == len(salt)
+            assert decoy.rsplit("$", 1)[0] == salt.rsplit("$", 1)[0]  # the same parameters
+            assert accounts.password_salt(conn, name) == decoy
     # the functions are the reader's alone: revoked from PUBLIC, granted to no other role
     for function in FUNCTIONS:
         grantees = rows(
@@ -163,8 +174,9 @@ def test_a_link_is_used_once_even_when_two_use_it_at_once(world: World) -> None:
     results: list[Any] = []
 
     def use() -> None:
+        session = token_digest(tokens.random_token())
         with psycopg.connect(world.reader, autocommit=True) as conn:
-            results.append(accounts.consume_login_link(conn, link_digest(token)))
+            results.append(accounts.consume_login_link(conn, token_digest(token), session, 600))
 
     threads = [threading.Thread(target=use) for _ in range(8)]
     for thread in threads:
@@ -223,7 +235,7 @@ def test_staff_sign_in_by_password_and_by_link(world: World, app: Any) -> None:
         conn.execute(
             "UPDATE historical.login_link SET expires_at = now() - interval '1 second'"
             " WHERE digest = %s",
-            [link_digest(late)],
+            [token_digest(late)],
         )
     client = app.server.test_client()
     expired = client.post(f"/login/{late}", data={"csrf": csrf(client, f"/login/{late}")})
@@ -257,6 +269,8 @@ def test_a_wrong_name_reads_as_a_wrong_password_and_failures_are_throttled(world
     assert slowed.status_code == 429 and "Too many attempts" in slowed.get_data(as_text=True)
     assert client.get("/fleet").status_code == 302
     gate.throttle = replace(gate.throttle, free=100, _failures=type(gate.throttle._failures)())
+    # the name's failures are the database's, for every process: waited for, or forgiven
+    execute(world.admin, "DELETE FROM historical.sign_in_failure WHERE name_key = 'ada'")
     assert sign_in(client, "ada", PASSWORD).status_code == 303
 
 
@@ -266,7 +280,8 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     own, other = world.bikes[0], world.bikes[1]
     link = screen_link(world, own)
     screen = app.server.test_client()
-    assert screen.get(f"/screen/{link}").status_code == 200
+    opened = screen.get(f"/screen/{link}")
+    assert (opened.status_code, opened.location) == (303, "/screen/")  # the token leaves the URL
     status, body = update(screen, dash_calls.route(f"/screen/{link}"))
     assert status == 200 and "ride-state" in body and "bike-picker" not in body
     status, body = update(screen, dash_calls.ride_tick(own))
@@ -285,10 +300,12 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     # a forged link, and another bike's link used on this one
     assert screen.get(f"/screen/{link[:-2]}xx").status_code == 403
     assert screen.get("/").status_code == 302  # the forged link ended the session
-    assert screen.get(f"/screen/{link}").status_code == 200
+    assert screen.get(f"/screen/{link}").status_code == 303
     result = run_deleton("screen-link", "--revoke", own, env=env_for(world.admin))
     assert result.returncode == 0, result.stderr
     assert update(screen, dash_calls.ride_tick(own))[0] == 401  # its session ended
+    reloaded = screen.get("/screen/")  # the kiosk reloads: told why, not sent to sign in
+    assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
     assert app.server.test_client().get(f"/screen/{link}").status_code == 403
 
 
@@ -335,7 +352,7 @@ def test_cookies_are_http_only_same_site_and_secure_over_https(world: World, app
 
 
 def test_the_cli_makes_accounts_links_and_screens(world: World) -> None:
-    env = env_for(world.admin, public_url="https://gym.example", screen_secret=SCREEN_SECRET)
+    env = env_for(world.admin, public_url="https://gym.example", **SECRETS)
     added = run_deleton("users", "add", "bea", "--role", "admin", "--password-stdin",
                         env=env, input=b"another long password\n")  # fmt: skip
     assert added.returncode == 0, added.stderr

@@ -3,13 +3,16 @@ screen tokens, secrets kept in DELETON_HOME) and the access settings."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
 
+import argon2
 import pytest
 from pydantic import SecretStr
 
+from deleton import private
 from deleton.core.access import (
     ADMIN,
     BIKE,
@@ -29,10 +32,10 @@ from deleton.credentials import keys, passwords, tokens
 from deleton.errors import ConfigError
 from deleton.settings import load_settings
 
-STAFFER = Viewer(STAFF, "ada", "password", 1000.0)
-ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0)
-SCREEN = Viewer(None, "", "screen", 1000.0, ScreenGrant(BIKE, "SN0001", 3))
-BOARD = Viewer(None, "", "screen", 1000.0, ScreenGrant(LEADERBOARD, "", 1))
+STAFFER = Viewer(STAFF, "ada", "password", 1000.0, session="s1")
+ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0, session="s2")
+SCREEN = Viewer(None, "", "screen", 1000.0, ScreenGrant(BIKE, "SN0001", 3), signed_by="k1")
+BOARD = Viewer(None, "", "screen", 1000.0, ScreenGrant(LEADERBOARD, "", 1), signed_by="k1")
 
 
 @pytest.mark.parametrize(
@@ -86,12 +89,15 @@ def test_a_session_holds_a_viewer_and_nothing_else_passes_for_one() -> None:
     for broken in (
         {},
         {"viewer": "staff"},
-        {"viewer": {**staff, "v": 2}},
+        {"viewer": {**staff, "v": 1}},  # a cookie from before sessions had an id
+        {"viewer": {**staff, "sid": ""}},
+        {"viewer": {k: v for k, v in staff.items() if k != "sid"}},
         {"viewer": {**staff, "role": "superuser"}},
         {"viewer": {**staff, "since": "yesterday"}},
         {"viewer": {**staff, "since": True}},
         {"viewer": {**staff, "screen": {"k": BIKE, "t": "SN0001", "g": 1}}},  # a role AND a screen
         {"viewer": {**session_of(SCREEN), "screen": {"k": BIKE, "t": "../x", "g": 1}}},
+        {"viewer": {**session_of(SCREEN), "sk": ""}},  # a screen of no known secret
     ):
         assert viewer_from(broken) is None, broken
 
@@ -139,17 +145,29 @@ def test_failures_are_free_then_each_waits_twice_as_long_then_forgotten() -> Non
     assert list(throttle._failures) == ["cy", "dee"]  # bounded, the oldest forgotten
 
 
-def test_a_password_is_checked_by_hashing_it_with_the_stored_salt() -> None:
-    stored = passwords.hash_password("correct horse battery")
+def test_a_password_is_checked_by_hashing_it_peppered_with_the_stored_salt() -> None:
+    pepper, other = b"p" * 32, b"q" * 32
+    stored = passwords.hash_password("correct horse battery", pepper)
     salt = passwords.salt_of(stored)
     assert stored.startswith("$argon2id$") and salt == stored.rsplit("$", 1)[0]
-    assert passwords.hash_with("correct horse battery", salt) == stored
-    assert passwords.hash_with("correct horse batterY", salt) != stored
-    assert passwords.HASHER.verify(stored, "correct horse battery")  # the library agrees
+    assert passwords.hash_with("correct horse battery", salt, pepper) == stored
+    assert passwords.hash_with("correct horse batterY", salt, pepper) != stored
+    # the library agrees, given what it hashes: the password's HMAC under the pepper
+    assert passwords.HASHER.verify(stored, passwords.peppered("correct horse battery", pepper))
+    # without the pepper (all that a login of the database has), the right password is wrong
+    assert passwords.hash_with("correct horse battery", salt, other) != stored
+    assert not _verifies(stored, "correct horse battery")
     for bad in ("", "garbage", "$argon2i$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ", "$argon2id$v=19$x$y"):
-        assert passwords.hash_with("x", bad) is None, bad
+        assert passwords.hash_with("x", bad, pepper) is None, bad
     decoy = passwords.decoy_salt()
-    assert decoy.startswith("$argon2id$") and passwords.hash_with("x", decoy) is not None
+    assert decoy.startswith("$argon2id$") and passwords.hash_with("x", decoy, pepper) is not None
+
+
+def _verifies(stored: str, password: str) -> bool:
+    try:
+        return passwords.HASHER.verify(stored, password)
+    except argon2.exceptions.VerifyMismatchError:
+        return False
 
 
 def test_a_screen_token_is_signed_and_refused_otherwise() -> None:
@@ -163,7 +181,7 @@ def test_a_screen_token_is_signed_and_refused_otherwise() -> None:
     flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
     assert tokens.screen_grant(b"k" * 32, f"{payload}.{flipped}") is None
     assert tokens.screen_grant(b"k" * 32, "x" * 600) is None
-    assert len({tokens.link_secret() for _ in range(100)}) == 100
+    assert len({tokens.random_token() for _ in range(100)}) == 100
 
 
 def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> None:
@@ -179,6 +197,38 @@ def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> No
     (tmp_path / keys.SESSION).chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         keys.stored_secret(None, tmp_path, keys.SESSION)
+
+
+def test_home_and_its_secrets_are_ours_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # review F10: DELETON_HOME was made 0755, a secret was read through a link or from another
+    # user's file, and its draft was opened without O_EXCL
+    home = tmp_path / "home"
+    keys.stored_secret(None, home, keys.SESSION, create=True)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / keys.SESSION).stat().st_mode) == 0o600
+    planted = tmp_path / "planted"
+    (home / keys.SCREEN).symlink_to(planted)  # dangling: making the secret would write there
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        keys.stored_secret(None, home, keys.SCREEN, create=True)
+    assert not planted.exists() and list(home.glob(".*")) == []
+    planted.write_text("p" * 40)
+    with pytest.raises(ConfigError, match="cannot be opened"):
+        keys.stored_secret(None, home, keys.SCREEN)  # a link to a file is not read either
+    (home / keys.SCREEN).unlink()
+    (home / keys.SCREEN).mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        keys.stored_secret(None, home, keys.SCREEN)
+    home.chmod(0o755)
+    private.folder(home)  # a home open to others is closed again
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    someone_else = os.geteuid() + 1
+    monkeypatch.setattr(os, "geteuid", lambda: someone_else)
+    with pytest.raises(ConfigError, match="another user"):
+        keys.stored_secret(None, home, keys.SESSION)
+    with pytest.raises(ConfigError, match="another user"):
+        private.folder(home)
 
 
 def test_access_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

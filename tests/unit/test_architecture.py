@@ -18,7 +18,7 @@ CORE = {"core"}
 ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf", "cloudwatch", "credentials"}
 SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api", "access"}
 COMPOSERS = {"cli", "up", "jobs", "lambdas"}
-SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "__init__"}
+SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "private", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure
 # modules, and orjson. Nothing that touches files, sockets, processes, threads or the clock.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import stat
 from pathlib import Path
 
 import boto3
@@ -63,6 +64,20 @@ def test_ses_refusal_is_transient_so_the_alert_waits() -> None:
 def test_smtp_down_is_transient() -> None:
     with pytest.raises(TransientError, match="SMTP"):
         SmtpTransport(config(backend="smtp")).send(compose(ALERT, "alerts@deleton.example"))
+
+
+def test_the_outbox_is_read_by_its_owner_alone(tmp_path: Path) -> None:
+    # review F10: an alert email holds the rider's address, first name and heart rate; it was
+    # written 0644 in a 0755 folder
+    (tmp_path / "outbox").mkdir(mode=0o755)
+    (tmp_path / "outbox").chmod(0o755)
+    folder = FolderTransport(tmp_path / "outbox")
+    folder.send(compose(ALERT, "alerts@deleton.example"))
+    folder.send(compose(ALERT, "alerts@deleton.example"))  # sent again: one file, replaced
+    (written,) = (tmp_path / "outbox").iterdir()
+    assert stat.S_IMODE((tmp_path / "outbox").stat().st_mode) == 0o700
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600 and written.suffix == ".eml"
+    assert b"alerts@deleton.example" in written.read_bytes()
 
 
 def test_a_full_disk_leaves_the_alert_waiting(tmp_path: Path) -> None:

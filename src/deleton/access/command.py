@@ -42,7 +42,8 @@ def _refuse(message: str) -> int:
 def users(
     settings: Settings, action: str, name: str | None, role: str | None, password_stdin: bool
 ) -> int:
-    """``add NAME --role R [--password-stdin]``, ``remove NAME`` or ``list``."""
+    """``add NAME --role R [--password-stdin]``, ``password NAME [--password-stdin]``,
+    ``remove NAME`` or ``list``."""
     database = _database(settings)
     if action == "list":
         for account in _run(database, "the accounts", accounts.accounts):
@@ -55,25 +56,63 @@ def users(
             "a name is 1 to 64 letters, digits and ._@-, starting with a letter or digit"
         )
     if action == "remove":
-        if not _run(database, "the account", lambda conn: accounts.remove_account(conn, name)):
+        removed, ended = _run(
+            database, "the account", lambda conn: accounts.remove_account(conn, name)
+        )
+        if not removed and not ended:
+            return _refuse(f"no account {name}, and no session under that name")
+        what = f"removed {name}" if removed else f"no account {name}"
+        print(
+            f"{what}; ended {ended} session(s) under that name: every dashboard notices within"
+            f" {access.RECHECK_SECONDS:g} s",
+            file=sys.stderr,
+        )
+        return 0
+    if action == "password":
+        hashed = _password_hash(settings) if password_stdin else None
+        if password_stdin and hashed is None:
+            return 1
+        if not _run(
+            database, "the account", lambda conn: accounts.set_password(conn, name, hashed)
+        ):
             return _refuse(f"no account {name}")
-        print(f"removed {name}: its sessions end within a minute", file=sys.stderr)
+        how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
+        print(
+            f"{name} now signs in {how}; its sessions end (every dashboard notices within"
+            f" {access.RECHECK_SECONDS:g} s)",
+            file=sys.stderr,
+        )
         return 0
     assert role in access.ROLES
     hashed = None
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if len(password) < passwords.MIN_LENGTH:
-            return _refuse(f"a password has at least {passwords.MIN_LENGTH} characters")
-        hashed = passwords.hash_password(password)
+        hashed = _password_hash(settings)
+        if hashed is None:
+            return 1
     added = _run(
         database, "the account", lambda conn: accounts.add_account(conn, name, role, hashed)
     )
     if not added:
-        return _refuse(f"{name} exists: `deleton users remove {name}` first to change it")
+        return _refuse(f"{name} exists: `deleton users password {name}` changes its password")
     how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
     print(f"added {name} ({role}), who signs in {how}", file=sys.stderr)
     return 0
+
+
+def _password_hash(settings: Settings) -> str | None:
+    """The hash of a password read from stdin, peppered with the dashboard's pepper; ``None``
+    (said why on stderr) when it is too short."""
+    pepper = keys.stored_secret(settings.password_pepper, settings.home, keys.PEPPER)
+    if pepper is None:
+        raise ConfigError(
+            "DELETON_PASSWORD_PEPPER is not set (and DELETON_HOME keeps none): set it, the same"
+            " for the dashboard, or run deleton up once to make one"
+        )
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < passwords.MIN_LENGTH:
+        _refuse(f"a password has at least {passwords.MIN_LENGTH} characters")
+        return None
+    return passwords.hash_password(password, pepper)
 
 
 def new_login_link(
@@ -81,8 +120,8 @@ def new_login_link(
 ) -> tuple[str, dt.datetime] | None:
     """A one-time sign-in link for account ``name`` and when it expires; ``None`` when there
     is no such account."""
-    secret = tokens.link_secret()
-    digest = access.link_digest(secret)
+    secret = tokens.random_token()
+    digest = access.token_digest(secret)
     expires = _run(
         database,
         "the sign-in link",

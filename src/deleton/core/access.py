@@ -28,6 +28,10 @@ STAFF_GROUP = "deleton-staff"
 ADMIN_GROUP = "deleton-admin"
 
 LOGIN_LINK_SECONDS = 600  # a printed sign-in link works once, within ten minutes
+# how often, at most, a dashboard process asks the database whether a session still holds (its
+# account, its role, whether it was signed out) and whether a screen was revoked: a removal or
+# a sign-out takes effect in every process within this many seconds
+RECHECK_SECONDS = 10.0
 
 BIKE = "bike"
 LEADERBOARD = "leaderboard"
@@ -66,8 +70,9 @@ def role_from_groups(claim: object) -> str | None:
     return None
 
 
-def link_digest(token: str) -> bytes:
-    """What the database keeps of a one-time sign-in link: its SHA-256, never the link."""
+def token_digest(token: str) -> bytes:
+    """What the database keeps of a secret token (a one-time sign-in link, a session's id): its
+    SHA-256, never the token."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -118,6 +123,12 @@ class Viewer:
     via: str  # how they came in: password, link, oidc, alb, screen
     since: float  # when, in seconds since the epoch
     screen: ScreenGrant | None = None
+    # a person's session id, whose digest the database keeps while the session holds (signing
+    # out deletes it, so no copy of the cookie works after); "" for a screen
+    session: str = ""
+    # a screen's: the fingerprint of the screen secret that signed its link, so that a new
+    # secret ends every screen session; "" for a person
+    signed_by: str = ""
 
     @property
     def is_staff(self) -> bool:
@@ -157,7 +168,9 @@ class Viewer:
         return self.screen is None and now - self.since > lifetime
 
 
-SESSION_VERSION = 1
+# 2: a person's session carries its id (``sid``), a screen's its secret's fingerprint (``sk``);
+# a cookie of version 1 holds no one
+SESSION_VERSION = 2
 
 
 def session_of(viewer: Viewer) -> dict[str, Any]:
@@ -171,6 +184,9 @@ def session_of(viewer: Viewer) -> dict[str, Any]:
     }
     if viewer.screen is not None:
         data["screen"] = viewer.screen.claims()
+        data["sk"] = viewer.signed_by
+    else:
+        data["sid"] = viewer.session
     return data
 
 
@@ -185,21 +201,27 @@ def viewer_from(session: Mapping[str, Any]) -> Viewer | None:
     if not isinstance(since, int | float) or isinstance(since, bool):
         return None
     if "screen" in data:
-        screen = ScreenGrant.from_claims(data["screen"])
-        if screen is None or role is not None:
+        screen, signed_by = ScreenGrant.from_claims(data["screen"]), data.get("sk")
+        if screen is None or role is not None or not isinstance(signed_by, str) or not signed_by:
             return None
-        return Viewer(None, "", via, float(since), screen)
-    if role not in ROLES:
+        return Viewer(None, "", via, float(since), screen, signed_by=signed_by)
+    sid = data.get("sid")
+    if role not in ROLES or not isinstance(sid, str) or not sid:
         return None
-    return Viewer(role, name, via, float(since))
+    return Viewer(role, name, via, float(since), session=sid)
 
 
 @dataclass
 class Throttle:
-    """Failed sign-ins per key (an account name, a client address). The first ``free``
-    failures within ``window`` seconds cost nothing; after them each try must wait twice as
-    long as the one before, up to ``longest`` seconds. A success forgets the key; at most
-    ``keys`` keys are remembered, the least recently failed forgotten first."""
+    """Failed sign-ins per client address, in one process (an account name's are counted by
+    the database, for every process). The first ``free`` failures within ``window`` seconds
+    cost nothing; after them each try must wait twice as long as the one before, up to
+    ``longest`` seconds (the database's rule for names, in its numbers). A success forgets the
+    key; at most ``keys`` keys are remembered, the least recently failed forgotten first.
+
+    ``attempt`` counts a try as failed *before* its work, so that tries made at once cannot
+    all pass a check that none of them has yet counted against; ``succeeded`` forgets them
+    and ``refund`` takes back one that could not be judged."""
 
     free: int = 5
     window: float = 900.0
@@ -223,5 +245,21 @@ class Throttle:
         while len(self._failures) > self.keys:
             self._failures.popitem(last=False)
 
+    def attempt(self, key: str, now: float) -> float:
+        """Seconds before a try for ``key`` is heard (nothing counted); 0 when it may go ahead
+        now, in which case it is counted as failed until ``succeeded`` says otherwise."""
+        wait = self.wait(key, now)
+        if wait == 0:
+            self.failed(key, now)
+        return wait
+
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)
+
+    def refund(self, key: str) -> None:
+        """Takes back one try counted by ``attempt``."""
+        count, last = self._failures.get(key, (0, 0.0))
+        if count > 1:
+            self._failures[key] = (count - 1, last)
+        else:
+            self._failures.pop(key, None)

@@ -1,46 +1,39 @@
-"""The secrets that sign sessions and screen links when none is configured: one file each in
-``DELETON_HOME``, made once (mode 0600) by ``deleton up`` and read again by every run after."""
+"""The secrets that sign sessions and screen links, and the password pepper, when none is
+configured: one file each in
+``DELETON_HOME``, made once (mode 0600, in a folder of mode 0700) by ``deleton up`` and read
+again by every run after (``private``: never through a link, never another user's file)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
 from pathlib import Path
 
 from pydantic import SecretStr
 
+from .. import private
 from ..errors import ConfigError
 
 SESSION = "session-secret"
 SCREEN = "screen-secret"
+PEPPER = "password-pepper"  # the key passwords are peppered with (``passwords``)
 
 
 def stored_secret(
     configured: SecretStr | None, home: Path, name: str, create: bool = False
 ) -> bytes | None:
     """The configured secret; else the one kept in ``home/name``, made first if ``create``;
-    else ``None``."""
+    else ``None``. Raises ``ConfigError`` when the file kept is not a private file of ours
+    (``private.read``) or holds too short a secret."""
     if configured is not None:
         return configured.get_secret_value().encode()
     path = home / name
     if create and not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        draft = home / f".{name}.{os.getpid()}"
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48) + "\n")
-        # a link appears whole or not at all: of two processes making it at once, one wins
-        # and both read its secret
-        with contextlib.suppress(FileExistsError):
-            os.link(draft, path)
-        draft.unlink()
-    try:
-        if path.stat().st_mode & 0o077:
-            raise ConfigError(f"{path} may be read by others: chmod 600 it")
-        text = path.read_text().strip()
-    except FileNotFoundError:
+        private.folder(home)
+        private.create(path, (secrets.token_urlsafe(48) + "\n").encode())
+    kept = private.read(path)
+    if kept is None:
         return None
+    text = kept.decode(errors="replace").strip()
     if len(text) < 32:
         raise ConfigError(f"{path} holds no secret of 32 characters or more")
     return text.encode()

@@ -1,4 +1,4 @@
-"""Signed screen links (itsdangerous, HMAC-SHA256) and the random part of one-time links.
+"""Signed screen links (itsdangerous, HMAC-SHA256) and random tokens (one-time links, sessions).
 
 A screen token is a ``ScreenGrant`` signed with ``DELETON_SCREEN_SECRET``. It has no expiry:
 it stops working when its screen is revoked, which the database records as a new generation.
@@ -7,6 +7,7 @@ it stops working when its screen is revoked, which the database records as a new
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -24,6 +25,12 @@ def screen_token(secret: bytes, grant: ScreenGrant) -> str:
     return _serializer(secret).dumps(grant.claims())
 
 
+def screen_key(secret: bytes) -> str:
+    """A fingerprint of the screen secret, for screen sessions to carry: a new secret ends
+    them all. An HMAC under the secret, so it tells nothing of it."""
+    return hmac.new(secret, b"deleton-screen-sessions", hashlib.sha256).hexdigest()[:16]
+
+
 def screen_grant(secret: bytes, token: str) -> ScreenGrant | None:
     """The grant ``token`` carries when it is signed with ``secret``; ``None`` otherwise."""
     if len(token) > 512:
@@ -34,6 +41,7 @@ def screen_grant(secret: bytes, token: str) -> ScreenGrant | None:
         return None
 
 
-def link_secret() -> str:
-    """The random part of a one-time sign-in link: 32 bytes, URL-safe."""
+def random_token() -> str:
+    """A new secret token (the random part of a one-time sign-in link, a session's id): 32
+    bytes, URL-safe."""
     return secrets.token_urlsafe(32)

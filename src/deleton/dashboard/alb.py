@@ -9,6 +9,11 @@ the PEM at ``<keys URL><kid>``, fetched once and kept.
 The load balancer encodes the segments as base64url *with padding* and signs them as sent,
 which JWT libraries refuse to parse; so the segments are decoded here and the signature is
 checked over them as sent, by joserfc's ES256.
+
+A key can only be fetched after the header names it, before anything is verified: so a
+forged header with a new ``kid`` makes us ask the key server. That costs little and is
+bounded: a short timeout, one fetch at a time, at most ``FETCHES_PER_MINUTE`` a minute, and a
+key id that could not be fetched is not asked for again for ``UNKNOWN_KEPT_FOR`` seconds.
 """
 
 from __future__ import annotations
@@ -36,9 +41,13 @@ HEADER = "x-amzn-oidc-data"
 _KID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _ES256 = JWSRegistry(algorithms=["ES256"]).get_alg("ES256")
 KEYS_KEPT = 32
+FETCH_TIMEOUT = 2.0  # seconds; the key server answers in milliseconds
+FETCHES_PER_MINUTE = 5  # key ids asked of the key server; the load balancer uses one or two
+UNKNOWN_KEPT_FOR = 60.0  # seconds a key id that could not be fetched is refused without asking
+UNKNOWN_KEPT = 1024
 
 
-def fetch_key(url: str, timeout: float = 5.0) -> bytes:
+def fetch_key(url: str, timeout: float = FETCH_TIMEOUT) -> bytes:
     """The PEM at ``url`` (the load balancer's key server answers plain text)."""
     with urllib.request.urlopen(url, timeout=timeout) as reply:
         body: bytes = reply.read(16_384)
@@ -67,7 +76,10 @@ class AlbIdentity:
         self.wall = wall
         self.fetch = fetch
         self._keys: dict[str, ECKey] = {}
+        self._unknown: dict[str, float] = {}  # key id -> when it failed to fetch
+        self._fetched_at: list[float] = []  # when each fetch of the last minute began
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()  # one fetch at a time
 
     def viewer(self, token: str) -> Viewer | None:
         """The person the load balancer vouches for; ``None`` (logged with why, never who)
@@ -98,29 +110,66 @@ class AlbIdentity:
         kid = header.get("kid")
         if not isinstance(kid, str) or not _KID.fullmatch(kid):
             raise ValueError("no usable key id")
+        _in_force(header.get("exp"), self.wall())  # before any fetch: a stale header asks none
         key = self._key(kid)
         if not _ES256.verify(f"{head}.{body}".encode(), _segment(signature), key):
             raise ValueError("bad signature")
         claims = json.loads(_segment(body))
         if not isinstance(claims, dict):
             raise ValueError("claims are not an object")
-        now = self.wall()
-        expiries = [e for e in (header.get("exp"), claims.get("exp")) if e is not None]
-        if not expiries:
-            raise ValueError("no expiry")
-        if any(not isinstance(e, int | float) or e <= now for e in expiries):
-            raise ValueError("expired")
+        if "exp" in claims:
+            _in_force(claims["exp"], self.wall())
         return claims
 
     def _key(self, kid: str) -> ECKey:
         key = self._keys.get(kid)
         if key is not None:
             return key
-        key = ECKey.import_key(self.fetch(self.keys_url + kid))
-        if key.curve_name != "P-256":
-            raise ValueError("the key is not on P-256")
+        self._may_fetch(kid)
+        if not self._fetching.acquire(timeout=FETCH_TIMEOUT + 1):
+            raise ValueError("the key server is busy")
+        try:
+            key = self._keys.get(kid)  # fetched by whoever held the lock before
+            if key is not None:
+                return key
+            self._may_fetch(kid)
+            with self._lock:
+                self._fetched_at.append(self.wall())
+            try:
+                key = ECKey.import_key(self.fetch(self.keys_url + kid))
+                if key.curve_name != "P-256":
+                    raise ValueError("the key is not on P-256")
+            except (ValueError, KeyError, TypeError, JoseError, OSError):
+                with self._lock:
+                    if len(self._unknown) >= UNKNOWN_KEPT:
+                        self._unknown.clear()  # a bound: they are refused by the budget anyway
+                    self._unknown[kid] = self.wall()
+                raise
+            with self._lock:
+                if len(self._keys) >= KEYS_KEPT:
+                    self._keys.pop(next(iter(self._keys)))
+                self._keys[kid] = key
+            return key
+        finally:
+            self._fetching.release()
+
+    def _may_fetch(self, kid: str) -> None:
+        """Raises ``ValueError`` when ``kid`` failed to fetch lately, or when this minute's
+        fetches are spent."""
+        now = self.wall()
         with self._lock:
-            if len(self._keys) >= KEYS_KEPT:
-                self._keys.pop(next(iter(self._keys)))
-            self._keys[kid] = key
-        return key
+            failed = self._unknown.get(kid)
+            if failed is not None and now - failed < UNKNOWN_KEPT_FOR:
+                raise ValueError("a key id that could not be fetched lately")
+            self._fetched_at = [t for t in self._fetched_at if now - t < 60.0]
+            if len(self._fetched_at) >= FETCHES_PER_MINUTE:
+                raise ValueError("too many new key ids this minute")
+
+
+def _in_force(expiry: object, now: float) -> None:
+    """Raises ``ValueError`` unless ``expiry`` is a time (seconds since the epoch) after
+    ``now``."""
+    if not isinstance(expiry, int | float) or isinstance(expiry, bool):
+        raise ValueError("no usable expiry")
+    if expiry <= now:
+        raise ValueError("expired")

@@ -156,7 +156,7 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
         if viewer is None or not viewer.may_see_bike(str(state.get("serial"))):
             raise PreventUpdate
         try:
-            return ride_update(data, state).values()
+            return ride_update(data, state, current_only=not viewer.is_staff).values()
         except DeletonError as exc:
             log.warning("ride page for bike %s: %s", state.get("serial"), exc)
             return RideUpdate.unchanged(notice=pages.notice(WAITING))

@@ -36,7 +36,12 @@ def gate_for(settings: Settings, connect: Connect) -> tuple[Gate, AlbIdentity | 
     alb = None
     if config.alb_arn is not None and config.alb_keys is not None:
         alb = AlbIdentity(config.alb_arn, config.alb_keys, config.role_claim)
-    return Gate(config, session_secret, screen_secret, connect), alb
+    pepper = None
+    if alb is None:  # behind the load balancer, nobody signs in by password
+        pepper = keys.stored_secret(config.password_pepper, config.home, keys.PEPPER)
+        if pepper is None:
+            log.warning("DELETON_PASSWORD_PEPPER is not set: passwords are off, links work")
+    return Gate(config, session_secret, screen_secret, connect, pepper), alb
 
 
 def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:

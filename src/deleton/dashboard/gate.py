@@ -1,23 +1,26 @@
 """Who is looking at the dashboard, and how people and screens come in.
 
 A ``Gate`` turns a request's signed session into a ``Viewer`` (``core.access``), and checks it
-against the database at most every ``recheck`` seconds: a removed account's sessions end, and
-so do a revoked screen's. While the database is away, a session signed by this dashboard is
-taken at its word (the pages can show only what they held, and sign-in waits for the
-database). It also signs people in (a password, a one-time link) and opens screens by their
-link, through the reader login's definer functions only.
+against the database at most every ``recheck`` seconds: a person's session holds while the
+database keeps it (signing out, ``deleton users remove`` and its lifetime end it), a screen's
+while its link's generation is current. While the database is away, a session signed by this
+dashboard is taken at its word (the pages can show only what they held, and sign-in waits for
+the database). It also signs people in (a password, a one-time link, an identity vouched for
+by a provider), starting each session in the database, ends sessions, and opens screens by
+their link, through the reader login's definer functions only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..core.access import Throttle, Viewer, link_digest, viewer_from
+from ..core.access import RECHECK_SECONDS, Throttle, Viewer, token_digest, viewer_from
 from ..credentials import passwords, tokens
 from ..errors import DeletonError
 from ..postgres import accounts
@@ -27,6 +30,7 @@ from ..settings import AccessConfig
 log = logging.getLogger(__name__)
 
 WRONG = "Wrong name or password."
+NO_PASSWORDS = "Passwords are not set up on this dashboard: ask for a sign-in link."
 _UNKNOWN = object()  # the database could not be asked, and nothing was known before
 
 
@@ -38,14 +42,18 @@ class Gate:
     session_secret: bytes
     screen_secret: bytes | None
     connect: Connect
+    pepper: bytes | None = None  # the key passwords are peppered with; None: passwords are off
     wall: Callable[[], float] = time.time
-    recheck: float = 10.0  # seconds an account's role or a screen's generation is trusted
+    recheck: float = RECHECK_SECONDS  # seconds a session's or a screen's state is trusted
     throttle: Throttle = field(default_factory=Throttle)
     _known: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         passwords.decoy_salt()  # made now: the first unknown name should not take longer
+        self._screen_key = (
+            tokens.screen_key(self.screen_secret) if self.screen_secret is not None else ""
+        )
 
     # --- every request ----------------------------------------------------------------------
 
@@ -58,18 +66,19 @@ class Gate:
 
     def _in_force(self, viewer: Viewer) -> bool:
         if viewer.screen is not None:
+            if not self._screen_key or viewer.signed_by != self._screen_key:
+                return False  # opened by a link of another screen secret: rotated since
             grant = viewer.screen
             current = self._current(
                 ("screen", grant.kind, grant.target),
                 lambda conn: accounts.screen_generation(conn, grant.kind, grant.target),
             )
             return current is _UNKNOWN or current == grant.generation
-        if viewer.via in ("password", "link"):  # an account of ours, which may be removed
-            role = self._current(
-                ("account", viewer.name), lambda conn: accounts.account_role(conn, viewer.name)
-            )
-            return role is _UNKNOWN or role == viewer.role
-        return True  # an identity provider's: it lasts the session's lifetime
+        role = self._current(
+            ("session", viewer.session),
+            lambda conn: accounts.session_role(conn, token_digest(viewer.session)),
+        )
+        return role is _UNKNOWN or role == viewer.role
 
     def _current(self, key: tuple[str, ...], query: Callable[[Any], Any]) -> Any:
         now = self.wall()
@@ -93,48 +102,112 @@ class Gate:
 
     def sign_in_password(self, name: str, password: str, address: str) -> Viewer | str:
         """The viewer, or why not. A wrong name, a name that signs in by link only and a wrong
-        password are refused alike, after the same work; each name and each address has its
-        failures throttled."""
-        now = self.wall()
-        keys = (f"name:{name.lower()}", f"address:{address}")
+        password are refused alike, after the same work (the database gives a decoy salt for
+        a name without a password). Failures are counted per name by the database, whichever
+        process is asked, and per client address here."""
+        if self.pepper is None:
+            return NO_PASSWORDS
+        pepper, key = self.pepper, f"address:{address}"
         with self._lock:
-            wait = max(self.throttle.wait(key, now) for key in keys)
+            wait = self.throttle.attempt(key, self.wall())  # counted now, forgiven on success
         if wait > 0:
-            return f"Too many attempts: try again in {int(wait) + 1} s."
-        salt = run_query(self.connect, "sign-in", lambda conn: accounts.password_salt(conn, name))
-        hashed = passwords.hash_with(password, salt or passwords.decoy_salt()) or ""
-        # asked even of a decoy, which matches nothing: the same queries, whoever is named
-        role = run_query(
-            self.connect, "sign-in", lambda conn: accounts.check_password(conn, name, hashed)
-        )
-        with self._lock:
-            for key in keys:
-                if role is None:
-                    self.throttle.failed(key, self.wall())
-                else:
-                    self.throttle.succeeded(key)
+            log.warning("a sign-in by password from %s waits: too many failures", address)
+            return _too_many(wait)
+        session = tokens.random_token()
+        try:
+            salt = run_query(
+                self.connect, "sign-in", lambda conn: accounts.password_salt(conn, name)
+            )
+            hashed = passwords.hash_with(password, salt or passwords.decoy_salt(), pepper) or ""
+            role, wait = run_query(
+                self.connect,
+                "sign-in",
+                lambda conn: accounts.sign_in_password(
+                    conn, name, hashed, token_digest(session), self._lifetime
+                ),
+            )
+        except DeletonError:
+            with self._lock:
+                self.throttle.refund(key)  # not judged: the database was away
+            raise
+        if role is not None:
+            with self._lock:
+                self.throttle.succeeded(key)
+        if wait > 0:
+            log.warning(
+                "a sign-in by password from %s waits: too many failures of that name", address
+            )
+            return _too_many(wait)
         if role is None:
-            log.info("a sign-in by password was refused")
+            log.warning("a sign-in by password from %s was refused", address)
             return WRONG
-        log.info("a %s signed in by password", role)
-        return Viewer(role, name, "password", self.wall())
+        person = Viewer(role, name, "password", self.wall(), session=session)
+        log.info("%s (%s) signed in by password from %s", who(person), role, address)
+        return person
 
-    def sign_in_link(self, token: str) -> Viewer | None:
-        """The viewer of a one-time link used now; ``None`` when it is unknown, used or
-        expired."""
+    def sign_in_link(self, token: str, address: str) -> Viewer | None:
+        """The viewer of a one-time link used now (from client ``address``); ``None`` when it
+        is unknown, used or expired."""
         if not 16 <= len(token) <= 128:
+            log.warning("a sign-in link from %s was refused: not a link of ours", address)
             return None
+        session = tokens.random_token()
         found = run_query(
             self.connect,
             "sign-in",
-            lambda conn: accounts.consume_login_link(conn, link_digest(token)),
+            lambda conn: accounts.consume_login_link(
+                conn, token_digest(token), token_digest(session), self._lifetime
+            ),
         )
         if found is None:
-            log.info("a sign-in link was refused: unknown, used or expired")
+            log.warning("a sign-in link from %s was refused: unknown, used or expired", address)
             return None
         name, role = found
-        log.info("a %s signed in by link", role)
-        return Viewer(role, name, "link", self.wall())
+        person = Viewer(role, name, "link", self.wall(), session=session)
+        log.info("%s (%s) signed in by link from %s", who(person), role, address)
+        return person
+
+    def start(self, person: Viewer) -> Viewer:
+        """``person``, vouched for by an identity provider or the load balancer, with a session
+        the database now keeps (an account's sessions start with its password or link checked,
+        in the same statement). Raises ``DeletonError`` when the database cannot be asked."""
+        assert person.role is not None and person.screen is None
+        role, session = person.role, tokens.random_token()
+        run_query(
+            self.connect,
+            "sign-in",
+            lambda conn: accounts.start_session(
+                conn, token_digest(session), person.name, role, person.via, self._lifetime
+            ),
+        )
+        log.info("%s (%s) signed in through %s", who(person), role, person.via)
+        return replace(person, session=session)
+
+    def end(self, viewer: Viewer) -> None:
+        """Ends ``viewer``'s session: at once in this process, and in every other within
+        ``recheck`` seconds (they ask the database). With the database away, only here."""
+        if not viewer.session:
+            return
+        log.info("%s signed out", who(viewer))
+        with self._lock:
+            self._known[("session", viewer.session)] = (None, self.wall())
+        try:
+            run_query(
+                self.connect,
+                "sign-out",
+                lambda conn: accounts.end_session(conn, token_digest(viewer.session)),
+            )
+        except DeletonError as exc:
+            log.warning("a session could not be ended in the database: %s", exc)
+
+    @property
+    def passwords(self) -> bool:
+        """Whether people may sign in by password here."""
+        return self.pepper is not None
+
+    @property
+    def _lifetime(self) -> int:
+        return max(60, int(self.config.session_lifetime))
 
     def open_screen(self, token: str) -> Viewer | None:
         """The viewer of a screen link, asked of the database now; ``None`` when the link is
@@ -154,4 +227,16 @@ class Gate:
         if current != grant.generation:
             log.info("a revoked %s screen link was refused", grant.kind)
             return None
-        return Viewer(None, "", "screen", self.wall(), grant)
+        return Viewer(None, "", "screen", self.wall(), grant, signed_by=self._screen_key)
+
+
+def _too_many(wait: float) -> str:
+    return f"Too many attempts: try again in {int(wait) + 1} s."
+
+
+def who(viewer: Viewer) -> str:
+    """A person as a log line may name them: an account's name (ours, not a rider's data); for
+    anyone an identity provider vouched for, whose name may be an email address, a digest."""
+    if viewer.via in ("password", "link"):
+        return f"account {viewer.name}"
+    return f"{viewer.via} person #{hashlib.sha256(viewer.name.encode()).hexdigest()[:12]}"

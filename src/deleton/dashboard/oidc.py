@@ -2,9 +2,11 @@
 that have one: ``DELETON_OIDC_ISSUER``, ``_CLIENT_ID`` and ``_CLIENT_SECRET``.
 
 The authorization code flow with PKCE, its state and nonce kept in the signed session; the
-ID token's signature, issuer, audience, nonce and expiry are checked by Authlib against the
-provider's published keys. The person's role comes from the claim ``DELETON_OIDC_ROLE_CLAIM``
-(asked of the userinfo endpoint when the ID token lacks it); anyone outside ``deleton-staff``
+ID token's signature, issuer (the configured one), audience (our client id), nonce and expiry
+are checked by Authlib against the provider's published keys, and a token response without an
+ID token is refused. The person's role comes from the claim ``DELETON_OIDC_ROLE_CLAIM``
+(asked of the userinfo endpoint when the ID token lacks it, whose answer must be about the ID
+token's subject); anyone outside ``deleton-staff``
 and ``deleton-admin`` is refused.
 """
 
@@ -48,19 +50,40 @@ class OidcSignIn:
             },
         )
 
+    @property
+    def claims_options(self) -> dict[str, Any]:
+        """What Authlib must find in the ID token, beyond its signature, nonce and expiry: our
+        issuer (as configured, with or without its final slash) and our client id as its
+        audience, and a subject."""
+        issuer = self.config.oidc_issuer
+        assert issuer is not None
+        return {
+            "iss": {"essential": True, "values": [issuer, issuer + "/"]},
+            "aud": {"essential": True, "values": [self.config.oidc_client_id]},
+            "sub": {"essential": True},
+            "exp": {"essential": True},
+        }
+
     def start(self) -> Any:
         """The redirect to the provider's sign-in."""
         return self.client.authorize_redirect(self.config.public_url + CALLBACK)
 
     def finish(self) -> Viewer | str:
-        """The person the provider sends back, or why they are refused."""
+        """The person the provider sends back, or why they are refused: the token response
+        must hold an ID token issued by the configured issuer to this client, and userinfo
+        asked for the role must be about the same subject."""
         try:
-            token = self.client.authorize_access_token()
-            claims = dict(token.get("userinfo") or {})
+            token = self.client.authorize_access_token(claims_options=self.claims_options)
+            if "id_token" not in token or not token.get("userinfo"):
+                raise ValueError("the token response holds no ID token")
+            claims = dict(token["userinfo"])
             if self.config.role_claim not in claims:
-                claims.update(self.client.userinfo(token=token))
+                asked = dict(self.client.userinfo(token=token))
+                if asked.get("sub") != claims["sub"]:
+                    raise ValueError("userinfo is about another subject than the ID token")
+                claims.update(asked)
         except (OAuthError, JoseError, requests.RequestException, KeyError, ValueError) as exc:
-            log.warning("identity provider sign-in failed: %s", type(exc).__name__)
+            log.warning("identity provider sign-in failed: %s", _why(exc))
             session.clear()
             return "The identity provider's answer could not be used. Please try again."
         role = role_from_groups(claims.get(self.config.role_claim))
@@ -73,5 +96,12 @@ class OidcSignIn:
         name = next(
             (claims[k] for k in ("preferred_username", "email", "sub") if claims.get(k)), ""
         )
-        log.info("a %s signed in through the identity provider", role)
         return Viewer(role, str(name)[:200], "oidc", self.wall())
+
+
+def _why(exc: Exception) -> str:
+    """A refusal's kind and its library's short reason: names no person (claims' values are
+    not in Authlib's or joserfc's messages, nor in ours)."""
+    if isinstance(exc, ValueError | JoseError | OAuthError):
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return type(exc).__name__

