@@ -150,8 +150,12 @@ resource "aws_lb_listener_rule" "dashboard" {
         user_pool_arn       = aws_cognito_user_pool.staff[0].arn
         user_pool_client_id = aws_cognito_user_pool_client.alb[0].id
         user_pool_domain    = aws_cognito_user_pool_domain.staff[0].domain
-        scope               = "openid email"
-        session_timeout     = var.sign_in_session_hours * 3600
+        # The load balancer signs into x-amzn-oidc-data the claims that userInfo answers, not
+        # the ID token's. Cognito's userInfo gives every attribute the app client may read
+        # (custom:groups among them) for the scope openid alone; for "openid email" it gives
+        # sub, email and email_verified only, and nobody would get a role.
+        scope           = "openid"
+        session_timeout = var.sign_in_session_hours * 3600
       }
     }
   }
@@ -168,8 +172,9 @@ resource "aws_lb_listener_rule" "dashboard" {
         user_info_endpoint     = action.value.user_info_endpoint
         client_id              = action.value.client_id
         client_secret          = var.oidc_client_secret
-        scope                  = "openid email profile"
-        session_timeout        = var.sign_in_session_hours * 3600
+        # the role claim (action.value.role_claim) must come back from its userinfo endpoint
+        scope           = action.value.scope
+        session_timeout = var.sign_in_session_hours * 3600
       }
     }
   }
@@ -256,7 +261,7 @@ resource "aws_cognito_user_pool_client" "alb" {
   generate_secret                      = true # the load balancer's authenticate-cognito needs one
   allowed_oauth_flows                  = ["code"]
   allowed_oauth_flows_user_pool_client = true
-  allowed_oauth_scopes                 = ["openid", "email"]
+  allowed_oauth_scopes                 = ["openid"] # the load balancer's scope, no more
   supported_identity_providers         = ["COGNITO"]
   callback_urls                        = ["https://${local.dashboard_host}/oauth2/idpresponse"]
   # staff may read their groups but never write them: only an administrator grants a role

@@ -106,7 +106,7 @@ variable "certificate_arn" {
 }
 
 variable "oidc" {
-  description = "Your identity provider for the dashboard's host (the load balancer's authenticate-oidc). Null: a Cognito user pool made here signs staff in (authenticate-cognito). role_claim names the claim that carries deleton-staff / deleton-admin."
+  description = "Your identity provider for the dashboard's host (the load balancer's authenticate-oidc). Null: a Cognito user pool made here signs staff in (authenticate-cognito). role_claim names the claim that carries deleton-staff / deleton-admin; the load balancer passes on only what the provider's userinfo endpoint answers for scope, so that claim must come back from there (Okta: add groups to scope; Entra ID never returns groups there)."
   type = object({
     issuer                 = string
     authorization_endpoint = string
@@ -114,6 +114,7 @@ variable "oidc" {
     user_info_endpoint     = string
     client_id              = string
     role_claim             = optional(string, "groups")
+    scope                  = optional(string, "openid email profile")
   })
   default = null
 }

@@ -116,6 +116,34 @@ def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
     assert all("cidr_ipv4" not in r for r in into_db)
 
 
+def authenticate(rule: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The ``authenticate_<kind>`` block of a listener rule's dynamic actions."""
+    for dynamic in rule["dynamic"]:
+        action = dynamic.get("action")
+        if action and kind in action["content"][0]:
+            found: dict[str, Any] = action["content"][0][kind][0]
+            return found
+    raise AssertionError(f"no {kind} action on the rule")
+
+
+def test_cognito_sign_in_asks_for_a_scope_whose_user_info_carries_the_role() -> None:
+    """The load balancer signs into x-amzn-oidc-data the claims it gets from the user pool's
+    userInfo endpoint. Cognito's answers with every attribute the client may read only for
+    the scope ``openid`` alone, or with ``profile`` (custom attributes included); for
+    ``openid email`` it gives sub, email and email_verified, so ``custom:groups``
+    (DELETON_OIDC_ROLE_CLAIM) would never reach the app and every member of staff would be
+    refused."""
+    rule = resources("aws_lb_listener_rule")["dashboard"]
+    scopes = authenticate(rule, "authenticate_cognito")["scope"].split()
+    assert scopes == ["openid"] or "profile" in scopes, scopes
+    (client,) = resources("aws_cognito_user_pool_client").values()
+    assert set(scopes) <= set(client["allowed_oauth_scopes"])
+    assert "custom:groups" in client["read_attributes"]
+    assert "custom:groups" not in client["write_attributes"]  # only an administrator grants it
+    # your own provider: its scope is yours to set, as its userinfo needs for the role claim
+    assert authenticate(rule, "authenticate_oidc")["scope"] == "${action.value.scope}"
+
+
 def test_images_are_scanned_and_expire() -> None:
     (repository,) = resources("aws_ecr_repository").values()
     assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
