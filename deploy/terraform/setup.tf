@@ -195,6 +195,19 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_web" {
   to_port                      = tonumber(each.value)
 }
 
+# authenticate-cognito and authenticate-oidc make the load balancer itself call the identity
+# provider's token and userinfo endpoints over HTTPS; without a way out every sign-in ends in
+# its HTTP 500. The provider's addresses are not ours to know (Cognito's and most providers'
+# are AWS's or a CDN's, and change), so HTTPS to anywhere, as for the tasks below.
+resource "aws_vpc_security_group_egress_rule" "alb_to_idp" {
+  security_group_id = aws_security_group.alb.id
+  description       = "HTTPS to the identity provider (token and userinfo endpoints)"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
 resource "aws_security_group" "web" {
   name        = "${local.name}-web"
   description = "Dashboard and API tasks: reached by the load balancer only"

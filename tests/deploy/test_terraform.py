@@ -276,6 +276,16 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
             assert told["DELETON_ALB_ARN"].startswith("arn:aws:elasticloadbalancing:")
             assert told["DELETON_OIDC_ROLE_CLAIM"] == "custom:groups"  # Cognito's
 
+    # the load balancer's sign-in calls the identity provider's token and userinfo endpoints
+    # itself: its security group lets it out over HTTPS (AWS's troubleshooting for ALB
+    # authentication: without it, every sign-in ends in the load balancer's HTTP 500)
+    (alb_group,) = client(aws_env, "ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["deleton-production-alb"]}]
+    )["SecurityGroups"]
+    out = [(rule.get("FromPort"), [r["CidrIp"] for r in rule.get("IpRanges", [])])
+           for rule in alb_group["IpPermissionsEgress"]]  # fmt: skip
+    assert (443, ["0.0.0.0/0"]) in out, out
+
     raw = (workdir / "terraform.tfstate").read_text()
     # as written (Terraform escapes & < > in JSON) and as read
     state = raw + json.dumps(json.loads(raw), ensure_ascii=False)
