@@ -42,6 +42,9 @@ locals {
       { name = "DELETON_REPORT_TZ", value = var.report_timezone },
       { name = "DELETON_REPORT_RECIPIENTS", value = join(",", var.report_recipients) },
       { name = "DELETON_METRICS_EMF", value = "true" },
+      # not read by the app: raising secret_generation changes every task definition (and each
+      # Lambda function's configuration), so that every service rolls onto the new secrets
+      { name = "SECRET_GENERATION", value = tostring(var.secret_generation) },
     ],
     var.kafka_sasl_username == null ? [] : [
       { name = "DELETON_KAFKA_SASL_USERNAME", value = var.kafka_sasl_username },
@@ -442,11 +445,12 @@ resource "aws_scheduler_schedule" "job" {
 # --- migrations, before anything new runs -----------------------------------------------------
 
 # `deleton db init` as a one-off task whenever its task definition changes (a new image, new
-# settings): after the database, its secrets, the network and the execution role's policies
-# exist, before the services, jobs and functions that depend on this roll. deploy/migrate.sh
-# runs it, waits for it to stop and fails the apply unless it exited 0.
+# settings) or the generated secrets do (it gives the logins their new passwords): after the
+# database, its secrets, the network and the execution role's policies exist, before the
+# services, jobs and functions that depend on this roll. deploy/migrate.sh runs it, waits for
+# it to stop and fails the apply unless it exited 0.
 resource "terraform_data" "migrate" {
-  triggers_replace = [aws_ecs_task_definition.service["migrate"].arn]
+  triggers_replace = [aws_ecs_task_definition.service["migrate"].arn, var.secret_generation]
 
   provisioner "local-exec" {
     command = "\"${path.module}/../migrate.sh\""

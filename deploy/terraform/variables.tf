@@ -32,7 +32,7 @@ variable "deletion_protection" {
 }
 
 variable "secret_generation" {
-  description = "Generation of the generated secrets (logins' passwords, API key, session and screen secrets). Raise it by one to generate new values on the next apply; they are written once, never stored in the state."
+  description = "Generation of the generated secrets (logins' passwords, API key, session and screen secrets). Raise it by one to generate new values on the next apply; they are written once, never stored in the state. The same apply runs deleton db init again (the logins get their new passwords) and rolls every service and function onto them."
   type        = number
   default     = 1
 }

@@ -182,7 +182,8 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
     ecs = (TERRAFORM / "ecs.tf").read_text()
     plain = set(re.findall(r'name = "(\w+)", value = ', ecs))  # environment, not secrets
     assert len(plain) >= 10
-    public = {"DELETON_PUBLIC_URL"}  # the address people type: a URL, and no secret
+    # the address people type (a URL, and no secret); which generation of secrets is in force
+    public = {"DELETON_PUBLIC_URL", "SECRET_GENERATION"}
     assert not [n for n in plain - public if any(word in n for word in SECRET_WORDS)]
     from_secrets = set(re.findall(r'name = "(\w+)", valueFrom = ', ecs))
     assert {
@@ -205,6 +206,27 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
             "name": "PGPASSWORD",
             "valueFrom": f'${{local.password_secret["{login}"]}}',
         }
+
+
+def test_raising_secret_generation_migrates_again_and_rolls_every_task() -> None:
+    """New values in the secrets are not enough: the logins get their new passwords only when
+    ``deleton db init`` runs again (else the next task to start is refused by PostgreSQL), and
+    a running task keeps the old API key and session secret until it is replaced."""
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    start = ecs.index('resource "terraform_data" "migrate"')
+    migrate = ecs[start : ecs.index("provisioner", start)]
+    assert "var.secret_generation" in migrate.split("triggers_replace")[1].split("\n")[0]
+    # every task definition and Lambda function is told the generation, so each is replaced
+    environment = ecs[ecs.index("environment = concat(") : ecs.index("service_environment =")]
+    assert '{ name = "SECRET_GENERATION", value = tostring(var.secret_generation) }' in environment
+    (task_definition,) = resources("aws_ecs_task_definition").values()
+    assert "local.environment" in task_definition["container_definitions"]
+    (function,) = resources("aws_lambda_function").values()
+    assert "local.environment" in function["environment"][0]["variables"]
+    # and the secrets themselves are written anew with it
+    for kind in ("db_password", "app"):
+        version = resources("aws_secretsmanager_secret_version")[kind]
+        assert version["secret_string_wo_version"] == "${var.secret_generation}"
 
 
 # The command each task runs, the database login its code opens (read from the code below, so
