@@ -42,6 +42,14 @@ resource "aws_db_parameter_group" "main" {
     name  = "log_parameter_max_length_on_error"
     value = "0"
   }
+
+  # ...nor an error's DETAIL, HINT, QUERY or CONTEXT: a rider row refused by a constraint is
+  # logged as "Failing row contains (... email, address, birth date ...)", a unique violation
+  # as "Key (...)=(...)", and a COPY's context quotes its line. The error itself still is.
+  parameter {
+    name  = "log_error_verbosity"
+    value = "terse"
+  }
 }
 
 # Declared here, so that RDS writes into groups encrypted with our key and kept for a set time,

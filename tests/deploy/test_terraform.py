@@ -15,14 +15,29 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+import uuid
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from .conftest import DOMAIN, ROOT, client, run, tfvars
+from deleton.postgres import schema
+
+from .conftest import (
+    DOMAIN,
+    ROOT,
+    DebianPostgres,
+    client,
+    debian_postgres,
+    run,
+    tfvars,
+    unavailable,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -221,10 +236,61 @@ def test_what_the_emulator_does_not_enforce_is_in_the_plan(plans: dict[str, Any]
     (group,) = planned(plan, "aws_db_parameter_group")
     parameters = {p["name"]: p["value"] for p in group["parameter"]}
     assert parameters["log_parameter_max_length"] == "0"
+    assert parameters["log_error_verbosity"] == "terse"
     assert parameters["rds.force_ssl"] == "1"
     rds_logs = [g for g in planned(plan, "aws_cloudwatch_log_group")
                 if g["name"].startswith("/aws/rds/instance/")]  # fmt: skip
     assert len(rds_logs) == 2 and all(g["retention_in_days"] for g in rds_logs)
+
+
+# --- the database's log and statistics, on PostgreSQL set up as the plan sets up RDS ---------
+
+
+@pytest.fixture(scope="module")
+def rds_postgres(plans: dict[str, Any]) -> Iterator[DebianPostgres]:
+    """Debian's PostgreSQL with the planned parameter group (less RDS's own ``rds.*``) and
+    what RDS's default parameters add that matters here: pg_stat_statements preloaded
+    (Performance Insights, which rds.tf turns on, reads its SQL statistics). Logins other than
+    the administrator sign in with their passwords (SCRAM), as on RDS; migrated."""
+    servers = sorted(Path("/usr/lib/postgresql").glob("*/lib/pg_stat_statements.so"))
+    if not servers:
+        unavailable("no pg_stat_statements beside Debian's PostgreSQL (make deploy-test)")
+    (group,) = planned(plans["defaults"], "aws_db_parameter_group")
+    settings = {p["name"]: p["value"] for p in group["parameter"] if "." not in p["name"]}
+    settings |= {"shared_preload_libraries": "pg_stat_statements",
+                 "log_destination": "stderr", "logging_collector": "off"}  # fmt: skip
+    with debian_postgres(settings, login_auth="scram-sha-256") as server:
+        with psycopg.connect(server.url()) as conn:
+            schema.init(conn)
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        yield server
+
+
+def test_a_rider_row_refused_by_a_constraint_leaves_no_contact_details_in_the_log(
+    rds_postgres: DebianPostgres,
+) -> None:
+    """RDS exports this log to CloudWatch. Bind values are hidden (log_parameter_max_length =
+    0), but an error's DETAIL would quote the failing row: log_error_verbosity = terse."""
+    email = f"rider-{uuid.uuid4().hex[:8]}@example.com"
+    street = "Secret Garden Lane"
+    row = (900_001, "Ms", "Ada", "Lovelace", "unknown", "?", "1815-12-10", email, "12", street,
+           "London", "W1 1AA", 170, 60, "2020-01-01", "review", "2026-01-01T00:00:00Z")  # fmt: skip
+    with psycopg.connect(rds_postgres.url()) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        # store.py's rider upsert, with a gender its CHECK refuses
+        conn.execute(
+            "INSERT INTO daily.rider (user_id, title, first_name, last_name, gender,"
+            " gender_as_given, date_of_birth, email, house, street, city, postcode,"
+            " height_cm, weight_kg, account_created, original_source, seen_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            row,
+        )
+    deadline = time.monotonic() + 10
+    while "violates check constraint" not in rds_postgres.log.read_text():
+        assert time.monotonic() < deadline, "the refusal never reached the log"
+        time.sleep(0.1)
+    text = rds_postgres.log.read_text()
+    assert email not in text and street not in text, "the log carries the rider's contact details"
+    assert "Failing row contains" not in text
 
 
 def secret_values(aws_env: dict[str, str]) -> dict[str, str]:

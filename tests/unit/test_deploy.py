@@ -109,6 +109,8 @@ def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
     (group,) = resources("aws_db_parameter_group").values()
     parameters = {p["name"]: p["value"] for p in group["parameter"]}
     assert parameters["log_parameter_max_length"] == "0"  # no bind values in the logs
+    assert parameters["log_parameter_max_length_on_error"] == "0"
+    assert parameters["log_error_verbosity"] == "terse"  # nor an error's DETAIL (a failing row)
     # only the services' security groups reach it
     rules = resources("aws_vpc_security_group_ingress_rule")
     into_db = [r for r in rules.values() if r["security_group_id"] == "${aws_security_group.db.id}"]
