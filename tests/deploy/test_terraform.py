@@ -266,6 +266,30 @@ def rds_postgres(plans: dict[str, Any]) -> Iterator[DebianPostgres]:
         yield server
 
 
+def test_db_init_gives_the_logins_their_passwords_and_keeps_them_out_of_statistics(
+    rds_postgres: DebianPostgres,
+) -> None:
+    """The password travels as its SCRAM verifier, never as SQL text that pg_stat_statements
+    (and Performance Insights) keep, or a failing statement's log line; each login then signs
+    in with its password, a made one (CREATE) and a rotated one (ALTER) alike."""
+    for generation in (1, 2):
+        passwords = {g: f"{g}-{generation}-{uuid.uuid4().hex}" for g in schema.LOGINS}
+        with psycopg.connect(rds_postgres.url()) as conn:
+            schema.ensure_logins(conn, passwords)
+        with psycopg.connect(rds_postgres.url()) as conn:
+            kept = "\n".join(r[0] for r in conn.execute("SELECT query FROM pg_stat_statements"))
+        assert "ROLE" in kept  # the statements are there, but not the passwords
+        leaked = [g for g, password in passwords.items() if password in kept]
+        assert not leaked, f"pg_stat_statements keeps the {leaked} logins' passwords"
+        assert not any(p in rds_postgres.log.read_text() for p in passwords.values())
+        for group, login in schema.LOGINS.items():
+            url = rds_postgres.url(user=login)
+            with psycopg.connect(url, password=passwords[group], connect_timeout=5) as conn:
+                assert conn.execute("SELECT current_user").fetchone() == (login,)
+            with pytest.raises(psycopg.OperationalError, match="password authentication"):
+                psycopg.connect(url, password=f"{group}-wrong", connect_timeout=5)
+
+
 def test_a_rider_row_refused_by_a_constraint_leaves_no_contact_details_in_the_log(
     rds_postgres: DebianPostgres,
 ) -> None:
