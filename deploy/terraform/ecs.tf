@@ -105,10 +105,11 @@ locals {
       { name = "DELETON_DB_${upper(login)}_PASSWORD", valueFrom = local.password_secret[login] }],
     )
   }
-  # the secrets themselves: a JSON key's reference (ARN:key::) names its secret's ARN first
-  secret_arns = distinct(flatten([
-    for s in values(local.secrets) : [for v in s : join(":", slice(split(":", v.valueFrom), 0, 7))]
-  ]))
+  # the secrets themselves, each task's: a JSON key's reference (ARN:key::) names its secret's
+  # ARN first
+  secret_arns = {
+    for task, secrets in local.secrets : task => distinct([for v in secrets : join(":", slice(split(":", v.valueFrom), 0, 7))])
+  }
 
   # Who sends email: alerts (ingest) and the report.
   senders = toset(["ingest", "report"])
@@ -131,6 +132,11 @@ data "aws_iam_policy_document" "ecs_tasks" {
       identifiers = ["ecs-tasks.amazonaws.com"]
     }
     condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = ["arn:${data.aws_partition.current.partition}:ecs:${var.region}:${local.account}:*"]
@@ -138,34 +144,57 @@ data "aws_iam_policy_document" "ecs_tasks" {
   }
 }
 
-# The execution role starts tasks: pulls the image, writes logs, reads each task's secrets.
+# Each task's execution role starts it: pulls the image from this repository, writes into
+# its own log group, and reads its own secrets and no other (the master's password only the
+# migration's); decrypting with the key only as Secrets Manager reads them. In place of AWS's
+# managed execution policy, which allows every repository and every log group.
 resource "aws_iam_role" "execution" {
-  name               = "${local.name}-execution"
+  for_each           = local.secrets
+  name               = "${local.name}-${each.key}-execution"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks.json
 }
 
-resource "aws_iam_role_policy_attachment" "execution" {
-  role       = aws_iam_role.execution.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-}
-
-resource "aws_iam_role_policy" "execution_secrets" {
-  name = "secrets"
-  role = aws_iam_role.execution.id
+resource "aws_iam_role_policy" "execution" {
+  for_each = local.secrets
+  name     = "start"
+  role     = aws_iam_role.execution[each.key].id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
-      {
+    Statement = concat(
+      [
+        {
+          Sid      = "PullImage"
+          Effect   = "Allow"
+          Action   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+          Resource = [aws_ecr_repository.deleton.arn]
+        },
+        {
+          Sid      = "SignInToRegistry" # an account's registry token: it names no resource
+          Effect   = "Allow"
+          Action   = ["ecr:GetAuthorizationToken"]
+          Resource = ["*"]
+        },
+        {
+          Sid      = "ReadOwnSecrets"
+          Effect   = "Allow"
+          Action   = ["secretsmanager:GetSecretValue"]
+          Resource = local.secret_arns[each.key]
+        },
+        {
+          Sid       = "DecryptThemThroughSecretsManager"
+          Effect    = "Allow"
+          Action    = ["kms:Decrypt"]
+          Resource  = [aws_kms_key.main.arn]
+          Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" } }
+        },
+      ],
+      contains(keys(local.services), each.key) ? [{
+        Sid      = "WriteOwnLog"
         Effect   = "Allow"
-        Action   = ["secretsmanager:GetSecretValue"]
-        Resource = local.secret_arns
-      },
-      {
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt"]
-        Resource = [aws_kms_key.main.arn]
-      },
-    ]
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = [aws_cloudwatch_log_group.service[each.key].arn, "${aws_cloudwatch_log_group.service[each.key].arn}:*"]
+      }] : [],
+    )
   })
 }
 
@@ -200,7 +229,7 @@ resource "aws_ecs_task_definition" "service" {
   network_mode             = "awsvpc"
   cpu                      = each.value.cpu
   memory                   = each.value.memory
-  execution_role_arn       = aws_iam_role.execution.arn
+  execution_role_arn       = aws_iam_role.execution[each.key].arn
   task_role_arn            = aws_iam_role.task[each.key].arn
 
   runtime_platform {
@@ -388,9 +417,10 @@ resource "aws_iam_role_policy" "scheduler" {
         Condition = { ArnLike = { "ecs:cluster" = aws_ecs_cluster.main.arn } }
       },
       {
-        Effect   = "Allow"
-        Action   = ["iam:PassRole"]
-        Resource = [aws_iam_role.execution.arn, aws_iam_role.task["compress"].arn, aws_iam_role.task["report"].arn]
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = flatten([for job in ["compress", "report"] : [aws_iam_role.execution[job].arn, aws_iam_role.task[job].arn]])
+        Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
     ]
   })
@@ -468,8 +498,7 @@ resource "terraform_data" "migrate" {
     aws_db_instance.main,
     aws_secretsmanager_secret_version.db_url,
     aws_secretsmanager_secret_version.db_password,
-    aws_iam_role_policy.execution_secrets,
-    aws_iam_role_policy_attachment.execution,
+    aws_iam_role_policy.execution,
     aws_route_table_association.private,
     aws_vpc_security_group_egress_rule.out_db,
     aws_vpc_security_group_egress_rule.out_https,

@@ -44,10 +44,14 @@ resource "aws_iam_role_policy" "lambda" {
           Action   = ["secretsmanager:GetSecretValue"]
           Resource = values(each.value.secrets)
         },
+        # the secrets, as Secrets Manager reads them; the configuration, as Lambda reads it
         {
           Effect   = "Allow"
           Action   = ["kms:Decrypt"]
           Resource = [aws_kms_key.main.arn]
+          Condition = { StringEquals = { "kms:ViaService" = [
+            "secretsmanager.${var.region}.amazonaws.com", "lambda.${var.region}.amazonaws.com",
+          ] } }
         },
         # active tracing (tracing_config below) sends segments; X-Ray has no resources to name
         {

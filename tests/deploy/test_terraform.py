@@ -81,6 +81,17 @@ NAME_LIMITS = {
     ("aws_cloudwatch_log_group", "name"): 512,
 }
 REPORT = ROOT / "build" / "deploy" / "terraform.md"
+# the secrets each task's execution role may read (the migration also RDS's own, the master's)
+EXECUTION_READS = {
+    "ingest": ("database-url/writer", "database-password/writer"),
+    "compress": ("database-url/writer", "database-password/writer"),
+    "dashboard": ("database-url/reader", "database-password/reader", "session-secret",
+                  "screen-secret"),
+    "report": ("database-url/reader", "database-password/reader"),
+    "api": ("database-url/api", "database-password/api", "api-key"),
+    "migrate": ("database-url/admin", "database-password/writer", "database-password/reader",
+                "database-password/api"),
+}  # fmt: skip
 
 
 def write_report(line: str) -> None:
@@ -375,6 +386,24 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     out = [(rule.get("FromPort"), [r["CidrIp"] for r in rule.get("IpRanges", [])])
            for rule in alb_group["IpPermissionsEgress"]]  # fmt: skip
     assert (443, ["0.0.0.0/0"]) in out, out
+
+    # each task starts with a role that reads its own secrets and no other's
+    names = {
+        s["ARN"]: s["Name"] for s in client(aws_env, "secretsmanager").list_secrets()["SecretList"]
+    }
+    iam = client(aws_env, "iam")
+    read = {}
+    for task in EXECUTION_READS:
+        document = iam.get_role_policy(RoleName=f"deleton-production-{task}-execution",
+                                       PolicyName="start")["PolicyDocument"]  # fmt: skip
+        (statement,) = [s for s in document["Statement"] if s.get("Sid") == "ReadOwnSecrets"]
+        read[task] = {
+            names[arn].removeprefix("deleton-production/") for arn in statement["Resource"]
+        }
+    master = {name for name in read["migrate"] if name.startswith("rds!")}
+    assert len(master) == 1
+    assert read == {task: set(own) | (master if task == "migrate" else set())
+                    for task, own in EXECUTION_READS.items()}  # fmt: skip
 
     raw = (workdir / "terraform.tfstate").read_text()
     # as written (Terraform escapes & < > in JSON) and as read

@@ -231,6 +231,47 @@ def test_raising_secret_generation_migrates_again_and_rolls_every_task() -> None
         assert version["secret_string_wo_version"] == "${var.secret_generation}"
 
 
+def test_least_privilege_in_iam_and_the_network() -> None:
+    """Each task starts with a role of its own (its repository, its log group, its secrets
+    only: the master's password for the migration alone), not AWS's managed execution policy;
+    the key decrypts only through Secrets Manager; roles are passed only to ECS; the roles
+    AWS services assume trust them only for this account; only the workers reach Kafka."""
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    assert "AmazonECSTaskExecutionRolePolicy" not in ecs
+    assert not resources("aws_iam_role_policy_attachment").get("execution")
+    role = resources("aws_iam_role")["execution"]
+    assert role["for_each"] == "${local.secrets}"
+    task_definition = resources("aws_ecs_task_definition")["service"]
+    assert task_definition["execution_role_arn"] == "${aws_iam_role.execution[each.key].arn}"
+    policy = ecs[ecs.index('resource "aws_iam_role_policy" "execution"') :]
+    policy = policy[: policy.index("\n}\n")]
+    assert "Resource = local.secret_arns[each.key]" in policy
+    assert "aws_cloudwatch_log_group.service[each.key].arn" in policy
+    assert "Resource = [aws_ecr_repository.deleton.arn]" in policy
+    assert '"kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com"' in policy
+    rds = (TERRAFORM / "rds.tf").read_text()
+    assert '{ admin = "${aws_db_instance.main.master_user_secret[0].secret_arn}' in rds
+    given = ecs[ecs.index("  secrets = {") : ecs.index("# the secrets themselves")]
+    assert given.count('local.password_secret["admin"]') == 1  # the master's password...
+    assert given.index("\n    migrate = ") < given.index('password_secret["admin"]')  # ...here
+    # the scheduler passes the jobs' roles to ECS, and to nothing else
+    assert '"iam:PassedToService" = "ecs-tasks.amazonaws.com"' in ecs
+    # trust only on this account's behalf
+    setup = (TERRAFORM / "setup.tf").read_text()
+    assume = setup[setup.index('data "aws_iam_policy_document" "assume"') :]
+    assume = assume[: assume.index("\n}\n")]
+    assert all(f'"{s}"' in assume for s in ("vpc-flow-logs", "monitoring.rds", "lambda"))
+    assert 'variable = "aws:SourceAccount"' in assume and 'variable = "aws:SourceArn"' in assume
+    lambda_tf = (TERRAFORM / "lambda.tf").read_text()
+    assert '"kms:ViaService"' in lambda_tf
+    # Kafka from the workers alone
+    kafka = resources("aws_vpc_security_group_egress_rule")["out_kafka"]
+    assert kafka["security_group_id"] == "${aws_security_group.workers.id}"
+    assert "for_each" not in kafka
+    (db,) = resources("aws_db_instance").values()
+    assert db["iam_database_authentication_enabled"] is False
+
+
 # The command each task runs, the database login its code opens (read from the code below, so
 # that a service moved to another login fails here), and what else it cannot do without.
 NEEDS = {
