@@ -151,6 +151,14 @@ def test_images_are_scanned_and_expire() -> None:
     assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert resources("aws_ecr_lifecycle_policy")
+    # untagged layers go; deployed commits (tagged) stay, generously many: a count over
+    # "any" image would also count layers and could expire a running task's image
+    ecr = (TERRAFORM / "ecr.tf").read_text()
+    statuses = re.findall(r'tagStatus += "(\w+)"', ecr)
+    assert sorted(statuses) == ["tagged", "untagged"]
+    counted = ecr[ecr.index('tagStatus      = "tagged"') :]
+    (kept,) = re.findall(r"countNumber += (\d+)", counted.split("action")[0])
+    assert int(kept) >= 100
 
 
 def ecs_locals() -> dict[str, Any]:
