@@ -58,7 +58,24 @@ fi
 vars=(-var-file="$tfvars" -var="environment=$environment" -var="image_tag=$tag")
 
 # -reconfigure: one checkout may deploy several environments, each with its own state
-"${tf[@]}" init -input=false -reconfigure "${backend[@]}"
+lock="$here/terraform/.terraform.lock.hcl"
+if ! "${tf[@]}" init -input=false -reconfigure "${backend[@]}" 2> "$work/init.err"; then
+    cat "$work/init.err" >&2
+    if grep -qi 'checksum' "$work/init.err"; then
+        echo "the provider's checksums in deploy/terraform/.terraform.lock.hcl do not cover this" \
+            "platform's package: where the registry is reachable, run once and commit the lock file:" >&2
+        echo "  terraform -chdir=deploy/terraform providers lock -platform=linux_amd64" \
+            "-platform=darwin_arm64 -platform=darwin_amd64 -platform=windows_amd64" >&2
+    fi
+    exit 1
+fi
+cat "$work/init.err" >&2
+# init records this platform's own checksum of the provider if the lock file lacked it (it was
+# verified against the registry's, which the lock file holds for every platform)
+if [ -n "$(git -C "$root" status --porcelain -- "$lock")" ]; then
+    echo "terraform init added this platform's provider checksum to $lock: commit it, or the" \
+        "next deploy refuses to run from an uncommitted checkout" >&2
+fi
 
 # Plan, then refuse a plan that destroys or replaces what holds data; only then apply it.
 # Task definitions are replaced by every release; the database, keys, secrets, the image

@@ -92,6 +92,11 @@ def test_providers_are_pinned_and_locked_and_random_is_gone() -> None:
     assert re.fullmatch(r"~> \d+\.\d+", providers["aws"]["version"])
     lock = (TERRAFORM / ".terraform.lock.hcl").read_text()
     assert 'provider "registry.terraform.io/hashicorp/aws"' in lock and "h1:" in lock
+    # the registry's checksum of every platform's package, so that init verifies the provider
+    # on a Mac or Windows too, not only on the linux_amd64 whose h1: this machine computed
+    assert len(set(re.findall(r'"zh:[0-9a-f]{64}"', lock))) >= 14
+    deploy = (ROOT / "deploy" / "deploy.sh").read_text()
+    assert "providers lock -platform=linux_amd64" in deploy  # said where init fails on them
 
 
 def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
