@@ -279,6 +279,12 @@ variable "jobs_on_lambda" {
   default     = false
 }
 
+variable "alarm_topic_arn" {
+  description = "An SNS topic of yours that the alarms notify (a scheduled job on Lambda that failed every attempt). Null: the alarms still change state in CloudWatch, but nobody is told."
+  type        = string
+  default     = null
+}
+
 variable "compress_schedule" {
   description = "EventBridge Scheduler expression of compression."
   type        = string

@@ -79,6 +79,8 @@ NAME_LIMITS = {
     ("aws_ecr_repository", "name"): 256,
     ("aws_appautoscaling_policy", "name"): 256,
     ("aws_cloudwatch_log_group", "name"): 512,
+    ("aws_sqs_queue", "name"): 80,
+    ("aws_cloudwatch_metric_alarm", "alarm_name"): 255,
 }
 REPORT = ROOT / "build" / "deploy" / "terraform.md"
 # the secrets each task's execution role may read (the migration also RDS's own, the master's)
@@ -151,9 +153,10 @@ def test_each_variant_plans_only_creations(plans: dict[str, Any]) -> None:
         actions = {tuple(c["change"]["actions"]) for c in plan["resource_changes"]}
         assert actions <= {("create",), ("read",)}, (variant, actions)
     counts = {variant: len(creates(plan)) for variant, plan in plans.items()}
-    # the Lambda variant adds two functions, their roles, two policies and log groups, and drops no
-    # ECS task definition (migrate, ingest, ... stay); an existing VPC makes no network
-    assert counts["jobs_on_lambda"] == counts["defaults"] + 2 * 5
+    # the Lambda variant adds two functions with their roles, two policies, log groups, failure
+    # destinations and error alarms, and the failures' queue with its alarm; it drops no ECS
+    # task definition (migrate, ingest, ... stay); an existing VPC makes no network
+    assert counts["jobs_on_lambda"] == counts["defaults"] + 2 * 7 + 2
     assert counts["existing_vpc"] < counts["defaults"] - 15
     lambdas = planned(plans["jobs_on_lambda"], "aws_lambda_function")
     assert sorted(f["function_name"] for f in lambdas) == [

@@ -362,6 +362,28 @@ def test_jobs_are_scheduled_on_ecs_or_lambda() -> None:
         assert f"secrets = {{ {URLS[login_of(module)]} = " in block.split("\n    }")[0], job
 
 
+def test_a_job_failing_on_lambda_is_kept_and_alarmed() -> None:
+    """The scheduler invokes Lambda asynchronously, so its retry policy ends once Lambda has
+    the event: a run that fails is retried by Lambda, then goes to an encrypted queue, and
+    alarms watch the queue and each function's errors."""
+    (config,) = resources("aws_lambda_function_event_invoke_config").values()
+    assert config["for_each"] == "${local.lambda_jobs}"
+    on_failure = config["destination_config"][0]["on_failure"][0]
+    assert on_failure["destination"] == "${aws_sqs_queue.job_failures[0].arn}"
+    (queue,) = resources("aws_sqs_queue").values()
+    assert queue["kms_master_key_id"] == "${aws_kms_key.main.arn}"
+    alarms = resources("aws_cloudwatch_metric_alarm")
+    assert alarms["job_failures"]["dimensions"] == {
+        "QueueName": "${aws_sqs_queue.job_failures[0].name}"
+    }
+    assert alarms["job_errors"]["metric_name"] == "Errors"
+    assert alarms["job_errors"]["for_each"] == "${local.lambda_jobs}"
+    assert all(a["alarm_actions"] == "${local.alarm_actions}" for a in alarms.values())
+    # the functions may send there, through the key
+    lambda_tf = (TERRAFORM / "lambda.tf").read_text()
+    assert '"sqs:SendMessage"' in lambda_tf and '"sqs.${var.region}.amazonaws.com"' in lambda_tf
+
+
 def test_ingest_scales_on_the_lag_it_publishes() -> None:
     (policy,) = resources("aws_appautoscaling_policy").values()
     metric = policy["target_tracking_scaling_policy_configuration"][0][
