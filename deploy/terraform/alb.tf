@@ -18,10 +18,11 @@ locals {
   # the claim of the identity header that carries deleton-staff / deleton-admin: a Cognito
   # user pool's user info has no groups, so its staff carry them in an attribute of their own
   role_claim = local.cognito ? "custom:groups" : var.oidc.role_claim
+  # the WAF's label on a screen link's request (a rule label's own name: the WAF prefixes it)
+  screen_link_label = "deleton:screen-link"
 }
 
 resource "aws_lb" "web" {
-  #checkov:skip=CKV2_AWS_76:the Log4j rules (KnownBadInputs) are on; the check also demands AWSManagedRulesAnonymousIpList, whose hosting-provider list would block data clients calling the API from cloud servers
   name                       = local.name
   load_balancer_type         = "application"
   internal                   = false
@@ -279,7 +280,7 @@ resource "aws_cognito_user_pool_client" "alb" {
   prevent_user_existence_errors = "ENABLED"
 }
 
-# --- WAF: a rate limit per client address, and known-bad inputs -------------------------------
+# --- WAF: a rate limit per client address, known-bad inputs, anonymisers ---------------------
 
 resource "aws_wafv2_web_acl" "web" {
   name  = local.name
@@ -287,6 +288,41 @@ resource "aws_wafv2_web_acl" "web" {
 
   default_action {
     allow {}
+  }
+
+  # Labels a screen link's request (its path holds the screen's credential), so that the WAF's
+  # log leaves it out (aws_wafv2_web_acl_logging_configuration below). Counts, blocks nothing.
+  rule {
+    name     = "screen-links"
+    priority = 0
+
+    action {
+      count {}
+    }
+
+    rule_label {
+      name = local.screen_link_label
+    }
+
+    statement {
+      byte_match_statement {
+        search_string         = "/screen/"
+        positional_constraint = "STARTS_WITH"
+        field_to_match {
+          uri_path {}
+        }
+        text_transformation {
+          priority = 0
+          type     = "NONE"
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-screen-links"
+      sampled_requests_enabled   = false
+    }
   }
 
   rule {
@@ -308,7 +344,7 @@ resource "aws_wafv2_web_acl" "web" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.name}-rate"
-      sampled_requests_enabled   = true
+      sampled_requests_enabled   = false
     }
   }
 
@@ -331,14 +367,48 @@ resource "aws_wafv2_web_acl" "web" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.name}-bad-inputs"
-      sampled_requests_enabled   = true
+      sampled_requests_enabled   = false
     }
   }
 
+  # Tor exits, anonymising proxies and VPN services, which no gym, office or data client needs;
+  # the list of hosting providers' addresses only counts, since data clients may well call the
+  # API from cloud servers.
+  rule {
+    name     = "anonymous-addresses"
+    priority = 3
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAnonymousIpList"
+
+        rule_action_override {
+          name = "HostingProviderIPList"
+          action_to_use {
+            count {}
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-anonymous"
+      sampled_requests_enabled   = false
+    }
+  }
+
+  # No sampled requests anywhere: the log has every request but a screen link's, and a sample
+  # (kept three hours, shown in the console) would show a screen link's path.
   visibility_config {
     cloudwatch_metrics_enabled = true
     metric_name                = local.name
-    sampled_requests_enabled   = true
+    sampled_requests_enabled   = false
   }
 }
 
@@ -357,6 +427,23 @@ resource "aws_cloudwatch_log_group" "waf" {
 resource "aws_wafv2_web_acl_logging_configuration" "web" {
   resource_arn            = aws_wafv2_web_acl.web.arn
   log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+
+  # a screen link's request is not logged at all: its path is the screen's credential, valid
+  # until revoked (the WAF can redact a whole field, not part of a path, and the path of every
+  # other request is worth keeping)
+  logging_filter {
+    default_behavior = "KEEP"
+
+    filter {
+      behavior    = "DROP"
+      requirement = "MEETS_ANY"
+      condition {
+        label_name_condition {
+          label_name = "awswaf:${local.account}:webacl:${local.name}:${local.screen_link_label}"
+        }
+      }
+    }
+  }
 
   # what signs a person in never reaches the logs
   redacted_fields {

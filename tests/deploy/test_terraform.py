@@ -237,9 +237,32 @@ def test_what_the_emulator_does_not_enforce_is_in_the_plan(plans: dict[str, Any]
         and rate["statement"][0]["rate_based_statement"][0]["aggregate_key_type"] == "IP"
     )
     assert planned(plan, "aws_wafv2_web_acl_association")
+    # AWS's known-bad inputs (Log4j) and anonymisers, the hosting providers' list only counted
+    groups = {r["name"]: r["statement"][0]["managed_rule_group_statement"][0] for r in acl["rule"]
+              if r["statement"][0]["managed_rule_group_statement"]}  # fmt: skip
+    assert {g["name"] for g in groups.values()} == {
+        "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAnonymousIpList"}  # fmt: skip
+    (override,) = groups["anonymous-addresses"]["rule_action_override"]
+    assert override["name"] == "HostingProviderIPList" and override["action_to_use"][0]["count"]
+    # a screen link's request is labelled, and its log record dropped by that label
+    (label,) = [r for r in acl["rule"] if r["rule_label"]]
+    assert label["action"][0]["count"] and label["statement"][0]["byte_match_statement"][0][
+        "search_string"] == "/screen/"  # fmt: skip
+    # no sampled requests anywhere (a sample would show a screen link's path)
+    assert not acl["visibility_config"][0]["sampled_requests_enabled"]
+    assert not any(r["visibility_config"][0]["sampled_requests_enabled"] for r in acl["rule"])
     (logging,) = planned(plan, "aws_wafv2_web_acl_logging_configuration")
     redacted = {f["single_header"][0]["name"] for f in logging["redacted_fields"]}
     assert redacted == {"x-api-key", "cookie", "authorization"}
+    (kept,) = logging["logging_filter"]
+    assert kept["default_behavior"] == "KEEP"
+    (dropped,) = kept["filter"]
+    assert dropped["behavior"] == "DROP"
+    (condition,) = dropped["condition"]
+    name = condition["label_name_condition"][0]["label_name"]
+    assert name.startswith("awswaf:") and name.endswith(
+        f":webacl:deleton-production:{label['rule_label'][0]['name']}"
+    )
     (target,) = planned(plan, "aws_appautoscaling_target")
     assert target["scalable_dimension"] == "ecs:service:DesiredCount"
     (policy,) = planned(plan, "aws_appautoscaling_policy")
