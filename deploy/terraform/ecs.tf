@@ -8,11 +8,18 @@
 # Each has its own log group, task role and secrets; no secret is ever a plain variable.
 
 resource "aws_ecs_cluster" "main" {
+  #checkov:skip=CKV_AWS_223:ECS Exec serves only the admin task (below), whose output is the credentials an operator makes (screen links, API keys, login links): a log of its sessions would keep them. Who opened a session, on which task and with what command is in CloudTrail (ExecuteCommand).
   name = local.name
 
   setting {
     name  = "containerInsights"
     value = "enabled"
+  }
+
+  configuration {
+    execute_command_configuration {
+      logging = "NONE"
+    }
   }
 }
 
@@ -95,6 +102,12 @@ locals {
       { name = "DELETON_API_DATABASE_URL", valueFrom = local.db_url["api"] },
       { name = "PGPASSWORD", valueFrom = local.password_secret["api"] },
       { name = "DELETON_API_KEY", valueFrom = local.app["api-key"] },
+    ]
+    # the admin task (below): accounts, screen links and keys are made with the writer's login
+    admin = [
+      { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["writer"] },
+      { name = "DELETON_SCREEN_SECRET", valueFrom = local.app["screen-secret"] },
     ]
     migrate = concat(
       [
@@ -277,6 +290,72 @@ resource "aws_ecs_task_definition" "service" {
       }
     },
   )])
+}
+
+# --- the admin task: the operator's way to make accounts, links and keys ----------------------
+# `deleton users`, `login-link`, `screen-link` and `api-key` print credentials. On AWS they run
+# in this task, started by an operator (aws ecs run-task --enable-execute-command) and used
+# through ECS Exec (aws ecs execute-command), so that what they print reaches the operator's
+# terminal and nothing else: the task has no log configuration, and the cluster logs no ECS
+# Exec session. It idles for an hour, then stops; it serves nothing. README: Deploy.
+
+resource "aws_iam_role" "admin" {
+  name               = "${local.name}-admin"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks.json
+}
+
+# ECS Exec's agent in the task opens its channels to Session Manager; these actions name no
+# resource
+resource "aws_iam_role_policy" "admin" {
+  name = "ecs-exec"
+  role = aws_iam_role.admin.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect = "Allow"
+      Action = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+      Resource = ["*"]
+    }]
+  })
+}
+
+resource "aws_ecs_task_definition" "admin" {
+  #checkov:skip=CKV_AWS_336:ECS Exec's agent writes into the container's file system, which a read-only root refuses (aws-containers/amazon-ecs-exec-checker#21); this task serves nothing and stops itself within the hour
+  family                   = "${local.name}-admin"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  execution_role_arn       = aws_iam_role.execution["admin"].arn
+  task_role_arn            = aws_iam_role.admin.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = "home"
+  }
+
+  # no logConfiguration: what the operator's commands print goes to their terminal only
+  container_definitions = jsonencode([{
+    name                   = "admin"
+    image                  = local.image
+    essential              = true
+    entryPoint             = ["sleep"]
+    command                = ["3600"]
+    memory                 = 512
+    readonlyRootFilesystem = false
+    user                   = "10001:10001"
+    environment = concat(local.environment, [
+      { name = "DELETON_PUBLIC_URL", value = "https://${var.domain_name}" },
+    ])
+    secrets         = local.secrets["admin"]
+    mountPoints     = [{ sourceVolume = "home", containerPath = "/var/lib/deleton" }]
+    linuxParameters = { initProcessEnabled = true } # ECS Exec's sessions are reaped
+  }])
 }
 
 # --- long-running services ------------------------------------------------------------------

@@ -93,6 +93,7 @@ EXECUTION_READS = {
     "api": ("database-url/api", "database-password/api", "api-key"),
     "migrate": ("database-url/admin", "database-password/writer", "database-password/reader",
                 "database-password/api"),
+    "admin": ("database-url/writer", "database-password/writer", "screen-secret"),
 }  # fmt: skip
 
 
@@ -430,6 +431,13 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     assert len(master) == 1
     assert read == {task: set(own) | (master if task == "migrate" else set())
                     for task, own in EXECUTION_READS.items()}  # fmt: skip
+
+    # the admin task, where operators make credentials through ECS Exec, logs nothing
+    admin = ecs.describe_task_definition(taskDefinition="deleton-production-admin")
+    (container,) = admin["taskDefinition"]["containerDefinitions"]
+    assert "logConfiguration" not in container
+    (cluster,) = ecs.describe_clusters(clusters=["deleton-production"])["clusters"]
+    assert cluster["configuration"]["executeCommandConfiguration"]["logging"] == "NONE"
 
     raw = (workdir / "terraform.tfstate").read_text()
     # as written (Terraform escapes & < > in JSON) and as read

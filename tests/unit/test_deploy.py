@@ -234,8 +234,8 @@ def test_raising_secret_generation_migrates_again_and_rolls_every_task() -> None
     # every task definition and Lambda function is told the generation, so each is replaced
     environment = ecs[ecs.index("environment = concat(") : ecs.index("service_environment =")]
     assert '{ name = "SECRET_GENERATION", value = tostring(var.secret_generation) }' in environment
-    (task_definition,) = resources("aws_ecs_task_definition").values()
-    assert "local.environment" in task_definition["container_definitions"]
+    for task_definition in resources("aws_ecs_task_definition").values():  # services, admin
+        assert "local.environment" in task_definition["container_definitions"]
     (function,) = resources("aws_lambda_function").values()
     assert "local.environment" in function["environment"][0]["variables"]
     # and the secrets themselves are written anew with it
@@ -283,6 +283,42 @@ def test_least_privilege_in_iam_and_the_network() -> None:
     assert "for_each" not in kafka
     (db,) = resources("aws_db_instance").values()
     assert db["iam_database_authentication_enabled"] is False
+
+
+def test_the_admin_task_prints_credentials_to_the_operator_alone() -> None:
+    """`deleton screen-link`, `login-link`, `users` and `api-key` print credentials: on AWS
+    they run in the admin task through ECS Exec, which logs nothing: no log configuration in
+    the task, no session logging on the cluster."""
+    admin = resources("aws_ecs_task_definition")["admin"]
+    container = admin["container_definitions"]
+    assert "logConfiguration" not in container and "awslogs" not in container
+    assert "enableExecuteCommand" not in container  # given by the operator's run-task
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    block = ecs[ecs.index('resource "aws_ecs_task_definition" "admin"') :]
+    block = block[: block.index("\n}\n")]
+    assert (
+        'entryPoint             = ["sleep"]' in block
+        and 'command                = ["3600"]' in block
+    )
+    assert "initProcessEnabled = true" in block
+    (cluster,) = resources("aws_ecs_cluster").values()
+    logging = cluster["configuration"][0]["execute_command_configuration"][0]["logging"]
+    assert logging == "NONE"
+    # the writer's login and the screen secret, as its commands need; no other secret
+    given = ecs[ecs.index("    admin = [") : ecs.index("    migrate = concat(")]
+    assert set(re.findall(r'name = "(\w+)"', given)) == {
+        "DELETON_DATABASE_URL", "PGPASSWORD", "DELETON_SCREEN_SECRET"}  # fmt: skip
+    assert 'local.db_url["writer"]' in given and 'local.password_secret["writer"]' in given
+    assert admin["execution_role_arn"] == '${aws_iam_role.execution["admin"].arn}'
+    # its own role may open ECS Exec's channels, and do nothing else
+    policy = resources("aws_iam_role_policy")["admin"]["policy"]
+    assert set(re.findall(r'"(\w+:\w+)"', policy)) == {
+        f"ssmmessages:{a}{c}Channel" for a in ("Create", "Open") for c in ("Control", "Data")}  # fmt: skip
+    for command in (
+        ["screen-link", "SN0001"],
+        ["users", "add", "a@example.com", "--role", "staff"],
+    ):
+        assert parses(command)
 
 
 # The command each task runs, the database login its code opens (read from the code below, so
