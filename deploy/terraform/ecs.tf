@@ -65,6 +65,9 @@ locals {
       { name = "DELETON_PUBLIC_URL", value = "https://${var.domain_name}" },
       { name = "DELETON_ALB_ARN", value = aws_lb.web.arn },
       { name = "DELETON_OIDC_ROLE_CLAIM", value = local.role_claim },
+      # the app's session, which alone authorises Dash's requests (the load balancer lets
+      # /_dash-* through unauthenticated), ends with the load balancer's sign-in session
+      { name = "DELETON_SESSION_LIFETIME", value = tostring(var.sign_in_session_hours * 3600) },
     ]
     api = [
       { name = "DELETON_API_RATE_LIMIT", value = tostring(var.api_rate_limit) },

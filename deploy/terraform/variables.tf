@@ -127,9 +127,14 @@ variable "oidc_client_secret" {
 }
 
 variable "sign_in_session_hours" {
-  description = "How long the load balancer's sign-in session lasts before the identity provider is asked again."
+  description = "How long a sign-in lasts: the load balancer's session (then the identity provider is asked again) and the dashboard's own (DELETON_SESSION_LIFETIME), which authorises Dash's requests."
   type        = number
   default     = 12
+  validation {
+    # the load balancer's session_timeout is at most 7 days
+    condition     = var.sign_in_session_hours >= 1 && var.sign_in_session_hours <= 168
+    error_message = "sign_in_session_hours: 1 to 168 (the load balancer's limit, 7 days)."
+  }
 }
 
 variable "waf_rate_limit" {

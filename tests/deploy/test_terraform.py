@@ -403,6 +403,8 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
             assert told["DELETON_PUBLIC_URL"] == f"https://{DOMAIN}"
             assert told["DELETON_ALB_ARN"].startswith("arn:aws:elasticloadbalancing:")
             assert told["DELETON_OIDC_ROLE_CLAIM"] == "custom:groups"  # Cognito's
+            # its own session ends with the load balancer's (sign_in_session_hours)
+            assert told["DELETON_SESSION_LIFETIME"] == "43200"
 
     # the load balancer's sign-in calls the identity provider's token and userinfo endpoints
     # itself: its security group lets it out over HTTPS (AWS's troubleshooting for ALB

@@ -151,6 +151,28 @@ def test_cognito_sign_in_asks_for_a_scope_whose_user_info_carries_the_role() -> 
     assert authenticate(rule, "authenticate_oidc")["scope"] == "${action.value.scope}"
 
 
+def test_a_sign_in_ends_at_the_load_balancer_and_in_the_app_together() -> None:
+    """The load balancer keeps its sign-in session ``session_timeout``; Dash's requests
+    (``/_dash-*``) pass it unauthenticated and are authorised by the app's own session alone,
+    which must end then too, not after the app's default 12 hours whatever the variable says."""
+    rule = resources("aws_lb_listener_rule")["dashboard"]
+    lasts = "${var.sign_in_session_hours * 3600}"
+    for kind in ("authenticate_cognito", "authenticate_oidc"):
+        assert authenticate(rule, kind)["session_timeout"] == lasts, kind
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    dashboard = ecs[ecs.index("    dashboard = [") : ecs.index("    api = [")]
+    assert (
+        '{ name = "DELETON_SESSION_LIFETIME", value = tostring(var.sign_in_session_hours * 3600) }'
+        in dashboard
+    )
+    variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
+    hours = variables["sign_in_session_hours"]
+    assert hours["default"] * 3600 == Settings.model_fields["session_lifetime"].default
+    # the load balancer's session_timeout is 1 second to 7 days
+    (validation,) = hours["validation"]
+    assert "var.sign_in_session_hours <= 168" in validation["condition"]
+
+
 def test_images_are_scanned_and_expire() -> None:
     (repository,) = resources("aws_ecr_repository").values()
     assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
