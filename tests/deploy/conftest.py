@@ -4,9 +4,9 @@ imported into it, and a scratch copy of deploy/ with a local backend, initialise
 
 Terraform and the mirror are found, not assumed: ``terraform`` on PATH, and the provider under
 a ``registry.terraform.io`` folder in the usual places (or ``DELETON_TF_PLUGIN_MIRROR``). On a
-machine without either, every test here skips and says which is missing; with
-``DELETON_REQUIRE_DEPLOY_TOOLS=1`` (CI, on the machines that have them: ``.ci/run``) a missing
-tool fails instead, so that the Terraform's checks can never quietly stop running.
+machine without either, every test here skips and says which is missing; under CI
+(``CI=true``, which CI services set and ``.ci/run`` exports) a missing tool fails instead, so
+that the Terraform's checks can never quietly stop running there.
 
 Also here: Debian's PostgreSQL server, started on a free loopback port (``debian_postgres``),
 for what the embedded one cannot do (TLS, RDS's logging parameters with pg_stat_statements).
@@ -53,11 +53,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def under_ci() -> bool:
+    """Whether this run is CI's, which must run every check: ``CI`` set to true (GitHub
+    Actions, GitLab, Buildkite and ``.ci/run`` set it so)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
 def unavailable(reason: str) -> NoReturn:
-    """Skip for want of a tool, saying which; fail instead where the machine must have it
-    (``DELETON_REQUIRE_DEPLOY_TOOLS=1``)."""
-    if os.environ.get("DELETON_REQUIRE_DEPLOY_TOOLS") == "1":
-        pytest.fail(f"{reason}; DELETON_REQUIRE_DEPLOY_TOOLS=1 says this machine has it")
+    """Skip for want of a tool, saying which; under CI, where ``make test`` installs every
+    tool, fail instead: a skip there would hide that the Terraform was never checked."""
+    if under_ci():
+        pytest.fail(f"{reason} (CI={os.environ['CI']}: CI runs every deployment check)")
     pytest.skip(reason)
 
 

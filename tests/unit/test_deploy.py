@@ -21,6 +21,7 @@ import deleton.lambdas as entry
 from deleton.cli import build_parser
 from deleton.cloudwatch.emf import NAMESPACE
 from deleton.settings import Settings
+from tests.deploy.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
@@ -561,6 +562,26 @@ def test_git_ignores_what_deploying_leaves_behind() -> None:
     assert ignored == paths
     kept = ["deploy/terraform/example.tfvars", "deploy/terraform/.terraform.lock.hcl"]
     assert subprocess.run(["git", "check-ignore", *kept], cwd=ROOT).returncode == 1
+
+
+def test_a_missing_deployment_tool_skips_here_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tests/deploy skip, saying why, where Terraform, its provider mirror, the aws CLI or
+    Debian's PostgreSQL is missing; CI (which make test equips with all of them) must never
+    pass with the Terraform unchecked."""
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="terraform is not on PATH"):
+        unavailable("terraform is not on PATH")
+    for value in ("true", "1"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="terraform is not on PATH"):
+            unavailable("terraform is not on PATH")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        unavailable("terraform is not on PATH")
+    run = (ROOT / ".ci" / "run").read_text()
+    assert run.index("\nexport CI=true\n") < run.index("\nmake test\n")
 
 
 def test_every_aws_call_names_its_region_and_the_build_its_platform() -> None:
