@@ -83,8 +83,6 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener" "http" {
-  #checkov:skip=CKV_AWS_2:it serves nothing: every request is redirected to HTTPS
-  #checkov:skip=CKV_AWS_103:as above, TLS is on the HTTPS listener
   load_balancer_arn = aws_lb.web.arn
   port              = 80
   protocol          = "HTTP"

@@ -97,7 +97,6 @@ resource "aws_cloudwatch_log_group" "lambda" {
 
 resource "aws_lambda_function" "job" {
   #checkov:skip=CKV_AWS_116:failed asynchronous runs go to an on-failure destination (aws_lambda_function_event_invoke_config.job: an encrypted SQS queue, alarmed), which carries the error as well as the event, rather than to a dead-letter queue
-  #checkov:skip=CKV_AWS_117:it runs in the VPC (vpc_config below); checkov cannot see through for_each
   #checkov:skip=CKV_AWS_272:Lambda code signing applies to .zip packages only, not to container images; what runs is the image of an immutable ECR tag
   #checkov:skip=CKV_AWS_115:no reserved concurrency: an account's unreserved pool may not go below 10, so reserving fails on new accounts; one run at a time comes from the schedule (hourly, daily), compression's advisory lock and the report's once-per-period record
   for_each      = local.lambda_jobs
