@@ -79,15 +79,17 @@ fi
 
 # Plan, then refuse a plan that destroys or replaces what holds data; only then apply it.
 # Task definitions are replaced by every release; the database, keys, secrets, the image
-# repository and the network never are.
-stateful='aws_db_instance|aws_kms_key|aws_secretsmanager_secret|aws_ecr_repository|aws_s3_bucket|aws_cognito_user_pool|aws_vpc\.'
+# repository, the buckets, the user pool, the log groups (the audit trail), the failed jobs'
+# queue and the network never are. These types exactly: a secret's version is replaced by
+# every rotation (secret_generation), and a bucket's policy holds no data.
+stateful='aws_db_instance|aws_kms_key|aws_secretsmanager_secret|aws_ecr_repository|aws_s3_bucket|aws_cognito_user_pool|aws_cloudwatch_log_group|aws_sqs_queue|aws_vpc'
 plan() { # plan FILE [-target=...]
     local file="$1"
     shift
     "${tf[@]}" plan -input=false -no-color "${vars[@]}" -out="$file" "$@" > "$file.txt"
     grep -E '^(  # |Plan:|No changes)' "$file.txt" || true
     if "${tf[@]}" show -no-color "$file" |
-        grep -E "# ($stateful)[^ ]* (will be destroyed|must be replaced|will be replaced)"; then
+        grep -E "# ($stateful)\.[^ ]* (will be destroyed|must be replaced|will be replaced)"; then
         echo "the plan destroys data: refusing. Review it with terraform plan." >&2
         exit 1
     fi

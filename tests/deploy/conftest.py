@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -65,6 +66,18 @@ def unavailable(reason: str) -> NoReturn:
     if under_ci():
         pytest.fail(f"{reason} (CI={os.environ['CI']}: CI runs every deployment check)")
     pytest.skip(reason)
+
+
+def refused_by_deploy_sh() -> re.Pattern[str]:
+    """deploy.sh's destroy check: the ``grep -E`` its ``plan`` runs on ``terraform show``'s
+    text before anything is applied, as a pattern."""
+    script = (DEPLOY / "deploy.sh").read_text()
+    found = re.search(r"^stateful='([^']*)'", script, re.M)
+    assert found is not None
+    assert '"# ($stateful)\\.[^ ]* (will be destroyed|must be replaced|will be replaced)"' in script
+    return re.compile(
+        rf"# ({found.group(1)})\.[^ ]* (will be destroyed|must be replaced|will be replaced)"
+    )
 
 
 def find_mirror() -> Path | None:

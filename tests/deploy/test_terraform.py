@@ -34,6 +34,7 @@ from .conftest import (
     DebianPostgres,
     client,
     debian_postgres,
+    refused_by_deploy_sh,
     run,
     tfvars,
     unavailable,
@@ -374,6 +375,54 @@ def plan_members(path: Path) -> bytes:
         return b"".join(saved.read(name) for name in saved.namelist())
 
 
+def replans(workdir: Path, env: dict[str, str]) -> None:
+    """Changes planned on the applied environment, each read as deploy.sh reads a plan before
+    it applies any: raising secret_generation migrates again and rolls every task, and is let
+    through; an ordinary release is let through; a plan that replaces the network or a log
+    group is refused."""
+    refused = refused_by_deploy_sh()
+    changes = {
+        "rotation": ["-var=secret_generation=2"],
+        "release": ["-var=image_tag=next"],
+        "network": ["-var=vpc_cidr=10.41.0.0/16"],
+        "log": ['-replace=aws_cloudwatch_log_group.service["api"]'],
+    }
+
+    def replan(name: str) -> tuple[dict[str, list[str]], str]:
+        run(["terraform", "plan", "-input=false", "-lock=false", "-no-color",
+             "-var-file=defaults.tfvars", *changes[name], f"-out={name}.plan"], workdir, env)  # fmt: skip
+        shown = json.loads(run(["terraform", "show", "-json", f"{name}.plan"], workdir, env))
+        changed = {c["address"]: c["change"]["actions"] for c in shown["resource_changes"]
+                   if c["change"]["actions"] not in (["no-op"], ["read"])}  # fmt: skip
+        return changed, run(["terraform", "show", "-no-color", f"{name}.plan"], workdir, env)
+
+    with ThreadPoolExecutor(len(changes)) as pool:
+        planned_ = dict(zip(changes, pool.map(replan, changes), strict=True))
+
+    # the new passwords are written, db init runs again (so the logins get them) and every
+    # task definition is replaced (so no running task keeps the old API key or session secret)
+    rotation, text = planned_["rotation"]
+    assert {a for a in rotation if a.startswith("aws_secretsmanager_secret_version.")} >= {
+        f'aws_secretsmanager_secret_version.{kind}["{name}"]'
+        for kind, names in (("db_password", ("writer", "reader", "api")),
+                            ("app", ("api-key", "session-secret", "screen-secret")))
+        for name in names}, sorted(rotation)  # fmt: skip
+    assert "delete" in rotation["terraform_data.migrate"], rotation.get("terraform_data.migrate")
+    families = {a for a, actions in rotation.items()
+                if a.startswith("aws_ecs_task_definition.") and "create" in actions}  # fmt: skip
+    assert families == {"aws_ecs_task_definition.admin"} | {
+        f'aws_ecs_task_definition.service["{t}"]'
+        for t in ("ingest", "dashboard", "api", "compress", "report", "migrate")}  # fmt: skip
+    assert not refused.search(text), refused.search(text)
+    release, text = planned_["release"]
+    assert release and not refused.search(text), refused.search(text)
+    for name, what in (("network", "aws_vpc.main[0]"),
+                       ("log", 'aws_cloudwatch_log_group.service["api"]')):  # fmt: skip
+        changed, text = planned_[name]
+        assert "delete" in changed[what], (name, changed.get(what))
+        assert refused.search(text), f"deploy.sh would apply the {name} plan, which replaces {what}"
+
+
 def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     plans: dict[str, Any], workdir: Path, aws_env: dict[str, str], real_aws: str
 ) -> None:
@@ -412,9 +461,9 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     (alb_group,) = client(aws_env, "ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["deleton-production-alb"]}]
     )["SecurityGroups"]
-    out = [(rule.get("FromPort"), [r["CidrIp"] for r in rule.get("IpRanges", [])])
-           for rule in alb_group["IpPermissionsEgress"]]  # fmt: skip
-    assert (443, ["0.0.0.0/0"]) in out, out
+    egress = [(rule.get("FromPort"), [r["CidrIp"] for r in rule.get("IpRanges", [])])
+              for rule in alb_group["IpPermissionsEgress"]]  # fmt: skip
+    assert (443, ["0.0.0.0/0"]) in egress, egress
 
     # each task starts with a role that reads its own secrets and no other's
     names = {
@@ -440,6 +489,8 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     assert "logConfiguration" not in container
     (cluster,) = ecs.describe_clusters(clusters=["deleton-production"])["clusters"]
     assert cluster["configuration"]["executeCommandConfiguration"]["logging"] == "NONE"
+
+    replans(workdir, env)
 
     raw = (workdir / "terraform.tfstate").read_text()
     # as written (Terraform escapes & < > in JSON) and as read

@@ -21,7 +21,7 @@ import deleton.lambdas as entry
 from deleton.cli import build_parser
 from deleton.cloudwatch.emf import NAMESPACE
 from deleton.settings import Settings
-from tests.deploy.conftest import unavailable
+from tests.deploy.conftest import refused_by_deploy_sh, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
@@ -586,6 +586,33 @@ def test_git_ignores_what_deploying_leaves_behind() -> None:
     assert ignored == paths
     kept = ["deploy/terraform/example.tfvars", "deploy/terraform/.terraform.lock.hcl"]
     assert subprocess.run(["git", "check-ignore", *kept], cwd=ROOT).returncode == 1
+
+
+# what holds data, or its record: deploy.sh refuses a plan that destroys or replaces any of it
+STATEFUL = {"aws_db_instance", "aws_kms_key", "aws_secretsmanager_secret", "aws_ecr_repository",
+            "aws_s3_bucket", "aws_cognito_user_pool", "aws_cloudwatch_log_group", "aws_sqs_queue",
+            "aws_vpc"}  # fmt: skip
+
+
+def test_deploy_sh_refuses_to_destroy_what_holds_data_or_its_record() -> None:
+    """The log groups keep the services' and the WAF's records (the audit trail of who reached
+    what), the failed jobs' queue the events still to be run again: a plan that replaces one
+    loses them, as one that replaces the database loses riders."""
+    refused = refused_by_deploy_sh()
+    declared = {kind for name in FILES for block in terraform(name).get("resource", [])
+                for kind in block}  # fmt: skip
+    assert declared >= STATEFUL
+    for kind in declared:
+        line = f'  # {kind}.x["ingest"] must be replaced'
+        assert bool(refused.search(line)) == (kind in STATEFUL), kind
+        assert bool(refused.search(f"  # {kind}.x will be destroyed")) == bool(refused.search(line))
+    # a release replaces task definitions and updates services in place, a rotation replaces
+    # the secrets' versions: never refused
+    assert not refused.search('  # aws_ecs_task_definition.service["api"] must be replaced')
+    assert not refused.search(
+        '  # aws_secretsmanager_secret_version.app["api-key"] must be replaced'
+    )
+    assert not refused.search("  # aws_db_instance.main will be updated in-place")
 
 
 def test_a_missing_deployment_tool_skips_here_but_fails_under_ci(
