@@ -21,6 +21,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,8 +76,38 @@ def embedded(name: str) -> Iterator[ControlledPostgres]:
     """A new embedded server in a folder of its own under ``FOLDERS``, stopped and deleted
     at the end."""
     FOLDERS.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned()
     server = ControlledPostgres(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=FOLDERS)))
     try:
         yield server
     finally:
         server.remove()
+
+
+def _remove_abandoned(age: float = 3600) -> None:
+    """Delete the folders of sessions that were killed before they could: their server not
+    running, and nothing written there for ``age`` seconds (a server the fault suite has
+    stopped for a moment has just logged it). A live session's folder is never touched."""
+    for folder in FOLDERS.iterdir():
+        pid_file = folder / "pgdata" / "postmaster.pid"
+        try:
+            touched = max(p.stat().st_mtime for p in (folder, folder / "pgdata" / "log")
+                          if p.exists())  # fmt: skip
+            if time.time() - touched < age:
+                continue
+            pid = int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid is not None and _running(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
