@@ -89,6 +89,7 @@ lint: $(STAMP)
 # The suites run on every core (pytest-xdist): each worker starts its own PostgreSQL, Kafka
 # broker and browser on free ports, and a worker that finishes early steals from the other.
 XDIST := -n $(or $(WORKERS),auto) --dist worksteal
+TEST_FAULTS_SCALE ?= 0.5
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q $(XDIST)
@@ -110,10 +111,14 @@ soak: $(STAMP) kafka-jars chromium
 
 # The main suite, then the Terraform's (tests/deploy) as a run of its own, so that its time is
 # reported apart: terraform plans and an apply and destroy against an emulated AWS take minutes.
+# In the main suite the fault scenarios run at half their size (TEST_FAULTS_SCALE): every fault
+# kind, assertion and page as in make faults, which runs them whole (a million messages killed
+# ten times), and make soak, ten times whole.
 # The image's tests skip there, saying why, unless a Docker engine answers (make deploy-check).
 test: $(STAMP) kafka-jars chromium checkov awscli
 	$(MAKE) lint
-	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q --ignore=tests/deploy $(XDIST)
+	DELETON_FAULTS_SCALE=$(TEST_FAULTS_SCALE) DELETON_KAFKA_LIBS=$(KAFKA_LIBS) \
+		$(BIN)/pytest -q --ignore=tests/deploy $(XDIST)
 	$(MAKE) deploy-test
 
 deploy-test: $(STAMP) awscli checkov
