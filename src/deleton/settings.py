@@ -60,6 +60,8 @@ class KafkaConfig:
     sasl_username: str | None
     sasl_password: SecretStr | None
     ssl_ca_location: Path | None = None  # a CA bundle, for brokers signed by a private CA
+    # seconds without a heartbeat before the group gives a member's partitions to the others
+    session_timeout: float = 10.0
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings common to consumers and producers."""
@@ -207,6 +209,7 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: Path | None = None
+    kafka_session_timeout: float = Field(10.0, ge=1, le=300)
 
     db_connect_timeout: float = Field(10.0, gt=0)
     db_statement_timeout: float = Field(30.0, gt=0)
@@ -364,6 +367,7 @@ class Settings(BaseSettings):
             self.kafka_sasl_username,
             self.kafka_sasl_password,
             self.kafka_ssl_ca_location,
+            self.kafka_session_timeout,
         )
 
     def compress(self) -> CompressConfig:

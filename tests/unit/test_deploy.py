@@ -1,11 +1,12 @@
 """The deployment, read statically: the image, the compose file, the lock files and the
 Terraform say what the platform needs, every command they run exists in the CLI, every setting
-they pass exists, no secret travels as a plain variable, and checkov finds nothing it is not
-told why. Terraform itself plans, applies and destroys it in tests/deploy, and builds and runs
-the image there (make deploy-check)."""
+they pass exists, and no secret travels as a plain variable. checkov reads the Terraform,
+and Terraform itself plans, applies and destroys it, in tests/deploy (make deploy-test), which
+builds and runs the image too (make deploy-check)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -25,7 +26,6 @@ from tests.deploy.conftest import refused_by_deploy_sh, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 FILES = tuple(sorted(path.name for path in TERRAFORM.glob("*.tf")))
 # read by deleton.lambdas before the settings exist: Lambda's stand-in for ECS's secrets
 NOT_SETTINGS = {"DELETON_SECRET_ARNS"}
@@ -43,7 +43,9 @@ def unquote(value: Any) -> Any:
     return value
 
 
+@functools.cache  # python-hcl2 takes a second or more a file: each is parsed once
 def terraform(name: str) -> dict[str, Any]:
+    """``name``'s blocks, unquoted; shared between tests, which only read them."""
     with (TERRAFORM / name).open() as text:
         parsed: dict[str, Any] = unquote(hcl2.load(text))
         return parsed
@@ -449,48 +451,6 @@ def test_ingest_scales_on_the_lag_it_publishes() -> None:
         "customized_metric_specification"
     ][0]
     assert (metric["namespace"], metric["metric_name"]) == (NAMESPACE, "ConsumerLag")
-
-
-# skips checkov would not need today, as it cannot read what they are about (a variable's
-# value, a container definition built by jsonencode): kept, as each reason holds
-SKIPPED_UNSEEN = {
-    ("CKV_AWS_260", "aws_vpc_security_group_ingress_rule.alb_http"),
-    ("CKV_AWS_336", "aws_ecs_task_definition.admin"),
-}
-
-
-def checkov(directory: Path, *options: str) -> subprocess.Popen[str]:
-    """checkov on ``directory``, its JSON report on standard output (``--quiet``: failed
-    checks alone)."""
-    return subprocess.Popen(
-        [str(CHECKOV), "--directory", str(directory), "--framework", "terraform", *options,
-         "--compact", "--output", "json", "--skip-download"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-@pytest.mark.slow
-def test_checkov_finds_nothing_unexplained(tmp_path: Path) -> None:
-    """No failed check; and every skip is one checkov would otherwise fail (a skip whose check
-    passes says something untrue about the Terraform, or nothing), bar SKIPPED_UNSEEN."""
-    assert CHECKOV.exists(), "make checkov installs checkov in .venv-checkov"
-    bare = tmp_path / "terraform"
-    bare.mkdir()
-    for path in TERRAFORM.glob("*.tf"):
-        text = re.sub(r"^ *#checkov:skip=.*\n", "", path.read_text(), flags=re.M)
-        (bare / path.name).write_text(text)
-    runs = [checkov(TERRAFORM), checkov(bare, "--quiet")]
-    report, without = (json.loads(run.communicate(timeout=600)[0]) for run in runs)
-    summary = report["summary"]
-    failed = [
-        f"{c['check_id']} {c['resource']} ({c['file_path']})"
-        for c in report["results"]["failed_checks"]
-    ]
-    assert summary["failed"] == 0, "\n".join(failed)
-    assert summary["passed"] > 100  # it did look
-    skipped = {(c["check_id"], c["resource"]) for c in report["results"]["skipped_checks"]}
-    needed = {(c["check_id"], c["resource"]) for c in without["results"].get("failed_checks", [])}
-    assert skipped - needed == SKIPPED_UNSEEN, "skips checkov passes without"
 
 
 def test_a_lambda_reads_its_secrets_before_its_settings_and_fails_loudly(
