@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from ..core.tracker import forget_rides
+from ..core.checkpoint import forget_rides
 from .connection import Database, translate
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from typing import Any
 import psycopg
 
 from ..core.batch import Batch, DeadLetter, ReadingRow
-from ..core.ports import Positions, Snapshots
+from ..core.ports import Checkpoints, Positions
 from ..core.records import to_datetime
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
@@ -220,13 +220,15 @@ class PostgresStore:
             self._versions[(source, partition)] = version
         return {p: (pos, bytes(state) if state is not None else None) for p, pos, state, _ in rows}
 
-    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
+    def write(
+        self, source: str, batch: Batch, checkpoints: Checkpoints, expected: Positions
+    ) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its new position, all
         or nothing. Raises ``FencedError`` if a position is not where we left it."""
         new_hours: set[int] = set()
         try:
             with self._transaction() as conn:
-                self._move_positions(conn, source, batch, snapshots, expected)
+                self._move_positions(conn, source, batch, checkpoints, expected)
                 if batch.riders:
                     self._upsert_riders(conn, batch)
                 if batch.new_rides:
@@ -291,7 +293,7 @@ class PostgresStore:
             # a value the parser should have refused: the data's fault, found by halving
             raise RejectedData(f"could not encode the batch ({type(exc).__name__})", None) from exc
         except _AlreadyMoved:
-            if self._stands_at(source, batch.positions, snapshots):
+            if self._stands_at(source, batch.positions, checkpoints):
                 log.warning("%s: batch found already stored (its commit was in doubt)", source)
                 return
             raise FencedError(f"{source}: a partition moved under us; reloading it") from None
@@ -303,7 +305,7 @@ class PostgresStore:
         conn: psycopg.Connection[Any],
         source: str,
         batch: Batch,
-        snapshots: Snapshots,
+        checkpoints: Checkpoints,
         expected: Positions,
     ) -> None:
         """Move every partition of the batch from where we expect it, first, so that the rows
@@ -317,7 +319,7 @@ class PostgresStore:
                     " AND next_position IS NOT DISTINCT FROM %s AND version = %s",
                     [
                         position,
-                        snapshots[partition],
+                        checkpoints[partition],
                         source,
                         partition,
                         expected.get(partition),
@@ -327,9 +329,11 @@ class PostgresStore:
                 if cur.rowcount != 1:
                     raise _AlreadyMoved
 
-    def _stands_at(self, source: str, positions: dict[int, int], snapshots: Snapshots) -> bool:
+    def _stands_at(
+        self, source: str, positions: dict[int, int], checkpoints: Checkpoints
+    ) -> bool:
         """Whether every partition already stands where the batch would take it, with the very
-        state it would store: then it was this batch, committed by an attempt in doubt."""
+        checkpoint it would store: then it was this batch, committed by an attempt in doubt."""
         try:
             rows = self.conn.execute(
                 "SELECT partition, next_position, state FROM daily.source_position"
@@ -339,7 +343,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise translate(exc) from exc
         stored = {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
-        return all(stored.get(p) == (pos, snapshots[p]) for p, pos in positions.items())
+        return all(stored.get(p) == (pos, checkpoints[p]) for p, pos in positions.items())
 
     def _upsert_riders(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
         rows = []
