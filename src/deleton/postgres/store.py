@@ -114,11 +114,12 @@ def dead_letter_row(source: str, letter: DeadLetter, max_bytes: int) -> tuple[An
 
 
 def _no_partition(exc: RejectedData) -> bool:
-    """Whether PostgreSQL refused a row for want of a partition to hold it (23514, as a broken
-    CHECK is too, so the message tells them apart)."""
+    """Whether PostgreSQL refused a row for want of a partition to hold it (a check
+    violation, as a broken CHECK is too, so the message tells them apart)."""
     cause = exc.__cause__
-    primary = getattr(getattr(cause, "diag", None), "message_primary", None) or ""
-    return exc.sqlstate == "23514" and primary.startswith("no partition of relation")
+    return isinstance(cause, psycopg.errors.CheckViolation) and (
+        cause.diag.message_primary or ""
+    ).startswith("no partition of relation")
 
 
 class _AlreadyMoved(Exception):
@@ -329,9 +330,7 @@ class PostgresStore:
                 if cur.rowcount != 1:
                     raise _AlreadyMoved
 
-    def _stands_at(
-        self, source: str, positions: dict[int, int], checkpoints: Checkpoints
-    ) -> bool:
+    def _stands_at(self, source: str, positions: dict[int, int], checkpoints: Checkpoints) -> bool:
         """Whether every partition already stands where the batch would take it, with the very
         checkpoint it would store: then it was this batch, committed by an attempt in doubt."""
         try:
