@@ -192,7 +192,10 @@ WHERE has_schema_privilege(%(login)s, s, p.priv)
 TABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 TSTZ = "timestamp with time zone"
 # a ride's figures, defined once (migration 0011): each login that reads rides calls it
-RIDE_FIGURES = f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})"
+RIDE_FIGURES = (
+    f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})",
+    "daily.decoupling_pct(double precision,double precision)",
+)
 
 
 def whole(*tables: str, privileges: tuple[str, ...] = TABLE) -> set[str]:
@@ -259,7 +262,7 @@ EXPECTED = {
     | whole("public.deleton_migration", privileges=("SELECT", "INSERT"))
     | functions(
         f"daily.ensure_reading_partition({TSTZ},interval)",
-        RIDE_FIGURES,
+        *RIDE_FIGURES,
         "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[])",
@@ -303,7 +306,7 @@ EXPECTED = {
         "value_length",
     )
     | functions(
-        RIDE_FIGURES,
+        *RIDE_FIGURES,
         f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
         "historical.ride_rider_age(bigint)",
     )
@@ -324,7 +327,7 @@ EXPECTED = {
     | columns("daily.source_position", "source", "partition", "next_position", "updated_at")
     | columns("daily.alert", "ride_id", "kind")  # counted by the ride's figures
     | functions(
-        RIDE_FIGURES,
+        *RIDE_FIGURES,
         "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[])",

@@ -29,6 +29,9 @@ FIGURES = (
     "resistance_max", "heart_rate_readings", "power_readings", "rpm_readings",
     "resistance_readings", "alerts", "alerts_high", "alerts_low", "heart_rate_sum",
     "power_sum", "rpm_sum", "resistance_sum",
+    # the training figures, to the last digit of core/training.py's
+    "seconds_in_hr_zone", "effort_points", "normalized_power_w", "variability_index",
+    "efficiency_factor", "aerobic_decoupling_pct",
 )  # fmt: skip
 # The reading window unless one is given (DELETON_READING_WINDOW's default), and what every
 # Deleton connection sets to the one it was given, for the view (connection.Database).

@@ -6,6 +6,7 @@ the ride lies in only."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
 import psycopg
@@ -13,6 +14,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from deleton.api.rides import FIGURES_SHOWN
+from deleton.core import training
 from deleton.core.records import to_datetime
 from deleton.postgres import figures
 from deleton.postgres import rides as store
@@ -170,3 +172,88 @@ def test_a_ride_in_daily_is_read_over_its_own_hours_only_planned_so(scratch: Api
             assert store.ride(conn, ride_id, WINDOW) is not None
         statements = [s for (s,) in conn.execute("SELECT statement FROM pg_prepared_statements")]
         assert statements and not any("ride_figures" in s for s in statements), statements
+
+
+# --- the training figures: SQL against core/training.py, the contract, on the same rides -----
+
+TRAINING = ("seconds_in_hr_zone", "effort_points", "normalized_power_w", "variability_index",
+            "efficiency_factor", "aerobic_decoupling_pct")  # fmt: skip
+Reading = tuple[int | None, float | None]  # heart rate, power; (None, None): a Ride line alone
+
+
+def training_rides() -> list[tuple[int | None, list[Reading]]]:
+    """Rides as (age, readings): the README's worked example, each null rule, the edges of a
+    double, and random rides of every length around the 30-power window."""
+    example: list[Reading] = [(0, 100.0)] * 2
+    example += [(108, 100.0)] * 14 + [(140, 100.0)] * 14 + [(162, 250.0)] * 2
+    tiny: list[Reading] = [(120, 1e-81)] * 40
+    tiny += [(120, 1e-80)] * 10
+    gaps: list[Reading] = [(None, None)] * 3
+    gaps += [(150, 200.0)] * 35 + [(None, None)] * 4
+    rides: list[tuple[int | None, list[Reading]]] = [
+        (40, example),
+        (None, example),  # no age: zones and effort points null, the power figures given
+        (40, [(120, 100.0)] * 29),  # under 30 powers: no NP, VI or EF
+        (35, [(120, 0.0)] * 40),  # average power 0: no VI
+        (35, [(0, 150.0)] * 40),  # no contact: no EF, no decoupling
+        (30, [(120, 1e300)] * 40),  # (m·m)·(m·m) beyond a double: no NP, VI, EF
+        (30, [(120, 1.1e77)] * 31),  # each fourth power fits, their sum does not
+        (30, [(120, 2e76)] * 40),  # sums near a double's top, kept
+        (30, tiny),  # fourth powers below a double's least value, or in its subnormals
+        (30, [(30, 1e-250), (30, 1.0)]),  # a decoupling of -1e252 %
+        (30, [(1, 1e-300), (1, 1e10)]),  # a decoupling beyond a double: null
+        (30, [(120, 100.0)]),  # one reading: an empty first half
+        (220, [(100, 100.0)] * 40),  # m = 0: every contact reading in zone 5
+        (25, gaps),  # Ride lines whose Telemetry never came
+    ]
+    rng = random.Random(18)
+    for length in (0, 29, 30, 31, 59, 61, 300, 1801, 3600):
+        age = rng.choice([None, 19, 33, 47, 58, 71])
+        readings: list[Reading] = []
+        for _ in range(length):
+            if rng.random() < 0.03:
+                readings.append((None, None))
+                continue
+            heart = 0 if rng.random() < 0.1 else rng.randint(60, 200)
+            readings.append((heart, rng.choice([0.0, rng.uniform(0, 800), rng.random() * 300])))
+        rides.append((age, readings))
+    return rides
+
+
+def test_the_sql_training_figures_are_core_trainings_to_the_last_digit(scratch: Api) -> None:
+    url = scratch.url
+    start = to_datetime(NOW) - dt.timedelta(hours=6)
+    for hour in range(0, 3):
+        execute(url, "SELECT daily.ensure_reading_partition(%s, interval '100 years')",
+                [start + dt.timedelta(hours=hour)])  # fmt: skip
+    expected: dict[int, training.TrainingFigures] = {}
+    with psycopg.connect(url) as conn:
+        for number, (age, readings) in enumerate(training_rides()):
+            end = start + dt.timedelta(seconds=len(readings))
+            (ride_id,) = conn.execute(
+                "INSERT INTO daily.ride (bike_serial, started_at, ended_at, rider_age)"
+                " VALUES (%s, %s, %s, %s) RETURNING ride_id",
+                [f"training-{number}", start, end, age],
+            ).fetchone() or (0,)
+            with conn.cursor().copy(
+                "COPY daily.reading (ride_id, at, heart_rate, power) FROM STDIN"
+            ) as copy:
+                for second, (heart, power) in enumerate(readings):
+                    copy.write_row((ride_id, start + dt.timedelta(seconds=second), heart, power))
+            expected[ride_id] = training.ride_figures(
+                [heart for heart, _ in readings], [power for _, power in readings], age
+            )
+        conn.commit()
+        lower = start - WINDOW
+        got = figures.read(conn, list(expected), lower, figures.NO_END, dict_row,
+                           ("ride_id", *TRAINING, "power_sum", "power_avg"))  # fmt: skip
+    assert len(got) == len(expected)
+    for row in got:
+        zones = row["seconds_in_hr_zone"]
+        sql_figures = training.TrainingFigures(
+            None if zones is None else tuple(zones), *(row[name] for name in TRAINING[1:])
+        )
+        assert sql_figures == expected[row["ride_id"]], row["ride_id"]
+    # the worked example's figures, as the README gives them
+    example = expected[min(expected)]
+    assert example == ((0, 14, 14, 0, 2), 1.3, 105.2, 0.962, 0.832, 10.2)
