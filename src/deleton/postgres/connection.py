@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from .. import private
@@ -76,11 +77,15 @@ def embedded_url(home: Path) -> str:
             conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
             is None
         ):
-            conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'wal_compression'")
         if row.fetchone() != ("pglz",):
             for name, value in _EMBEDDED_TUNING.items():
-                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
             conn.execute("SELECT pg_reload_conf()")
     url: str = server.get_uri(DATABASE_NAME)
     return url

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..core.batch import Batch, DeadLetter, ReadingRow
 from ..core.ports import Checkpoints, Positions
@@ -89,10 +90,18 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
     return b"".join(parts)
 
 
-def _copy_rows(conn: psycopg.Connection[Any], table: str, rows: Iterable[Sequence[Any]]) -> None:
-    """Text COPY of ``rows`` into ``table`` (with its column list): for the few rows of a batch
-    that are not readings."""
-    with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN") as copy:
+def _copy_rows(
+    conn: psycopg.Connection[Any],
+    table: tuple[str, str],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """Text COPY of ``rows`` into ``columns`` of ``table`` (schema, name): for the few rows of a
+    batch that are not readings."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(*table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -235,8 +244,9 @@ class PostgresStore:
                 if batch.new_rides:
                     _copy_rows(
                         conn,
-                        "daily.ride (ride_id, bike_serial, user_id, started_at, host,"
-                        " rider_gender, rider_age)",
+                        ("daily", "ride"),
+                        ("ride_id", "bike_serial", "user_id", "started_at", "host",
+                         "rider_gender", "rider_age"),
                         (
                             (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at),
                              r.host, r.rider_gender, r.rider_age)
@@ -278,8 +288,17 @@ class PostgresStore:
                 if batch.dead_letters:
                     _copy_rows(
                         conn,
-                        "daily.dead_letter (source, partition, position, key, value,"
-                        " value_length, value_sha256, reason)",
+                        ("daily", "dead_letter"),
+                        (
+                            "source",
+                            "partition",
+                            "position",
+                            "key",
+                            "value",
+                            "value_length",
+                            "value_sha256",
+                            "reason",
+                        ),
                         (
                             dead_letter_row(source, letter, self.dead_letter_max_bytes)
                             for letter in batch.dead_letters
