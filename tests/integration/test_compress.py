@@ -415,10 +415,12 @@ def test_a_partition_compression_cannot_read_is_named_and_skipped(db: str, tmp_p
     }
     for name, bound in odd.items():
         execute(db, f"CREATE TABLE daily.{name} PARTITION OF daily.reading {bound}")
-    # a reading there of an ended ride (one of an open ride would keep it from going stale)
-    ended = scalar(db, "SELECT min(ride_id) FROM daily.ride WHERE ended_at IS NOT NULL")
-    execute(db, "INSERT INTO daily.reading (ride_id, at) VALUES (%s, '10000-01-01 00:30+00')",
-            [ended])  # fmt: skip
+    # an ended ride's: an open one's newest reading, 8,000 years ahead, would rightly keep it open
+    execute(
+        db,
+        "INSERT INTO daily.reading (ride_id, at) SELECT min(ride_id), '10000-01-01 00:30+00'"
+        " FROM daily.ride WHERE ended_at IS NOT NULL",
+    )
     partitions = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'daily.reading'::regclass"
     hours = scalar(db, partitions) - len(odd)
     now = (BEGIN + 24 * HOUR).isoformat()
