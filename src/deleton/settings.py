@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+
+# seconds before its start that a ride's readings may lie (DELETON_READING_WINDOW)
+READING_WINDOW = 3600.0
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class DatabaseConfig:
     # False for a service's own restricted login (reader, API): it checks that the schema is
     # up to date and never migrates, which only the writer or an administrator may
     migrates: bool = True
+    # seconds before its start that a ride's readings may lie: what reads them reads no earlier
+    reading_window: float = READING_WINDOW
 
     def connect_options(self) -> dict[str, Any]:
         """libpq options for every connection: a dead server or network is noticed in about
@@ -218,6 +223,10 @@ class Settings(BaseSettings):
     db_keepalive_count: int = Field(3, ge=1)
 
     ride_idle_timeout: float = Field(60.0, gt=0, description="seconds of silence that end a ride")
+    # after ride_idle_timeout, which its check reads
+    reading_window: float = Field(
+        READING_WINDOW, gt=0, description="seconds before its start a ride's readings may lie"
+    )
     max_clock_skew: float = Field(
         86_400.0, gt=0, description="seconds a line may be from its broker time"
     )
@@ -281,6 +290,20 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("reading_window")
+    @classmethod
+    def _longer_than_a_ride_gap(cls, value: float, info: ValidationInfo) -> float:
+        # a line stamped further than the idle timeout from the bike's one before ends the
+        # ride, so a ride's first readings lie within the timeout of its start: readers look
+        # that far back for them (an idle timeout that failed its own check is named there)
+        idle = info.data.get("ride_idle_timeout")
+        if idle is not None and value <= idle:
+            raise ValueError(
+                f"must be longer than DELETON_RIDE_IDLE_TIMEOUT ({idle:g} s): a ride's readings"
+                " may lie that long before its start"
+            )
+        return value
+
     @field_validator("report_tz")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -343,6 +366,7 @@ class Settings(BaseSettings):
             self.db_keepalive_interval,
             self.db_keepalive_count,
             migrates=own is None,
+            reading_window=self.reading_window,
         )
 
     def ingest(self) -> IngestConfig:

@@ -446,7 +446,7 @@ def test_the_dashboard_while_the_database_is_away(
     fdb: str, pg: ControlledPostgres, watched: Watched, tmp_path: Path
 ) -> None:
     ingest_simulated(fdb, tmp_path, bikes=4, seed=31, seconds=120)
-    app = Dashboard(fdb, ride_idle_timeout="3600")
+    app = Dashboard(fdb, ride_idle_timeout="3600", reading_window="7200")
     try:
         page = watched.page
         page.goto(f"{app.base}/fleet")

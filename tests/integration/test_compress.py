@@ -22,7 +22,7 @@ from psycopg_pool import ConnectionPool
 from deleton.compress.command import ProgressBar, Schedule
 from deleton.core.records import to_datetime
 from deleton.core.wire import parse_value
-from deleton.dashboard.snapshots import RecentRides
+from deleton.dashboard.recent import RecentRides
 from deleton.postgres.compression import LOCK
 from deleton.postgres.connection import Database
 from deleton.settings import CompressConfig

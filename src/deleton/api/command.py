@@ -38,9 +38,11 @@ def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     """The app over a pool of the API's own login, with its first view of the fleet; and how
     to close the pool."""
     config = settings.api()
-    pool = open_database(settings.database("api")).pool("api", 2, POOL_SIZE, POOL_WAIT)
+    database = open_database(settings.database("api"))
+    pool = database.pool("api", 2, POOL_SIZE, POOL_WAIT)
     data = ApiData.over(pool.connection, config.key, config.zone, config.idle_timeout_us,
-                        rate_limit=config.rate_limit)  # fmt: skip
+                        rate_limit=config.rate_limit,
+                        reading_window=database.reading_window)  # fmt: skip
     try:
         data.fleet.get()  # the first view is built while we wait; later ones beside requests
     except TransientError as exc:

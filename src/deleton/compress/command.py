@@ -9,7 +9,7 @@ import threading
 from typing import TextIO
 
 from ..errors import DeletonError
-from ..postgres.compression import Compression
+from ..postgres.compression import CompressionRun
 from ..postgres.connection import Database, migrated
 from ..settings import CompressConfig, Settings
 from .compressor import Outcome, compress
@@ -48,7 +48,7 @@ def run_once(
     dry_run: bool = False,
     progress: ProgressBar | None = None,
 ) -> Outcome:
-    run = Compression(database, now, config.retention, config.dead_letter_retention)
+    run = CompressionRun(database, now, config.retention, config.dead_letter_retention)
     try:
         return compress(run, dry_run, progress or ProgressBar(), config.chunk)
     finally:

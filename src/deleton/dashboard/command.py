@@ -48,13 +48,16 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
     """The dashboard, served on a thread of its own; returns how to stop it, and its address."""
     config = settings.dashboard()
     # a screen waits at most 5 s for a connection, then says why it cannot update
-    pool = open_database(settings.database("reader")).pool("dashboard", 1, 8, 5.0)
+    database = open_database(settings.database("reader"))
+    pool = database.pool("dashboard", 1, 8, 5.0)
     try:
         gate, alb = gate_for(settings, pool.connection)
     except ConfigError:
         pool.close()
         raise
-    data = DashboardData.over(pool.connection, config.idle_timeout_us)
+    data = DashboardData.over(
+        pool.connection, config.idle_timeout_us, reading_window=database.reading_window
+    )
     data.warm()
     app = create_app(data, gate, alb)
     stop = threading.Event()

@@ -9,6 +9,7 @@ in the browser and comes back with each call.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -25,9 +26,10 @@ from ..core.summaries import RecentStats
 from ..errors import DeletonError
 from ..postgres import queries
 from ..postgres.connection import Connect, run_query
+from ..postgres.figures import WINDOW
 from ..snapshot import Shared
 from . import charts, pages
-from .snapshots import RecentRides
+from .recent import RecentRides
 
 log = logging.getLogger(__name__)
 
@@ -152,10 +154,16 @@ class DashboardData:
 
     @classmethod
     def over(
-        cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
+        cls,
+        connect: Connect,
+        idle_timeout_us: int,
+        wall: Callable[[], float] = time.time,
+        reading_window: dt.timedelta = WINDOW,
     ) -> DashboardData:
+        """Over the pool ``connect``; ``reading_window``: how long before its start a ride's
+        readings may lie (``Database.reading_window``)."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
-        recent = Shared(RecentRides(connect, wall).refresh, 10.0, background=True)
+        recent = Shared(RecentRides(connect, wall, reading_window).refresh, 10.0, background=True)
         return cls(connect, fleet, recent, idle_timeout_us, wall)
 
     def now(self) -> int:
