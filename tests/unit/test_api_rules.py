@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from deleton.api.access import (
     BOOTSTRAP,
+    MAX_CACHED,
     Caller,
     Keys,
     RateLimit,
@@ -80,6 +81,23 @@ def test_a_key_is_looked_up_once_then_believed_for_its_time_and_a_revoke_follows
     assert keys.remembered(made) == (False, None)
     assert keys.verify(made) is None and len(asked) == 2
     assert keys.remembered(made) == (True, None)  # an unknown key is remembered too
+
+
+def test_a_flood_of_unknown_keys_does_not_evict_the_live_ones() -> None:
+    """Review finding: any caller, with no key at all, sends distinct made-up keys. Each costs
+    a query (a pooled connection, for up to its statement timeout), and the 10,000th empties
+    the whole memory, live keys included: from then on every request of every client is a
+    query again, and the pool of 8 is the whole API's limit. A live key must stay remembered
+    however many unknown keys are tried."""
+    made = new_key()
+    table = {digest(made): Caller("reporting", frozenset({"read"}))}
+    keys, _, _ = keys_over(table)
+    assert keys.verify(made) is not None
+    for n in range(MAX_CACHED):
+        keys.verify(f"made-up-{n:05d}-{'x' * 30}")
+    assert keys.remembered(made) == (True, Caller("reporting", frozenset({"read"}))), (
+        "a flood of unknown keys emptied the memory of the live ones"
+    )
 
 
 def test_a_new_key_is_32_random_bytes_as_url_safe_text_stored_as_its_sha256() -> None:
