@@ -506,3 +506,24 @@ def test_the_audited_client_is_the_connections_not_what_x_forwarded_for_says(
             thread.join(30)
     clients = [c for (c,) in rows(url, "SELECT client FROM historical.audit")]
     assert clients and "203.0.113.9" not in clients, clients
+
+
+def test_the_audit_names_the_rider_whose_data_was_shown_whatever_the_ids_spelling(
+    scratch: Api,
+) -> None:
+    """The audit keeps the path as sent, but the id is parsed leniently (``int`` takes
+    ``01``, ``+1``, ``1.0``, `` 1``, and ``1_0`` for 10): a key holder who reads rider 10's
+    email as ``/rider/1_0`` is not found by anyone asking the audit who read ``/rider/10``.
+    Each answer that showed a rider's contact details must be audited under that rider's
+    one spelling (or the odd spellings refused)."""
+    client, url = scratch.anonymous, scratch.url
+    user_id = scalar(url, "SELECT min(user_id) FROM daily.rider WHERE user_id >= 10")
+    head, tail = str(user_id)[0], str(user_id)[1:]
+    odd = [f"0{user_id}", f"+{user_id}", f"{user_id}.0", f"%20{user_id}", f"{head}_{tail}"]
+    shown = [s for s in odd if client.get(f"/rider/{s}", headers=as_key("personal")).status_code
+             == 200]  # fmt: skip
+    audited = {
+        path for (path,) in rows(url, "SELECT path FROM historical.audit WHERE status = 200")
+    }
+    assert audited <= {f"/rider/{user_id}"}, f"{sorted(audited)} for rider {user_id}"
+    assert len(audited) == (1 if shown else 0)
