@@ -7,6 +7,7 @@ and never copied back by a compression beside the delete."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -527,3 +528,17 @@ def test_the_audit_names_the_rider_whose_data_was_shown_whatever_the_ids_spellin
     }
     assert audited <= {f"/rider/{user_id}"}, f"{sorted(audited)} for rider {user_id}"
     assert len(audited) == (1 if shown else 0)
+
+
+def test_the_documentation_page_runs_no_script_it_does_not_pin(shared: Api) -> None:
+    """``/docs`` is where a data client pastes their key ("Authorize"). FastAPI's default page
+    loads ``swagger-ui-dist@5`` (any 5.x, whatever is newest) from cdn.jsdelivr.net with no
+    Subresource Integrity and no Content-Security-Policy: whoever publishes a 5.x, or serves
+    the CDN, runs script beside every key typed there. Each script and stylesheet must be
+    served by the API itself or carry an ``integrity`` hash."""
+    page = shared.anonymous.get("/docs").text
+    tags = re.findall(r"<script\b[^>]*>|<link\b[^>]*stylesheet[^>]*>", page)
+    assert tags
+    foreign = [t for t in tags if re.search(r'(?:src|href)="https?://', t)
+               and "integrity=" not in t]  # fmt: skip
+    assert not foreign, foreign
