@@ -425,3 +425,20 @@ def test_upgrading_to_0008_blanks_checkpoint_emails_and_keeps_ages_on_rides(
     assert rows(db, "SELECT column_name FROM information_schema.columns WHERE table_schema ="
                     " 'daily' AND table_name = 'alert' AND column_name = 'recipient'") == []  # fmt: skip
     assert rows(db, "SELECT rider_gender, rider_age FROM daily.ride") == [("male", 52)]
+
+
+def test_no_service_login_can_rewrite_or_erase_the_audit(logins: dict[str, str]) -> None:
+    """Review finding: ``historical.audit`` belongs to ``deleton_writer``, the login of
+    ingestion (which parses whatever the bikes send) and of the jobs. Whoever holds it can
+    delete or rewrite the record of who read riders' contact details and who erased whom,
+    and it can make itself a key of every scope in ``historical.api_key`` beside. The audit
+    must be append-only for every service login: rows added through
+    ``historical.record_audit``, never changed or removed but by the administrator."""
+    execute(logins["admin"], "INSERT INTO historical.audit (key_name, method, path, status)"
+                             " VALUES ('personal-key', 'GET', '/rider/1', 200)")  # fmt: skip
+    for group in ("writer", "reader", "api"):
+        for statement in ("DELETE FROM historical.audit",
+                          "UPDATE historical.audit SET key_name = 'nobody'",
+                          "TRUNCATE historical.audit"):  # fmt: skip
+            assert refused(logins[group], statement), (group, statement)
+    assert scalar(logins["admin"], "SELECT key_name FROM historical.audit") == "personal-key"
