@@ -12,6 +12,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -27,6 +28,7 @@ from deleton.core.wire import format_value
 from deleton.postgres import reports
 from deleton.postgres.compression import Compression
 from deleton.postgres.connection import Database
+from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
 from tests.harness.services import execute, free_port, rows, scalar, wait_for
 from tests.harness.wire_truth import Ride
 
@@ -542,3 +544,26 @@ def test_the_documentation_page_runs_no_script_it_does_not_pin(shared: Api) -> N
     foreign = [t for t in tags if re.search(r'(?:src|href)="https?://', t)
                and "integrity=" not in t]  # fmt: skip
     assert not foreign, foreign
+
+
+def test_an_erasure_is_not_undone_by_lines_older_than_it(
+    scratch: Api, world: World, tmp_path: Path
+) -> None:
+    """``DELETE /rider`` answers 204 from the database's state alone. A [SYSTEM] line of the
+    rider sent before the erasure but not yet ingested (ingestion behind its topic: down for
+    a while, a backlog, a partition stuck) is stored after it, and the rider is back with
+    name, email, address and birth date: nobody is told, so nobody erases again. Lines dated
+    before an erasure must not bring the erased rider back (only a later visit may)."""
+    url = scratch.url
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    early = START + 600 * SECOND  # the backlog: the first ten minutes of the 3rd
+    user_id = next(r.user_id for r in sorted(world.day, key=lambda r: r.started)
+                   if r.started < early and r.user_id is not None and r.user_id not in riding)  # fmt: skip
+    key = as_key("erase")
+    assert scratch.anonymous.delete(f"/rider/{user_id}", headers=key).status_code == 204
+    # the topic as a member that fell behind still has it to read: lines from before NOW
+    backlog = tmp_path / "backlog.jsonl"
+    dump_fleet(backlog, bikes=12, seconds=600, seed=41)
+    ingest_file(as_login(url, "writer"), backlog, ride_idle_timeout="5")
+    back = rows(url, "SELECT email FROM daily.rider WHERE user_id = %s", [user_id])
+    assert back == [], f"rider {user_id}, erased, is back from lines older than the erasure"
