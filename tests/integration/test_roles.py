@@ -229,7 +229,8 @@ SIGN_IN_FUNCTIONS = functions(
     "historical.start_session(bytea,text,text,text,integer)",
 )
 EXPECTED = {
-    # ingestion and compression: owns both schemas and everything in them
+    # ingestion and compression: owns both schemas and everything in them but the audit and
+    # the keys (deleton_keeper's, migration 0012), which it makes and revokes through functions
     "writer": whole(
         "daily.alert",
         "daily.dead_letter",
@@ -238,8 +239,6 @@ EXPECTED = {
         "daily.rider",
         "daily.source_position",
         "historical.alert",
-        "historical.api_key",
-        "historical.audit",
         "historical.report_delivery",
         "historical.ride",
         "historical.ride_summary",
@@ -250,18 +249,18 @@ EXPECTED = {
         "daily.alert_alert_id_seq",
         "daily.dead_letter_dead_letter_id_seq",
         "daily.ride_id_seq",
-        "historical.audit_audit_id_seq",
         "historical.tombstone_seq",
         privileges=("USAGE", "SELECT", "UPDATE"),
     )
     | whole("public.deleton_migration", privileges=("SELECT", "INSERT"))
     | functions(
         f"daily.ensure_reading_partition({TSTZ},interval)",
-        "historical.api_key_scopes(bytea)",
+        "historical.api_keys()",
+        "historical.create_api_key(text,bytea,text[])",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[])",
-        "historical.record_audit(text,text,text,integer,text)",
         f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
+        "historical.revoke_api_key(text)",
         "historical.ride_rider_age(bigint)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
