@@ -258,12 +258,14 @@ EXPECTED = {
         "historical.api_keys()",
         "historical.create_api_key(text,bytea,text[])",
         "historical.delete_ride(bigint)",
-        "historical.erase_rider(bigint,integer[])",
+        "historical.erase_rider(bigint,integer[],integer[])",
+        "historical.escaped_literal(text)",
         f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
         "historical.revoke_api_key(text)",
         "historical.ride_rider_age(bigint)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
+        "historical.wire_field(text,text,boolean)",
     )
     | SIGN_IN_FUNCTIONS
     | READ_SCHEMAS
@@ -320,7 +322,7 @@ EXPECTED = {
     | functions(
         "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
-        "historical.erase_rider(bigint,integer[])",
+        "historical.erase_rider(bigint,integer[],integer[])",
         "historical.record_audit(text,text,text,integer,text)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
