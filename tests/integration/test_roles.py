@@ -239,6 +239,7 @@ EXPECTED = {
         "daily.rider",
         "daily.source_position",
         "historical.alert",
+        "historical.erasure",
         "historical.report_delivery",
         "historical.ride",
         "historical.ride_summary",

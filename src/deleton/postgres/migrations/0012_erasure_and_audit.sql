@@ -1,6 +1,11 @@
 -- What the security review of the API's keys, audit and erasure found (README: Who may see
 -- what), put right in the database; 0008 stays as it was applied.
 --
+--   historical.erasure   each erased user id and when it was erased: ingestion, behind its
+--                        topic, stores a [SYSTEM] line of theirs dated before that time as an
+--                        unknown rider's (no rider row, no alert), so an erasure is not undone
+--                        by the rider's older lines; a later line (a new visit) makes them a
+--                        rider again
 --   erase_rider          finds refused lines by whole fields of a [SYSTEM] line (user_id,
 --                        email_address, name), never by a short or shared value (a postcode, a
 --                        birth date of "0"); erases a rider known only from refused lines; and
@@ -13,6 +18,11 @@
 --
 -- Runs as deleton_writer but for its last part, which creates a role and hands it tables, and
 -- so needs the administrator (`deleton db init`).
+
+CREATE TABLE historical.erasure (
+    user_id    bigint PRIMARY KEY,
+    erased_at  timestamptz NOT NULL
+);
 
 -- A pattern matching ``text`` itself, in a value as encode(value, 'escape') shows it.
 CREATE FUNCTION historical.escaped_literal(p_text text) RETURNS text
@@ -42,7 +52,8 @@ DROP FUNCTION historical.erase_rider(bigint, integer[]);
 -- (p_age_bands: the report's bands' lower bounds) and a high alert's limit to its band's
 -- (p_band_high_limits, the limit of each band's lower bound, as core.alerts.high_limit says);
 -- pending alerts are not sent; refused lines holding their user id, email or name as a whole
--- field of a [SYSTEM] line go. 'riding' while they have an open ride (its bike's
+-- field of a [SYSTEM] line go; and the erasure is recorded, so that ingestion does not bring
+-- them back from lines older than it. 'riding' while they have an open ride (its bike's
 -- checkpoint holds them), 'unknown' when nothing of theirs was found.
 CREATE FUNCTION historical.erase_rider(p_user_id bigint, p_age_bands integer[],
                                        p_band_high_limits integer[])
@@ -75,8 +86,9 @@ BEGIN
     DELETE FROM daily.dead_letter
     WHERE value IS NOT NULL AND encode(value, 'escape') ~ ANY (patterns);
     GET DIAGNOSTICS refused = ROW_COUNT;
-    -- no [SYSTEM] line of theirs may be stored while they are erased: ingestion's upsert
-    -- waits for this transaction, and then starts them afresh
+    -- no [SYSTEM] line of theirs may be stored while they are erased: ingestion takes this
+    -- table's lock before it reads historical.erasure, so it waits for this transaction and
+    -- then sees the erasure
     LOCK TABLE daily.rider IN SHARE ROW EXCLUSIVE MODE;
     -- a ride opened since the check above (its dead letters are gone, as asked)
     IF EXISTS (SELECT 1 FROM daily.ride WHERE user_id = p_user_id AND ended_at IS NULL) THEN
@@ -89,6 +101,8 @@ BEGIN
     IF NOT known AND refused = 0 THEN
         RETURN 'unknown';
     END IF;
+    INSERT INTO historical.erasure (user_id, erased_at) VALUES (p_user_id, now())
+    ON CONFLICT (user_id) DO UPDATE SET erased_at = EXCLUDED.erased_at;
     tombstone := -nextval('historical.tombstone_seq');
     UPDATE daily.alert SET status = 'failed', last_error = 'the rider was erased'
     WHERE user_id = p_user_id AND status = 'pending';
