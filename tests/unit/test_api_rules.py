@@ -193,3 +193,45 @@ def test_the_key_is_strong_or_absent_and_never_shown(
     assert api.key == KEY
     assert (api.host, api.port, api.rate_limit) == ("127.0.0.1", 8000, 20.0)
     assert KEY.get_secret_value() not in repr(api)
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, [b"203.0.113.9"], "10.0.0.5"),  # no proxy believed: the connection's address
+        (1, [b"203.0.113.9"], "203.0.113.9"),  # the load balancer's hop
+        (1, [b"198.51.100.1, 203.0.113.9"], "203.0.113.9"),  # what the client wrote is not
+        (1, [b"198.51.100.1", b"203.0.113.9"], "203.0.113.9"),  # two headers are one list
+        (2, [b"198.51.100.1, 203.0.113.9"], "198.51.100.1"),
+        (2, [b"203.0.113.9"], "10.0.0.5"),  # fewer hops than proxies: not the proxies' header
+        (1, [], "10.0.0.5"),
+    ],
+)
+def test_the_client_is_the_hop_the_trusted_proxies_appended(
+    hops: int, forwarded: list[bytes], expected: str
+) -> None:
+    from starlette.requests import Request
+
+    from deleton.api.access import client_address
+
+    headers = [(b"x-forwarded-for", value) for value in forwarded]
+    request = Request({"type": "http", "headers": headers, "client": ("10.0.0.5", 1234)})
+    assert client_address(request, hops) == expected
+
+
+def test_the_proxies_believed_are_the_load_balancers_one_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    for name in ("DELETON_ALB_ARN", "DELETON_TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().proxy_hops == 0  # the connection's address
+    arn = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/web/abc"
+    monkeypatch.setenv("DELETON_ALB_ARN", arn)
+    assert load_settings().access().proxy_hops == 1  # the dashboard's, as before
+    assert load_settings().api().proxy_hops == 1
+    monkeypatch.setenv("DELETON_TRUSTED_PROXIES", "0")
+    assert load_settings().api().proxy_hops == 0
+    monkeypatch.delenv("DELETON_ALB_ARN")
+    monkeypatch.setenv("DELETON_TRUSTED_PROXIES", "2")
+    assert load_settings().api().proxy_hops == 2

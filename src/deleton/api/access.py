@@ -216,7 +216,24 @@ def admit(caller: Caller | None, scope: str) -> Caller:
     return caller
 
 
+def client_address(request: Request, hops: int) -> str | None:
+    """Who sent ``request``: the connection's address; behind ``hops`` proxies (each appends
+    the address it was reached from to X-Forwarded-For), the address that many hops from the
+    header's right end, as the dashboard's ProxyFix takes it (``Settings.proxy_hops``).
+    Whatever the client wrote before that is its own to forge, and is never taken."""
+    peer = request.client.host if request.client is not None else None
+    if hops <= 0:
+        return peer
+    forwarded = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+    ]
+    # fewer hops than proxies: the header is not the proxies', so the connection's
+    return forwarded[-hops] if len(forwarded) >= hops and forwarded[-hops] else peer
+
+
 def audit_entry(request: Request, caller: Caller, status: int) -> AuditEntry:
     """The audit row of ``request``: the key's name, never the key."""
-    client = request.client.host if request.client is not None else None
+    client = client_address(request, request.app.state.data.proxy_hops)
     return AuditEntry(caller.name, request.method, request.url.path, status, client)

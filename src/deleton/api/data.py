@@ -42,6 +42,7 @@ class ApiData:
     zone: ZoneInfo
     wall: Callable[[], float] = field(default=time.time)
     pages: RenderedPages = field(default_factory=RenderedPages)
+    proxy_hops: int = 0  # proxies whose X-Forwarded-For hop names the client (the audit's)
 
     @classmethod
     def over(
@@ -52,16 +53,19 @@ class ApiData:
         idle_timeout_us: int,
         wall: Callable[[], float] = time.time,
         rate_limit: float = 20.0,
+        proxy_hops: int = 0,
     ) -> ApiData:
-        """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope) and
-        ``rate_limit`` requests a second per key."""
+        """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope),
+        ``rate_limit`` requests a second per key, and clients' addresses taken behind
+        ``proxy_hops`` proxies (``access.client_address``)."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
 
         def lookup(sha256: bytes) -> Caller | None:
             found = run_query(connect, "an API key", lambda conn: access.key_scopes(conn, sha256))
             return None if found is None else Caller(found[0], frozenset(found[1]))
 
-        return cls(connect, fleet, Keys(key, lookup), RateLimit(rate_limit), ZoneInfo(zone), wall)
+        return cls(connect, fleet, Keys(key, lookup), RateLimit(rate_limit), ZoneInfo(zone), wall,
+                   proxy_hops=proxy_hops)  # fmt: skip
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
