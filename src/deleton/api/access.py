@@ -233,7 +233,15 @@ def client_address(request: Request, hops: int) -> str | None:
     return forwarded[-hops] if len(forwarded) >= hops and forwarded[-hops] else peer
 
 
-def audit_entry(request: Request, caller: Caller, status: int) -> AuditEntry:
-    """The audit row of ``request``: the key's name, never the key."""
+def audit_entry(request: Request, caller: Caller, status: int, **ids: int) -> AuditEntry:
+    """The audit row of ``request``: the key's name, never the key; the path as its route
+    names it, with each id as the route parsed it (``ids``), so that a rider read as
+    ``/rider/010``, ``/rider/+10`` or ``/rider/1_0`` is audited as ``/rider/10``, under the
+    one spelling a search of the audit asks for."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    if isinstance(template, str):
+        path = template.format_map({**request.path_params, **ids})
+    else:
+        path = request.url.path
     client = client_address(request, request.app.state.data.proxy_hops)
-    return AuditEntry(caller.name, request.method, request.url.path, status, client)
+    return AuditEntry(caller.name, request.method, path, status, client)
