@@ -256,6 +256,7 @@ EXPECTED = {
     | whole("public.deleton_migration", privileges=("SELECT", "INSERT"))
     | functions(
         f"daily.ensure_reading_partition({TSTZ},interval)",
+        "daily.erased_among(bigint[])",
         "historical.api_keys()",
         "historical.create_api_key(text,bytea,text[])",
         "historical.delete_ride(bigint)",

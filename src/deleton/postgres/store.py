@@ -369,18 +369,17 @@ class PostgresStore:
         """When each erased rider of ``batch`` was erased (epoch microseconds), by user id.
 
         Asked only of a batch with riders, new rides or alerts (a [SYSTEM] line, a ride's
-        start, an alert), never per reading. The rider table's lock comes first: an erasure
-        holds it until it commits, so a batch either commits before the erasure (which then
-        erases what it stored) or sees it."""
+        start, an alert), never per reading, in one round trip (``daily.erased_among``,
+        migration 0012), which takes the rider table's lock first: an erasure holds it until
+        it commits, so a batch either commits before the erasure (which then erases what it
+        stored) or sees it."""
         ids = {r.user_id for r in batch.riders.values()}
         ids.update(r.user_id for r in batch.new_rides if r.user_id is not None)
         ids.update(a.user_id for a in batch.alerts)
         if not ids:
             return {}
-        conn.execute("LOCK TABLE daily.rider IN ROW EXCLUSIVE MODE")
         rows = conn.execute(
-            "SELECT user_id, erased_at FROM historical.erasure WHERE user_id = ANY(%s)",
-            [sorted(ids)],
+            "SELECT user_id, erased_at FROM daily.erased_among(%s)", [sorted(ids)]
         ).fetchall()
         return {user_id: from_datetime(at) for user_id, at in rows}
 

@@ -24,6 +24,21 @@ CREATE TABLE historical.erasure (
     erased_at  timestamptz NOT NULL
 );
 
+-- Ingestion's question, once per batch holding riders, new rides or alerts: which of these
+-- user ids were erased, and when. The rider table's lock comes first: an erasure holds it
+-- until it commits, so the batch either commits before the erasure (which then erases what
+-- it stored) or, waiting, sees it (each statement of a volatile function takes a snapshot of
+-- its own). One round trip: the lock and the question together.
+CREATE FUNCTION daily.erased_among(p_user_ids bigint[])
+RETURNS TABLE (user_id bigint, erased_at timestamptz)
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    LOCK TABLE daily.rider IN ROW EXCLUSIVE MODE;
+    RETURN QUERY SELECT e.user_id, e.erased_at FROM historical.erasure e
+                 WHERE e.user_id = ANY (p_user_ids);
+END $$;
+REVOKE ALL ON FUNCTION daily.erased_among(bigint[]) FROM PUBLIC;
+
 -- A pattern matching ``text`` itself, in a value as encode(value, 'escape') shows it.
 CREATE FUNCTION historical.escaped_literal(p_text text) RETURNS text
 LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
