@@ -562,7 +562,7 @@ def test_the_upgrade_to_0010_keeps_accounts_and_clears_the_passwords_it_cannot_c
         )
         assert accounts.add_login_link(conn, "linked", token_digest(link), 600) is not None
         monkeypatch.undo()
-        assert schema.init(conn) == [shipped[-1][0]]
+        assert schema.init(conn) == [version for version, _ in shipped if version >= "0010"]
         found = conn.execute(
             "SELECT name, password_hash, session_key FROM historical.account ORDER BY name"
         ).fetchall()
