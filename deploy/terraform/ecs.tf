@@ -59,7 +59,8 @@ locals {
   )
 
   # What one service alone is told, nothing secret either: the dashboard's links and the load
-  # balancer whose signed identity header it trusts; the API's rate limit.
+  # balancer whose signed identity header it trusts; the API's rate limit, and the one proxy
+  # (the load balancer) whose X-Forwarded-For hop names the client.
   service_environment = {
     dashboard = [
       { name = "DELETON_PUBLIC_URL", value = "https://${var.domain_name}" },
@@ -71,6 +72,8 @@ locals {
     ]
     api = [
       { name = "DELETON_API_RATE_LIMIT", value = tostring(var.api_rate_limit) },
+      # the audit's client: the address the load balancer appends to X-Forwarded-For
+      { name = "DELETON_TRUSTED_PROXIES", value = "1" },
     ]
   }
 

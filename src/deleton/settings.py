@@ -139,6 +139,7 @@ class ApiConfig:
     idle_timeout_us: int  # a bike silent for longer is not riding
     workers: int = 1  # processes of `deleton api`, each with its own pool and fleet view
     rate_limit: float = 20.0  # requests a second per key, per process
+    proxy_hops: int = 0  # proxies whose X-Forwarded-For hop is believed (Settings.proxy_hops)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ class AccessConfig:
     role_claim: str  # the claim listing groups, from the identity provider or the ALB
     alb_arn: str | None
     alb_keys_url: str | None
+    proxy_hops: int = 0  # proxies whose X-Forwarded-For hop is believed (Settings.proxy_hops)
 
     @property
     def secure_cookies(self) -> bool:
@@ -280,6 +282,9 @@ class Settings(BaseSettings):
         None, pattern=r"^arn:aws[\w-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/\S+$"
     )
     alb_keys_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    # how many proxies in front of the dashboard and the API append to X-Forwarded-For; unset:
+    # the load balancer's one when alb_arn is set, else none (Settings.proxy_hops)
+    trusted_proxies: int | None = Field(None, ge=0, le=8)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     metrics_emf: bool = False  # ingestion's lag as CloudWatch EMF lines on stdout (ECS)
@@ -434,6 +439,7 @@ class Settings(BaseSettings):
             self.idle_timeout_us,
             self.api_workers,
             self.api_rate_limit,
+            self.proxy_hops,
         )
 
     def dashboard(self) -> DashboardConfig:
@@ -453,7 +459,19 @@ class Settings(BaseSettings):
             self.oidc_role_claim,
             self.alb_arn,
             self.alb_keys_url,
+            self.proxy_hops,
         )
+
+    @property
+    def proxy_hops(self) -> int:
+        """How many proxies' hops of X-Forwarded-For the dashboard and the API believe, counted
+        from its right end (each proxy appends the address it was reached from): the client is
+        the address that many hops from the right, and whatever came before it is the
+        client's to forge. ``DELETON_TRUSTED_PROXIES``; unset, the AWS load balancer's one
+        when ``DELETON_ALB_ARN`` is set, else none (the connection's own address)."""
+        if self.trusted_proxies is not None:
+            return self.trusted_proxies
+        return 1 if self.alb_arn is not None else 0
 
     @property
     def idle_timeout_us(self) -> int:

@@ -234,7 +234,8 @@ SIGN_IN_FUNCTIONS = functions(
     "historical.start_session(bytea,text,text,text,integer)",
 )
 EXPECTED = {
-    # ingestion and compression: owns both schemas and everything in them
+    # ingestion and compression: owns both schemas and everything in them but the audit and
+    # the keys (deleton_keeper's, migration 0012), which it makes and revokes through functions
     "writer": whole(
         "daily.alert",
         "daily.dead_letter",
@@ -243,8 +244,7 @@ EXPECTED = {
         "daily.rider",
         "daily.source_position",
         "historical.alert",
-        "historical.api_key",
-        "historical.audit",
+        "historical.erasure",
         "historical.report_delivery",
         "historical.ride",
         "historical.ride_summary",
@@ -255,7 +255,6 @@ EXPECTED = {
         "daily.alert_alert_id_seq",
         "daily.dead_letter_dead_letter_id_seq",
         "daily.ride_id_seq",
-        "historical.audit_audit_id_seq",
         "historical.tombstone_seq",
         privileges=("USAGE", "SELECT", "UPDATE"),
     )
@@ -263,14 +262,18 @@ EXPECTED = {
     | functions(
         f"daily.ensure_reading_partition({TSTZ},interval)",
         *RIDE_FIGURES,
-        "historical.api_key_scopes(bytea)",
+        "daily.erased_among(bigint[])",
+        "historical.api_keys()",
+        "historical.create_api_key(text,bytea,text[])",
         "historical.delete_ride(bigint)",
-        "historical.erase_rider(bigint,integer[])",
-        "historical.record_audit(text,text,text,integer,text)",
+        "historical.erase_rider(bigint,integer[],integer[])",
+        "historical.escaped_literal(text)",
         f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
+        "historical.revoke_api_key(text)",
         "historical.ride_rider_age(bigint)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
+        "historical.wire_field(text,text,boolean)",
     )
     | SIGN_IN_FUNCTIONS
     | READ_SCHEMAS
@@ -330,7 +333,7 @@ EXPECTED = {
         *RIDE_FIGURES,
         "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
-        "historical.erase_rider(bigint,integer[])",
+        "historical.erase_rider(bigint,integer[],integer[])",
         "historical.record_audit(text,text,text,integer,text)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
@@ -434,3 +437,20 @@ def test_upgrading_to_0008_blanks_checkpoint_emails_and_keeps_ages_on_rides(
     assert rows(db, "SELECT column_name FROM information_schema.columns WHERE table_schema ="
                     " 'daily' AND table_name = 'alert' AND column_name = 'recipient'") == []  # fmt: skip
     assert rows(db, "SELECT rider_gender, rider_age FROM daily.ride") == [("male", 52)]
+
+
+def test_no_service_login_can_rewrite_or_erase_the_audit(logins: dict[str, str]) -> None:
+    """Review finding: ``historical.audit`` belongs to ``deleton_writer``, the login of
+    ingestion (which parses whatever the bikes send) and of the jobs. Whoever holds it can
+    delete or rewrite the record of who read riders' contact details and who erased whom,
+    and it can make itself a key of every scope in ``historical.api_key`` beside. The audit
+    must be append-only for every service login: rows added through
+    ``historical.record_audit``, never changed or removed but by the administrator."""
+    execute(logins["admin"], "INSERT INTO historical.audit (key_name, method, path, status)"
+                             " VALUES ('personal-key', 'GET', '/rider/1', 200)")  # fmt: skip
+    for group in ("writer", "reader", "api"):
+        for statement in ("DELETE FROM historical.audit",
+                          "UPDATE historical.audit SET key_name = 'nobody'",
+                          "TRUNCATE historical.audit"):  # fmt: skip
+            assert refused(logins[group], statement), (group, statement)
+    assert scalar(logins["admin"], "SELECT key_name FROM historical.audit") == "personal-key"

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from deleton.api.access import (
     BOOTSTRAP,
+    MAX_CACHED,
     Caller,
     Keys,
     RateLimit,
@@ -80,6 +81,23 @@ def test_a_key_is_looked_up_once_then_believed_for_its_time_and_a_revoke_follows
     assert keys.remembered(made) == (False, None)
     assert keys.verify(made) is None and len(asked) == 2
     assert keys.remembered(made) == (True, None)  # an unknown key is remembered too
+
+
+def test_a_flood_of_unknown_keys_does_not_evict_the_live_ones() -> None:
+    """Review finding: any caller, with no key at all, sends distinct made-up keys. Each costs
+    a query (a pooled connection, for up to its statement timeout), and the 10,000th empties
+    the whole memory, live keys included: from then on every request of every client is a
+    query again, and the pool of 8 is the whole API's limit. A live key must stay remembered
+    however many unknown keys are tried."""
+    made = new_key()
+    table = {digest(made): Caller("reporting", frozenset({"read"}))}
+    keys, _, _ = keys_over(table)
+    assert keys.verify(made) is not None
+    for n in range(MAX_CACHED):
+        keys.verify(f"made-up-{n:05d}-{'x' * 30}")
+    assert keys.remembered(made) == (True, Caller("reporting", frozenset({"read"}))), (
+        "a flood of unknown keys emptied the memory of the live ones"
+    )
 
 
 def test_a_new_key_is_32_random_bytes_as_url_safe_text_stored_as_its_sha256() -> None:
@@ -175,3 +193,45 @@ def test_the_key_is_strong_or_absent_and_never_shown(
     assert api.key == KEY
     assert (api.host, api.port, api.rate_limit) == ("127.0.0.1", 8000, 20.0)
     assert KEY.get_secret_value() not in repr(api)
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, [b"203.0.113.9"], "10.0.0.5"),  # no proxy believed: the connection's address
+        (1, [b"203.0.113.9"], "203.0.113.9"),  # the load balancer's hop
+        (1, [b"198.51.100.1, 203.0.113.9"], "203.0.113.9"),  # what the client wrote is not
+        (1, [b"198.51.100.1", b"203.0.113.9"], "203.0.113.9"),  # two headers are one list
+        (2, [b"198.51.100.1, 203.0.113.9"], "198.51.100.1"),
+        (2, [b"203.0.113.9"], "10.0.0.5"),  # fewer hops than proxies: not the proxies' header
+        (1, [], "10.0.0.5"),
+    ],
+)
+def test_the_client_is_the_hop_the_trusted_proxies_appended(
+    hops: int, forwarded: list[bytes], expected: str
+) -> None:
+    from starlette.requests import Request
+
+    from deleton.api.access import client_address
+
+    headers = [(b"x-forwarded-for", value) for value in forwarded]
+    request = Request({"type": "http", "headers": headers, "client": ("10.0.0.5", 1234)})
+    assert client_address(request, hops) == expected
+
+
+def test_the_proxies_believed_are_the_load_balancers_one_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    for name in ("DELETON_ALB_ARN", "DELETON_TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().proxy_hops == 0  # the connection's address
+    arn = "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/web/abc"
+    monkeypatch.setenv("DELETON_ALB_ARN", arn)
+    assert load_settings().access().proxy_hops == 1  # the dashboard's, as before
+    assert load_settings().api().proxy_hops == 1
+    monkeypatch.setenv("DELETON_TRUSTED_PROXIES", "0")
+    assert load_settings().api().proxy_hops == 0
+    monkeypatch.delenv("DELETON_ALB_ARN")
+    monkeypatch.setenv("DELETON_TRUSTED_PROXIES", "2")
+    assert load_settings().api().proxy_hops == 2

@@ -10,7 +10,9 @@ of every use of personal data or of a delete.
   constant time.
 - A key found is remembered for ``KEY_CACHE_SECONDS``, so that a request costs a SHA-256 and
   a dictionary lookup, not a query; a revoke takes effect within that time. A key not found
-  is remembered as long (one query per unknown key, not per request). The check runs inside
+  is remembered as long (one query per unknown key, not per request), in a memory of its
+  own: each holds ``MAX_CACHED`` keys and, full, forgets its oldest, so that a flood of
+  made-up keys (anyone may send them) never pushes a live key out. The check runs inside
   the one dependency every route has anyway: a few microseconds, no dependency of its own.
 - Answers: no key, or one that is not a live key, 401; a key without the scope, 403; a key
   over ``DELETON_API_RATE_LIMIT`` requests a second (per process), 429 with ``Retry-After``.
@@ -40,7 +42,7 @@ SCOPES = (READ, PERSONAL, ERASE)
 INCLUDES = {PERSONAL: READ, ERASE: READ}
 BOOTSTRAP = "env:DELETON_API_KEY"  # the name the bootstrap key is audited under
 KEY_CACHE_SECONDS = 5.0  # how long a key found (or not) is believed: a revoke's delay
-MAX_CACHED = 10_000  # keys remembered; past it, the memory starts afresh
+MAX_CACHED = 10_000  # keys remembered, found and not found each; past it, the oldest goes
 KEY_BYTES = 32
 
 
@@ -94,7 +96,11 @@ class Keys:
         self._lookup = lookup
         self._ttl = ttl
         self._clock = clock
-        self._known: dict[bytes, tuple[Caller | None, float]] = {}
+        # live keys and unknown ones apart: the second is anyone's to fill. Insertion order
+        # is age (an entry is put anew when looked up again), so the first entry is the oldest
+        self._found: dict[bytes, tuple[Caller, float]] = {}
+        self._unknown: dict[bytes, float] = {}
+        self._lock = threading.Lock()  # writers only: readers see a whole entry or none
 
     def remembered(self, given: str) -> tuple[bool, Caller | None]:
         """Without a query: whether ``given`` is settled, and who holds it (``None``: no
@@ -102,9 +108,14 @@ class Keys:
         raw = given.encode("utf-8", "surrogateescape")
         if self._bootstrap is not None and hmac.compare_digest(raw, self._bootstrap):
             return True, EVERYTHING
-        entry = self._known.get(hashlib.sha256(raw).digest())
-        if entry is not None and entry[1] > self._clock():
+        sha = hashlib.sha256(raw).digest()
+        now = self._clock()
+        entry = self._found.get(sha)
+        if entry is not None and entry[1] > now:
             return True, entry[0]
+        until = self._unknown.get(sha)
+        if until is not None and until > now:
+            return True, None
         return False, None
 
     def verify(self, given: str) -> Caller | None:
@@ -114,10 +125,22 @@ class Keys:
             return caller
         sha = digest(given)
         caller = self._lookup(sha)
-        if len(self._known) >= MAX_CACHED:
-            self._known.clear()
-        self._known[sha] = (caller, self._clock() + self._ttl)
+        until = self._clock() + self._ttl
+        with self._lock:
+            self._found.pop(sha, None)
+            self._unknown.pop(sha, None)
+            if caller is None:
+                _put(self._unknown, sha, until)
+            else:
+                _put(self._found, sha, (caller, until))
         return caller
+
+
+def _put(memory: dict[bytes, Any], sha: bytes, entry: Any) -> None:
+    """``entry`` as the newest of ``memory``, forgetting the oldest when it is full."""
+    if len(memory) >= MAX_CACHED:
+        del memory[next(iter(memory))]
+    memory[sha] = entry
 
 
 class RateLimit:
@@ -193,7 +216,32 @@ def admit(caller: Caller | None, scope: str) -> Caller:
     return caller
 
 
-def audit_entry(request: Request, caller: Caller, status: int) -> AuditEntry:
-    """The audit row of ``request``: the key's name, never the key."""
-    client = request.client.host if request.client is not None else None
-    return AuditEntry(caller.name, request.method, request.url.path, status, client)
+def client_address(request: Request, hops: int) -> str | None:
+    """Who sent ``request``: the connection's address; behind ``hops`` proxies (each appends
+    the address it was reached from to X-Forwarded-For), the address that many hops from the
+    header's right end, as the dashboard's ProxyFix takes it (``Settings.proxy_hops``).
+    Whatever the client wrote before that is its own to forge, and is never taken."""
+    peer = request.client.host if request.client is not None else None
+    if hops <= 0:
+        return peer
+    forwarded = [
+        hop.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for hop in header.split(",")
+    ]
+    # fewer hops than proxies: the header is not the proxies', so the connection's
+    return forwarded[-hops] if len(forwarded) >= hops and forwarded[-hops] else peer
+
+
+def audit_entry(request: Request, caller: Caller, status: int, **ids: int) -> AuditEntry:
+    """The audit row of ``request``: the key's name, never the key; the path as its route
+    names it, with each id as the route parsed it (``ids``), so that a rider read as
+    ``/rider/010``, ``/rider/+10`` or ``/rider/1_0`` is audited as ``/rider/10``, under the
+    one spelling a search of the audit asks for."""
+    template = getattr(request.scope.get("route"), "path_format", None)
+    if isinstance(template, str):
+        path = template.format_map({**request.path_params, **ids})
+    else:
+        path = request.url.path
+    client = client_address(request, request.app.state.data.proxy_hops)
+    return AuditEntry(caller.name, request.method, path, status, client)

@@ -9,17 +9,22 @@ parameter.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+from swagger_ui_bundle import swagger_ui_path
 
 from ..errors import TransientError
 from . import fleet, riders, rides
@@ -79,17 +84,76 @@ def with_closing(app: FastAPI, close: Callable[[], None]) -> FastAPI:
     return app
 
 
+# /docs is where a data client pastes their key: its scripts and stylesheet are Swagger UI's
+# files from a package pinned in the lock (swagger-ui-bundle-v2), served from here, never from
+# a CDN, and the page's Content-Security-Policy runs no other script (its one inline script by
+# its hash) and connects nowhere but here.
+DOCS = "/docs"
+DOCS_ASSETS = {  # served at DOCS/assets/NAME
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def _docs_page(title: str) -> tuple[bytes, str]:
+    """The documentation page, and its Content-Security-Policy."""
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title=f"{title} - documentation",
+        swagger_js_url=f"{DOCS}/assets/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS}/assets/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS}/assets/favicon-32x32.png",
+    ).body
+    inline = re.findall(rb"<script>(.*?)</script>", page, re.DOTALL)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in inline
+    )
+    policy = (
+        f"default-src 'none'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline';"
+        " img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none';"
+        " frame-ancestors 'none'"
+    )
+    return bytes(page), policy
+
+
+def _serve_docs(app: FastAPI) -> None:
+    page, policy = _docs_page(app.title)
+    headers = {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff"}
+
+    @app.get(DOCS, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse(page, headers=headers)
+
+    for name, media_type in DOCS_ASSETS.items():
+        app.add_api_route(f"{DOCS}/assets/{name}", _asset(name, media_type),
+                          include_in_schema=False)  # fmt: skip
+
+
+def _asset(name: str, media_type: str) -> Callable[[], FileResponse]:
+    """The route serving Swagger UI's file ``name``: it takes no parameter."""
+    path = str(swagger_ui_path / name)
+
+    def asset() -> FileResponse:
+        return FileResponse(path, media_type=media_type,
+                            headers={"X-Content-Type-Options": "nosniff"})  # fmt: skip
+
+    return asset
+
+
 def create_app(data: ApiData) -> FastAPI:
     app = FastAPI(
         title="Deleton API",
         version="1.0.0",
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served below, from the pinned package
         redoc_url=None,
     )
     app.state.data = data
     for module in (rides, riders, fleet):
         app.include_router(module.router)
+    _serve_docs(app)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -30,6 +30,10 @@ UVICORN: dict[str, Any] = {
     "log_config": None,  # our logging, configured once by the CLI
     "access_log": False,
     "server_header": False,
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anyone on the API's host
+    # would write the audit's client address. Which proxies to believe is ours to say
+    # (access.client_address, DELETON_TRUSTED_PROXIES).
+    "proxy_headers": False,
     "timeout_graceful_shutdown": 5,
 }
 
@@ -41,7 +45,7 @@ def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     database = open_database(settings.database("api"))
     pool = database.pool("api", 2, POOL_SIZE, POOL_WAIT)
     data = ApiData.over(pool.connection, config.key, config.zone, config.idle_timeout_us,
-                        rate_limit=config.rate_limit,
+                        rate_limit=config.rate_limit, proxy_hops=config.proxy_hops,
                         reading_window=database.reading_window)  # fmt: skip
     try:
         data.fleet.get()  # the first view is built while we wait; later ones beside requests

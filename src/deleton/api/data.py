@@ -45,6 +45,7 @@ class ApiData:
     pages: RenderedPages = field(default_factory=RenderedPages)
     # how long before its start a ride's readings may lie (Database.reading_window)
     reading_window: dt.timedelta = WINDOW
+    proxy_hops: int = 0  # proxies whose X-Forwarded-For hop names the client (the audit's)
 
     @classmethod
     def over(
@@ -55,10 +56,13 @@ class ApiData:
         idle_timeout_us: int,
         wall: Callable[[], float] = time.time,
         rate_limit: float = 20.0,
+        proxy_hops: int = 0,
         reading_window: dt.timedelta = WINDOW,
     ) -> ApiData:
-        """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope) and
-        ``rate_limit`` requests a second per key; ``reading_window`` as the database's."""
+        """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope),
+        ``rate_limit`` requests a second per key, clients' addresses taken behind
+        ``proxy_hops`` proxies (``access.client_address``), and ``reading_window`` as the
+        database's."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
 
         def lookup(sha256: bytes) -> Caller | None:
@@ -73,6 +77,7 @@ class ApiData:
             ZoneInfo(zone),
             wall,
             reading_window=reading_window,
+            proxy_hops=proxy_hops,
         )
 
     def now(self) -> dt.datetime:

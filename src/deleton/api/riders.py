@@ -59,7 +59,9 @@ def get_rider(user_id: UserId, granted: Read, request: Request, response: Respon
             return store.rider(conn, user_id, today)
         with conn.transaction():  # shown only if recorded as shown
             record = store.rider(conn, user_id, today, contact=True)
-            access.audit(conn, audit_entry(request, caller, 200 if record else 404))
+            access.audit(
+                conn, audit_entry(request, caller, 200 if record else 404, user_id=user_id)
+            )
         return record
 
     record = data.read(f"rider {user_id}", read)
@@ -119,7 +121,8 @@ def erase_rider(user_id: UserId, granted: Erase, request: Request) -> Response:
     def erase(conn: store.Connection) -> store.Erasure:
         with conn.transaction():
             outcome = store.erase_rider(conn, user_id, AGE_BANDS)
-            access.audit(conn, audit_entry(request, granted.caller, ERASURE_STATUS[outcome]))
+            status = ERASURE_STATUS[outcome]
+            access.audit(conn, audit_entry(request, granted.caller, status, user_id=user_id))
         return outcome
 
     outcome = granted.data.read(f"rider {user_id}", erase)

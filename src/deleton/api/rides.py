@@ -127,7 +127,8 @@ def delete_ride(ride_id: RideId, granted: Erase, request: Request) -> Response:
     def delete(conn: store.Connection) -> store.Deletion:
         with conn.transaction():
             outcome = store.delete_ride(conn, ride_id)
-            access.audit(conn, audit_entry(request, granted.caller, DELETION_STATUS[outcome]))
+            status = DELETION_STATUS[outcome]
+            access.audit(conn, audit_entry(request, granted.caller, status, ride_id=ride_id))
         return outcome
 
     outcome = granted.data.read(f"ride {ride_id}", delete)

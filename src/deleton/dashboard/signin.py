@@ -221,11 +221,13 @@ def install(
     """Puts the door in front of ``server`` (the Dash app's Flask server). ``policies``: the
     permission each update callback needs, by Dash's output key."""
     config = gate.config
-    if alb is not None:
+    if config.proxy_hops:
         # behind the load balancer, the client's address is the one it appends last to
         # X-Forwarded-For (whatever came before is the client's to say); elsewhere the header
-        # is anyone's to forge, and the connection's address is taken
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1)  # type: ignore[method-assign]
+        # is anyone's to forge, and the connection's address is taken (Settings.proxy_hops)
+        server.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            server.wsgi_app, x_for=config.proxy_hops
+        )
     server.secret_key = gate.session_secret
     server.session_interface = SignedCookies()
     server.config.update(

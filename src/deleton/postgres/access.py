@@ -1,6 +1,8 @@
 """API keys and the audit of their use, in PostgreSQL (migration 0008).
 
-Keys are rows of ``historical.api_key``, written by the writer's login (``deleton api-key``);
+Keys are rows of ``historical.api_key``, which like ``historical.audit`` belongs to a role no
+service logs in as (migration 0012): the writer's login (``deleton api-key``) makes, lists and
+revokes keys through definer functions, and can neither read a key's hash nor touch the audit;
 the API's own login finds a key only by its SHA-256, through ``historical.api_key_scopes``,
 and writes audit rows only through ``historical.record_audit``: it can neither list keys nor
 write a table.
@@ -37,29 +39,23 @@ def create_key(conn: Connection, name: str, sha256: bytes, scopes: list[str]) ->
     """Store a new key's hash under ``name``; ``False`` if that name is taken (a revoked key
     keeps its name, so that the audit's names stay unambiguous)."""
     row = conn.execute(
-        "INSERT INTO historical.api_key (name, key_sha256, scopes) VALUES (%s, %s, %s)"
-        " ON CONFLICT (name) DO NOTHING RETURNING name",
-        [name, sha256, scopes],
+        "SELECT historical.create_api_key(%s, %s, %s)", [name, sha256, scopes]
     ).fetchone()
-    return row is not None
+    return row is not None and bool(row[0])
 
 
 def keys(conn: Connection) -> list[KeyRecord]:
     """Every key, live and revoked, by name."""
     rows = conn.execute(
-        "SELECT name, scopes, created_at, revoked_at FROM historical.api_key ORDER BY name"
+        "SELECT name, scopes, created_at, revoked_at FROM historical.api_keys()"
     ).fetchall()
     return [KeyRecord(name, tuple(scopes), made, revoked) for name, scopes, made, revoked in rows]
 
 
 def revoke_key(conn: Connection, name: str) -> bool:
     """Revoke the live key ``name``; ``False`` if there is none."""
-    row = conn.execute(
-        "UPDATE historical.api_key SET revoked_at = now()"
-        " WHERE name = %s AND revoked_at IS NULL RETURNING name",
-        [name],
-    ).fetchone()
-    return row is not None
+    row = conn.execute("SELECT historical.revoke_api_key(%s)", [name]).fetchone()
+    return row is not None and bool(row[0])
 
 
 def key_scopes(conn: Connection, sha256: bytes) -> tuple[str, list[str]] | None:

@@ -25,9 +25,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..core.batch import Batch, DeadLetter, ReadingRow
+from ..core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow
 from ..core.ports import Checkpoints, Positions
-from ..core.records import to_datetime
+from ..core.records import Rider, from_datetime, to_datetime
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
 
@@ -129,6 +129,29 @@ def _no_partition(exc: RejectedData) -> bool:
     return isinstance(cause, psycopg.errors.CheckViolation) and (
         cause.diag.message_primary or ""
     ).startswith("no partition of relation")
+
+
+def _not_erased(
+    batch: Batch, erased: dict[int, int]
+) -> tuple[list[Rider], list[NewRide], list[AlertRow]]:
+    """``batch``'s riders, new rides and alerts, but what lines dated before their rider's
+    erasure (``erased``: when, by user id) would bring back: such a [SYSTEM] line stores no
+    rider, its ride is an unknown rider's (no user id, gender or age) and its alerts go. A
+    line dated after the erasure is a new visit, stored as any other. The same lines and the
+    same erasures give the same rows, on a replay too."""
+    riders = list(batch.riders.values())
+    if not erased:
+        return riders, batch.new_rides, batch.alerts
+
+    def before(user_id: int | None, at: int) -> bool:
+        return user_id is not None and user_id in erased and at <= erased[user_id]
+
+    return (
+        [r for r in riders if not before(r.user_id, r.at)],
+        [r._replace(user_id=None, rider_gender=None, rider_age=None)
+         if before(r.user_id, r.started_at) else r for r in batch.new_rides],
+        [a for a in batch.alerts if not before(a.user_id, a.at)],
+    )  # fmt: skip
 
 
 class _AlreadyMoved(Exception):
@@ -239,9 +262,10 @@ class PostgresStore:
         try:
             with self._transaction() as conn:
                 self._move_positions(conn, source, batch, checkpoints, expected)
-                if batch.riders:
-                    self._upsert_riders(conn, batch)
-                if batch.new_rides:
+                riders, new_rides, alerts = _not_erased(batch, self._erasures(conn, batch))
+                if riders:
+                    self._upsert_riders(conn, riders)
+                if new_rides:
                     _copy_rows(
                         conn,
                         ("daily", "ride"),
@@ -250,7 +274,7 @@ class PostgresStore:
                         (
                             (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at),
                              r.host, r.rider_gender, r.rider_age)
-                            for r in batch.new_rides
+                            for r in new_rides
                         ),
                     )  # fmt: skip
                 if batch.ended_rides:
@@ -273,7 +297,7 @@ class PostgresStore:
                         ) as copy,
                     ):
                         copy.write(pack_readings(batch.readings))
-                if batch.alerts:
+                if alerts:
                     with conn.cursor() as cur:
                         cur.executemany(
                             "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
@@ -282,7 +306,7 @@ class PostgresStore:
                             [
                                 (a.ride_id, a.user_id, a.kind, to_datetime(a.at), a.heart_rate,
                                  a.limit)
-                                for a in batch.alerts
+                                for a in alerts
                             ],
                         )  # fmt: skip
                 if batch.dead_letters:
@@ -363,9 +387,27 @@ class PostgresStore:
         stored = {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
         return all(stored.get(p) == (pos, checkpoints[p]) for p, pos in positions.items())
 
-    def _upsert_riders(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
+    def _erasures(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[int, int]:
+        """When each erased rider of ``batch`` was erased (epoch microseconds), by user id.
+
+        Asked only of a batch with riders, new rides or alerts (a [SYSTEM] line, a ride's
+        start, an alert), never per reading, in one round trip (``daily.erased_among``,
+        migration 0012), which takes the rider table's lock first: an erasure holds it until
+        it commits, so a batch either commits before the erasure (which then erases what it
+        stored) or sees it."""
+        ids = {r.user_id for r in batch.riders.values()}
+        ids.update(r.user_id for r in batch.new_rides if r.user_id is not None)
+        ids.update(a.user_id for a in batch.alerts)
+        if not ids:
+            return {}
+        rows = conn.execute(
+            "SELECT user_id, erased_at FROM daily.erased_among(%s)", [sorted(ids)]
+        ).fetchall()
+        return {user_id: from_datetime(at) for user_id, at in rows}
+
+    def _upsert_riders(self, conn: psycopg.Connection[Any], riders: Iterable[Rider]) -> None:
         rows = []
-        for r in batch.riders.values():
+        for r in riders:
             names = r.names
             address = r.address_parts
             rows.append(

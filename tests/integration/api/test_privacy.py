@@ -7,25 +7,44 @@ and never copied back by a compression beside the delete."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
 from psycopg import sql
 
+from deleton.api.app import create_app
+from deleton.api.command import UVICORN
 from deleton.core.records import EPOCH, Rider, from_datetime, split_address
 from deleton.core.report_figures import figures
 from deleton.core.wire import format_value
 from deleton.postgres import reports
 from deleton.postgres.compression import CompressionRun
 from deleton.postgres.connection import Database
-from tests.harness.services import execute, rows, scalar, wait_for
+from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
+from tests.harness.services import execute, free_port, rows, scalar, wait_for
 from tests.harness.wire_truth import Ride
 
-from .conftest import KEY, KEYS, NOW, Api, World, _copies, as_key, as_login, database, serve
+from .conftest import (
+    KEY,
+    KEYS,
+    NOW,
+    Api,
+    World,
+    _copies,
+    as_key,
+    as_login,
+    data_over,
+    database,
+    serve,
+)
 
 NOW_AT = EPOCH + dt.timedelta(microseconds=NOW)
 
@@ -379,3 +398,172 @@ def test_a_delete_beside_compression_is_never_copied_back(scratch: Api) -> None:
     back = dict(rows(url, f"SELECT ride_id, count(*) FROM daily.{hour} GROUP BY ride_id"))
     assert back == beside
     assert scalar(url, "SELECT to_regclass(%s)", [f"daily.{hour}_moving"]) is None  # dropped
+
+
+# --- the security review of Issue 17's API side: each test fails until its finding is fixed ---
+
+
+def test_a_rider_known_only_from_refused_lines_is_erased_from_them(
+    shared: Api, world: World
+) -> None:
+    """A rider whose every [SYSTEM] line was refused (a one-word name, an odd gender) has no
+    rider row, only dead letters holding their whole profile for the dead letters' retention
+    (7 days). Their erasure must still reach those lines: ``erase_rider`` looks for traces in
+    the rider tables only, finds none, answers 404 and deletes nothing."""
+    url = shared.url
+    model = next(iter(named(world).values()))
+    user_id = 987_654_321
+    assert scalar(url, "SELECT count(*) FROM daily.rider WHERE user_id = %s", [user_id]) == 0
+    stranger = replace(model, user_id=user_id, first_name="Refused", last_name="Onlyline",
+                       email="refused.onlyline@example.org")  # fmt: skip
+    line = refused_system_line(stranger)
+    add_dead_letter(url, line)
+    assert scalar(url, "SELECT count(*) FROM daily.dead_letter WHERE position(%s::bytea IN value) > 0",
+                  [b"refused.onlyline@example.org"]) == 1  # fmt: skip
+    reply = shared.anonymous.delete(f"/rider/{user_id}", headers=as_key("erase"))
+    assert reply.status_code in (204, 404)
+    left = scalar(url, "SELECT count(*) FROM daily.dead_letter WHERE position(%s::bytea IN value) > 0",
+                  [b"refused.onlyline@example.org"])  # fmt: skip
+    execute(url, "DELETE FROM daily.dead_letter WHERE position(%s::bytea IN value) > 0",
+            [b"refused.onlyline@example.org"])  # fmt: skip
+    assert left == 0, "the erased rider's email, address and birth date stay in a dead letter"
+
+
+def test_an_erased_riders_alerts_do_not_tell_their_exact_age(scratch: Api) -> None:
+    """Erasure cuts the age on a ride to its band's lower bound, but a high alert keeps
+    ``heart_rate_limit``, which is 220 - the exact age (core.alerts.high_limit): the age the
+    erasure meant to blur is read back from the alert by the reader's login (the dashboard)."""
+    url = scratch.url
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    candidates = rows(url, "SELECT ride_id, user_id, rider_age, ended_at FROM daily.ride"
+                           " WHERE ended_at IS NOT NULL AND user_id >= 0 AND rider_age % 5 <> 0"
+                           " ORDER BY ride_id")  # fmt: skip
+    ride_id, user_id, age, ended = next(c for c in candidates if c[1] not in riding)
+    # the alert ingestion writes when the heart passes the rider's own maximum
+    execute(url, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                 " heart_rate_limit, status) VALUES (%s, %s, 'high', %s, %s, %s, 'sent')"
+                 " ON CONFLICT DO NOTHING",
+            [ride_id, user_id, ended, 230 - age, 220 - age])  # fmt: skip
+    assert scratch.anonymous.delete(f"/rider/{user_id}", headers=as_key("erase")).status_code == 204
+    tombstone, banded = rows(url, "SELECT user_id, rider_age FROM daily.ride WHERE ride_id = %s",
+                             [ride_id])[0]  # fmt: skip
+    assert tombstone < 0 and banded != age  # the ride itself holds the band only
+    # the reader's login reads daily.alert and historical.alert whole (test_roles.EXPECTED)
+    limits = [limit for (limit,) in rows(
+        url,
+        "SELECT heart_rate_limit FROM daily.alert WHERE user_id = %s AND kind = 'high'",
+        [tombstone])]  # fmt: skip
+    assert limits
+    assert 220 - age not in limits, f"the erased rider's exact age ({age}) is 220 - {limits}"
+
+
+def test_erasing_one_rider_keeps_every_other_riders_dead_letters(scratch: Api) -> None:
+    """The dead letters erasure deletes are those holding any of the rider's traces as a
+    substring; a trace as short as a birth date of 1970-01-01 (epoch milliseconds "0") or a
+    shared postcode takes every other bike's refused lines with it: the evidence of bad
+    input the operators keep for a week goes for riders nobody asked to erase."""
+    url = scratch.url
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    user_id = next(u for (u,) in rows(url, "SELECT user_id FROM daily.rider ORDER BY user_id")
+                   if u not in riding)  # fmt: skip
+    execute(url, "UPDATE daily.rider SET date_of_birth = '1970-01-01' WHERE user_id = %s",
+            [user_id])  # fmt: skip
+    execute(url, "UPDATE historical.rider SET date_of_birth = '1970-01-01' WHERE user_id = %s",
+            [user_id])  # fmt: skip
+    # another bike's refused Telemetry line: no one's identity in it
+    other = (
+        b'{"log": "2022-11-03 18:00:00.000000 mendoza v9: [INFO]: Telemetry - hrt = -10;'
+        b' rpm = 0; power = 0.0\\n"}'
+    )
+    add_dead_letter(url, other)
+    assert scratch.anonymous.delete(f"/rider/{user_id}", headers=as_key("erase")).status_code == 204
+    assert scalar(url, "SELECT count(*) FROM daily.dead_letter WHERE value = %s", [other]) == 1
+
+
+def test_the_audited_client_is_the_connections_not_what_x_forwarded_for_says(
+    world: World, pg_url: str
+) -> None:
+    """The API as ``deleton api`` serves it (uvicorn, ``command.UVICORN``): uvicorn believes
+    X-Forwarded-For from 127.0.0.1 by default, so any caller on the API's own host writes
+    whatever client address it likes into the audit; behind the load balancer (whose address
+    uvicorn does not trust) the audit holds the balancer's address instead of the client's.
+    Nothing in the API decides which proxy to believe, as the dashboard does (ProxyFix)."""
+    url = database(pg_url, f"api_scratch_{next(_copies)}", world.template)
+    for data in data_over(url, KEY):
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(data), host="127.0.0.1", port=port,
+                                               lifespan="off", **UVICORN))  # fmt: skip
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: server.started, timeout=30, what="uvicorn to listen")  # noqa: B023
+            user_id = scalar(url, "SELECT min(user_id) FROM daily.rider")
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/rider/{user_id}",
+                headers={"X-API-Key": KEYS["personal"], "X-Forwarded-For": "203.0.113.9"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                assert reply.status == 200
+        finally:
+            server.should_exit = True
+            thread.join(30)
+    clients = [c for (c,) in rows(url, "SELECT client FROM historical.audit")]
+    assert clients and "203.0.113.9" not in clients, clients
+
+
+def test_the_audit_names_the_rider_whose_data_was_shown_whatever_the_ids_spelling(
+    scratch: Api,
+) -> None:
+    """The audit keeps the path as sent, but the id is parsed leniently (``int`` takes
+    ``01``, ``+1``, ``1.0``, `` 1``, and ``1_0`` for 10): a key holder who reads rider 10's
+    email as ``/rider/1_0`` is not found by anyone asking the audit who read ``/rider/10``.
+    Each answer that showed a rider's contact details must be audited under that rider's
+    one spelling (or the odd spellings refused)."""
+    client, url = scratch.anonymous, scratch.url
+    user_id = scalar(url, "SELECT min(user_id) FROM daily.rider WHERE user_id >= 10")
+    head, tail = str(user_id)[0], str(user_id)[1:]
+    odd = [f"0{user_id}", f"+{user_id}", f"{user_id}.0", f"%20{user_id}", f"{head}_{tail}"]
+    shown = [s for s in odd if client.get(f"/rider/{s}", headers=as_key("personal")).status_code
+             == 200]  # fmt: skip
+    audited = {
+        path for (path,) in rows(url, "SELECT path FROM historical.audit WHERE status = 200")
+    }
+    assert audited <= {f"/rider/{user_id}"}, f"{sorted(audited)} for rider {user_id}"
+    assert len(audited) == (1 if shown else 0)
+
+
+def test_the_documentation_page_runs_no_script_it_does_not_pin(shared: Api) -> None:
+    """``/docs`` is where a data client pastes their key ("Authorize"). FastAPI's default page
+    loads ``swagger-ui-dist@5`` (any 5.x, whatever is newest) from cdn.jsdelivr.net with no
+    Subresource Integrity and no Content-Security-Policy: whoever publishes a 5.x, or serves
+    the CDN, runs script beside every key typed there. Each script and stylesheet must be
+    served by the API itself or carry an ``integrity`` hash."""
+    page = shared.anonymous.get("/docs").text
+    tags = re.findall(r"<script\b[^>]*>|<link\b[^>]*stylesheet[^>]*>", page)
+    assert tags
+    foreign = [t for t in tags if re.search(r'(?:src|href)="https?://', t)
+               and "integrity=" not in t]  # fmt: skip
+    assert not foreign, foreign
+
+
+def test_an_erasure_is_not_undone_by_lines_older_than_it(
+    scratch: Api, world: World, tmp_path: Path
+) -> None:
+    """``DELETE /rider`` answers 204 from the database's state alone. A [SYSTEM] line of the
+    rider sent before the erasure but not yet ingested (ingestion behind its topic: down for
+    a while, a backlog, a partition stuck) is stored after it, and the rider is back with
+    name, email, address and birth date: nobody is told, so nobody erases again. Lines dated
+    before an erasure must not bring the erased rider back (only a later visit may)."""
+    url = scratch.url
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    early = START + 600 * SECOND  # the backlog: the first ten minutes of the 3rd
+    user_id = next(r.user_id for r in sorted(world.day, key=lambda r: r.started)
+                   if r.started < early and r.user_id is not None and r.user_id not in riding)  # fmt: skip
+    key = as_key("erase")
+    assert scratch.anonymous.delete(f"/rider/{user_id}", headers=key).status_code == 204
+    # the topic as a member that fell behind still has it to read: lines from before NOW
+    backlog = tmp_path / "backlog.jsonl"
+    dump_fleet(backlog, bikes=12, seconds=600, seed=41)
+    ingest_file(as_login(url, "writer"), backlog, ride_idle_timeout="5")
+    back = rows(url, "SELECT email FROM daily.rider WHERE user_id = %s", [user_id])
+    assert back == [], f"rider {user_id}, erased, is back from lines older than the erasure"
