@@ -30,10 +30,10 @@ import psycopg
 
 from ..core.tracker import forget_rides
 from .connection import Database, translate
+from .locks import COMPRESSION as LOCK
 
 log = logging.getLogger(__name__)
 
-LOCK = 74_221_002  # one compression at a time, across every process
 LOCK_TIMEOUT = "2s"  # the longest any statement here waits for a lock ingestion holds
 MARGIN = dt.timedelta(hours=1)  # a ride's readings lie within [start - margin, end]
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
