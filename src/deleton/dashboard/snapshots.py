@@ -1,5 +1,5 @@
 """Recent rides for the dashboard, refreshed once per interval however many screens watch
-them (through ``deleton.snapshot.Shared``).
+them (through ``deleton.cached.SharedView``).
 
 The view is incremental: each refresh reads only readings newer than what it has
 already counted, and a ride's tally is final once the ride was seen closed before counting.
@@ -10,9 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
-
-import psycopg
 
 from ..core.summaries import RecentStats, RideFacts, Tally, summarise
 from ..postgres import queries
@@ -36,7 +33,7 @@ class RecentRides:
         now = int(self._wall() * 1_000_000)
         return run_query(self._connect, "recent rides", lambda conn: self._update(conn, now))
 
-    def _update(self, conn: psycopg.Connection[Any], now: int) -> RecentStats:
+    def _update(self, conn: queries.Connection, now: int) -> RecentStats:
         started = time.monotonic()
         rides = queries.rides_since(conn, now - WINDOW_US)
         known: dict[int, RideFacts] = {}
