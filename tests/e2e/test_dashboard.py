@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from psycopg_pool import ConnectionPool
 
 from deleton.core.alerts import zone
-from deleton.core.records import Rider, TelemetryLine
+from deleton.core.records import RiderLine, TelemetryLine
 from deleton.core.wire import parse_value
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import pages, views
@@ -31,16 +31,16 @@ from tests.harness.services import deleton, env_for, free_port, rows, scalar, wa
 pytestmark = pytest.mark.slow
 
 
-def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[TelemetryLine]]:
+def last_ride_on(dump: Path, serial: str) -> tuple[RiderLine | None, list[TelemetryLine]]:
     """From the wire lines alone: the rider of ``serial``'s last ride and its telemetry."""
-    rider: Rider | None = None
+    rider: RiderLine | None = None
     telemetry: list[TelemetryLine] = []
     with dump.open("rb") as stream:
         for _, _, _, key, value, *_ in read_messages(stream):
             if key != serial.encode() or value is None:
                 continue
             record = parse_value(value)
-            if isinstance(record, Rider):
+            if isinstance(record, RiderLine):
                 rider, telemetry = record, []
             elif isinstance(record, TelemetryLine):
                 telemetry.append(record)

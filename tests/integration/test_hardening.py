@@ -16,7 +16,7 @@ import pytest
 
 from deleton.core.batch import Batch, DeadLetter
 from deleton.core.messages import message
-from deleton.core.records import Record, RideLine, Rider, TelemetryLine
+from deleton.core.records import Record, RideLine, RiderLine, TelemetryLine
 from deleton.core.tracker import Tracker
 from deleton.core.wire import format_value
 from deleton.errors import FencedError
@@ -29,7 +29,7 @@ from deleton.postgres.store import PostgresStore
 from tests.harness.fleet import SECOND, START
 from tests.harness.services import SmtpServer, execute, rows, scalar, wait_for
 
-RIDER = Rider(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "sam@x.com",
+RIDER = RiderLine(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "sam@x.com",
               180, 80, 0, "SN1", "direct")  # fmt: skip
 
 

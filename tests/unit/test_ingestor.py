@@ -11,7 +11,7 @@ import time
 from deleton.core.batch import Batch, DeadLetter, ReadingRow
 from deleton.core.messages import Message
 from deleton.core.ports import OnAssign, OnRevoke, Positions, Snapshots
-from deleton.core.records import Record, RideLine, Rider, TelemetryLine
+from deleton.core.records import Record, RideLine, RiderLine, TelemetryLine
 from deleton.core.riding import Riding
 from deleton.core.wire import format_value
 from deleton.errors import FencedError, RejectedData, TransientError
@@ -24,7 +24,7 @@ from tests.harness.services import wait_for
 CONFIG = IngestConfig(86_400 * SECOND, 32 * 2**20, 64 * 2**10)
 RIDING = Riding(60 * SECOND)
 
-RIDER = Rider(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "s@x.com", 180,
+RIDER = RiderLine(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "s@x.com", 180,
               80, 0, "SN1", "direct")  # fmt: skip
 
 

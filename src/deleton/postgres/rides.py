@@ -41,7 +41,7 @@ class RideRecord(NamedTuple):
     figures: dict[str, Any]
 
 
-class Contact(NamedTuple):
+class ContactRecord(NamedTuple):
     """A rider's personal data: only for callers holding the key."""
 
     email: str
@@ -64,7 +64,7 @@ class RiderRecord(NamedTuple):
     energy_kj: float | None
     first_ride: tuple[int, dt.datetime] | None  # ride id, start
     latest_ride: tuple[int, dt.datetime] | None
-    contact: Contact | None
+    contact: ContactRecord | None
 
 
 class Deletion(enum.Enum):
@@ -194,7 +194,7 @@ def rider(
         energy,
         None if first_id is None else (first_id, first_at),
         None if latest_id is None else (latest_id, latest_at),
-        Contact(*private) if contact else None,
+        ContactRecord(*private) if contact else None,
     )
 
 
