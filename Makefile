@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: up test install lock lock-upgrade kafka-jars chromium checkov awscli lint unit integration \
-	e2e faults soak bench deploy-test deploy-check clean
+	e2e faults soak bench deploy-test postgresql deploy-check clean
 
 # Every package comes from a lock file with hashes (requirements/*.lock, written by make lock
 # from pyproject.toml and requirements/*.in), then the project itself without dependencies:
@@ -86,19 +86,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-unit: $(STAMP) checkov
-	$(BIN)/pytest tests/unit -q
+# The suites run on every core (pytest-xdist): each worker starts its own PostgreSQL, Kafka
+# broker and browser on free ports, and a worker that finishes early steals from the other.
+XDIST := -n $(or $(WORKERS),auto) --dist worksteal
+TEST_FAULTS_SCALE ?= 0.5
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit -q $(XDIST)
 
 integration: $(STAMP) kafka-jars
-	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/integration -q
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/integration -q $(XDIST)
 
 e2e: $(STAMP) chromium
-	$(BIN)/pytest tests/e2e -q
+	$(BIN)/pytest tests/e2e -q $(XDIST)
 
 # The fault suite alone (it is part of make test too), and a longer soak of it: ten times the
 # messages, kills and hostile input.
 faults: $(STAMP) kafka-jars chromium
-	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q
+	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q $(XDIST)
 
 soak: $(STAMP) kafka-jars chromium
 	DELETON_FAULTS_SCALE=10 DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest tests/faults -q \
@@ -106,25 +111,36 @@ soak: $(STAMP) kafka-jars chromium
 
 # The main suite, then the Terraform's (tests/deploy) as a run of its own, so that its time is
 # reported apart: terraform plans and an apply and destroy against an emulated AWS take minutes.
+# In the main suite the fault scenarios run at half their size (TEST_FAULTS_SCALE): every fault
+# kind, assertion and page as in make faults, which runs them whole (a million messages killed
+# ten times), and make soak, ten times whole.
 # The image's tests skip there, saying why, unless a Docker engine answers (make deploy-check).
 test: $(STAMP) kafka-jars chromium checkov awscli
 	$(MAKE) lint
-	DELETON_KAFKA_LIBS=$(KAFKA_LIBS) $(BIN)/pytest -q --ignore=tests/deploy
+	DELETON_FAULTS_SCALE=$(TEST_FAULTS_SCALE) DELETON_KAFKA_LIBS=$(KAFKA_LIBS) \
+		$(BIN)/pytest -q --ignore=tests/deploy $(XDIST)
 	$(MAKE) deploy-test
 
-deploy-test: $(STAMP) awscli
+deploy-test: $(STAMP) awscli postgresql checkov
 	$(BIN)/pytest -q tests/deploy -m "not deploy_check"
+
+# Debian's PostgreSQL server, beside the embedded one: it has TLS and the contrib modules, so
+# tests/deploy run it as RDS is set up (its logging parameters, pg_stat_statements) and the
+# image's database over verified TLS. Installing it makes a cluster; nothing starts it.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1 || { $(SUDO) apt-get update -qq \
+		&& DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+		--no-install-recommends postgresql; }
 
 # The image built and run here, as Fargate runs it, and deploy/deploy.sh run twice against the
 # emulated AWS. Docker Hub is out of reach: dockerd comes from Debian's docker.io, and the
 # image's base is a stand-in built with debootstrap (tests/deploy/base-image.sh); Debian's
 # PostgreSQL serves the image's database over TLS (the embedded one has no SSL).
 DOCKER_BASE := deleton-standin/python:3.11-slim-bookworm
-deploy-check: $(STAMP) awscli
-	@command -v dockerd > /dev/null && command -v debootstrap > /dev/null \
-		&& ls /usr/lib/postgresql/*/bin/postgres > /dev/null 2>&1 || { \
+deploy-check: $(STAMP) awscli postgresql
+	@command -v dockerd > /dev/null && command -v debootstrap > /dev/null || { \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
-		-y -qq --no-install-recommends docker.io debootstrap postgresql; }
+		-y -qq --no-install-recommends docker.io debootstrap; }
 	$(SUDO) tests/deploy/dockerd.sh
 	$(SUDO) tests/deploy/base-image.sh $(DOCKER_BASE)
 	DELETON_DOCKER_BASE=$(DOCKER_BASE) $(BIN)/pytest -q tests/deploy -m "image or deploy_check"

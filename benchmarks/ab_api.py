@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.api import RATE, keep_riding, start_riding, wrk  # noqa: E402
 from benchmarks.compress import load_day  # noqa: E402
+from benchmarks.record import Record, Row, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import DELETON, env_for, wait_for  # noqa: E402
 
@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--other", required=True, help="the other source tree (its src/)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=15, help="seconds of each wrk run")
+    parser.add_argument("--baseline", default="the code before API keys (26236d1)",
+                        help="what the other tree is, in the README's words")  # fmt: skip
     args = parser.parse_args()
     sides = {"before": str(Path(args.other).resolve()), "after": str(ROOT / "src")}
     url = embedded_url(Path(tempfile.mkdtemp(prefix="deleton-ab-api-")) / "pg")
@@ -101,9 +103,25 @@ def main() -> None:
                                             "ratio": after / before}  # fmt: skip
             print(f"{label:5} {metric:15} before {before:9.1f}  after {after:9.1f}"
                   f"  after/before {after / before:.3f}")  # fmt: skip
-    out = ROOT / "benchmarks" / "results" / f"ab-api-{int(time.time())}.json"
-    out.write_text(json.dumps({"summary": summary, "runs": results}, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    write("ab-api", vars(args), {"summary": summary, "runs": results}, url)
+
+
+def row(record: Record) -> Row:
+    """The A/B: this code's API against the named baseline's, the ratio of medians."""
+    summary = record.figures["summary"]
+    parts = []
+    for label in ("ride", "bikes"):
+        rate, p99 = summary[f"{label} requests_per_s"], summary[f"{label} p99_ms"]
+        parts.append(
+            f"{label} {rate['after']:,.0f} req/s ({rate['ratio']:.2f}x),"
+            f" p99 {p99['before']:.0f} -> {p99['after']:.0f} ms"
+        )
+    return Row(
+        f"what the API's keys, scopes and audit cost, against {record.arguments['baseline']}"
+        ", 1,000 bikes riding, 200 connections",
+        f"median of {record.arguments['rounds']} alternating rounds of"
+        f" {record.arguments['duration']} s: " + "; ".join(parts),
+    )
 
 
 if __name__ == "__main__":

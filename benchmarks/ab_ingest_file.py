@@ -12,7 +12,6 @@ A measurement, not a test; the machine is shared, so only ratios in one session 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ from psycopg.conninfo import make_conninfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.record import Record, Row, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 
 ALERTS_NEVER_EXPIRE = str(100 * 365 * 86_400)  # the dump is of 2022: its alerts still go
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--bikes", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=1000, help="of the simulated fleet")
     parser.add_argument("--rounds", type=int, default=3, help="each of four runs, ABBA")
+    parser.add_argument("--baseline", default="the code before privacy (26236d1)",
+                        help="what the other tree is, in the README's words")  # fmt: skip
     args = parser.parse_args()
     sides = {"before": str(Path(args.other).resolve()), "after": str(ROOT / "src")}
     folder = Path(tempfile.mkdtemp(prefix="deleton-ab-ingest-"))
@@ -78,9 +80,20 @@ def main() -> None:
     shown = ", ".join(f"{p:.3f}" for p in pairs)
     print(f"median messages/s: before {before:,.0f}  after {after:,.0f}"
           f"  after/before {after / before:.3f}; pairs {shown}")  # fmt: skip
-    out = ROOT / "benchmarks" / "results" / f"ab-ingest-file-{int(time.time())}.json"
-    out.write_text(json.dumps({"messages": count, "rates": rates, "pairs": pairs}, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    figures = {"messages": count, "before": before, "after": after, "ratio": after / before,
+               "rates": rates, "pairs": pairs}  # fmt: skip
+    write("ab-ingest-file", vars(args), figures, admin)
+
+
+def row(record: Record) -> Row:
+    """The A/B: this code's file ingestion against the named baseline's."""
+    figures = record.figures
+    return Row(
+        f"what privacy's changes cost ingestion, against {record.arguments['baseline']}:"
+        f" {record.arguments['bikes']:,} bikes, {record.arguments['seconds']:,} s from a file",
+        f"median of {len(figures['pairs'])} runs a side (ABBA): {figures['before']:,.0f} ->"
+        f" {figures['after']:,.0f} messages/s ({figures['ratio']:.3f}x)",
+    )
 
 
 if __name__ == "__main__":

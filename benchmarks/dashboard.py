@@ -67,7 +67,7 @@ from benchmarks.record import (  # noqa: E402
 )
 from deleton.core.fleet_status import FleetStatus  # noqa: E402
 from deleton.dashboard import views  # noqa: E402
-from deleton.dashboard.snapshots import RecentRides  # noqa: E402
+from deleton.dashboard.recent import RecentRides  # noqa: E402
 from deleton.postgres import queries, schema  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import value  # noqa: E402

@@ -16,7 +16,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import api, compress, dashboard, ingest, report, simulate, soak, tracker
+from benchmarks import (
+    ab_api,
+    ab_ingest_file,
+    api,
+    compress,
+    dashboard,
+    ingest,
+    report,
+    simulate,
+    soak,
+    tracker,
+)
 from benchmarks.record import RESULTS, ROOT, Record, Row, read
 
 README = ROOT / "README.md"
@@ -30,6 +41,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("tracker", tracker.row),
     ("ingest-throughput-2-members", ingest.row),
     ("ingest-freshness", ingest.row),
+    ("ab-ingest-file", ab_ingest_file.row),
     ("dashboard", dashboard.row),
     ("dashboard-5000-active", dashboard.row),
     ("dashboard-signin", dashboard.signin_row),
@@ -37,6 +49,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("report", report.row),
     ("compress-beside", compress.row),
     ("api", api.row),
+    ("ab-api", ab_api.row),
     ("soak", soak.row),
 )
 

@@ -58,19 +58,38 @@ fi
 vars=(-var-file="$tfvars" -var="environment=$environment" -var="image_tag=$tag")
 
 # -reconfigure: one checkout may deploy several environments, each with its own state
-"${tf[@]}" init -input=false -reconfigure "${backend[@]}"
+lock="$here/terraform/.terraform.lock.hcl"
+if ! "${tf[@]}" init -input=false -reconfigure "${backend[@]}" 2> "$work/init.err"; then
+    cat "$work/init.err" >&2
+    if grep -qi 'checksum' "$work/init.err"; then
+        echo "the provider's checksums in deploy/terraform/.terraform.lock.hcl do not cover this" \
+            "platform's package: where the registry is reachable, run once and commit the lock file:" >&2
+        echo "  terraform -chdir=deploy/terraform providers lock -platform=linux_amd64" \
+            "-platform=darwin_arm64 -platform=darwin_amd64 -platform=windows_amd64" >&2
+    fi
+    exit 1
+fi
+cat "$work/init.err" >&2
+# init records this platform's own checksum of the provider if the lock file lacked it (it was
+# verified against the registry's, which the lock file holds for every platform)
+if [ -n "$(git -C "$root" status --porcelain -- "$lock")" ]; then
+    echo "terraform init added this platform's provider checksum to $lock: commit it, or the" \
+        "next deploy refuses to run from an uncommitted checkout" >&2
+fi
 
 # Plan, then refuse a plan that destroys or replaces what holds data; only then apply it.
 # Task definitions are replaced by every release; the database, keys, secrets, the image
-# repository and the network never are.
-stateful='aws_db_instance|aws_kms_key|aws_secretsmanager_secret|aws_ecr_repository|aws_s3_bucket|aws_cognito_user_pool|aws_vpc\.'
+# repository, the buckets, the user pool, the log groups (the audit trail), the failed jobs'
+# queue and the network never are. These types exactly: a secret's version is replaced by
+# every rotation (secret_generation), and a bucket's policy holds no data.
+stateful='aws_db_instance|aws_kms_key|aws_secretsmanager_secret|aws_ecr_repository|aws_s3_bucket|aws_cognito_user_pool|aws_cloudwatch_log_group|aws_sqs_queue|aws_vpc'
 plan() { # plan FILE [-target=...]
     local file="$1"
     shift
     "${tf[@]}" plan -input=false -no-color "${vars[@]}" -out="$file" "$@" > "$file.txt"
     grep -E '^(  # |Plan:|No changes)' "$file.txt" || true
     if "${tf[@]}" show -no-color "$file" |
-        grep -E "# ($stateful)[^ ]* (will be destroyed|must be replaced|will be replaced)"; then
+        grep -E "# ($stateful)\.[^ ]* (will be destroyed|must be replaced|will be replaced)"; then
         echo "the plan destroys data: refusing. Review it with terraform plan." >&2
         exit 1
     fi

@@ -5,17 +5,21 @@ Everything the suite reads is inside the repository: real wire lines are in ``te
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from deleton.postgres import schema
-from deleton.postgres.connection import embedded_url
+from tests.harness.broker import LocalBroker
+from tests.harness.postgres import ControlledPostgres, embedded
+from tests.harness.services import SmtpServer
 
-# the browser fixtures, for tests/e2e and tests/faults alike: one browser per session; and the
-# sign-in tests' seeded database, shared by tests/integration and tests/e2e
-pytest_plugins = ["tests.harness.browser", "tests.harness.signin"]
+# the browser fixtures, for tests/e2e and tests/faults alike: one browser per session; the
+# sign-in tests' seeded database, shared by tests/integration and tests/e2e; and the fault
+# suite's table, printed by the process that reports (the xdist controller too)
+pytest_plugins = ["tests.harness.browser", "tests.harness.signin", "tests.harness.findings"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -41,9 +45,15 @@ def sample_lines() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real PostgreSQL 18 (embedded), for the session."""
-    return embedded_url(tmp_path_factory.mktemp("pg"))
+def postgres() -> Iterator[ControlledPostgres]:
+    """A real PostgreSQL 18 (embedded), for the session (one per xdist worker)."""
+    with embedded("pg") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_url(postgres: ControlledPostgres) -> str:
+    return postgres.url
 
 
 @pytest.fixture
@@ -52,3 +62,19 @@ def db(pg_url: str) -> str:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         schema.reset(conn)
     return pg_url
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A real Apache Kafka 4 broker in KRaft mode, for the session (one per xdist worker).
+    The fault tests stop and start it again mid-test; it is back, on the same ports and with
+    the same topics, before any such test ends."""
+    with LocalBroker(Path(tmp_path_factory.mktemp("kafka"))) as broker:
+        yield broker
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()

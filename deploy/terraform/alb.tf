@@ -18,10 +18,11 @@ locals {
   # the claim of the identity header that carries deleton-staff / deleton-admin: a Cognito
   # user pool's user info has no groups, so its staff carry them in an attribute of their own
   role_claim = local.cognito ? "custom:groups" : var.oidc.role_claim
+  # the WAF's label on a screen link's request (a rule label's own name: the WAF prefixes it)
+  screen_link_label = "deleton:screen-link"
 }
 
 resource "aws_lb" "web" {
-  #checkov:skip=CKV2_AWS_76:the Log4j rules (KnownBadInputs) are on; the check also demands AWSManagedRulesAnonymousIpList, whose hosting-provider list would block data clients calling the API from cloud servers
   name                       = local.name
   load_balancer_type         = "application"
   internal                   = false
@@ -82,8 +83,6 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener" "http" {
-  #checkov:skip=CKV_AWS_2:it serves nothing: every request is redirected to HTTPS
-  #checkov:skip=CKV_AWS_103:as above, TLS is on the HTTPS listener
   load_balancer_arn = aws_lb.web.arn
   port              = 80
   protocol          = "HTTP"
@@ -150,8 +149,12 @@ resource "aws_lb_listener_rule" "dashboard" {
         user_pool_arn       = aws_cognito_user_pool.staff[0].arn
         user_pool_client_id = aws_cognito_user_pool_client.alb[0].id
         user_pool_domain    = aws_cognito_user_pool_domain.staff[0].domain
-        scope               = "openid email"
-        session_timeout     = var.sign_in_session_hours * 3600
+        # The load balancer signs into x-amzn-oidc-data the claims that userInfo answers, not
+        # the ID token's. Cognito's userInfo gives every attribute the app client may read
+        # (custom:groups among them) for the scope openid alone; for "openid email" it gives
+        # sub, email and email_verified only, and nobody would get a role.
+        scope           = "openid"
+        session_timeout = var.sign_in_session_hours * 3600
       }
     }
   }
@@ -168,8 +171,9 @@ resource "aws_lb_listener_rule" "dashboard" {
         user_info_endpoint     = action.value.user_info_endpoint
         client_id              = action.value.client_id
         client_secret          = var.oidc_client_secret
-        scope                  = "openid email profile"
-        session_timeout        = var.sign_in_session_hours * 3600
+        # the role claim (action.value.role_claim) must come back from its userinfo endpoint
+        scope           = action.value.scope
+        session_timeout = var.sign_in_session_hours * 3600
       }
     }
   }
@@ -256,7 +260,7 @@ resource "aws_cognito_user_pool_client" "alb" {
   generate_secret                      = true # the load balancer's authenticate-cognito needs one
   allowed_oauth_flows                  = ["code"]
   allowed_oauth_flows_user_pool_client = true
-  allowed_oauth_scopes                 = ["openid", "email"]
+  allowed_oauth_scopes                 = ["openid"] # the load balancer's scope, no more
   supported_identity_providers         = ["COGNITO"]
   callback_urls                        = ["https://${local.dashboard_host}/oauth2/idpresponse"]
   # staff may read their groups but never write them: only an administrator grants a role
@@ -274,7 +278,7 @@ resource "aws_cognito_user_pool_client" "alb" {
   prevent_user_existence_errors = "ENABLED"
 }
 
-# --- WAF: a rate limit per client address, and known-bad inputs -------------------------------
+# --- WAF: a rate limit per client address, known-bad inputs, anonymisers ---------------------
 
 resource "aws_wafv2_web_acl" "web" {
   name  = local.name
@@ -282,6 +286,41 @@ resource "aws_wafv2_web_acl" "web" {
 
   default_action {
     allow {}
+  }
+
+  # Labels a screen link's request (its path holds the screen's credential), so that the WAF's
+  # log leaves it out (aws_wafv2_web_acl_logging_configuration below). Counts, blocks nothing.
+  rule {
+    name     = "screen-links"
+    priority = 0
+
+    action {
+      count {}
+    }
+
+    rule_label {
+      name = local.screen_link_label
+    }
+
+    statement {
+      byte_match_statement {
+        search_string         = "/screen/"
+        positional_constraint = "STARTS_WITH"
+        field_to_match {
+          uri_path {}
+        }
+        text_transformation {
+          priority = 0
+          type     = "NONE"
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-screen-links"
+      sampled_requests_enabled   = false
+    }
   }
 
   rule {
@@ -303,7 +342,7 @@ resource "aws_wafv2_web_acl" "web" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.name}-rate"
-      sampled_requests_enabled   = true
+      sampled_requests_enabled   = false
     }
   }
 
@@ -326,14 +365,48 @@ resource "aws_wafv2_web_acl" "web" {
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.name}-bad-inputs"
-      sampled_requests_enabled   = true
+      sampled_requests_enabled   = false
     }
   }
 
+  # Tor exits, anonymising proxies and VPN services, which no gym, office or data client needs;
+  # the list of hosting providers' addresses only counts, since data clients may well call the
+  # API from cloud servers.
+  rule {
+    name     = "anonymous-addresses"
+    priority = 3
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesAnonymousIpList"
+
+        rule_action_override {
+          name = "HostingProviderIPList"
+          action_to_use {
+            count {}
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-anonymous"
+      sampled_requests_enabled   = false
+    }
+  }
+
+  # No sampled requests anywhere: the log has every request but a screen link's, and a sample
+  # (kept three hours, shown in the console) would show a screen link's path.
   visibility_config {
     cloudwatch_metrics_enabled = true
     metric_name                = local.name
-    sampled_requests_enabled   = true
+    sampled_requests_enabled   = false
   }
 }
 
@@ -352,6 +425,23 @@ resource "aws_cloudwatch_log_group" "waf" {
 resource "aws_wafv2_web_acl_logging_configuration" "web" {
   resource_arn            = aws_wafv2_web_acl.web.arn
   log_destination_configs = [aws_cloudwatch_log_group.waf.arn]
+
+  # a screen link's request is not logged at all: its path is the screen's credential, valid
+  # until revoked (the WAF can redact a whole field, not part of a path, and the path of every
+  # other request is worth keeping)
+  logging_filter {
+    default_behavior = "KEEP"
+
+    filter {
+      behavior    = "DROP"
+      requirement = "MEETS_ANY"
+      condition {
+        label_name_condition {
+          label_name = "awswaf:${local.account}:webacl:${local.name}:${local.screen_link_label}"
+        }
+      }
+    }
+  }
 
   # what signs a person in never reaches the logs
   redacted_fields {

@@ -29,13 +29,19 @@ resource "aws_ecr_lifecycle_policy" "deleton" {
         }
         action = { type = "expire" }
       },
+      # Tagged images are the deployed commits (deploy/deploy.sh pushes one only to apply it
+      # at once), so the running one is among the newest; the count is generous so that a
+      # rollback target, or a task definition's image, is never expired by a run of pushes.
+      # A rule counting "any" images would count untagged layers too, and could expire a
+      # running image after a burst of builds.
       {
         rulePriority = 2
-        description  = "the last 30 builds stay, for rollbacks"
+        description  = "the last 200 deployed commits stay, for rollbacks"
         selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = 30
+          tagStatus      = "tagged"
+          tagPatternList = ["*"]
+          countType      = "imageCountMoreThan"
+          countNumber    = 200
         }
         action = { type = "expire" }
       },

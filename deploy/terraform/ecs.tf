@@ -8,11 +8,18 @@
 # Each has its own log group, task role and secrets; no secret is ever a plain variable.
 
 resource "aws_ecs_cluster" "main" {
+  #checkov:skip=CKV_AWS_223:ECS Exec serves only the admin task (below), whose output is the credentials an operator makes (screen links, API keys, login links): a log of its sessions would keep them. Who opened a session, on which task and with what command is in CloudTrail (ExecuteCommand).
   name = local.name
 
   setting {
     name  = "containerInsights"
     value = "enabled"
+  }
+
+  configuration {
+    execute_command_configuration {
+      logging = "NONE"
+    }
   }
 }
 
@@ -42,6 +49,9 @@ locals {
       { name = "DELETON_REPORT_TZ", value = var.report_timezone },
       { name = "DELETON_REPORT_RECIPIENTS", value = join(",", var.report_recipients) },
       { name = "DELETON_METRICS_EMF", value = "true" },
+      # not read by the app: raising secret_generation changes every task definition (and each
+      # Lambda function's configuration), so that every service rolls onto the new secrets
+      { name = "SECRET_GENERATION", value = tostring(var.secret_generation) },
     ],
     var.kafka_sasl_username == null ? [] : [
       { name = "DELETON_KAFKA_SASL_USERNAME", value = var.kafka_sasl_username },
@@ -55,6 +65,9 @@ locals {
       { name = "DELETON_PUBLIC_URL", value = "https://${var.domain_name}" },
       { name = "DELETON_ALB_ARN", value = aws_lb.web.arn },
       { name = "DELETON_OIDC_ROLE_CLAIM", value = local.role_claim },
+      # the app's session, which alone authorises Dash's requests (the load balancer lets
+      # /_dash-* through unauthenticated), ends with the load balancer's sign-in session
+      { name = "DELETON_SESSION_LIFETIME", value = tostring(var.sign_in_session_hours * 3600) },
     ]
     api = [
       { name = "DELETON_API_RATE_LIMIT", value = tostring(var.api_rate_limit) },
@@ -93,6 +106,12 @@ locals {
       { name = "PGPASSWORD", valueFrom = local.password_secret["api"] },
       { name = "DELETON_API_KEY", valueFrom = local.app["api-key"] },
     ]
+    # the admin task (below): accounts, screen links and keys are made with the writer's login
+    admin = [
+      { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["writer"] },
+      { name = "DELETON_SCREEN_SECRET", valueFrom = local.app["screen-secret"] },
+    ]
     migrate = concat(
       [
         { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["admin"] },
@@ -102,10 +121,11 @@ locals {
       { name = "DELETON_DB_${upper(login)}_PASSWORD", valueFrom = local.password_secret[login] }],
     )
   }
-  # the secrets themselves: a JSON key's reference (ARN:key::) names its secret's ARN first
-  secret_arns = distinct(flatten([
-    for s in values(local.secrets) : [for v in s : join(":", slice(split(":", v.valueFrom), 0, 7))]
-  ]))
+  # the secrets themselves, each task's: a JSON key's reference (ARN:key::) names its secret's
+  # ARN first
+  secret_arns = {
+    for task, secrets in local.secrets : task => distinct([for v in secrets : join(":", slice(split(":", v.valueFrom), 0, 7))])
+  }
 
   # Who sends email: alerts (ingest) and the report.
   senders = toset(["ingest", "report"])
@@ -128,6 +148,11 @@ data "aws_iam_policy_document" "ecs_tasks" {
       identifiers = ["ecs-tasks.amazonaws.com"]
     }
     condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = ["arn:${data.aws_partition.current.partition}:ecs:${var.region}:${local.account}:*"]
@@ -135,34 +160,57 @@ data "aws_iam_policy_document" "ecs_tasks" {
   }
 }
 
-# The execution role starts tasks: pulls the image, writes logs, reads each task's secrets.
+# Each task's execution role starts it: pulls the image from this repository, writes into
+# its own log group, and reads its own secrets and no other (the master's password only the
+# migration's); decrypting with the key only as Secrets Manager reads them. In place of AWS's
+# managed execution policy, which allows every repository and every log group.
 resource "aws_iam_role" "execution" {
-  name               = "${local.name}-execution"
+  for_each           = local.secrets
+  name               = "${local.name}-${each.key}-execution"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks.json
 }
 
-resource "aws_iam_role_policy_attachment" "execution" {
-  role       = aws_iam_role.execution.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-}
-
-resource "aws_iam_role_policy" "execution_secrets" {
-  name = "secrets"
-  role = aws_iam_role.execution.id
+resource "aws_iam_role_policy" "execution" {
+  for_each = local.secrets
+  name     = "start"
+  role     = aws_iam_role.execution[each.key].id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
-      {
+    Statement = concat(
+      [
+        {
+          Sid      = "PullImage"
+          Effect   = "Allow"
+          Action   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+          Resource = [aws_ecr_repository.deleton.arn]
+        },
+        {
+          Sid      = "SignInToRegistry" # an account's registry token: it names no resource
+          Effect   = "Allow"
+          Action   = ["ecr:GetAuthorizationToken"]
+          Resource = ["*"]
+        },
+        {
+          Sid      = "ReadOwnSecrets"
+          Effect   = "Allow"
+          Action   = ["secretsmanager:GetSecretValue"]
+          Resource = local.secret_arns[each.key]
+        },
+        {
+          Sid       = "DecryptThemThroughSecretsManager"
+          Effect    = "Allow"
+          Action    = ["kms:Decrypt"]
+          Resource  = [aws_kms_key.main.arn]
+          Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" } }
+        },
+      ],
+      contains(keys(local.services), each.key) ? [{
+        Sid      = "WriteOwnLog"
         Effect   = "Allow"
-        Action   = ["secretsmanager:GetSecretValue"]
-        Resource = local.secret_arns
-      },
-      {
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt"]
-        Resource = [aws_kms_key.main.arn]
-      },
-    ]
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+        Resource = [aws_cloudwatch_log_group.service[each.key].arn, "${aws_cloudwatch_log_group.service[each.key].arn}:*"]
+      }] : [],
+    )
   })
 }
 
@@ -197,7 +245,7 @@ resource "aws_ecs_task_definition" "service" {
   network_mode             = "awsvpc"
   cpu                      = each.value.cpu
   memory                   = each.value.memory
-  execution_role_arn       = aws_iam_role.execution.arn
+  execution_role_arn       = aws_iam_role.execution[each.key].arn
   task_role_arn            = aws_iam_role.task[each.key].arn
 
   runtime_platform {
@@ -245,6 +293,72 @@ resource "aws_ecs_task_definition" "service" {
       }
     },
   )])
+}
+
+# --- the admin task: the operator's way to make accounts, links and keys ----------------------
+# `deleton users`, `login-link`, `screen-link` and `api-key` print credentials. On AWS they run
+# in this task, started by an operator (aws ecs run-task --enable-execute-command) and used
+# through ECS Exec (aws ecs execute-command), so that what they print reaches the operator's
+# terminal and nothing else: the task has no log configuration, and the cluster logs no ECS
+# Exec session. It idles for an hour, then stops; it serves nothing. README: Deploy.
+
+resource "aws_iam_role" "admin" {
+  name               = "${local.name}-admin"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks.json
+}
+
+# ECS Exec's agent in the task opens its channels to Session Manager; these actions name no
+# resource
+resource "aws_iam_role_policy" "admin" {
+  name = "ecs-exec"
+  role = aws_iam_role.admin.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect = "Allow"
+      Action = ["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+      Resource = ["*"]
+    }]
+  })
+}
+
+resource "aws_ecs_task_definition" "admin" {
+  #checkov:skip=CKV_AWS_336:ECS Exec's agent writes into the container's file system, which a read-only root refuses (aws-containers/amazon-ecs-exec-checker#21); this task serves nothing and stops itself within the hour
+  family                   = "${local.name}-admin"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  execution_role_arn       = aws_iam_role.execution["admin"].arn
+  task_role_arn            = aws_iam_role.admin.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name = "home"
+  }
+
+  # no logConfiguration: what the operator's commands print goes to their terminal only
+  container_definitions = jsonencode([{
+    name                   = "admin"
+    image                  = local.image
+    essential              = true
+    entryPoint             = ["sleep"]
+    command                = ["3600"]
+    memory                 = 512
+    readonlyRootFilesystem = false
+    user                   = "10001:10001"
+    environment = concat(local.environment, [
+      { name = "DELETON_PUBLIC_URL", value = "https://${var.domain_name}" },
+    ])
+    secrets         = local.secrets["admin"]
+    mountPoints     = [{ sourceVolume = "home", containerPath = "/var/lib/deleton" }]
+    linuxParameters = { initProcessEnabled = true } # ECS Exec's sessions are reaped
+  }])
 }
 
 # --- long-running services ------------------------------------------------------------------
@@ -385,9 +499,10 @@ resource "aws_iam_role_policy" "scheduler" {
         Condition = { ArnLike = { "ecs:cluster" = aws_ecs_cluster.main.arn } }
       },
       {
-        Effect   = "Allow"
-        Action   = ["iam:PassRole"]
-        Resource = [aws_iam_role.execution.arn, aws_iam_role.task["compress"].arn, aws_iam_role.task["report"].arn]
+        Effect    = "Allow"
+        Action    = ["iam:PassRole"]
+        Resource  = flatten([for job in ["compress", "report"] : [aws_iam_role.execution[job].arn, aws_iam_role.task[job].arn]])
+        Condition = { StringEquals = { "iam:PassedToService" = "ecs-tasks.amazonaws.com" } }
       },
     ]
   })
@@ -442,11 +557,12 @@ resource "aws_scheduler_schedule" "job" {
 # --- migrations, before anything new runs -----------------------------------------------------
 
 # `deleton db init` as a one-off task whenever its task definition changes (a new image, new
-# settings): after the database, its secrets, the network and the execution role's policies
-# exist, before the services, jobs and functions that depend on this roll. deploy/migrate.sh
-# runs it, waits for it to stop and fails the apply unless it exited 0.
+# settings) or the generated secrets do (it gives the logins their new passwords): after the
+# database, its secrets, the network and the execution role's policies exist, before the
+# services, jobs and functions that depend on this roll. deploy/migrate.sh runs it, waits for
+# it to stop and fails the apply unless it exited 0.
 resource "terraform_data" "migrate" {
-  triggers_replace = [aws_ecs_task_definition.service["migrate"].arn]
+  triggers_replace = [aws_ecs_task_definition.service["migrate"].arn, var.secret_generation]
 
   provisioner "local-exec" {
     command = "\"${path.module}/../migrate.sh\""
@@ -464,8 +580,7 @@ resource "terraform_data" "migrate" {
     aws_db_instance.main,
     aws_secretsmanager_secret_version.db_url,
     aws_secretsmanager_secret_version.db_password,
-    aws_iam_role_policy.execution_secrets,
-    aws_iam_role_policy_attachment.execution,
+    aws_iam_role_policy.execution,
     aws_route_table_association.private,
     aws_vpc_security_group_egress_rule.out_db,
     aws_vpc_security_group_egress_rule.out_https,

@@ -38,6 +38,11 @@ output "migrate_task_definition" {
   value       = aws_ecs_task_definition.service["migrate"].arn
 }
 
+output "admin_task_definition" {
+  description = "The admin task (no logs): run it with --enable-execute-command and make accounts, screen links and API keys through aws ecs execute-command (README: Deploy)."
+  value       = aws_ecs_task_definition.admin.family
+}
+
 output "private_subnet_ids" {
   description = "Where one-off tasks (the migration) run."
   value       = local.private_subnet_ids

@@ -42,6 +42,14 @@ resource "aws_db_parameter_group" "main" {
     name  = "log_parameter_max_length_on_error"
     value = "0"
   }
+
+  # ...nor an error's DETAIL, HINT, QUERY or CONTEXT: a rider row refused by a constraint is
+  # logged as "Failing row contains (... email, address, birth date ...)", a unique violation
+  # as "Key (...)=(...)", and a COPY's context quotes its line. The error itself still is.
+  parameter {
+    name  = "log_error_verbosity"
+    value = "terse"
+  }
 }
 
 # Declared here, so that RDS writes into groups encrypted with our key and kept for a set time,
@@ -54,6 +62,7 @@ resource "aws_cloudwatch_log_group" "rds" {
 }
 
 resource "aws_db_instance" "main" {
+  #checkov:skip=CKV_AWS_161:no login uses IAM tokens (each has a generated password in its secret, rotated by secret_generation), so the way in stays shut
   identifier     = local.name
   engine         = "postgres"
   engine_version = var.db_engine_version
@@ -87,7 +96,7 @@ resource "aws_db_instance" "main" {
   final_snapshot_identifier = "${local.name}-final"
 
   auto_minor_version_upgrade          = true
-  iam_database_authentication_enabled = true
+  iam_database_authentication_enabled = false # every login signs in by password (its secret)
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
   performance_insights_enabled        = true
   performance_insights_kms_key_id     = aws_kms_key.main.arn

@@ -4,8 +4,9 @@
 #   api-key         DELETON_API_KEY: the bootstrap key of the API, with every scope
 #   session-secret  DELETON_SESSION_SECRET: signs the dashboard's sessions
 #   screen-secret   DELETON_SCREEN_SECRET: signs the bike screens' links
-# To rotate them all, raise secret_generation and deploy (callers then need the new API key,
-# and every screen link must be printed again).
+# To rotate them all, raise secret_generation and deploy: the migration runs again and every
+# service rolls (ecs.tf). Callers then need the new API key, everyone signs in again, and
+# every screen link must be printed again.
 
 locals {
   app_secrets = {

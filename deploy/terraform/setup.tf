@@ -8,16 +8,35 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-# The trust policy of a role that one AWS service assumes, one per service; the ECS tasks' and
-# the scheduler's, which also say from where, are beside their roles.
+# The trust policy of a role that one AWS service assumes, one per service, and only on this
+# account's behalf (and, where the service says for what, for this deployment's resources):
+# another account cannot have the service use these roles for it. The ECS tasks' and the
+# scheduler's are beside their roles.
 data "aws_iam_policy_document" "assume" {
-  for_each = toset(["vpc-flow-logs", "monitoring.rds", "lambda"])
+  for_each = {
+    "vpc-flow-logs"  = "arn:${data.aws_partition.current.partition}:ec2:${var.region}:${local.account}:vpc-flow-log/*"
+    "monitoring.rds" = "arn:${data.aws_partition.current.partition}:rds:${var.region}:${local.account}:db:${local.name}"
+    "lambda"         = null # Lambda names no function when it assumes an execution role
+  }
 
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["${each.value}.amazonaws.com"]
+      identifiers = ["${each.key}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+    dynamic "condition" {
+      for_each = each.value == null ? [] : [each.value]
+      content {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = [condition.value]
+      }
     }
   }
 }
@@ -195,6 +214,19 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_web" {
   to_port                      = tonumber(each.value)
 }
 
+# authenticate-cognito and authenticate-oidc make the load balancer itself call the identity
+# provider's token and userinfo endpoints over HTTPS; without a way out every sign-in ends in
+# its HTTP 500. The provider's addresses are not ours to know (Cognito's and most providers'
+# are AWS's or a CDN's, and change), so HTTPS to anywhere, as for the tasks below.
+resource "aws_vpc_security_group_egress_rule" "alb_to_idp" {
+  security_group_id = aws_security_group.alb.id
+  description       = "HTTPS to the identity provider (token and userinfo endpoints)"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
 resource "aws_security_group" "web" {
   name        = "${local.name}-web"
   description = "Dashboard and API tasks: reached by the load balancer only"
@@ -217,8 +249,8 @@ resource "aws_security_group" "workers" {
   vpc_id      = local.vpc_id
 }
 
-# Services reach out over HTTPS (ECR, Secrets Manager, SES, CloudWatch), to Kafka, and to the
-# database; nothing else.
+# Services reach out over HTTPS (ECR, Secrets Manager, SES, CloudWatch), to the database, and
+# the workers to Kafka; nothing else.
 resource "aws_vpc_security_group_egress_rule" "out_https" {
   for_each          = { web = aws_security_group.web.id, workers = aws_security_group.workers.id }
   security_group_id = each.value
@@ -229,14 +261,19 @@ resource "aws_vpc_security_group_egress_rule" "out_https" {
   to_port           = 443
 }
 
+# Kafka from the workers alone (ingest): the dashboard and the API never reach a broker
 resource "aws_vpc_security_group_egress_rule" "out_kafka" {
-  for_each          = { web = aws_security_group.web.id, workers = aws_security_group.workers.id }
-  security_group_id = each.value
+  security_group_id = aws_security_group.workers.id
   description       = "Kafka brokers (Confluent Cloud and MSK listen on 9092-9098)"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = 9092
   to_port           = 9098
+}
+
+moved {
+  from = aws_vpc_security_group_egress_rule.out_kafka["workers"]
+  to   = aws_vpc_security_group_egress_rule.out_kafka
 }
 
 resource "aws_vpc_security_group_egress_rule" "out_db" {

@@ -32,7 +32,7 @@ variable "deletion_protection" {
 }
 
 variable "secret_generation" {
-  description = "Generation of the generated secrets (logins' passwords, API key, session and screen secrets). Raise it by one to generate new values on the next apply; they are written once, never stored in the state."
+  description = "Generation of the generated secrets (logins' passwords, API key, session and screen secrets). Raise it by one to generate new values on the next apply; they are written once, never stored in the state. The same apply runs deleton db init again (the logins get their new passwords) and rolls every service and function onto them."
   type        = number
   default     = 1
 }
@@ -106,7 +106,7 @@ variable "certificate_arn" {
 }
 
 variable "oidc" {
-  description = "Your identity provider for the dashboard's host (the load balancer's authenticate-oidc). Null: a Cognito user pool made here signs staff in (authenticate-cognito). role_claim names the claim that carries deleton-staff / deleton-admin."
+  description = "Your identity provider for the dashboard's host (the load balancer's authenticate-oidc). Null: a Cognito user pool made here signs staff in (authenticate-cognito). role_claim names the claim that carries deleton-staff / deleton-admin; the load balancer passes on only what the provider's userinfo endpoint answers for scope, so that claim must come back from there (Okta: add groups to scope; Entra ID never returns groups there)."
   type = object({
     issuer                 = string
     authorization_endpoint = string
@@ -114,6 +114,7 @@ variable "oidc" {
     user_info_endpoint     = string
     client_id              = string
     role_claim             = optional(string, "groups")
+    scope                  = optional(string, "openid email profile")
   })
   default = null
 }
@@ -126,9 +127,14 @@ variable "oidc_client_secret" {
 }
 
 variable "sign_in_session_hours" {
-  description = "How long the load balancer's sign-in session lasts before the identity provider is asked again."
+  description = "How long a sign-in lasts: the load balancer's session (then the identity provider is asked again) and the dashboard's own (DELETON_SESSION_LIFETIME), which authorises Dash's requests."
   type        = number
   default     = 12
+  validation {
+    # the load balancer's session_timeout is at most 7 days
+    condition     = var.sign_in_session_hours >= 1 && var.sign_in_session_hours <= 168
+    error_message = "sign_in_session_hours: 1 to 168 (the load balancer's limit, 7 days)."
+  }
 }
 
 variable "waf_rate_limit" {
@@ -276,6 +282,12 @@ variable "jobs_on_lambda" {
   description = "Run the scheduled compression and report as container-image Lambda functions instead of ECS tasks."
   type        = bool
   default     = false
+}
+
+variable "alarm_topic_arn" {
+  description = "An SNS topic of yours that the alarms notify (a scheduled job on Lambda that failed every attempt). Null: the alarms still change state in CloudWatch, but nobody is told."
+  type        = string
+  default     = null
 }
 
 variable "compress_schedule" {

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.config import ApiConfig
@@ -28,7 +28,7 @@ from .errors import ConfigError
 from .ingest.config import IngestConfig
 from .kafka.config import KafkaConfig
 from .mail.config import Backend, MailConfig
-from .postgres.config import DatabaseConfig
+from .postgres.config import READING_WINDOW, DatabaseConfig
 from .report.config import ReportConfig
 
 
@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: Path | None = None
+    kafka_session_timeout: float = Field(10.0, ge=1, le=300)
 
     db_connect_timeout: float = Field(10.0, gt=0)
     db_statement_timeout: float = Field(30.0, gt=0)
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     db_keepalive_count: int = Field(3, ge=1)
 
     ride_idle_timeout: float = Field(60.0, gt=0, description="seconds of silence that end a ride")
+    # after ride_idle_timeout, which its check reads
+    reading_window: float = Field(
+        READING_WINDOW, gt=0, description="seconds before its start a ride's readings may lie"
+    )
     max_clock_skew: float = Field(
         86_400.0, gt=0, description="seconds a line may be from its broker time"
     )
@@ -131,6 +136,20 @@ class Settings(BaseSettings):
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("reading_window")
+    @classmethod
+    def _longer_than_a_ride_gap(cls, value: float, info: ValidationInfo) -> float:
+        # a line stamped further than the idle timeout from the bike's one before ends the
+        # ride, so a ride's first readings lie within the timeout of its start: readers look
+        # that far back for them (an idle timeout that failed its own check is named there)
+        idle = info.data.get("ride_idle_timeout")
+        if idle is not None and value <= idle:
+            raise ValueError(
+                f"must be longer than DELETON_RIDE_IDLE_TIMEOUT ({idle:g} s): a ride's readings"
+                " may lie that long before its start"
+            )
+        return value
+
     @field_validator("report_tz", "api_tz")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
@@ -195,6 +214,7 @@ class Settings(BaseSettings):
             self.db_keepalive_interval,
             self.db_keepalive_count,
             migrates=own is None,
+            reading_window=self.reading_window,
         )
 
     def riding(self) -> Riding:
@@ -224,6 +244,7 @@ class Settings(BaseSettings):
             self.kafka_sasl_username,
             self.kafka_sasl_password,
             self.kafka_ssl_ca_location,
+            self.kafka_session_timeout,
         )
 
     def compress(self) -> CompressConfig:

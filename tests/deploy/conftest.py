@@ -4,23 +4,34 @@ imported into it, and a scratch copy of deploy/ with a local backend, initialise
 
 Terraform and the mirror are found, not assumed: ``terraform`` on PATH, and the provider under
 a ``registry.terraform.io`` folder in the usual places (or ``DELETON_TF_PLUGIN_MIRROR``). On a
-machine without either, every test here skips and says which is missing.
+machine without either, every test here skips and says which is missing; under CI
+(``CI=true``, which CI services set and ``.ci/run`` exports) a missing tool fails instead, so
+that the Terraform's checks can never quietly stop running there.
+
+Also here: Debian's PostgreSQL server, started on a free loopback port (``debian_postgres``),
+for what the embedded one cannot do (TLS, RDS's logging parameters with pg_stat_statements).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import pwd
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +51,32 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "image: builds and runs the image; skips where no Docker engine answers"
+    )
+
+
+def under_ci() -> bool:
+    """Whether this run is CI's, which must run every check: ``CI`` set to true (GitHub
+    Actions, GitLab, Buildkite and ``.ci/run`` set it so)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip for want of a tool, saying which; under CI, where ``make test`` installs every
+    tool, fail instead: a skip there would hide that the Terraform was never checked."""
+    if under_ci():
+        pytest.fail(f"{reason} (CI={os.environ['CI']}: CI runs every deployment check)")
+    pytest.skip(reason)
+
+
+def refused_by_deploy_sh() -> re.Pattern[str]:
+    """deploy.sh's destroy check: the ``grep -E`` its ``plan`` runs on ``terraform show``'s
+    text before anything is applied, as a pattern."""
+    script = (DEPLOY / "deploy.sh").read_text()
+    found = re.search(r"^stateful='([^']*)'", script, re.M)
+    assert found is not None
+    assert '"# ($stateful)\\.[^ ]* (will be destroyed|must be replaced|will be replaced)"' in script
+    return re.compile(
+        rf"# ({found.group(1)})\.[^ ]* (will be destroyed|must be replaced|will be replaced)"
     )
 
 
@@ -65,10 +102,10 @@ def free_port() -> int:
 def terraform_tools(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment for terraform: the CLI config that installs the provider from the mirror."""
     if shutil.which("terraform") is None:
-        pytest.skip("terraform is not on PATH (this kind of machine has it in /usr/local/bin)")
+        unavailable("terraform is not on PATH (this kind of machine has it in /usr/local/bin)")
     mirror = find_mirror()
     if mirror is None:
-        pytest.skip("no filesystem mirror of the AWS provider (registry.terraform.io/hashicorp/"
+        unavailable("no filesystem mirror of the AWS provider (registry.terraform.io/hashicorp/"
                     f"aws) under {', '.join(MIRROR_ROOTS)} or DELETON_TF_PLUGIN_MIRROR")  # fmt: skip
     config = tmp_path_factory.mktemp("terraform") / "cli.tfrc"
     config.write_text(
@@ -85,7 +122,7 @@ def real_aws() -> str:
     """The aws CLI, from its own virtualenv (make awscli)."""
     cli = ROOT / ".venv-aws" / "bin" / "aws"
     if not cli.exists():
-        pytest.skip("the aws CLI is not installed: make awscli")
+        unavailable("the aws CLI is not installed: make awscli")
     return str(cli)
 
 
@@ -224,3 +261,75 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, aws_env: dict[str, str]) -
     (terraform / "backend_override.tf").write_text('terraform {\n  backend "local" {}\n}\n')
     run(["terraform", "init", "-input=false", "-lockfile=readonly"], terraform, aws_env)
     return terraform
+
+
+@dataclass(frozen=True)
+class DebianPostgres:
+    """A running server: its port, its folder (socket, files given to it) and its log."""
+
+    port: int
+    folder: Path
+    log: Path
+
+    def url(self, user: str = "postgres", database: str = "deleton") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+
+@contextmanager
+def debian_postgres(
+    settings: dict[str, str], files: Sequence[Path] = (), login_auth: str = "trust"
+) -> Iterator[DebianPostgres]:
+    """Debian's PostgreSQL (``make deploy-test`` installs it), as the ``postgres`` user, on a
+    free loopback port, with ``settings`` on its command line (``{folder}`` in a value: its
+    folder) and ``files`` copied into that folder; the database ``deleton`` made. Its administrator ``postgres`` comes in without a
+    password; every other role over TCP by ``login_auth`` (``scram-sha-256``: with its
+    password). Everything the server says goes to ``log``."""
+    servers = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
+    if not servers:
+        unavailable("no Debian PostgreSQL server (make deploy-test installs postgresql)")
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        unavailable("no postgres user to run Debian's PostgreSQL as")
+    binaries = servers[-1].parent
+    folder = Path(tempfile.mkdtemp(prefix="deleton-pg-"))
+    for file in files:
+        shutil.copy(file, folder / file.name)
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+    folder.chmod(0o700)
+    data = folder / "data"
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_postgres, str(binaries / "initdb"), "-D", str(data), "-A", "trust",
+                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)  # fmt: skip
+    (data / "pg_hba.conf").write_text(
+        "local all all trust\n"
+        "host all postgres 127.0.0.1/32 trust\n"
+        f"host all all 127.0.0.1/32 {login_auth}\n"
+    )
+    port = free_port()
+    log = folder / "server.log"
+    options = [f"-c{key}={value.format(folder=folder)}" for key, value in settings.items()]
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [*as_postgres, str(binaries / "postgres"), "-D", str(data), "-p", str(port),
+             "-k", str(folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", *options],
+            stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    running = DebianPostgres(port, folder, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(running.url(database="postgres"), autocommit=True,
+                                     connect_timeout=2) as conn:  # fmt: skip
+                    conn.execute("CREATE DATABASE deleton")
+                break
+            except psycopg.OperationalError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        yield running
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import pwd
 import shutil
 import subprocess
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -28,7 +26,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .conftest import ROOT, free_port
+from .conftest import ROOT, debian_postgres, free_port
 
 pytestmark = [pytest.mark.image, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -132,47 +130,10 @@ def database(tls: dict[str, Path]) -> Iterator[str]:
     server: the embedded one is built without SSL), on a free loopback port; its
     administrator's URL as a container reaches it, verifying the server against the bundle in
     the image."""
-    servers = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))
-    if not servers:
-        pytest.skip("no Debian PostgreSQL server (make deploy-check installs postgresql)")
-    try:
-        owner = pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("no postgres user to run the server as")
-    binaries = servers[-1].parent
-    folder = Path(tempfile.mkdtemp(prefix="deleton-tls-pg-"))
-    data = folder / "data"
-    for name in ("cert", "key"):
-        shutil.copy(tls[name], folder / tls[name].name)
-    for path in (folder, *folder.iterdir()):
-        os.chown(path, owner.pw_uid, owner.pw_gid)
-    folder.chmod(0o700)
-    as_postgres = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_postgres, str(binaries / "initdb"), "-D", str(data), "-A", "trust",
-                    "-U", "postgres", "--no-sync"], check=True, capture_output=True)  # fmt: skip
-    port = free_port()
-    server = subprocess.Popen(
-        [*as_postgres, str(binaries / "postgres"), "-D", str(data), "-p", str(port),
-         "-k", str(folder), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-         "-c", "ssl=on", "-c", f"ssl_cert_file={folder / 'server.crt'}",
-         "-c", f"ssl_key_file={folder / 'server.key'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    local = f"postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=require"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with psycopg.connect(local, autocommit=True, connect_timeout=2) as conn:
-                conn.execute("CREATE DATABASE deleton")
-            break
-        except psycopg.OperationalError:
-            assert server.poll() is None and time.monotonic() < deadline, "PostgreSQL did not start"
-            time.sleep(0.2)
-    yield (f"postgresql://postgres@127.0.0.1:{port}/deleton"
-           f"?sslmode=verify-full&sslrootcert={CA_IN_IMAGE}")  # fmt: skip
-    server.terminate()
-    server.wait(timeout=30)
-    shutil.rmtree(folder, ignore_errors=True)
+    tls_settings = {"ssl": "on", "ssl_cert_file": f"{{folder}}/{tls['cert'].name}",
+                    "ssl_key_file": f"{{folder}}/{tls['key'].name}"}  # fmt: skip
+    with debian_postgres(tls_settings, files=[tls["cert"], tls["key"]]) as server:
+        yield f"{server.url()}?sslmode=verify-full&sslrootcert={CA_IN_IMAGE}"
 
 
 def local(url: str) -> str:

@@ -15,14 +15,30 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+import uuid
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-from .conftest import DOMAIN, ROOT, client, run, tfvars
+from deleton.postgres import schema
+
+from .conftest import (
+    DOMAIN,
+    ROOT,
+    DebianPostgres,
+    client,
+    debian_postgres,
+    refused_by_deploy_sh,
+    run,
+    tfvars,
+    unavailable,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -64,8 +80,22 @@ NAME_LIMITS = {
     ("aws_ecr_repository", "name"): 256,
     ("aws_appautoscaling_policy", "name"): 256,
     ("aws_cloudwatch_log_group", "name"): 512,
+    ("aws_sqs_queue", "name"): 80,
+    ("aws_cloudwatch_metric_alarm", "alarm_name"): 255,
 }
 REPORT = ROOT / "build" / "deploy" / "terraform.md"
+# the secrets each task's execution role may read (the migration also RDS's own, the master's)
+EXECUTION_READS = {
+    "ingest": ("database-url/writer", "database-password/writer"),
+    "compress": ("database-url/writer", "database-password/writer"),
+    "dashboard": ("database-url/reader", "database-password/reader", "session-secret",
+                  "screen-secret"),
+    "report": ("database-url/reader", "database-password/reader"),
+    "api": ("database-url/api", "database-password/api", "api-key"),
+    "migrate": ("database-url/admin", "database-password/writer", "database-password/reader",
+                "database-password/api"),
+    "admin": ("database-url/writer", "database-password/writer", "screen-secret"),
+}  # fmt: skip
 
 
 def write_report(line: str) -> None:
@@ -125,9 +155,10 @@ def test_each_variant_plans_only_creations(plans: dict[str, Any]) -> None:
         actions = {tuple(c["change"]["actions"]) for c in plan["resource_changes"]}
         assert actions <= {("create",), ("read",)}, (variant, actions)
     counts = {variant: len(creates(plan)) for variant, plan in plans.items()}
-    # the Lambda variant adds two functions, their roles, two policies and log groups, and drops no
-    # ECS task definition (migrate, ingest, ... stay); an existing VPC makes no network
-    assert counts["jobs_on_lambda"] == counts["defaults"] + 2 * 5
+    # the Lambda variant adds two functions with their roles, two policies, log groups, failure
+    # destinations and error alarms, and the failures' queue with its alarm; it drops no ECS
+    # task definition (migrate, ingest, ... stay); an existing VPC makes no network
+    assert counts["jobs_on_lambda"] == counts["defaults"] + 2 * 7 + 2
     assert counts["existing_vpc"] < counts["defaults"] - 15
     lambdas = planned(plans["jobs_on_lambda"], "aws_lambda_function")
     assert sorted(f["function_name"] for f in lambdas) == [
@@ -208,9 +239,32 @@ def test_what_the_emulator_does_not_enforce_is_in_the_plan(plans: dict[str, Any]
         and rate["statement"][0]["rate_based_statement"][0]["aggregate_key_type"] == "IP"
     )
     assert planned(plan, "aws_wafv2_web_acl_association")
+    # AWS's known-bad inputs (Log4j) and anonymisers, the hosting providers' list only counted
+    groups = {r["name"]: r["statement"][0]["managed_rule_group_statement"][0] for r in acl["rule"]
+              if r["statement"][0]["managed_rule_group_statement"]}  # fmt: skip
+    assert {g["name"] for g in groups.values()} == {
+        "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAnonymousIpList"}  # fmt: skip
+    (override,) = groups["anonymous-addresses"]["rule_action_override"]
+    assert override["name"] == "HostingProviderIPList" and override["action_to_use"][0]["count"]
+    # a screen link's request is labelled, and its log record dropped by that label
+    (label,) = [r for r in acl["rule"] if r["rule_label"]]
+    assert label["action"][0]["count"] and label["statement"][0]["byte_match_statement"][0][
+        "search_string"] == "/screen/"  # fmt: skip
+    # no sampled requests anywhere (a sample would show a screen link's path)
+    assert not acl["visibility_config"][0]["sampled_requests_enabled"]
+    assert not any(r["visibility_config"][0]["sampled_requests_enabled"] for r in acl["rule"])
     (logging,) = planned(plan, "aws_wafv2_web_acl_logging_configuration")
     redacted = {f["single_header"][0]["name"] for f in logging["redacted_fields"]}
     assert redacted == {"x-api-key", "cookie", "authorization"}
+    (kept,) = logging["logging_filter"]
+    assert kept["default_behavior"] == "KEEP"
+    (dropped,) = kept["filter"]
+    assert dropped["behavior"] == "DROP"
+    (condition,) = dropped["condition"]
+    name = condition["label_name_condition"][0]["label_name"]
+    assert name.startswith("awswaf:") and name.endswith(
+        f":webacl:deleton-production:{label['rule_label'][0]['name']}"
+    )
     (target,) = planned(plan, "aws_appautoscaling_target")
     assert target["scalable_dimension"] == "ecs:service:DesiredCount"
     (policy,) = planned(plan, "aws_appautoscaling_policy")
@@ -221,10 +275,85 @@ def test_what_the_emulator_does_not_enforce_is_in_the_plan(plans: dict[str, Any]
     (group,) = planned(plan, "aws_db_parameter_group")
     parameters = {p["name"]: p["value"] for p in group["parameter"]}
     assert parameters["log_parameter_max_length"] == "0"
+    assert parameters["log_error_verbosity"] == "terse"
     assert parameters["rds.force_ssl"] == "1"
     rds_logs = [g for g in planned(plan, "aws_cloudwatch_log_group")
                 if g["name"].startswith("/aws/rds/instance/")]  # fmt: skip
     assert len(rds_logs) == 2 and all(g["retention_in_days"] for g in rds_logs)
+
+
+# --- the database's log and statistics, on PostgreSQL set up as the plan sets up RDS ---------
+
+
+@pytest.fixture(scope="module")
+def rds_postgres(plans: dict[str, Any]) -> Iterator[DebianPostgres]:
+    """Debian's PostgreSQL with the planned parameter group (less RDS's own ``rds.*``) and
+    what RDS's default parameters add that matters here: pg_stat_statements preloaded
+    (Performance Insights, which rds.tf turns on, reads its SQL statistics). Logins other than
+    the administrator sign in with their passwords (SCRAM), as on RDS; migrated."""
+    servers = sorted(Path("/usr/lib/postgresql").glob("*/lib/pg_stat_statements.so"))
+    if not servers:
+        unavailable("no pg_stat_statements beside Debian's PostgreSQL (make deploy-test)")
+    (group,) = planned(plans["defaults"], "aws_db_parameter_group")
+    settings = {p["name"]: p["value"] for p in group["parameter"] if "." not in p["name"]}
+    settings |= {"shared_preload_libraries": "pg_stat_statements",
+                 "log_destination": "stderr", "logging_collector": "off"}  # fmt: skip
+    with debian_postgres(settings, login_auth="scram-sha-256") as server:
+        with psycopg.connect(server.url()) as conn:
+            schema.init(conn)
+            conn.execute("CREATE EXTENSION pg_stat_statements")
+        yield server
+
+
+def test_db_init_gives_the_logins_their_passwords_and_keeps_them_out_of_statistics(
+    rds_postgres: DebianPostgres,
+) -> None:
+    """The password travels as its SCRAM verifier, never as SQL text that pg_stat_statements
+    (and Performance Insights) keep, or a failing statement's log line; each login then signs
+    in with its password, a made one (CREATE) and a rotated one (ALTER) alike."""
+    for generation in (1, 2):
+        passwords = {g: f"{g}-{generation}-{uuid.uuid4().hex}" for g in schema.LOGINS}
+        with psycopg.connect(rds_postgres.url()) as conn:
+            schema.ensure_logins(conn, passwords)
+        with psycopg.connect(rds_postgres.url()) as conn:
+            kept = "\n".join(r[0] for r in conn.execute("SELECT query FROM pg_stat_statements"))
+        assert "ROLE" in kept  # the statements are there, but not the passwords
+        leaked = [g for g, password in passwords.items() if password in kept]
+        assert not leaked, f"pg_stat_statements keeps the {leaked} logins' passwords"
+        assert not any(p in rds_postgres.log.read_text() for p in passwords.values())
+        for group, login in schema.LOGINS.items():
+            url = rds_postgres.url(user=login)
+            with psycopg.connect(url, password=passwords[group], connect_timeout=5) as conn:
+                assert conn.execute("SELECT current_user").fetchone() == (login,)
+            with pytest.raises(psycopg.OperationalError, match="password authentication"):
+                psycopg.connect(url, password=f"{group}-wrong", connect_timeout=5)
+
+
+def test_a_rider_row_refused_by_a_constraint_leaves_no_contact_details_in_the_log(
+    rds_postgres: DebianPostgres,
+) -> None:
+    """RDS exports this log to CloudWatch. Bind values are hidden (log_parameter_max_length =
+    0), but an error's DETAIL would quote the failing row: log_error_verbosity = terse."""
+    email = f"rider-{uuid.uuid4().hex[:8]}@example.com"
+    street = "Secret Garden Lane"
+    row = (900_001, "Ms", "Ada", "Lovelace", "unknown", "?", "1815-12-10", email, "12", street,
+           "London", "W1 1AA", 170, 60, "2020-01-01", "review", "2026-01-01T00:00:00Z")  # fmt: skip
+    with psycopg.connect(rds_postgres.url()) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        # store.py's rider upsert, with a gender its CHECK refuses
+        conn.execute(
+            "INSERT INTO daily.rider (user_id, title, first_name, last_name, gender,"
+            " gender_as_given, date_of_birth, email, house, street, city, postcode,"
+            " height_cm, weight_kg, account_created, original_source, seen_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            row,
+        )
+    deadline = time.monotonic() + 10
+    while "violates check constraint" not in rds_postgres.log.read_text():
+        assert time.monotonic() < deadline, "the refusal never reached the log"
+        time.sleep(0.1)
+    text = rds_postgres.log.read_text()
+    assert email not in text and street not in text, "the log carries the rider's contact details"
+    assert "Failing row contains" not in text
 
 
 def secret_values(aws_env: dict[str, str]) -> dict[str, str]:
@@ -244,6 +373,54 @@ def secret_values(aws_env: dict[str, str]) -> dict[str, str]:
 def plan_members(path: Path) -> bytes:
     with zipfile.ZipFile(path) as saved:
         return b"".join(saved.read(name) for name in saved.namelist())
+
+
+def replans(workdir: Path, env: dict[str, str]) -> None:
+    """Changes planned on the applied environment, each read as deploy.sh reads a plan before
+    it applies any: raising secret_generation migrates again and rolls every task, and is let
+    through; an ordinary release is let through; a plan that replaces the network or a log
+    group is refused."""
+    refused = refused_by_deploy_sh()
+    changes = {
+        "rotation": ["-var=secret_generation=2"],
+        "release": ["-var=image_tag=next"],
+        "network": ["-var=vpc_cidr=10.41.0.0/16"],
+        "log": ['-replace=aws_cloudwatch_log_group.service["api"]'],
+    }
+
+    def replan(name: str) -> tuple[dict[str, list[str]], str]:
+        run(["terraform", "plan", "-input=false", "-lock=false", "-no-color",
+             "-var-file=defaults.tfvars", *changes[name], f"-out={name}.plan"], workdir, env)  # fmt: skip
+        shown = json.loads(run(["terraform", "show", "-json", f"{name}.plan"], workdir, env))
+        changed = {c["address"]: c["change"]["actions"] for c in shown["resource_changes"]
+                   if c["change"]["actions"] not in (["no-op"], ["read"])}  # fmt: skip
+        return changed, run(["terraform", "show", "-no-color", f"{name}.plan"], workdir, env)
+
+    with ThreadPoolExecutor(len(changes)) as pool:
+        planned_ = dict(zip(changes, pool.map(replan, changes), strict=True))
+
+    # the new passwords are written, db init runs again (so the logins get them) and every
+    # task definition is replaced (so no running task keeps the old API key or session secret)
+    rotation, text = planned_["rotation"]
+    assert {a for a in rotation if a.startswith("aws_secretsmanager_secret_version.")} >= {
+        f'aws_secretsmanager_secret_version.{kind}["{name}"]'
+        for kind, names in (("db_password", ("writer", "reader", "api")),
+                            ("app", ("api-key", "session-secret", "screen-secret")))
+        for name in names}, sorted(rotation)  # fmt: skip
+    assert "delete" in rotation["terraform_data.migrate"], rotation.get("terraform_data.migrate")
+    families = {a for a, actions in rotation.items()
+                if a.startswith("aws_ecs_task_definition.") and "create" in actions}  # fmt: skip
+    assert families == {"aws_ecs_task_definition.admin"} | {
+        f'aws_ecs_task_definition.service["{t}"]'
+        for t in ("ingest", "dashboard", "api", "compress", "report", "migrate")}  # fmt: skip
+    assert not refused.search(text), refused.search(text)
+    release, text = planned_["release"]
+    assert release and not refused.search(text), refused.search(text)
+    for name, what in (("network", "aws_vpc.main[0]"),
+                       ("log", 'aws_cloudwatch_log_group.service["api"]')):  # fmt: skip
+        changed, text = planned_[name]
+        assert "delete" in changed[what], (name, changed.get(what))
+        assert refused.search(text), f"deploy.sh would apply the {name} plan, which replaces {what}"
 
 
 def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
@@ -275,6 +452,45 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
             assert told["DELETON_PUBLIC_URL"] == f"https://{DOMAIN}"
             assert told["DELETON_ALB_ARN"].startswith("arn:aws:elasticloadbalancing:")
             assert told["DELETON_OIDC_ROLE_CLAIM"] == "custom:groups"  # Cognito's
+            # its own session ends with the load balancer's (sign_in_session_hours)
+            assert told["DELETON_SESSION_LIFETIME"] == "43200"
+
+    # the load balancer's sign-in calls the identity provider's token and userinfo endpoints
+    # itself: its security group lets it out over HTTPS (AWS's troubleshooting for ALB
+    # authentication: without it, every sign-in ends in the load balancer's HTTP 500)
+    (alb_group,) = client(aws_env, "ec2").describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["deleton-production-alb"]}]
+    )["SecurityGroups"]
+    egress = [(rule.get("FromPort"), [r["CidrIp"] for r in rule.get("IpRanges", [])])
+              for rule in alb_group["IpPermissionsEgress"]]  # fmt: skip
+    assert (443, ["0.0.0.0/0"]) in egress, egress
+
+    # each task starts with a role that reads its own secrets and no other's
+    names = {
+        s["ARN"]: s["Name"] for s in client(aws_env, "secretsmanager").list_secrets()["SecretList"]
+    }
+    iam = client(aws_env, "iam")
+    read = {}
+    for task in EXECUTION_READS:
+        document = iam.get_role_policy(RoleName=f"deleton-production-{task}-execution",
+                                       PolicyName="start")["PolicyDocument"]  # fmt: skip
+        (statement,) = [s for s in document["Statement"] if s.get("Sid") == "ReadOwnSecrets"]
+        read[task] = {
+            names[arn].removeprefix("deleton-production/") for arn in statement["Resource"]
+        }
+    master = {name for name in read["migrate"] if name.startswith("rds!")}
+    assert len(master) == 1
+    assert read == {task: set(own) | (master if task == "migrate" else set())
+                    for task, own in EXECUTION_READS.items()}  # fmt: skip
+
+    # the admin task, where operators make credentials through ECS Exec, logs nothing
+    admin = ecs.describe_task_definition(taskDefinition="deleton-production-admin")
+    (container,) = admin["taskDefinition"]["containerDefinitions"]
+    assert "logConfiguration" not in container
+    (cluster,) = ecs.describe_clusters(clusters=["deleton-production"])["clusters"]
+    assert cluster["configuration"]["executeCommandConfiguration"]["logging"] == "NONE"
+
+    replans(workdir, env)
 
     raw = (workdir / "terraform.tfstate").read_text()
     # as written (Terraform escapes & < > in JSON) and as read

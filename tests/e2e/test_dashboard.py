@@ -78,7 +78,8 @@ def test_current_ride_shows_the_right_rider_and_values(
                 ORDER BY started_at DESC LIMIT 1)""",
         [serial],
     )
-    app = Dashboard(db, ride_idle_timeout="3600")
+    # the reading window must be longer than the idle timeout (DELETON_READING_WINDOW)
+    app = Dashboard(db, ride_idle_timeout="3600", reading_window="7200")
     try:
         page = watched.page
         page.goto(f"{app.base}/bike/{serial}")

@@ -6,69 +6,35 @@ what the pure tracker says an uninterrupted run must store. Each adds a row to t
 printed at the end of the run (and written to ``build/faults.md``): what was done, how many
 messages, how many rows lost and duplicated, dead letters expected and found, and crashes.
 
-``DELETON_FAULTS_SCALE`` multiplies the sizes (``make soak`` runs it larger).
+``DELETON_FAULTS_SCALE`` multiplies the sizes (``make soak`` runs it larger). The table is
+``tests/harness/findings.py``'s.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from deleton.postgres import schema
-from tests.conftest import ROOT
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import INGEST_SETTINGS
-from tests.harness.postgres import ControlledPostgres
+from tests.harness.findings import FINDINGS, SCALE, Finding
+from tests.harness.postgres import ControlledPostgres, embedded
 from tests.harness.services import SmtpServer, deleton, env_for, rows, wait_for
 
-SCALE = float(os.environ.get("DELETON_FAULTS_SCALE", "1"))
-REPORT = Path(os.environ.get("DELETON_FAULTS_REPORT", ROOT / "build" / "faults.md"))
-
-
-@dataclass
-class Finding:
-    scenario: str
-    done: str
-    messages: int
-    lost: int
-    duplicated: int
-    dead_letters: str  # "found / expected"
-    crashes: int
-    verdict: str
-
-
-FINDINGS: list[Finding] = []
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not FINDINGS:
-        return
-    head = "| scenario | what was done | messages | lost | duplicated | dead letters found / expected | crashes | result |"
-    lines = [head, "|---" * 8 + "|"]
-    for f in FINDINGS:
-        lines.append(
-            f"| {f.scenario} | {f.done} | {f.messages:,} | {f.lost} | {f.duplicated} |"
-            f" {f.dead_letters} | {f.crashes} | {f.verdict} |"
-        )
-    table = "\n".join(lines)
-    terminalreporter.write_sep("=", "fault suite")
-    terminalreporter.write_line(table)
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(f"# Fault suite (scale {SCALE:g})\n\n{table}\n")
+__all__ = ["FINDINGS", "SCALE", "Finding"]
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> ControlledPostgres:
+def pg() -> Iterator[ControlledPostgres]:
     """A PostgreSQL of the fault suite's own, which its tests stop hard and start again."""
-    return ControlledPostgres(tmp_path_factory.mktemp("faults-pg"))
+    with embedded("faults-pg") as server:
+        yield server
 
 
 @pytest.fixture
@@ -80,17 +46,15 @@ def fdb(pg: ControlledPostgres) -> str:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    """A Kafka broker of the fault suite's own, which its tests stop and start again."""
-    with LocalBroker(Path(tmp_path_factory.mktemp("faults-kafka"))) as kafka:
-        yield kafka
+def broker(kafka: LocalBroker) -> LocalBroker:
+    """The session's broker, which these tests stop and start again: each test's topics are
+    its own, and the broker is back before the test ends."""
+    return kafka
 
 
 @pytest.fixture
-def mail() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+def mail(smtp: SmtpServer) -> SmtpServer:
+    return smtp
 
 
 class Members:

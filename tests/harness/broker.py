@@ -91,6 +91,9 @@ class LocalBroker:
                     "share.coordinator.state.topic.replication.factor=1",
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
+                    # members of the tests may ask for short sessions (SESSION_TIMEOUT), so
+                    # that a SIGKILLed one's partitions move on within seconds
+                    "group.min.session.timeout.ms=1000",
                     "auto.create.topics.enable=true",
                     "log.segment.bytes=268435456",
                     # room for the fault tests' 1 MB values

@@ -103,6 +103,34 @@ def stored(url: str) -> dict[str, Any]:
     }
 
 
+def mismatch(got: dict[str, Any], want: dict[str, Any], shown: int = 3) -> str:
+    """How ``got`` differs from ``want`` (``stored`` and ``natural`` views, or any dicts of
+    Counters), in a few lines: per kind the counts, how many rows are missing and how many
+    are extra or duplicated, and the first few of each; ``""`` when they are the same.
+
+    Tests assert ``not mismatch(...)`` rather than ``stored(db) == natural(expected)``:
+    pytest explains a failed ``==`` between Counters of a million rows with difflib, which
+    outlasted the suite's 300 s timeout instead of saying what went wrong."""
+    lines = []
+    for kind in sorted(got.keys() | want.keys()):
+        mine, theirs = got.get(kind), want.get(kind)
+        if isinstance(mine, Counter) and isinstance(theirs, Counter):
+            missing, extra = theirs - mine, mine - theirs
+            if missing or extra:
+                lines.append(
+                    f"{kind}: {theirs.total():,} expected, {mine.total():,} found;"
+                    f" {missing.total():,} missing, e.g. {_first(missing, shown)};"
+                    f" {extra.total():,} extra or duplicated, e.g. {_first(extra, shown)}"
+                )
+        elif mine != theirs:
+            lines.append(f"{kind}: {theirs!r} expected, {mine!r} found")
+    return "\n".join(lines)
+
+
+def _first(rows: Counter[Any], count: int) -> list[Any]:
+    return list(itertools.islice(rows.elements(), count))
+
+
 def caught_up(url: str, source: str, ends: dict[int, int]) -> bool:
     """Every partition stored to its end."""
     got = dict(

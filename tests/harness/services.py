@@ -20,6 +20,7 @@ import psycopg
 from aiosmtpd.controller import Controller
 
 T = TypeVar("T")
+SESSION_TIMEOUT = "3"  # seconds: DELETON_KAFKA_SESSION_TIMEOUT of every deleton under test
 
 
 def free_port() -> int:
@@ -99,6 +100,9 @@ def env_for(url: str, **settings: str) -> dict[str, str]:
     env["DELETON_METRICS_HOST"] = "127.0.0.1"  # tests listen on loopback only
     env["DELETON_DASHBOARD_PORT"] = str(free_port())  # never a port something else holds
     env["DELETON_API_PORT"] = str(free_port())
+    # a SIGKILLed group member is waited out for this long before its partitions move on:
+    # short, on the tests' brokers, which allow it (broker.py)
+    env["DELETON_KAFKA_SESSION_TIMEOUT"] = SESSION_TIMEOUT
     for name, value in settings.items():
         env[f"DELETON_{name.upper()}"] = value
     if "DELETON_KAFKA_LIBS" in os.environ:

@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from deleton.core.alerts import urgency
 from deleton.core.records import from_datetime
 from deleton.dashboard import views
-from deleton.dashboard.snapshots import RecentRides
+from deleton.dashboard.recent import RecentRides
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import rows, scalar
 

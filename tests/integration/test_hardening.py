@@ -128,24 +128,24 @@ def small_batch() -> tuple[Batch, dict[int, bytes]]:
                     TelemetryLine(START + s * SECOND + SECOND // 2, "h v1", 100, 60, 9.0)]  # fmt: skip
     for i, record in enumerate(records):
         tracker.feed(message(0, i, i + 1, b"SN1", format_value(record)))
-    return tracker.take(), {0: tracker.snapshot(0)}
+    return tracker.take(), {0: tracker.checkpoint(0)}
 
 
 def test_a_batch_whose_commit_was_in_doubt_is_not_written_twice(db: str) -> None:
     store = PostgresStore(Database(db))
     store.claim("test", [0])
-    batch, snapshots = small_batch()
-    store.write("test", batch, snapshots, {0: None})
+    batch, checkpoints = small_batch()
+    store.write("test", batch, checkpoints, {0: None})
     # the connection dropped during COMMIT, and the batch is tried again from the same place
-    store.write("test", batch, snapshots, {0: None})
+    store.write("test", batch, checkpoints, {0: None})
     assert scalar(db, "SELECT count(*) FROM daily.reading") == 3
     assert scalar(db, "SELECT count(*) FROM daily.ride") == 1
     assert scalar(db, "SELECT next_position FROM daily.source_position") == 7
     # another member's batch over the same messages (other ride ids) is not ours: fenced
-    other, other_snapshots = small_batch()
-    other_snapshots = {0: other_snapshots[0].replace(b"1000", b"2000")}
+    other, other_checkpoints = small_batch()
+    other_checkpoints = {0: other_checkpoints[0].replace(b"1000", b"2000")}
     with pytest.raises(FencedError):
-        store.write("test", other, other_snapshots, {0: None})
+        store.write("test", other, other_checkpoints, {0: None})
     store.close()
 
 
@@ -200,14 +200,14 @@ def test_members_racing_for_a_new_hour_all_succeed(db: str) -> None:
 def test_a_checkpoint_edited_by_compression_fences_the_member_that_held_it(db: str) -> None:
     store = PostgresStore(Database(db))
     store.claim("test", [0])
-    batch, snapshots = small_batch()
-    store.write("test", batch, snapshots, {0: None})
+    batch, checkpoints = small_batch()
+    store.write("test", batch, checkpoints, {0: None})
     # compression took a ride out of this checkpoint: the version moved
     execute(db, "UPDATE daily.source_position SET version = version + 1")
     more = Batch(messages=1, positions={0: 8})
     with pytest.raises(FencedError):
-        store.write("test", more, {0: snapshots[0]}, {0: 7})
+        store.write("test", more, {0: checkpoints[0]}, {0: 7})
     store.claim("test", [0])  # reloading takes the new version: writing goes on
-    store.write("test", more, {0: snapshots[0]}, {0: 7})
+    store.write("test", more, {0: checkpoints[0]}, {0: 7})
     assert scalar(db, "SELECT next_position FROM daily.source_position") == 8
     store.close()

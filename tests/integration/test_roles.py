@@ -191,6 +191,11 @@ WHERE has_schema_privilege(%(login)s, s, p.priv)
 """
 TABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 TSTZ = "timestamp with time zone"
+# a ride's figures, defined once (migration 0011): each login that reads rides calls it
+RIDE_FIGURES = (
+    f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})",
+    "daily.decoupling_pct(double precision,double precision)",
+)
 
 
 def whole(*tables: str, privileges: tuple[str, ...] = TABLE) -> set[str]:
@@ -257,6 +262,7 @@ EXPECTED = {
     | whole("public.deleton_migration", privileges=("SELECT", "INSERT"))
     | functions(
         f"daily.ensure_reading_partition({TSTZ},interval)",
+        *RIDE_FIGURES,
         "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[])",
@@ -300,6 +306,7 @@ EXPECTED = {
         "value_length",
     )
     | functions(
+        *RIDE_FIGURES,
         f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
         "historical.ride_rider_age(bigint)",
     )
@@ -318,7 +325,9 @@ EXPECTED = {
     | columns("daily.rider", "user_id", "title", "first_name", "last_name", "gender")
     | columns("historical.rider", "user_id", "title", "first_name", "last_name", "gender")
     | columns("daily.source_position", "source", "partition", "next_position", "updated_at")
+    | columns("daily.alert", "ride_id", "kind")  # counted by the ride's figures
     | functions(
+        *RIDE_FIGURES,
         "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[])",

@@ -63,10 +63,10 @@ def ride(
 def test_summarise_counts_riders_once_and_unknown_riders_as_rides_only() -> None:
     stats = summarise(
         [
-            ride(1, 10, "female", 30, readings=2, power_sum=200.0, power_count=2),
-            ride(2, 10, "female", 30, readings=1, power_sum=100.0, power_count=1),
-            ride(3, 11, "male", 70, resistance_sum=90.0, resistance_count=3),
-            ride(4, None, None, None, readings=1, power_sum=300.0, power_count=1),
+            ride(1, 10, "female", 30, readings=2, power_sum=200.0, power_readings=2),
+            ride(2, 10, "female", 30, readings=1, power_sum=100.0, power_readings=1),
+            ride(3, 11, "male", 70, resistance_sum=90.0, resistance_readings=3),
+            ride(4, None, None, None, readings=1, power_sum=300.0, power_readings=1),
         ]
     )
     assert stats.rides == 4 and stats.riders == 2

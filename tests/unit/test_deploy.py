@@ -1,11 +1,12 @@
 """The deployment, read statically: the image, the compose file, the lock files and the
 Terraform say what the platform needs, every command they run exists in the CLI, every setting
-they pass exists, no secret travels as a plain variable, and checkov finds nothing it is not
-told why. Terraform itself plans, applies and destroys it in tests/deploy, and builds and runs
-the image there (make deploy-check)."""
+they pass exists, and no secret travels as a plain variable. checkov reads the Terraform,
+and Terraform itself plans, applies and destroys it, in tests/deploy (make deploy-test), which
+builds and runs the image too (make deploy-check)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -21,10 +22,10 @@ import deleton.lambdas as entry
 from deleton.cli import build_parser
 from deleton.cloudwatch.emf import NAMESPACE
 from deleton.settings import Settings
+from tests.deploy.conftest import refused_by_deploy_sh, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "deploy" / "terraform"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 FILES = tuple(sorted(path.name for path in TERRAFORM.glob("*.tf")))
 # read by deleton.lambdas before the settings exist: Lambda's stand-in for ECS's secrets
 NOT_SETTINGS = {"DELETON_SECRET_ARNS"}
@@ -42,7 +43,9 @@ def unquote(value: Any) -> Any:
     return value
 
 
+@functools.cache  # python-hcl2 takes a second or more a file: each is parsed once
 def terraform(name: str) -> dict[str, Any]:
+    """``name``'s blocks, unquoted; shared between tests, which only read them."""
     with (TERRAFORM / name).open() as text:
         parsed: dict[str, Any] = unquote(hcl2.load(text))
         return parsed
@@ -92,6 +95,11 @@ def test_providers_are_pinned_and_locked_and_random_is_gone() -> None:
     assert re.fullmatch(r"~> \d+\.\d+", providers["aws"]["version"])
     lock = (TERRAFORM / ".terraform.lock.hcl").read_text()
     assert 'provider "registry.terraform.io/hashicorp/aws"' in lock and "h1:" in lock
+    # the registry's checksum of every platform's package, so that init verifies the provider
+    # on a Mac or Windows too, not only on the linux_amd64 whose h1: this machine computed
+    assert len(set(re.findall(r'"zh:[0-9a-f]{64}"', lock))) >= 14
+    deploy = (ROOT / "deploy" / "deploy.sh").read_text()
+    assert "providers lock -platform=linux_amd64" in deploy  # said where init fails on them
 
 
 def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
@@ -109,6 +117,8 @@ def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
     (group,) = resources("aws_db_parameter_group").values()
     parameters = {p["name"]: p["value"] for p in group["parameter"]}
     assert parameters["log_parameter_max_length"] == "0"  # no bind values in the logs
+    assert parameters["log_parameter_max_length_on_error"] == "0"
+    assert parameters["log_error_verbosity"] == "terse"  # nor an error's DETAIL (a failing row)
     # only the services' security groups reach it
     rules = resources("aws_vpc_security_group_ingress_rule")
     into_db = [r for r in rules.values() if r["security_group_id"] == "${aws_security_group.db.id}"]
@@ -116,11 +126,69 @@ def test_the_database_is_private_encrypted_backed_up_and_protected() -> None:
     assert all("cidr_ipv4" not in r for r in into_db)
 
 
+def authenticate(rule: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The ``authenticate_<kind>`` block of a listener rule's dynamic actions."""
+    for dynamic in rule["dynamic"]:
+        action = dynamic.get("action")
+        if action and kind in action["content"][0]:
+            found: dict[str, Any] = action["content"][0][kind][0]
+            return found
+    raise AssertionError(f"no {kind} action on the rule")
+
+
+def test_cognito_sign_in_asks_for_a_scope_whose_user_info_carries_the_role() -> None:
+    """The load balancer signs into x-amzn-oidc-data the claims it gets from the user pool's
+    userInfo endpoint. Cognito's answers with every attribute the client may read only for
+    the scope ``openid`` alone, or with ``profile`` (custom attributes included); for
+    ``openid email`` it gives sub, email and email_verified, so ``custom:groups``
+    (DELETON_OIDC_ROLE_CLAIM) would never reach the app and every member of staff would be
+    refused."""
+    rule = resources("aws_lb_listener_rule")["dashboard"]
+    scopes = authenticate(rule, "authenticate_cognito")["scope"].split()
+    assert scopes == ["openid"] or "profile" in scopes, scopes
+    (client,) = resources("aws_cognito_user_pool_client").values()
+    assert set(scopes) <= set(client["allowed_oauth_scopes"])
+    assert "custom:groups" in client["read_attributes"]
+    assert "custom:groups" not in client["write_attributes"]  # only an administrator grants it
+    # your own provider: its scope is yours to set, as its userinfo needs for the role claim
+    assert authenticate(rule, "authenticate_oidc")["scope"] == "${action.value.scope}"
+
+
+def test_a_sign_in_ends_at_the_load_balancer_and_in_the_app_together() -> None:
+    """The load balancer keeps its sign-in session ``session_timeout``; Dash's requests
+    (``/_dash-*``) pass it unauthenticated and are authorised by the app's own session alone,
+    which must end then too, not after the app's default 12 hours whatever the variable says."""
+    rule = resources("aws_lb_listener_rule")["dashboard"]
+    lasts = "${var.sign_in_session_hours * 3600}"
+    for kind in ("authenticate_cognito", "authenticate_oidc"):
+        assert authenticate(rule, kind)["session_timeout"] == lasts, kind
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    dashboard = ecs[ecs.index("    dashboard = [") : ecs.index("    api = [")]
+    assert (
+        '{ name = "DELETON_SESSION_LIFETIME", value = tostring(var.sign_in_session_hours * 3600) }'
+        in dashboard
+    )
+    variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
+    hours = variables["sign_in_session_hours"]
+    assert hours["default"] * 3600 == Settings.model_fields["session_lifetime"].default
+    # the load balancer's session_timeout is 1 second to 7 days
+    (validation,) = hours["validation"]
+    assert "var.sign_in_session_hours <= 168" in validation["condition"]
+
+
 def test_images_are_scanned_and_expire() -> None:
     (repository,) = resources("aws_ecr_repository").values()
     assert repository["image_scanning_configuration"][0]["scan_on_push"] is True
     assert repository["image_tag_mutability"] == "IMMUTABLE"
     assert resources("aws_ecr_lifecycle_policy")
+    # untagged layers go; deployed commits (tagged) stay, generously many: a count over
+    # "any" image would also count layers and could expire a running task's image
+    ecr = (TERRAFORM / "ecr.tf").read_text()
+    statuses = re.findall(r'tagStatus += "(\w+)"', ecr)
+    assert sorted(statuses) == ["tagged", "untagged"]
+    counted = ecr[ecr.index('tagStatus      = "tagged"') :]
+    (kept,) = re.findall(r"countNumber += (\d+)", counted.split("action")[0])
+    assert int(kept) >= 100
 
 
 def ecs_locals() -> dict[str, Any]:
@@ -154,7 +222,8 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
     ecs = (TERRAFORM / "ecs.tf").read_text()
     plain = set(re.findall(r'name = "(\w+)", value = ', ecs))  # environment, not secrets
     assert len(plain) >= 10
-    public = {"DELETON_PUBLIC_URL"}  # the address people type: a URL, and no secret
+    # the address people type (a URL, and no secret); which generation of secrets is in force
+    public = {"DELETON_PUBLIC_URL", "SECRET_GENERATION"}
     assert not [n for n in plain - public if any(word in n for word in SECRET_WORDS)]
     from_secrets = set(re.findall(r'name = "(\w+)", valueFrom = ', ecs))
     assert {
@@ -177,6 +246,104 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
             "name": "PGPASSWORD",
             "valueFrom": f'${{local.password_secret["{login}"]}}',
         }
+
+
+def test_raising_secret_generation_migrates_again_and_rolls_every_task() -> None:
+    """New values in the secrets are not enough: the logins get their new passwords only when
+    ``deleton db init`` runs again (else the next task to start is refused by PostgreSQL), and
+    a running task keeps the old API key and session secret until it is replaced."""
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    start = ecs.index('resource "terraform_data" "migrate"')
+    migrate = ecs[start : ecs.index("provisioner", start)]
+    assert "var.secret_generation" in migrate.split("triggers_replace")[1].split("\n")[0]
+    # every task definition and Lambda function is told the generation, so each is replaced
+    environment = ecs[ecs.index("environment = concat(") : ecs.index("service_environment =")]
+    assert '{ name = "SECRET_GENERATION", value = tostring(var.secret_generation) }' in environment
+    for task_definition in resources("aws_ecs_task_definition").values():  # services, admin
+        assert "local.environment" in task_definition["container_definitions"]
+    (function,) = resources("aws_lambda_function").values()
+    assert "local.environment" in function["environment"][0]["variables"]
+    # and the secrets themselves are written anew with it
+    for kind in ("db_password", "app"):
+        version = resources("aws_secretsmanager_secret_version")[kind]
+        assert version["secret_string_wo_version"] == "${var.secret_generation}"
+
+
+def test_least_privilege_in_iam_and_the_network() -> None:
+    """Each task starts with a role of its own (its repository, its log group, its secrets
+    only: the master's password for the migration alone), not AWS's managed execution policy;
+    the key decrypts only through Secrets Manager; roles are passed only to ECS; the roles
+    AWS services assume trust them only for this account; only the workers reach Kafka."""
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    assert "AmazonECSTaskExecutionRolePolicy" not in ecs
+    assert not resources("aws_iam_role_policy_attachment").get("execution")
+    role = resources("aws_iam_role")["execution"]
+    assert role["for_each"] == "${local.secrets}"
+    task_definition = resources("aws_ecs_task_definition")["service"]
+    assert task_definition["execution_role_arn"] == "${aws_iam_role.execution[each.key].arn}"
+    policy = ecs[ecs.index('resource "aws_iam_role_policy" "execution"') :]
+    policy = policy[: policy.index("\n}\n")]
+    assert "Resource = local.secret_arns[each.key]" in policy
+    assert "aws_cloudwatch_log_group.service[each.key].arn" in policy
+    assert "Resource = [aws_ecr_repository.deleton.arn]" in policy
+    assert '"kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com"' in policy
+    rds = (TERRAFORM / "rds.tf").read_text()
+    assert '{ admin = "${aws_db_instance.main.master_user_secret[0].secret_arn}' in rds
+    given = ecs[ecs.index("  secrets = {") : ecs.index("# the secrets themselves")]
+    assert given.count('local.password_secret["admin"]') == 1  # the master's password...
+    assert given.index("\n    migrate = ") < given.index('password_secret["admin"]')  # ...here
+    # the scheduler passes the jobs' roles to ECS, and to nothing else
+    assert '"iam:PassedToService" = "ecs-tasks.amazonaws.com"' in ecs
+    # trust only on this account's behalf
+    setup = (TERRAFORM / "setup.tf").read_text()
+    assume = setup[setup.index('data "aws_iam_policy_document" "assume"') :]
+    assume = assume[: assume.index("\n}\n")]
+    assert all(f'"{s}"' in assume for s in ("vpc-flow-logs", "monitoring.rds", "lambda"))
+    assert 'variable = "aws:SourceAccount"' in assume and 'variable = "aws:SourceArn"' in assume
+    lambda_tf = (TERRAFORM / "lambda.tf").read_text()
+    assert '"kms:ViaService"' in lambda_tf
+    # Kafka from the workers alone
+    kafka = resources("aws_vpc_security_group_egress_rule")["out_kafka"]
+    assert kafka["security_group_id"] == "${aws_security_group.workers.id}"
+    assert "for_each" not in kafka
+    (db,) = resources("aws_db_instance").values()
+    assert db["iam_database_authentication_enabled"] is False
+
+
+def test_the_admin_task_prints_credentials_to_the_operator_alone() -> None:
+    """`deleton screen-link`, `login-link`, `users` and `api-key` print credentials: on AWS
+    they run in the admin task through ECS Exec, which logs nothing: no log configuration in
+    the task, no session logging on the cluster."""
+    admin = resources("aws_ecs_task_definition")["admin"]
+    container = admin["container_definitions"]
+    assert "logConfiguration" not in container and "awslogs" not in container
+    assert "enableExecuteCommand" not in container  # given by the operator's run-task
+    ecs = (TERRAFORM / "ecs.tf").read_text()
+    block = ecs[ecs.index('resource "aws_ecs_task_definition" "admin"') :]
+    block = block[: block.index("\n}\n")]
+    assert (
+        'entryPoint             = ["sleep"]' in block
+        and 'command                = ["3600"]' in block
+    )
+    assert "initProcessEnabled = true" in block
+    (cluster,) = resources("aws_ecs_cluster").values()
+    logging = cluster["configuration"][0]["execute_command_configuration"][0]["logging"]
+    assert logging == "NONE"
+    # the writer's login and the screen secret, as its commands need; no other secret
+    given = ecs[ecs.index("    admin = [") : ecs.index("    migrate = concat(")]
+    assert set(re.findall(r'name = "(\w+)"', given)) == {
+        "DELETON_DATABASE_URL", "PGPASSWORD", "DELETON_SCREEN_SECRET"}  # fmt: skip
+    assert 'local.db_url["writer"]' in given and 'local.password_secret["writer"]' in given
+    assert admin["execution_role_arn"] == '${aws_iam_role.execution["admin"].arn}'
+    # its own role may open ECS Exec's channels, and do nothing else
+    policy = resources("aws_iam_role_policy")["admin"]["policy"]
+    assert set(re.findall(r'"(\w+:\w+)"', policy)) == {
+        f"ssmmessages:{a}{c}Channel" for a in ("Create", "Open") for c in ("Control", "Data")}  # fmt: skip
+    for command in (
+        ["screen-link", "SN0001"],
+        ["users", "add", "a@example.com", "--role", "staff"],
+    ):
+        assert parses(command)
 
 
 # The command each task runs, the database login its code opens (read from the code below, so
@@ -256,30 +423,34 @@ def test_jobs_are_scheduled_on_ecs_or_lambda() -> None:
         assert f"secrets = {{ {URLS[login_of(module)]} = " in block.split("\n    }")[0], job
 
 
+def test_a_job_failing_on_lambda_is_kept_and_alarmed() -> None:
+    """The scheduler invokes Lambda asynchronously, so its retry policy ends once Lambda has
+    the event: a run that fails is retried by Lambda, then goes to an encrypted queue, and
+    alarms watch the queue and each function's errors."""
+    (config,) = resources("aws_lambda_function_event_invoke_config").values()
+    assert config["for_each"] == "${local.lambda_jobs}"
+    on_failure = config["destination_config"][0]["on_failure"][0]
+    assert on_failure["destination"] == "${aws_sqs_queue.job_failures[0].arn}"
+    (queue,) = resources("aws_sqs_queue").values()
+    assert queue["kms_master_key_id"] == "${aws_kms_key.main.arn}"
+    alarms = resources("aws_cloudwatch_metric_alarm")
+    assert alarms["job_failures"]["dimensions"] == {
+        "QueueName": "${aws_sqs_queue.job_failures[0].name}"
+    }
+    assert alarms["job_errors"]["metric_name"] == "Errors"
+    assert alarms["job_errors"]["for_each"] == "${local.lambda_jobs}"
+    assert all(a["alarm_actions"] == "${local.alarm_actions}" for a in alarms.values())
+    # the functions may send there, through the key
+    lambda_tf = (TERRAFORM / "lambda.tf").read_text()
+    assert '"sqs:SendMessage"' in lambda_tf and '"sqs.${var.region}.amazonaws.com"' in lambda_tf
+
+
 def test_ingest_scales_on_the_lag_it_publishes() -> None:
     (policy,) = resources("aws_appautoscaling_policy").values()
     metric = policy["target_tracking_scaling_policy_configuration"][0][
         "customized_metric_specification"
     ][0]
     assert (metric["namespace"], metric["metric_name"]) == (NAMESPACE, "ConsumerLag")
-
-
-@pytest.mark.slow
-def test_checkov_finds_nothing_unexplained() -> None:
-    assert CHECKOV.exists(), "make checkov installs checkov in .venv-checkov"
-    result = subprocess.run(
-        [str(CHECKOV), "--directory", str(TERRAFORM), "--framework", "terraform", "--quiet",
-         "--compact", "--output", "json", "--skip-download"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    report = json.loads(result.stdout)
-    summary = report["summary"]
-    failed = [
-        f"{c['check_id']} {c['resource']} ({c['file_path']})"
-        for c in report["results"]["failed_checks"]
-    ]
-    assert summary["failed"] == 0, "\n".join(failed)
-    assert summary["passed"] > 100  # it did look
 
 
 def test_a_lambda_reads_its_secrets_before_its_settings_and_fails_loudly(
@@ -375,6 +546,53 @@ def test_git_ignores_what_deploying_leaves_behind() -> None:
     assert ignored == paths
     kept = ["deploy/terraform/example.tfvars", "deploy/terraform/.terraform.lock.hcl"]
     assert subprocess.run(["git", "check-ignore", *kept], cwd=ROOT).returncode == 1
+
+
+# what holds data, or its record: deploy.sh refuses a plan that destroys or replaces any of it
+STATEFUL = {"aws_db_instance", "aws_kms_key", "aws_secretsmanager_secret", "aws_ecr_repository",
+            "aws_s3_bucket", "aws_cognito_user_pool", "aws_cloudwatch_log_group", "aws_sqs_queue",
+            "aws_vpc"}  # fmt: skip
+
+
+def test_deploy_sh_refuses_to_destroy_what_holds_data_or_its_record() -> None:
+    """The log groups keep the services' and the WAF's records (the audit trail of who reached
+    what), the failed jobs' queue the events still to be run again: a plan that replaces one
+    loses them, as one that replaces the database loses riders."""
+    refused = refused_by_deploy_sh()
+    declared = {kind for name in FILES for block in terraform(name).get("resource", [])
+                for kind in block}  # fmt: skip
+    assert declared >= STATEFUL
+    for kind in declared:
+        line = f'  # {kind}.x["ingest"] must be replaced'
+        assert bool(refused.search(line)) == (kind in STATEFUL), kind
+        assert bool(refused.search(f"  # {kind}.x will be destroyed")) == bool(refused.search(line))
+    # a release replaces task definitions and updates services in place, a rotation replaces
+    # the secrets' versions: never refused
+    assert not refused.search('  # aws_ecs_task_definition.service["api"] must be replaced')
+    assert not refused.search(
+        '  # aws_secretsmanager_secret_version.app["api-key"] must be replaced'
+    )
+    assert not refused.search("  # aws_db_instance.main will be updated in-place")
+
+
+def test_a_missing_deployment_tool_skips_here_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """tests/deploy skip, saying why, where Terraform, its provider mirror, the aws CLI or
+    Debian's PostgreSQL is missing; CI (which make test equips with all of them) must never
+    pass with the Terraform unchecked."""
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="terraform is not on PATH"):
+        unavailable("terraform is not on PATH")
+    for value in ("true", "1"):
+        monkeypatch.setenv("CI", value)
+        with pytest.raises(pytest.fail.Exception, match="terraform is not on PATH"):
+            unavailable("terraform is not on PATH")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        unavailable("terraform is not on PATH")
+    run = (ROOT / ".ci" / "run").read_text()
+    assert run.index("\nexport CI=true\n") < run.index("\nmake test\n")
 
 
 def test_every_aws_call_names_its_region_and_the_build_its_platform() -> None:

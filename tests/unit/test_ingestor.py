@@ -10,7 +10,7 @@ import time
 
 from deleton.core.batch import Batch, DeadLetter, ReadingRow
 from deleton.core.messages import Message
-from deleton.core.ports import OnAssign, OnRevoke, Positions, Snapshots
+from deleton.core.ports import Checkpoints, OnAssign, OnRevoke, Positions
 from deleton.core.records import Record, RideLine, RiderLine, TelemetryLine
 from deleton.core.riding import Riding
 from deleton.core.wire import format_value
@@ -89,7 +89,9 @@ class FakeStore:
     ) -> dict[int, tuple[int | None, bytes | None]]:
         return {0: (self.position, self.state)}
 
-    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
+    def write(
+        self, source: str, batch: Batch, checkpoints: Checkpoints, expected: Positions
+    ) -> None:
         self.writes += 1
         if self.failures:
             raise self.failures.pop(0)
@@ -101,7 +103,7 @@ class FakeStore:
         self.dead_letters += batch.dead_letters
         self.ended += [end.ride_id for end in batch.ended_rides]
         self.position = batch.positions.get(0, self.position)
-        self.state = snapshots.get(0, self.state)
+        self.state = checkpoints.get(0, self.state)
 
     def interrupt(self) -> None:
         pass

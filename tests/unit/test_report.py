@@ -27,7 +27,8 @@ def ride(
         "first_name": "Sam", "last_name": "Lee", "gender": "female", "age": 40,
         "local_hour": 9, "duration_s": 600.0, "heart_rate_avg": 120.0,
         "heart_rate_readings": 600, "power_avg": 100.0, "power_readings": 600,
-        "energy_kj": 60.0, "alerts_high": 0, "alerts_low": 0,
+        "energy_kj": 60.0, "alerts_high": 0, "alerts_low": 0, "heart_rate_sum": 72_000,
+        "power_sum": 60_000.0,
     }  # fmt: skip
     return ReportRide(ride_id, user, **{**defaults, **values})  # type: ignore[arg-type]
 
@@ -39,8 +40,10 @@ def test_riders_are_people_and_averages_weigh_each_reading() -> None:
             7,
             heart_rate_avg=100.0,
             heart_rate_readings=100,
+            heart_rate_sum=10_000,
             power_avg=50.0,
             power_readings=100,
+            power_sum=5_000.0,
             energy_kj=5.0,
         ),
         ride(
@@ -48,8 +51,10 @@ def test_riders_are_people_and_averages_weigh_each_reading() -> None:
             7,
             heart_rate_avg=160.0,
             heart_rate_readings=300,
+            heart_rate_sum=48_000,
             power_avg=150.0,
             power_readings=300,
+            power_sum=45_000.0,
             energy_kj=45.0,
             local_hour=17,
             alerts_high=1,
@@ -63,6 +68,7 @@ def test_riders_are_people_and_averages_weigh_each_reading() -> None:
             age=70,
             heart_rate_avg=None,
             heart_rate_readings=0,
+            heart_rate_sum=None,
             energy_kj=80.0,
         ),
         ride(4, None, first_name=None, last_name=None, gender=None, age=None, alerts_low=1),

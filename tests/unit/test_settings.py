@@ -122,3 +122,15 @@ def test_listeners_are_on_loopback_and_every_connection_has_timeouts(settings_fr
     assert settings.kafka().client_config()["ssl.ca.location"] == "/etc/ssl/private-ca.pem"
     ingest = settings.ingest()
     assert ingest.max_clock_skew_us == 86_400_000_000 and ingest.dead_letter_max_bytes == 65_536
+
+
+def test_the_reading_window_must_be_longer_than_a_ride_gap(settings_from: Any) -> None:
+    assert settings_from().reading_window == 3600  # an hour, against a 60 s idle timeout
+    with pytest.raises(ConfigError) as error:
+        settings_from(ride_idle_timeout="900", reading_window="600")
+    assert "DELETON_READING_WINDOW" in str(error.value)
+    assert "longer than DELETON_RIDE_IDLE_TIMEOUT (900 s)" in str(error.value)
+    with pytest.raises(ConfigError, match="DELETON_READING_WINDOW"):
+        settings_from(ride_idle_timeout="900", reading_window="900")  # equal is not longer
+    settings = settings_from(ride_idle_timeout="900", reading_window="901")
+    assert settings.database("reader").reading_window == 901  # every login reads with it

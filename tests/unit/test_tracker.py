@@ -4,6 +4,7 @@ messages as dead letters, and state carried across a checkpoint exactly."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -11,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deleton.core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
+from deleton.core.checkpoint import FIELDS, forget_rides
 from deleton.core.messages import Message, message
 from deleton.core.records import Marker, RideLine, RiderLine, TelemetryLine
-from deleton.core.tracker import CHECKPOINT_FORMAT, Tracker, forget_rides
+from deleton.core.tracker import Tracker
 from deleton.core.wire import envelope, format_value
 from deleton.simulator.riders import simulated_fleet
 from tests.harness.fleet import SECOND, START
@@ -235,22 +237,25 @@ def stream(bikes: int, seconds: int) -> list[Message]:
 MESSAGES = stream(12, 1200)
 
 
-def replay(cuts: list[int], timeout: int = 5 * SECOND) -> Batch:
-    """Feed MESSAGES, checkpointing at each cut: a new tracker resumes from the snapshots."""
+def replay(
+    cuts: list[int], timeout: int = 5 * SECOND, written: Callable[[bytes], bytes] = bytes
+) -> Batch:
+    """Feed MESSAGES, checkpointing at each cut: a new tracker resumes from the checkpoints
+    (as ``written`` leaves them)."""
     total = Batch()
     ids = itertools.count(1)
     state: dict[int, bytes | None] = {0: None, 1: None}
     position = 0
     for cut in [*sorted(cuts), len(MESSAGES)]:
         t = Tracker(timeout, ids.__next__)
-        for partition, snapshot in state.items():
-            t.load(partition, snapshot)
+        for partition, checkpoint in state.items():
+            t.load(partition, checkpoint)
         for item in MESSAGES[position:cut]:
             t.feed(item)
         if cut == len(MESSAGES):
             t.expire_idle(LATER, state.keys())
         batch = t.take()
-        state = {p: t.snapshot(p) for p in state}
+        state = {p: written(t.checkpoint(p)) for p in state}
         position = max(position, cut)
         total.readings += batch.readings
         total.new_rides += batch.new_rides
@@ -273,6 +278,32 @@ def test_checkpoints_anywhere_give_exactly_the_same_rows(cuts: list[int]) -> Non
     assert split.alerts == WHOLE.alerts
 
 
+def as_format_2(checkpoint: bytes) -> bytes:
+    """``checkpoint`` as main wrote it before names were (format 2): a row per bike, its key
+    first and its fields in a fixed order."""
+    doc = orjson.loads(checkpoint)
+    assert doc["fields"] == list(FIELDS)  # format 2's order, after the key
+    return orjson.dumps({"format": 2, "bikes": [[key, *row] for key, row in doc["bikes"].items()]})
+
+
+def as_unversioned(checkpoint: bytes) -> bytes:
+    """``checkpoint`` as the format before 2 wrote it: no "format", the rider's email 7th."""
+    rows = orjson.loads(as_format_2(checkpoint))["bikes"]
+    return orjson.dumps({"bikes": [[*row[:6], "sam@x.com", *row[6:]] for row in rows]})
+
+
+@pytest.mark.parametrize("written", [as_format_2, as_unversioned], ids=["2", "unversioned"])
+def test_checkpoints_of_earlier_formats_resume_to_exactly_the_same_rows(
+    written: Callable[[bytes], bytes],
+) -> None:
+    """The property above, across an upgrade: every cut's checkpoint written in an earlier
+    format and read by today's tracker gives the uninterrupted run's rows."""
+    cuts = [len(MESSAGES) // 3, 2 * len(MESSAGES) // 3]
+    total = replay(cuts, written=written)
+    assert total.readings == WHOLE.readings and total.new_rides == WHOLE.new_rides
+    assert sorted(total.ended_rides) == sorted(WHOLE.ended_rides) and total.alerts == WHOLE.alerts
+
+
 def test_forgetting_a_ride_leaves_its_bike_with_nothing_open() -> None:
     t = tracker()
     for i, record in enumerate(
@@ -280,10 +311,9 @@ def test_forgetting_a_ride_leaves_its_bike_with_nothing_open() -> None:
     ):
         t.feed(msg(record, i))
     t.feed(msg(RIDER._replace(user_id=9), 10, key=b"SN0002"))
-    snapshot = t.snapshot(0)
-    assert forget_rides(snapshot, {99}) == snapshot  # not held: unchanged, byte for byte
+    checkpoint = t.checkpoint(0)
     kept = Tracker(60 * SECOND, itertools.count(50).__next__)
-    kept.load(0, forget_rides(snapshot, {1}))
+    kept.load(0, forget_rides(checkpoint, {1}))
     assert set(kept.partitions[0]) == {b"SN0002"}  # ride 1's bike is no longer carried
     kept.feed(msg(ride_lines(T0 + 4 * SECOND, 1)[1], 11))  # its next line: a new ride
     batch = kept.take()
@@ -294,21 +324,17 @@ def test_a_checkpoint_names_the_rider_by_id_and_holds_no_contact_details() -> No
     t = tracker()
     for i, record in enumerate([RIDER, *ride_lines(T0, 2)]):
         t.feed(msg(record, i))
-    snapshot = t.snapshot(0)
-    assert orjson.loads(snapshot)["format"] == CHECKPOINT_FORMAT
-    assert b"sam@x.com" not in snapshot and b"Lee" not in snapshot and b"High" not in snapshot
-    assert orjson.loads(snapshot)["bikes"][0][:3] == ["SN0001", 1, 7]
-
-
-def legacy(snapshot: bytes) -> bytes:
-    """``snapshot`` as the format before 2 wrote it: no "format", the rider's email 7th."""
-    rows = orjson.loads(snapshot)["bikes"]
-    return orjson.dumps({"bikes": [[*row[:6], "sam@x.com", *row[6:]] for row in rows]})
+    checkpoint = t.checkpoint(0)
+    assert b"sam@x.com" not in checkpoint and b"Lee" not in checkpoint
+    assert b"High" not in checkpoint
+    doc = orjson.loads(checkpoint)
+    bike = dict(zip(doc["fields"], doc["bikes"]["SN0001"], strict=True))
+    assert (bike["ride_id"], bike["user_id"]) == (1, 7)
 
 
 @settings(max_examples=10, deadline=None)
 @given(st.integers(1, len(MESSAGES) - 1))
-def test_a_checkpoint_of_the_format_before_reads_as_this_one(cut: int) -> None:
+def test_a_checkpoint_of_an_earlier_format_reads_as_this_one(cut: int) -> None:
     ids = itertools.count(1)
     first = Tracker(5 * SECOND, ids.__next__)
     for partition in (0, 1):
@@ -316,42 +342,17 @@ def test_a_checkpoint_of_the_format_before_reads_as_this_one(cut: int) -> None:
     for item in MESSAGES[:cut]:
         first.feed(item)
     done = first.take()
-    old, new = Tracker(5 * SECOND, ids.__next__), Tracker(5 * SECOND, ids.__next__)
     for partition in (0, 1):
-        snapshot = first.snapshot(partition)
-        old.load(partition, legacy(snapshot))
-        new.load(partition, snapshot)
-        assert old.snapshot(partition) == snapshot  # nothing lost or misread but the email
+        checkpoint = first.checkpoint(partition)
+        for written in (as_format_2, as_unversioned):
+            old = Tracker(5 * SECOND, ids.__next__)
+            old.load(partition, written(checkpoint))
+            assert old.checkpoint(partition) == checkpoint  # nothing lost or misread
     # and before ``heard`` was kept (11 fields with the email): the bike's own time stands in
-    rows = orjson.loads(legacy(first.snapshot(0)))["bikes"]
+    rows = orjson.loads(as_unversioned(first.checkpoint(0)))["bikes"]
     older = Tracker(5 * SECOND, ids.__next__)
     older.load(0, orjson.dumps({"bikes": [row[:11] for row in rows]}))
     for key, bike in older.partitions[0].items():
-        assert bike.heard == bike.last_at and bike.ride_id == new.partitions[0][key].ride_id
+        assert bike.heard == bike.last_at
+        assert bike.ride_id == first.partitions[0][key].ride_id
     assert done.messages == cut
-
-
-def test_checkpoints_of_the_format_before_resume_to_exactly_the_same_rows() -> None:
-    """The property above, across the upgrade: every cut's checkpoint written in the old
-    format, the rest read by today's tracker, gives the uninterrupted run's rows."""
-    total = Batch()
-    ids = itertools.count(1)
-    state: dict[int, bytes | None] = {0: None, 1: None}
-    position = 0
-    for cut in [len(MESSAGES) // 3, 2 * len(MESSAGES) // 3, len(MESSAGES)]:
-        t = Tracker(5 * SECOND, ids.__next__)
-        for partition, snapshot in state.items():
-            t.load(partition, snapshot)
-        for item in MESSAGES[position:cut]:
-            t.feed(item)
-        if cut == len(MESSAGES):
-            t.expire_idle(LATER, state.keys())
-        batch = t.take()
-        state = {p: legacy(t.snapshot(p)) for p in state}
-        position = cut
-        total.readings += batch.readings
-        total.new_rides += batch.new_rides
-        total.ended_rides += batch.ended_rides
-        total.alerts += batch.alerts
-    assert total.readings == WHOLE.readings and total.new_rides == WHOLE.new_rides
-    assert sorted(total.ended_rides) == sorted(WHOLE.ended_rides) and total.alerts == WHOLE.alerts

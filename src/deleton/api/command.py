@@ -38,9 +38,11 @@ def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     """The app over a pool of the API's own login, with its first view of the fleet; and how
     to close them (the view first: it reads the pool)."""
     config = settings.api()
-    pool = open_database(settings.database("api")).pool("api", 2, POOL_SIZE, POOL_WAIT)
+    database = open_database(settings.database("api"))
+    pool = database.pool("api", 2, POOL_SIZE, POOL_WAIT)
     idle, limit = settings.riding().idle_timeout_us, config.rate_limit
-    data = ApiData.over(pool.connection, config.key, config.zone, idle, rate_limit=limit)
+    data = ApiData.over(pool.connection, config.key, config.zone, idle, rate_limit=limit,
+                        reading_window=database.reading_window)  # fmt: skip
 
     def close() -> None:
         data.fleet.close()

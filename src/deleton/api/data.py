@@ -19,6 +19,7 @@ from ..cached import SharedView
 from ..core.fleet_status import FleetStatus
 from ..postgres import access, queries
 from ..postgres.connection import Connect, run_query
+from ..postgres.figures import WINDOW
 from .access import ERASE, READ, Caller, Keys, RateLimit, admit, identify
 
 T = TypeVar("T")
@@ -41,6 +42,8 @@ class ApiData:
     zone: ZoneInfo
     wall: Callable[[], float] = field(default=time.time)
     pages: RenderedPages = field(default_factory=RenderedPages)
+    # how long before its start a ride's readings may lie (Database.reading_window)
+    reading_window: dt.timedelta = WINDOW
 
     @classmethod
     def over(
@@ -51,16 +54,25 @@ class ApiData:
         idle_timeout_us: int,
         wall: Callable[[], float] = time.time,
         rate_limit: float = 20.0,
+        reading_window: dt.timedelta = WINDOW,
     ) -> ApiData:
         """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope) and
-        ``rate_limit`` requests a second per key."""
+        ``rate_limit`` requests a second per key; ``reading_window`` as the database's."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
 
         def lookup(sha256: bytes) -> Caller | None:
             found = run_query(connect, "an API key", lambda conn: access.key_scopes(conn, sha256))
             return None if found is None else Caller(found[0], frozenset(found[1]))
 
-        return cls(connect, fleet, Keys(key, lookup), RateLimit(rate_limit), ZoneInfo(zone), wall)
+        return cls(
+            connect,
+            fleet,
+            Keys(key, lookup),
+            RateLimit(rate_limit),
+            ZoneInfo(zone),
+            wall,
+            reading_window=reading_window,
+        )
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.wall(), dt.UTC)

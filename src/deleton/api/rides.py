@@ -52,6 +52,10 @@ DATE_SHAPE = f"^(?:{_DAY_FIRST.pattern}|{_ISO.pattern})$"  # the two, as documen
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 
+# the figures a ride shows: those of the model (sums stay behind, for figures over many rides)
+FIGURES_SHOWN = frozenset(Ride.model_fields)
+
+
 def ride_model(record: rides_db.RideRecord) -> Ride:
     rider = None
     if record.user_id is not None and record.first_name is not None:
@@ -67,7 +71,7 @@ def ride_model(record: rides_db.RideRecord) -> Ride:
         started_at=record.started_at,
         ended_at=record.ended_at,
         in_progress=record.ended_at is None,
-        **record.figures,
+        **{name: value for name, value in record.figures.items() if name in FIGURES_SHOWN},
     )
 
 
@@ -85,7 +89,10 @@ def next_offset(count: int, limit: int, offset: int) -> int | None:
 def get_ride(ride_id: RideId, granted: Read) -> Response:
     """A ride with its bike, rider, start, end and figures, whether ended or in progress.
     Scope ``read``."""
-    record = granted.data.read(f"ride {ride_id}", lambda conn: rides_db.ride(conn, ride_id))
+    data = granted.data
+    record = data.read(
+        f"ride {ride_id}", lambda conn: rides_db.ride(conn, ride_id, data.reading_window)
+    )
     if record is None:
         raise HTTPException(404, f"no ride {ride_id}")
     # built by the model, so it is what the document says; not validated a second time

@@ -9,7 +9,7 @@ import sys
 from typing import TextIO
 
 from ..core.periods import parse_instant
-from ..postgres.compression import Compression
+from ..postgres.compression import CompressionRun
 from ..postgres.connection import Database, migrated
 from ..runtime import Periodic, every, utc_now
 from ..settings import Settings
@@ -50,7 +50,7 @@ def run_once(
     dry_run: bool = False,
     progress: ProgressBar | None = None,
 ) -> Outcome:
-    run = Compression(database, now, config.retention, config.dead_letter_retention)
+    run = CompressionRun(database, now, config.retention, config.dead_letter_retention)
     try:
         return compress(run, dry_run, progress or ProgressBar(), config.chunk)
     finally:

@@ -8,13 +8,12 @@ runs never work at once (an advisory lock, released when its connection dies).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..postgres.compression import EARLIEST, MARGIN, Compression, Partition
+from ..postgres.compression import EARLIEST, CompressionRun
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ def _quiet(what: str, done: int, total: int) -> None:
 
 
 def compress(
-    run: Compression, dry_run: bool = False, progress: Progress = _quiet, chunk: int = 2_000
+    run: CompressionRun, dry_run: bool = False, progress: Progress = _quiet, chunk: int = 2_000
 ) -> Outcome:
     """Do (or with ``dry_run`` only count) everything due at ``run.now``, ``chunk`` rides a
     transaction (a few thousand commit in a second or two)."""
@@ -95,7 +94,7 @@ def compress(
     outcome.rides_removed = len(due)
     partitions = run.partitions()
     for done, partition in enumerate(partitions, 1):
-        within = _rides_within(due, partition)
+        within = run.within(due, partition)
         # an hour before EARLIEST could not be made again for a copy-back: only ever trimmed
         droppable = run.detachable and partition.lower >= EARLIEST
         if droppable and run.holds_only_due(partition):
@@ -112,20 +111,9 @@ def compress(
         progress("removing old detail", done, len(partitions))
     if not dry_run:
         for first in range(0, len(due), chunk):
-            run.remove_rides([ride for ride, _, _ in due[first : first + chunk]])
+            run.remove_rides([ride.ride_id for ride in due[first : first + chunk]])
         outcome.riders_removed = run.remove_idle_riders()
         outcome.dead_letters_removed = run.remove_old_dead_letters()
     outcome.daily_bytes_after = run.daily_bytes()
     outcome.seconds = time.monotonic() - started
     return outcome
-
-
-def _rides_within(
-    due: list[tuple[int, dt.datetime, dt.datetime]], partition: Partition
-) -> list[int]:
-    """The due rides whose readings may lie in ``partition``."""
-    return [
-        ride
-        for ride, start, end in due
-        if start - MARGIN < partition.upper and end >= partition.lower
-    ]

@@ -18,9 +18,10 @@ from .batch import Batch
 from .messages import Message
 from .simulation import Line
 
-# Where each partition resumes (None: from its start), and the state carried with it.
+# Where each partition resumes (None: from its start), and the checkpoint carried with it
+# (``core/checkpoint.py``).
 Positions = dict[int, int | None]
-Snapshots = dict[int, bytes]
+Checkpoints = dict[int, bytes]
 # Given the partitions assigned, returns the position each resumes from (None: the start).
 OnAssign = Callable[[list[int]], Positions]
 # Given the partitions taken away, and whether they were lost (owned by another member now).
@@ -58,10 +59,12 @@ class Store(Protocol):
     def claim(
         self, source: str, partitions: list[int]
     ) -> dict[int, tuple[int | None, bytes | None]]:
-        """Each partition's stored position and carried state (None, None when never seen)."""
+        """Each partition's stored position and checkpoint (None, None when never seen)."""
         ...
 
-    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
+    def write(
+        self, source: str, batch: Batch, checkpoints: Checkpoints, expected: Positions
+    ) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its batch position;
         raises ``FencedError`` when a position is not where ``expected`` says, and
         ``RejectedData`` when the database refuses the rows themselves."""

@@ -3,8 +3,8 @@
 The original report counted rides and called them riders, summed watts and called the total
 "cumulative power", and averaged heart rates of 0 (no sensor contact). Here riders are
 distinct people, energy is power over time (each reading stands for one second) in kJ or kWh,
-and heart rate is averaged over readings with sensor contact only, weighted by how many each
-ride had, as is average power.
+and heart rate is averaged over readings with sensor contact only: the rides' sums over their
+counts, as is average power (never a ride's average times its count).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class ReportRide(NamedTuple):
     energy_kj: float
     alerts_high: int
     alerts_low: int
+    heart_rate_sum: int | None  # over readings with sensor contact
+    power_sum: float | None
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
             newest[ride.user_id] = ride  # rides come oldest first: the last is the newest
     people = count_riders((ride.gender, ride.age) for ride in newest.values())
     seconds = sum(r.duration_s for r in rides)
-    power_n = sum(r.power_readings for r in rides if r.power_avg is not None)
-    beats_n = sum(r.heart_rate_readings for r in rides if r.heart_rate_avg is not None)
+    power_n = sum(r.power_readings for r in rides if r.power_sum is not None)
+    beats_n = sum(r.heart_rate_readings for r in rides if r.heart_rate_sum is not None)
     leaders = sorted(
         (
             TopRider(
@@ -112,18 +114,13 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
         ride_seconds=seconds,
         average_ride_seconds=seconds / len(rides),
         average_power=(
-            sum(r.power_avg * r.power_readings for r in rides if r.power_avg is not None) / power_n
+            sum(r.power_sum for r in rides if r.power_sum is not None) / power_n
             if power_n
             else None
         ),
         energy_kj=sum(r.energy_kj for r in rides),
         average_heart_rate=(
-            sum(
-                r.heart_rate_avg * r.heart_rate_readings
-                for r in rides
-                if r.heart_rate_avg is not None
-            )
-            / beats_n
+            sum(r.heart_rate_sum for r in rides if r.heart_rate_sum is not None) / beats_n
             if beats_n
             else None
         ),

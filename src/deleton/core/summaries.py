@@ -1,8 +1,10 @@
 """Figures over a set of rides: what the recent-rides page shows (and the daily report will).
 
-Pure: the store hands over per-ride tallies, built up from partial aggregates as readings
-arrive, and ``summarise`` turns any set of them into the page's figures. Power is sampled once
-a second, so the sum of a ride's power readings is its energy in joules.
+Pure: the store hands over per-ride tallies, sums and counts of a ride's figures as
+``daily.ride_figures`` gives them (migration 0011: the one definition of a ride's figures),
+merged as readings arrive, and ``summarise`` turns any set of them into the page's figures.
+Power is sampled once a second, so the sum of a ride's power readings is its energy in
+joules.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from .demographics import UNKNOWN, count_riders
 
 
 class Tally(NamedTuple):
-    """Running sums over some of one ride's readings; tallies of one ride add up."""
+    """Sums and counts over some of one ride's readings, named as ``daily.ride_figures``
+    names them; tallies of one ride add up."""
 
     readings: int = 0
     power_sum: float = 0.0
-    power_count: int = 0
+    power_readings: int = 0
     resistance_sum: float = 0.0
-    resistance_count: int = 0
+    resistance_readings: int = 0
     last_at: int | None = None  # µs since the epoch of the newest reading counted
 
     def merged(self, other: Tally) -> Tally:
@@ -29,9 +32,9 @@ class Tally(NamedTuple):
         return Tally(
             self.readings + other.readings,
             self.power_sum + other.power_sum,
-            self.power_count + other.power_count,
+            self.power_readings + other.power_readings,
             self.resistance_sum + other.resistance_sum,
-            self.resistance_count + other.resistance_count,
+            self.resistance_readings + other.resistance_readings,
             max(last) if last else None,
         )
 
@@ -89,9 +92,9 @@ def summarise(rides: Iterable[RideFacts]) -> RecentStats:
         riders_by_gender=people.by_gender,
         riders_by_age=people.by_age,
         energy_kj=total.power_sum / 1000,
-        average_power=total.power_sum / total.power_count if total.power_count else None,
+        average_power=total.power_sum / total.power_readings if total.power_readings else None,
         average_resistance=(
-            total.resistance_sum / total.resistance_count if total.resistance_count else None
+            total.resistance_sum / total.resistance_readings if total.resistance_readings else None
         ),
         seconds_by_gender=seconds,
     )

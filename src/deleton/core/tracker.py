@@ -3,9 +3,9 @@
 Pure (no I/O, no clock): the caller feeds messages in source order with the time it received
 them, and takes a ``Batch`` of rows to write. Bikes are keyed by the message key (no key: the
 single stream of the original topic) and grouped by source partition, because a partition's
-state is checkpointed with its position: ``snapshot(p)`` is everything needed to continue
+state is checkpointed with its position: ``checkpoint(p)`` is everything needed to continue
 partition ``p`` after a restart exactly where the committed position left it, including a Ride
-line still waiting for its Telemetry line.
+line still waiting for its Telemetry line (its format is ``core/checkpoint.py``'s).
 
 A ride starts at a ``[SYSTEM]`` line and ends at a marker, at the bike's next ``[SYSTEM]`` line,
 or after ``idle_timeout_us`` of silence, with ``ended_at`` the time of its last line. Time is
@@ -26,11 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-import orjson
-
 from ..errors import DeletonError
 from . import alerts
 from .batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
+from .checkpoint import BikeState
+from .checkpoint import dumps as dump_checkpoint
+from .checkpoint import loads as load_checkpoint
 from .messages import Message
 from .records import Invalid, Marker, RideLine, RiderLine, TelemetryLine
 from .wire import FastLine, match_reading, parse_unmatched, parse_value
@@ -57,83 +58,6 @@ def check_key(key: bytes) -> None:
         raise Rejected("message key is not UTF-8") from None
 
 
-# A partition's checkpoint is ``{"format": 2, "bikes": [row, ...]}``, a row per bike with
-# something open (see ``BikeState.dump``). It names the rider by id only: the address alerts
-# go to is read from ``daily.rider`` when they are sent. Checkpoints written before format 2
-# have no "format" and carry the rider's email as a row's 7th field, which is skipped.
-CHECKPOINT_FORMAT = 2
-
-
-class BikeState:
-    """The open ride of one bike, if any, and what it carries across messages."""
-
-    __slots__ = (
-        "fired",
-        "heard",
-        "high_run",
-        "host",
-        "last_at",
-        "limit",
-        "low_run",
-        "pending",
-        "ride_id",
-        "user_id",
-    )
-
-    def __init__(self) -> None:
-        self.ride_id: int | None = None
-        self.user_id: int | None = None
-        self.host = ""
-        self.last_at = 0
-        self.limit: int | None = None  # high heart-rate limit; None when the rider is unknown
-        self.pending: tuple[int, float, int] | None = None  # a Ride line awaiting Telemetry
-        self.high_run = 0
-        self.low_run = 0
-        self.fired = 0
-        self.heard = 0  # when its last message was received, by the receiver's clock (µs)
-
-    def dump(self, key: bytes) -> tuple[Any, ...]:
-        """The bike's row in a checkpoint of ``CHECKPOINT_FORMAT``; the ride id is 2nd in
-        every format (``forget_rides`` relies on it)."""
-        return (
-            key.decode("latin-1"),  # any bytes, losslessly, in JSON
-            self.ride_id,
-            self.user_id,
-            self.host,
-            self.last_at,
-            self.limit,
-            self.pending,
-            self.high_run,
-            self.low_run,
-            self.fired,
-            self.heard,
-        )
-
-    @classmethod
-    def load(cls, row: list[Any], legacy: bool = False) -> tuple[bytes, BikeState]:
-        """A bike from its row, of ``CHECKPOINT_FORMAT`` or, ``legacy``, of the format before
-        it (with the email, which is dropped; and before ``heard`` was kept, without it)."""
-        bike = cls()
-        if legacy:
-            row = [*row[:6], *row[7:]]  # the email
-        (
-            key,
-            bike.ride_id,
-            bike.user_id,
-            bike.host,
-            bike.last_at,
-            bike.limit,
-            pending,
-            bike.high_run,
-            bike.low_run,
-            bike.fired,
-        ) = row[:10]
-        # legacy checkpoints from before ``heard`` was kept: the bike's own last time stands in
-        bike.heard = row[10] if len(row) > 10 else bike.last_at
-        bike.pending = (pending[0], pending[1], pending[2]) if pending else None
-        return key.encode("latin-1"), bike
-
-
 class Tracker:
     """Feed messages with ``feed``; take rows with ``take``. ``new_ride_id`` hands out ids.
 
@@ -154,34 +78,18 @@ class Tracker:
 
     # --- partitions come and go with the source's assignment -------------------------------
 
-    def load(self, partition: int, snapshot: bytes | None) -> None:
-        """Take over ``partition`` with the state checkpointed with its position."""
-        bikes: dict[bytes, BikeState] = {}
-        if snapshot:
-            doc = orjson.loads(snapshot)
-            legacy = doc.get("format") != CHECKPOINT_FORMAT
-            for row in doc["bikes"]:
-                key, bike = BikeState.load(row, legacy)
-                bikes[key] = bike
-        self.partitions[partition] = bikes
+    def load(self, partition: int, state: bytes | None) -> None:
+        """Take over ``partition`` with the checkpoint stored with its position."""
+        self.partitions[partition] = load_checkpoint(state)
 
     def drop(self, partition: int) -> None:
         """Forget ``partition``: another process owns it now."""
         self.partitions.pop(partition, None)
 
-    def snapshot(self, partition: int) -> bytes:
-        """The state to store with ``partition``'s position: open rides and pending halves."""
-        bikes = self.partitions.get(partition, {})
-        return orjson.dumps(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "bikes": [
-                    bike.dump(key)
-                    for key, bike in bikes.items()
-                    if bike.ride_id is not None or bike.pending is not None
-                ],
-            }
-        )
+    def checkpoint(self, partition: int) -> bytes:
+        """The checkpoint to store with ``partition``'s position: open rides and pending
+        halves."""
+        return dump_checkpoint(self.partitions.get(partition, {}))
 
     # --- the hot path -------------------------------------------------------------------------
 
@@ -389,16 +297,3 @@ class Tracker:
         """The rows accumulated so far; the tracker starts a new batch."""
         batch, self.batch = self.batch, Batch()
         return batch
-
-
-def forget_rides(snapshot: bytes, ride_ids: Collection[int]) -> bytes:
-    """``snapshot`` (a partition's checkpoint) without ``ride_ids``: their bikes hold no ride
-    and no pending half, so that their next line starts a new ride. For a ride closed and
-    removed elsewhere (compression of a ride gone stale); unchanged bytes if none is held."""
-    doc = orjson.loads(snapshot)
-    rows = doc.get("bikes", [])
-    if not any(row[1] in ride_ids for row in rows):
-        return snapshot
-    # a bike with nothing open is not carried at all: it is as if it had gone quiet
-    kept = [row for row in rows if row[1] not in ride_ids]
-    return orjson.dumps({**doc, "bikes": kept})

@@ -48,10 +48,13 @@ def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
     accepting, answers what it was asked, then its views and pool close. Its address."""
     config = settings.dashboard()
     # a screen waits at most 5 s for a connection, then says why it cannot update
-    pool = open_database(settings.database("reader")).pool("dashboard", 1, 8, 5.0)
+    database = open_database(settings.database("reader"))
+    pool = database.pool("dashboard", 1, 8, 5.0)
     runtime.on_stop(Phase.RESOURCES, "the dashboard's pool", pool.close)
     gate, alb = gate_for(settings, pool.connection)
-    data = DashboardData.over(pool.connection, settings.riding().idle_timeout_us)
+    data = DashboardData.over(
+        pool.connection, settings.riding().idle_timeout_us, reading_window=database.reading_window
+    )
     runtime.on_stop(Phase.RESOURCES, "the dashboard's views", data.close)  # before the pool
     data.warm()
     port = port or config.port

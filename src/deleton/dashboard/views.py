@@ -9,6 +9,7 @@ in the browser and comes back with each call.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -27,8 +28,9 @@ from ..core.units import energy_text
 from ..errors import DeletonError
 from ..postgres import queries
 from ..postgres.connection import Connect, run_query
+from ..postgres.figures import WINDOW
 from . import charts, pages
-from .snapshots import RecentRides
+from .recent import RecentRides
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +155,18 @@ class DashboardData:
 
     @classmethod
     def over(
-        cls, connect: Connect, idle_timeout_us: int, wall: Callable[[], float] = time.time
+        cls,
+        connect: Connect,
+        idle_timeout_us: int,
+        wall: Callable[[], float] = time.time,
+        reading_window: dt.timedelta = WINDOW,
     ) -> DashboardData:
+        """Over the pool ``connect``; ``reading_window``: how long before its start a ride's
+        readings may lie (``Database.reading_window``)."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
-        recent = SharedView(RecentRides(connect, wall).refresh, 10.0, background=True)
+        recent = SharedView(
+            RecentRides(connect, wall, reading_window).refresh, 10.0, background=True
+        )
         return cls(connect, fleet, recent, idle_timeout_us, wall)
 
     def now(self) -> int:

@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from ..core.batch import Batch, DeadLetter
 from ..core.messages import Message
-from ..core.ports import Positions, Snapshots, Source, Store
+from ..core.ports import Checkpoints, Positions, Source, Store
 from ..core.riding import Riding
 from ..core.tracker import Tracker
 from ..errors import FencedError, RejectedData, Stopped, TransientError
@@ -195,7 +195,7 @@ class Ingestor:
                     full or now - last_flush >= self.max_delay or not messages or source.exhausted
                 )
                 # While the writer is busy, let the batch grow rather than queue behind it:
-                # fewer, larger transactions and state snapshots when the load is high.
+                # fewer, larger transactions and checkpoints when the load is high.
                 busy = self._inflight is not None and not self._inflight.done()
                 overfull = pending >= 4 * self.max_batch or self._held_bytes >= (
                     4 * self.config.batch_max_bytes
@@ -254,18 +254,18 @@ class Ingestor:
             if not self._settle():
                 return  # state reloaded; the batch is read again from the source
             batch = tracker.take()
-            snapshots = {p: tracker.snapshot(p) for p in batch.positions}
+            checkpoints = {p: tracker.checkpoint(p) for p in batch.positions}
             expected = dict(self.expected)
-            self._inflight = self._writer.submit(lambda: self._write(batch, snapshots, expected))
+            self._inflight = self._writer.submit(lambda: self._write(batch, checkpoints, expected))
             self._inflight_batch = batch
             self._inflight_messages, self._held, self._held_bytes = self._held, [], 0
             self.expected.update(batch.positions)  # what the next write will expect
         if wait:
             self._settle()
 
-    def _write(self, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
+    def _write(self, batch: Batch, checkpoints: Checkpoints, expected: Positions) -> None:
         self._retry(
-            lambda: self.store.write(self.source.name, batch, snapshots, expected), "writing"
+            lambda: self.store.write(self.source.name, batch, checkpoints, expected), "writing"
         )
 
     def _settle(self) -> bool:
@@ -361,8 +361,8 @@ class Ingestor:
 
     def _write_now(self, batch: Batch) -> None:
         """Store ``batch`` in this thread, from the positions expected, and account for it."""
-        snapshots = {p: self.tracker.snapshot(p) for p in batch.positions}
-        self._write(batch, snapshots, dict(self.expected))
+        checkpoints = {p: self.tracker.checkpoint(p) for p in batch.positions}
+        self._write(batch, checkpoints, dict(self.expected))
         self.expected.update(batch.positions)
         self._account(batch)
 

@@ -18,6 +18,8 @@ class KafkaConfig:
     sasl_username: str | None
     sasl_password: SecretStr | None
     ssl_ca_location: Path | None = None  # a CA bundle, for brokers signed by a private CA
+    # seconds without a heartbeat before the group gives a member's partitions to the others
+    session_timeout: float = 10.0
 
     def client_config(self) -> dict[str, str]:
         """librdkafka settings common to consumers and producers."""

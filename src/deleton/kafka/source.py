@@ -35,8 +35,9 @@ class KafkaSource:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": 10_000,
-            "heartbeat.interval.ms": 1_000,
+            "session.timeout.ms": round(config.session_timeout * 1000),
+            # three heartbeats at least within the session timeout, as librdkafka advises
+            "heartbeat.interval.ms": min(1_000, round(config.session_timeout * 1000 / 3)),
             "max.poll.interval.ms": 300_000,
             # large fetches: several times the throughput of librdkafka's defaults
             "fetch.wait.max.ms": 50,

@@ -24,41 +24,44 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import RowFactory, class_row, tuple_row
 
-from ..core.tracker import forget_rides
+from ..core.checkpoint import forget_rides
+from . import figures
 from .connection import Database, translate
 from .locks import COMPRESSION as LOCK
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = "2s"  # the longest any statement here waits for a lock ingestion holds
-MARGIN = dt.timedelta(hours=1)  # a ride's readings lie within [start - margin, end]
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 # The rides in a partition that must keep their detail: each distinct ride once (the
 # partition's index gives them in order), not a lookup per row, since a partition holds a few
 # hundred rides and a million readings. A reading whose ride is gone is kept for nothing.
-_LIVE = """
-SELECT p.ride_id FROM (SELECT DISTINCT ride_id FROM daily.{name}) p
+_LIVE = sql.SQL("""
+SELECT p.ride_id FROM (SELECT DISTINCT ride_id FROM {partition}) p
 WHERE EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = p.ride_id
               AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s))
-"""
-
-
+LIMIT 1
+""")
 # The same rides, locked against a delete beside the copy-back: a ride deleted first is gone
 # here, and a delete after waits for the copy and then finds the readings where it looks.
-_LIVE_LOCKED = """
+_LIVE_LOCKED = sql.SQL("""
 SELECT d.ride_id FROM daily.ride d
-WHERE d.ride_id IN (SELECT DISTINCT ride_id FROM daily.{name})
+WHERE d.ride_id IN (SELECT DISTINCT ride_id FROM {partition})
   AND NOT (d.summarised_at IS NOT NULL AND d.ended_at < %s)
 FOR KEY SHARE OF d
-"""
+""")
 # the partition function makes no hour before this (migration 0008): older partitions are only
 # ever trimmed, as their hour could not be made again for a copy-back
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _DETACHED = r"^reading_[0-9]{8}(_[0-9]{2})?$"  # what a detached hour (or day) is called
+Row = TypeVar("Row")
+Query = str | sql.Composed
 
 
 class Partition(NamedTuple):
@@ -69,62 +72,58 @@ class Partition(NamedTuple):
     detaching: bool = False  # a run was killed inside its DETACH ... CONCURRENTLY
 
 
-_SUMMARISE = """
+class RideSpan(NamedTuple):
+    """A ride and where its readings begin and end."""
+
+    ride_id: int
+    started_at: dt.datetime
+    ended_at: dt.datetime
+
+
+class StaleRide(NamedTuple):
+    """An open ride gone stale, and the time it is closed at (its last reading)."""
+
+    ride_id: int
+    closed_at: dt.datetime
+
+
+def _partition(name: str) -> sql.Composed:
+    return sql.Composed([sql.Identifier("daily", name)])
+
+
+# A ride's own columns, as historical.ride keeps them beside its figures.
+_RIDE = ("ride_id", "bike_serial", "user_id", "host", "started_at", "ended_at", "rider_gender",
+         "rider_age")  # fmt: skip
+_KEPT = (*_RIDE, *figures.FIGURES, "summarised_at")
+
+
+def _names(columns: Sequence[str], table: str | None = None) -> sql.Composed:
+    return sql.SQL(", ").join(
+        sql.Identifier(*((table, name) if table else (name,))) for name in columns
+    )
+
+
+# Each ride summarised by daily.ride_figures over the readings of the whole chunk's span: the
+# bounds are values, so that only the hours of the chunk are read.
+_SUMMARISE = sql.SQL("""
 WITH rides AS (
     -- locked, as the API's delete locks a ride: a ride deleted beside this summary is skipped
-    SELECT * FROM daily.ride WHERE ride_id = ANY(%(rides)s) AND ended_at IS NOT NULL FOR UPDATE
-), readings AS (
-    SELECT x.ride_id,
-           count(*) AS readings,
-           avg(x.heart_rate) FILTER (WHERE x.heart_rate > 0)::float8 AS heart_rate_avg,
-           min(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_min,
-           max(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_max,
-           avg(x.power) AS power_avg, max(x.power) AS power_max,
-           sum(x.power) / 1000 AS energy_kj,
-           avg(x.rpm)::float8 AS rpm_avg, max(x.rpm) AS rpm_max,
-           avg(x.resistance)::float8 AS resistance_avg, max(x.resistance) AS resistance_max,
-           count(*) FILTER (WHERE x.heart_rate > 0) AS heart_rate_readings,
-           count(x.power) AS power_readings, count(x.rpm) AS rpm_readings,
-           count(x.resistance) AS resistance_readings
-    FROM daily.reading x
-    WHERE x.ride_id = ANY(%(rides)s) AND x.at >= %(lower)s AND x.at <= %(upper)s
-    GROUP BY x.ride_id
-), alerts AS (
-    SELECT ride_id, count(*) FILTER (WHERE kind = 'high') AS high,
-           count(*) FILTER (WHERE kind = 'low') AS low
-    FROM daily.alert WHERE ride_id = ANY(%(rides)s) GROUP BY ride_id
+    SELECT {ride} FROM daily.ride
+    WHERE ride_id = ANY(%(rides)s) AND ended_at IS NOT NULL FOR UPDATE
 )
-INSERT INTO historical.ride AS h (
-    ride_id, bike_serial, user_id, host, started_at, ended_at, duration_s, readings,
-    heart_rate_avg, heart_rate_min, heart_rate_max, power_avg, power_max, energy_kj,
-    rpm_avg, rpm_max, resistance_avg, resistance_max, heart_rate_readings, power_readings,
-    rpm_readings, resistance_readings, alerts, alerts_high, alerts_low, summarised_at,
-    rider_gender, rider_age)
-SELECT r.ride_id, r.bike_serial, r.user_id, r.host, r.started_at, r.ended_at,
-       extract(epoch FROM r.ended_at - r.started_at)::float8, coalesce(s.readings, 0),
-       s.heart_rate_avg, s.heart_rate_min, s.heart_rate_max, s.power_avg, s.power_max,
-       s.energy_kj, s.rpm_avg, s.rpm_max, s.resistance_avg, s.resistance_max,
-       coalesce(s.heart_rate_readings, 0), coalesce(s.power_readings, 0),
-       coalesce(s.rpm_readings, 0), coalesce(s.resistance_readings, 0),
-       coalesce(a.high + a.low, 0), coalesce(a.high, 0), coalesce(a.low, 0), now(),
-       r.rider_gender, r.rider_age
-FROM rides r LEFT JOIN readings s USING (ride_id) LEFT JOIN alerts a USING (ride_id)
-ON CONFLICT (ride_id) DO UPDATE SET
-    bike_serial = EXCLUDED.bike_serial, user_id = EXCLUDED.user_id, host = EXCLUDED.host,
-    started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,
-    duration_s = EXCLUDED.duration_s, readings = EXCLUDED.readings,
-    heart_rate_avg = EXCLUDED.heart_rate_avg, heart_rate_min = EXCLUDED.heart_rate_min,
-    heart_rate_max = EXCLUDED.heart_rate_max, power_avg = EXCLUDED.power_avg,
-    power_max = EXCLUDED.power_max, energy_kj = EXCLUDED.energy_kj,
-    rpm_avg = EXCLUDED.rpm_avg, rpm_max = EXCLUDED.rpm_max,
-    resistance_avg = EXCLUDED.resistance_avg, resistance_max = EXCLUDED.resistance_max,
-    heart_rate_readings = EXCLUDED.heart_rate_readings,
-    power_readings = EXCLUDED.power_readings, rpm_readings = EXCLUDED.rpm_readings,
-    resistance_readings = EXCLUDED.resistance_readings, alerts = EXCLUDED.alerts,
-    alerts_high = EXCLUDED.alerts_high, alerts_low = EXCLUDED.alerts_low,
-    summarised_at = EXCLUDED.summarised_at, rider_gender = EXCLUDED.rider_gender,
-    rider_age = EXCLUDED.rider_age
-"""
+INSERT INTO historical.ride AS h ({kept})
+SELECT {ride_r}, {figures_f}, now()
+FROM rides r JOIN daily.ride_figures(%(rides)s::bigint[], %(lower)s, %(upper)s) f
+     ON f.ride_id = r.ride_id
+ON CONFLICT (ride_id) DO UPDATE SET ({updated}) = ROW({excluded})
+""").format(
+    ride=_names(_RIDE),
+    kept=_names(_KEPT),
+    ride_r=_names(_RIDE, "r"),
+    figures_f=_names(figures.FIGURES, "f"),
+    updated=_names(_KEPT[1:]),
+    excluded=_names(_KEPT[1:], "excluded"),
+)
 
 _RIDERS = """
 INSERT INTO historical.rider AS h
@@ -150,9 +149,9 @@ ON CONFLICT (alert_id) DO UPDATE SET status = EXCLUDED.status, sent_at = EXCLUDE
 """
 
 
-class Compression:
-    """The statements of one compression run, on a connection of its own, judged at ``now``
-    with detail kept for ``retention``."""
+class CompressionRun:
+    """The database session of one compression run: its statements, on a connection of its
+    own, judged at ``now`` with detail kept for ``retention``."""
 
     def __init__(
         self,
@@ -162,10 +161,12 @@ class Compression:
         dead_letter_retention: dt.timedelta,
     ) -> None:
         self.conn = database.connect(autocommit=True)
-        self.conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        self.conn.execute(sql.SQL("SET lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
         self.now = now
         self.cutoff = now - retention
         self.dead_letter_cutoff = now - dead_letter_retention
+        # a ride's readings lie from its start less this to its end
+        self.reading_window = database.reading_window
         # no partition is detached concurrently while daily.reading has a default partition
         # (PostgreSQL refuses): old hours are then trimmed instead; ``partitions`` finds out
         self.detachable = True
@@ -181,9 +182,13 @@ class Compression:
         except psycopg.Error as exc:
             raise translate(exc, "compression") from exc
 
-    def _rows(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def _rows(self, query: Query, params: Any = None) -> list[tuple[Any, ...]]:
+        return self._records(query, params, tuple_row)
+
+    def _records(self, query: Query, params: Any, row_factory: RowFactory[Row]) -> list[Row]:
         try:
-            return self.conn.execute(query, params).fetchall()
+            with self.conn.cursor(row_factory=row_factory) as cur:
+                return cur.execute(query, params).fetchall()
         except psycopg.Error as exc:
             raise translate(exc, "compression") from exc
 
@@ -194,22 +199,22 @@ class Compression:
 
     # --- open rides gone stale ----------------------------------------------------------------
 
-    def stale_open_rides(self) -> list[tuple[int, dt.datetime]]:
+    def stale_open_rides(self) -> list[StaleRide]:
         """Open rides whose newest reading (or start, before any) is before the cutoff, and
         the time each is closed at."""
-        rows = self._rows(
-            """SELECT r.ride_id, coalesce(l.at, r.started_at) FROM daily.ride r
+        return self._records(
+            """SELECT r.ride_id, coalesce(l.at, r.started_at) AS closed_at FROM daily.ride r
                LEFT JOIN LATERAL (SELECT max(at) AS at FROM daily.reading x
                                   WHERE x.ride_id = r.ride_id) l ON true
                WHERE r.ended_at IS NULL AND coalesce(l.at, r.started_at) < %s""",
             [self.cutoff],
+            class_row(StaleRide),
         )
-        return [(int(ride), at) for ride, at in rows]
 
-    def close_stale(self, rides: Sequence[tuple[int, dt.datetime]]) -> None:
+    def close_stale(self, rides: Sequence[StaleRide]) -> None:
         """Close ``rides`` at their last reading; any ingest checkpoint holding one forgets
         it and moves its version, fencing the member that wrote it."""
-        ids = {ride for ride, _ in rides}
+        ids = {ride.ride_id for ride in rides}
         with self._transaction() as conn:
             checkpoints = conn.execute(
                 "SELECT source, partition, state FROM daily.source_position"
@@ -227,28 +232,31 @@ class Compression:
                 "UPDATE daily.ride r SET ended_at = c.at"
                 " FROM unnest(%s::bigint[], %s::timestamptz[]) AS c(ride_id, at)"
                 " WHERE r.ride_id = c.ride_id AND r.ended_at IS NULL",
-                [[ride for ride, _ in rides], [at for _, at in rides]],
+                [[ride.ride_id for ride in rides], [ride.closed_at for ride in rides]],
             )
 
     # --- summaries ----------------------------------------------------------------------------
 
-    def unsummarised(self) -> list[tuple[int, dt.datetime, dt.datetime]]:
-        """Ended rides with no summary yet: (ride id, start, end), by start."""
-        rows = self._rows(
+    def unsummarised(self) -> list[RideSpan]:
+        """Ended rides with no summary yet, by start."""
+        return self._records(
             "SELECT ride_id, started_at, ended_at FROM daily.ride"
-            " WHERE summarised_at IS NULL AND ended_at IS NOT NULL ORDER BY started_at, ride_id"
+            " WHERE summarised_at IS NULL AND ended_at IS NOT NULL ORDER BY started_at, ride_id",
+            None,
+            class_row(RideSpan),
         )
-        return [(int(ride), start, end) for ride, start, end in rows]
 
-    def summarise(self, rides: Sequence[tuple[int, dt.datetime, dt.datetime]]) -> None:
+    def summarise(self, rides: Sequence[RideSpan]) -> None:
         """Summarise ``rides`` (a few thousand at a time) in one transaction."""
+        spans = [self._span(ride) for ride in rides]
         params = {
-            "rides": [ride for ride, _, _ in rides],
-            "lower": min(start for _, start, _ in rides) - MARGIN,
-            "upper": max(end for _, _, end in rides),
+            "rides": [ride.ride_id for ride in rides],
+            "lower": min(lower for lower, _ in spans),
+            "upper": max(upper for _, upper in spans),
         }
         with self._transaction() as conn:
-            conn.execute(_SUMMARISE, params)
+            # planned with the bounds known, never as a generic plan over every partition
+            conn.execute(_SUMMARISE, params, prepare=False)
             conn.execute(_RIDERS, params)
             conn.execute(_ALERTS, params)
             conn.execute(
@@ -256,16 +264,28 @@ class Compression:
                 params,
             )
 
+    def _span(self, ride: RideSpan) -> tuple[dt.datetime, dt.datetime]:
+        return figures.bounds(ride.started_at, ride.ended_at, self.reading_window)
+
+    def within(self, rides: Sequence[RideSpan], partition: Partition) -> list[int]:
+        """Those of ``rides`` whose readings may lie in ``partition``."""
+        found = []
+        for ride in rides:
+            lower, upper = self._span(ride)
+            if lower < partition.upper and upper >= partition.lower:
+                found.append(ride.ride_id)
+        return found
+
     # --- retention ----------------------------------------------------------------------------
 
-    def due_rides(self) -> list[tuple[int, dt.datetime, dt.datetime]]:
+    def due_rides(self) -> list[RideSpan]:
         """Rides summarised and ended before the cutoff: their detail may go."""
-        rows = self._rows(
+        return self._records(
             "SELECT ride_id, started_at, ended_at FROM daily.ride"
             " WHERE summarised_at IS NOT NULL AND ended_at < %s ORDER BY started_at",
             [self.cutoff],
+            class_row(RideSpan),
         )
-        return [(int(ride), start, end) for ride, start, end in rows]
 
     def partitions(self) -> list[Partition]:
         """The partitions of ``daily.reading`` that begin before the cutoff, oldest first. One
@@ -299,7 +319,7 @@ class Compression:
     def holds_only_due(self, partition: Partition) -> bool:
         """Whether every reading in ``partition`` belongs to a ride summarised and ended
         before the cutoff (or to no ride at all: nothing to keep it for)."""
-        return not self._rows(_LIVE.format(name=partition.name) + " LIMIT 1", [self.cutoff])
+        return not self._rows(_LIVE.format(partition=_partition(partition.name)), [self.cutoff])
 
     def drop(self, partition: Partition) -> int:
         """Detach ``partition`` without blocking writers to the parent, then drop it, and
@@ -307,8 +327,12 @@ class Compression:
         are moved back first."""
         # outside any transaction block, as CONCURRENTLY requires; a detach a killed run left
         # half done is finished instead (it cannot be started again)
-        how = "FINALIZE" if partition.detaching else "CONCURRENTLY"
-        self._execute(f"ALTER TABLE daily.reading DETACH PARTITION daily.{partition.name} {how}")
+        how = sql.SQL("FINALIZE" if partition.detaching else "CONCURRENTLY")
+        self._execute(
+            sql.SQL("ALTER TABLE daily.reading DETACH PARTITION {} {}").format(
+                _partition(partition.name), how
+            )
+        )
         return self.finish_detached(partition.name)
 
     def detached(self) -> list[str]:
@@ -331,32 +355,39 @@ class Compression:
             # out of the way first: while it holds its hour's name, the partition function
             # takes the hour for made and the rows would find no partition
             moving = f"{name}_moving"
-            conn.execute(f"ALTER TABLE daily.{name} RENAME TO {moving}")
-            name = moving
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    _partition(name), sql.Identifier(moving)
+                )
+            )
+            table = _partition(moving)
             live = [
                 ride
                 for (ride,) in conn.execute(
-                    _LIVE_LOCKED.format(name=name), [self.cutoff]
+                    _LIVE_LOCKED.format(partition=table), [self.cutoff]
                 ).fetchall()
             ]
-            total = conn.execute(f"SELECT count(*) FROM daily.{name}").fetchone()
+            total = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
             moved = 0
             if live:
                 hours = conn.execute(
-                    f"""SELECT DISTINCT date_trunc('hour', at) FROM daily.{name}
-                        WHERE ride_id = ANY(%s)""",
+                    sql.SQL(
+                        "SELECT DISTINCT date_trunc('hour', at) FROM {} WHERE ride_id = ANY(%s)"
+                    ).format(table),
                     [live],
                 ).fetchall()
                 for (hour,) in hours:
                     conn.execute("SELECT daily.ensure_reading_partition(%s)", [hour])
                 moved = conn.execute(
-                    f"INSERT INTO daily.reading SELECT * FROM daily.{name} WHERE ride_id = ANY(%s)",
+                    sql.SQL(
+                        "INSERT INTO daily.reading SELECT * FROM {} WHERE ride_id = ANY(%s)"
+                    ).format(table),
                     [live],
                 ).rowcount
-            conn.execute(f"DROP TABLE daily.{name}")
+            conn.execute(sql.SQL("DROP TABLE {}").format(table))
         return (int(total[0]) if total else 0) - moved
 
-    def _execute(self, statement: str) -> None:
+    def _execute(self, statement: Query) -> None:
         try:
             self.conn.execute(statement)
         except psycopg.Error as exc:
@@ -366,7 +397,10 @@ class Compression:
         """Delete the readings of ``rides`` from ``partition``; return how many."""
         with self._transaction() as conn:
             cur = conn.execute(
-                f"DELETE FROM daily.{partition.name} WHERE ride_id = ANY(%s)", [list(rides)]
+                sql.SQL("DELETE FROM {} WHERE ride_id = ANY(%s)").format(
+                    _partition(partition.name)
+                ),
+                [list(rides)],
             )
             return cur.rowcount
 

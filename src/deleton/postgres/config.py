@@ -9,6 +9,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+# seconds before its start that a ride's readings may lie (DELETON_READING_WINDOW)
+READING_WINDOW = 3600.0
+
 
 @dataclass(frozen=True)
 class DatabaseConfig:
@@ -25,6 +28,8 @@ class DatabaseConfig:
     # False for a service's own restricted login (reader, API): it checks that the schema is
     # up to date and never migrates, which only the writer or an administrator may
     migrates: bool = True
+    # seconds before its start that a ride's readings may lie: what reads them reads no earlier
+    reading_window: float = READING_WINDOW
 
     def connect_options(self) -> dict[str, Any]:
         """libpq options for every connection: a dead server or network is noticed in about

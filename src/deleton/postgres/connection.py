@@ -8,6 +8,7 @@ runs, and stops when the last Deleton process that used it exits.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from .. import private
 from ..errors import RejectedData, TerminalError, TransientError
 from .config import DatabaseConfig
+from .figures import WINDOW, WINDOW_SETTING
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +77,15 @@ def embedded_url(home: Path) -> str:
             conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
             is None
         ):
-            conn.execute(f"CREATE DATABASE {DATABASE_NAME}")
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
         row = conn.execute("SELECT setting FROM pg_settings WHERE name = 'wal_compression'")
         if row.fetchone() != ("pglz",):
             for name, value in _EMBEDDED_TUNING.items():
-                conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
             conn.execute("SELECT pg_reload_conf()")
     url: str = server.get_uri(DATABASE_NAME)
     return url
@@ -87,15 +94,25 @@ def embedded_url(home: Path) -> str:
 @dataclass(frozen=True)
 class Database:
     """Where PostgreSQL is, and what every connection to it is opened with: connect and
-    statement timeouts and TCP keepalives, so that nothing waits on a dead server for ever."""
+    statement timeouts and TCP keepalives, so that nothing waits on a dead server for ever;
+    and how long before its start a ride's readings may lie (``reading_window``), which every
+    connection also sets for the view ``historical.ride_summary`` (``figures.WINDOW_SETTING``)."""
 
     url: str
     options: dict[str, Any] = field(default_factory=dict)
+    reading_window: dt.timedelta = WINDOW
+
+    def connection_options(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """What a connection is opened with: ``options`` and ``extra``, and the window."""
+        merged = {**self.options, **extra}
+        window = f"-c {WINDOW_SETTING}={self.reading_window.total_seconds():.6f}s"
+        merged["options"] = " ".join(filter(None, (merged.get("options"), window)))
+        return merged
 
     def connect(self, **extra: Any) -> psycopg.Connection[Any]:
         """A connection, with failures to connect translated at this edge."""
         try:
-            return psycopg.connect(self.url, **{**self.options, **extra})
+            return psycopg.connect(self.url, **self.connection_options(extra))
         except psycopg.Error as exc:
             raise translate(exc, "cannot connect to PostgreSQL") from exc
 
@@ -115,7 +132,7 @@ class Database:
             self.url,
             min_size=min_size,
             max_size=max_size,
-            kwargs={**self.options, "autocommit": True},
+            kwargs=self.connection_options({"autocommit": True}),
             name=name,
             open=True,
             timeout=wait,
@@ -131,7 +148,11 @@ def database_url(config: DatabaseConfig) -> str:
 
 def open_database(config: DatabaseConfig) -> Database:
     """The configured database (the embedded server started if none is), with its options."""
-    return Database(database_url(config), config.connect_options())
+    return Database(
+        database_url(config),
+        config.connect_options(),
+        dt.timedelta(seconds=config.reading_window),
+    )
 
 
 def migrated(config: DatabaseConfig) -> Database:
@@ -148,22 +169,32 @@ def migrated(config: DatabaseConfig) -> Database:
     return database
 
 
-# SQLSTATE classes: 22 data exception, 23 integrity constraint violation (the data itself);
-# 40 transaction rollback (serialization, deadlock), 55P03 lock not available (try again).
-_REJECTED = ("22", "23")
+# Errors worth trying again: a conflict with another transaction (serialization, deadlock, a
+# lock not granted in time); and, below, the server away or out of something for now.
+_CONFLICTS = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.TransactionRollback,  # the rest of class 40 (psycopg's are siblings)
+    psycopg.errors.LockNotAvailable,
+)
+# The data itself refused: SQLSTATE class 22 (data exception: a value out of range, a bad
+# encoding) and 23 (integrity: a broken CHECK, a duplicate key, no partition for a row).
+_REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 def translate(exc: psycopg.Error, what: str = "PostgreSQL") -> Exception:
-    """A psycopg error as one of ours: the server away or a conflict is transient, refused data
-    is ``RejectedData``, anything else (a missing table, a refused login) is terminal. The
-    message names the SQLSTATE and the error class, never the data (it may be personal)."""
-    state = getattr(exc, "sqlstate", None)
+    """A psycopg error as one of ours, by its class: a conflict with another transaction or
+    the server away (any ``OperationalError``: shutdown, a timeout, too many connections) is
+    transient, refused data is ``RejectedData``, anything else (a missing table, a refused
+    login, a bug) is terminal. The message names the SQLSTATE and the error class, never the
+    data (it may be personal)."""
+    state = exc.sqlstate
     name = type(exc).__name__
-    if isinstance(exc, psycopg.OperationalError | psycopg.errors.AdminShutdown):
-        return TransientError(f"{what}: unavailable ({name}: {_first_line(exc)})")
-    if state is not None and (state.startswith("40") or state == "55P03"):
+    if isinstance(exc, _CONFLICTS):
         return TransientError(f"{what}: conflict ({name})")
-    if state is not None and state.startswith(_REJECTED):
+    if isinstance(exc, psycopg.OperationalError):
+        return TransientError(f"{what}: unavailable ({name}: {_first_line(exc)})")
+    if isinstance(exc, _REFUSED):
         return RejectedData(f"{what}: refused the data ({state} {name})", state)
     return TerminalError(f"{what}: {name} ({state})")
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import class_row, kwargs_row
 
 from ..cached import SharedView
 from ..core.fleet_status import FleetStatus, OpenRide
@@ -170,61 +172,97 @@ def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:
     return FleetStatus(open_rides(conn), now, idle_timeout_us)
 
 
-def rides_since(conn: Connection, since: int) -> list[RideFacts]:
-    """Rides started at or after ``since`` (µs), with empty tallies: daily rides, and summaries
-    of rides whose detail has already been moved to the historical schema."""
-    rows = conn.execute(
-        f"""SELECT r.ride_id, r.user_id, {_GENDER}, {_AGE}, r.started_at, r.ended_at,
-                   NULL::int, NULL::float8, NULL::bigint, NULL::float8, NULL::bigint
-            FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
-            WHERE r.started_at >= %(since)s
-            UNION ALL
-            SELECT r.ride_id, r.user_id, {_GENDER}, {_AGE}, r.started_at, r.ended_at,
-                   r.readings, r.power_avg * r.power_readings, r.power_readings,
-                   r.resistance_avg * r.resistance_readings, r.resistance_readings
-            FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id
-            WHERE r.started_at >= %(since)s
-              AND NOT EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = r.ride_id)""",
-        {"since": to_datetime(since)},
-    ).fetchall()
-    rides = []
-    for ride_id, user_id, gender, age, started, ended, readings, *sums in rows:
+class _Facts(NamedTuple):
+    """A ride of the recent-rides window as read: its tally's sums and counts are those its
+    summary keeps (null for a ride still in daily, counted by ``tallies_after``)."""
+
+    ride_id: int
+    user_id: int | None
+    gender: str | None
+    age: int | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    readings: int | None
+    power_sum: float | None
+    power_readings: int | None
+    resistance_sum: float | None
+    resistance_readings: int | None
+
+    def facts(self) -> RideFacts:
         tally = Tally()
-        if readings is not None:  # a historical summary: final
-            power_sum, power_n, resistance_sum, resistance_n = sums
+        if self.readings is not None:  # a historical summary: final
             tally = Tally(
-                int(readings),
-                power_sum or 0.0,
-                int(power_n),
-                resistance_sum or 0.0,
-                int(resistance_n),
-                _micros(ended),
+                self.readings,
+                self.power_sum or 0.0,
+                self.power_readings or 0,
+                self.resistance_sum or 0.0,
+                self.resistance_readings or 0,
+                _micros(self.ended_at),
             )
-        rides.append(
-            RideFacts(ride_id, user_id, gender, age, from_datetime(started), _micros(ended), tally)
+        return RideFacts(
+            self.ride_id,
+            self.user_id,
+            self.gender,
+            self.age,
+            from_datetime(self.started_at),
+            _micros(self.ended_at),
+            tally,
         )
-    return rides
+
+
+_TALLIED = ("readings", "power_sum", "power_readings", "resistance_sum", "resistance_readings")
+
+
+def rides_since(conn: Connection, since: int) -> list[RideFacts]:
+    """Rides started at or after ``since`` (µs): daily rides with empty tallies, and rides
+    whose detail has already left ``daily`` with the sums and counts their summary keeps."""
+    query = sql.SQL(
+        """SELECT r.ride_id, r.user_id, {gender} AS gender, {age} AS age, r.started_at,
+                  r.ended_at, {nothing}
+           FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+           WHERE r.started_at >= %(since)s
+           UNION ALL
+           SELECT r.ride_id, r.user_id, {gender}, {age}, r.started_at, r.ended_at, {kept}
+           FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id
+           WHERE r.started_at >= %(since)s
+             AND NOT EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = r.ride_id)"""
+    ).format(
+        gender=sql.SQL(_GENDER),
+        age=sql.SQL(_AGE),
+        nothing=sql.SQL(", ").join(
+            sql.SQL("NULL::{} AS {}").format(sql.SQL(kind), sql.Identifier(name))
+            for name, kind in zip(_TALLIED, ("int", "float8", "int", "float8", "int"), strict=True)
+        ),
+        kept=sql.SQL(", ").join(sql.Identifier("r", name) for name in _TALLIED),
+    )
+    with conn.cursor(row_factory=class_row(_Facts)) as cur:
+        rows = cur.execute(query, {"since": to_datetime(since)}).fetchall()
+    return [row.facts() for row in rows]
 
 
 def tallies_after(conn: Connection, marks: Sequence[tuple[int, int]]) -> dict[int, Tally]:
-    """For each ``(ride_id, after)``, the tally of that ride's readings newer than ``after``
-    (µs): the cost follows the new readings, not the ride's whole history."""
+    """For each ``(ride_id, first)``, the tally of that ride's readings from ``first`` (µs)
+    on, by ``daily.ride_figures``: the cost follows the new readings, not the ride's whole
+    history."""
     if not marks:
         return {}
-    rows = conn.execute(
-        """SELECT m.ride_id, t.n, t.power_sum, t.power_n, t.resistance_sum, t.resistance_n,
-                  t.last_at
-           FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(ride_id, after)
-           CROSS JOIN LATERAL (
-               SELECT count(*) AS n, sum(power) AS power_sum, count(power) AS power_n,
-                      sum(resistance)::float8 AS resistance_sum,
-                      count(resistance) AS resistance_n, max(at) AS last_at
-               FROM daily.reading x WHERE x.ride_id = m.ride_id AND x.at > m.after
-           ) t
-           WHERE t.n > 0""",
-        [[ride for ride, _ in marks], [to_datetime(after) for _, after in marks]],
-    ).fetchall()
-    return {
-        ride: Tally(n, power or 0.0, power_n, resistance or 0.0, resistance_n, _micros(last))
-        for ride, n, power, power_n, resistance, resistance_n, last in rows
-    }
+    query = sql.SQL(
+        """SELECT {columns}
+           FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(ride_id, first)
+           CROSS JOIN LATERAL daily.ride_figures(ARRAY[m.ride_id], m.first, 'infinity') f
+           WHERE f.readings > 0"""
+    ).format(
+        columns=sql.SQL(", ").join(
+            sql.Identifier("f", name) for name in ("ride_id", *_TALLIED, "last_at")
+        )
+    )
+    with conn.cursor(row_factory=kwargs_row(_tally)) as cur:
+        rows = cur.execute(
+            query, [[ride for ride, _ in marks], [to_datetime(first) for _, first in marks]]
+        ).fetchall()
+    return dict(rows)
+
+
+def _tally(*, ride_id: int, last_at: dt.datetime | None, **sums: Any) -> tuple[int, Tally]:
+    return ride_id, Tally(**{name: value or 0 for name, value in sums.items()},
+                          last_at=_micros(last_at))  # fmt: skip

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 
 from ..core.report_figures import ReportRide
 from .queries import newest_rider
@@ -14,12 +15,14 @@ from .queries import newest_rider
 Connection = psycopg.Connection[Any]
 
 _RIDES = f"""
-SELECT v.ride_id, v.user_id, u.first_name, u.last_name, coalesce(u.gender, v.rider_gender),
-       v.rider_age,
-       extract(hour FROM v.started_at AT TIME ZONE %(zone)s)::int,
-       coalesce(v.duration_s, 0), v.heart_rate_avg, coalesce(v.heart_rate_readings, 0),
-       v.power_avg, coalesce(v.power_readings, 0), coalesce(v.energy_kj, 0),
-       coalesce(v.alerts_high, 0), coalesce(v.alerts_low, 0)
+SELECT v.ride_id, v.user_id, u.first_name, u.last_name,
+       coalesce(u.gender, v.rider_gender) AS gender, v.rider_age AS age,
+       extract(hour FROM v.started_at AT TIME ZONE %(zone)s)::int AS local_hour,
+       coalesce(v.duration_s, 0) AS duration_s, v.heart_rate_avg,
+       coalesce(v.heart_rate_readings, 0) AS heart_rate_readings, v.power_avg,
+       coalesce(v.power_readings, 0) AS power_readings, coalesce(v.energy_kj, 0) AS energy_kj,
+       coalesce(v.alerts_high, 0) AS alerts_high, coalesce(v.alerts_low, 0) AS alerts_low,
+       v.heart_rate_sum, v.power_sum
 FROM historical.ride_summary v
 {newest_rider("v.user_id", "first_name, last_name, gender")}
 WHERE v.started_at >= %(start)s AND v.started_at < %(end)s
@@ -41,8 +44,8 @@ def report_rides(
     conn: Connection, start: dt.datetime, end: dt.datetime, zone: str
 ) -> list[ReportRide]:
     """The rides started in ``[start, end)``, oldest first, with hours in ``zone``."""
-    rows = conn.execute(_RIDES, {"start": start, "end": end, "zone": zone}).fetchall()
-    return [ReportRide(*row) for row in rows]
+    with conn.cursor(row_factory=class_row(ReportRide)) as cur:
+        return cur.execute(_RIDES, {"start": start, "end": end, "zone": zone}).fetchall()
 
 
 def new_riders(conn: Connection, start: dt.datetime, end: dt.datetime) -> int:

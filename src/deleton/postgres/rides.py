@@ -1,10 +1,13 @@
-"""Rides and riders for the REST API, wherever they are kept: every ride is read through the
-view ``historical.ride_summary`` (a summary row, or figures computed from ``daily`` on the
-fly), every rider from ``daily.rider`` if it is there (it is the newer) and ``historical.rider``
-if not.
+"""Rides and riders for the REST API, wherever they are kept: a ride's figures are its summary
+in ``historical.ride``, or, for a ride still in ``daily``, ``daily.ride_figures`` (the one
+definition both come from, migration 0011); every rider from ``daily.rider`` if it is there
+(it is the newer) and ``historical.rider`` if not.
 
-Lists page over the two ride tables' indexes first and only then read the figures of the rides
-on the page, so that a page costs what it shows, not the day's readings. Personal data (email,
+One ride is read cheaply: its summary by key, or, in ``daily``, its figures with its own time
+bounds as values, so that PostgreSQL plans the read over the hours the ride lies in only. Lists
+page over the two ride tables' indexes first and only then read the figures of the rides on
+the page through the view ``historical.ride_summary``, so that a page costs what it shows, not
+the day's readings. Personal data (email,
 address, birth date) is selected only when the caller asks for it. Deletes and erasure go
 through definer functions: the API's login writes no table itself. Every value reaches
 PostgreSQL as a parameter.
@@ -17,17 +20,14 @@ import enum
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg import sql
+from psycopg.rows import class_row, dict_row
 
+from . import figures
+from .figures import FIGURES
 from .queries import newest_rider
 
 Connection = psycopg.Connection[Any]
-
-# The figures of a ride, named as the columns of historical.ride.
-FIGURES = (
-    "duration_s", "readings", "heart_rate_avg", "heart_rate_min", "heart_rate_max",
-    "power_avg", "power_max", "energy_kj", "rpm_avg", "rpm_max", "resistance_avg",
-    "resistance_max", "alerts", "alerts_high", "alerts_low",
-)  # fmt: skip
 
 
 class RideRecord(NamedTuple):
@@ -38,7 +38,25 @@ class RideRecord(NamedTuple):
     last_name: str | None
     started_at: dt.datetime
     ended_at: dt.datetime | None  # None while the ride is open
-    figures: dict[str, Any]
+    figures: dict[str, Any]  # named as FIGURES
+
+
+class _Ride(NamedTuple):
+    """A ride as it is found, before its figures are read."""
+
+    ride_id: int
+    bike_serial: str
+    user_id: int | None
+    first_name: str | None
+    last_name: str | None
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    summarised: bool
+
+    def record(self, figures: dict[str, Any]) -> RideRecord:
+        found = self._asdict()
+        del found["summarised"]
+        return RideRecord(**found, figures=figures)
 
 
 class ContactRecord(NamedTuple):
@@ -73,33 +91,65 @@ class Deletion(enum.Enum):
     IN_PROGRESS = "in progress"
 
 
-_RIDES = f"""
+_RIDE = sql.SQL("""
 SELECT s.ride_id, s.bike_serial, s.user_id, u.first_name, u.last_name, s.started_at,
-       s.ended_at, {", ".join("s." + name for name in FIGURES)}
-FROM historical.ride_summary s {newest_rider("s.user_id", "first_name, last_name")}
-"""
+       s.ended_at, s.summarised
+FROM (SELECT ride_id, bike_serial, user_id, started_at, ended_at, true AS summarised
+      FROM historical.ride WHERE ride_id = %(ride)s
+      UNION ALL
+      SELECT ride_id, bike_serial, user_id, started_at, ended_at, false
+      FROM daily.ride WHERE ride_id = %(ride)s AND summarised_at IS NULL
+      LIMIT 1) s
+{rider}
+""").format(rider=sql.SQL(newest_rider("s.user_id", "first_name, last_name")))
+_SUMMARY = sql.SQL("SELECT {} FROM historical.ride WHERE ride_id = %s").format(
+    sql.SQL(", ").join(map(sql.Identifier, FIGURES))
+)
+_RIDES = sql.SQL("""
+SELECT s.ride_id, s.bike_serial, s.user_id, u.first_name, u.last_name, s.started_at,
+       s.ended_at, {figures}
+FROM historical.ride_summary s {rider}
+""").format(
+    figures=sql.SQL(", ").join(sql.Identifier("s", name) for name in FIGURES),
+    rider=sql.SQL(newest_rider("s.user_id", "first_name, last_name")),
+)
 
 
-def _record(row: tuple[Any, ...]) -> RideRecord:
-    ride_id, bike, user_id, first, last, started, ended, *figures = row
-    named = dict(zip(FIGURES, figures, strict=True))
-    return RideRecord(ride_id, bike, user_id, first, last, started, ended, named)
+def _record(row: dict[str, Any]) -> RideRecord:
+    named = {name: row.pop(name) for name in FIGURES}
+    return RideRecord(**row, figures=named)
 
 
-def ride(conn: Connection, ride_id: int) -> RideRecord | None:
-    """The ride ``ride_id`` with its figures, or ``None`` if there is none."""
-    row = conn.execute(_RIDES + "WHERE s.ride_id = %s", [ride_id]).fetchone()
-    return None if row is None else _record(row)
+def ride(conn: Connection, ride_id: int, reading_window: dt.timedelta) -> RideRecord | None:
+    """The ride ``ride_id`` with its figures, or ``None`` if there is none: a summarised ride
+    straight from ``historical.ride``, a ride in ``daily`` from its readings between its
+    start less ``reading_window`` and its end (``figures.read``: those hours only)."""
+    for _ in range(2):  # once more if it moved to historical between the two reads
+        with conn.cursor(row_factory=class_row(_Ride)) as cur:
+            found = cur.execute(_RIDE, {"ride": ride_id}).fetchone()
+        if found is None:
+            return None
+        if found.summarised:
+            with conn.cursor(row_factory=dict_row) as cur:
+                summary = cur.execute(_SUMMARY, [ride_id]).fetchone()
+        else:
+            lower, upper = figures.bounds(found.started_at, found.ended_at, reading_window)
+            rows = figures.read(conn, [ride_id], lower, upper, dict_row, FIGURES)
+            summary = rows[0] if rows else None
+        if summary is not None:
+            return found.record(summary)
+    return None  # deleted between the reads
 
 
 def _rides_by_id(conn: Connection, ids: list[int], newest_first: bool) -> list[RideRecord]:
     if not ids:
         return []
-    order = "DESC" if newest_first else "ASC"
-    rows = conn.execute(
-        _RIDES + f"WHERE s.ride_id = ANY(%s) ORDER BY s.started_at {order}, s.ride_id {order}",
-        [ids],
-    ).fetchall()
+    order = sql.SQL("DESC" if newest_first else "ASC")
+    query = _RIDES + sql.SQL(
+        "WHERE s.ride_id = ANY(%s) ORDER BY s.started_at {order}, s.ride_id {order}"
+    ).format(order=order)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(query, [ids]).fetchall()
     return [_record(row) for row in rows]
 
 
@@ -143,6 +193,26 @@ def rider_exists(conn: Connection, user_id: int) -> bool:
     return bool(row and row[0])
 
 
+class _Person(NamedTuple):
+    title: str | None
+    first_name: str
+    last_name: str
+    gender: str
+    age: int
+
+
+class _Record(NamedTuple):
+    """A rider's figures over every ride kept."""
+
+    rides: int
+    heart_rate_avg: float | None
+    energy_kj: float | None
+    first_id: int | None
+    first_at: dt.datetime | None
+    latest_id: int | None
+    latest_at: dt.datetime | None
+
+
 def rider(
     conn: Connection, user_id: int, today: dt.date, contact: bool = False
 ) -> RiderRecord | None:
@@ -151,51 +221,55 @@ def rider(
     # age and personal data come from functions of migration 0006, as the API's login may
     # read no birth date, address or email directly
     columns = "title, first_name, last_name, gender"
-    row = conn.execute(
-        f"""SELECT {columns}, historical.rider_age(%(user)s, %(today)s)
-            FROM (SELECT {columns} FROM daily.rider WHERE user_id = %(user)s
-                  UNION ALL
-                  SELECT {columns} FROM historical.rider WHERE user_id = %(user)s
-                  LIMIT 1) u""",
-        {"user": user_id, "today": today},
-    ).fetchone()
-    if row is None:
+    with conn.cursor(row_factory=class_row(_Person)) as cur:
+        person = cur.execute(
+            f"""SELECT {columns}, historical.rider_age(%(user)s, %(today)s) AS age
+                FROM (SELECT {columns} FROM daily.rider WHERE user_id = %(user)s
+                      UNION ALL
+                      SELECT {columns} FROM historical.rider WHERE user_id = %(user)s
+                      LIMIT 1) u""",
+            {"user": user_id, "today": today},
+        ).fetchone()
+    if person is None:
         return None
-    private: list[Any] = []
+    private = None
     if contact:
-        found = conn.execute(
-            "SELECT email, house, street, city, postcode, date_of_birth"
-            " FROM historical.rider_contact(%s)",
+        with conn.cursor(row_factory=class_row(ContactRecord)) as cur:
+            private = cur.execute(
+                "SELECT email, house, street, city, postcode, date_of_birth"
+                " FROM historical.rider_contact(%s)",
+                [user_id],
+            ).fetchone()
+    # heart rate over every reading with contact: the rides' sums over their counts
+    with conn.cursor(row_factory=class_row(_Record)) as cur:
+        done = cur.execute(
+            """SELECT count(*) AS rides,
+                      sum(heart_rate_sum)::float8 / nullif(sum(heart_rate_readings), 0)
+                          AS heart_rate_avg,
+                      sum(energy_kj) AS energy_kj,
+                      (array_agg(ride_id ORDER BY started_at, ride_id))[1] AS first_id,
+                      min(started_at) AS first_at,
+                      (array_agg(ride_id ORDER BY started_at DESC, ride_id DESC))[1]
+                          AS latest_id,
+                      max(started_at) AS latest_at
+               FROM historical.ride_summary WHERE user_id = %s""",
             [user_id],
         ).fetchone()
-        private = list(found or ())
-    title, first, last, gender, age = row
-    figures = conn.execute(
-        """SELECT count(*),
-                  sum(heart_rate_avg * heart_rate_readings) / nullif(sum(heart_rate_readings), 0),
-                  sum(energy_kj),
-                  (array_agg(ride_id ORDER BY started_at, ride_id))[1], min(started_at),
-                  (array_agg(ride_id ORDER BY started_at DESC, ride_id DESC))[1],
-                  max(started_at)
-           FROM historical.ride_summary WHERE user_id = %s""",
-        [user_id],
-    ).fetchone()
-    assert figures is not None  # an aggregate always gives a row
-    rides, heart_rate, energy, first_id, first_at, latest_id, latest_at = figures
+    assert done is not None  # an aggregate always gives a row
     return RiderRecord(
-        user_id,
-        title,
-        first,
-        last,
-        gender,
-        age,
-        rides,
-        heart_rate,
-        energy,
-        None if first_id is None else (first_id, first_at),
-        None if latest_id is None else (latest_id, latest_at),
-        ContactRecord(*private) if contact else None,
+        user_id=user_id,
+        **person._asdict(),
+        rides=done.rides,
+        heart_rate_avg=done.heart_rate_avg,
+        energy_kj=done.energy_kj,
+        first_ride=_ride_at(done.first_id, done.first_at),
+        latest_ride=_ride_at(done.latest_id, done.latest_at),
+        contact=private,
     )
+
+
+def _ride_at(ride_id: int | None, at: dt.datetime | None) -> tuple[int, dt.datetime] | None:
+    return None if ride_id is None or at is None else (ride_id, at)
 
 
 def delete_ride(conn: Connection, ride_id: int) -> Deletion:
@@ -243,11 +317,11 @@ class Ingestion(NamedTuple):
 
 def ingestion(conn: Connection) -> list[Ingestion]:
     """Each source partition's position and when it last moved."""
-    rows = conn.execute(
-        "SELECT source, partition, next_position, updated_at FROM daily.source_position"
-        " ORDER BY source, partition"
-    ).fetchall()
-    return [Ingestion(*row) for row in rows]
+    with conn.cursor(row_factory=class_row(Ingestion)) as cur:
+        return cur.execute(
+            "SELECT source, partition, next_position, updated_at AS committed_at"
+            " FROM daily.source_position ORDER BY source, partition"
+        ).fetchall()
 
 
 def newest_ride_end(conn: Connection) -> dt.datetime | None:

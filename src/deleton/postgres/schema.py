@@ -77,16 +77,23 @@ LOGINS = {"writer": "deleton_writer_login", "reader": "deleton_reader_login",
 
 def ensure_logins(conn: psycopg.Connection[Any], passwords: dict[str, str]) -> list[str]:
     """Each service's login (``LOGINS``), made or given its password anew, in its group role;
-    returns their names. Only an administrator may."""
+    returns their names. Only an administrator may.
+
+    The password itself never reaches the server: libpq computes its salted SCRAM-SHA-256
+    verifier here, and the statement carries that, so pg_stat_statements, Performance
+    Insights and a logged failing statement keep no password."""
     made = []
     for group, password in passwords.items():
         login = LOGINS[group]
         exists = _scalar(conn, "SELECT to_regrole(%s) IS NOT NULL", [login])
         verb = "ALTER" if exists else "CREATE"
+        verifier = conn.pgconn.encrypt_password(
+            password.encode(), login.encode(), b"scram-sha-256"
+        ).decode()
         # quoted by psycopg as a literal: a utility statement takes no bound parameters
         conn.execute(
             sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                sql.SQL(verb), sql.Identifier(login), sql.Literal(password)
+                sql.SQL(verb), sql.Identifier(login), sql.Literal(verifier)
             )
         )
         conn.execute(

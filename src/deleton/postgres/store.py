@@ -23,9 +23,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..core.batch import Batch, DeadLetter, ReadingRow
-from ..core.ports import Positions, Snapshots
+from ..core.ports import Checkpoints, Positions
 from ..core.records import to_datetime
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
@@ -89,10 +90,18 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
     return b"".join(parts)
 
 
-def _copy_rows(conn: psycopg.Connection[Any], table: str, rows: Iterable[Sequence[Any]]) -> None:
-    """Text COPY of ``rows`` into ``table`` (with its column list): for the few rows of a batch
-    that are not readings."""
-    with conn.cursor() as cur, cur.copy(f"COPY {table} FROM STDIN") as copy:
+def _copy_rows(
+    conn: psycopg.Connection[Any],
+    table: tuple[str, str],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """Text COPY of ``rows`` into ``columns`` of ``table`` (schema, name): for the few rows of a
+    batch that are not readings."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(*table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -114,11 +123,12 @@ def dead_letter_row(source: str, letter: DeadLetter, max_bytes: int) -> tuple[An
 
 
 def _no_partition(exc: RejectedData) -> bool:
-    """Whether PostgreSQL refused a row for want of a partition to hold it (23514, as a broken
-    CHECK is too, so the message tells them apart)."""
+    """Whether PostgreSQL refused a row for want of a partition to hold it (a check
+    violation, as a broken CHECK is too, so the message tells them apart)."""
     cause = exc.__cause__
-    primary = getattr(getattr(cause, "diag", None), "message_primary", None) or ""
-    return exc.sqlstate == "23514" and primary.startswith("no partition of relation")
+    return isinstance(cause, psycopg.errors.CheckViolation) and (
+        cause.diag.message_primary or ""
+    ).startswith("no partition of relation")
 
 
 class _AlreadyMoved(Exception):
@@ -220,20 +230,23 @@ class PostgresStore:
             self._versions[(source, partition)] = version
         return {p: (pos, bytes(state) if state is not None else None) for p, pos, state, _ in rows}
 
-    def write(self, source: str, batch: Batch, snapshots: Snapshots, expected: Positions) -> None:
+    def write(
+        self, source: str, batch: Batch, checkpoints: Checkpoints, expected: Positions
+    ) -> None:
         """Store ``batch`` and move each partition from ``expected`` to its new position, all
         or nothing. Raises ``FencedError`` if a position is not where we left it."""
         new_hours: set[int] = set()
         try:
             with self._transaction() as conn:
-                self._move_positions(conn, source, batch, snapshots, expected)
+                self._move_positions(conn, source, batch, checkpoints, expected)
                 if batch.riders:
                     self._upsert_riders(conn, batch)
                 if batch.new_rides:
                     _copy_rows(
                         conn,
-                        "daily.ride (ride_id, bike_serial, user_id, started_at, host,"
-                        " rider_gender, rider_age)",
+                        ("daily", "ride"),
+                        ("ride_id", "bike_serial", "user_id", "started_at", "host",
+                         "rider_gender", "rider_age"),
                         (
                             (r.ride_id, r.bike_serial, r.user_id, to_datetime(r.started_at),
                              r.host, r.rider_gender, r.rider_age)
@@ -275,8 +288,17 @@ class PostgresStore:
                 if batch.dead_letters:
                     _copy_rows(
                         conn,
-                        "daily.dead_letter (source, partition, position, key, value,"
-                        " value_length, value_sha256, reason)",
+                        ("daily", "dead_letter"),
+                        (
+                            "source",
+                            "partition",
+                            "position",
+                            "key",
+                            "value",
+                            "value_length",
+                            "value_sha256",
+                            "reason",
+                        ),
                         (
                             dead_letter_row(source, letter, self.dead_letter_max_bytes)
                             for letter in batch.dead_letters
@@ -291,7 +313,7 @@ class PostgresStore:
             # a value the parser should have refused: the data's fault, found by halving
             raise RejectedData(f"could not encode the batch ({type(exc).__name__})", None) from exc
         except _AlreadyMoved:
-            if self._stands_at(source, batch.positions, snapshots):
+            if self._stands_at(source, batch.positions, checkpoints):
                 log.warning("%s: batch found already stored (its commit was in doubt)", source)
                 return
             raise FencedError(f"{source}: a partition moved under us; reloading it") from None
@@ -303,7 +325,7 @@ class PostgresStore:
         conn: psycopg.Connection[Any],
         source: str,
         batch: Batch,
-        snapshots: Snapshots,
+        checkpoints: Checkpoints,
         expected: Positions,
     ) -> None:
         """Move every partition of the batch from where we expect it, first, so that the rows
@@ -317,7 +339,7 @@ class PostgresStore:
                     " AND next_position IS NOT DISTINCT FROM %s AND version = %s",
                     [
                         position,
-                        snapshots[partition],
+                        checkpoints[partition],
                         source,
                         partition,
                         expected.get(partition),
@@ -327,9 +349,9 @@ class PostgresStore:
                 if cur.rowcount != 1:
                     raise _AlreadyMoved
 
-    def _stands_at(self, source: str, positions: dict[int, int], snapshots: Snapshots) -> bool:
+    def _stands_at(self, source: str, positions: dict[int, int], checkpoints: Checkpoints) -> bool:
         """Whether every partition already stands where the batch would take it, with the very
-        state it would store: then it was this batch, committed by an attempt in doubt."""
+        checkpoint it would store: then it was this batch, committed by an attempt in doubt."""
         try:
             rows = self.conn.execute(
                 "SELECT partition, next_position, state FROM daily.source_position"
@@ -339,7 +361,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise translate(exc) from exc
         stored = {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
-        return all(stored.get(p) == (pos, snapshots[p]) for p, pos in positions.items())
+        return all(stored.get(p) == (pos, checkpoints[p]) for p, pos in positions.items())
 
     def _upsert_riders(self, conn: psycopg.Connection[Any], batch: Batch) -> None:
         rows = []

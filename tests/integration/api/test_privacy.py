@@ -20,7 +20,7 @@ from deleton.core.records import EPOCH, RiderLine, from_datetime, split_address
 from deleton.core.report_figures import figures
 from deleton.core.wire import format_value
 from deleton.postgres import reports
-from deleton.postgres.compression import Compression
+from deleton.postgres.compression import CompressionRun
 from deleton.postgres.connection import Database
 from tests.harness.services import execute, rows, scalar, wait_for
 from tests.harness.wire_truth import Ride
@@ -357,7 +357,7 @@ def test_a_delete_beside_compression_is_never_copied_back(scratch: Api) -> None:
     assert scalar(url, f"SELECT count(*) FROM daily.{hour} WHERE ride_id = %s", [ride_id]) > 0
     assert beside  # other rides' readings share the hour, and must come back
     execute(url, f"ALTER TABLE daily.reading DETACH PARTITION daily.{hour}")  # as a run does
-    run = Compression(Database(as_login(url, "writer")), NOW_AT, dt.timedelta(hours=12),
+    run = CompressionRun(Database(as_login(url, "writer")), NOW_AT, dt.timedelta(hours=12),
                       dt.timedelta(days=7))  # fmt: skip
     run.conn.execute("SET lock_timeout = '60s'")  # the test holds the lock, not ingestion
     done: list[int] = []

@@ -1,12 +1,18 @@
-"""Recent rides for the dashboard, refreshed once per interval however many screens watch
-them (through ``deleton.cached.SharedView``).
+"""The recent-rides page's figures, kept up to date incrementally: an aggregator of the rides
+started in the last 12 hours, refreshed once per interval however many screens watch them
+(through ``deleton.cached.SharedView``).
 
-The view is incremental: each refresh reads only readings newer than what it has
-already counted, and a ride's tally is final once the ride was seen closed before counting.
+Each refresh reads only readings newer than what it has already counted: each ride's sums and
+counts come from ``daily.ride_figures`` (the one definition of a ride's figures) over its
+readings since the last one counted, and merge with what was counted before. A ride's first
+count starts where its readings may start (its start less the reading window), as its
+summary's does; its tally is final once the ride was seen closed before counting, and a ride
+whose detail has left ``daily`` brings the sums its summary keeps.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +20,7 @@ from collections.abc import Callable
 from ..core.summaries import RecentStats, RideFacts, Tally, summarise
 from ..postgres import queries
 from ..postgres.connection import Connect, run_query
+from ..postgres.figures import WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +28,18 @@ WINDOW_US = 12 * 3600 * 1_000_000
 
 
 class RecentRides:
-    """Tallies of the rides started in the last 12 hours, kept up to date incrementally."""
+    """Tallies of the rides started in the last 12 hours, kept up to date incrementally.
+    ``reading_window``: how long before its start a ride's readings may lie."""
 
-    def __init__(self, connect: Connect, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        wall: Callable[[], float] = time.time,
+        reading_window: dt.timedelta = WINDOW,
+    ) -> None:
         self._connect = connect
         self._wall = wall
+        self._before_start = reading_window // dt.timedelta(microseconds=1)
         self._rides: dict[int, RideFacts] = {}
         self._final: set[int] = set()
 
@@ -45,8 +59,13 @@ class RecentRides:
                 continue
             tally = seen.tally if seen is not None else Tally()
             known[ride.ride_id] = ride._replace(tally=tally)
-            after = tally.last_at if tally.last_at is not None else ride.started_at - 1
-            marks.append((ride.ride_id, after))
+            # from the reading after the last one counted (µs are the readings' resolution)
+            first = (
+                tally.last_at + 1
+                if tally.last_at is not None
+                else ride.started_at - self._before_start
+            )
+            marks.append((ride.ride_id, first))
         fresh = queries.tallies_after(conn, marks)
         final = set()
         for ride_id, ride in known.items():
