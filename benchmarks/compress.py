@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.record import Record, Row, decimals, whole, write  # noqa: E402
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.compress.compressor import Outcome  # noqa: E402
+from deleton.compress.config import CompressConfig  # noqa: E402
 from deleton.postgres import schema  # noqa: E402
 from deleton.postgres.connection import Database, embedded_url  # noqa: E402
-from deleton.settings import CompressConfig  # noqa: E402
 from tests.harness.broker import LocalBroker  # noqa: E402
 from tests.harness.fleet import fill_topic  # noqa: E402
 from tests.harness.services import DELETON, env_for, value  # noqa: E402

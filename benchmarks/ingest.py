@@ -51,11 +51,11 @@ from benchmarks.record import (  # noqa: E402
 )
 from deleton.core.tracker import Tracker  # noqa: E402
 from deleton.core.wire import parse_value  # noqa: E402
+from deleton.kafka.config import KafkaConfig  # noqa: E402
 from deleton.kafka.producer import KafkaSink  # noqa: E402
 from deleton.postgres import schema  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from deleton.postgres.store import pack_readings  # noqa: E402
-from deleton.settings import KafkaConfig  # noqa: E402
 from deleton.simulator.runner import run  # noqa: E402
 from tests.harness.broker import LocalBroker  # noqa: E402
 from tests.harness.fleet import START  # noqa: E402

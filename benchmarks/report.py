@@ -29,9 +29,9 @@ from benchmarks.record import Record, Row, write  # noqa: E402
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.postgres.connection import Database, embedded_url  # noqa: E402
 from deleton.report.command import build  # noqa: E402
-from deleton.settings import ReportConfig  # noqa: E402
+from deleton.report.config import ReportConfig  # noqa: E402
 
-REPORT = ReportConfig("UTC", (), dt.time(17, 0))
+REPORT = ReportConfig("UTC", (), dt.time(17, 0), Path("reports"))
 
 
 def row(record: Record) -> Row:

@@ -12,8 +12,8 @@ locals {
   api_host       = "api.${var.domain_name}"
   # reached without the load balancer's sign-in: the health check, screen links, Dash's
   # assets, layout, component suites and callbacks (the app authorises those by its session)
-  # and the favicon; three values to a condition, the load balancer's limit
-  public_paths = [["/healthz", "/screen/*", "/assets/*"], ["/_dash-*", "/_favicon.ico"]]
+  # and the favicon; with the host, five values to a rule, the load balancer's limit
+  public_paths = [["/healthz", "/screen", "/screen/*", "/assets/*"], ["/_dash-*", "/_favicon.ico"]]
   cognito      = var.oidc == null
   # the claim of the identity header that carries deleton-staff / deleton-admin: a Cognito
   # user pool's user info has no groups, so its staff carry them in an attribute of their own

@@ -5,41 +5,31 @@ EventBridge Scheduler runs ``deleton compress`` and ``deleton report --send`` in
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
-from .compress.command import Schedule as Compression
-from .lifecycle import stop_on_signals
+from .compress.command import schedule as compression
 from .postgres.connection import migrated, open_database
-from .report.command import Schedule as Reports
+from .report.command import schedule as daily_report
+from .runtime import Phase, Runtime, run_until_signal
 from .settings import Settings
 
 
-def start_schedules(settings: Settings) -> Callable[[], None]:
-    """Compression and the report, each on a thread of its own; returns how to stop both."""
-    compression = Compression(open_database(settings.database()), settings.compress())
-    reports = Reports(settings)
-    compression.start()
-    reports.start()
-
-    def stop() -> None:
-        reports.stop()
-        compression.stop()
-
-    return stop
+def start_schedules(runtime: Runtime, settings: Settings) -> None:
+    """Compression and the report, each on a thread of its own, until ``runtime`` stops."""
+    for periodic in (
+        compression(open_database(settings.database()), settings.compress()),
+        daily_report(settings),
+    ):
+        runtime.on_stop(Phase.WORK, periodic.name, periodic.start().stop)
 
 
 def jobs(settings: Settings) -> int:
     """Run both schedules until SIGTERM or Ctrl-C."""
     migrated(settings.database())
-    done = threading.Event()
-    stop_on_signals(done.set)
-    stop = start_schedules(settings)
-    report = settings.report()
-    print(f"Deleton jobs: compression every {settings.compress().every / 60:g} min, report"
-          f" daily at {report.at:%H:%M} {report.zone}; Ctrl-C stops them", flush=True)  # fmt: skip
-    try:
-        done.wait()
-    finally:
-        stop()
+
+    def begin(runtime: Runtime) -> None:
+        start_schedules(runtime, settings)
+        every, report = settings.compress().every, settings.report()
+        print(f"Deleton jobs: compression every {every / 60:g} min, report daily at"
+              f" {report.at:%H:%M} {report.zone}; Ctrl-C stops them", flush=True)  # fmt: skip
+
+    run_until_signal(begin)
     return 0

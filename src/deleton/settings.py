@@ -1,194 +1,35 @@
 """The one settings object: environment variables ``DELETON_*`` (and an optional ``.env``).
 
-Built once at the entry point; each adapter receives only its own part (``database()``,
-``kafka()``, ``mail()``...). Secrets are ``SecretStr`` so they never print or log.
+Built once at the entry point, and mapped here onto each room's own configuration: every
+adapter and service declares the dataclass it is configured with (``postgres/config.py``,
+``mail/config.py``, ``report/config.py``...) and receives only that (``database()``,
+``kafka()``, ``mail()``...), never the raw fields around it. What a setting does depends on its
+value alone, never on whether it was set. Secrets are ``SecretStr`` so they never print or log.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .api.config import ApiConfig
+from .compress.config import CompressConfig
+from .core.riding import Riding
+from .credentials.config import AccessConfig
+from .dashboard.config import DashboardConfig
 from .errors import ConfigError
-
-# seconds before its start that a ride's readings may lie (DELETON_READING_WINDOW)
-READING_WINDOW = 3600.0
-
-
-@dataclass(frozen=True)
-class DatabaseConfig:
-    """Where PostgreSQL is (a URL, or ``None`` for the embedded server kept under ``home``), and
-    how long anything may wait for it."""
-
-    url: SecretStr | None
-    home: Path
-    connect_timeout: float = 10.0  # seconds to establish a connection
-    statement_timeout: float = 30.0  # seconds any one statement may run
-    keepalive_idle: int = 30  # seconds of silence before TCP probes a connection
-    keepalive_interval: int = 10
-    keepalive_count: int = 3
-    # False for a service's own restricted login (reader, API): it checks that the schema is
-    # up to date and never migrates, which only the writer or an administrator may
-    migrates: bool = True
-    # seconds before its start that a ride's readings may lie: what reads them reads no earlier
-    reading_window: float = READING_WINDOW
-
-    def connect_options(self) -> dict[str, Any]:
-        """libpq options for every connection: a dead server or network is noticed in about
-        ``keepalive_idle + interval * count`` seconds instead of never."""
-        return {
-            "connect_timeout": max(1, round(self.connect_timeout)),
-            "keepalives": 1,
-            "keepalives_idle": self.keepalive_idle,
-            "keepalives_interval": self.keepalive_interval,
-            "keepalives_count": self.keepalive_count,
-            # a send that is not acknowledged within this long fails the connection
-            "tcp_user_timeout": (self.keepalive_idle + self.keepalive_interval) * 1000,
-            "options": f"-c statement_timeout={round(self.statement_timeout * 1000)}",
-        }
-
-
-@dataclass(frozen=True)
-class KafkaConfig:
-    bootstrap_servers: str
-    topic: str
-    group_id: str
-    security_protocol: str
-    sasl_username: str | None
-    sasl_password: SecretStr | None
-    ssl_ca_location: Path | None = None  # a CA bundle, for brokers signed by a private CA
-    # seconds without a heartbeat before the group gives a member's partitions to the others
-    session_timeout: float = 10.0
-
-    def client_config(self) -> dict[str, str]:
-        """librdkafka settings common to consumers and producers."""
-        conf = {"bootstrap.servers": self.bootstrap_servers}
-        if self.security_protocol != "PLAINTEXT":
-            conf["security.protocol"] = self.security_protocol
-        if self.ssl_ca_location is not None:
-            conf["ssl.ca.location"] = str(self.ssl_ca_location)
-        if self.sasl_username is not None:
-            conf["sasl.mechanisms"] = "PLAIN"
-            conf["sasl.username"] = self.sasl_username
-            conf["sasl.password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else ""
-            )
-        return conf
-
-
-@dataclass(frozen=True)
-class MailConfig:
-    backend: Literal["smtp", "ses", "folder"]
-    sender: str
-    smtp_host: str
-    smtp_port: int
-    smtp_user: str | None
-    smtp_password: SecretStr | None
-    smtp_tls: Literal["none", "starttls", "ssl"]
-    aws_region: str
-    alert_max_age: float = 900.0  # seconds after its reading that an alert is still worth sending
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """How ingestion judges time and bounds what it holds."""
-
-    idle_timeout_us: int  # a bike silent for longer has ended its ride
-    max_clock_skew_us: int  # a line this far from its broker timestamp is not believed
-    batch_max_bytes: int  # message bytes held before a batch is written
-    dead_letter_max_bytes: int  # of a bad message's value kept with its length and hash
-
-
-@dataclass(frozen=True)
-class CompressConfig:
-    """How long detail stays in ``daily``, and how often compression runs inside ``up``."""
-
-    retention: dt.timedelta  # after a ride ends
-    dead_letter_retention: dt.timedelta  # after a dead letter arrives
-    every: float  # seconds between runs inside ``deleton up``
-    chunk: int = 2_000  # rides summarised per transaction
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    """Who the daily report goes to, in which time zone its days are, and when it is made."""
-
-    zone: str  # an IANA name: Europe/London
-    recipients: tuple[str, ...]
-    at: dt.time  # when, in ``zone``, inside ``deleton up``
-
-
-@dataclass(frozen=True)
-class ApiConfig:
-    """Where the REST API listens, its bootstrap key (every scope; ``None``: only keys made by
-    ``deleton api-key``), how many requests a second a key may make, and the zone whose
-    calendar days ``/daily`` means."""
-
-    host: str
-    port: int
-    key: SecretStr | None
-    zone: str
-    idle_timeout_us: int  # a bike silent for longer is not riding
-    workers: int = 1  # processes of `deleton api`, each with its own pool and fleet view
-    rate_limit: float = 20.0  # requests a second per key, per process
-    proxy_hops: int = 0  # proxies whose X-Forwarded-For hop is believed (Settings.proxy_hops)
-
-
-@dataclass(frozen=True)
-class DashboardConfig:
-    host: str
-    port: int
-    idle_timeout_us: int  # a bike silent for longer is shown as idle
-
-
-@dataclass(frozen=True)
-class AccessConfig:
-    """Who may sign in to the dashboard, and how: the base of printed links, the secrets that
-    sign sessions and screen links and the key passwords are peppered with (``None``: the one
-    kept in ``home``, if any), how long a person stays signed in, an OpenID Connect provider,
-    and the AWS load balancer whose signed identity header stands in for the app's own
-    sign-in."""
-
-    public_url: str
-    home: Path
-    session_secret: SecretStr | None
-    screen_secret: SecretStr | None
-    password_pepper: SecretStr | None  # the key passwords are peppered with
-    session_lifetime: float  # seconds a person stays signed in
-    oidc_issuer: str | None
-    oidc_client_id: str | None
-    oidc_client_secret: SecretStr | None
-    role_claim: str  # the claim listing groups, from the identity provider or the ALB
-    alb_arn: str | None
-    alb_keys_url: str | None
-    proxy_hops: int = 0  # proxies whose X-Forwarded-For hop is believed (Settings.proxy_hops)
-
-    @property
-    def secure_cookies(self) -> bool:
-        """Cookies only over HTTPS when the dashboard is reached over HTTPS."""
-        return self.public_url.startswith("https://")
-
-    @property
-    def oidc(self) -> bool:
-        return self.oidc_issuer is not None and self.oidc_client_id is not None
-
-    @property
-    def alb_keys(self) -> str | None:
-        """Where the load balancer's public keys are, by key id; ``None`` without a balancer."""
-        if self.alb_arn is None:
-            return None
-        if self.alb_keys_url is not None:
-            return self.alb_keys_url.rstrip("/") + "/"
-        region = self.alb_arn.split(":")[3]
-        return f"https://public-keys.auth.elb.{region}.amazonaws.com/"
+from .ingest.config import IngestConfig
+from .kafka.config import KafkaConfig
+from .mail.config import Backend, MailConfig
+from .postgres.config import READING_WINDOW, DatabaseConfig
+from .report.config import ReportConfig
 
 
 class Settings(BaseSettings):
@@ -242,10 +83,12 @@ class Settings(BaseSettings):
     compress_chunk: int = Field(2_000, ge=1, description="rides summarised per transaction")
 
     report_tz: str = "Europe/London"
+    api_tz: str | None = None  # the zone of the API's /daily; unset: the report's
     report_recipients: str = ""  # comma-separated addresses
     report_at: dt.time = dt.time(17, 0)
 
-    mail_backend: Literal["smtp", "ses", "folder"] = "smtp"
+    # unset: folder inside deleton up (which needs no mail server), smtp for every other command
+    mail_backend: Backend | None = None
     mail_from: str = Field("alerts@deleton.example", pattern=r"^[^@\s]+@[^@\s]+$")
     smtp_host: str = "localhost"
     smtp_port: int = Field(25, ge=1, le=65535)
@@ -267,7 +110,8 @@ class Settings(BaseSettings):
     api_rate_limit: float = Field(20.0, gt=0, description="requests a second per key")
 
     # dashboard sign-in and screen links (README: Access)
-    public_url: str = Field("http://127.0.0.1:8050", pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+    # unset: the dashboard's own address, http://DELETON_DASHBOARD_HOST:DELETON_DASHBOARD_PORT
+    public_url: str | None = Field(None, pattern=r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
     session_secret: SecretStr | None = None
     screen_secret: SecretStr | None = None
     password_pepper: SecretStr | None = None
@@ -309,11 +153,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("report_tz")
+    @field_validator("report_tz", "api_tz")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def _known_zone(cls, value: str | None) -> str | None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -374,12 +220,17 @@ class Settings(BaseSettings):
             reading_window=self.reading_window,
         )
 
+    def riding(self) -> Riding:
+        """When a bike is riding: for ingestion, the dashboard and the API alike."""
+        return Riding(int(self.ride_idle_timeout * 1_000_000))
+
     def ingest(self) -> IngestConfig:
         return IngestConfig(
-            self.idle_timeout_us,
             int(self.max_clock_skew * 1_000_000),
             self.ingest_batch_bytes,
             self.dead_letter_max_bytes,
+            self.metrics_host,
+            self.kafka_group_id if self.metrics_emf else None,
         )
 
     def kafka(self) -> KafkaConfig:
@@ -409,9 +260,11 @@ class Settings(BaseSettings):
 
     def report(self) -> ReportConfig:
         recipients = tuple(filter(None, (a.strip() for a in self.report_recipients.split(","))))
-        return ReportConfig(self.report_tz, recipients, self.report_at)
+        return ReportConfig(self.report_tz, recipients, self.report_at, self.home / "reports")
 
-    def mail(self) -> MailConfig:
+    def mail(self, unset: Backend = "smtp") -> MailConfig:
+        """How emails go: ``DELETON_MAIL_BACKEND``, or ``unset`` when it is not set (the
+        command's own default: ``deleton up`` writes to a folder)."""
         if self.smtp_user and self.smtp_tls == "none" and not self.smtp_plaintext_login:
             raise ConfigError(
                 "DELETON_SMTP_USER is set but DELETON_SMTP_TLS is none: the password would cross"
@@ -419,7 +272,7 @@ class Settings(BaseSettings):
                 " DELETON_SMTP_PLAINTEXT_LOGIN=true to allow it"
             )
         return MailConfig(
-            self.mail_backend,
+            self.mail_backend or unset,
             self.mail_from,
             self.smtp_host,
             self.smtp_port,
@@ -427,6 +280,7 @@ class Settings(BaseSettings):
             self.smtp_password,
             self.smtp_tls,
             self.aws_region,
+            self.home / "outbox",
             self.alert_max_age,
         )
 
@@ -435,19 +289,19 @@ class Settings(BaseSettings):
             self.api_host,
             self.api_port,
             self.api_key,
-            self.report_tz,
-            self.idle_timeout_us,
+            self.api_tz or self.report_tz,
             self.api_workers,
             self.api_rate_limit,
             self.proxy_hops,
         )
 
     def dashboard(self) -> DashboardConfig:
-        return DashboardConfig(self.dashboard_host, self.dashboard_port, self.idle_timeout_us)
+        return DashboardConfig(self.dashboard_host, self.dashboard_port)
 
     def access(self) -> AccessConfig:
+        public = self.public_url or f"http://{self.dashboard_host}:{self.dashboard_port}"
         return AccessConfig(
-            self.public_url.rstrip("/"),
+            public.rstrip("/"),
             self.home,
             self.session_secret,
             self.screen_secret,
@@ -472,10 +326,6 @@ class Settings(BaseSettings):
         if self.trusted_proxies is not None:
             return self.trusted_proxies
         return 1 if self.alb_arn is not None else 0
-
-    @property
-    def idle_timeout_us(self) -> int:
-        return int(self.ride_idle_timeout * 1_000_000)
 
 
 def _is_ip(text: str) -> bool:

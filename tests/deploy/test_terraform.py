@@ -223,7 +223,7 @@ def test_https_only_routed_by_host_with_the_dashboard_signed_in(plans: dict[str,
             assert sum(len(c[k][0]["values"]) for c in rule["condition"] for k in
                        ("host_header", "path_pattern") if c[k]) <= 5  # fmt: skip
         assert sorted(p for paths, _ in public for p in paths) == sorted(
-            ["/healthz", "/screen/*", "/assets/*", "/_dash-*", "/_favicon.ico"]
+            ["/healthz", "/screen", "/screen/*", "/assets/*", "/_dash-*", "/_favicon.ico"]
         )
         assert all(types == ["forward"] for _, types in public)
         auth = "authenticate-oidc" if variant == "existing_vpc" else "authenticate-cognito"

@@ -4,6 +4,7 @@ updates, the fleet, and nothing private on any page."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -18,7 +19,7 @@ from playwright.sync_api import expect
 from psycopg_pool import ConnectionPool
 
 from deleton.core.alerts import zone
-from deleton.core.records import Rider, TelemetryLine
+from deleton.core.records import RiderLine, TelemetryLine
 from deleton.core.wire import parse_value
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import pages, views
@@ -30,16 +31,16 @@ from tests.harness.services import deleton, env_for, free_port, rows, scalar, wa
 pytestmark = pytest.mark.slow
 
 
-def last_ride_on(dump: Path, serial: str) -> tuple[Rider | None, list[TelemetryLine]]:
+def last_ride_on(dump: Path, serial: str) -> tuple[RiderLine | None, list[TelemetryLine]]:
     """From the wire lines alone: the rider of ``serial``'s last ride and its telemetry."""
-    rider: Rider | None = None
+    rider: RiderLine | None = None
     telemetry: list[TelemetryLine] = []
     with dump.open("rb") as stream:
         for _, _, _, key, value, *_ in read_messages(stream):
             if key != serial.encode() or value is None:
                 continue
             record = parse_value(value)
-            if isinstance(record, Rider):
+            if isinstance(record, RiderLine):
                 rider, telemetry = record, []
             elif isinstance(record, TelemetryLine):
                 telemetry.append(record)
@@ -127,12 +128,37 @@ def test_current_ride_shows_the_right_rider_and_values(
         assert email not in sent and street not in sent and born not in sent
 
 
-def test_live_fleet_and_ride_follow_the_simulator(db: str, watched: Watched) -> None:
+# In the page: ``loops`` callers, each sending the ride page's update again as soon as its last
+# answer came, until the server stops answering; so that updates are in flight, reading the
+# database, whenever the server is asked to stop.
+BUSY_RIDE_PAGE = """([url, body, headers, loops]) => {
+    window.updatesSent = 0;
+    const again = async () => {
+        for (;;) {
+            try {
+                await fetch(url, {method: 'POST', body, headers});
+            } catch (error) {
+                return;
+            }
+            window.updatesSent += 1;
+        }
+    };
+    for (let i = 0; i < loops; i++) again();
+}"""
+
+
+def test_live_fleet_and_ride_then_ctrl_c_stops_up_cleanly(db: str, watched: Watched) -> None:
+    """The fleet and a ride follow the simulator; then Ctrl-C on ``deleton up`` with the ride
+    page open and its updates in flight stops everything in order: no traceback, and nothing
+    after "Deleton stopped." (no request served from a closed pool)."""
     port = free_port()
     ensure_staff(db)
-    env = env_for(db, dashboard_port=str(port), **SECRETS)
-    up = deleton("up", "--bikes", "6", "--seed", "5", env=env, stdout=subprocess.DEVNULL)
+    # unbuffered, into one pipe: the order of the lines is the order a terminal shows
+    env = env_for(db, dashboard_port=str(port), **SECRETS) | {"PYTHONUNBUFFERED": "1"}
+    up = deleton("up", "--bikes", "6", "--seed", "5", env=env, stdout=subprocess.PIPE,
+                 stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    stopped = False
     try:
         page = watched.page
         wait_for(
@@ -178,13 +204,28 @@ def test_live_fleet_and_ride_follow_the_simulator(db: str, watched: Watched) -> 
         expect(page).to_have_url(f"{base}/bike/SN0002", timeout=10_000)
         expect(page.locator("#ride-details")).to_contain_text("Bike SN0002", timeout=10_000)
 
-        page.goto(base + "/")
+        with page.expect_request(lambda r: "_dash-update-component" in r.url
+                                 and "ride-tick" in (r.post_data or "")) as asked:  # fmt: skip
+            page.goto(base + "/")
         expect(page.locator("#ride-rider")).not_to_have_text("…", timeout=10_000)
         assert re.match(r"Bike SN000[0-5]", page.locator("#ride-details").inner_text())
+        assert watched.errors == []  # before the stop, which fails the page's requests
+
+        update = asked.value
+        page.evaluate(BUSY_RIDE_PAGE, [update.url, update.post_data, update.headers, 4])
+        wait_for(lambda: page.evaluate("window.updatesSent") > 20, timeout=30,
+                 what="ride updates to be answered over and over")  # fmt: skip
+        up.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = up.communicate(timeout=60)
+        stopped = True
     finally:
-        up.terminate()
-        up.wait(timeout=30)
-    assert watched.errors == []
+        if not stopped:
+            up.terminate()
+            up.wait(timeout=30)
+    text = out.decode(errors="replace")
+    assert up.returncode == 0, text[-3000:]
+    assert "Traceback" not in text and "Error" not in text, text[-3000:]
+    assert text.rstrip().splitlines()[-1] == "Deleton stopped.", text[-3000:]
 
 
 def test_a_slow_update_delays_the_next_instead_of_piling_up(

@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Request, expect
 
 from deleton.core.access import token_digest
 from tests.harness import dash_calls
@@ -129,10 +129,29 @@ def test_a_screen_link_shows_its_own_bike_only(
     page, base = stranger.page, dashboard.base
     own, other = signin_world.bikes[2], signin_world.bikes[1]
     link = cli(signin_world, dashboard, "screen-link", own)
-    assert link.startswith(f"{base}/screen/")
+    assert link.startswith(f"{base}/screen#")
+    token = link.split("#", 1)[1]
+    sent: list[tuple[str, str]] = []  # every request: method, URL and headers; its body
+
+    def asked(request: Request) -> None:
+        sent.append((f"{request.method} {request.url} {request.headers}", request.post_data or ""))
+
+    page.on("request", asked)
     page.goto(link)
     expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
-    assert page.url == f"{base}/screen/"  # the token left the address bar, and the history
+    assert page.url == f"{base}/screen/"  # the token left the address bar
+    # the token reached the server once, in a POST body: never in an address or a Referer,
+    # which logs and proxies keep
+    assert [where for where, _ in sent if token in where] == []
+    assert [where.split()[:2] for where, body in sent if token in body] == [
+        ["POST", f"{base}/screen"]
+    ]
+    # nor is it in the history: the link's own entry is the script's to clean (Chromium even
+    # replaces it, as the form is sent before the page has loaded)
+    page.go_back()
+    assert token not in page.url and page.url in ("about:blank", f"{base}/screen"), page.url
+    page.go_forward()
+    expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
     expect(page.locator("#ride-details")).to_contain_text(f"Bike {own}")
     expect(page.locator("#hr-value")).to_have_text(re.compile(r"^(\d+|–)$"))
     assert page.locator("#bike-picker").count() == 0 and page.locator("nav").count() == 0

@@ -10,8 +10,8 @@ import datetime as dt
 from pathlib import Path
 
 from deleton.dump.kcat import KcatSink
+from deleton.kafka.config import KafkaConfig
 from deleton.kafka.producer import KafkaSink
-from deleton.settings import KafkaConfig
 from deleton.simulator.runner import run
 from tests.harness.broker import LocalBroker
 from tests.harness.services import env_for, run_deleton

@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deleton.core.records import Invalid, Marker, RideLine, Rider, TelemetryLine
+from deleton.core.records import Invalid, Marker, RideLine, RiderLine, TelemetryLine
 from deleton.core.wire import parse_value
 from deleton.dump.kcat import read_messages
 
@@ -45,10 +45,10 @@ def rides_from_wire(dump: Path) -> list[Ride]:
             assert not isinstance(record, Invalid)
             bike = (key or b"").decode()
             ride = current.get(bike)
-            if isinstance(record, Marker | Rider) and ride is not None:
+            if isinstance(record, Marker | RiderLine) and ride is not None:
                 ride.ended = True
                 del current[bike]
-            if isinstance(record, Rider):
+            if isinstance(record, RiderLine):
                 names = record.names
                 ride = Ride(bike, record.at, record.user_id, record.age_at(record.at),
                             names.first_name, names.last_name, record.gender_kind, record.email,

@@ -19,13 +19,13 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from deleton.compress.command import ProgressBar, Schedule
+from deleton.compress.command import ProgressBar, schedule
+from deleton.compress.config import CompressConfig
 from deleton.core.records import to_datetime
 from deleton.core.wire import parse_value
 from deleton.dashboard.recent import RecentRides
-from deleton.postgres.compression import LOCK
 from deleton.postgres.connection import Database
-from deleton.settings import CompressConfig
+from deleton.postgres.locks import COMPRESSION
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import ALERTS_NEVER_EXPIRE, reference, settled
 from tests.harness.fleet import SECOND, START, dump_fleet, fill_topic, ingest_file, simulated
@@ -341,7 +341,7 @@ def test_old_dead_letters_go_and_a_second_run_at_once_does_nothing(db: str) -> N
         execute(db, "INSERT INTO daily.dead_letter (source, partition, position, value, reason,"
                     " received_at) VALUES ('t', 0, 0, 'x', 'bad', %s)", [now - age])  # fmt: skip
     with psycopg.connect(db, autocommit=True) as holder:  # another run, mid-way
-        holder.execute("SELECT pg_advisory_lock(%s)", [LOCK])
+        holder.execute("SELECT pg_advisory_lock(%s)", [COMPRESSION])
         assert "another run holds the lock" in compress(db, now)
         assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 2
     assert "1 dead letters removed" in compress(db, now)
@@ -353,13 +353,12 @@ def test_up_runs_compression_on_its_schedule(db: str, tmp_path: Path) -> None:
     ended = scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NOT NULL")
     assert ended > 0
     config = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), every=0.2)
-    schedule = Schedule(Database(db), config)
-    schedule.start()
+    compression = schedule(Database(db), config).start()
     try:
         wait_for(lambda: scalar(db, "SELECT count(*) FROM historical.ride") == ended,
                  timeout=30, what="a scheduled run")  # fmt: skip
     finally:
-        schedule.stop()
+        compression.stop()
 
 
 def test_deleton_jobs_compresses_on_its_schedule_and_stops_on_sigterm(

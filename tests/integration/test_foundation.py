@@ -10,9 +10,9 @@ import psycopg
 
 from deleton.core.records import Invalid, to_datetime
 from deleton.core.wire import envelope, parse_value
+from deleton.kafka.config import KafkaConfig
 from deleton.kafka.producer import KafkaSink
 from deleton.postgres import schema
-from deleton.settings import KafkaConfig
 from deleton.simulator.riders import simulated_fleet
 from deleton.simulator.runner import run
 from tests.harness.broker import LocalBroker

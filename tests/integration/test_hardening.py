@@ -16,25 +16,26 @@ import pytest
 
 from deleton.core.batch import Batch, DeadLetter
 from deleton.core.messages import message
-from deleton.core.records import Record, RideLine, Rider, TelemetryLine
+from deleton.core.records import Record, RideLine, RiderLine, TelemetryLine
 from deleton.core.tracker import Tracker
 from deleton.core.wire import format_value
 from deleton.errors import FencedError
+from deleton.mail.config import MailConfig
 from deleton.mail.outbox import Outbox
 from deleton.mail.transports import FolderTransport, SmtpTransport
+from deleton.postgres.alerts import PostgresAlerts
 from deleton.postgres.connection import Database
 from deleton.postgres.store import PostgresStore
-from deleton.settings import MailConfig
 from tests.harness.fleet import SECOND, START
 from tests.harness.services import SmtpServer, execute, rows, scalar, wait_for
 
-RIDER = Rider(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "sam@x.com",
+RIDER = RiderLine(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "sam@x.com",
               180, 80, 0, "SN1", "direct")  # fmt: skip
 
 
 def mail_config(smtp: SmtpServer) -> MailConfig:
     return MailConfig("smtp", "alerts@deleton.example", "127.0.0.1", smtp.port, None, None,
-                      "none", "eu-west-2")  # fmt: skip
+                      "none", "eu-west-2", Path("outbox"))  # fmt: skip
 
 
 def add_alert(db: str, ride_id: int, recipient: str | None, age: dt.timedelta) -> int:
@@ -62,8 +63,8 @@ def add_alert(db: str, ride_id: int, recipient: str | None, age: dt.timedelta) -
 
 def outbox_over(db: str, transport: Any, max_age: float = 900.0) -> Outbox:
     database = Database(db)
-    return Outbox(lambda: database.connect(autocommit=True), transport, "alerts@deleton.example",
-                  max_age, poll_seconds=0.2)  # fmt: skip
+    alerts = PostgresAlerts(lambda: database.connect(autocommit=True))
+    return Outbox(alerts, transport, "alerts@deleton.example", max_age, poll_seconds=0.2)
 
 
 def statuses(db: str) -> dict[int, tuple[str, str | None]]:

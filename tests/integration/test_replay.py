@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from deleton.core.records import Rider, TelemetryLine
+from deleton.core.records import RiderLine, TelemetryLine
 from deleton.core.wire import parse_value
 from deleton.dump.kcat import read_messages
 from tests.harness.expected import ALERTS_NEVER_EXPIRE
@@ -50,7 +50,7 @@ def test_replay_a_dump_resumes_and_sends_alerts_once_the_mail_server_is_up(
     assert len(records) == count + 1
     assert readings == sum(isinstance(r, TelemetryLine) for r in records)
     assert scalar(db, "SELECT count(*) FROM daily.ride") == sum(
-        isinstance(r, Rider) for r in records
+        isinstance(r, RiderLine) for r in records
     )
     assert alerts > 0
     assert scalar(db, "SELECT count(*) FROM daily.alert WHERE sent_at IS NULL") == alerts

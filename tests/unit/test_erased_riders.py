@@ -5,14 +5,14 @@ visit; anyone else's lines are untouched; the same lines and erasures give the s
 from __future__ import annotations
 
 from deleton.core.batch import AlertRow, Batch, NewRide
-from deleton.core.records import Rider
+from deleton.core.records import RiderLine
 from deleton.postgres.store import _not_erased
 
 ERASED_AT = 1_000_000
 
 
-def rider(user_id: int, at: int) -> Rider:
-    return Rider(at, "h v1", user_id, "Sam Lee", "male", "1,High st,Leeds,LS1 1AA", 0,
+def rider(user_id: int, at: int) -> RiderLine:
+    return RiderLine(at, "h v1", user_id, "Sam Lee", "male", "1,High st,Leeds,LS1 1AA", 0,
                  "sam@example.org", 180, 80, 0, "SN0001", "direct")  # fmt: skip
 
 

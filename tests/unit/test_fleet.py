@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from deleton.cli import build_parser
-from deleton.core.records import Invalid, Marker, RideLine, Rider, TelemetryLine
+from deleton.core.records import Invalid, Marker, RideLine, RiderLine, TelemetryLine
 from deleton.core.simulation import (
     FAULT_KINDS,
     RESISTANCES,
@@ -57,11 +57,11 @@ def test_every_line_parses_and_each_bike_is_in_order() -> None:
     for key, records in per_bike.items():
         times = [r.at for r in records if r.at is not None]  # type: ignore[attr-defined]
         assert times == sorted(times)
-        riders = [r for r in records if isinstance(r, Rider)]
+        riders = [r for r in records if isinstance(r, RiderLine)]
         assert riders and all(r.bike_serial == key for r in riders)
         # the shape of a ride: markers, user data, rider, then Ride/Telemetry pairs
         kinds = [type(r).__name__ for r in records]
-        first = kinds.index("Rider")
+        first = kinds.index("RiderLine")
         assert kinds[first - 3 : first] == ["Marker", "Marker", "Marker"]
         assert kinds[first + 1 : first + 5] == ["RideLine", "TelemetryLine"] * 2
 
@@ -71,7 +71,7 @@ def test_signals_are_plausible() -> None:
     records = [parse_line(text) for _, _, text in lines]
     rides = [r for r in records if isinstance(r, RideLine)]
     telemetry = [r for r in records if isinstance(r, TelemetryLine)]
-    riders = [r for r in records if isinstance(r, Rider)]
+    riders = [r for r in records if isinstance(r, RiderLine)]
     assert {r.resistance for r in rides} <= {0, 30, 60, 99, 170}
     assert len({r.resistance for r in rides}) >= 4
     assert all(0 <= t.rpm <= 250 and 0 <= t.power < 1200 for t in telemetry)
@@ -101,7 +101,7 @@ class Ride(NamedTuple):
     """One simulated ride as a test sees it: its rider and readings, each a Ride line's
     resistance with its Telemetry line."""
 
-    rider: Rider
+    rider: RiderLine
     resistance: list[int]
     telemetry: list[TelemetryLine]
 
@@ -112,7 +112,7 @@ def rides_of(lines: list[Line]) -> dict[str, list[Ride]]:
     resistance: dict[str, int] = {}
     for key, _, text in lines:
         record = parse_line(text)
-        if isinstance(record, Rider):
+        if isinstance(record, RiderLine):
             rides[key].append(Ride(record, [], []))
         elif isinstance(record, RideLine):
             resistance[key] = record.resistance

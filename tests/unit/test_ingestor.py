@@ -11,18 +11,20 @@ import time
 from deleton.core.batch import Batch, DeadLetter, ReadingRow
 from deleton.core.messages import Message
 from deleton.core.ports import Checkpoints, OnAssign, OnRevoke, Positions
-from deleton.core.records import Record, RideLine, Rider, TelemetryLine
+from deleton.core.records import Record, RideLine, RiderLine, TelemetryLine
+from deleton.core.riding import Riding
 from deleton.core.wire import format_value
 from deleton.errors import FencedError, RejectedData, TransientError
+from deleton.ingest.config import IngestConfig
 from deleton.ingest.ingestor import Ingestor
 from deleton.prometheus.metrics import Metrics
-from deleton.settings import IngestConfig
 from tests.harness.fleet import SECOND, START
 from tests.harness.services import wait_for
 
-CONFIG = IngestConfig(60 * SECOND, 86_400 * SECOND, 32 * 2**20, 64 * 2**10)
+CONFIG = IngestConfig(86_400 * SECOND, 32 * 2**20, 64 * 2**10)
+RIDING = Riding(60 * SECOND)
 
-RIDER = Rider(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "s@x.com", 180,
+RIDER = RiderLine(START, "h v1", 7, "Sam Lee", "male", "1 High st,Leeds,LS1 1AA", 0, "s@x.com", 180,
               80, 0, "SN1", "direct")  # fmt: skip
 
 
@@ -117,7 +119,7 @@ def stream() -> list[Message]:
 
 def ingestor(store: FakeStore, source: ListSource, **options: object) -> Ingestor:
     settings: dict[str, object] = {"max_batch": 4, "first_backoff": 0.001, **options}
-    return Ingestor(source, store, Metrics(source.name), CONFIG, **settings)  # type: ignore[arg-type]
+    return Ingestor(source, store, Metrics(source.name), CONFIG, RIDING, **settings)  # type: ignore[arg-type]
 
 
 def run(store: FakeStore, messages: list[Message]) -> ListSource:

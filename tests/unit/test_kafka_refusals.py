@@ -8,8 +8,8 @@ from confluent_kafka import KafkaError
 from pydantic import SecretStr
 
 from deleton.errors import TerminalError, TransientError
+from deleton.kafka.config import KafkaConfig
 from deleton.kafka.refusals import ErrorReports, translate
-from deleton.settings import KafkaConfig
 
 PASSWORD = "hunter2-but-longer"
 CONFIG = KafkaConfig("b:9092", "deloton", "deleton-ingest", "SASL_SSL", "svc", SecretStr(PASSWORD))

@@ -10,13 +10,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from deleton.core.alerts import AlertToSend
 from deleton.core.privacy import REDACTED, redact
 from deleton.errors import TransientError
-from deleton.mail.alert_email import Alert, compose
+from deleton.mail.alert_email import compose
+from deleton.mail.config import MailConfig
 from deleton.mail.transports import FolderTransport, SesTransport, SmtpTransport
-from deleton.settings import MailConfig
 
-ALERT = Alert(7, 42, "high", dt.datetime(2022, 11, 3, 18, 44, tzinfo=dt.UTC), 187, 168,
+ALERT = AlertToSend(7, 42, "high", dt.datetime(2022, 11, 3, 18, 44, tzinfo=dt.UTC), 187, 168,
               "sam@x.com", "Sam")  # fmt: skip
 
 
@@ -24,7 +25,7 @@ def config(**changes: object) -> MailConfig:
     values: dict[str, object] = {
         "backend": "ses", "sender": "alerts@deleton.example", "smtp_host": "127.0.0.1",
         "smtp_port": 1, "smtp_user": None, "smtp_password": None, "smtp_tls": "none",
-        "aws_region": "eu-west-2",
+        "aws_region": "eu-west-2", "folder": Path("outbox"),
     }  # fmt: skip
     values.update(changes)
     return MailConfig(**values)  # type: ignore[arg-type]

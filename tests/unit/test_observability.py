@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from deleton.ingest.health import BEHIND_AFTER, STUCK_AFTER, judge
 from deleton.logs import Throttle
-from deleton.prometheus import metrics as metrics_module
 from deleton.prometheus.metrics import Metrics
 
 
@@ -28,22 +28,22 @@ def test_a_repeated_warning_passes_once_per_interval_and_counts_what_it_held_bac
 def test_health_follows_the_loop_and_the_commits() -> None:
     clock = [1000.0]
     metrics = Metrics("test", clock=lambda: clock[0])
-    assert metrics.health()[0]
-    clock[0] += metrics_module.STUCK_AFTER + 1  # the loop has not turned
-    healthy, detail = metrics.health()
+    assert judge(metrics)[0]
+    clock[0] += STUCK_AFTER + 1  # the loop has not turned
+    healthy, detail = judge(metrics)
     assert not healthy and detail["status"] == "stuck"
     metrics.beat()
     metrics.set_lag(500)  # messages wait, and nothing committed for a while
-    clock[0] += metrics_module.BEHIND_AFTER - metrics_module.STUCK_AFTER
+    clock[0] += BEHIND_AFTER - STUCK_AFTER
     metrics.beat()
-    healthy, detail = metrics.health()
+    healthy, detail = judge(metrics)
     assert not healthy and detail["status"] == "behind"
     metrics.batch(10, 5, 0, 0, 0.1)
-    assert metrics.health() == (True, metrics.health()[1]) and metrics.health()[1]["lag"] == 500
+    assert judge(metrics) == (True, judge(metrics)[1]) and judge(metrics)[1]["lag"] == 500
     metrics.set_lag(0)
     clock[0] += 3600  # an idle stream: no commits, nothing waiting, the loop turning
     metrics.beat()
-    assert metrics.health()[0]
+    assert judge(metrics)[0]
 
 
 def test_outbox_gauges_are_read_when_scraped() -> None:

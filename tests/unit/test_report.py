@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pypdfium2 as pdfium
 import pytest
 
+from deleton.core.periods import day_period, previous, rolling_period
 from deleton.core.report_figures import Figures, ReportRide, figures, headlines, short_name
 from deleton.mail.report_email import compose_report
 from deleton.pdf.document import render
-from deleton.report.command import Schedule, day_period, previous, rolling_period
+from deleton.report.command import schedule
 from deleton.settings import load_settings
 
 LONDON = ZoneInfo("Europe/London")
@@ -192,5 +193,5 @@ def test_the_report_is_made_daily_at_its_time_in_its_zone(
     now: str, due: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
-    schedule = Schedule(load_settings())
-    assert schedule.next_run(dt.datetime.fromisoformat(now)) == dt.datetime.fromisoformat(due)
+    daily = schedule(load_settings())
+    assert daily.next_due(dt.datetime.fromisoformat(now)) == dt.datetime.fromisoformat(due)

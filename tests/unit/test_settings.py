@@ -28,10 +28,38 @@ def test_defaults(settings_from: Any) -> None:
     assert settings.kafka_topic == "deloton"
     assert settings.ride_idle_timeout == 60
     assert settings.database_url is None
-    assert settings.idle_timeout_us == 60_000_000
+    assert settings.riding().idle_timeout_us == 60_000_000  # one rule for every room
     dashboard = settings.dashboard()
     assert (dashboard.host, dashboard.port) == ("127.0.0.1", 8050)  # loopback unless asked
-    assert dashboard.idle_timeout_us == settings.idle_timeout_us
+    assert settings.api().zone == settings.report().zone == "Europe/London"
+
+
+def test_the_apis_day_has_its_own_zone_defaulting_to_the_reports(settings_from: Any) -> None:
+    assert settings_from(report_tz="Asia/Tokyo").api().zone == "Asia/Tokyo"
+    both = settings_from(report_tz="Asia/Tokyo", api_tz="America/New_York")
+    assert (both.api().zone, both.report().zone) == ("America/New_York", "Asia/Tokyo")
+    with pytest.raises(ConfigError, match="DELETON_API_TZ"):
+        settings_from(api_tz="Mars/Olympus")
+
+
+def test_what_a_setting_does_hangs_on_its_value_never_on_whether_it_was_set(
+    settings_from: Any,
+) -> None:
+    # the mail backend: unset, each command's own default (deleton up writes to a folder)
+    unset = settings_from()
+    assert (unset.mail().backend, unset.mail(unset="folder").backend) == ("smtp", "folder")
+    assert unset.mail(unset="folder").folder == unset.home / "outbox"
+    for backend in ("smtp", "folder"):  # set, it is what it says, in every command
+        chosen = settings_from(mail_backend=backend)
+        assert chosen.mail().backend == chosen.mail(unset="folder").backend == backend
+    # links: the dashboard's own address unless DELETON_PUBLIC_URL says otherwise; writing
+    # out the default changes nothing
+    assert settings_from(dashboard_port="9000").access().public_url == "http://127.0.0.1:9000"
+    spelt = settings_from(dashboard_port="9000", public_url="http://127.0.0.1:9000/")
+    assert spelt.access().public_url == "http://127.0.0.1:9000"
+    assert settings_from(public_url="https://gym.example").access().public_url == (
+        "https://gym.example"
+    )
 
 
 def test_every_bad_value_is_named_and_secrets_are_not_shown(settings_from: Any) -> None:

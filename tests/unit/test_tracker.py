@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from deleton.core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
 from deleton.core.checkpoint import FIELDS, forget_rides
 from deleton.core.messages import Message, message
-from deleton.core.records import Marker, RideLine, Rider, TelemetryLine
+from deleton.core.records import Marker, RideLine, RiderLine, TelemetryLine
 from deleton.core.tracker import Tracker
 from deleton.core.wire import envelope, format_value
 from deleton.simulator.riders import simulated_fleet
@@ -22,7 +22,7 @@ from tests.harness.fleet import SECOND, START
 
 T0 = START
 LATER = T0 + 10**12  # a receiver's clock long after everything: every bike has gone quiet
-RIDER = Rider(T0, "mendoza v9", 7, "Mr Sam Lee", "male", "1 High st,Leeds,LS1 1AA",
+RIDER = RiderLine(T0, "mendoza v9", 7, "Mr Sam Lee", "male", "1 High st,Leeds,LS1 1AA",
               0, "sam@x.com", 180, 80, 0, "SN0001", "direct")  # fmt: skip  # born 1970
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deleton.core.records import Invalid, Marker, Parsed, RideLine, Rider, TelemetryLine
+from deleton.core.records import Invalid, Marker, Parsed, RideLine, RiderLine, TelemetryLine
 from deleton.core.wire import envelope, format_line, format_value, parse_line, parse_value
 
 
@@ -23,7 +23,7 @@ def test_every_real_sample_line_parses_and_formats_back_byte_for_byte(
 
 
 def test_real_rider_line_fields(sample_lines: list[str]) -> None:
-    rider = next(r for r in map(parse_line, sample_lines) if isinstance(r, Rider))
+    rider = next(r for r in map(parse_line, sample_lines) if isinstance(r, RiderLine))
     assert rider.user_id == 4526
     assert rider.names == (None, "Charlene", "Brown")
     assert rider.address_parts == ("Flat 98y", "Carolyn haven", "East Valeriemouth", "S5T 0TT")
@@ -45,10 +45,17 @@ def test_the_spec_example_stream() -> None:
         "2022-11-03 18:42:01.922469 mendoza v9: [INFO]: Telemetry - hrt = 0; rpm = 0; power = 0.0",
     ]
     records = [parse_line(line) for line in spec]
-    assert [type(r) for r in records] == [Marker, Marker, Marker, Rider, RideLine, TelemetryLine]
+    assert [type(r) for r in records] == [
+        Marker,
+        Marker,
+        Marker,
+        RiderLine,
+        RideLine,
+        TelemetryLine,
+    ]
     assert [format_line(r) for r in records] == spec  # type: ignore[arg-type]
     rider = records[3]
-    assert isinstance(rider, Rider)
+    assert isinstance(rider, RiderLine)
     assert rider.address_parts == ("0", "Simpson locks", "Wilkinsonshire", "E68 8SH")
 
 
@@ -83,7 +90,7 @@ def test_names_with_and_without_titles(name: str, parts: tuple[str | None, str, 
         ).decode()
     )
     rider = parse_line(line)
-    assert isinstance(rider, Rider)
+    assert isinstance(rider, RiderLine)
     assert tuple(rider.names) == parts
     assert rider.gender_kind == "other"
 
@@ -203,7 +210,7 @@ def test_rider_round_trip(
     height: int,
     weight: int,
 ) -> None:
-    record = Rider(
+    record = RiderLine(
         at,
         host,
         user_id,
@@ -353,12 +360,12 @@ def test_what_the_fast_path_takes_always_fits_its_columns() -> None:
 )
 def test_genders_match_whatever_their_case_and_spacing(given: str, kind: str) -> None:
     rider = parse_line(rider_line(gender=given))
-    assert isinstance(rider, Rider) and rider.gender_kind == kind
+    assert isinstance(rider, RiderLine) and rider.gender_kind == kind
     assert format_line(rider) == rider_line(gender=given)  # what the bike sent, kept
 
 
 def test_titles_and_addresses_vary_in_case_and_spacing() -> None:
     rider = parse_line(rider_line(name="MRS.  Jo  Bloggs", address="Flat 3 , High st, Leeds ,LS1"))
-    assert isinstance(rider, Rider)
+    assert isinstance(rider, RiderLine)
     assert tuple(rider.names) == ("Mrs", "Jo", "Bloggs")
     assert rider.address_parts == ("Flat 3", "High st", "Leeds", "LS1")

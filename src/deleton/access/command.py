@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from typing import Any
-
-import psycopg
 
 from ..core import access
 from ..credentials import keys, passwords, tokens
 from ..errors import ConfigError
 from ..postgres import accounts
-from ..postgres.connection import Database, migrated, translate
+from ..postgres.connection import Database, migrated
 from ..settings import Settings
 
 LOCAL_ADMIN = "admin"  # the account `deleton up` makes and prints a sign-in link for
@@ -24,14 +21,6 @@ LOCAL_ADMIN = "admin"  # the account `deleton up` makes and prints a sign-in lin
 
 def _database(settings: Settings) -> Database:
     return migrated(settings.database())
-
-
-def _run(database: Database, what: str, work: Any) -> Any:
-    try:
-        with database.connect(autocommit=True) as conn:
-            return work(conn)
-    except psycopg.Error as exc:
-        raise translate(exc, what) from exc
 
 
 def _refuse(message: str) -> int:
@@ -46,7 +35,7 @@ def users(
     ``remove NAME`` or ``list``."""
     database = _database(settings)
     if action == "list":
-        for account in _run(database, "the accounts", accounts.accounts):
+        for account in database.run("the accounts", accounts.accounts):
             how = "password or link" if account.has_password else "link only"
             print(f"{account.name}\t{account.role}\t{how}\t{account.created_at:%Y-%m-%d}")
         return 0
@@ -56,8 +45,8 @@ def users(
             "a name is 1 to 64 letters, digits and ._@-, starting with a letter or digit"
         )
     if action == "remove":
-        removed, ended = _run(
-            database, "the account", lambda conn: accounts.remove_account(conn, name)
+        removed, ended = database.run(
+            "the account", lambda conn: accounts.remove_account(conn, name)
         )
         if not removed and not ended:
             return _refuse(f"no account {name}, and no session under that name")
@@ -72,9 +61,7 @@ def users(
         hashed = _password_hash(settings) if password_stdin else None
         if password_stdin and hashed is None:
             return 1
-        if not _run(
-            database, "the account", lambda conn: accounts.set_password(conn, name, hashed)
-        ):
+        if not database.run("the account", lambda conn: accounts.set_password(conn, name, hashed)):
             return _refuse(f"no account {name}")
         how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
         print(
@@ -89,9 +76,7 @@ def users(
         hashed = _password_hash(settings)
         if hashed is None:
             return 1
-    added = _run(
-        database, "the account", lambda conn: accounts.add_account(conn, name, role, hashed)
-    )
+    added = database.run("the account", lambda conn: accounts.add_account(conn, name, role, hashed))
     if not added:
         return _refuse(f"{name} exists: `deleton users password {name}` changes its password")
     how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
@@ -102,7 +87,8 @@ def users(
 def _password_hash(settings: Settings) -> str | None:
     """The hash of a password read from stdin, peppered with the dashboard's pepper; ``None``
     (said why on stderr) when it is too short."""
-    pepper = keys.stored_secret(settings.password_pepper, settings.home, keys.PEPPER)
+    config = settings.access()
+    pepper = keys.stored_secret(config.password_pepper, config.home, keys.PEPPER)
     if pepper is None:
         raise ConfigError(
             "DELETON_PASSWORD_PEPPER is not set (and DELETON_HOME keeps none): set it, the same"
@@ -122,8 +108,7 @@ def new_login_link(
     is no such account."""
     secret = tokens.random_token()
     digest = access.token_digest(secret)
-    expires = _run(
-        database,
+    expires = database.run(
         "the sign-in link",
         lambda conn: accounts.add_login_link(conn, name, digest, access.LOGIN_LINK_SECONDS),
     )
@@ -144,8 +129,7 @@ def login_link(settings: Settings, name: str) -> int:
 
 def ensure_local_admin(database: Database) -> None:
     """The account ``admin`` (no password: it signs in by link), unless it exists."""
-    _run(
-        database,
+    database.run(
         "the local admin",
         lambda conn: accounts.add_account(conn, LOCAL_ADMIN, access.ADMIN, None),
     )
@@ -163,17 +147,20 @@ def screen_link(settings: Settings, target: str | None, leaderboard: bool, revok
     database = _database(settings)
     what = f"the {kind} screen {target}".rstrip()
     if revoke:
-        if not _run(database, what, lambda conn: accounts.revoke_screen(conn, kind, target)):
+        if not database.run(what, lambda conn: accounts.revoke_screen(conn, kind, target)):
             return _refuse(f"{what} has no link")
         print(f"revoked every link of {what}", file=sys.stderr)
         return 0
-    secret = keys.stored_secret(settings.screen_secret, settings.home, keys.SCREEN)
+    config = settings.access()
+    secret = keys.stored_secret(config.screen_secret, config.home, keys.SCREEN)
     if secret is None:
         raise ConfigError(
             "DELETON_SCREEN_SECRET is not set (and DELETON_HOME keeps none): set it, the same"
             " for the dashboard, or run deleton up once to make one"
         )
-    generation = _run(database, what, lambda conn: accounts.open_screen(conn, kind, target))
+    generation = database.run(what, lambda conn: accounts.open_screen(conn, kind, target))
     token = tokens.screen_token(secret, access.ScreenGrant(kind, target, generation))
-    print(f"{settings.access().public_url}/screen/{token}", flush=True)
+    # the token travels in the fragment, which the browser never sends: it stays out of every
+    # access log (the load balancer's, the WAF's) and is handed over by the page (signin)
+    print(f"{config.public_url}/screen#{token}", flush=True)
     return 0

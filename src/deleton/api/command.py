@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from .. import logs
 from ..errors import TransientError
-from ..lifecycle import stop_on_signals
 from ..postgres.connection import migrated, open_database
+from ..runtime import Phase, Runtime, run_until_signal
 from ..settings import Settings, load_settings
 from .app import create_app, with_closing
 from .data import ApiData
@@ -40,24 +40,33 @@ UVICORN: dict[str, Any] = {
 
 def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     """The app over a pool of the API's own login, with its first view of the fleet; and how
-    to close the pool."""
+    to close them (the view first: it reads the pool)."""
     config = settings.api()
     database = open_database(settings.database("api"))
     pool = database.pool("api", 2, POOL_SIZE, POOL_WAIT)
-    data = ApiData.over(pool.connection, config.key, config.zone, config.idle_timeout_us,
-                        rate_limit=config.rate_limit, proxy_hops=config.proxy_hops,
+    idle, limit = settings.riding().idle_timeout_us, config.rate_limit
+    data = ApiData.over(pool.connection, config.key, config.zone, idle, rate_limit=limit,
+                        proxy_hops=config.proxy_hops,
                         reading_window=database.reading_window)  # fmt: skip
+
+    def close() -> None:
+        data.fleet.close()
+        pool.close()
+
     try:
         data.fleet.get()  # the first view is built while we wait; later ones beside requests
     except TransientError as exc:
         log.warning("the fleet is not read yet: %s", exc)
-    return create_app(data), pool.close
+    return create_app(data), close
 
 
-def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
-    """The API, served on a thread of its own; returns how to stop it, and its address."""
+def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
+    """The API, served on a thread of its own until ``runtime`` stops it: it stops accepting,
+    answers what it was asked (for up to ``timeout_graceful_shutdown`` seconds), then its view
+    and pool close. Its address."""
     config = settings.api()
-    app, close_pool = _served(settings)
+    app, close = _served(settings)
+    runtime.on_stop(Phase.RESOURCES, "the API's pool", close)
     port = port or config.port
     server = uvicorn.Server(
         uvicorn.Config(app, host=config.host, port=port, lifespan="off", **UVICORN)
@@ -68,15 +77,15 @@ def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], Non
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     if not server.started:
-        close_pool()
         raise TransientError(f"the API could not listen on {config.host}:{port}")
 
-    def close() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        close_pool()
+    def stop_accepting() -> None:
+        server.should_exit = True  # uvicorn closes its sockets, then waits for its requests
 
-    return close, f"http://{config.host}:{port}/"
+    runtime.on_stop(Phase.ACCEPTING, "the API", stop_accepting)
+    drained = UVICORN["timeout_graceful_shutdown"] + START_WAIT
+    runtime.on_stop(Phase.IN_FLIGHT, "the API's requests", lambda: thread.join(drained))
+    return f"http://{config.host}:{port}/"
 
 
 def worker_app() -> FastAPI:
@@ -84,8 +93,8 @@ def worker_app() -> FastAPI:
     environment, as the parent's were, and a pool of its own closed as the worker stops."""
     settings = load_settings()
     logs.configure(settings.log_level)
-    app, close_pool = _served(settings)
-    return with_closing(app, close_pool)
+    app, close = _served(settings)
+    return with_closing(app, close)
 
 
 def api(settings: Settings, port: int | None, workers: int | None = None) -> int:
@@ -104,11 +113,5 @@ def api(settings: Settings, port: int | None, workers: int | None = None) -> int
         worker = f"{__name__}:worker_app"
         uvicorn.run(worker, host=config.host, port=port, factory=True, workers=workers, **UVICORN)
         return 0
-    done = threading.Event()
-    stop_on_signals(done.set)
-    close, _ = start(settings, port)
-    try:
-        done.wait()
-    finally:
-        close()
+    run_until_signal(lambda runtime: start(runtime, settings, port))
     return 0

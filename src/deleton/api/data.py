@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-import psycopg
 from fastapi import Depends, Request
 from pydantic import SecretStr
 
+from ..cached import SharedView
 from ..core.fleet_status import FleetStatus
 from ..postgres import access, queries
 from ..postgres.connection import Connect, run_query
 from ..postgres.figures import WINDOW
-from ..snapshot import Shared
 from .access import ERASE, READ, Caller, Keys, RateLimit, admit, identify
 
 T = TypeVar("T")
@@ -37,7 +36,7 @@ class RenderedPages:
 @dataclass
 class ApiData:
     connect: Connect
-    fleet: Shared[FleetStatus]
+    fleet: SharedView[FleetStatus]
     keys: Keys
     limit: RateLimit
     zone: ZoneInfo
@@ -83,7 +82,7 @@ class ApiData:
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.wall(), dt.UTC)
 
-    def read(self, what: str, query: Callable[[psycopg.Connection[Any]], T]) -> T:
+    def read(self, what: str, query: Callable[[queries.Connection], T]) -> T:
         """``query`` on a pooled connection; the database away is a ``TransientError``."""
         return run_query(self.connect, what, query)
 

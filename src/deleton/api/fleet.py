@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..core.fleet_status import SORT_KEYS, FleetStatus
 from ..errors import TransientError
-from ..postgres import rides as store
+from ..postgres import rides as rides_db
 from .access import KEY_OPTIONAL, KEYED
 from .data import Asking, Read
 from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLag
@@ -103,14 +103,14 @@ def health(asking: Asking) -> Response:
     data, caller = asking
     if caller is None:
         try:
-            data.read("health", store.reachable)
+            data.read("health", rides_db.reachable)
         except TransientError:
             return _health(Health(status="unavailable", database="unreachable"), 503)
         return _health(Health(status="ok", database="reachable"))
     now = data.now()
     try:
         partitions, ended = data.read(
-            "health", lambda conn: (store.ingestion(conn), store.newest_ride_end(conn))
+            "health", lambda conn: (rides_db.ingestion(conn), rides_db.newest_ride_end(conn))
         )
     except TransientError:
         down = Health(status="unavailable", database="unreachable", newest_reading_age_s=None,

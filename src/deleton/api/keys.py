@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 
-from ..postgres import access as store
+from ..postgres import access as access_db
 from ..postgres.connection import migrated
 from ..settings import Settings
 from .access import digest, granted, new_key
@@ -27,7 +27,7 @@ def command(settings: Settings, action: str, name: str | None, scopes: str | Non
     database = migrated(settings.database())
     with database.connect(autocommit=True) as conn:
         if action == "list":
-            found = store.keys(conn)
+            found = access_db.keys(conn)
             for key in found:
                 state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "live"
                 print(f"{key.name:<24} {','.join(key.scopes):<20}"
@@ -37,7 +37,7 @@ def command(settings: Settings, action: str, name: str | None, scopes: str | Non
             return 0
         assert name is not None
         if action == "revoke":
-            if not store.revoke_key(conn, name):
+            if not access_db.revoke_key(conn, name):
                 print(f"no live API key named {name}", file=sys.stderr)
                 return 1
             print(f"revoked {name}: refused by every API process within seconds")
@@ -55,7 +55,7 @@ def command(settings: Settings, action: str, name: str | None, scopes: str | Non
             print("give at least one scope: --scope read[,personal][,erase]", file=sys.stderr)
             return 2
         secret = new_key()
-        if not store.create_key(conn, name, digest(secret), list(chosen)):
+        if not access_db.create_key(conn, name, digest(secret), list(chosen)):
             print(f"an API key named {name} exists (or did): choose another name",
                   file=sys.stderr)  # fmt: skip
             return 1

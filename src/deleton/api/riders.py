@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 
-from ..core.summaries import AGE_GROUPS
+from ..core.demographics import band_floors
+from ..core.periods import day_of
 from ..postgres import access
-from ..postgres import rides as store
+from ..postgres import rides as rides_db
 from .access import KEYED, PERSONAL, audit_entry
 from .data import Erase, Read
 from .models import Address, Contact, Problem, RideLink, RideList, Rider
@@ -38,8 +39,6 @@ UserId = Annotated[
     ),
 ]
 NOT_FOUND: Responses = {404: {"model": Problem, "description": "no such rider"}}
-# an erased rider's rides keep the lower bound of their age band: the report's bands
-AGE_BANDS = [lowest for lowest, _ in AGE_GROUPS]
 
 
 @router.get(
@@ -52,13 +51,13 @@ def get_rider(user_id: UserId, granted: Read, request: Request, response: Respon
     also their email, address and date of birth, and the request is audited."""
     data, caller = granted
     contact = PERSONAL in caller.scopes
-    today = data.now().astimezone(data.zone).date()
+    today = day_of(data.now(), data.zone)  # riders' ages are as of this day
 
-    def read(conn: store.Connection) -> store.RiderRecord | None:
+    def read(conn: rides_db.Connection) -> rides_db.RiderRecord | None:
         if not contact:
-            return store.rider(conn, user_id, today)
+            return rides_db.rider(conn, user_id, today)
         with conn.transaction():  # shown only if recorded as shown
-            record = store.rider(conn, user_id, today, contact=True)
+            record = rides_db.rider(conn, user_id, today, contact=True)
             access.audit(
                 conn, audit_entry(request, caller, 200 if record else 404, user_id=user_id)
             )
@@ -93,9 +92,9 @@ def get_rider(user_id: UserId, granted: Read, request: Request, response: Respon
 
 
 ERASURE_STATUS = {
-    store.Erasure.ERASED: 204,
-    store.Erasure.UNKNOWN: 404,
-    store.Erasure.RIDING: 409,
+    rides_db.Erasure.ERASED: 204,
+    rides_db.Erasure.UNKNOWN: 404,
+    rides_db.Erasure.RIDING: 409,
 }
 
 
@@ -118,17 +117,18 @@ def erase_rider(user_id: UserId, granted: Erase, request: Request) -> Response:
     stay as anonymous figures under a tombstone id, with gender and age band at the ride, so
     the report's totals do not change. Scope ``erase``; audited. Refused while they ride."""
 
-    def erase(conn: store.Connection) -> store.Erasure:
+    def erase(conn: rides_db.Connection) -> rides_db.Erasure:
         with conn.transaction():
-            outcome = store.erase_rider(conn, user_id, AGE_BANDS)
+            # an erased rider's rides keep the lower bound of their age band: the report's
+            outcome = rides_db.erase_rider(conn, user_id, band_floors())
             status = ERASURE_STATUS[outcome]
             access.audit(conn, audit_entry(request, granted.caller, status, user_id=user_id))
         return outcome
 
     outcome = granted.data.read(f"rider {user_id}", erase)
-    if outcome is store.Erasure.UNKNOWN:
+    if outcome is rides_db.Erasure.UNKNOWN:
         raise HTTPException(404, f"no rider {user_id}")
-    if outcome is store.Erasure.RIDING:
+    if outcome is rides_db.Erasure.RIDING:
         raise HTTPException(409, f"rider {user_id} is riding; erase them once the ride ends")
     return Response(status_code=204)
 
@@ -152,10 +152,10 @@ def rider_rides(
     """A rider's rides, newest first. Scope ``read``."""
     response.headers.update(PRIVATE)
 
-    def read(conn: store.Connection) -> list[store.RideRecord] | None:
-        if not store.rider_exists(conn, user_id):
+    def read(conn: rides_db.Connection) -> list[rides_db.RideRecord] | None:
+        if not rides_db.rider_exists(conn, user_id):
             return None
-        return store.rider_rides(conn, user_id, limit, offset)
+        return rides_db.rider_rides(conn, user_id, limit, offset)
 
     records = granted.data.read(f"rides of rider {user_id}", read)
     if records is None:

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
+from ..core.periods import day_bounds, day_of
 from ..postgres import access
-from ..postgres import rides as store
+from ..postgres import rides as rides_db
 from .access import HEADER, KEYED, audit_entry
 from .data import Erase, Read
 from .models import MAX_OFFSET, MAX_PAGE, DailyRides, Problem, Ride, RiderName
@@ -55,7 +56,7 @@ FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 FIGURES_SHOWN = frozenset(Ride.model_fields)
 
 
-def ride_model(record: store.RideRecord) -> Ride:
+def ride_model(record: rides_db.RideRecord) -> Ride:
     rider = None
     if record.user_id is not None and record.first_name is not None:
         rider = RiderName(
@@ -90,7 +91,7 @@ def get_ride(ride_id: RideId, granted: Read) -> Response:
     Scope ``read``."""
     data = granted.data
     record = data.read(
-        f"ride {ride_id}", lambda conn: store.ride(conn, ride_id, data.reading_window)
+        f"ride {ride_id}", lambda conn: rides_db.ride(conn, ride_id, data.reading_window)
     )
     if record is None:
         raise HTTPException(404, f"no ride {ride_id}")
@@ -101,9 +102,9 @@ def get_ride(ride_id: RideId, granted: Read) -> Response:
 
 
 DELETION_STATUS = {
-    store.Deletion.DELETED: 204,
-    store.Deletion.NOT_FOUND: 404,
-    store.Deletion.IN_PROGRESS: 409,
+    rides_db.Deletion.DELETED: 204,
+    rides_db.Deletion.NOT_FOUND: 404,
+    rides_db.Deletion.IN_PROGRESS: 409,
 }
 
 
@@ -124,17 +125,17 @@ def delete_ride(ride_id: RideId, granted: Erase, request: Request) -> Response:
     """Delete a ride everywhere it is kept, readings of any time included, in one transaction.
     Scope ``erase``; audited. A ride in progress cannot be deleted until it ends."""
 
-    def delete(conn: store.Connection) -> store.Deletion:
+    def delete(conn: rides_db.Connection) -> rides_db.Deletion:
         with conn.transaction():
-            outcome = store.delete_ride(conn, ride_id)
+            outcome = rides_db.delete_ride(conn, ride_id)
             status = DELETION_STATUS[outcome]
             access.audit(conn, audit_entry(request, granted.caller, status, ride_id=ride_id))
         return outcome
 
     outcome = granted.data.read(f"ride {ride_id}", delete)
-    if outcome is store.Deletion.NOT_FOUND:
+    if outcome is rides_db.Deletion.NOT_FOUND:
         raise HTTPException(404, f"no ride {ride_id}")
-    if outcome is store.Deletion.IN_PROGRESS:
+    if outcome is rides_db.Deletion.IN_PROGRESS:
         raise HTTPException(409, f"ride {ride_id} is in progress; delete it once it has ended")
     return Response(status_code=204)
 
@@ -171,15 +172,14 @@ def daily(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> DailyRides:
-    """The rides that started on a calendar day in the report's time zone (midnight to
-    midnight there: 23 or 25 hours when the clocks change), oldest first. Scope ``read``."""
+    """The rides that started on a calendar day in the API's time zone (midnight to midnight
+    there: 23 or 25 hours when the clocks change), oldest first. Scope ``read``."""
     response.headers.update(PRIVATE)
     data = granted.data
-    day = parse_day(date) if date is not None else data.now().astimezone(data.zone).date()
-    start = dt.datetime.combine(day, dt.time(), data.zone)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), data.zone)
+    day = parse_day(date) if date is not None else day_of(data.now(), data.zone)
+    start, end = day_bounds(day, data.zone)
     records = data.read(
-        f"rides of {day}", lambda conn: store.rides_started(conn, start, end, limit, offset)
+        f"rides of {day}", lambda conn: rides_db.rides_started(conn, start, end, limit, offset)
     )
     return DailyRides(
         date=day,

@@ -1,18 +1,20 @@
-"""``deleton compress``, and compression on a schedule inside ``deleton up``."""
+"""``deleton compress``, and compression on a schedule inside ``deleton up`` and ``deleton
+jobs``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import sys
-import threading
 from typing import TextIO
 
-from ..errors import DeletonError
+from ..core.periods import parse_instant
 from ..postgres.compression import CompressionRun
 from ..postgres.connection import Database, migrated
-from ..settings import CompressConfig, Settings
+from ..runtime import Periodic, every, utc_now
+from ..settings import Settings
 from .compressor import Outcome, compress
+from .config import CompressConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,43 +57,20 @@ def run_once(
         run.close()
 
 
-def parse_now(text: str | None) -> dt.datetime:
-    """The moment a run judges by: ``text`` (ISO-8601, UTC when it names no zone), or now."""
-    if text is None:
-        return dt.datetime.now(dt.UTC)
-    moment = dt.datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 def command(settings: Settings, now: str | None, dry_run: bool) -> int:
-    """Summarise every ended ride and remove old detail, as of ``now``; print one line."""
-    outcome = run_once(migrated(settings.database()), settings.compress(), parse_now(now), dry_run)
+    """Summarise every ended ride and remove old detail, as of ``now`` (ISO-8601, UTC when it
+    names no zone; default: now); print one line."""
+    moment = parse_instant(now) if now is not None else utc_now()
+    outcome = run_once(migrated(settings.database()), settings.compress(), moment, dry_run)
     print(outcome.line(), flush=True)
     return 0
 
 
-class Schedule:
-    """Compression every ``config.every`` seconds on a thread of its own (``deleton up``): a
-    failed run is logged and the next one tries again."""
+def schedule(database: Database, config: CompressConfig) -> Periodic:
+    """Compression every ``config.every`` seconds on a thread of its own (``deleton up`` and
+    ``deleton jobs``), each run as of when it starts."""
 
-    def __init__(self, database: Database, config: CompressConfig) -> None:
-        self.database = database
-        self.config = config
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="compress", daemon=True)
+    def run(due: dt.datetime) -> None:
+        log.info("%s", run_once(database, config, utc_now()).line())
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.config.every):
-            try:
-                outcome = run_once(self.database, self.config, dt.datetime.now(dt.UTC))
-                log.info("%s", outcome.line())
-            except DeletonError as exc:
-                log.warning("compression failed, tried again in %.0f s: %s", self.config.every,
-                            exc)  # fmt: skip
+    return Periodic("compression", run, every(config.every))

@@ -10,6 +10,7 @@ The same limits name the zone a single reading is in, for screens: ``zone``.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
 RUN = 3
@@ -72,3 +73,16 @@ def zone(heart_rate: int | None, age: int | None) -> str | None:
 def urgency(zone_name: str | None) -> int:
     """How urgently staff should look at a zone: 3 dangerously high ... 0 safe or unknown."""
     return {"dangerously high": 3, "too low": 2, "high": 1}.get(zone_name or "", 0)
+
+
+class AlertToSend(NamedTuple):
+    """An alert the outbox is to email: what fired, and to whom (read as it is sent)."""
+
+    alert_id: int
+    ride_id: int
+    kind: str  # a name of ``KIND_NAMES``
+    at: dt.datetime
+    heart_rate: int
+    limit: int
+    recipient: str | None  # the rider's email; None once the rider is gone
+    first_name: str | None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .records import Rider
+from .records import RiderLine
 
 
 class ReadingRow(NamedTuple):
@@ -74,7 +74,7 @@ class Batch:
     stored."""
 
     readings: list[ReadingRow] = field(default_factory=list)
-    riders: dict[int, Rider] = field(default_factory=dict)
+    riders: dict[int, RiderLine] = field(default_factory=dict)
     new_rides: list[NewRide] = field(default_factory=list)
     ended_rides: list[RideEnd] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)

@@ -3,7 +3,7 @@ report. ``dashboard/assets/deleton.css`` repeats them as CSS variables."""
 
 from __future__ import annotations
 
-from .summaries import UNKNOWN
+from .demographics import UNKNOWN
 
 BACKGROUND = "#0d1117"
 PANEL = "#161d29"

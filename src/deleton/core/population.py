@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from .records import Rider, from_datetime
+from .records import RiderLine, from_datetime
 
 _DAY_MS = 86_400_000
 _TITLES_MALE = ("Mr", "Dr")
@@ -35,7 +35,9 @@ class Population:
     postcodes: tuple[str, ...]
     secondary: tuple[str, ...]  # "Flat 98y", "Studio 73"...
 
-    def rider(self, rng: random.Random, user_id: int, bike_serial: str, today: dt.date) -> Rider:
+    def rider(
+        self, rng: random.Random, user_id: int, bike_serial: str, today: dt.date
+    ) -> RiderLine:
         """A new rider for ``bike_serial`` (``at`` and ``host`` are set per ride by the caller)."""
         roll = rng.random()
         gender = "female" if roll < 0.48 else "male" if roll < 0.97 else rng.choice(_OTHER_GENDERS)
@@ -68,7 +70,7 @@ class Population:
         tall = 175 if gender == "male" else 163
         height = max(145, min(205, round(rng.gauss(tall, 8))))
         weight = max(42, min(150, round(rng.gauss((height - 100) * 0.95, 11))))
-        return Rider(
+        return RiderLine(
             at=0,
             host="",
             user_id=user_id,

@@ -4,13 +4,16 @@ tests implement them with fakes.
 - ``Source``: where ingestion reads messages from (Kafka, a dump file, an in-process fleet).
 - ``Store``: where ingestion writes each batch, with the positions it accounts for.
 - ``Sink``: where the simulator writes the messages of its fleet.
+- ``AlertRows``: the alerts ingestion stored, as the mail outbox claims, sends and marks them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
+from .alerts import AlertToSend
 from .batch import Batch
 from .messages import Message
 from .simulation import Line
@@ -82,5 +85,36 @@ class Sink(Protocol[R]):
     def render(self, lines: list[Line], tick_end: int) -> R: ...
 
     def emit(self, rendered: R) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class AlertRows(Protocol):
+    """The alerts waiting to be emailed. Each is claimed alone: while its ``claim`` is open,
+    nobody else can claim it, and ``sent``, ``retry_later`` or ``failed`` within it are
+    recorded with the claim, so that a crash resends at most the one in flight. Failures to
+    reach the store raise ``TransientError``; ``close`` lets go of the connection, and the
+    next call opens another."""
+
+    def expire(self, max_age: float, reason: str) -> int:
+        """Mark ``expired`` with ``reason`` every pending alert whose reading is older than
+        ``max_age`` seconds; how many were."""
+        ...
+
+    def pending(self) -> tuple[int, float | None]:
+        """How many alerts wait, and the epoch seconds of the oldest one's reading."""
+        ...
+
+    def claim(self) -> AbstractContextManager[AlertToSend | None]:
+        """The next alert due now (None: none), held until the block ends."""
+        ...
+
+    def sent(self, alert_id: int) -> None: ...
+
+    def retry_later(self, alert_id: int, reason: str) -> None:
+        """Count an attempt, keep ``reason``, and try again after a growing backoff."""
+        ...
+
+    def failed(self, alert_id: int, reason: str) -> None: ...
 
     def close(self) -> None: ...

@@ -4,7 +4,7 @@ Every time is an ``int`` of microseconds since the Unix epoch, UTC: it is what t
 (microsecond timestamps without a zone), it is exact, and it is what binary COPY wants. The
 records are named tuples because the ingest hot path builds one per message.
 
-A ``Rider`` keeps the payload fields exactly as the bike sent them (so formatting gives back the
+A ``RiderLine`` keeps the payload fields exactly as the bike sent them (so formatting gives back the
 same bytes) and derives the analyst-facing parts (title, names, address parts, dates) from them.
 """
 
@@ -88,7 +88,7 @@ def split_address(address: str) -> AddressParts | None:
     return None
 
 
-class Rider(NamedTuple):
+class RiderLine(NamedTuple):
     """A ``[SYSTEM] data = {...}`` line: who rides, on which bike, from ``at``."""
 
     at: int
@@ -175,5 +175,5 @@ class Invalid(NamedTuple):
     reason: str
 
 
-Record = Rider | RideLine | TelemetryLine | Marker
+Record = RiderLine | RideLine | TelemetryLine | Marker
 Parsed = Record | Invalid

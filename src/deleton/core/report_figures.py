@@ -9,12 +9,12 @@ counts, as is average power (never a ride's average times its count).
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .summaries import AGE_GROUPS, GENDERS, UNKNOWN, age_group
+from .demographics import UNKNOWN, count_riders
+from .units import energy_text, energy_unit
 
 
 class ReportRide(NamedTuple):
@@ -37,20 +37,6 @@ class ReportRide(NamedTuple):
     alerts_low: int
     heart_rate_sum: int | None  # over readings with sensor contact
     power_sum: float | None
-
-
-@dataclass(frozen=True)
-class Period:
-    """``[start, end)`` in UTC, with how a reader names it."""
-
-    start: dt.datetime
-    end: dt.datetime
-    label: str  # "3 November 2022" or "24 hours to 17:00, 3 November 2022"
-    slug: str  # for file names: "2022-11-03"
-
-    @property
-    def hours(self) -> float:
-        return (self.end - self.start).total_seconds() / 3600
 
 
 @dataclass(frozen=True)
@@ -105,14 +91,7 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
         if ride.user_id is not None:
             per_rider.setdefault(ride.user_id, []).append(ride)
             newest[ride.user_id] = ride  # rides come oldest first: the last is the newest
-    by_gender: dict[str, int] = {}
-    by_age: dict[str, dict[str, int]] = {}
-    for ride in newest.values():
-        gender = ride.gender or UNKNOWN
-        by_gender[gender] = by_gender.get(gender, 0) + 1
-        if ride.age is not None:
-            band = by_age.setdefault(age_group(ride.age), {})
-            band[gender] = band.get(gender, 0) + 1
+    people = count_riders((ride.gender, ride.age) for ride in newest.values())
     seconds = sum(r.duration_s for r in rides)
     power_n = sum(r.power_readings for r in rides if r.power_sum is not None)
     beats_n = sum(r.heart_rate_readings for r in rides if r.heart_rate_sum is not None)
@@ -147,8 +126,8 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
         ),
         alerts_high=sum(r.alerts_high for r in rides),
         alerts_low=sum(r.alerts_low for r in rides),
-        riders_by_gender=by_gender,
-        riders_by_age=by_age,
+        riders_by_gender=people.by_gender,
+        riders_by_age=people.by_age,
         rides_by_hour=by_hour,
         effort=[
             (r.heart_rate_avg, r.power_avg, r.gender or UNKNOWN)
@@ -184,19 +163,13 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-KWH_FROM = 10_000  # kJ: from here energy reads better in kWh (1 kWh = 3,600 kJ)
-
-
-def energy_text(kj: float) -> str:
-    """Energy in the unit that reads best: kJ under 10,000 kJ, kWh from there."""
-    return f"{kj:,.0f} kJ" if kj < KWH_FROM else f"{kj / 3600:,.1f} kWh"
-
-
 def headlines(now: Figures, then: Figures) -> list[Headline]:
     """The headline figures of the period, each with its change against the previous one."""
 
     def value(x: float | None, unit: str, digits: int = 0) -> str:
         return "–" if x is None else f"{x:,.{digits}f}{unit}"
+
+    energy = energy_unit(now.energy_kj)  # the change in the unit the figure is shown in
 
     return [
         Headline("Rides", f"{now.rides:,}", _change(now.rides, then.rides, "", 0)),
@@ -224,10 +197,12 @@ def headlines(now: Figures, then: Figures) -> list[Headline]:
         Headline(
             "Total energy",
             energy_text(now.energy_kj),
-            # the change in the unit the figure is shown in
-            _change(now.energy_kj / 3600, then.energy_kj / 3600, " kWh", 1)
-            if now.energy_kj >= KWH_FROM
-            else _change(now.energy_kj, then.energy_kj, " kJ", 0),
+            _change(
+                now.energy_kj / energy.kj,
+                then.energy_kj / energy.kj,
+                f" {energy.name}",
+                energy.digits,
+            ),
         ),
         Headline(
             "Average heart rate",
@@ -249,12 +224,3 @@ def headlines(now: Figures, then: Figures) -> list[Headline]:
 
 def _minutes(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 60
-
-
-def ordered_genders(present: Iterable[str]) -> list[str]:
-    keys = set(present)
-    return [g for g in (*GENDERS, UNKNOWN) if g in keys]
-
-
-def age_bands() -> Sequence[str]:
-    return [name for _, name in AGE_GROUPS]

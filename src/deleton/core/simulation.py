@@ -38,7 +38,7 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 
 from .population import Population
-from .records import Rider
+from .records import RiderLine
 from .wire import format_time, rider_payload
 
 MAX_BIKES = 100_000
@@ -182,7 +182,7 @@ class _Profile:
 
     __slots__ = ("cadence", "danger", "drift", "ftp", "hr_rest", "rider", "top", "weights")
 
-    def __init__(self, rider: Rider, rng: random.Random, at: int) -> None:
+    def __init__(self, rider: RiderLine, rng: random.Random, at: int) -> None:
         age = rider.age_at(at)
         self.rider = rider
         self.top = 220 - age  # the rider's own maximum heart rate

@@ -13,25 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-GENDERS = ("female", "male", "other")
-UNKNOWN = "unknown"  # rides whose [SYSTEM] line was never seen: no rider, no gender, no age
-AGE_GROUPS = (
-    (0, "under 25"),
-    (25, "25-34"),
-    (35, "35-44"),
-    (45, "45-54"),
-    (55, "55-64"),
-    (65, "65 and over"),
-)
-
-
-def age_group(age: int) -> str:
-    """The name of the band ``age`` falls in."""
-    name = AGE_GROUPS[0][1]
-    for lowest, band in AGE_GROUPS:
-        if age >= lowest:
-            name = band
-    return name
+from .demographics import UNKNOWN, count_riders
 
 
 class Tally(NamedTuple):
@@ -103,19 +85,12 @@ def summarise(rides: Iterable[RideFacts]) -> RecentStats:
             seen = riders.get(ride.user_id)
             if seen is None or seen.started_at < ride.started_at:
                 riders[ride.user_id] = ride
-    by_gender: dict[str, int] = {}
-    by_age: dict[str, dict[str, int]] = {}
-    for ride in riders.values():
-        gender = ride.gender or UNKNOWN
-        by_gender[gender] = by_gender.get(gender, 0) + 1
-        if ride.age is not None:
-            band = by_age.setdefault(age_group(ride.age), {})
-            band[gender] = band.get(gender, 0) + 1
+    people = count_riders((ride.gender, ride.age) for ride in riders.values())
     return RecentStats(
         rides=count,
         riders=len(riders),
-        riders_by_gender=by_gender,
-        riders_by_age=by_age,
+        riders_by_gender=people.by_gender,
+        riders_by_age=people.by_age,
         energy_kj=total.power_sum / 1000,
         average_power=total.power_sum / total.power_readings if total.power_readings else None,
         average_resistance=(

@@ -33,7 +33,7 @@ from .checkpoint import BikeState
 from .checkpoint import dumps as dump_checkpoint
 from .checkpoint import loads as load_checkpoint
 from .messages import Message
-from .records import Invalid, Marker, RideLine, Rider, TelemetryLine
+from .records import Invalid, Marker, RideLine, RiderLine, TelemetryLine
 from .wire import FastLine, match_reading, parse_unmatched, parse_value
 
 # A reading's row is built on the hot path a hundred thousand times a second: going straight to
@@ -189,11 +189,11 @@ class Tracker:
             self.batch.first_at = at
         return bike
 
-    def _event(self, partition: int, key: bytes, record: Rider | Marker) -> None:
+    def _event(self, partition: int, key: bytes, record: RiderLine | Marker) -> None:
         """A ``[SYSTEM]`` line or a marker: both end the bike's ride; the first starts one."""
         bike = self._arrive(partition, key, record.at)
         self._end(bike)
-        if type(record) is Rider:
+        if type(record) is RiderLine:
             self._open(bike, key, record.at, record.host, record)
 
     def _telemetry(
@@ -240,7 +240,9 @@ class Tracker:
         )
         bike.pending = None
 
-    def _open(self, bike: BikeState, key: bytes, at: int, host: str, rider: Rider | None) -> None:
+    def _open(
+        self, bike: BikeState, key: bytes, at: int, host: str, rider: RiderLine | None
+    ) -> None:
         bike.ride_id = self.new_ride_id()
         bike.host = host
         bike.last_at = at

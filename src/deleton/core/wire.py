@@ -25,7 +25,7 @@ from .records import (
     Parsed,
     Record,
     RideLine,
-    Rider,
+    RiderLine,
     TelemetryLine,
     split_address,
     split_name,
@@ -227,7 +227,7 @@ def _parse_rider(at: int, host: str, payload: str) -> Parsed:
         return Invalid("rider date_of_birth is out of range")
     if not -62_135_596_800_000 <= data["account_create_date"] <= 253_402_300_799_000:
         return Invalid("rider account_create_date is out of range")
-    return Rider(
+    return RiderLine(
         at,
         host,
         data["user_id"],
@@ -322,7 +322,7 @@ def format_time(micros: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def rider_payload(rider: Rider) -> str:
+def rider_payload(rider: RiderLine) -> str:
     """The ``[SYSTEM]`` JSON: compact, fields in the bikes' order."""
     return orjson.dumps(
         {
@@ -353,7 +353,7 @@ def format_line(record: Record) -> str:
             f"{format_time(record.at)} {record.host}: [INFO]: Telemetry - "
             f"hrt = {record.heart_rate}; rpm = {record.rpm}; power = {record.power!r}"
         )
-    if isinstance(record, Rider):
+    if isinstance(record, RiderLine):
         return f"{format_time(record.at)} {record.host}: [SYSTEM] data = {rider_payload(record)}"
     if record.at is None:
         return record.text

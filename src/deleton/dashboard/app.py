@@ -30,6 +30,7 @@ from ..postgres.connection import run_query
 from . import pages, signin
 from .alb import AlbIdentity
 from .gate import Gate
+from .serving import Server
 from .views import (
     FLEET_FRESH_FOR,
     RECENT_FRESH_FOR,
@@ -237,15 +238,14 @@ def screen_page(viewer: Viewer, path: str) -> Any:
 
 
 def serve(app: Dash, host: str, port: int, stop: threading.Event | None = None) -> None:
-    """Serve ``app`` with waitress until the process ends (or ``stop`` is set)."""
-    from waitress.server import create_server
-
-    server = create_server(app.server, host=host, port=port, threads=8, ident="deleton")
-    log.info("dashboard on http://%s:%d/", host, port)
+    """Serve ``app`` in this thread until the process ends, or until ``stop`` is set: then
+    the requests in flight are answered and the workers stopped before this returns."""
+    server = Server(app.server, host, port)
     if stop is not None:
-        threading.Thread(target=lambda: (stop.wait(), server.close()), daemon=True).start()
-    try:
-        server.run()
-    except OSError:
-        if stop is None or not stop.is_set():
-            raise
+
+        def stop_when_told() -> None:
+            stop.wait()
+            server.stop_accepting()
+
+        threading.Thread(target=stop_when_told, name="dashboard-stop", daemon=True).start()
+    server.run()

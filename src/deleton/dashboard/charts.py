@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..core.demographics import band_names, ordered_genders
 from ..core.palette import (
     ACCENT,
     FONT,
@@ -22,7 +23,6 @@ from ..core.palette import (
     ZONE_COLOURS,
 )
 from ..core.readings import RideSeries
-from ..core.summaries import AGE_GROUPS, GENDERS, UNKNOWN
 
 Figure = dict[str, Any]
 
@@ -196,14 +196,10 @@ def _top(series: Mapping[str, Sequence[float]]) -> float:
     return max((max(values, default=0) for values in series.values()), default=0)
 
 
-def _genders(present: Mapping[str, object]) -> list[str]:
-    return [g for g in (*GENDERS, UNKNOWN) if g in present]
-
-
 def riders_by_gender(counts: Mapping[str, int]) -> Figure:
     if not counts:
         return empty("No riders in the last 12 hours")
-    genders = _genders(counts)
+    genders = ordered_genders(counts)
     figure = _bars("Riders by gender", genders, {"riders": [counts[g] for g in genders]})
     figure["data"][0]["marker"]["color"] = [GENDER_COLOURS[g] for g in genders]
     return figure
@@ -212,16 +208,16 @@ def riders_by_gender(counts: Mapping[str, int]) -> Figure:
 def riders_by_age(bands: Mapping[str, Mapping[str, int]]) -> Figure:
     if not bands:
         return empty("No riders of known age in the last 12 hours")
-    names = [name for _, name in AGE_GROUPS]
-    present: dict[str, None] = {g: None for band in bands.values() for g in band}
-    series = {g: [bands.get(name, {}).get(g, 0) for name in names] for g in _genders(present)}
+    names = band_names()
+    genders = ordered_genders(g for band in bands.values() for g in band)
+    series = {g: [bands.get(name, {}).get(g, 0) for name in names] for g in genders}
     return _bars("Riders by age and gender", names, series)
 
 
 def time_by_gender(seconds: Mapping[str, float]) -> Figure:
     if not seconds:
         return empty("No rides in the last 12 hours")
-    genders = _genders(seconds)
+    genders = ordered_genders(seconds)
     figure = _bars(
         "Ride time by gender",
         genders,

@@ -1,20 +1,19 @@
-"""``deleton dashboard``: a connection pool, the shared snapshots, who may come in, and the app
+"""``deleton dashboard``: a connection pool, the shared views, who may come in, and the app
 served on its own threads until stopped."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
 
 from ..credentials import keys
-from ..errors import ConfigError
-from ..lifecycle import stop_on_signals
+from ..errors import ConfigError, TransientError
 from ..postgres.connection import Connect, migrated, open_database
+from ..runtime import Phase, Runtime, run_until_signal
 from ..settings import Settings
 from .alb import AlbIdentity
-from .app import create_app, serve
+from .app import create_app
 from .gate import Gate
+from .serving import Server
 from .views import DashboardData
 
 log = logging.getLogger(__name__)
@@ -44,46 +43,38 @@ def gate_for(settings: Settings, connect: Connect) -> tuple[Gate, AlbIdentity | 
     return Gate(config, session_secret, screen_secret, connect, pepper), alb
 
 
-def start(settings: Settings, port: int | None = None) -> tuple[Callable[[], None], str]:
-    """The dashboard, served on a thread of its own; returns how to stop it, and its address."""
+def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
+    """The dashboard, served on threads of its own until ``runtime`` stops it: it stops
+    accepting, answers what it was asked, then its views and pool close. Its address."""
     config = settings.dashboard()
     # a screen waits at most 5 s for a connection, then says why it cannot update
     database = open_database(settings.database("reader"))
     pool = database.pool("dashboard", 1, 8, 5.0)
-    try:
-        gate, alb = gate_for(settings, pool.connection)
-    except ConfigError:
-        pool.close()
-        raise
+    runtime.on_stop(Phase.RESOURCES, "the dashboard's pool", pool.close)
+    gate, alb = gate_for(settings, pool.connection)
     data = DashboardData.over(
-        pool.connection, config.idle_timeout_us, reading_window=database.reading_window
+        pool.connection, settings.riding().idle_timeout_us, reading_window=database.reading_window
     )
+    runtime.on_stop(Phase.RESOURCES, "the dashboard's views", data.close)  # before the pool
     data.warm()
-    app = create_app(data, gate, alb)
-    stop = threading.Event()
     port = port or config.port
-    thread = threading.Thread(
-        target=serve, args=(app, config.host, port, stop), name="dashboard", daemon=True
-    )
-    thread.start()
-
-    def close() -> None:
-        stop.set()
-        thread.join(timeout=5)
-        pool.close()
-
-    return close, f"http://{config.host}:{port}/"
+    try:
+        server = Server(create_app(data, gate, alb).server, config.host, port).start()
+    except OSError as exc:
+        raise TransientError(f"the dashboard could not listen on {config.host}:{port}: "
+                             f"{exc.strerror}") from None  # fmt: skip
+    runtime.on_stop(Phase.ACCEPTING, "the dashboard", server.stop_accepting)
+    runtime.on_stop(Phase.IN_FLIGHT, "the dashboard's requests", server.drain)
+    return f"http://{config.host}:{server.port}/"
 
 
 def dashboard(settings: Settings, port: int | None) -> int:
     """Serve the dashboard alone, over the configured database, until a signal."""
     migrated(settings.database("reader"))
-    done = threading.Event()
-    stop_on_signals(done.set)
-    close, address = start(settings, port)
-    print(f"Deleton dashboard on {address}  (Ctrl-C stops it)", flush=True)
-    try:
-        done.wait()
-    finally:
-        close()
+
+    def begin(runtime: Runtime) -> None:
+        address = start(runtime, settings, port)
+        print(f"Deleton dashboard on {address}  (Ctrl-C stops it)", flush=True)
+
+    run_until_signal(begin)
     return 0

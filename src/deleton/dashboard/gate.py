@@ -22,10 +22,10 @@ from typing import Any
 
 from ..core.access import RECHECK_SECONDS, Throttle, Viewer, token_digest, viewer_from
 from ..credentials import passwords, tokens
+from ..credentials.config import AccessConfig
 from ..errors import DeletonError
 from ..postgres import accounts
 from ..postgres.connection import Connect, run_query
-from ..settings import AccessConfig
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from flask import Flask, session
 from joserfc.errors import JoseError
 
 from ..core.access import Viewer, role_from_groups
-from ..settings import AccessConfig
+from ..credentials.config import AccessConfig
 
 log = logging.getLogger(__name__)
 

@@ -266,7 +266,7 @@ def recent_page() -> html.Div:
                 [
                     _card("Rides", "recent-rides"),
                     _card("Riders", "recent-riders"),
-                    _card("Total power output", "recent-energy"),
+                    _card("Total energy", "recent-energy"),
                     _card("Average power", "recent-power"),
                     _card("Average resistance", "recent-resistance"),
                 ],

@@ -1,6 +1,6 @@
 """The recent-rides page's figures, kept up to date incrementally: an aggregator of the rides
 started in the last 12 hours, refreshed once per interval however many screens watch them
-(through ``deleton.snapshot.Shared``).
+(through ``deleton.cached.SharedView``).
 
 Each refresh reads only readings newer than what it has already counted: each ride's sums and
 counts come from ``daily.ride_figures`` (the one definition of a ride's figures) over its
@@ -16,9 +16,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
-
-import psycopg
 
 from ..core.summaries import RecentStats, RideFacts, Tally, summarise
 from ..postgres import queries
@@ -50,7 +47,7 @@ class RecentRides:
         now = int(self._wall() * 1_000_000)
         return run_query(self._connect, "recent rides", lambda conn: self._update(conn, now))
 
-    def _update(self, conn: psycopg.Connection[Any], now: int) -> RecentStats:
+    def _update(self, conn: queries.Connection, now: int) -> RecentStats:
         started = time.monotonic()
         rides = queries.rides_since(conn, now - WINDOW_US)
         known: dict[int, RideFacts] = {}

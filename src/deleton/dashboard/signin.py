@@ -2,8 +2,11 @@
 
 - Open to anyone: ``/healthz`` (status only), the sign-in pages, Dash's scripts and the
   assets (no data in any of them).
-- A screen link (``/screen/<token>``) starts that screen's session and redirects to the
-  screen's page, ``/screen/``, so that the token leaves the address bar.
+- A screen link (``/screen#<token>``) carries its token in the fragment, which a browser
+  never sends: no server log, proxy or ``Referer`` sees it. ``/screen`` answers a page without
+  data whose script takes the token out of the address bar and the history, and POSTs it
+  to ``/screen``; that starts the screen's session and redirects to the screen's page,
+  ``/screen/``. The older form, ``/screen/<token>``, still opens a screen the same way.
 - Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
   session.
 - Pages need a viewer who may open them: signed out, the sign-in page; a screen asking for
@@ -51,6 +54,7 @@ STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # n
 # where a screen link leads once opened: under /screen/, which the load balancer lets through
 # unauthenticated as it does the links, so a kiosk never meets the identity provider
 SCREEN_PAGE = "/screen/"
+SCREEN_LINK = "/screen"  # the links' page: /screen#<token>
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -85,6 +89,22 @@ PAGE = """<!doctype html>
           <input type="hidden" name="csrf" value="{{ csrf }}">
           <button type="submit" id="link-submit">Sign in</button>
         </form>
+        {% elif form == "screen" %}
+        <form method="post" action="/screen" id="screen-form">
+          <input type="hidden" name="token" id="screen-token">
+        </form>
+        <noscript><p class="caption door-note">A screen needs JavaScript.</p></noscript>
+        <script>
+          (function () {
+            // the token is the screen's credential: out of the address bar and the history
+            // before anything else, then sent in a POST body, which no log keeps
+            var token = location.hash.slice(1);
+            history.replaceState(null, "", location.pathname);
+            if (!token) { return; }
+            document.getElementById("screen-token").value = decodeURIComponent(token);
+            document.getElementById("screen-form").submit();
+          })();
+        </script>
         {% endif %}
         {% if oidc %}
         <p><a class="door-button" id="signin-oidc"
@@ -103,6 +123,12 @@ SIGN_IN_NOTES = (
     "Staff (gyms, coaches, support) see the fleet and every bike's ride.",
     "No password? An administrator can give you a one-time link: deleton login-link NAME.",
     "Riders need no account: a bike's own screen opens with its screen link.",
+)
+
+
+SCREEN_OPENING = (
+    "This page opens a bike's screen from its link. No link? Ask for one:"
+    " deleton screen-link SERIAL."
 )
 
 
@@ -268,8 +294,16 @@ def install(
         path = request.path
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return None
+        if path == SCREEN_LINK:
+            if request.method != "POST":
+                return _page("Opening the screen", 200, SCREEN_OPENING, form="screen")
+            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                # another site's form would sign this browser into its screen (and out of a
+                # person's session): only our own page posts here
+                return _page("Not allowed", 403, "A screen link opens from its own page.")
+            return _open_screen(request.form.get("token", "")[:1024])
         if path.startswith("/screen/") and path != SCREEN_PAGE:
-            return _open_screen(path.removeprefix("/screen/"))
+            return _open_screen(path.removeprefix("/screen/"))  # the older links' form
         dash = path.startswith("/_")
         if alb is not None and not dash and HEADER in request.headers:
             # the header comes with every page load: who it names, and their role, is taken

@@ -19,15 +19,16 @@ from typing import Any, ClassVar
 
 from dash import ALL, Output, html, no_update
 
+from ..cached import SharedView
 from ..core import alerts
 from ..core.fleet_status import FleetStatus
 from ..core.readings import ride_seconds
 from ..core.summaries import RecentStats
+from ..core.units import energy_text
 from ..errors import DeletonError
 from ..postgres import queries
 from ..postgres.connection import Connect, run_query
 from ..postgres.figures import WINDOW
-from ..snapshot import Shared
 from . import charts, pages
 from .recent import RecentRides
 
@@ -147,8 +148,8 @@ class DashboardData:
     """Where the dashboard's data comes from, and the clock it judges idleness by."""
 
     connect: Connect
-    fleet: Shared[FleetStatus]
-    recent: Shared[RecentStats]
+    fleet: SharedView[FleetStatus]
+    recent: SharedView[RecentStats]
     idle_timeout_us: int
     wall: Callable[[], float] = time.time
 
@@ -163,11 +164,19 @@ class DashboardData:
         """Over the pool ``connect``; ``reading_window``: how long before its start a ride's
         readings may lie (``Database.reading_window``)."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
-        recent = Shared(RecentRides(connect, wall, reading_window).refresh, 10.0, background=True)
+        recent = SharedView(
+            RecentRides(connect, wall, reading_window).refresh, 10.0, background=True
+        )
         return cls(connect, fleet, recent, idle_timeout_us, wall)
 
     def now(self) -> int:
         return int(self.wall() * 1_000_000)
+
+    def close(self) -> None:
+        """No more rebuilds of the shared views, and one under way waited for: then the pool
+        they read may close."""
+        self.recent.close()
+        self.fleet.close()
 
     def warm(self) -> threading.Thread:
         """Build the recent-rides view in the background: its first build reads 12 hours of
@@ -187,7 +196,7 @@ class DashboardData:
         return thread
 
 
-def staleness(shared: Shared[Any], fresh_for: float, what: str) -> Any:
+def staleness(shared: SharedView[Any], fresh_for: float, what: str) -> Any:
     """A notice when ``shared`` is older than ``fresh_for`` seconds, saying how old and why;
     nothing when it is fresh."""
     age = shared.age()
@@ -401,7 +410,7 @@ def recent_update(stats: RecentStats, stale: Any = "") -> RecentUpdate:
     return RecentUpdate(
         rides=f"{stats.rides:,}",
         riders=f"{stats.riders:,}",
-        energy=f"{stats.energy_kj / 3600:,.{2 if stats.energy_kj < 36_000 else 0}f} kWh",
+        energy=energy_text(stats.energy_kj),
         power=watts(stats.average_power),
         resistance=(
             "–" if stats.average_resistance is None else f"{stats.average_resistance:,.0f}"

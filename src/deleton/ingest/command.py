@@ -18,57 +18,62 @@ from ..core.records import Invalid
 from ..core.wire import describe, parse_value
 from ..dump.kcat import decode_line
 from ..dump.source import FileSource
-from ..lifecycle import stop_on_signals
+from ..mail.config import MailConfig
 from ..mail.outbox import Outbox
-from ..mail.transports import Transport, transport_for
+from ..mail.transports import transport_for
+from ..postgres.alerts import PostgresAlerts
 from ..postgres.connection import migrated
 from ..postgres.store import PostgresStore
 from ..prometheus.metrics import Metrics
+from ..prometheus.server import MetricsServer
+from ..runtime import Phase, Runtime, run_until_signal
 from ..settings import Settings
+from . import health
 from .ingestor import Ingestor
 
 log = logging.getLogger(__name__)
 
 
 def pipeline(
-    settings: Settings, source: Source, transport: Transport | None = None
+    settings: Settings, source: Source, mail: MailConfig | None = None
 ) -> tuple[Ingestor, Outbox]:
-    """The store, outbox, metrics and ingestor for ``source``, with the schema in place."""
+    """The store, outbox, metrics and ingestor for ``source``, with the schema in place;
+    alerts go as ``mail`` says (default: as configured)."""
     database = migrated(settings.database())
-    mail = settings.mail()
+    mail = mail or settings.mail()
     config = settings.ingest()
-    outbox = Outbox(
-        lambda: database.connect(autocommit=True),
-        transport or transport_for(mail, settings.home),
-        mail.sender,
-        mail.alert_max_age,
-    )
+    alerts = PostgresAlerts(lambda: database.connect(autocommit=True))
+    outbox = Outbox(alerts, transport_for(mail), mail.sender, mail.alert_max_age)
     metrics = Metrics(source.name)
     metrics.watch_outbox(lambda: (outbox.backlog, outbox.oldest_pending))
-    if settings.metrics_emf:
-        group = {"ConsumerGroup": settings.kafka_group_id}
-        metrics.publish_to(emf.publisher(group, time.time))
+    if config.emf_group is not None:
+        metrics.publish_to(emf.publisher({"ConsumerGroup": config.emf_group}, time.time))
     store = PostgresStore(database, config.dead_letter_max_bytes, config.max_clock_skew_us)
-    ingestor = Ingestor(source, store, metrics, config, outbox=outbox)
+    ingestor = Ingestor(source, store, metrics, config, settings.riding(), outbox=outbox)
     return ingestor, outbox
 
 
-def serve(ingestor: Ingestor, outbox: Outbox) -> None:
-    """Run ingestion with the alert outbox beside it until a signal stops it."""
+def run_ingestion(runtime: Runtime, ingestor: Ingestor, outbox: Outbox) -> None:
+    """Ingestion as the process's main thread, with the alert outbox beside it; both stop
+    with the rest of the work, ingestion first (the outbox sends what it stored)."""
     # Each batch holds tens of thousands of rows, live until written. With CPython's default
     # first-generation threshold (700) the collector runs every few hundred rows and walks the
     # batch again each time; ingestion makes almost no cycles, so collect far less often.
     gc.set_threshold(50_000, 20, 20)
-    stop_on_signals(ingestor.stop)
     outbox.start()
-    try:
-        ingestor.run()
-    finally:
-        outbox.stop()
+    runtime.on_stop(Phase.WORK, "the alert outbox", outbox.stop)
+    thread = runtime.main_thread("ingest", ingestor.run)
+
+    def stop() -> None:
+        ingestor.stop()
+        thread.join()
+
+    runtime.on_stop(Phase.WORK, "ingestion", stop)
 
 
 def ingest(settings: Settings, from_file: Path | None, metrics_port: int | None) -> int:
-    """Consume the configured topic as a group member, or replay ``from_file`` and exit."""
+    """Consume the configured topic as a group member until a signal, or replay ``from_file``
+    to its end and exit."""
     if from_file is not None:
         source: Source = FileSource(from_file)
     else:
@@ -76,15 +81,19 @@ def ingest(settings: Settings, from_file: Path | None, metrics_port: int | None)
 
         source = KafkaSource(settings.kafka())
     ingestor, outbox = pipeline(settings, source)
-    if metrics_port:
-        ingestor.metrics.serve(metrics_port, settings.metrics_host)
-    try:
-        serve(ingestor, outbox)
-        if from_file is not None:
-            sent = outbox.drain()
-            log.info("replayed %s; sent %d alerts", from_file, sent)
-    finally:
-        ingestor.metrics.close()
+
+    def start(runtime: Runtime) -> None:
+        if metrics_port:
+            metrics = ingestor.metrics
+            server = MetricsServer(metrics.registry, lambda: health.judge(metrics))
+            server.serve(metrics_port, settings.ingest().metrics_host)
+            runtime.on_stop(Phase.ACCEPTING, "the metrics server", server.close)
+        run_ingestion(runtime, ingestor, outbox)
+
+    run_until_signal(start)
+    if from_file is not None:
+        sent = outbox.drain()
+        log.info("replayed %s; sent %d alerts", from_file, sent)
     return 0
 
 

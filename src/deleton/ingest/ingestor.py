@@ -34,11 +34,12 @@ from typing import TypeVar
 from ..core.batch import Batch, DeadLetter
 from ..core.messages import Message
 from ..core.ports import Checkpoints, Positions, Source, Store
+from ..core.riding import Riding
 from ..core.tracker import Tracker
 from ..errors import FencedError, RejectedData, Stopped, TransientError
 from ..mail.outbox import Outbox
 from ..prometheus.metrics import Metrics
-from ..settings import IngestConfig
+from .config import IngestConfig
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Ingestor:
         store: Store,
         metrics: Metrics,
         config: IngestConfig,
+        riding: Riding,
         *,
         outbox: Outbox | None = None,
         max_batch: int = 50_000,
@@ -99,7 +101,7 @@ class Ingestor:
         self.store = store
         self.config = config
         self.tracker = Tracker(
-            config.idle_timeout_us,
+            riding.idle_timeout_us,
             lambda: self._retry(store.new_ride_id, "allocating ride ids"),
             config.max_clock_skew_us,
         )

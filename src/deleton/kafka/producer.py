@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from ..core.simulation import Line
 from ..core.wire import envelope
 from ..errors import TransientError
-from ..settings import KafkaConfig
+from .config import KafkaConfig
 from .refusals import ErrorReports, terminal, translate
 
 log = logging.getLogger(__name__)

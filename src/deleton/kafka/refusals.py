@@ -19,7 +19,7 @@ import logging
 from confluent_kafka import KafkaError
 
 from ..errors import DeletonError, TerminalError, TransientError
-from ..settings import KafkaConfig
+from .config import KafkaConfig
 
 log = logging.getLogger(__name__)
 

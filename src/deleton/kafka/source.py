@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 
 from ..core.messages import Message
 from ..core.ports import OnAssign, OnRevoke
-from ..settings import KafkaConfig
+from .config import KafkaConfig
 from .refusals import ErrorReports, terminal, translate
 
 log = logging.getLogger(__name__)

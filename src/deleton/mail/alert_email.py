@@ -3,24 +3,13 @@ so a resend after a crash between sending and recording is recognisably the same
 
 from __future__ import annotations
 
-import datetime as dt
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import NamedTuple
+
+from ..core.alerts import AlertToSend
 
 
-class Alert(NamedTuple):
-    alert_id: int
-    ride_id: int
-    kind: str
-    at: dt.datetime
-    heart_rate: int
-    limit: int
-    recipient: str | None  # the rider's email; None once the rider is gone
-    first_name: str | None
-
-
-def compose(alert: Alert, sender: str) -> EmailMessage:
+def compose(alert: AlertToSend, sender: str) -> EmailMessage:
     """The email for one alert; ``ValueError`` when it has no address to go to."""
     if not alert.recipient:
         raise ValueError("the alert's rider has no address")

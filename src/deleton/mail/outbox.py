@@ -1,9 +1,10 @@
 """The alert outbox: sends the heart-rate alerts that ingestion stored, on a thread of its own.
 
-Alerts are rows in ``daily.alert``, written with the readings that fired them, ``pending`` until
-a transport accepts the email. The outbox runs in its own thread with its own connection, so a
-slow or absent mail server never holds up ingestion; it is woken as soon as a batch with alerts
-commits, and anything left pending when a process stops is sent by the next one.
+Alerts are rows (``core.ports.AlertRows``; in PostgreSQL, ``postgres.alerts``), written with
+the readings that fired them, ``pending`` until a transport accepts the email. The outbox runs
+in its own thread over rows of its own, so a slow or absent mail server never holds up
+ingestion; it is woken as soon as a batch with alerts commits, and anything left pending when
+a process stops is sent by the next one.
 
 Nothing one alert does can stop the others:
 
@@ -21,35 +22,17 @@ Nothing one alert does can stop the others:
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
 
-import psycopg
-
+from ..core.alerts import AlertToSend
+from ..core.ports import AlertRows
 from ..core.privacy import redact
 from ..errors import TransientError
-from .alert_email import Alert, compose
+from .alert_email import compose
 from .transports import Transport
 
 log = logging.getLogger(__name__)
-
-Connect = Callable[[], psycopg.Connection[Any]]
-
-# The address is the rider's, read as the alert is sent: alerts keep none (migration 0008).
-# No rider row (an erased rider's pending alerts are failed as they are erased): no address,
-# and the alert fails.
-_CLAIM = """
-SELECT a.alert_id, a.ride_id, a.kind, a.at, a.heart_rate, a.heart_rate_limit, r.email,
-       r.first_name
-FROM daily.alert a LEFT JOIN daily.rider r USING (user_id)
-WHERE a.status = 'pending' AND a.next_attempt_at <= now()
-ORDER BY a.alert_id
-LIMIT 1
-FOR UPDATE OF a SKIP LOCKED
-"""
 
 
 class Outbox:
@@ -57,13 +40,13 @@ class Outbox:
 
     def __init__(
         self,
-        connect: Connect,
+        alerts: AlertRows,
         transport: Transport,
         sender: str,
         max_age: float = 900.0,
         poll_seconds: float = 5.0,
     ) -> None:
-        self.connect = connect
+        self.alerts = alerts
         self.transport = transport
         self.sender = sender
         self.max_age = max_age
@@ -77,7 +60,6 @@ class Outbox:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection[Any] | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -95,7 +77,7 @@ class Outbox:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        self._disconnect()
+        self.alerts.close()
 
     def _run(self) -> None:
         backoff = 1.0
@@ -110,7 +92,7 @@ class Outbox:
                     "outbox: %s; trying again in %.0f s", redact(f"{type(exc).__name__}: {exc}"),
                     backoff,
                 )  # fmt: skip
-                self._disconnect()
+                self.alerts.close()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 60)
 
@@ -130,93 +112,56 @@ class Outbox:
         self.measure()
         return self.sent - before
 
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = self.connect()
-        return self._conn
-
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
     def expire(self) -> int:
         """Mark expired every pending alert whose reading is older than ``max_age``."""
-        rows = (
-            self._connection()
-            .execute(
-                "UPDATE daily.alert SET status = 'expired', last_error = %s"
-                " WHERE status = 'pending' AND at < now() - %s * interval '1 second'"
-                " RETURNING alert_id",
-                [f"not sent within {self.max_age:,.0f} s of its reading", self.max_age],
-            )
-            .fetchall()
+        count = self.alerts.expire(
+            self.max_age, f"not sent within {self.max_age:,.0f} s of its reading"
         )
-        if rows:
-            self.expired += len(rows)
-            log.warning("%d alerts expired unsent (older than %.0f s)", len(rows), self.max_age)
-        return len(rows)
+        if count:
+            self.expired += count
+            log.warning("%d alerts expired unsent (older than %.0f s)", count, self.max_age)
+        return count
 
     def measure(self) -> None:
-        count, oldest = self._connection().execute(
-            "SELECT count(*), min(at) FROM daily.alert WHERE status = 'pending'"
-        ).fetchone() or (0, None)
-        self.backlog = int(count)
-        self.oldest_pending = oldest.timestamp() if isinstance(oldest, dt.datetime) else None
+        self.backlog, self.oldest_pending = self.alerts.pending()
 
     def send_due(self) -> int:
         """Try the next few due alerts; return how many were handled (0: nothing due, or the
         transport could not deliver and the rest wait for its backoff)."""
-        conn = self._connection()
         handled = 0
         for _ in range(20):
-            # one alert per transaction: its row stays locked while it is sent, and a crash
-            # resends at most the one in flight
-            with conn.transaction():
-                row = conn.execute(_CLAIM).fetchone()
-                if row is None:
+            # one alert per claim: it stays claimed while it is sent, and a crash resends at
+            # most the one in flight
+            with self.alerts.claim() as alert:
+                if alert is None:
                     return handled
-                alert = Alert(*row)
                 try:
                     self.transport.send(compose(alert, self.sender))
                 except TransientError as exc:
-                    self._retry_later(conn, alert, exc)
+                    self._retry_later(alert, exc)
                     return handled
                 except Exception as exc:  # this alert cannot go; the others can
-                    self._fail(conn, alert, exc)
+                    self._fail(alert, exc)
                 else:
-                    self._mark_sent(conn, alert)
+                    self._mark_sent(alert)
             handled += 1
         return handled
 
-    def _mark_sent(self, conn: psycopg.Connection[Any], alert: Alert) -> None:
-        conn.execute(
-            "UPDATE daily.alert SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
-            " last_error = NULL WHERE alert_id = %s",
-            [alert.alert_id],
-        )
+    def _mark_sent(self, alert: AlertToSend) -> None:
+        self.alerts.sent(alert.alert_id)
         self.sent += 1
         log.info(
             "sent %s heart-rate alert %d for ride %d", alert.kind, alert.alert_id, alert.ride_id
         )
 
-    def _retry_later(self, conn: psycopg.Connection[Any], alert: Alert, exc: Exception) -> None:
+    def _retry_later(self, alert: AlertToSend, exc: Exception) -> None:
         self.retries += 1
         reason = redact(str(exc))
         log.warning("alert %d for ride %d not sent yet: %s", alert.alert_id, alert.ride_id, reason)
-        conn.execute(
-            "UPDATE daily.alert SET attempts = attempts + 1, last_error = %s,"
-            " next_attempt_at = now() + least(interval '1 second' * 2 ^ attempts,"
-            " interval '5 minutes') WHERE alert_id = %s",
-            [reason, alert.alert_id],
-        )
+        self.alerts.retry_later(alert.alert_id, reason)
 
-    def _fail(self, conn: psycopg.Connection[Any], alert: Alert, exc: Exception) -> None:
+    def _fail(self, alert: AlertToSend, exc: Exception) -> None:
         self.failed += 1
         reason = redact(f"{type(exc).__name__}: {exc}")
         log.error("alert %d for ride %d failed: %s", alert.alert_id, alert.ride_id, reason)
-        conn.execute(
-            "UPDATE daily.alert SET status = 'failed', attempts = attempts + 1, last_error = %s"
-            " WHERE alert_id = %s",
-            [reason, alert.alert_id],
-        )
+        self.alerts.failed(alert.alert_id, reason)

@@ -9,7 +9,8 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from ..core.palette import ACCENT, PRINT_INK, PRINT_MUTED, PRINT_PANEL
-from ..core.report_figures import Headline, Period
+from ..core.periods import Period
+from ..core.report_figures import Headline
 
 
 def compose_report(

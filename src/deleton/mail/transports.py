@@ -17,7 +17,7 @@ from typing import Protocol
 from .. import private
 from ..core.privacy import redact
 from ..errors import TerminalError, TransientError
-from ..settings import MailConfig
+from .config import MailConfig
 
 
 class Transport(Protocol):
@@ -109,9 +109,9 @@ class FolderTransport:
             raise TransientError(f"cannot write to {self.folder}: {exc.strerror}") from None
 
 
-def transport_for(config: MailConfig, home: Path) -> Transport:
+def transport_for(config: MailConfig) -> Transport:
     if config.backend == "ses":
         return SesTransport(config)
     if config.backend == "folder":
-        return FolderTransport(home / "outbox")
+        return FolderTransport(config.folder)
     return SmtpTransport(config)

@@ -18,8 +18,8 @@ matplotlib.use("Agg")  # files, never a window: before pyplot is imported
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from ..core.demographics import band_names, ordered_genders
 from ..core.palette import ACCENT, GENDER_COLOURS, PRINT_GRID, PRINT_INK, PRINT_MUTED
-from ..core.report_figures import age_bands, ordered_genders
 
 DPI = 200
 # rc keys, typed by matplotlib as literals: a plain mapping here
@@ -74,7 +74,7 @@ def riders_by_gender(counts: Mapping[str, int], size: tuple[float, float]) -> by
 def riders_by_age(bands: Mapping[str, Mapping[str, int]], size: tuple[float, float]) -> bytes:
     with plt.rc_context(_STYLE):
         figure, axes = plt.subplots(figsize=size, layout="constrained")
-        names = list(age_bands())
+        names = band_names()
         genders = ordered_genders({g for band in bands.values() for g in band})
         width = 0.8 / max(1, len(genders))
         for i, gender in enumerate(genders):

@@ -19,7 +19,9 @@ import matplotlib
 from fpdf import FPDF
 
 from ..core.palette import ACCENT, PRINT_GRID, PRINT_INK, PRINT_MUTED, PRINT_PANEL
-from ..core.report_figures import Figures, Headline, Period, energy_text
+from ..core.periods import Period
+from ..core.report_figures import Figures, Headline
+from ..core.units import energy_text
 from . import charts
 
 FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"

@@ -33,10 +33,10 @@ from psycopg.rows import RowFactory, class_row, tuple_row
 from ..core.checkpoint import forget_rides
 from . import figures
 from .connection import Database, translate
+from .locks import COMPRESSION as LOCK
 
 log = logging.getLogger(__name__)
 
-LOCK = 74_221_002  # one compression at a time, across every process
 LOCK_TIMEOUT = "2s"  # the longest any statement here waits for a lock ingestion holds
 _BOUND = re.compile(r"FROM \('([^']+)'\) TO \('([^']+)'\)")
 # The rides in a partition that must keep their detail: each distinct ride once (the

@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool
 
 from .. import private
 from ..errors import RejectedData, TerminalError, TransientError
-from ..settings import DatabaseConfig
+from .config import DatabaseConfig
 from .figures import WINDOW, WINDOW_SETTING
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,15 @@ class Database:
             return psycopg.connect(self.url, **self.connection_options(extra))
         except psycopg.Error as exc:
             raise translate(exc, "cannot connect to PostgreSQL") from exc
+
+    def run(self, what: str, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work`` on a connection of its own (autocommit), closed after it, with failures
+        translated at this edge (``what`` names what was being done)."""
+        try:
+            with self.connect(autocommit=True) as conn:
+                return work(conn)
+        except psycopg.Error as exc:
+            raise translate(exc, what) from exc
 
     def pool(self, name: str, min_size: int, max_size: int, wait: float) -> ConnectionPool:
         """An open pool of autocommit connections with this database's options, for readers

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import RowFactory
 
-from ..settings import READING_WINDOW
+from .config import READING_WINDOW
 
 # The figures historical.ride keeps, named as daily.ride_figures returns them (besides the
 # ride's id, first, and the newest reading counted, last); a test holds the two together.

@@ -18,11 +18,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, kwargs_row
 
+from ..cached import SharedView
 from ..core.fleet_status import FleetStatus, OpenRide
 from ..core.readings import LatestReading, RideSeries
 from ..core.records import from_datetime, to_datetime
 from ..core.summaries import RideFacts, Tally
-from ..snapshot import Shared
 from .connection import Connect, run_query
 
 Connection = psycopg.Connection[Any]
@@ -155,7 +155,7 @@ FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however
 
 def shared_fleet(
     connect: Connect, idle_timeout_us: int, wall: Callable[[], float]
-) -> Shared[FleetStatus]:
+) -> SharedView[FleetStatus]:
     """The fleet as every dashboard screen and API client of a process sees it: rebuilt in the
     background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds)."""
 
@@ -163,7 +163,7 @@ def shared_fleet(
         now = int(wall() * 1_000_000)
         return run_query(connect, "the fleet", lambda c: fleet(c, now, idle_timeout_us))
 
-    return Shared(build, FLEET_MAX_AGE, background=True)
+    return SharedView(build, FLEET_MAX_AGE, background=True)
 
 
 def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:

@@ -60,7 +60,7 @@ class _Ride(NamedTuple):
         return RideRecord(**found, figures=figures)
 
 
-class Contact(NamedTuple):
+class ContactRecord(NamedTuple):
     """A rider's personal data: only for callers holding the key."""
 
     email: str
@@ -83,7 +83,7 @@ class RiderRecord(NamedTuple):
     energy_kj: float | None
     first_ride: tuple[int, dt.datetime] | None  # ride id, start
     latest_ride: tuple[int, dt.datetime] | None
-    contact: Contact | None
+    contact: ContactRecord | None
 
 
 class Deletion(enum.Enum):
@@ -235,7 +235,7 @@ def rider(
         return None
     private = None
     if contact:
-        with conn.cursor(row_factory=class_row(Contact)) as cur:
+        with conn.cursor(row_factory=class_row(ContactRecord)) as cur:
             private = cur.execute(
                 "SELECT email, house, street, city, postcode, date_of_birth"
                 " FROM historical.rider_contact(%s)",

@@ -14,10 +14,10 @@ import psycopg
 from psycopg import sql
 
 from ..errors import TerminalError
+from .locks import MIGRATIONS as _LOCK
 
 log = logging.getLogger(__name__)
 
-_LOCK = 74_221_001  # any constant unique to Deleton's migrations
 ROLES = "0006_roles"  # the migration that creates the services' roles
 _ACTS_AS_WRITER = (
     "SELECT to_regrole('deleton_writer') IS NOT NULL"

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from ..core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow
 from ..core.ports import Checkpoints, Positions
-from ..core.records import Rider, from_datetime, to_datetime
+from ..core.records import RiderLine, from_datetime, to_datetime
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
 
@@ -133,7 +133,7 @@ def _no_partition(exc: RejectedData) -> bool:
 
 def _not_erased(
     batch: Batch, erased: dict[int, int]
-) -> tuple[list[Rider], list[NewRide], list[AlertRow]]:
+) -> tuple[list[RiderLine], list[NewRide], list[AlertRow]]:
     """``batch``'s riders, new rides and alerts, but what lines dated before their rider's
     erasure (``erased``: when, by user id) would bring back: such a [SYSTEM] line stores no
     rider, its ride is an unknown rider's (no user id, gender or age) and its alerts go. A
@@ -405,7 +405,7 @@ class PostgresStore:
         ).fetchall()
         return {user_id: from_datetime(at) for user_id, at in rows}
 
-    def _upsert_riders(self, conn: psycopg.Connection[Any], riders: Iterable[Rider]) -> None:
+    def _upsert_riders(self, conn: psycopg.Connection[Any], riders: Iterable[RiderLine]) -> None:
         rows = []
         for r in riders:
             names = r.names

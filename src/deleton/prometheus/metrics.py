@@ -1,34 +1,19 @@
-"""Ingestion's counters: logged every few seconds, served to Prometheus, and judged for health.
-
-``serve`` answers ``/metrics`` (Prometheus text) and ``/healthz`` (200 or 503, with JSON that
-says why) on one loopback port by default. Ages (since the loop's last turn, since the last
-commit, of the oldest unsent alert) are computed when asked, so they keep moving while the
-ingest loop itself is blocked: that is when an orchestrator needs them.
+"""Ingestion's counters: logged every few seconds, and kept in a Prometheus registry that
+``server`` serves. Figures only: what they mean for health is ingestion's to judge
+(``ingest.health``). Ages (since the loop's last turn, since the last commit, of the oldest
+unsent alert) are computed when asked, so they keep moving while the ingest loop itself is
+blocked: that is when an orchestrator needs them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 log = logging.getLogger(__name__)
-
-STUCK_AFTER = 30.0  # seconds without a turn of the loop: the process is stuck
-BEHIND_AFTER = 120.0  # seconds without a commit while messages wait: it is not keeping up
 
 
 class Metrics:
@@ -79,7 +64,7 @@ class Metrics:
         ).set_function(lambda: self.clock() - self.last_beat)  # fmt: skip
         Gauge(
             "deleton_outbox_backlog", "Alerts waiting to be emailed", registry=registry
-        ).set_function(lambda: self._outbox_state()[0])
+        ).set_function(self.outbox_backlog)
         Gauge(
             "deleton_outbox_oldest_pending_seconds",
             "Age of the oldest alert waiting, from its reading (0 when none)",
@@ -92,7 +77,6 @@ class Metrics:
             registry=registry,
         )
         self._last = (time.monotonic(), 0, 0)
-        self._server: ThreadingHTTPServer | None = None
 
     # --- what ingestion tells -----------------------------------------------------------------
 
@@ -132,65 +116,18 @@ class Metrics:
         if lag is not None:
             self._lag.set(lag)
 
-    # --- what an orchestrator asks ------------------------------------------------------------
+    # --- what is asked when scraped -----------------------------------------------------------
 
     def _outbox_state(self) -> tuple[int, float | None]:
         return self._outbox() if self._outbox is not None else (0, None)
 
+    def outbox_backlog(self) -> int:
+        """Alerts waiting to be emailed, at the outbox's last count."""
+        return self._outbox_state()[0]
+
     def _oldest_pending_age(self) -> float:
         oldest = self._outbox_state()[1]
         return 0.0 if oldest is None else max(0.0, self.clock() - oldest)
-
-    def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy unless the loop has not turned for ``STUCK_AFTER`` seconds, or messages wait
-        and nothing has committed for ``BEHIND_AFTER``."""
-        now = self.clock()
-        loop_age = now - self.last_beat
-        commit_age = now - self.last_commit
-        stuck = loop_age > STUCK_AFTER
-        behind = bool(self.lag) and commit_age > BEHIND_AFTER
-        return not (stuck or behind), {
-            "status": "stuck" if stuck else "behind" if behind else "ok",
-            "seconds_since_loop": round(loop_age, 1),
-            "seconds_since_commit": round(commit_age, 1),
-            "lag": self.lag,
-            "outbox_backlog": self._outbox_state()[0],
-        }
-
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """``/metrics`` and ``/healthz`` on ``host:port``, from a thread of their own."""
-        metrics = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/metrics"):
-                    self._reply(200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry))
-                elif self.path.startswith("/healthz"):
-                    healthy, detail = metrics.health()
-                    body = json.dumps(detail).encode()
-                    self._reply(200 if healthy else 503, "application/json", body)
-                else:
-                    self._reply(404, "text/plain", b"not found\n")
-
-            def _reply(self, status: int, kind: str, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # scrapes every few seconds are not news
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
-        log.info("metrics on http://%s:%d/metrics, health on /healthz", host, port)
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def report(self) -> None:
         now = time.monotonic()

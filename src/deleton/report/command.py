@@ -1,48 +1,26 @@
 """``deleton report``: the daily PDF for the C-suite, written and, with ``--send``, emailed once
-per period; and the report on a schedule inside ``deleton up``."""
+per period; and the report on a schedule inside ``deleton up`` and ``deleton jobs``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ..core.report_figures import Figures, Headline, Period, figures, headlines
-from ..errors import ConfigError, DeletonError
+from ..core.periods import Period, day_period, next_time_of_day, previous, rolling_period
+from ..core.report_figures import Figures, Headline, figures, headlines
+from ..errors import ConfigError
 from ..mail.report_email import compose_report
 from ..mail.transports import Transport, transport_for
 from ..pdf.document import render
-from ..postgres import reports
+from ..postgres import locks, reports
 from ..postgres.connection import Database, migrated
-from ..settings import ReportConfig, Settings
+from ..runtime import Periodic
+from ..settings import Settings
+from .config import ReportConfig
 
 log = logging.getLogger(__name__)
-
-
-def day_period(day: dt.date, zone: ZoneInfo) -> Period:
-    """The calendar ``day`` in ``zone``, midnight to midnight: 23 or 25 hours when the clocks
-    change."""
-    start = dt.datetime.combine(day, dt.time(), zone)
-    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
-    return Period(start.astimezone(dt.UTC), end.astimezone(dt.UTC),
-                  f"{day:%A} {day.day} {day:%B %Y}", day.isoformat())  # fmt: skip
-
-
-def rolling_period(end: dt.datetime, zone: ZoneInfo) -> Period:
-    """The 24 hours ending at ``end``."""
-    local = end.astimezone(zone)
-    return Period(end - dt.timedelta(hours=24), end,
-                  f"24 hours to {local:%H:%M} on {local.day} {local:%B %Y}",
-                  local.date().isoformat())  # fmt: skip
-
-
-def previous(period: Period, day: dt.date | None, zone: ZoneInfo) -> Period:
-    """The period just before, of the same kind: the day before, or the 24 hours before."""
-    if day is not None:
-        return day_period(day - dt.timedelta(days=1), zone)
-    return rolling_period(period.start, zone)
 
 
 def gather(database: Database, period: Period, zone: str) -> Figures:
@@ -65,8 +43,8 @@ def build(
     return period, current, pdf, lines
 
 
-def default_path(home: Path, period: Period) -> Path:
-    return home / "reports" / f"deleton-report-{period.slug}.pdf"
+def default_path(folder: Path, period: Period) -> Path:
+    return folder / f"deleton-report-{period.slug}.pdf"
 
 
 def deliver(
@@ -87,7 +65,7 @@ def deliver(
         raise ConfigError("DELETON_REPORT_RECIPIENTS is empty: nobody to send the report to")
     with database.connect(autocommit=True) as conn, conn.transaction():
         # one sender at a time for a period: a second run waits, then finds it sent
-        conn.execute("SELECT pg_advisory_xact_lock(74221003)")
+        locks.hold_for_transaction(conn, locks.REPORT_DELIVERY)
         sent = reports.delivery(conn, period.start, period.end)
         if sent is not None and not force:
             log.info("the report of %s was sent at %s; not again without --force",
@@ -113,50 +91,25 @@ def report(
     database = migrated(settings.database("reader"))
     now = now or dt.datetime.now(dt.UTC)
     period, current, pdf, lines = build(database, config, day, now)
-    path = out or default_path(settings.home, period)
+    path = out or default_path(config.folder, period)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pdf)
     print(f"report of {period.label}: {current.rides:,} rides, {len(pdf):,} bytes, {path}",
           flush=True)  # fmt: skip
     if send:
         mail = settings.mail()
-        deliver(database, config, transport_for(mail, settings.home), mail.sender, period,
-                current, lines, pdf, path.name, force)  # fmt: skip
+        deliver(database, config, transport_for(mail), mail.sender, period, current, lines, pdf,
+                path.name, force)  # fmt: skip
     return 0
 
 
-class Schedule:
-    """The report of the 24 hours to ``config.at`` (in its time zone), made and sent every day
-    at that time, on a thread of its own (``deleton up``)."""
+def schedule(settings: Settings) -> Periodic:
+    """The report of the 24 hours to ``DELETON_REPORT_AT`` (in its time zone), made and sent
+    every day at that time, on a thread of its own (``deleton up`` and ``deleton jobs``)."""
+    config = settings.report()
+    zone = ZoneInfo(config.zone)
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="report", daemon=True)
+    def make(due: dt.datetime) -> None:
+        report(settings, None, None, send=bool(config.recipients), force=False, now=due)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def next_run(self, now: dt.datetime) -> dt.datetime:
-        config = self.settings.report()
-        zone = ZoneInfo(config.zone)
-        local = now.astimezone(zone)
-        due = dt.datetime.combine(local.date(), config.at, zone)
-        if due <= local:
-            due = dt.datetime.combine(local.date() + dt.timedelta(days=1), config.at, zone)
-        return due.astimezone(dt.UTC)
-
-    def _run(self) -> None:
-        while True:
-            due = self.next_run(dt.datetime.now(dt.UTC))
-            if self._stop.wait((due - dt.datetime.now(dt.UTC)).total_seconds()):
-                return
-            try:
-                report(self.settings, None, None, send=bool(self.settings.report().recipients),
-                       force=False, now=due)  # fmt: skip
-            except DeletonError as exc:
-                log.warning("the daily report failed: %s", exc)
+    return Periodic("the daily report", make, lambda now: next_time_of_day(now, config.at, zone))

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 import time
 from typing import Any
 
+from ..core.periods import parse_instant
 from ..core.ports import Sink
 from ..core.records import from_datetime
 from ..core.simulation import faulty_bikes, serial
@@ -17,16 +17,6 @@ from ..settings import Settings
 from .runner import plan, run
 
 log = logging.getLogger(__name__)
-
-
-def start_time(text: str | None) -> int:
-    """Epoch µs of an ISO-8601 time (UTC when it names no zone); now when ``text`` is None."""
-    if text is None:
-        return time.time_ns() // 1000
-    moment = dt.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return from_datetime(moment)
 
 
 def simulate(
@@ -44,7 +34,8 @@ def simulate(
 ) -> int:
     """Run the fleet until ``duration`` simulated seconds (forever when None); ``speed`` None
     is as fast as the machine allows; ``faulty`` bikes carry a fault each (``faulty_bikes``)."""
-    begin = start_time(start)
+    # an ISO-8601 time (UTC when it names no zone), or now
+    begin = from_datetime(parse_instant(start)) if start is not None else time.time_ns() // 1000
     until = None if duration is None else begin + int(duration * 1_000_000)
     spread = plan(bikes, speed is None, to == "stdout", workers, partitions)
     faults = faulty_bikes(bikes, seed, faulty)

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from deleton.api.app import create_app
 from deleton.api.command import UVICORN
-from deleton.core.records import EPOCH, Rider, from_datetime, split_address
+from deleton.core.records import EPOCH, RiderLine, from_datetime, split_address
 from deleton.core.report_figures import figures
 from deleton.core.wire import format_value
 from deleton.postgres import reports
@@ -260,7 +260,7 @@ def refused_system_line(ride: Ride) -> bytes:
     cannot read): a dead letter holds the whole of it."""
     born = ride.date_of_birth
     assert born is not None and ride.first_name and ride.email and ride.address
-    rider = Rider(ride.started, "mendoza v9", ride.user_id or 0, f"{ride.first_name} {ride.last_name}",
+    rider = RiderLine(ride.started, "mendoza v9", ride.user_id or 0, f"{ride.first_name} {ride.last_name}",
                   ride.gender or "", ride.address,
                   from_datetime(dt.datetime(born.year, born.month, born.day, tzinfo=dt.UTC)) // 1000,
                   ride.email, 170, 70, 0, ride.bike, "direct")  # fmt: skip

@@ -1,6 +1,7 @@
-"""A value shared by every caller and rebuilt at most once per interval: the fleet right now,
-recent rides. A wall of dashboards, or two hundred API clients, must not multiply the
-database's work; callers who arrive during a rebuild share its result.
+"""A view shared by every caller and rebuilt at most once per interval (a stale-while-
+revalidate cache): the fleet right now, recent rides. A wall of dashboards, or two hundred API
+clients, must not multiply the database's work; callers who arrive during a rebuild share its
+result.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class Shared(Generic[T]):
+class SharedView(Generic[T]):
     """A value rebuilt by ``refresh`` when older than ``max_age`` seconds, one rebuild at a time.
 
     With ``background``, a caller finding the value stale gets it at once while one rebuild
@@ -45,12 +46,14 @@ class Shared(Generic[T]):
         self.refreshes = 0
         self.attempts = 0  # background rebuilds finished, well or not
         self.failure: Exception | None = None  # of the last background rebuild, if it failed
+        self._closed = False
 
     def get(self) -> T:
         if self._background and self._value is not None:
-            if self._clock() - self._taken >= self._max_age and not self._rebuilding:
+            stale = self._clock() - self._taken >= self._max_age
+            if stale and not self._rebuilding and not self._closed:
                 self._rebuilding = True
-                threading.Thread(target=self._rebuild, name="snapshot", daemon=True).start()
+                threading.Thread(target=self._rebuild, name="shared-view", daemon=True).start()
             return self._value
         with self._lock:
             value = self._value
@@ -61,6 +64,15 @@ class Shared(Generic[T]):
     def ready(self) -> bool:
         """Whether ``get`` answers at once: in the background mode, once a first value exists."""
         return self._background and self._value is not None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """No rebuild starts from now on, and one under way is waited for (up to ``timeout``
+        seconds): then whatever it reads may close. ``get`` still gives the last value."""
+        self._closed = True
+        if self._lock.acquire(timeout=timeout):  # a rebuild holds it while it runs
+            self._lock.release()
+        else:
+            log.warning("a shared view still rebuilding after %.0f s", timeout)
 
     def age(self) -> float:
         """Seconds since the value given now was asked for (infinite before the first)."""
@@ -74,11 +86,13 @@ class Shared(Generic[T]):
     def _rebuild(self) -> None:
         try:
             with self._lock:
+                if self._closed:  # closed while this thread was starting
+                    return
                 self._store(self._clock(), self._refresh())
             self.failure = None
         except Exception as exc:  # kept for the viewer; the next call tries again
             self.failure = exc
-            log.warning("snapshot not rebuilt: %s", exc)
+            log.warning("shared view not rebuilt: %s", exc)
         finally:
             self._rebuilding = False
             self.attempts += 1

@@ -1,11 +1,11 @@
-"""Shared snapshots: one rebuild at a time, stale values served while one runs."""
+"""Shared views: one rebuild at a time, stale values served while one runs."""
 
 from __future__ import annotations
 
 import threading
 
+from deleton.cached import SharedView
 from deleton.errors import TransientError
-from deleton.snapshot import Shared
 from tests.harness.services import wait_for
 
 
@@ -24,7 +24,7 @@ def test_callers_share_one_rebuild_per_interval() -> None:
         built.append(clock.now)
         return len(built)
 
-    shared = Shared(rebuild, 1.0, clock)
+    shared = SharedView(rebuild, 1.0, clock)
     assert [shared.get() for _ in range(5)] == [1] * 5
     clock.now = 0.99
     assert shared.get() == 1
@@ -41,7 +41,7 @@ def test_concurrent_callers_wait_for_the_same_rebuild() -> None:
         gate.wait(5)
         return len(calls)
 
-    shared = Shared(slow, 60.0)
+    shared = SharedView(slow, 60.0)
     results: list[int] = []
     threads = [threading.Thread(target=lambda: results.append(shared.get())) for _ in range(4)]
     for thread in threads:
@@ -65,7 +65,7 @@ def test_background_serves_the_stale_value_while_rebuilding() -> None:
             gate.wait(5)
         return value
 
-    shared = Shared(rebuild, 1.0, clock, background=True)
+    shared = SharedView(rebuild, 1.0, clock, background=True)
     assert shared.get() == 1  # the first value is built while the caller waits
     clock.now = 2.0
     assert shared.get() == 1  # stale, returned at once; a rebuild started
@@ -89,7 +89,7 @@ def test_a_failed_rebuild_leaves_the_last_value_with_its_age_and_the_reason() ->
             recovered.wait(5)
         return outcome
 
-    shared = Shared(rebuild, 1.0, clock, background=True)
+    shared = SharedView(rebuild, 1.0, clock, background=True)
     assert shared.get() == 1 and shared.age() == 0
     clock.now = 2.0
     assert shared.get() == 1  # stale, and a rebuild starts
