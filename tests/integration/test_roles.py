@@ -191,11 +191,9 @@ WHERE has_schema_privilege(%(login)s, s, p.priv)
 """
 TABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 TSTZ = "timestamp with time zone"
-# a ride's figures, defined once (migration 0011): each login that reads rides calls it
-RIDE_FIGURES = (
-    f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})",
-    "daily.decoupling_pct(double precision,double precision)",
-)
+# a ride's figures, defined once (migration 0011; 0013 drops its plpgsql helper): each login
+# that reads rides calls it
+RIDE_FIGURES = (f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})",)
 
 
 def whole(*tables: str, privileges: tuple[str, ...] = TABLE) -> set[str]:
