@@ -308,8 +308,10 @@ SELECT r.ride_id, r.bike_serial, r.user_id, r.host, r.started_at, r.ended_at, f.
 FROM daily.ride r
 CROSS JOIN LATERAL daily.ride_figures(
     ARRAY[r.ride_id],
-    r.started_at - coalesce(nullif(current_setting('deleton.reading_window', true), '')::interval,
-                            'infinity'),
+    -- without the setting, no lower bound ('-infinity' as a timestamptz: an infinite
+    -- interval needs PostgreSQL 17, and RDS may run 14 to 16)
+    coalesce(r.started_at - nullif(current_setting('deleton.reading_window', true), '')::interval,
+             '-infinity'),
     coalesce(r.ended_at, 'infinity')) f
 WHERE r.summarised_at IS NULL;
 
