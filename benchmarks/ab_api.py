@@ -14,13 +14,11 @@ A measurement, not a test; the machine is shared, so only ratios in one session 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +27,11 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.api import RATE, keep_riding, start_riding, wrk  # noqa: E402
+from benchmarks.api import RATE, keep_riding, riding_now, start_riding, wrk  # noqa: E402
 from benchmarks.compress import load_day  # noqa: E402
 from benchmarks.record import Record, Row, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import DELETON, env_for, wait_for  # noqa: E402
-
-
-def riding(base: str, key: str) -> int:
-    try:
-        ask = urllib.request.Request(f"{base}/bikes?limit=1", headers={"X-API-Key": key})
-        with urllib.request.urlopen(ask, timeout=5) as reply:
-            return int(json.load(reply)["riding"])
-    except OSError:
-        return -1
 
 
 def main() -> None:
@@ -77,7 +66,7 @@ def main() -> None:
                 api = subprocess.Popen([*DELETON, "api", "--workers", "1"], env=served,
                                        stdout=subprocess.DEVNULL)  # fmt: skip
                 try:
-                    wait_for(lambda: riding(base, key) == 1000, timeout=60, what="the API")  # noqa: B023
+                    wait_for(lambda: riding_now(base, key) == 1000, timeout=60, what="the API")  # noqa: B023
                     wrk(base, "/bikes", [], 200, 3, key)  # warm
                     for label, path, random_ids in (
                         ("ride", "/ride", ids),

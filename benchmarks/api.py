@@ -213,7 +213,7 @@ def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> di
     )
     results: dict[str, Any] = {}
     try:
-        wait_for(lambda: _riding(base, key) == args.bikes, timeout=60,
+        wait_for(lambda: riding_now(base, key) == args.bikes, timeout=60,
                  what="the API to see the fleet")  # fmt: skip
         wrk(base, "/bikes", [], args.connections, 3, key)  # warm: pools full, pages rendered
         for label, path, random_ids in (("ride", "/ride", ids), ("bikes", "/bikes", [])):
@@ -225,14 +225,15 @@ def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> di
                       f" p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms,"
                       f" errors {run['errors'] + run['non_2xx']}", flush=True)  # fmt: skip
             results[label] = median_of(runs)
-        assert _riding(base, key) == args.bikes  # still riding at the end: the load was real
+        assert riding_now(base, key) == args.bikes  # still riding at the end: the load was real
     finally:
         api.terminate()
         api.wait(timeout=30)
     return results
 
 
-def _riding(base: str, key: str) -> int:
+def riding_now(base: str, key: str) -> int:
+    """How many bikes the API at ``base`` says are riding (-1: it does not answer)."""
     try:
         ask = urllib.request.Request(f"{base}/bikes?limit=1", headers={"X-API-Key": key})
         with urllib.request.urlopen(ask, timeout=5) as reply:
