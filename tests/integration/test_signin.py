@@ -361,6 +361,9 @@ def test_a_screen_link_never_replaces_a_persons_session(world: World) -> None:
     followed = staff.get(f"/screen/{link}")
     assert followed.status_code == 200 and 'id="screen-submit"' in followed.text
     assert update(staff, dash_calls.fleet_tick())[0] == 200
+    # the path's token goes into the page's form as text, never as markup
+    injected = staff.get("/screen/%22%3E%3Cscript%3Ealert(1)%3C/script%3E").text
+    assert "<script>alert(1)" not in injected and "&#34;&gt;&lt;script&gt;" in injected
     # a bad token signs no one out (a person is asked to sign out before any token is read)
     assert open_screen(staff, link[:-2] + "xx").status_code == 409
     assert staff.get(f"/screen/{link[:-2]}xx").status_code == 200
