@@ -185,6 +185,22 @@ def test_a_screen_link_shows_its_own_bike_only(
     assert shows_none_of(texts, signin_world.others(own)) == []
 
 
+def test_an_older_screen_link_opens_only_with_a_click(
+    signin_world: SigninWorld, dashboard: Dashboard, stranger: Watched
+) -> None:
+    # /screen/<token> opens nothing by itself (another site can send a browser to a link):
+    # its page waits for a click, and takes the token out of the address bar meanwhile
+    page, base, own = stranger.page, dashboard.base, signin_world.bikes[2]
+    token = cli(signin_world, dashboard, "screen-link", own).split("#", 1)[1]
+    page.goto(f"{base}/screen/{token}")
+    expect(page.locator("#screen-submit")).to_be_visible()
+    assert page.url == f"{base}/screen" and page.locator("#ride-rider").count() == 0
+    stranger.screenshot("older-screen-link")
+    page.locator("#screen-submit").click()
+    expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
+    assert page.url == f"{base}/screen/"
+
+
 def test_a_revoked_screen_link_stops_working(
     signin_world: SigninWorld, dashboard: Dashboard, stranger: Watched, browser: Browser
 ) -> None:

@@ -115,6 +115,13 @@ def screen_link(world: World, serial: str) -> str:
     return tokens.screen_token(SCREEN_SECRET.encode(), ScreenGrant(BIKE, serial, generation))
 
 
+def open_screen(client: FlaskClient, token: str) -> Any:
+    """What the opener page's script does with /screen#<token>: posts the token with the
+    session's form token."""
+    form = {"csrf": csrf(client, "/screen"), "token": token}
+    return client.post("/screen", data=form, headers={"Sec-Fetch-Site": "same-origin"})
+
+
 def update(client: FlaskClient, body: dict[str, Any]) -> tuple[int, str]:
     reply = client.post("/_dash-update-component", json=body)
     return reply.status_code, reply.get_data(as_text=True)
@@ -285,13 +292,31 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     opener = screen.get("/screen")
     assert opener.status_code == 200 and 'id="screen-form"' in opener.text
     assert no_rider_in(world, opener.text) and screen.get("/").status_code == 302
-    cross = screen.post("/screen", data={"token": link}, headers={"Sec-Fetch-Site": "cross-site"})
+    form_token = opener.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    assert form_token  # the opener's form carries the session's form token
+    cross = screen.post(
+        "/screen",
+        data={"token": link, "csrf": form_token},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
     assert cross.status_code == 403 and screen.get("/").status_code == 302  # not another site's
-    opened = screen.post("/screen", data={"token": link}, headers={"Sec-Fetch-Site": "same-origin"})
+    # without its form token, even same-origin, nothing opens (browsers send no Sec-Fetch-Site
+    # on plain http, so another site's form looks like ours but has no session to match)
+    bare = screen.post("/screen", data={"token": link})
+    assert bare.status_code == 403 and screen.get("/").status_code == 302
+    opened = open_screen(screen, link)
     assert (opened.status_code, opened.location) == (303, "/screen/")
-    assert screen.post("/screen", data={"token": link[:-2] + "xx"}).status_code == 403
-    assert screen.get("/").status_code == 302  # the forged token ended the session
-    opened = screen.get(f"/screen/{link}")  # the older links' form still opens it
+    assert open_screen(screen, link[:-2] + "xx").status_code == 403
+    # a bad token on a screen's session ends it (the kiosk is not left on its old screen)
+    assert screen.get("/").status_code == 302
+    # the older links' form, /screen/<token>, opens nothing by a GET (another site can send
+    # a browser to a link): it answers the opener with the token filled in and a button
+    # to press, never a form that posts itself
+    older = screen.get(f"/screen/{link}")
+    assert older.status_code == 200 and 'id="screen-submit"' in older.text
+    assert f'value="{link}"' in older.text and ".submit()" not in older.text
+    assert no_rider_in(world, older.text) and screen.get("/").status_code == 302
+    opened = open_screen(screen, link)  # the button posts the form
     assert (opened.status_code, opened.location) == (303, "/screen/")  # the token leaves the URL
     status, body = update(screen, dash_calls.route(f"/screen/{link}"))
     assert status == 200 and "ride-state" in body and "bike-picker" not in body
@@ -309,15 +334,44 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
             continue
         assert update(screen, {"output": key})[0] == 403, key
     # a forged link, and another bike's link used on this one
-    assert screen.get(f"/screen/{link[:-2]}xx").status_code == 403
-    assert screen.get("/").status_code == 302  # the forged link ended the session
-    assert screen.get(f"/screen/{link}").status_code == 303
+    assert open_screen(screen, f"{link[:-2]}xx").status_code == 403
+    assert screen.get("/").status_code == 302  # the forged link ended the screen's session
+    assert open_screen(screen, link).status_code == 303
     result = run_deleton("screen-link", "--revoke", own, env=env_for(world.admin))
     assert result.returncode == 0, result.stderr
     assert update(screen, dash_calls.ride_tick(own))[0] == 401  # its session ended
     reloaded = screen.get("/screen/")  # the kiosk reloads: told why, not sent to sign in
     assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
-    assert app.server.test_client().get(f"/screen/{link}").status_code == 403
+    assert open_screen(app.server.test_client(), link).status_code == 403
+
+
+def test_a_screen_link_never_replaces_a_persons_session(world: World) -> None:
+    # an attacker's review: another site's form (no Sec-Fetch-Site on plain http), its link
+    # to /screen/<token>, or a bad token could each end a staff member's session or turn it
+    # into a screen of the attacker's choosing
+    app, _ = make_app(world)
+    link = screen_link(world, world.bikes[0])
+    staff = app.server.test_client()
+    assert sign_in(staff, "ada", PASSWORD).status_code == 303
+    # another site's form: no Sec-Fetch-Site, and no form token (it cannot read ours)
+    forged = staff.post("/screen", data={"token": link})
+    assert forged.status_code == 403
+    assert update(staff, dash_calls.fleet_tick())[0] == 200  # still staff, not a screen
+    # another site's link to the older form: a page with a button, nothing opened
+    followed = staff.get(f"/screen/{link}")
+    assert followed.status_code == 200 and 'id="screen-submit"' in followed.text
+    assert update(staff, dash_calls.fleet_tick())[0] == 200
+    # the path's token goes into the page's form as text, never as markup
+    injected = staff.get("/screen/%22%3E%3Cscript%3Ealert(1)%3C/script%3E").text
+    assert "<script>alert(1)" not in injected and "&#34;&gt;&lt;script&gt;" in injected
+    # a bad token signs no one out (a person is asked to sign out before any token is read)
+    assert open_screen(staff, link[:-2] + "xx").status_code == 409
+    assert staff.get(f"/screen/{link[:-2]}xx").status_code == 200
+    assert update(staff, dash_calls.fleet_tick())[0] == 200
+    # even a good link, posted from our own page, asks a person to sign out first
+    asked = open_screen(staff, link)
+    assert asked.status_code == 409 and "Sign out first" in asked.text
+    assert update(staff, dash_calls.fleet_tick())[0] == 200
 
 
 def test_sessions_end_with_their_account_and_their_lifetime(world: World) -> None:

@@ -44,6 +44,7 @@ from tests.integration.test_signin import (
     World,
     csrf,
     make_app,
+    open_screen,
     screen_link,
     sign_in,
     update,
@@ -196,7 +197,7 @@ def test_the_load_balancers_header_is_read_afresh_at_each_page_load(
     assert viewer is not None and viewer.role == "admin"
     # a kiosk behind the load balancer, which asks no one under /screen/: it needs no header
     kiosk = app.server.test_client()
-    assert kiosk.get(f"/screen/{screen_link(world, world.bikes[1])}").location == "/screen/"
+    assert open_screen(kiosk, screen_link(world, world.bikes[1])).location == "/screen/"
     assert kiosk.get("/screen/").status_code == 200
     assert update(kiosk, dash_calls.ride_tick(world.bikes[1]))[0] == 200
 
@@ -411,7 +412,7 @@ def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) ->
     try:
         for serial in (ended[0], idle[0]):
             screen = app.server.test_client()
-            assert screen.get(f"/screen/{screen_link(world, serial)}").status_code == 303
+            assert open_screen(screen, screen_link(world, serial)).status_code == 303
             status, body = update(screen, dash_calls.ride_tick(serial))
             assert status == 200 and "Waiting for the next rider" in body, body[:300]
             assert "Perpetua" not in body and "female" not in body.lower(), body[:300]
@@ -427,7 +428,7 @@ def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) ->
             status, body = update(staff, dash_calls.ride_tick(serial))
             assert status == 200 and "Perpetua" in body  # staff see the last ride
         screen = app.server.test_client()
-        assert screen.get(f"/screen/{screen_link(world, riding[0])}").status_code == 303
+        assert open_screen(screen, screen_link(world, riding[0])).status_code == 303
         status, body = update(screen, dash_calls.ride_tick(riding[0]))
         assert status == 200 and "Perpetua Pedalling" in body  # the rider on the bike now
     finally:
@@ -497,7 +498,7 @@ def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
     app, _ = make_app(world)
     serial = world.bikes[0]
     kiosk = app.server.test_client()
-    opened = kiosk.get(f"/screen/{screen_link(world, serial)}")
+    opened = open_screen(kiosk, screen_link(world, serial))
     assert (opened.status_code, opened.location) == (303, "/screen/")
     page = kiosk.get("/screen/")
     assert page.status_code == 200 and 'id="react-entry-point"' in page.text  # Dash's page
@@ -511,9 +512,7 @@ def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
     assert update(moved, dash_calls.ride_tick(serial))[0] == 401
     reloaded = moved.get("/screen/")
     assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
-    assert (
-        rotated.server.test_client().get(f"/screen/{screen_link(world, serial)}").status_code == 403
-    )
+    assert open_screen(rotated.server.test_client(), screen_link(world, serial)).status_code == 403
 
 
 def test_sign_ins_and_outs_are_logged_by_account_and_refusals_by_address(

@@ -1,9 +1,10 @@
 """The live Dash app over the daily schema: routes and callbacks, wired to ``views``.
 
 Three pages: a bike's current ride (``/``, ``/bike/<serial>``), recent rides (``/recent``) and
-the fleet (``/fleet``), for staff; a bike's screen (``/screen/<token>``) sees its own ride
-alone. Every request passes ``signin``'s door first, and every callback is registered with the
-``Permission`` it needs, which the door checks; callbacks that show a bike check its serial.
+the fleet (``/fleet``), for staff; a bike's screen (opened by ``/screen#<token>``, shown at
+``/screen/``) sees its own ride alone. Every request passes ``signin``'s door first, and every
+callback is registered with the ``Permission`` it needs, which the door checks; callbacks that
+show a bike check its serial.
 
 Each page's timer is disabled while its update runs, so a slow update delays the next one
 instead of piling up behind the timer. The ride page keeps its place in the browser (ride id

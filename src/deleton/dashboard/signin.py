@@ -5,8 +5,12 @@
 - A screen link (``/screen#<token>``) carries its token in the fragment, which a browser
   never sends: no server log, proxy or ``Referer`` sees it. ``/screen`` answers a page without
   data whose script takes the token out of the address bar and the history, and POSTs it
-  to ``/screen``; that starts the screen's session and redirects to the screen's page,
-  ``/screen/``. The older form, ``/screen/<token>``, still opens a screen the same way.
+  to ``/screen`` with the session's form token; that starts the screen's session and
+  redirects to the screen's page, ``/screen/``. The older form, ``/screen/<token>``, answers
+  the same page with the token filled in and a button to press: a GET never opens a screen,
+  so another site's link cannot sign a browser into a screen of its choosing.
+- A person signed in is never turned into a screen: opening one asks them to sign out first.
+  A bad screen token ends only a screen's session, never a person's.
 - Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
   session.
 - Pages need a viewer who may open them: signed out, the sign-in page; a screen asking for
@@ -91,13 +95,27 @@ PAGE = """<!doctype html>
         </form>
         {% elif form == "screen" %}
         <form method="post" action="/screen" id="screen-form">
-          <input type="hidden" name="token" id="screen-token">
+          <input type="hidden" name="csrf" value="{{ csrf }}">
+          <input type="hidden" name="token" id="screen-token" value="{{ token }}">
+          {% if token %}
+          <button type="submit" id="screen-submit">Open the screen</button>
+          {% endif %}
         </form>
+        {% if token %}
+        <script>
+          // an older link, /screen/<token>: its token out of the address bar and the history.
+          // The form waits for a click: a page that posted itself would let another site's
+          // link open a screen in this browser
+          history.replaceState(null, "", "/screen");
+        </script>
+        {% else %}
         <noscript><p class="caption door-note">A screen needs JavaScript.</p></noscript>
         <script>
           (function () {
             // the token is the screen's credential: out of the address bar and the history
-            // before anything else, then sent in a POST body, which no log keeps
+            // before anything else, then sent in a POST body, which no log keeps. Posting at
+            // once is safe: another site can put a token in our fragment, but the post needs
+            // this session's form token, which only our own page holds
             var token = location.hash.slice(1);
             history.replaceState(null, "", location.pathname);
             if (!token) { return; }
@@ -105,6 +123,7 @@ PAGE = """<!doctype html>
             document.getElementById("screen-form").submit();
           })();
         </script>
+        {% endif %}
         {% endif %}
         {% if oidc %}
         <p><a class="door-button" id="signin-oidc"
@@ -296,14 +315,26 @@ def install(
             return None
         if path == SCREEN_LINK:
             if request.method != "POST":
-                return _page("Opening the screen", 200, SCREEN_OPENING, form="screen")
-            if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+                return screen_opener()
+            if (
+                request.headers.get("Sec-Fetch-Site", "same-origin")
+                not in (
+                    "same-origin",
+                    "none",
+                )
+                or not _csrf_ok()
+            ):
                 # another site's form would sign this browser into its screen (and out of a
-                # person's session): only our own page posts here
+                # person's session): only our own page posts here. Browsers leave
+                # Sec-Fetch-Site out on plain http, so the form token decides; the session
+                # cookie is SameSite, so another site's post carries none to match
                 return _page("Not allowed", 403, "A screen link opens from its own page.")
             return _open_screen(request.form.get("token", "")[:1024])
         if path.startswith("/screen/") and path != SCREEN_PAGE:
-            return _open_screen(path.removeprefix("/screen/"))  # the older links' form
+            # the older links' form: a GET opens nothing (another site can make a browser
+            # follow a link), it answers the opener with the token filled in and a button.
+            # The token is a credential: never logged
+            return screen_opener(path.removeprefix("/screen/")[:1024])
         dash = path.startswith("/_")
         if alb is not None and not dash and HEADER in request.headers:
             # the header comes with every page load: who it names, and their role, is taken
@@ -365,13 +396,28 @@ def install(
         if gate.wall() - signed > config.session_lifetime / 4:
             session["signed"] = gate.wall()  # modified: the cookie is signed again
 
+    def screen_opener(token: str = "") -> Response:
+        return _page(
+            "Opening the screen", 200, SCREEN_OPENING, form="screen", csrf=_csrf(), token=token
+        )
+
     def _open_screen(token: str) -> Any:
         try:
+            current = viewer_now()
+            if current is not None and current.screen is None:
+                # a person's session is theirs to end: a screen link does not end it silently
+                # (a staff browser would lose its sign-in, a shared one would look signed out)
+                return _page(
+                    "Signed in",
+                    409,
+                    "You are signed in as a person. Sign out first, then open the screen link.",
+                )
             viewer = gate.open_screen(token)
         except DeletonError:
             return _page("Waiting for the database", 503, "Please reload in a moment.")
         if viewer is None:
-            session.clear()
+            if _was_screen():
+                session.clear()  # a kiosk given a bad link: its old screen is not kept on
             return _screen_refused()
         start_session(viewer)
         session["signed"] = gate.wall()
