@@ -404,7 +404,7 @@ def test_upgrading_to_0008_blanks_checkpoint_emails_and_keeps_ages_on_rides(
     emails, alerts carrying their recipient. 0008 leaves no email outside the rider tables,
     and gives every ride its rider's gender and age at its start."""
     execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
-                " DROP TABLE public.deleton_migration")  # fmt: skip
+                " DROP SCHEMA IF EXISTS keeper CASCADE; DROP TABLE public.deleton_migration")  # fmt: skip
     every = schema.migrations()
     monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0008"])
     with psycopg.connect(db, autocommit=True) as conn:
@@ -452,3 +452,39 @@ def test_no_service_login_can_rewrite_or_erase_the_audit(logins: dict[str, str])
                           "TRUNCATE historical.audit"):  # fmt: skip
             assert refused(logins[group], statement), (group, statement)
     assert scalar(logins["admin"], "SELECT key_name FROM historical.audit") == "personal-key"
+
+
+KEEPERS_TABLES = ("audit", "api_key")
+KEEPERS_FUNCTIONS = ("record_audit", "api_key_scopes", "create_api_key", "revoke_api_key",
+                     "api_keys")  # fmt: skip
+
+
+def test_no_service_login_can_drop_or_replace_the_keepers_tables_or_functions(
+    logins: dict[str, str],
+) -> None:
+    """Review finding: the owner of a schema may drop any table or function in it, whoever
+    owns that. While the audit and the keys lay in ``historical``, the writer's schema, its
+    login dropped ``api_key``, made one of its own with a key of every scope, and the API's
+    ``api_key_scopes`` (which finds the table by name) accepted that key. The keeper's tables
+    and functions are found here by name, wherever they live, and no service login may drop
+    them or put anything of its own beside them."""
+    admin = logins["admin"]
+    tables = rows(admin, "SELECT c.oid::regclass::text, c.relnamespace::regnamespace::text"
+                         " FROM pg_class c WHERE c.relkind = 'r' AND c.relname = ANY(%s)",
+                  [list(KEEPERS_TABLES)])  # fmt: skip
+    procs = [row[0] for row in rows(admin, "SELECT p.oid::regprocedure::text FROM pg_proc p"
+                                           " WHERE p.proname = ANY(%s)",
+                                    [list(KEEPERS_FUNCTIONS)])]  # fmt: skip
+    assert len(tables) == len(KEEPERS_TABLES) and len(procs) == len(KEEPERS_FUNCTIONS)
+    for group in ("writer", "reader", "api"):
+        for table, namespace in tables:
+            assert refused(logins[group], f"DROP TABLE {table}"), (group, table)
+            assert refused(logins[group], f"ALTER TABLE {table} RENAME TO stolen"), (group, table)
+            assert refused(logins[group], f"CREATE TABLE {namespace}.shadow (x int)"), group
+        for proc in procs:
+            assert refused(logins[group], f"DROP FUNCTION {proc}"), (group, proc)
+    # all still there, as they were
+    after = rows(admin, "SELECT c.oid::regclass::text, c.relnamespace::regnamespace::text"
+                        " FROM pg_class c WHERE c.relkind = 'r' AND c.relname = ANY(%s)",
+                 [list(KEEPERS_TABLES)])  # fmt: skip
+    assert sorted(after) == sorted(tables)
