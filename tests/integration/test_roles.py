@@ -490,3 +490,36 @@ def test_no_service_login_can_drop_or_replace_the_keepers_tables_or_functions(
                         " FROM pg_class c WHERE c.relkind = 'r' AND c.relname = ANY(%s)",
                  [list(KEEPERS_TABLES)])  # fmt: skip
     assert sorted(after) == sorted(tables)
+
+
+def test_upgrading_to_0014_needs_the_administrator_and_keeps_the_keys_and_the_audit(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0014 makes a schema and acts as deleton_keeper: the writer's login, migrating as it
+    starts, is told to run ``deleton db init`` and changes nothing; the administrator's run
+    moves the keys and the audit with their rows, and a key made before works after."""
+    execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
+                " DROP SCHEMA IF EXISTS keeper CASCADE; DROP TABLE public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0014"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+        schema.ensure_logins(conn, PASSWORDS)
+    sha = bytes(range(32))
+    execute(db, "SELECT historical.create_api_key('old', %s, ARRAY['personal'])", [sha])
+    execute(db, "SELECT historical.record_audit('old', 'GET', '/rider/1', 200, 'x')")
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    writer = make_conninfo(db, user=schema.LOGINS["writer"])
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0014.*deleton db init"),
+    ):
+        schema.init(conn)
+    assert scalar(db, "SELECT to_regnamespace('keeper')") is None
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0014_keeper_schema"]
+    api = make_conninfo(db, user=schema.LOGINS["api"])
+    assert rows(api, "SELECT * FROM keeper.api_key_scopes(%s)", [sha]) == [("old", ["personal"])]
+    assert rows(db, "SELECT key_name, path FROM keeper.audit") == [("old", "/rider/1")]
+    assert scalar(db, "SELECT to_regclass('historical.audit')") is None
+    assert scalar(db, "SELECT to_regclass('historical.api_key')") is None
