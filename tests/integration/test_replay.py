@@ -138,7 +138,7 @@ def test_api_alone_serves_keys_made_by_the_cli_until_revoked_and_stops_on_sigter
     listed = run_deleton("api-key", "list", env=env)
     assert b"reporting" in listed.stdout and b"read" in listed.stdout
     assert key.encode() not in listed.stdout + listed.stderr
-    assert scalar(db, "SELECT count(*) FROM historical.api_key WHERE key_sha256 = sha256(%s)",
+    assert scalar(db, "SELECT count(*) FROM keeper.api_key WHERE key_sha256 = sha256(%s)",
                   [key.encode()]) == 1  # fmt: skip  # its hash, never the key
     process = deleton("api", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"

@@ -157,14 +157,14 @@ def _at(config: DatabaseConfig, url: str) -> DatabaseConfig:
 
 # --- what each login reaches, from the catalogs, against the lists below ----------------------
 
-# Every privilege each login holds on everything in daily, historical and public: tables,
+# Every privilege each login holds on everything in daily, historical, keeper and public: tables,
 # views and sequences (hourly partitions apart: see below), columns where the table is not
 # granted whole, functions, and the schemas themselves.
 REACH = """
 WITH rels AS (
     SELECT c.oid, n.nspname || '.' || c.relname AS name, c.relkind FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname IN ('daily', 'historical', 'public')
+    WHERE n.nspname IN ('daily', 'historical', 'keeper', 'public')
       AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND NOT c.relispartition
 )
 SELECT r.name || ': ' || p.priv FROM rels r,
@@ -182,11 +182,11 @@ WHERE r.relkind <> 'S' AND has_column_privilege(%(login)s, r.oid, a.attnum, p.pr
 UNION ALL
 SELECT f.oid::regprocedure::text || ': EXECUTE' FROM pg_proc f
 JOIN pg_namespace n ON n.oid = f.pronamespace
-WHERE n.nspname IN ('daily', 'historical', 'public')
+WHERE n.nspname IN ('daily', 'historical', 'keeper', 'public')
   AND has_function_privilege(%(login)s, f.oid, 'EXECUTE')
 UNION ALL
 SELECT 'schema ' || s || ': ' || p.priv
-FROM unnest(ARRAY['daily', 'historical', 'public']) s, unnest(ARRAY['USAGE', 'CREATE']) p(priv)
+FROM unnest(ARRAY['daily', 'historical', 'keeper', 'public']) s, unnest(ARRAY['USAGE', 'CREATE']) p(priv)
 WHERE has_schema_privilege(%(login)s, s, p.priv)
 """
 TABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -232,8 +232,9 @@ SIGN_IN_FUNCTIONS = functions(
     "historical.start_session(bytea,text,text,text,integer)",
 )
 EXPECTED = {
-    # ingestion and compression: owns both schemas and everything in them but the audit and
-    # the keys (deleton_keeper's, migration 0012), which it makes and revokes through functions
+    # ingestion and compression: owns both schemas and everything in them; the audit and the
+    # keys are in deleton_keeper's schema (migrations 0012, 0014), where it makes, lists and
+    # revokes keys through functions and can neither drop nor add anything
     "writer": whole(
         "daily.alert",
         "daily.dead_letter",
@@ -261,21 +262,21 @@ EXPECTED = {
         f"daily.ensure_reading_partition({TSTZ},interval)",
         *RIDE_FIGURES,
         "daily.erased_among(bigint[])",
-        "historical.api_keys()",
-        "historical.create_api_key(text,bytea,text[])",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[],integer[])",
         "historical.escaped_literal(text)",
         f"historical.record_report_delivery({TSTZ},{TSTZ},integer)",
-        "historical.revoke_api_key(text)",
         "historical.ride_rider_age(bigint)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
         "historical.wire_field(text,text,boolean)",
+        "keeper.api_keys()",
+        "keeper.create_api_key(text,bytea,text[])",
+        "keeper.revoke_api_key(text)",
     )
     | SIGN_IN_FUNCTIONS
     | READ_SCHEMAS
-    | {"schema daily: CREATE", "schema historical: CREATE"},
+    | {"schema daily: CREATE", "schema historical: CREATE", "schema keeper: USAGE"},
     # the dashboard and the report: every ride, riders but their contact details and birth
     # date, no checkpoint state, no dead letter's value, no key, no audit; one write, through
     # a function
@@ -329,14 +330,15 @@ EXPECTED = {
     | columns("daily.alert", "ride_id", "kind")  # counted by the ride's figures
     | functions(
         *RIDE_FIGURES,
-        "historical.api_key_scopes(bytea)",
         "historical.delete_ride(bigint)",
         "historical.erase_rider(bigint,integer[],integer[])",
-        "historical.record_audit(text,text,text,integer,text)",
         "historical.rider_age(bigint,date)",
         "historical.rider_contact(bigint)",
+        "keeper.api_key_scopes(bytea)",
+        "keeper.record_audit(text,text,text,integer,text)",
     )
-    | READ_SCHEMAS,
+    | READ_SCHEMAS
+    | {"schema keeper: USAGE"},
 }
 
 
@@ -404,7 +406,7 @@ def test_upgrading_to_0008_blanks_checkpoint_emails_and_keeps_ages_on_rides(
     emails, alerts carrying their recipient. 0008 leaves no email outside the rider tables,
     and gives every ride its rider's gender and age at its start."""
     execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
-                " DROP TABLE public.deleton_migration")  # fmt: skip
+                " DROP SCHEMA IF EXISTS keeper CASCADE; DROP TABLE public.deleton_migration")  # fmt: skip
     every = schema.migrations()
     monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0008"])
     with psycopg.connect(db, autocommit=True) as conn:
@@ -443,12 +445,81 @@ def test_no_service_login_can_rewrite_or_erase_the_audit(logins: dict[str, str])
     delete or rewrite the record of who read riders' contact details and who erased whom,
     and it can make itself a key of every scope in ``historical.api_key`` beside. The audit
     must be append-only for every service login: rows added through
-    ``historical.record_audit``, never changed or removed but by the administrator."""
-    execute(logins["admin"], "INSERT INTO historical.audit (key_name, method, path, status)"
+    ``keeper.record_audit``, never changed or removed but by the administrator."""
+    execute(logins["admin"], "INSERT INTO keeper.audit (key_name, method, path, status)"
                              " VALUES ('personal-key', 'GET', '/rider/1', 200)")  # fmt: skip
     for group in ("writer", "reader", "api"):
-        for statement in ("DELETE FROM historical.audit",
-                          "UPDATE historical.audit SET key_name = 'nobody'",
-                          "TRUNCATE historical.audit"):  # fmt: skip
+        for statement in ("DELETE FROM keeper.audit",
+                          "UPDATE keeper.audit SET key_name = 'nobody'",
+                          "TRUNCATE keeper.audit"):  # fmt: skip
             assert refused(logins[group], statement), (group, statement)
-    assert scalar(logins["admin"], "SELECT key_name FROM historical.audit") == "personal-key"
+    assert scalar(logins["admin"], "SELECT key_name FROM keeper.audit") == "personal-key"
+
+
+KEEPERS_TABLES = ("audit", "api_key")
+KEEPERS_FUNCTIONS = ("record_audit", "api_key_scopes", "create_api_key", "revoke_api_key",
+                     "api_keys")  # fmt: skip
+
+
+def test_no_service_login_can_drop_or_replace_the_keepers_tables_or_functions(
+    logins: dict[str, str],
+) -> None:
+    """Review finding: the owner of a schema may drop any table or function in it, whoever
+    owns that. While the audit and the keys lay in ``historical``, the writer's schema, its
+    login dropped ``api_key``, made one of its own with a key of every scope, and the API's
+    ``api_key_scopes`` (which finds the table by name) accepted that key. The keeper's tables
+    and functions are found here by name, wherever they live, and no service login may drop
+    them or put anything of its own beside them."""
+    admin = logins["admin"]
+    tables = rows(admin, "SELECT c.oid::regclass::text, c.relnamespace::regnamespace::text"
+                         " FROM pg_class c WHERE c.relkind = 'r' AND c.relname = ANY(%s)",
+                  [list(KEEPERS_TABLES)])  # fmt: skip
+    procs = [row[0] for row in rows(admin, "SELECT p.oid::regprocedure::text FROM pg_proc p"
+                                           " WHERE p.proname = ANY(%s)",
+                                    [list(KEEPERS_FUNCTIONS)])]  # fmt: skip
+    assert len(tables) == len(KEEPERS_TABLES) and len(procs) == len(KEEPERS_FUNCTIONS)
+    for group in ("writer", "reader", "api"):
+        for table, namespace in tables:
+            assert refused(logins[group], f"DROP TABLE {table}"), (group, table)
+            assert refused(logins[group], f"ALTER TABLE {table} RENAME TO stolen"), (group, table)
+            assert refused(logins[group], f"CREATE TABLE {namespace}.shadow (x int)"), group
+        for proc in procs:
+            assert refused(logins[group], f"DROP FUNCTION {proc}"), (group, proc)
+    # all still there, as they were
+    after = rows(admin, "SELECT c.oid::regclass::text, c.relnamespace::regnamespace::text"
+                        " FROM pg_class c WHERE c.relkind = 'r' AND c.relname = ANY(%s)",
+                 [list(KEEPERS_TABLES)])  # fmt: skip
+    assert sorted(after) == sorted(tables)
+
+
+def test_upgrading_to_0014_needs_the_administrator_and_keeps_the_keys_and_the_audit(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0014 makes a schema and acts as deleton_keeper: the writer's login, migrating as it
+    starts, is told to run ``deleton db init`` and changes nothing; the administrator's run
+    moves the keys and the audit with their rows, and a key made before works after."""
+    execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
+                " DROP SCHEMA IF EXISTS keeper CASCADE; DROP TABLE public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0014"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+        schema.ensure_logins(conn, PASSWORDS)
+    sha = bytes(range(32))
+    execute(db, "SELECT historical.create_api_key('old', %s, ARRAY['personal'])", [sha])
+    execute(db, "SELECT historical.record_audit('old', 'GET', '/rider/1', 200, 'x')")
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    writer = make_conninfo(db, user=schema.LOGINS["writer"])
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0014.*deleton db init"),
+    ):
+        schema.init(conn)
+    assert scalar(db, "SELECT to_regnamespace('keeper')") is None
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0014_keeper_schema"]
+    api = make_conninfo(db, user=schema.LOGINS["api"])
+    assert rows(api, "SELECT * FROM keeper.api_key_scopes(%s)", [sha]) == [("old", ["personal"])]
+    assert rows(db, "SELECT key_name, path FROM keeper.audit") == [("old", "/rider/1")]
+    assert scalar(db, "SELECT to_regclass('historical.audit')") is None
+    assert scalar(db, "SELECT to_regclass('historical.api_key')") is None

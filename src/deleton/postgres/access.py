@@ -1,10 +1,11 @@
 """API keys and the audit of their use, in PostgreSQL (migration 0008).
 
-Keys are rows of ``historical.api_key``, which like ``historical.audit`` belongs to a role no
-service logs in as (migration 0012): the writer's login (``deleton api-key``) makes, lists and
+Keys are rows of ``keeper.api_key``, which like ``keeper.audit`` belongs to a role no service
+logs in as (migration 0012), in that role's own schema (migration 0014), so that no service
+login can drop or replace either: the writer's login (``deleton api-key``) makes, lists and
 revokes keys through definer functions, and can neither read a key's hash nor touch the audit;
-the API's own login finds a key only by its SHA-256, through ``historical.api_key_scopes``,
-and writes audit rows only through ``historical.record_audit``: it can neither list keys nor
+the API's own login finds a key only by its SHA-256, through ``keeper.api_key_scopes``,
+and writes audit rows only through ``keeper.record_audit``: it can neither list keys nor
 write a table.
 """
 
@@ -39,7 +40,7 @@ def create_key(conn: Connection, name: str, sha256: bytes, scopes: list[str]) ->
     """Store a new key's hash under ``name``; ``False`` if that name is taken (a revoked key
     keeps its name, so that the audit's names stay unambiguous)."""
     row = conn.execute(
-        "SELECT historical.create_api_key(%s, %s, %s)", [name, sha256, scopes]
+        "SELECT keeper.create_api_key(%s, %s, %s)", [name, sha256, scopes]
     ).fetchone()
     return row is not None and bool(row[0])
 
@@ -47,26 +48,24 @@ def create_key(conn: Connection, name: str, sha256: bytes, scopes: list[str]) ->
 def keys(conn: Connection) -> list[KeyRecord]:
     """Every key, live and revoked, by name."""
     rows = conn.execute(
-        "SELECT name, scopes, created_at, revoked_at FROM historical.api_keys()"
+        "SELECT name, scopes, created_at, revoked_at FROM keeper.api_keys()"
     ).fetchall()
     return [KeyRecord(name, tuple(scopes), made, revoked) for name, scopes, made, revoked in rows]
 
 
 def revoke_key(conn: Connection, name: str) -> bool:
     """Revoke the live key ``name``; ``False`` if there is none."""
-    row = conn.execute("SELECT historical.revoke_api_key(%s)", [name]).fetchone()
+    row = conn.execute("SELECT keeper.revoke_api_key(%s)", [name]).fetchone()
     return row is not None and bool(row[0])
 
 
 def key_scopes(conn: Connection, sha256: bytes) -> tuple[str, list[str]] | None:
     """The name and scopes of the live key whose SHA-256 is ``sha256``, if there is one."""
-    row = conn.execute(
-        "SELECT name, scopes FROM historical.api_key_scopes(%s)", [sha256]
-    ).fetchone()
+    row = conn.execute("SELECT name, scopes FROM keeper.api_key_scopes(%s)", [sha256]).fetchone()
     return None if row is None else (row[0], list(row[1]))
 
 
 def audit(conn: Connection, entry: AuditEntry) -> None:
     """Record ``entry``; in the caller's transaction, so that what it records and the record
     of it commit together."""
-    conn.execute("SELECT historical.record_audit(%s, %s, %s, %s, %s)", list(entry))
+    conn.execute("SELECT keeper.record_audit(%s, %s, %s, %s, %s)", list(entry))

@@ -126,10 +126,11 @@ def _scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> An
 
 
 def reset(conn: psycopg.Connection[Any]) -> list[str]:
-    """Drop both schemas with everything in them, then migrate from scratch."""
+    """Drop the schemas with everything in them, then migrate from scratch."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
         conn.execute("DROP SCHEMA IF EXISTS daily CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS historical CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS keeper CASCADE")
         conn.execute("DROP TABLE IF EXISTS public.deleton_migration")
     return init(conn)

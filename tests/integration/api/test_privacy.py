@@ -145,7 +145,7 @@ def test_a_key_over_its_rate_is_told_how_long_to_wait(world: World, pg_url: str)
 
 
 def audit(url: str) -> list[tuple[Any, ...]]:
-    return rows(url, "SELECT key_name, method, path, status, client FROM historical.audit"
+    return rows(url, "SELECT key_name, method, path, status, client FROM keeper.audit"
                      " ORDER BY audit_id")  # fmt: skip
 
 
@@ -178,10 +178,10 @@ def test_every_use_of_personal_data_or_of_a_delete_is_audited(scratch: Api, worl
         ("erase-key", "DELETE", f"/ride/{ended}", 204, "testclient"),
         ("erase-key", "DELETE", f"/ride/{ended}", 404, "testclient"),
     ]
-    at = [row[0] for row in rows(scratch.url, "SELECT at FROM historical.audit")]
+    at = [row[0] for row in rows(scratch.url, "SELECT at FROM keeper.audit")]
     assert all(before - dt.timedelta(seconds=5) <= t <= dt.datetime.now(dt.UTC) for t in at)
     # never the key, never the data it showed
-    text = str(rows(scratch.url, "SELECT * FROM historical.audit"))
+    text = str(rows(scratch.url, "SELECT * FROM keeper.audit"))
     assert not [s for s in [*KEYS.values(), KEY, ride.email or "?", ride.last_name or "?"]
                 if s in text]  # fmt: skip
 
@@ -507,7 +507,7 @@ def test_the_audited_client_is_the_connections_not_what_x_forwarded_for_says(
         finally:
             server.should_exit = True
             thread.join(30)
-    clients = [c for (c,) in rows(url, "SELECT client FROM historical.audit")]
+    clients = [c for (c,) in rows(url, "SELECT client FROM keeper.audit")]
     assert clients and "203.0.113.9" not in clients, clients
 
 
@@ -525,9 +525,7 @@ def test_the_audit_names_the_rider_whose_data_was_shown_whatever_the_ids_spellin
     odd = [f"0{user_id}", f"+{user_id}", f"{user_id}.0", f"%20{user_id}", f"{head}_{tail}"]
     shown = [s for s in odd if client.get(f"/rider/{s}", headers=as_key("personal")).status_code
              == 200]  # fmt: skip
-    audited = {
-        path for (path,) in rows(url, "SELECT path FROM historical.audit WHERE status = 200")
-    }
+    audited = {path for (path,) in rows(url, "SELECT path FROM keeper.audit WHERE status = 200")}
     assert audited <= {f"/rider/{user_id}"}, f"{sorted(audited)} for rider {user_id}"
     assert len(audited) == (1 if shown else 0)
 
