@@ -5,14 +5,18 @@ ingestion (alerts to a folder unless a mail backend is configured), the dashboar
 REST API serve what arrives, compression runs every ``DELETON_COMPRESS_EVERY`` and the daily
 report is made at ``DELETON_REPORT_AT``. The dashboard's secrets are made in ``DELETON_HOME``
 when none is configured, and a local admin is signed in by a printed one-time link: there is
-no password to invent. Ctrl-C stops it all in order (``runtime``): the servers stop accepting
-and answer what they were asked, then the schedules and ingestion stop, then the pools close.
+no password to invent. The API's quick-start key (scope ``read``) is printed too, and kept.
+Ctrl-C stops it all in order (``runtime``): the servers stop accepting and answer what they
+were asked, then the schedules and ingestion stop, then the pools close.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from .access.command import LOCAL_ADMIN, ensure_local_admin, new_login_link
 from .api.command import start as start_api
+from .api.keys import local_read_key
 from .credentials import keys
 from .dashboard.command import start as start_dashboard
 from .ingest.command import pipeline, run_ingestion
@@ -38,6 +42,7 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     keys.stored_secret(access.password_pepper, access.home, keys.PEPPER, create=True)
     database = open_database(settings.database())  # migrated by the pipeline above
     ensure_local_admin(database)
+    key_name, api_key = local_read_key(database, access.home, dt.datetime.now(dt.UTC))
 
     def begin(runtime: Runtime) -> None:
         address = start_dashboard(runtime, settings)
@@ -55,6 +60,9 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
             print(f"  sign in      {link[0]}")
             print(f"{'':15}(once, within 10 min; another: deleton login-link {LOCAL_ADMIN})")
         print(f"  API          {api_address}  (interactive docs: {api_address}docs)")
+        print(f"  API key      {api_key}")
+        print(f"{'':15}(scope read, as X-API-Key; kept in {access.home}/api-key, named"
+              f" {key_name}; more: deleton api-key create)")  # fmt: skip
         minutes = settings.compress().every / 60
         print(f"  compression  every {minutes:g} min: ended rides summarised, old detail dropped")
         report = settings.report()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -11,11 +12,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from deleton.api.keys import local_read_key
 from deleton.core.records import RiderLine, TelemetryLine
 from deleton.core.wire import parse_value
 from deleton.dump.kcat import read_messages
+from deleton.postgres import access as access_db
+from deleton.postgres.connection import open_database
+from deleton.settings import Settings
 from tests.harness.expected import ALERTS_NEVER_EXPIRE
 from tests.harness.fleet import dump_fleet
 from tests.harness.services import (
@@ -77,9 +83,9 @@ def get_json(url: str, key: str | None = None) -> Any:
 
 
 def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
-    env = env_for(db, log_level="INFO", api_key="k" * 16)
+    env = env_for(db, log_level="INFO")
     home = Path(env["DELETON_HOME"])
-    for name in ("session-secret", "screen-secret", "password-pepper"):
+    for name in ("session-secret", "screen-secret", "password-pepper", "api-key"):
         (home / name).unlink(missing_ok=True)
     process = deleton("up", "--bikes", "5", "--speed", "20", env=env, stdout=subprocess.PIPE)
     printed: list[bytes] = []
@@ -92,7 +98,7 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         base = f"http://127.0.0.1:{env['DELETON_DASHBOARD_PORT']}"
         assert link.decode().startswith(f"{base}/login/")  # under the port it was given
         # the quick start's sign-in: the link, once; secrets made in DELETON_HOME, for it only
-        for name in ("session-secret", "screen-secret", "password-pepper"):
+        for name in ("session-secret", "screen-secret", "password-pepper", "api-key"):
             assert (home / name).stat().st_mode & 0o777 == 0o600
         assert home.stat().st_mode & 0o777 == 0o700
         browser = Client(base)
@@ -114,9 +120,15 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
             assert json.load(reply)["database"] == "reachable"
         api = f"http://127.0.0.1:{env['DELETON_API_PORT']}"
         assert get_json(f"{api}/health")["database"] == "reachable"
+        # the quick start's key, printed by up: scope read, so the fleet but no rider's identity
+        key = next(line.split()[-1] for line in printed if line.strip().startswith(b"API key"))
+        assert (home / "api-key").read_bytes().split()[1] == key
+        key_text = key.decode()
         # the API's fleet is the dashboard's logic over the same rows: all five riding
-        wait_for(lambda: len(get_json(f"{api}/bikes", "k" * 16)["bikes"]) == 5,
+        wait_for(lambda: len(get_json(f"{api}/bikes", key_text)["bikes"]) == 5,
                  timeout=30, what="the API to list the five bikes riding")  # fmt: skip
+        rider = scalar(db, "SELECT min(user_id) FROM daily.ride")
+        assert get_json(f"{api}/rider/{rider}", key_text)["contact"] is None  # not personal
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
@@ -178,3 +190,21 @@ def _answers(url: str) -> bool:
             return bool(reply.status == 200)
     except OSError:
         return False
+
+
+def test_the_quick_start_key_is_kept_while_live_and_replaced_once_revoked(
+    db: str, tmp_path: Path
+) -> None:
+    database = open_database(Settings(database_url=db).database())
+    now = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC)
+    name, key = local_read_key(database, tmp_path, now)
+    assert name.startswith("up-20261201-040000-") and len(key) == 43
+    assert (tmp_path / "api-key").stat().st_mode & 0o777 == 0o600
+    assert local_read_key(database, tmp_path, now) == (name, key)  # the next up: the same key
+    with psycopg.connect(db, autocommit=True) as conn:
+        made = {k.name: k for k in access_db.keys(conn)}
+        assert made[name].scopes == ("read",)
+        access_db.revoke_key(conn, name)
+    again, fresh = local_read_key(database, tmp_path, now)
+    assert again != name and fresh != key  # revoked: a new key, under a new name
+    assert (tmp_path / "api-key").read_text().split() == [again, fresh]

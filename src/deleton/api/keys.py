@@ -7,15 +7,20 @@ and its name is not given to another key, so that the audit's names stay unambig
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import secrets
 import sys
+from pathlib import Path
 
+from .. import private
 from ..postgres import access as access_db
-from ..postgres.connection import migrated
+from ..postgres.connection import Database, migrated
 from ..settings import Settings
 from .access import digest, granted, new_key
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")  # as the table's CHECK says
+LOCAL_KEY = "api-key"  # deleton up's key for the quick start, in DELETON_HOME
 
 
 def parse_scopes(text: str) -> tuple[str, ...]:
@@ -63,3 +68,29 @@ def command(settings: Settings, action: str, name: str | None, scopes: str | Non
         print(f"API key {name} ({', '.join(chosen)}): shown this once, kept only as its hash",
               file=sys.stderr)  # fmt: skip
         return 0
+
+
+def local_read_key(database: Database, home: Path, now: dt.datetime) -> tuple[str, str]:
+    """``deleton up``'s key for the quick start, as ``(name, key)``: scope ``read`` only (no
+    names, no heart rates), kept in ``home/api-key`` as "NAME KEY" (0600, beside the
+    dashboard's secrets), so that the same key works across runs while it is live. A missing
+    file, or a key revoked since, gets a new key named ``up-<UTC time>-<random>`` (a revoked
+    key's name is never reused). Raises ``ConfigError`` as ``private.read`` does."""
+    path = home / LOCAL_KEY
+    kept = private.read(path)
+    if kept is not None:
+        name, _, key = kept.decode(errors="replace").strip().partition(" ")
+        live = database.run("the API's keys", access_db.keys)
+        if key and any(k.name == name and k.revoked_at is None for k in live):
+            return name, key
+    name = f"up-{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    key = new_key()
+    made = database.run(
+        "a read key for the quick start",
+        lambda conn: access_db.create_key(conn, name, digest(key), list(granted(["read"]))),
+    )
+    if not made:  # a name of random letters already taken: nothing to do but say so
+        raise RuntimeError(f"an API key named {name} exists")
+    private.folder(home)
+    private.write(path, f"{name} {key}\n".encode())
+    return name, key
