@@ -185,20 +185,22 @@ def test_a_screen_link_shows_its_own_bike_only(
     assert shows_none_of(texts, signin_world.others(own)) == []
 
 
-def test_an_older_screen_link_opens_only_with_a_click(
+def test_an_older_screen_link_opens_nothing(
     signin_world: SigninWorld, dashboard: Dashboard, stranger: Watched
 ) -> None:
-    # /screen/<token> opens nothing by itself (another site can send a browser to a link):
-    # its page waits for a click, and takes the token out of the address bar meanwhile
+    # review L3: links of the form /screen/<token> put their token in access logs. Retired:
+    # such a path opens nothing and echoes nothing, even with a token that works as a link
     page, base, own = stranger.page, dashboard.base, signin_world.bikes[2]
     token = cli(signin_world, dashboard, "screen-link", own).split("#", 1)[1]
     page.goto(f"{base}/screen/{token}")
-    expect(page.locator("#screen-submit")).to_be_visible()
-    assert page.url == f"{base}/screen" and page.locator("#ride-rider").count() == 0
+    expect(page.locator("h1")).to_have_text("This link does not open a screen")
+    expect(page.locator("#door-message")).to_contain_text("deleton screen-link SERIAL")
+    assert page.locator("form").count() == 0 and page.locator("#ride-rider").count() == 0
+    assert token.split(".")[-1] not in page.content()
     stranger.screenshot("older-screen-link")
-    page.locator("#screen-submit").click()
-    expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
-    assert page.url == f"{base}/screen/"
+    page.goto(f"{base}/screen/")  # nothing was opened: the screen's page asks to sign in
+    expect(page.locator("#signin-form")).to_be_visible()
+    assert shows_none_of(stranger.bodies, signin_world.names) == []
 
 
 def test_a_revoked_screen_link_stops_working(
