@@ -412,7 +412,7 @@ def install(
         session["signed"] = gate.wall()
         # the session carries the screen from here, and the address bar shows the screen's
         # page. The browser's history on disk may still hold the link it was opened at: the
-        # kiosk recipe runs Chromium so that it keeps none (README, tests/e2e/test_kiosk.py)
+        # kiosk recipe runs Chromium so that it keeps none (README, deploy/kiosk)
         return redirect(SCREEN_PAGE, 303)
 
     # on every answer: no other site may frame the dashboard (clickjacking of Sign out, or of
