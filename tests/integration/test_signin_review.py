@@ -516,7 +516,9 @@ def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
     assert open_screen(rotated.server.test_client(), screen_link(world, serial)).status_code == 403
 
 
-def test_links_of_the_retired_form_and_the_screens_they_opened_are_dead(world: World) -> None:
+def test_links_of_the_retired_form_and_the_screens_they_opened_are_dead(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     # review L3: links of the older form, /screen/<token>, put their token in the request path,
     # so the load balancer's access logs (S3) and proxies hold them; they used to open their
     # screen with a click. Those tokens are of version 1: now none opens a screen, however it is
@@ -532,8 +534,12 @@ def test_links_of_the_retired_form_and_the_screens_they_opened_are_dead(world: W
     older = kiosk.get(f"/screen/{logged}")
     assert older.status_code == 404 and "does not open a screen" in older.text
     assert logged.split(".")[-1] not in older.text and "<form" not in older.text
-    refused = open_screen(kiosk, logged)  # as if posted from the opener page
+    with caplog.at_level(logging.WARNING, logger="deleton.dashboard"):
+        refused = open_screen(kiosk, logged)  # as if posted from the opener page
     assert refused.status_code == 403 and "screen link does not work" in refused.text
+    # the log names the kiosk that needs a new link, never its token
+    assert "a screen link from 127.0.0.1 was refused" in caplog.text
+    assert logged.split(".")[-1] not in caplog.text
     assert open_screen(kiosk, tokens.screen_token(secret, grant)).status_code == 303  # control
 
     def screen_session(signed_by: str) -> Any:

@@ -401,7 +401,7 @@ def install(
                     409,
                     "You are signed in as a person. Sign out first, then open the screen link.",
                 )
-            viewer = gate.open_screen(token)
+            viewer = gate.open_screen(token, request.remote_addr or "")
         except DeletonError:
             return _page("Waiting for the database", 503, "Please reload in a moment.")
         if viewer is None:
