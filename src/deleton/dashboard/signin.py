@@ -4,7 +4,8 @@
   assets (no data in any of them).
 - A screen link (``/screen#<token>``) carries its token in the fragment, which a browser
   never sends: no server log, proxy or ``Referer`` sees it. ``/screen`` answers a page without
-  data whose script takes the token out of the address bar and the history, and POSTs it
+  data whose script takes the token out of the address bar and the back list (a browser's
+  History on disk keeps it all the same: the kiosk recipe keeps none, README), and POSTs it
   to ``/screen`` with the session's form token; that starts the screen's session and
   redirects to the screen's page, ``/screen/``. Any other path under ``/screen/`` (links once
   carried their token there, and so into access logs) opens nothing and echoes nothing: it
@@ -100,10 +101,11 @@ PAGE = """<!doctype html>
         <noscript><p class="caption door-note">A screen needs JavaScript.</p></noscript>
         <script>
           (function () {
-            // the token is the screen's credential: out of the address bar and the history
-            // before anything else, then sent in a POST body, which no log keeps. Posting at
-            // once is safe: another site can put a token in our fragment, but the post needs
-            // this session's form token, which only our own page holds
+            // the token is the screen's credential: out of the address bar and the back list
+            // before anything else (the History on disk is the kiosk recipe's to keep out),
+            // then sent in a POST body, which no log keeps. Posting at once is safe: another
+            // site can put a token in our fragment, but the post needs this session's form
+            // token, which only our own page holds
             var token = location.hash.slice(1);
             history.replaceState(null, "", location.pathname);
             if (!token) { return; }
