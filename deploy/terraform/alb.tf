@@ -288,8 +288,10 @@ resource "aws_wafv2_web_acl" "web" {
     allow {}
   }
 
-  # Labels a screen link's request (its path holds the screen's credential), so that the WAF's
-  # log leaves it out (aws_wafv2_web_acl_logging_configuration below). Counts, blocks nothing.
+  # Labels a request under /screen/ (links of the retired form, /screen/<token>, held a screen's
+  # credential in the path: their tokens no longer work, but no log need keep them), so that the
+  # WAF's log leaves it out (aws_wafv2_web_acl_logging_configuration below). Counts, blocks
+  # nothing.
   rule {
     name     = "screen-links"
     priority = 0

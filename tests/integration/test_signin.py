@@ -309,17 +309,21 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     assert open_screen(screen, link[:-2] + "xx").status_code == 403
     # a bad token on a screen's session ends it (the kiosk is not left on its old screen)
     assert screen.get("/").status_code == 302
-    # the older links' form, /screen/<token>, opens nothing by a GET (another site can send
-    # a browser to a link): it answers the opener with the token filled in and a button
-    # to press, never a form that posts itself
-    older = screen.get(f"/screen/{link}")
-    assert older.status_code == 200 and 'id="screen-submit"' in older.text
-    assert f'value="{link}"' in older.text and ".submit()" not in older.text
-    assert no_rider_in(world, older.text) and screen.get("/").status_code == 302
-    opened = open_screen(screen, link)  # the button posts the form
-    assert (opened.status_code, opened.location) == (303, "/screen/")  # the token leaves the URL
-    status, body = update(screen, dash_calls.route(f"/screen/{link}"))
+    opened = open_screen(screen, link)
+    assert (opened.status_code, opened.location) == (303, "/screen/")
+    status, body = update(screen, dash_calls.route("/screen/"))
     assert status == 200 and "ride-state" in body and "bike-picker" not in body
+    # the older links' form, /screen/<token>: retired. It opens nothing, echoes nothing, and
+    # leaves the screen's session as it was (a GET changes nothing: another site can send a
+    # browser to a link); within the app, such a path is not the screen's page
+    older = screen.get(f"/screen/{link}")
+    assert older.status_code == 404 and "does not open a screen" in older.text
+    assert link not in older.text and link[-12:] not in older.text and "<form" not in older.text
+    assert no_rider_in(world, older.text)
+    status, body = update(screen, dash_calls.route(f"/screen/{link}"))
+    assert status == 200 and "Not on this screen" in body and link not in body
+    status, body = update(screen, dash_calls.route("/screen/"))
+    assert status == 200 and "ride-state" in body  # still the screen it was
     status, body = update(screen, dash_calls.ride_tick(own))
     assert status == 200 and world.riders[own] in body
     assert no_rider_in(world, body, but=world.riders[own])
@@ -357,16 +361,15 @@ def test_a_screen_link_never_replaces_a_persons_session(world: World) -> None:
     forged = staff.post("/screen", data={"token": link})
     assert forged.status_code == 403
     assert update(staff, dash_calls.fleet_tick())[0] == 200  # still staff, not a screen
-    # another site's link to the older form: a page with a button, nothing opened
+    # another site's link to the older form: retired, nothing opened, nothing echoed
     followed = staff.get(f"/screen/{link}")
-    assert followed.status_code == 200 and 'id="screen-submit"' in followed.text
+    assert followed.status_code == 404 and link not in followed.text
     assert update(staff, dash_calls.fleet_tick())[0] == 200
-    # the path's token goes into the page's form as text, never as markup
     injected = staff.get("/screen/%22%3E%3Cscript%3Ealert(1)%3C/script%3E").text
-    assert "<script>alert(1)" not in injected and "&#34;&gt;&lt;script&gt;" in injected
+    assert "alert(1)" not in injected and "&#34;" not in injected
     # a bad token signs no one out (a person is asked to sign out before any token is read)
     assert open_screen(staff, link[:-2] + "xx").status_code == 409
-    assert staff.get(f"/screen/{link[:-2]}xx").status_code == 200
+    assert staff.get(f"/screen/{link[:-2]}xx").status_code == 404
     assert update(staff, dash_calls.fleet_tick())[0] == 200
     # even a good link, posted from our own page, asks a person to sign out first
     asked = open_screen(staff, link)

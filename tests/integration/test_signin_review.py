@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,12 +27,12 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from deleton.core.access import STAFF, token_digest, viewer_from
-from deleton.credentials import passwords
+from deleton.core.access import STAFF, Viewer, session_of, token_digest, viewer_from
+from deleton.credentials import passwords, tokens
 from deleton.credentials.tokens import random_token
 from deleton.dashboard.gate import Gate
 from deleton.postgres import accounts, schema
-from tests.harness import dash_calls
+from tests.harness import dash_calls, retired_links
 from tests.harness.browser import PASSWORD_PEPPER, SCREEN_SECRET
 from tests.harness.idp import AlbKeys, IdentityProvider, alb_token
 from tests.harness.services import env_for, execute, run_deleton, scalar
@@ -513,6 +514,48 @@ def test_a_new_screen_secret_ends_every_screen_and_links_leave_the_address_bar(
     reloaded = moved.get("/screen/")
     assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
     assert open_screen(rotated.server.test_client(), screen_link(world, serial)).status_code == 403
+
+
+def test_links_of_the_retired_form_and_the_screens_they_opened_are_dead(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # review L3: links of the older form, /screen/<token>, put their token in the request path,
+    # so the load balancer's access logs (S3) and proxies hold them; they used to open their
+    # screen with a click. Those tokens are of version 1: now none opens a screen, however it is
+    # sent, and a screen one opened ends, its kiosk told its link does not work. Each check has
+    # its control: the same grant, in the current version, works
+    app, gate = make_app(world)
+    gate.recheck = 0.0
+    serial, secret = world.bikes[1], SCREEN_SECRET.encode()
+    grant = tokens.screen_grant(secret, screen_link(world, serial))
+    assert grant is not None
+    logged = retired_links.version_1_token(secret, grant)  # what an access log may hold
+    kiosk = app.server.test_client()
+    older = kiosk.get(f"/screen/{logged}")
+    assert older.status_code == 404 and "does not open a screen" in older.text
+    assert logged.split(".")[-1] not in older.text and "<form" not in older.text
+    with caplog.at_level(logging.WARNING, logger="deleton.dashboard"):
+        refused = open_screen(kiosk, logged)  # as if posted from the opener page
+    assert refused.status_code == 403 and "screen link does not work" in refused.text
+    # the log names the kiosk that needs a new link, never its token
+    assert "a screen link from 127.0.0.1 was refused" in caplog.text
+    assert logged.split(".")[-1] not in caplog.text
+    assert open_screen(kiosk, tokens.screen_token(secret, grant)).status_code == 303  # control
+
+    def screen_session(signed_by: str) -> Any:
+        client = app.server.test_client()
+        with client.session_transaction() as session:
+            session["viewer"] = session_of(
+                Viewer(None, "", "screen", time.time(), grant, signed_by=signed_by)
+            )
+        return client
+
+    current = screen_session(tokens.screen_key(secret))  # control
+    assert update(current, dash_calls.ride_tick(serial))[0] == 200
+    opened_by_logged = screen_session(retired_links.version_1_key(secret))
+    assert update(opened_by_logged, dash_calls.ride_tick(serial))[0] == 401
+    reloaded = opened_by_logged.get("/screen/")
+    assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
 
 
 def test_sign_ins_and_outs_are_logged_by_account_and_refusals_by_address(

@@ -31,6 +31,7 @@ from deleton.core.access import (
 from deleton.credentials import keys, passwords, tokens
 from deleton.errors import ConfigError
 from deleton.settings import load_settings
+from tests.harness import retired_links
 
 STAFFER = Viewer(STAFF, "ada", "password", 1000.0, session="s1")
 ADMINISTRATOR = Viewer(ADMIN, "root", "link", 1000.0, session="s2")
@@ -66,13 +67,15 @@ def test_staff_see_everything_a_screen_its_bike_and_a_leaderboard_no_rider() -> 
     assert SCREEN.allows(Permission.BIKE, "SN0001") and not SCREEN.allows(Permission.BIKE, "SN0002")
     assert not SCREEN.allows(Permission.BIKE) and not SCREEN.allows(Permission.STAFF)
     assert SCREEN.allows(Permission.SIGNED_IN)
-    assert [p for p in ("/", "/screen/x", "/bike/SN0001") if SCREEN.may_open(p)] == [
+    assert [p for p in ("/", "/screen/", "/bike/SN0001") if SCREEN.may_open(p)] == [
         "/",
-        "/screen/x",
+        "/screen/",
         "/bike/SN0001",
     ]
     assert not any(SCREEN.may_open(p) for p in ("/fleet", "/recent", "/bike/SN0002", "/bike/"))
     assert not SCREEN.may_open("/leaderboard")
+    # links once carried their token under /screen/: nothing there but the screen's page is
+    assert not SCREEN.may_open("/screen/x") and not BOARD.may_open("/screen/x")
     assert BOARD.may_open("/leaderboard") and not BOARD.may_open("/bike/SN0001")
     assert not BOARD.may_see_bike("") and not BOARD.allows(Permission.BIKE, "")
 
@@ -182,6 +185,19 @@ def test_a_screen_token_is_signed_and_refused_otherwise() -> None:
     assert tokens.screen_grant(b"k" * 32, f"{payload}.{flipped}") is None
     assert tokens.screen_grant(b"k" * 32, "x" * 600) is None
     assert len({tokens.random_token() for _ in range(100)}) == 100
+
+
+def test_links_and_sessions_of_version_1_are_retired() -> None:
+    # version 1's links were printed as /screen/<token>, so any of their tokens may be in an
+    # access log: with the same secret, none verifies now, and a session one opened carries a
+    # fingerprint the dashboard no longer accepts
+    grant, secret = ScreenGrant(BIKE, "SN0001", 2), b"k" * 32
+    assert tokens.SCREEN_LINK_VERSION == 2
+    old = retired_links.version_1_token(secret, grant)
+    assert old != tokens.screen_token(secret, grant)
+    assert tokens.screen_grant(secret, old) is None
+    assert tokens.screen_key(secret) != retired_links.version_1_key(secret)
+    assert tokens.screen_key(secret) == tokens.screen_key(secret)  # stable within a version
 
 
 def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> None:

@@ -36,6 +36,9 @@ RECHECK_SECONDS = 10.0
 BIKE = "bike"
 LEADERBOARD = "leaderboard"
 SCREEN_KINDS = (BIKE, LEADERBOARD)
+# a screen's own page, where its link leads once opened; no other path under /screen/ is
+# anything (links once carried their token there)
+SCREEN_PAGE = "/screen/"
 
 _ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 _SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -154,9 +157,10 @@ class Viewer:
         return self.is_staff
 
     def may_open(self, path: str) -> bool:
-        """Whether this viewer may load the page at ``path``: staff any; a screen its link,
-        ``/`` (which shows it its own page) and its own page."""
-        if self.is_staff or path in ("/", "") or path.startswith("/screen/"):
+        """Whether this viewer may load the page at ``path``: staff any; a screen its own
+        page, at ``SCREEN_PAGE``, at ``/`` and at its own address (``/bike/<serial>`` or
+        ``/leaderboard``)."""
+        if self.is_staff or path in ("/", "", SCREEN_PAGE):
             return True
         if self.bike is not None:
             return path == f"/bike/{self.bike}"

@@ -1,7 +1,8 @@
 """Signed screen links (itsdangerous, HMAC-SHA256) and random tokens (one-time links, sessions).
 
 A screen token is a ``ScreenGrant`` signed with ``DELETON_SCREEN_SECRET``. It has no expiry:
-it stops working when its screen is revoked, which the database records as a new generation.
+it stops working when its screen is revoked, which the database records as a new generation,
+when the secret changes, or when ``SCREEN_LINK_VERSION`` moves on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..core.access import ScreenGrant
 
-_SALT = "deleton-screen-link"  # keeps these signatures apart from any other use of the secret
+# The links' version, bound into what signs them and into the fingerprint their sessions
+# carry: moving it on ends every link made before, and every screen opened by one, as a new
+# secret would. 2: links of version 1 were printed as /screen/<token>, their token in the
+# request path and so in access logs (the load balancer's among them), and any of them may be
+# read there; none opens a screen since
+SCREEN_LINK_VERSION = 2
+# keeps these signatures apart from any other use of the secret, and from older links'
+_SALT = f"deleton-screen-link/{SCREEN_LINK_VERSION}"
 
 
 def _serializer(secret: bytes) -> URLSafeSerializer:
@@ -26,9 +34,11 @@ def screen_token(secret: bytes, grant: ScreenGrant) -> str:
 
 
 def screen_key(secret: bytes) -> str:
-    """A fingerprint of the screen secret, for screen sessions to carry: a new secret ends
-    them all. An HMAC under the secret, so it tells nothing of it."""
-    return hmac.new(secret, b"deleton-screen-sessions", hashlib.sha256).hexdigest()[:16]
+    """A fingerprint of the screen secret and the links' version, for screen sessions to carry:
+    a new secret or version ends them all. An HMAC under the secret, so it tells nothing of
+    it."""
+    purpose = f"deleton-screen-sessions/{SCREEN_LINK_VERSION}".encode()
+    return hmac.new(secret, purpose, hashlib.sha256).hexdigest()[:16]
 
 
 def screen_grant(secret: bytes, token: str) -> ScreenGrant | None:

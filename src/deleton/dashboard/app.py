@@ -227,13 +227,13 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
 
 
 def screen_page(viewer: Viewer, path: str) -> Any:
-    """A screen's page: its own bike's ride, wherever it is asked for; anything else shows
-    nothing of anyone."""
+    """A screen's page (its own bike's ride, or the leaderboard) at any path the screen may
+    open; anything else shows nothing of anyone."""
     if viewer.bike is not None:
-        if path in ("/", "") or path.startswith("/screen/") or path == f"/bike/{viewer.bike}":
+        if viewer.may_open(path):
             return pages.ride_page(viewer.bike, kiosk=True)
         return pages.not_on_this_screen(f"This screen shows bike {viewer.bike} only.")
-    if path in ("/", "/leaderboard") or path.startswith("/screen/"):
+    if viewer.may_open(path):
         return pages.leaderboard_page()
     return pages.not_on_this_screen("This screen shows the leaderboard only.")
 

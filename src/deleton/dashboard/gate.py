@@ -209,13 +209,21 @@ class Gate:
     def _lifetime(self) -> int:
         return max(60, int(self.config.session_lifetime))
 
-    def open_screen(self, token: str) -> Viewer | None:
-        """The viewer of a screen link, asked of the database now; ``None`` when the link is
-        not ours or its screen has been revoked since."""
+    def open_screen(self, token: str, address: str = "") -> Viewer | None:
+        """The viewer of a screen link (opened from client ``address``), asked of the database
+        now; ``None`` when the link is not ours or its screen has been revoked since."""
         if self.screen_secret is None:
             return None
         grant = tokens.screen_grant(self.screen_secret, token)
         if grant is None:
+            # after an upgrade that retires links, or a new secret, this names the kiosks that
+            # still need a new link; never the token
+            log.warning(
+                "a screen link from %s was refused: not signed with this dashboard's screen"
+                " secret, or of a retired version (links are at version %d)",
+                address,
+                tokens.SCREEN_LINK_VERSION,
+            )
             return None
         current = run_query(
             self.connect,

@@ -4,11 +4,12 @@
   assets (no data in any of them).
 - A screen link (``/screen#<token>``) carries its token in the fragment, which a browser
   never sends: no server log, proxy or ``Referer`` sees it. ``/screen`` answers a page without
-  data whose script takes the token out of the address bar and the history, and POSTs it
+  data whose script takes the token out of the address bar and the back list (a browser's
+  History on disk keeps it all the same: the kiosk recipe keeps none, README), and POSTs it
   to ``/screen`` with the session's form token; that starts the screen's session and
-  redirects to the screen's page, ``/screen/``. The older form, ``/screen/<token>``, answers
-  the same page with the token filled in and a button to press: a GET never opens a screen,
-  so another site's link cannot sign a browser into a screen of its choosing.
+  redirects to the screen's page, ``/screen/``. Any other path under ``/screen/`` (links once
+  carried their token there, and so into access logs) opens nothing and echoes nothing: it
+  says the link is retired (the tokens of those days no longer verify, ``tokens``).
 - A person signed in is never turned into a screen: opening one asks them to sign out first.
   A bad screen token ends only a screen's session, never a person's.
 - Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
@@ -43,7 +44,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from ..core.access import Permission, Viewer, session_of, viewer_from
+from ..core.access import SCREEN_PAGE, Permission, Viewer, session_of, viewer_from
 from ..errors import DeletonError
 from .alb import HEADER, AlbIdentity
 from .gate import WRONG, Gate
@@ -55,9 +56,8 @@ COOKIE = "deleton_session"
 OPEN_PATHS = {"/healthz", "/_favicon.ico", "/favicon.ico", "/login", "/logout", CALLBACK}
 OPEN_PREFIXES = ("/assets/", "/_dash-component-suites/", "/login/")
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")  # no data in them
-# where a screen link leads once opened: under /screen/, which the load balancer lets through
+# a screen's page, SCREEN_PAGE, is under /screen/, which the load balancer lets through
 # unauthenticated as it does the links, so a kiosk never meets the identity provider
-SCREEN_PAGE = "/screen/"
 SCREEN_LINK = "/screen"  # the links' page: /screen#<token>
 
 PAGE = """<!doctype html>
@@ -96,26 +96,16 @@ PAGE = """<!doctype html>
         {% elif form == "screen" %}
         <form method="post" action="/screen" id="screen-form">
           <input type="hidden" name="csrf" value="{{ csrf }}">
-          <input type="hidden" name="token" id="screen-token" value="{{ token }}">
-          {% if token %}
-          <button type="submit" id="screen-submit">Open the screen</button>
-          {% endif %}
+          <input type="hidden" name="token" id="screen-token" value="">
         </form>
-        {% if token %}
-        <script>
-          // an older link, /screen/<token>: its token out of the address bar and the history.
-          // The form waits for a click: a page that posted itself would let another site's
-          // link open a screen in this browser
-          history.replaceState(null, "", "/screen");
-        </script>
-        {% else %}
         <noscript><p class="caption door-note">A screen needs JavaScript.</p></noscript>
         <script>
           (function () {
-            // the token is the screen's credential: out of the address bar and the history
-            // before anything else, then sent in a POST body, which no log keeps. Posting at
-            // once is safe: another site can put a token in our fragment, but the post needs
-            // this session's form token, which only our own page holds
+            // the token is the screen's credential: out of the address bar and the back list
+            // before anything else (the History on disk is the kiosk recipe's to keep out),
+            // then sent in a POST body, which no log keeps. Posting at once is safe: another
+            // site can put a token in our fragment, but the post needs this session's form
+            // token, which only our own page holds
             var token = location.hash.slice(1);
             history.replaceState(null, "", location.pathname);
             if (!token) { return; }
@@ -123,7 +113,6 @@ PAGE = """<!doctype html>
             document.getElementById("screen-form").submit();
           })();
         </script>
-        {% endif %}
         {% endif %}
         {% if oidc %}
         <p><a class="door-button" id="signin-oidc"
@@ -148,6 +137,10 @@ SIGN_IN_NOTES = (
 SCREEN_OPENING = (
     "This page opens a bike's screen from its link. No link? Ask for one:"
     " deleton screen-link SERIAL."
+)
+RETIRED_LINK = (
+    "Links of this older form carried their token in the address, where logs keep it: every one"
+    " of them has stopped working. Ask for a new link: deleton screen-link SERIAL."
 )
 
 
@@ -331,10 +324,10 @@ def install(
                 return _page("Not allowed", 403, "A screen link opens from its own page.")
             return _open_screen(request.form.get("token", "")[:1024])
         if path.startswith("/screen/") and path != SCREEN_PAGE:
-            # the older links' form: a GET opens nothing (another site can make a browser
-            # follow a link), it answers the opener with the token filled in and a button.
-            # The token is a credential: never logged
-            return screen_opener(path.removeprefix("/screen/")[:1024])
+            # links of the older form, /screen/<token>, whose tokens went into access logs: no
+            # token of theirs verifies any more, and what was asked for is neither echoed nor
+            # logged, nor does it change the session (another site can send a browser here)
+            return _page("This link does not open a screen", 404, RETIRED_LINK)
         dash = path.startswith("/_")
         if alb is not None and not dash and HEADER in request.headers:
             # the header comes with every page load: who it names, and their role, is taken
@@ -396,10 +389,8 @@ def install(
         if gate.wall() - signed > config.session_lifetime / 4:
             session["signed"] = gate.wall()  # modified: the cookie is signed again
 
-    def screen_opener(token: str = "") -> Response:
-        return _page(
-            "Opening the screen", 200, SCREEN_OPENING, form="screen", csrf=_csrf(), token=token
-        )
+    def screen_opener() -> Response:
+        return _page("Opening the screen", 200, SCREEN_OPENING, form="screen", csrf=_csrf())
 
     def _open_screen(token: str) -> Any:
         try:
@@ -412,7 +403,7 @@ def install(
                     409,
                     "You are signed in as a person. Sign out first, then open the screen link.",
                 )
-            viewer = gate.open_screen(token)
+            viewer = gate.open_screen(token, request.remote_addr or "")
         except DeletonError:
             return _page("Waiting for the database", 503, "Please reload in a moment.")
         if viewer is None:
@@ -421,8 +412,9 @@ def install(
             return _screen_refused()
         start_session(viewer)
         session["signed"] = gate.wall()
-        # the session carries the screen from here: the link's token leaves the address bar,
-        # and so the kiosk's history (a redirect's own address is not kept)
+        # the session carries the screen from here, and the address bar shows the screen's
+        # page. The browser's history on disk may still hold the link it was opened at: the
+        # kiosk recipe runs Chromium so that it keeps none (README, deploy/kiosk)
         return redirect(SCREEN_PAGE, 303)
 
     # on every answer: no other site may frame the dashboard (clickjacking of Sign out, or of
