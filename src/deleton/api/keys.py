@@ -71,8 +71,9 @@ def command(settings: Settings, action: str, name: str | None, scopes: str | Non
 
 
 def local_read_key(database: Database, home: Path, now: dt.datetime) -> tuple[str, str]:
-    """``deleton up``'s key for the quick start, as ``(name, key)``: scope ``read`` only (no
-    names, no heart rates), kept in ``home/api-key`` as "NAME KEY" (0600, beside the
+    """``deleton up``'s key for the quick start, as ``(name, key)``: scope ``read`` only, which
+    still shows riders' names, ages and heart rates (never contact details), so it is kept as
+    the dashboard's secrets are, in ``home/api-key`` as "NAME KEY" (0600, beside the
     dashboard's secrets), so that the same key works across runs while it is live. A missing
     file, or a key revoked since, gets a new key named ``up-<UTC time>-<random>`` (a revoked
     key's name is never reused). Raises ``ConfigError`` as ``private.read`` does."""
