@@ -208,3 +208,8 @@ def test_the_quick_start_key_is_kept_while_live_and_replaced_once_revoked(
     again, fresh = local_read_key(database, tmp_path, now)
     assert again != name and fresh != key  # revoked: a new key, under a new name
     assert (tmp_path / "api-key").read_text().split() == [again, fresh]
+    (tmp_path / "api-key").unlink()  # DELETON_HOME lost: its key must not stay live
+    third, _ = local_read_key(database, tmp_path, now)
+    with psycopg.connect(db, autocommit=True) as conn:
+        live = [k.name for k in access_db.keys(conn) if k.revoked_at is None]
+    assert live == [third]

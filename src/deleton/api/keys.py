@@ -76,7 +76,8 @@ def local_read_key(database: Database, home: Path, now: dt.datetime) -> tuple[st
     the dashboard's secrets are, in ``home/api-key`` as "NAME KEY" (0600, beside the
     dashboard's secrets), so that the same key works across runs while it is live. A missing
     file, or a key revoked since, gets a new key named ``up-<UTC time>-<random>`` (a revoked
-    key's name is never reused). Raises ``ConfigError`` as ``private.read`` does."""
+    key's name is never reused), and every other live ``up-`` key is revoked: its key was in a
+    file that is gone. Raises ``ConfigError`` as ``private.read`` does."""
     path = home / LOCAL_KEY
     kept = private.read(path)
     if kept is not None:
@@ -92,6 +93,17 @@ def local_read_key(database: Database, home: Path, now: dt.datetime) -> tuple[st
     )
     if not made:  # a name of random letters already taken: nothing to do but say so
         raise RuntimeError(f"an API key named {name} exists")
+    stale = [
+        k.name
+        for k in database.run("the API's keys", access_db.keys)
+        if k.name.startswith("up-") and k.name != name and k.revoked_at is None
+    ]
+
+    def revoke(conn: access_db.Connection) -> None:
+        for older in stale:
+            access_db.revoke_key(conn, older)
+
+    database.run("older quick-start keys", revoke)
     private.folder(home)
     private.write(path, f"{name} {key}\n".encode())
     return name, key
