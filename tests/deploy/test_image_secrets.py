@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from . import test_image
 from .test_image import PASSWORDS, fargate
 
 
@@ -26,7 +25,7 @@ def test_a_failed_docker_run_shows_no_password(
         # a container that echoes what it was given, as a crashing entrypoint may
         return subprocess.CompletedProcess(argv, 125, f"connecting to {url}", f"bad {secret}")
 
-    monkeypatch.setattr(test_image.subprocess, "run", failing)
+    monkeypatch.setattr(subprocess, "run", failing)
     with pytest.raises(AssertionError) as failure:
         fargate("deleton:x", tmp_path, {"DELETON_DATABASE_URL": url, **PASSWORDS}, "db", "init")
     message = str(failure.value)
