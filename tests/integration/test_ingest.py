@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -19,8 +20,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
+from deleton.core.records import RideLine, RiderLine, TelemetryLine
+from deleton.core.wire import format_value
+from deleton.postgres import rides as rides_db
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import (
     INGEST_SETTINGS,
@@ -31,11 +36,12 @@ from tests.harness.expected import (
     settled,
     stored,
 )
-from tests.harness.fleet import START, fill_topic
+from tests.harness.fleet import SECOND, START, fill_topic
 from tests.harness.services import (
     SmtpServer,
     deleton,
     env_for,
+    execute,
     free_port,
     rows,
     scalar,
@@ -165,3 +171,54 @@ def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
         assert values[position] == sent
     assert rows(db, "SELECT duration, heart_rate FROM daily.reading") == [(1.0, 0)]
     assert rows(db, "SELECT user_id FROM daily.ride") == [(100,)]
+
+
+def test_a_line_the_broker_held_before_an_erasure_never_brings_the_rider_back(
+    db: str, kafka: LocalBroker, ingest_env: Any
+) -> None:
+    """L1: a [SYSTEM] line waits in the topic (ingestion behind) while its rider is erased;
+    its bike's clock runs an hour fast, so the line says it came after the erasure. The
+    broker's time of the message says it did not: the rider stays erased, and its ride is
+    an unknown rider's. The rider's real visit after the erasure brings them back, with the
+    profile they came back with."""
+    from confluent_kafka import Producer
+
+    kafka.create_topic("erased", 1)
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, user_id, started_at, ended_at,"
+                " host) VALUES (nextval('daily.ride_id_seq'), 'SN0001', 100,"
+                " now() - interval '2 hours', now() - interval '1 hour', 'mendoza v9')")  # fmt: skip
+    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+
+    def ride(key: bytes, rider: RiderLine) -> None:
+        """The rider's line and a reading, stamped by the producer's clock (CreateTime)."""
+        records: list[RiderLine | RideLine | TelemetryLine] = [
+            rider,
+            RideLine(rider.at + SECOND, "mendoza v9", 1.0, 30),
+            TelemetryLine(rider.at + 3 * SECOND // 2, "mendoza v9", 90, 60, 50.0),
+        ]
+        for record in records:
+            producer.produce("erased", value=format_value(record), key=key)
+        assert producer.flush(30) == 0
+
+    fast = time.time_ns() // 1000 + 3_600 * SECOND
+    held = RiderLine(fast, "mendoza v9", 100, "Steven Pearce", "male",
+                     "0 Simpson locks,Wilkinsonshire,E68 8SH", 273715200000,
+                     "steven.p@gmail.com", 167, 83, 1647993600000, "SNFAST", "direct")  # fmt: skip
+    ride(b"SNFAST", held)
+    with psycopg.connect(db) as conn:
+        assert rides_db.erase_rider(conn, 100) is rides_db.Erasure.ERASED
+    visit = held._replace(at=time.time_ns() // 1000, email="came.back@example.org",
+                          bike_serial="SNBACK")  # fmt: skip
+    ride(b"SNBACK", visit)
+    process = deleton("ingest", env=ingest_env("erased"))
+    try:
+        wait_for(lambda: caught_up(db, "kafka:erased", {0: 6}), timeout=60, what="catch-up")
+    finally:
+        stop(process)
+    assert rows(db, "SELECT email FROM daily.rider WHERE user_id = 100") == [
+        ("came.back@example.org",)
+    ]
+    assert rows(db, "SELECT bike_serial, user_id FROM daily.ride"
+                    " WHERE bike_serial IN ('SNFAST', 'SNBACK') ORDER BY bike_serial") == [
+        ("SNBACK", 100), ("SNFAST", None)
+    ]  # fmt: skip
