@@ -16,6 +16,8 @@ are caught up, so that a backlog is not taken for silence). One bike's wrong clo
 never ends another bike's ride. A line stamped further than ``max_skew_us`` from its broker
 timestamp is not believed and becomes a dead letter. Readings with no open ride (the
 ``[SYSTEM]`` line was never seen) start a ride with an unknown rider rather than being dropped.
+A ride and its alerts carry the broker time of the ``[SYSTEM]`` line that named its rider
+(``named_at``): the store judges a rider's erasure by it, never by the bike's clock.
 
 Nothing a message holds can raise out of ``feed_all``: bad input, and as a last line of defence
 any error while handling a message, become a dead letter for that message.
