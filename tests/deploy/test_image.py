@@ -176,6 +176,11 @@ def fargate(image: str, home: Path, env: dict[str, str], *command: str, detach: 
     return docker("run", *mode, *flags, image, *command, timeout=timeout, secrets=env)
 
 
+def logs(container: str) -> str:
+    """The end of what ``container`` wrote to stderr, for a failure's message: no password."""
+    return redact(docker("logs", container).stderr[-3000:], list(PASSWORDS.values()))
+
+
 def login_url(admin: str, login: str) -> str:
     params: dict[str, Any] = conninfo_to_dict(admin)
     params.update(user=login)
@@ -239,13 +244,13 @@ def test_the_api_answers_health_and_stops_on_sigterm(migrated: str, image: str,
                     break
             except OSError:
                 state = docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip()
-                assert state == "true", docker("logs", container).stderr[-3000:]
+                assert state == "true", logs(container)
                 assert time.monotonic() < deadline, "the API did not answer within 120 s"
                 time.sleep(0.2)
         ready = time.monotonic() - started
         docker("stop", "-t", "30", container)
         code = docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip()
-        assert code == "0", docker("logs", container).stderr[-3000:]
+        assert code == "0", logs(container)
     finally:
         docker("rm", "-f", container, check=False)
     with REPORT.open("a") as report:
