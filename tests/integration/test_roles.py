@@ -273,6 +273,7 @@ EXPECTED = {
         "historical.high_limit(integer)",
         "historical.names_user_id(bytea,bigint)",
         "historical.number_is(text,bigint)",
+        "historical.user_id_candidates(bigint)",
         "historical.wire_field(text,text,boolean)",
         "keeper.api_keys()",
         "keeper.create_api_key(text,bytea,text[])",

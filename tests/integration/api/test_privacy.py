@@ -628,7 +628,8 @@ def test_refused_lines_go_whatever_way_they_write_the_user_id(scratch: Api, worl
         return b"".join(b"\\\\u%04x" % ord(c) for c in digits)
 
     theirs = [b"987654000", b'\\"987654000\\"', b"987654000.0", b"9.87654e8", b"987654000E+0",
-              b'\\" 987654000 \\"', b'\\"' + escaped("987654000") + b'\\"', b"+987654000"]  # fmt: skip
+              b'\\" 987654000 \\"', b'\\"' + escaped("987654000") + b'\\"', b"+987654000",
+              b"0.0987654e10", b"98765400000e-2", b'\\"9.876540E+08\\"']  # fmt: skip
     others = [b'\\"9876540001\\"', b"987654000.5", b"9.87654001e8", b"98765400",
               b'\\"' + escaped("987654001") + b'\\"']  # fmt: skip
     values = {form: line.replace(written, b'\\"user_id\\":' + form) for form in theirs + others}
