@@ -40,13 +40,13 @@ def test_lines_held_before_an_erasure_bring_nothing_back_and_later_ones_are_a_ne
         ],
     )
     erased = {7: ERASED_AT, 9: ERASED_AT - 5}  # 9 came back after their erasure
-    riders, rides, alerts = _not_erased(batch, erased)
+    riders, rides, alerts = _not_erased(batch, erased, 0)
     assert sorted(r.user_id for r in riders) == [8, 9]
     assert rides[0] == NewRide(1, "SN0001", None, ERASED_AT - 1, "h v1", None, None, ERASED_AT - 1)
     assert rides[1:] == batch.new_rides[1:]
     assert [a.ride_id for a in alerts] == [2, 3]
-    assert _not_erased(batch, erased) == (riders, rides, alerts)  # a replay: the same rows
-    assert _not_erased(batch, {}) == (list(batch.riders.values()), batch.new_rides, batch.alerts)
+    assert _not_erased(batch, erased, 0) == (riders, rides, alerts)  # a replay: the same rows
+    assert _not_erased(batch, {}, 0) == (list(batch.riders.values()), batch.new_rides, batch.alerts)
 
 
 def test_a_fast_bike_clock_does_not_undo_an_erasure() -> None:
@@ -59,7 +59,7 @@ def test_a_fast_bike_clock_does_not_undo_an_erasure() -> None:
         new_rides=[NewRide(1, "SN0001", 7, fast, "h v1", "male", 52, ERASED_AT - 1)],
         alerts=[AlertRow(1, 7, "high", fast + 5, 190, 168, ERASED_AT - 1)],
     )
-    riders, rides, alerts = _not_erased(batch, {7: ERASED_AT})
+    riders, rides, alerts = _not_erased(batch, {7: ERASED_AT}, 0)
     assert riders == [] and alerts == []
     assert rides == [NewRide(1, "SN0001", None, fast, "h v1", None, None, ERASED_AT - 1)]
 
@@ -77,7 +77,7 @@ def test_a_line_without_a_broker_time_brings_no_erased_rider_back() -> None:
         ],
         alerts=[AlertRow(1, 7, "high", later, 190, 168, None)],
     )
-    riders, rides, alerts = _not_erased(batch, {7: ERASED_AT})
+    riders, rides, alerts = _not_erased(batch, {7: ERASED_AT}, 0)
     assert [r.user_id for r in riders] == [8]
     assert [r.user_id for r in rides] == [None, 8]
     assert alerts == []
@@ -96,6 +96,25 @@ def test_a_rider_back_after_their_erasure_keeps_the_profile_they_came_back_with(
             NewRide(2, "SN0002", 7, visit.at, "h v1", "male", 52, ERASED_AT + HOUR),
         ],
     )
-    riders, rides, _ = _not_erased(batch, {7: ERASED_AT})
+    riders, rides, _ = _not_erased(batch, {7: ERASED_AT}, 0)
     assert riders == [visit]
+    assert [r.user_id for r in rides] == [None, 7]
+
+
+def test_a_producers_clock_may_run_ahead_by_the_margin_and_no_more() -> None:
+    """A CreateTime is the producer's clock, which the broker lets run ``margin`` ahead of
+    its own (Kafka's message.timestamp.after.max.ms, an hour by default): a line stamped
+    within the margin after the erasure may have reached the broker before it, and brings
+    nothing back; one stamped beyond it came later."""
+    within, beyond = ERASED_AT + HOUR, ERASED_AT + HOUR + 1
+    batch = Batch(
+        riders={7: rider(7, beyond)},
+        rider_lines=[(rider(7, within), within), (rider(7, beyond), beyond)],
+        new_rides=[
+            NewRide(1, "SN0001", 7, within, "h v1", "male", 52, within),
+            NewRide(2, "SN0002", 7, beyond, "h v1", "male", 52, beyond),
+        ],
+    )
+    riders, rides, _ = _not_erased(batch, {7: ERASED_AT}, HOUR)
+    assert riders == [rider(7, beyond)]
     assert [r.user_id for r in rides] == [None, 7]
