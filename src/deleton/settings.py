@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     max_clock_skew: float = Field(
         86_400.0, gt=0, description="seconds a line may be from its broker time"
     )
+    # Kafka's message.timestamp.after.max.ms (1 hour by default): how far a CreateTime, the
+    # producer's clock, may run ahead of when the broker took the message; 0 for a topic of
+    # LogAppendTime, the broker's own clock
+    broker_time_margin: float = Field(
+        3_600.0, ge=0, description="seconds a broker timestamp may be ahead of its arrival"
+    )
     ingest_batch_bytes: int = Field(32 * 2**20, ge=2**16)
     dead_letter_max_bytes: int = Field(64 * 2**10, ge=0)
     alert_max_age: float = Field(900.0, gt=0, description="seconds after the reading")
@@ -231,6 +237,7 @@ class Settings(BaseSettings):
             self.dead_letter_max_bytes,
             self.metrics_host,
             self.kafka_group_id if self.metrics_emf else None,
+            int(self.broker_time_margin * 1_000_000),
         )
 
     def kafka(self) -> KafkaConfig:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -37,13 +38,27 @@ REPORT = ROOT / "build" / "deploy" / "image.md"
 
 
 def docker(
-    *args: str, timeout: float = 900, check: bool = True
+    *args: str, timeout: float = 900, check: bool = True, secrets: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    """``docker ARGS``; ``secrets`` reach it through its environment only (``-e NAME`` in
+    ARGS passes one on to a container), never on its command line, where ``ps`` and a
+    failure's message would show them. A failure's message shows no secret: neither these
+    nor the test's generated passwords."""
+    env = {**os.environ, **(secrets or {})}
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)  # fmt: skip
     if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} exited {done.returncode}:\n"
-                             f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")  # fmt: skip
+        hidden = [*PASSWORDS.values(), *(secrets or {}).values()]
+        raise AssertionError(redact(f"docker {' '.join(args)} exited {done.returncode}:\n"
+                                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}", hidden))  # fmt: skip
     return done
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets``, and any password in a database URL, starred out."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +170,15 @@ def fargate(image: str, home: Path, env: dict[str, str], *command: str, detach: 
     """``docker run`` as the task definitions run the image."""
     flags = ["--network", "host", "--read-only", "--user", "10001:10001",
              "-v", f"{home}:/var/lib/deleton"]  # fmt: skip
-    for key, value in env.items():
-        flags += ["-e", f"{key}={value}"]
+    for key in env:
+        flags += ["-e", key]  # the value from docker's own environment: never on its command line
     mode = ["-d"] if detach else ["--rm"]
-    return docker("run", *mode, *flags, image, *command, timeout=timeout)
+    return docker("run", *mode, *flags, image, *command, timeout=timeout, secrets=env)
+
+
+def logs(container: str) -> str:
+    """The end of what ``container`` wrote to stderr, for a failure's message: no password."""
+    return redact(docker("logs", container).stderr[-3000:], list(PASSWORDS.values()))
 
 
 def login_url(admin: str, login: str) -> str:
@@ -189,10 +209,11 @@ def test_db_init_over_verified_tls_as_fargate_runs_it(migrated: str) -> None:
 
 
 def test_a_certificate_from_another_ca_is_refused(image: str, database: str, home: Path) -> None:
+    wrong_ca = database.replace(CA_IN_IMAGE, "/etc/ssl/certs/ca-certificates.crt")
     done = docker("run", "--rm", "--network", "host", "--read-only", "--user", "10001:10001",
-                  "-v", f"{home}:/var/lib/deleton", "-e",
-                  f"DELETON_DATABASE_URL={database.replace(CA_IN_IMAGE, '/etc/ssl/certs/ca-certificates.crt')}",
-                  image, "db", "init", check=False)  # fmt: skip
+                  "-v", f"{home}:/var/lib/deleton", "-e", "DELETON_DATABASE_URL",
+                  image, "db", "init", check=False,
+                  secrets={"DELETON_DATABASE_URL": wrong_ca})  # fmt: skip
     assert done.returncode != 0
     assert "certificate verify failed" in done.stderr + done.stdout
 
@@ -223,13 +244,13 @@ def test_the_api_answers_health_and_stops_on_sigterm(migrated: str, image: str,
                     break
             except OSError:
                 state = docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip()
-                assert state == "true", docker("logs", container).stderr[-3000:]
+                assert state == "true", logs(container)
                 assert time.monotonic() < deadline, "the API did not answer within 120 s"
                 time.sleep(0.2)
         ready = time.monotonic() - started
         docker("stop", "-t", "30", container)
         code = docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip()
-        assert code == "0", docker("logs", container).stderr[-3000:]
+        assert code == "0", logs(container)
     finally:
         docker("rm", "-f", container, check=False)
     with REPORT.open("a") as report:

@@ -177,11 +177,15 @@ class LocalBroker:
             time.sleep(0.2)
         raise TimeoutError(f"Kafka broker not ready on {self.bootstrap} after {timeout} s")
 
-    def create_topic(self, name: str, partitions: int) -> None:
+    def create_topic(
+        self, name: str, partitions: int, config: dict[str, str] | None = None
+    ) -> None:
+        """A topic of ``partitions`` with ``config`` (topic settings), once it is usable."""
         from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=30)
+        wanted = NewTopic(name, partitions, 1, config=config or {})
+        futures = admin.create_topics([wanted], operation_timeout=30)
         futures[name].result(timeout=30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

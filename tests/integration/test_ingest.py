@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -19,8 +20,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
+from deleton.core.records import RideLine, RiderLine, TelemetryLine
+from deleton.core.wire import format_value
+from deleton.postgres import rides as rides_db
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import (
     INGEST_SETTINGS,
@@ -31,11 +36,12 @@ from tests.harness.expected import (
     settled,
     stored,
 )
-from tests.harness.fleet import START, fill_topic
+from tests.harness.fleet import SECOND, START, fill_topic
 from tests.harness.services import (
     SmtpServer,
     deleton,
     env_for,
+    execute,
     free_port,
     rows,
     scalar,
@@ -165,3 +171,94 @@ def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
         assert values[position] == sent
     assert rows(db, "SELECT duration, heart_rate FROM daily.reading") == [(1.0, 0)]
     assert rows(db, "SELECT user_id FROM daily.ride") == [(100,)]
+
+
+# Rider 100 of the wire format's example, on a bike whose clock runs an hour fast.
+HELD = RiderLine(0, "mendoza v9", 100, "Steven Pearce", "male",
+                 "0 Simpson locks,Wilkinsonshire,E68 8SH", 273715200000, "steven.p@gmail.com",
+                 167, 83, 1647993600000, "SNFAST", "direct")  # fmt: skip
+
+
+class Bikes:
+    """Rides sent to ``topic``, each a rider's line and a reading."""
+
+    def __init__(self, kafka: LocalBroker, topic: str) -> None:
+        from confluent_kafka import Producer
+
+        self.topic = topic
+        self.producer = Producer({"bootstrap.servers": kafka.bootstrap})
+        self.sent = 0
+
+    def ride(self, rider: RiderLine, producer_ahead: float = 0) -> None:
+        """``rider``'s ride, keyed by its bike; its messages' CreateTime is the producer's
+        clock, ``producer_ahead`` seconds fast."""
+        records: list[RiderLine | RideLine | TelemetryLine] = [
+            rider,
+            RideLine(rider.at + SECOND, "mendoza v9", 1.0, 30),
+            TelemetryLine(rider.at + 3 * SECOND // 2, "mendoza v9", 90, 60, 50.0),
+        ]
+        stamp = int((time.time() + producer_ahead) * 1000)
+        for record in records:
+            self.producer.produce(self.topic, value=format_value(record),
+                                  key=rider.bike_serial.encode(), timestamp=stamp)  # fmt: skip
+        assert self.producer.flush(30) == 0
+        self.sent += len(records)
+
+
+def erased_with_a_line_held(db: str, bikes: Bikes, producer_ahead: float) -> None:
+    """Rider 100, known from a ride, erased while the topic holds a line of theirs that the
+    bike's clock dates an hour after the erasure."""
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, user_id, started_at, ended_at,"
+                " host) VALUES (nextval('daily.ride_id_seq'), 'SN0001', 100,"
+                " now() - interval '2 hours', now() - interval '1 hour', 'mendoza v9')")  # fmt: skip
+    bikes.ride(HELD._replace(at=time.time_ns() // 1000 + 3_600 * SECOND), producer_ahead)
+    with psycopg.connect(db) as conn:
+        assert rides_db.erase_rider(conn, 100) is rides_db.Erasure.ERASED
+
+
+def ingested(db: str, bikes: Bikes, env: dict[str, str]) -> None:
+    process = deleton("ingest", env=env)
+    try:
+        done = {0: bikes.sent}
+        wait_for(lambda: caught_up(db, f"kafka:{bikes.topic}", done), timeout=60, what="catch-up")
+    finally:
+        stop(process)
+
+
+def test_a_line_the_broker_held_before_an_erasure_never_brings_the_rider_back(
+    db: str, kafka: LocalBroker, ingest_env: Any
+) -> None:
+    """L1: a [SYSTEM] line waits in the topic (ingestion behind) while its rider is erased;
+    its bike's clock runs an hour fast, so the line says it came after the erasure. The
+    broker's time of the message (LogAppendTime: the broker's clock, as the README advises
+    where bikes produce directly) says it did not: the rider stays erased, and its ride is
+    an unknown rider's. Their real visit after the erasure brings them back, with the
+    profile they came back with."""
+    kafka.create_topic("erased", 1, {"message.timestamp.type": "LogAppendTime"})
+    bikes = Bikes(kafka, "erased")
+    erased_with_a_line_held(db, bikes, producer_ahead=1_800)  # the broker ignores that clock
+    bikes.ride(HELD._replace(at=time.time_ns() // 1000, email="came.back@example.org",
+                             bike_serial="SNBACK"))  # fmt: skip
+    ingested(db, bikes, ingest_env("erased", broker_time_margin="0"))
+    assert rows(db, "SELECT email FROM daily.rider WHERE user_id = 100") == [
+        ("came.back@example.org",)
+    ]
+    assert rows(db, "SELECT bike_serial, user_id FROM daily.ride"
+                    " WHERE bike_serial IN ('SNFAST', 'SNBACK') ORDER BY bike_serial") == [
+        ("SNBACK", 100), ("SNFAST", None)
+    ]  # fmt: skip
+
+
+def test_a_producers_fast_clock_does_not_undo_an_erasure_either(
+    db: str, kafka: LocalBroker, ingest_env: Any
+) -> None:
+    """L1 where the bikes produce to the topic themselves (CreateTime, Kafka's default): the
+    message's timestamp is the bike's clock too, half an hour fast, which the broker accepts
+    (up to message.timestamp.after.max.ms ahead, an hour by default). Ingestion allows the
+    broker's margin (DELETON_BROKER_TIME_MARGIN): the rider stays erased."""
+    kafka.create_topic("erased-create-time", 1)
+    bikes = Bikes(kafka, "erased-create-time")
+    erased_with_a_line_held(db, bikes, producer_ahead=1_800)
+    ingested(db, bikes, ingest_env("erased-create-time"))
+    assert rows(db, "SELECT email FROM daily.rider WHERE user_id = 100") == []
+    assert rows(db, "SELECT user_id FROM daily.ride WHERE bike_serial = 'SNFAST'") == [(None,)]

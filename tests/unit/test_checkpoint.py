@@ -29,8 +29,16 @@ FORMAT_2 = (
     b'[1667500922000000,2.0,35],0,0,0,1667500923000000],["SN0002",18,null,"mendoza v9",'
     b"1667500923000000,null,null,0,0,0,1667500924000000]]}"
 )
-# The same two bikes as this version writes them.
+# The same two bikes as this version writes them (no broker time of the rider's line: a
+# format 2 checkpoint never kept it).
 FORMAT_3 = (
+    b'{"format":3,"fields":["ride_id","user_id","host","last_at","limit","pending","high_run",'
+    b'"low_run","fired","heard","named_at"],"bikes":{"SN0001":[17,7,"mendoza v9",'
+    b"1667500922000000,168,[1667500922000000,2.0,35],0,0,0,1667500923000000,null],"
+    b'"SN0002":[18,null,"mendoza v9",1667500923000000,null,null,0,0,0,1667500924000000,null]}}'
+)
+# As main wrote them at 50c9eb7, before ``named_at`` (the same format: fields go by name).
+FORMAT_3_BEFORE_NAMED_AT = (
     b'{"format":3,"fields":["ride_id","user_id","host","last_at","limit","pending","high_run",'
     b'"low_run","fired","heard"],"bikes":{"SN0001":[17,7,"mendoza v9",1667500922000000,168,'
     b'[1667500922000000,2.0,35],0,0,0,1667500923000000],"SN0002":[18,null,"mendoza v9",'
@@ -58,12 +66,12 @@ EXPECTED: dict[bytes, dict[str, Any]] = {
     b"SN0001": {
         "ride_id": 17, "user_id": 7, "host": "mendoza v9", "last_at": T0 + 2 * SECOND,
         "limit": 168, "pending": (T0 + 2 * SECOND, 2.0, 35), "high_run": 0, "low_run": 0,
-        "fired": 0, "heard": T0 + 3 * SECOND,
+        "fired": 0, "heard": T0 + 3 * SECOND, "named_at": None,
     },
     b"SN0002": {
         "ride_id": 18, "user_id": None, "host": "mendoza v9", "last_at": T0 + 3 * SECOND,
         "limit": None, "pending": None, "high_run": 0, "low_run": 0, "fired": 0,
-        "heard": T0 + 4 * SECOND,
+        "heard": T0 + 4 * SECOND, "named_at": None,
     },
 }  # fmt: skip
 
@@ -91,7 +99,8 @@ def test_values_are_taken_by_their_names_never_their_places() -> None:
 
 
 def test_a_field_added_later_takes_its_default_in_an_older_checkpoint() -> None:
-    doc = orjson.loads(FORMAT_3)
+    assert fields(loads(FORMAT_3_BEFORE_NAMED_AT)) == EXPECTED  # named_at: None
+    doc = orjson.loads(FORMAT_3_BEFORE_NAMED_AT)
     doc["fields"] = doc["fields"][:-1]  # written before ``heard``
     doc["bikes"] = {key: row[:-1] for key, row in doc["bikes"].items()}
     loaded = fields(loads(orjson.dumps(doc)))
@@ -109,6 +118,13 @@ def test_checkpoints_from_before_format_2_load_without_the_email(data: bytes) ->
         want = EXPECTED
     assert loaded == want
     assert b"sam@x.com" not in dumps(loads(data))
+
+
+def test_the_broker_time_of_the_riders_line_is_carried() -> None:
+    """Ingestion judges an erasure by it (L1), on every later batch of the ride."""
+    bikes = loads(FORMAT_2)
+    bikes[b"SN0001"].named_at = T0 - SECOND
+    assert loads(dumps(bikes))[b"SN0001"].named_at == T0 - SECOND
 
 
 def test_nothing_to_carry_is_an_empty_checkpoint_and_no_checkpoint_is_no_bike() -> None:

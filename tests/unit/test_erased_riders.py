@@ -1,6 +1,8 @@
 """Ingestion's rule for erased riders (``postgres.store._not_erased``), without a database: a
-line dated before its rider's erasure brings nothing of them back; a later one is a new
-visit; anyone else's lines are untouched; the same lines and erasures give the same rows."""
+line that reached the broker before its rider's erasure brings nothing of them back, whatever
+the bike's clock wrote on it; one that reached it later is a new visit; a line with no broker
+time brings no erased rider back; anyone else's lines are untouched; the same lines and
+erasures give the same rows."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from deleton.core.records import RiderLine
 from deleton.postgres.store import _not_erased
 
 ERASED_AT = 1_000_000
+HOUR = 3_600_000_000
 
 
 def rider(user_id: int, at: int) -> RiderLine:
@@ -16,26 +19,102 @@ def rider(user_id: int, at: int) -> RiderLine:
                  "sam@example.org", 180, 80, 0, "SN0001", "direct")  # fmt: skip
 
 
-def test_lines_before_an_erasure_bring_nothing_back_and_later_ones_are_a_new_visit() -> None:
+def test_lines_held_before_an_erasure_bring_nothing_back_and_later_ones_are_a_new_visit() -> None:
     batch = Batch(
         riders={7: rider(7, ERASED_AT - 1), 8: rider(8, ERASED_AT - 1), 9: rider(9, ERASED_AT)},
+        rider_lines=[
+            (rider(7, ERASED_AT - 1), ERASED_AT - 1),
+            (rider(8, ERASED_AT - 1), ERASED_AT - 1),
+            (rider(9, ERASED_AT), ERASED_AT + 1),
+        ],
         new_rides=[
-            NewRide(1, "SN0001", 7, ERASED_AT - 1, "h v1", "male", 52),
-            NewRide(2, "SN0002", 8, ERASED_AT - 1, "h v1", "male", 52),
-            NewRide(3, "SN0003", 9, ERASED_AT + 1, "h v1", "female", 30),
-            NewRide(4, "SN0004", None, ERASED_AT - 1, "h v1", None, None),
+            NewRide(1, "SN0001", 7, ERASED_AT - 1, "h v1", "male", 52, ERASED_AT - 1),
+            NewRide(2, "SN0002", 8, ERASED_AT - 1, "h v1", "male", 52, ERASED_AT - 1),
+            NewRide(3, "SN0003", 9, ERASED_AT + 1, "h v1", "female", 30, ERASED_AT + 1),
+            NewRide(4, "SN0004", None, ERASED_AT - 1, "h v1", None, None, None),
         ],
         alerts=[
-            AlertRow(1, 7, "high", ERASED_AT - 1, 190, 168),
-            AlertRow(2, 8, "high", ERASED_AT - 1, 190, 168),
-            AlertRow(3, 9, "high", ERASED_AT + 2, 200, 190),
+            AlertRow(1, 7, "high", ERASED_AT - 1, 190, 168, ERASED_AT - 1),
+            AlertRow(2, 8, "high", ERASED_AT - 1, 190, 168, ERASED_AT - 1),
+            AlertRow(3, 9, "high", ERASED_AT + 2, 200, 190, ERASED_AT + 1),
         ],
     )
     erased = {7: ERASED_AT, 9: ERASED_AT - 5}  # 9 came back after their erasure
-    riders, rides, alerts = _not_erased(batch, erased)
+    riders, rides, alerts = _not_erased(batch, erased, 0)
     assert sorted(r.user_id for r in riders) == [8, 9]
-    assert rides[0] == NewRide(1, "SN0001", None, ERASED_AT - 1, "h v1", None, None)
+    assert rides[0] == NewRide(1, "SN0001", None, ERASED_AT - 1, "h v1", None, None, ERASED_AT - 1)
     assert rides[1:] == batch.new_rides[1:]
     assert [a.ride_id for a in alerts] == [2, 3]
-    assert _not_erased(batch, erased) == (riders, rides, alerts)  # a replay: the same rows
-    assert _not_erased(batch, {}) == (list(batch.riders.values()), batch.new_rides, batch.alerts)
+    assert _not_erased(batch, erased, 0) == (riders, rides, alerts)  # a replay: the same rows
+    assert _not_erased(batch, {}, 0) == (list(batch.riders.values()), batch.new_rides, batch.alerts)
+
+
+def test_a_fast_bike_clock_does_not_undo_an_erasure() -> None:
+    """L1: the line reached the broker before the erasure; the bike's clock, an hour fast,
+    dated it after. Its rider, ride and alerts stay anonymous."""
+    fast = ERASED_AT + HOUR
+    batch = Batch(
+        riders={7: rider(7, fast)},
+        rider_lines=[(rider(7, fast), ERASED_AT - 1)],
+        new_rides=[NewRide(1, "SN0001", 7, fast, "h v1", "male", 52, ERASED_AT - 1)],
+        alerts=[AlertRow(1, 7, "high", fast + 5, 190, 168, ERASED_AT - 1)],
+    )
+    riders, rides, alerts = _not_erased(batch, {7: ERASED_AT}, 0)
+    assert riders == [] and alerts == []
+    assert rides == [NewRide(1, "SN0001", None, fast, "h v1", None, None, ERASED_AT - 1)]
+
+
+def test_a_line_without_a_broker_time_brings_no_erased_rider_back() -> None:
+    """A dump of bare values has no broker time: its lines are the past, whatever their
+    dates, and an erased rider stays erased; riders never erased are stored as ever."""
+    later = ERASED_AT + HOUR
+    batch = Batch(
+        riders={7: rider(7, later), 8: rider(8, later)},
+        rider_lines=[(rider(7, later), None), (rider(8, later), None)],
+        new_rides=[
+            NewRide(1, "SN0001", 7, later, "h v1", "male", 52, None),
+            NewRide(2, "SN0002", 8, later, "h v1", "male", 52, None),
+        ],
+        alerts=[AlertRow(1, 7, "high", later, 190, 168, None)],
+    )
+    riders, rides, alerts = _not_erased(batch, {7: ERASED_AT}, 0)
+    assert [r.user_id for r in riders] == [8]
+    assert [r.user_id for r in rides] == [None, 8]
+    assert alerts == []
+
+
+def test_a_rider_back_after_their_erasure_keeps_the_profile_they_came_back_with() -> None:
+    """In one batch, a line held since before the erasure (dated later by a fast clock, with
+    the old email) and the rider's new visit (the new email): the rider row is the visit's."""
+    stale = rider(7, ERASED_AT + 2 * HOUR)
+    visit = rider(7, ERASED_AT + HOUR)._replace(email="new@example.org")
+    batch = Batch(
+        riders={7: stale},  # the newest by the bike's clock
+        rider_lines=[(stale, ERASED_AT - 1), (visit, ERASED_AT + HOUR)],
+        new_rides=[
+            NewRide(1, "SN0001", 7, stale.at, "h v1", "male", 52, ERASED_AT - 1),
+            NewRide(2, "SN0002", 7, visit.at, "h v1", "male", 52, ERASED_AT + HOUR),
+        ],
+    )
+    riders, rides, _ = _not_erased(batch, {7: ERASED_AT}, 0)
+    assert riders == [visit]
+    assert [r.user_id for r in rides] == [None, 7]
+
+
+def test_a_producers_clock_may_run_ahead_by_the_margin_and_no_more() -> None:
+    """A CreateTime is the producer's clock, which the broker lets run ``margin`` ahead of
+    its own (Kafka's message.timestamp.after.max.ms, an hour by default): a line stamped
+    within the margin after the erasure may have reached the broker before it, and brings
+    nothing back; one stamped beyond it came later."""
+    within, beyond = ERASED_AT + HOUR, ERASED_AT + HOUR + 1
+    batch = Batch(
+        riders={7: rider(7, beyond)},
+        rider_lines=[(rider(7, within), within), (rider(7, beyond), beyond)],
+        new_rides=[
+            NewRide(1, "SN0001", 7, within, "h v1", "male", 52, within),
+            NewRide(2, "SN0002", 7, beyond, "h v1", "male", 52, beyond),
+        ],
+    )
+    riders, rides, _ = _not_erased(batch, {7: ERASED_AT}, HOUR)
+    assert riders == [rider(7, beyond)]
+    assert [r.user_id for r in rides] == [None, 7]

@@ -122,6 +122,7 @@ def test_listeners_are_on_loopback_and_every_connection_has_timeouts(settings_fr
     assert settings.kafka().client_config()["ssl.ca.location"] == "/etc/ssl/private-ca.pem"
     ingest = settings.ingest()
     assert ingest.max_clock_skew_us == 86_400_000_000 and ingest.dead_letter_max_bytes == 65_536
+    assert ingest.broker_time_margin_us == 3_600_000_000  # Kafka's after.max.ms default
 
 
 def test_the_reading_window_must_be_longer_than_a_ride_gap(settings_from: Any) -> None:

@@ -356,3 +356,24 @@ def test_a_checkpoint_of_an_earlier_format_reads_as_this_one(cut: int) -> None:
         assert bike.heard == bike.last_at
         assert bike.ride_id == first.partitions[0][key].ride_id
     assert done.messages == cut
+
+
+def test_a_ride_and_its_alerts_carry_when_their_riders_line_reached_the_broker() -> None:
+    """Ingestion judges an erasure by the broker's time of the [SYSTEM] line, never by the
+    bike's clock (L1): the ride and every alert of it carry that time, across a checkpoint
+    too; a ride of an unknown rider, or one opened by a line with no broker time, none."""
+    limit = 220 - 52
+    stamp = T0 - 3_600 * SECOND  # the bike's clock is an hour fast
+    t = tracker()
+    t.feed(msg(RIDER, 0, stamp=stamp), now=T0)
+    first = t.take()
+    resumed = tracker()
+    resumed.load(0, t.checkpoint(0))
+    for i, record in enumerate(ride_lines(T0, 4, hrt=limit + 5)):
+        resumed.feed(msg(record, 1 + i), now=T0)
+    assert first.new_rides[0].named_at == stamp
+    assert [a.named_at for a in resumed.take().alerts] == [stamp]
+    plain = feed(tracker(), [RIDER, *ride_lines(T0, 4, hrt=limit + 5)])
+    assert plain.new_rides[0].named_at is None and plain.alerts[0].named_at is None
+    unknown = feed(tracker(), ride_lines(T0, 2))
+    assert unknown.new_rides[0].named_at is None

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 
-from ..core.demographics import band_floors
 from ..core.periods import day_of
 from ..postgres import access
 from ..postgres import rides as rides_db
@@ -119,8 +118,8 @@ def erase_rider(user_id: UserId, granted: Erase, request: Request) -> Response:
 
     def erase(conn: rides_db.Connection) -> rides_db.Erasure:
         with conn.transaction():
-            # an erased rider's rides keep the lower bound of their age band: the report's
-            outcome = rides_db.erase_rider(conn, user_id, band_floors())
+            # the bands an erased rider's ages are cut to are the database's (migration 0015)
+            outcome = rides_db.erase_rider(conn, user_id)
             status = ERASURE_STATUS[outcome]
             access.audit(conn, audit_entry(request, granted.caller, status, user_id=user_id))
         return outcome

@@ -37,6 +37,10 @@ class NewRide(NamedTuple):
     # ride so that readers need no birth date, and so that it outlives the rider's erasure
     rider_gender: str | None
     rider_age: int | None  # whole years at the ride's start
+    # when the [SYSTEM] line naming its rider reached the broker (µs; None: no rider, or a
+    # line with no broker time): an erasure is undone only by a line that reached the broker
+    # after it, whatever the line's own time says (a bike's clock is not believed)
+    named_at: int | None = None
 
 
 class RideEnd(NamedTuple):
@@ -56,6 +60,7 @@ class AlertRow(NamedTuple):
     at: int  # time of the reading that fired it
     heart_rate: int
     limit: int
+    named_at: int | None = None  # the ride's ``NewRide.named_at``: whose alert it may be
 
 
 class DeadLetter(NamedTuple):
@@ -74,7 +79,11 @@ class Batch:
     stored."""
 
     readings: list[ReadingRow] = field(default_factory=list)
-    riders: dict[int, RiderLine] = field(default_factory=dict)
+    riders: dict[int, RiderLine] = field(default_factory=dict)  # each one's newest line
+    # every [SYSTEM] line of the batch, with when it reached the broker (None: no broker
+    # time), in stream order: an erased rider's profile is taken only from lines that reached
+    # the broker after the erasure, whichever is newest by the bike's clock
+    rider_lines: list[tuple[RiderLine, int | None]] = field(default_factory=list)
     new_rides: list[NewRide] = field(default_factory=list)
     ended_rides: list[RideEnd] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)

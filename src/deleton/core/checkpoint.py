@@ -7,9 +7,9 @@ Pure: bytes in, bytes out. A checkpoint of ``FORMAT`` 3 is JSON::
 
     {"format": 3,
      "fields": ["ride_id", "user_id", "host", "last_at", "limit", "pending",
-                "high_run", "low_run", "fired", "heard"],
+                "high_run", "low_run", "fired", "heard", "named_at"],
      "bikes": {"SN0001": [17, 7, "mendoza v9", 1667491200000000, 168, null, 0, 0, 0,
-                          1667491200500000]}}
+                          1667491200500000, 1667491199900000]}}
 
 - ``bikes`` holds an entry for each bike with something open, keyed by the bike's message key
   (its bytes read as latin-1: any key, losslessly). Entries are independent of one another: one
@@ -41,7 +41,7 @@ FORMAT = 3
 # an entry's values, in the order this version writes them (readers go by the names)
 FIELDS = (
     "ride_id", "user_id", "host", "last_at", "limit", "pending", "high_run", "low_run", "fired",
-    "heard",
+    "heard", "named_at",
 )  # fmt: skip
 # The formats before names were written, and the field at each place of their rows (the key
 # first). Rows of the oldest end before ``heard``.
@@ -79,6 +79,9 @@ class BikeState:
         # when its last message was received, by the receiver's clock (µs); a checkpoint from
         # before it was kept has the bike's own ``last_at`` stand in
         self.heard = 0
+        # when the [SYSTEM] line naming the rider reached the broker (µs); None when it had no
+        # broker time, and in a checkpoint from before it was kept
+        self.named_at: int | None = None
 
 
 def dumps(bikes: Mapping[bytes, BikeState]) -> bytes:

@@ -1,6 +1,8 @@
 """Who the riders are, counted: genders in the order screens show them, age bands, and riders
 counted by gender and by age band and gender. One definition for the recent-rides page, the
-daily report and erasure (which cuts an erased rider's age to its band's lower bound). Pure.
+daily report and erasure (which cuts an erased rider's age to its band's lower bound, in SQL:
+migration 0015 restates the bands' lower bounds as ``historical.age_band_floor``, so that no
+caller chooses them, and a test holds the two equal). Pure.
 """
 
 from __future__ import annotations

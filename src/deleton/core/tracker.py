@@ -16,6 +16,8 @@ are caught up, so that a backlog is not taken for silence). One bike's wrong clo
 never ends another bike's ride. A line stamped further than ``max_skew_us`` from its broker
 timestamp is not believed and becomes a dead letter. Readings with no open ride (the
 ``[SYSTEM]`` line was never seen) start a ride with an unknown rider rather than being dropped.
+A ride and its alerts carry the broker time of the ``[SYSTEM]`` line that named its rider
+(``named_at``): the store judges a rider's erasure by it, never by the bike's clock.
 
 Nothing a message holds can raise out of ``feed_all``: bad input, and as a last line of defence
 any error while handling a message, become a dead letter for that message.
@@ -134,7 +136,7 @@ class Tracker:
                     else:
                         if stamp is not None and record.at is not None and skew is not None:
                             self._check_skew(record.at, stamp, skew)
-                        self._event(partition, raw_key or b"", record)
+                        self._event(partition, raw_key or b"", record, stamp)
                         positions[partition] = next_position
                         continue
                 is_ride, at, host, a, b, c = line
@@ -189,12 +191,15 @@ class Tracker:
             self.batch.first_at = at
         return bike
 
-    def _event(self, partition: int, key: bytes, record: RiderLine | Marker) -> None:
-        """A ``[SYSTEM]`` line or a marker: both end the bike's ride; the first starts one."""
+    def _event(
+        self, partition: int, key: bytes, record: RiderLine | Marker, stamp: int | None
+    ) -> None:
+        """A ``[SYSTEM]`` line or a marker: both end the bike's ride; the first starts one.
+        ``stamp``: the message's broker time, if it has one."""
         bike = self._arrive(partition, key, record.at)
         self._end(bike)
         if type(record) is RiderLine:
-            self._open(bike, key, record.at, record.host, record)
+            self._open(bike, key, record.at, record.host, record, stamp)
 
     def _telemetry(
         self, bike: BikeState, key: bytes, at: int, host: str, hr: int, rpm: int, power: float
@@ -229,6 +234,7 @@ class Tracker:
                         reading.at,
                         hr,
                         limit if kind == alerts.HIGH else alerts.LOW_LIMIT,
+                        bike.named_at,
                     )
                 )
 
@@ -241,8 +247,16 @@ class Tracker:
         bike.pending = None
 
     def _open(
-        self, bike: BikeState, key: bytes, at: int, host: str, rider: RiderLine | None
+        self,
+        bike: BikeState,
+        key: bytes,
+        at: int,
+        host: str,
+        rider: RiderLine | None,
+        stamp: int | None = None,
     ) -> None:
+        """Start a ride at ``at``, of ``rider`` (None: unknown), whose [SYSTEM] line reached
+        the broker at ``stamp`` (None: no broker time)."""
         bike.ride_id = self.new_ride_id()
         bike.host = host
         bike.last_at = at
@@ -252,15 +266,18 @@ class Tracker:
         if rider is None:
             bike.user_id = None
             bike.limit = None
+            bike.named_at = None
         else:
             bike.user_id = rider.user_id
+            bike.named_at = stamp
             gender, age = rider.gender_kind, rider.age_at(at)
             bike.limit = alerts.high_limit(age)
             known = self.batch.riders.get(rider.user_id)
             if known is None or known.at <= at:
                 self.batch.riders[rider.user_id] = rider
+            self.batch.rider_lines.append((rider, stamp))
         self.batch.new_rides.append(
-            NewRide(bike.ride_id, key.decode(), bike.user_id, at, host, gender, age)
+            NewRide(bike.ride_id, key.decode(), bike.user_id, at, host, gender, age, bike.named_at)
         )
 
     def _end(self, bike: BikeState) -> None:
@@ -272,6 +289,7 @@ class Tracker:
         bike.ride_id = None
         bike.user_id = None
         bike.limit = None
+        bike.named_at = None
 
     def expire_idle(self, now: int, partitions: Collection[int]) -> set[int]:
         """In ``partitions`` (those caught up with their source, so that silence is silence and

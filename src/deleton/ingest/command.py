@@ -48,7 +48,12 @@ def pipeline(
     metrics.watch_outbox(lambda: (outbox.backlog, outbox.oldest_pending))
     if config.emf_group is not None:
         metrics.publish_to(emf.publisher({"ConsumerGroup": config.emf_group}, time.time))
-    store = PostgresStore(database, config.dead_letter_max_bytes, config.max_clock_skew_us)
+    store = PostgresStore(
+        database,
+        config.dead_letter_max_bytes,
+        config.max_clock_skew_us,
+        broker_time_margin_us=config.broker_time_margin_us,
+    )
     ingestor = Ingestor(source, store, metrics, config, settings.riding(), outbox=outbox)
     return ingestor, outbox
 

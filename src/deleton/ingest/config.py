@@ -16,3 +16,6 @@ class IngestConfig:
     metrics_host: str = "127.0.0.1"  # where ``--metrics-port`` listens
     # the consumer lag also as CloudWatch EMF lines, under this ConsumerGroup; None: not
     emf_group: str | None = None
+    # how far a message's broker timestamp may be ahead of when the broker took it: an erased
+    # rider comes back only with a line stamped later than the erasure by more than this
+    broker_time_margin_us: int = 3_600 * 1_000_000

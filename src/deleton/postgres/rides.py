@@ -23,7 +23,6 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import class_row, dict_row
 
-from ..core.alerts import high_limit
 from . import figures
 from .figures import FIGURES
 from .queries import newest_rider
@@ -292,18 +291,16 @@ class Erasure(enum.Enum):
     RIDING = "riding"
 
 
-def erase_rider(conn: Connection, user_id: int, age_bands: list[int]) -> Erasure:
-    """Forget rider ``user_id`` everywhere (``historical.erase_rider``, migration 0008): their
+def erase_rider(conn: Connection, user_id: int) -> Erasure:
+    """Forget rider ``user_id`` everywhere (``historical.erase_rider``, migration 0015): their
     rows, name, contact details and account go from both schemas, and refused lines that
-    carry them; their rides and alerts stay under a tombstone id, with gender and with age cut
-    to the lower bound of its band among ``age_bands`` (and a high alert's limit to that
-    bound's); the erasure is recorded, so that ingestion does not bring them back from lines
-    older than it (migration 0012). Refused while they ride; ``UNKNOWN`` when nothing of
-    theirs was found, not even a refused line."""
-    limits = [high_limit(band) for band in age_bands]
-    row = conn.execute(
-        "SELECT historical.erase_rider(%s, %s, %s)", [user_id, age_bands, limits]
-    ).fetchone()
+    carry them, whatever way those write their user id; their rides and alerts stay under a
+    tombstone id, with gender and with age cut to the lower bound of its band (and a high
+    alert's limit to that bound's), both rules the database's own so that no caller chooses
+    them; the erasure is recorded, so that ingestion does not bring them back from lines that
+    reached the broker before it. Refused while they ride; ``UNKNOWN`` when nothing of theirs
+    was found, not even a refused line."""
+    row = conn.execute("SELECT historical.erase_rider(%s)", [user_id]).fetchone()
     assert row is not None
     return Erasure(row[0])
 

@@ -132,26 +132,45 @@ def _no_partition(exc: RejectedData) -> bool:
 
 
 def _not_erased(
-    batch: Batch, erased: dict[int, int]
+    batch: Batch, erased: dict[int, int], margin: int
 ) -> tuple[list[RiderLine], list[NewRide], list[AlertRow]]:
-    """``batch``'s riders, new rides and alerts, but what lines dated before their rider's
-    erasure (``erased``: when, by user id) would bring back: such a [SYSTEM] line stores no
-    rider, its ride is an unknown rider's (no user id, gender or age) and its alerts go. A
-    line dated after the erasure is a new visit, stored as any other. The same lines and the
-    same erasures give the same rows, on a replay too."""
+    """``batch``'s riders, new rides and alerts, but what lines that reached the broker before
+    their rider's erasure (``erased``: when, by user id) would bring back: such a [SYSTEM]
+    line stores no rider, its ride is an unknown rider's (no user id, gender or age) and its
+    alerts go. Only a line that reached the broker after the erasure is a new visit, stored
+    as any other; the line's own time is the bike's clock and decides nothing (a fast one
+    dated a line held in the topic since before the erasure after it). A broker timestamp
+    of ``CreateTime`` is the producer's clock, which the broker lets run ``margin`` ahead of
+    its own (Kafka's message.timestamp.after.max.ms): only a line stamped more than
+    ``margin`` after the erasure surely reached the broker after it. A line with no broker
+    time (a replayed dump of bare values, a checkpoint from before broker times were kept)
+    never brings an erased rider back: a dump is the past, and only the live topic can
+    say that a rider came back. The same lines and the same erasures give the same rows, on
+    a replay too."""
     riders = list(batch.riders.values())
     if not erased:
         return riders, batch.new_rides, batch.alerts
 
-    def before(user_id: int | None, at: int) -> bool:
-        return user_id is not None and user_id in erased and at <= erased[user_id]
+    def held(user_id: int | None, named_at: int | None) -> bool:
+        """Whether a ride of ``user_id`` named at ``named_at`` is from before their erasure."""
+        erased_at = erased.get(user_id) if user_id is not None else None
+        return erased_at is not None and (named_at is None or named_at - margin <= erased_at)
 
+    rides = [r._replace(user_id=None, rider_gender=None, rider_age=None)
+             if held(r.user_id, r.named_at) else r for r in batch.new_rides]  # fmt: skip
+    # an erased rider who came back: their newest line (by the bike's clock, as for anyone)
+    # among those that reached the broker after the erasure, never one held from before it
+    back: dict[int, RiderLine] = {}
+    for line, named_at in batch.rider_lines:
+        if line.user_id in erased and not held(line.user_id, named_at):
+            known = back.get(line.user_id)
+            if known is None or known.at <= line.at:
+                back[line.user_id] = line
     return (
-        [r for r in riders if not before(r.user_id, r.at)],
-        [r._replace(user_id=None, rider_gender=None, rider_age=None)
-         if before(r.user_id, r.started_at) else r for r in batch.new_rides],
-        [a for a in batch.alerts if not before(a.user_id, a.at)],
-    )  # fmt: skip
+        [r for r in riders if r.user_id not in erased] + list(back.values()),
+        rides,
+        [a for a in batch.alerts if not held(a.user_id, a.named_at)],
+    )
 
 
 class _AlreadyMoved(Exception):
@@ -166,11 +185,15 @@ class PostgresStore:
         database: Database,
         dead_letter_max_bytes: int = 64 * 1024,
         max_clock_skew_us: int = 86_400 * 1_000_000,
+        *,
+        broker_time_margin_us: int = 3_600 * 1_000_000,
     ) -> None:
         self.database = database
         self.dead_letter_max_bytes = dead_letter_max_bytes
         # the partition function refuses hours later than now plus this (migration 0008)
         self.max_skew = dt.timedelta(microseconds=max_clock_skew_us)
+        # how far a broker timestamp may be ahead of the message's arrival (_not_erased)
+        self.broker_time_margin_us = broker_time_margin_us
         self._conn: psycopg.Connection[Any] | None = None
         self._hours: set[int] = set()  # partitions known to exist, as hours since the epoch
         # each claimed partition's version: compression bumps it when it takes a ride out of
@@ -262,7 +285,9 @@ class PostgresStore:
         try:
             with self._transaction() as conn:
                 self._move_positions(conn, source, batch, checkpoints, expected)
-                riders, new_rides, alerts = _not_erased(batch, self._erasures(conn, batch))
+                riders, new_rides, alerts = _not_erased(
+                    batch, self._erasures(conn, batch), self.broker_time_margin_us
+                )
                 if riders:
                     self._upsert_riders(conn, riders)
                 if new_rides:

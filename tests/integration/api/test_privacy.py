@@ -22,6 +22,8 @@ from psycopg import sql
 
 from deleton.api.app import create_app
 from deleton.api.command import UVICORN
+from deleton.core.alerts import high_limit
+from deleton.core.demographics import band_floors
 from deleton.core.records import EPOCH, RiderLine, from_datetime, split_address
 from deleton.core.report_figures import figures
 from deleton.core.wire import format_value
@@ -565,3 +567,77 @@ def test_an_erasure_is_not_undone_by_lines_older_than_it(
     ingest_file(as_login(url, "writer"), backlog, ride_idle_timeout="5")
     back = rows(url, "SELECT email FROM daily.rider WHERE user_id = %s", [user_id])
     assert back == [], f"rider {user_id}, erased, is back from lines older than the erasure"
+
+
+# --- the third review's Low findings (Issue 17): each test fails until its finding is fixed ---
+
+
+def test_no_caller_chooses_the_limit_written_onto_an_erased_riders_alerts(scratch: Api) -> None:
+    """L4: ``erase_rider`` took the age bands and each band's high limit from its caller, so
+    the API's login decided what an erased rider's alerts say (any limit, any bands). It
+    takes the user id alone now, and the limit written is the band's, by core's rules."""
+    url = scratch.url
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    candidates = rows(url, "SELECT ride_id, user_id, rider_age, ended_at FROM daily.ride"
+                           " WHERE ended_at IS NOT NULL AND user_id >= 0 AND rider_age % 5 <> 0"
+                           " ORDER BY ride_id")  # fmt: skip
+    ride_id, user_id, age, ended = next(c for c in candidates if c[1] not in riding)
+    execute(url, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                 " heart_rate_limit, status) VALUES (%s, %s, 'high', %s, %s, %s, 'sent')"
+                 " ON CONFLICT DO NOTHING",
+            [ride_id, user_id, ended, 230 - age, 220 - age])  # fmt: skip
+    with (
+        psycopg.connect(as_login(url, "api")) as conn,
+        pytest.raises(psycopg.errors.UndefinedFunction),
+    ):
+        conn.execute("SELECT historical.erase_rider(%s, ARRAY[0], ARRAY[250])", [user_id])
+    assert scratch.anonymous.delete(f"/rider/{user_id}", headers=as_key("erase")).status_code == 204
+    (tombstone,) = rows(url, "SELECT user_id FROM daily.ride WHERE ride_id = %s", [ride_id])[0]
+    limits = rows(url, "SELECT heart_rate_limit FROM daily.alert WHERE ride_id = %s"
+                       " AND kind = 'high' AND user_id = %s", [ride_id, tombstone])  # fmt: skip
+    floor = max(b for b in band_floors() if b <= age)
+    assert limits == [(high_limit(floor),)]
+
+
+def test_the_databases_bands_and_limit_are_cores(shared: Api) -> None:
+    """L4's rule lives in SQL (migration 0015) and in core (demographics, alerts): one rule,
+    held to one meaning here, for every age a rider can have and some they cannot."""
+    ages = list(range(-2, 131))
+    found = rows(shared.url, "SELECT a, historical.age_band_floor(a), historical.high_limit(a)"
+                             " FROM unnest(%s::int[]) a ORDER BY a", [ages])  # fmt: skip
+    expected = [(a, max((b for b in band_floors() if b <= a), default=None), high_limit(a))
+                for a in ages]  # fmt: skip
+    assert found == expected
+
+
+def test_refused_lines_go_whatever_way_they_write_the_user_id(scratch: Api, world: World) -> None:
+    """L5: a refused [SYSTEM] line whose user_id is written "123", 123.0, 1.23e2, with JSON
+    escapes in its digits or its key, is still that rider's (the parser reads them all as
+    123 before refusing the type), and survived their erasure, which matched 123 alone.
+    Lines of other user ids, however close their digits, stay."""
+    url = scratch.url
+    model = next(iter(named(world).values()))
+    user_id = 987_654_000
+    stranger = replace(model, user_id=user_id, first_name="Refused", last_name="Manyforms",
+                       email="refused.manyforms@example.org")  # fmt: skip
+    line = refused_system_line(stranger)
+    written = b'\\"user_id\\":987654000'
+    assert written in line
+
+    def escaped(digits: str) -> bytes:  # each digit a JSON escape, inside the envelope's JSON
+        return b"".join(b"\\\\u%04x" % ord(c) for c in digits)
+
+    theirs = [b"987654000", b'\\"987654000\\"', b"987654000.0", b"9.87654e8", b"987654000E+0",
+              b'\\" 987654000 \\"', b'\\"' + escaped("987654000") + b'\\"', b"+987654000",
+              b"0.0987654e10", b"98765400000e-2", b'\\"9.876540E+08\\"']  # fmt: skip
+    others = [b'\\"9876540001\\"', b"987654000.5", b"9.87654001e8", b"98765400",
+              b'\\"' + escaped("987654001") + b'\\"']  # fmt: skip
+    values = {form: line.replace(written, b'\\"user_id\\":' + form) for form in theirs + others}
+    values[b"key"] = line.replace(written, b'\\"' + escaped("user_id") + b'\\":987654000')
+    for value in values.values():
+        add_dead_letter(url, value)
+    reply = scratch.anonymous.delete(f"/rider/{user_id}", headers=as_key("erase"))
+    assert reply.status_code == 204
+    left = {bytes(v) for (v,) in rows(url, "SELECT value FROM daily.dead_letter")}
+    survived = [form for form, value in values.items() if value in left]
+    assert survived == others, f"the erased rider's refused lines that stay: {survived}"
