@@ -97,41 +97,6 @@ def dumps(bikes: Mapping[bytes, BikeState]) -> bytes:
     )
 
 
-# ``dumps``'s document up to the bikes' first entry: every checkpoint of this format opens so
-_HEAD = orjson.dumps({"format": FORMAT, "fields": FIELDS, "bikes": {}})[:-2]
-
-
-class Carried:
-    """One partition's checkpoint kept entry by entry, so that each flush serialises only the
-    bikes that changed since the one before (``changed``, which the tracker marks as messages
-    arrive) and takes every other entry as it was. ``dumps`` is ``dumps(bikes)`` byte for byte,
-    provided every bike changed since is in ``changed``.
-
-    What a flush costs then follows what moved: a fleet of 50,000 bikes flushed five times a
-    second in real time has a fifth to two fifths of its bikes changed in each flush, and a
-    backlog read in large batches has all of them, as before."""
-
-    __slots__ = ("_entries", "bikes", "changed")
-
-    def __init__(self, bikes: dict[bytes, BikeState]) -> None:
-        self.bikes = bikes
-        self.changed: set[bytes] = set(bikes)  # bikes whose entry is not yet serialised
-        self._entries: dict[bytes, bytes] = {}  # each carried bike's `"key":[values]`
-
-    def dumps(self) -> bytes:
-        """The checkpoint of ``bikes`` as they stand."""
-        entries, bikes = self._entries, self.bikes
-        for key in self.changed:
-            bike = bikes.get(key)
-            if bike is None or (bike.ride_id is None and bike.pending is None):
-                entries.pop(key, None)
-            else:
-                entries[key] = orjson.dumps({key.decode("latin-1"): _VALUES(bike)})[1:-1]
-        self.changed.clear()
-        get = entries.get
-        return _HEAD + b",".join([e for key in bikes if (e := get(key)) is not None]) + b"}}"
-
-
 def loads(data: bytes | None) -> dict[bytes, BikeState]:
     """The bikes of a checkpoint of any format written so far (none: no bike)."""
     if not data:

@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import DeletonError
 from . import alerts
 from .batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
-from .checkpoint import BikeState, Carried
+from .checkpoint import BikeState
 from .checkpoint import dumps as dump_checkpoint
 from .checkpoint import loads as load_checkpoint
 from .messages import Message
@@ -73,8 +73,6 @@ class Tracker:
         self.new_ride_id = new_ride_id
         self.max_skew_us = max_skew_us
         self.partitions: dict[int, dict[bytes, BikeState]] = {}
-        # each partition's checkpoint, serialised bike by bike as bikes change
-        self._carried: dict[int, Carried] = {}
         self.batch = Batch()
         self._now = 0  # the receiver's time of the messages being fed
 
@@ -82,21 +80,16 @@ class Tracker:
 
     def load(self, partition: int, state: bytes | None) -> None:
         """Take over ``partition`` with the checkpoint stored with its position."""
-        bikes = self.partitions[partition] = load_checkpoint(state)
-        self._carried[partition] = Carried(bikes)
+        self.partitions[partition] = load_checkpoint(state)
 
     def drop(self, partition: int) -> None:
         """Forget ``partition``: another process owns it now."""
         self.partitions.pop(partition, None)
-        self._carried.pop(partition, None)
 
     def checkpoint(self, partition: int) -> bytes:
         """The checkpoint to store with ``partition``'s position: open rides and pending
-        halves. Only the bikes that changed since the last one are serialised again."""
-        carried = self._carried.get(partition)
-        if carried is None:
-            return dump_checkpoint({})
-        return carried.dumps()
+        halves."""
+        return dump_checkpoint(self.partitions.get(partition, {}))
 
     # --- the hot path -------------------------------------------------------------------------
 
@@ -184,17 +177,13 @@ class Tracker:
 
     def _arrive(self, partition: int, key: bytes, at: int | None) -> BikeState:
         """The bike a message is for, heard from now."""
-        carried = self._carried.get(partition)
-        if carried is None:
-            carried = self._carried[partition] = Carried(self.partitions.setdefault(partition, {}))
-        bikes = carried.bikes
+        bikes = self.partitions.get(partition)
+        if bikes is None:
+            bikes = self.partitions[partition] = {}
         bike = bikes.get(key)
         if bike is None:
             check_key(key)
             bike = bikes[key] = BikeState()
-        # every change to a bike follows its arrival here (or ``expire_idle``): so marked, it
-        # is serialised again at the next checkpoint, and only then
-        carried.changed.add(key)
         bike.heard = self._now
         if at is not None and self.batch.first_at is None:
             self.batch.first_at = at
@@ -297,10 +286,8 @@ class Tracker:
                 continue
             # in key order: the dict's order depends on what a checkpoint carried (a bike with
             # nothing open is not), and the rows must not
-            changed_keys = self._carried[partition].changed
             for key in sorted([k for k, b in bikes.items() if b.heard < horizon]):
                 bike = bikes.pop(key)
-                changed_keys.add(key)  # forgotten: its entry leaves the cache at the next dump
                 if bike.ride_id is not None or bike.pending is not None:
                     self._end(bike)
                     changed.add(partition)
