@@ -207,7 +207,7 @@ def main() -> None:
     until = START + WARM_UP * SECOND
     for m, when in fleet_messages(args.bikes, WARM_UP + args.seconds, args.partitions, args.seed):
         if when < until:
-            warm_tracker.feed(m)  # type: ignore[arg-type]
+            warm_tracker.feed(m)
             warm_tracker.batch = Batch()
         else:
             messages.append(m)
@@ -242,7 +242,7 @@ def main() -> None:
 
 def figures_of(runs: list[dict[str, Any]], count: int) -> dict[str, Any]:
     def median(key: str) -> float:
-        return statistics.median(run[key] for run in runs)
+        return float(statistics.median(run[key] for run in runs))
 
     us = {
         "parse": median("parse"),
