@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deleton.core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow, RideEnd
-from deleton.core.checkpoint import FIELDS, forget_rides
+from deleton.core.checkpoint import FIELDS, dumps, forget_rides
 from deleton.core.messages import Message, message
 from deleton.core.records import Marker, RideLine, RiderLine, TelemetryLine
 from deleton.core.tracker import Tracker
@@ -276,6 +276,28 @@ def test_checkpoints_anywhere_give_exactly_the_same_rows(cuts: list[int]) -> Non
     assert split.new_rides == WHOLE.new_rides
     assert sorted(split.ended_rides) == sorted(WHOLE.ended_rides)
     assert split.alerts == WHOLE.alerts
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(MESSAGES)), st.booleans()), max_size=12))
+def test_a_tracker_checkpointed_again_and_again_gives_the_checkpoint_of_its_bikes(
+    cuts: list[tuple[int, bool]],
+) -> None:
+    """One tracker checkpointed at each cut (some of them after a quiet spell's expiry) gives,
+    byte for byte, the checkpoint of all its bikes serialised afresh: the contract any cache
+    of serialised bikes must keep (one was tried, see benchmarks/profile_ingest.py)."""
+    t = Tracker(5 * SECOND, itertools.count(1).__next__)
+    position = 0
+    for cut, quiet in [*sorted(cuts), (len(MESSAGES), True)]:
+        for item in MESSAGES[position:cut]:
+            t.feed(item, now=position)
+        position = max(position, cut)
+        if quiet:
+            t.expire_idle(position + 5 * SECOND + 1, [0])  # partition 1 is not caught up
+        t.take()
+        for partition in (0, 1):
+            assert t.checkpoint(partition) == dumps(t.partitions.get(partition, {}))
+    assert t.checkpoint(7) == dumps({})  # a partition never heard of carries nothing
 
 
 def as_format_2(checkpoint: bytes) -> bytes:
