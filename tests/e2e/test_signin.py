@@ -213,6 +213,7 @@ def test_another_sites_link_asks_before_opening_a_screen(
     page.locator("#go").click()
     expect(page.locator("#screen-question")).to_have_text(f"Open the screen of bike {own}?")
     expect(page.locator("#screen-open")).to_be_visible()
+    expect(page.locator("#door-message")).to_be_hidden()  # "no link?" is not for a link
     assert page.url == f"{base}/screen"  # the token left the address bar all the same
     assert token.split(".")[-1] not in page.content()  # nor did the page get it from the server
     stranger.screenshot("screen-asks")

@@ -104,9 +104,9 @@ PAGE = """<!doctype html>
           <div id="screen-ask" hidden>
             <p id="screen-question">Open this screen?</p>
             <button type="submit" id="screen-open">Open the screen</button>
-            <p class="caption door-note">This link was not opened from this dashboard or from
-              the address bar: another site may have sent you here. Open the screen only if
-              you meant to.</p>
+            <p class="caption door-note">Your browser did not say that this link was typed or
+              opened from this dashboard: another site may have sent you here. Open the screen
+              only if you meant to.</p>
           </div>
         </form>
         <noscript><p class="caption door-note">A screen needs JavaScript.</p></noscript>
@@ -137,6 +137,8 @@ PAGE = """<!doctype html>
                 claims.k === "bike" ? "Open the screen of bike " + claims.t + "?"
                   : "Open the leaderboard screen" + (claims.t ? " " + claims.t : "") + "?";
             } catch (e) { /* not a link of ours: the plain question; the server decides */ }
+            var notice = document.getElementById("door-message");  // "no link?": there is one
+            if (notice) { notice.style.display = "none"; }
             document.getElementById("screen-ask").hidden = false;
           })();
         </script>
