@@ -3,8 +3,9 @@ sign-in tests' seeded fleet (real riders' names in the database): signed out, no
 rider on any page or in any answer; a bike's screen link shows that bike's rider alone, and
 stops when revoked; staff sign in by link, by password and through an OpenID Connect provider.
 
-Screenshots: ``sign-in`` (the sign-in screen) and ``bike-screen`` (a bike's screen opened by
-its link), in build/screenshots.
+Screenshots: ``sign-in`` (the sign-in screen), ``bike-screen`` (a bike's screen opened by
+its link) and ``screen-asks`` (a screen link followed from another site, asking for a click),
+in build/screenshots.
 """
 
 from __future__ import annotations
@@ -187,6 +188,48 @@ def test_a_screen_link_shows_its_own_bike_only(
     texts = stranger.bodies + [text for _, text in answers.values()]
     assert signin_world.riders[own] in "\n".join(texts)  # what the screen was sent was captured
     assert shows_none_of(texts, signin_world.others(own)) == []
+
+
+def test_another_sites_link_asks_before_opening_a_screen(
+    signin_world: SigninWorld, dashboard: Dashboard, stranger: Watched
+) -> None:
+    # review 3 (login CSRF): a link on another site to /screen#<token> signed a signed-out
+    # browser into the screen of the link maker's choosing, as the opener posted the fragment
+    # at once. A navigation another site starts (Sec-Fetch-Site: cross-site) now shows a
+    # question and a button, and nothing opens until it is clicked
+    page, base, own = stranger.page, dashboard.base, signin_world.bikes[2]
+    link = cli(signin_world, dashboard, "screen-link", own)  # the link maker's own screen
+    token = link.split("#", 1)[1]
+    evil = "http://attacker.example/"
+    page.route(
+        evil + "**",
+        lambda route: route.fulfill(
+            content_type="text/html", body=f'<a id="go" href="{link}">cute cats</a>'
+        ),
+    )
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+    page.goto(evil)
+    page.locator("#go").click()
+    expect(page.locator("#screen-question")).to_have_text(f"Open the screen of bike {own}?")
+    expect(page.locator("#screen-open")).to_be_visible()
+    expect(page.locator("#door-message")).to_be_hidden()  # "no link?" is not for a link
+    assert page.url == f"{base}/screen"  # the token left the address bar all the same
+    assert token.split(".")[-1] not in page.content()  # nor did the page get it from the server
+    stranger.screenshot("screen-asks")
+    # nothing was sent and nothing opened: the cookie holds the form's token alone
+    assert posted == []
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "deleton_session"]
+    payload = cookie["value"].split(".")[0]
+    assert json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).keys() == {
+        "csrf"
+    }
+    answer = page.request.get(f"{base}/screen/", max_redirects=0)
+    assert answer.status == 302 and "/login" in answer.headers["location"]
+    page.locator("#screen-open").click()  # the person meant it
+    expect(page.locator("#ride-rider")).to_have_text(signin_world.riders[own], timeout=20_000)
+    assert page.url == f"{base}/screen/"
+    assert stranger.errors == []
 
 
 def test_an_older_screen_link_opens_nothing(

@@ -382,6 +382,31 @@ def test_a_screen_link_never_replaces_a_persons_session(world: World) -> None:
     assert update(staff, dash_calls.fleet_tick())[0] == 200
 
 
+def test_the_opener_posts_at_once_only_when_no_other_site_started_the_navigation(
+    world: World, app: Any
+) -> None:
+    # review 3 (login CSRF): another site's link to /screen#<token> must not sign a browser
+    # into its screen. Typed, bookmarked, launched by the kiosk recipe ("none") or from our own
+    # pages ("same-origin"): the opener posts at once. Otherwise (another site, or no header, as
+    # on plain http away from localhost) it asks for a click
+    client = app.server.test_client()
+    for fetched, start in [
+        ("none", "now"),
+        ("same-origin", "now"),
+        ("same-site", "ask"),
+        ("cross-site", "ask"),
+        (None, "ask"),
+    ]:
+        headers = {} if fetched is None else {"Sec-Fetch-Site": fetched}
+        opener = client.get("/screen", headers=headers)
+        assert opener.status_code == 200, fetched
+        assert f'data-open="{start}"' in opener.text, fetched
+        assert 'id="screen-open"' in opener.text  # the button, shown by the script on "ask"
+        # one address, two pages: no cache may answer one with the other
+        assert "Sec-Fetch-Site" in opener.vary and opener.headers["Cache-Control"] == "no-store"
+    assert client.get("/").status_code == 302  # a page asked for opened nothing
+
+
 def test_sessions_end_with_their_account_and_their_lifetime(world: World) -> None:
     app, gate = make_app(world, session_lifetime=3600)
     gate.recheck = 0.0

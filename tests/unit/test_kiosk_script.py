@@ -96,6 +96,25 @@ def test_it_refuses_what_is_no_screen_link_and_never_prints_it(
     assert "deleton screen-link SERIAL" in said and "c2lnbmF0dXJl" not in said
 
 
+@pytest.mark.parametrize(
+    ("link", "warned"),
+    [
+        ("http://192.168.1.20:8050/screen#eyJrIjoiYmlrZSJ9.c2lnbmF0dXJl", True),
+        ("http://localhost.example/screen#eyJrIjoiYmlrZSJ9.c2lnbmF0dXJl", True),
+        ("http://localhost:8050/screen#eyJrIjoiYmlrZSJ9.c2lnbmF0dXJl", False),
+        ("http://127.0.0.1:8050/screen#eyJrIjoiYmlrZSJ9.c2lnbmF0dXJl", False),
+        ("http://[::1]:8050/screen#eyJrIjoiYmlrZSJ9.c2lnbmF0dXJl", False),
+    ],
+)
+def test_it_warns_that_plain_http_to_another_machine_asks_for_a_click(
+    tmp_path: Path, runtime: Path, link: str, warned: bool
+) -> None:
+    # the browser sends no Sec-Fetch-Site there, so the dashboard shows its button (README)
+    status, said, arguments = launch(link_in(tmp_path, link), runtime, tmp_path)
+    assert status == 0 and arguments[-1] == link  # started all the same
+    assert ("ask for a click" in said) is warned and "c2lnbmF0dXJl" not in said
+
+
 def test_it_refuses_a_profile_on_disk(tmp_path: Path) -> None:
     build = ROOT / "build"  # in the clone, on disk
     build.mkdir(exist_ok=True)

@@ -7,9 +7,13 @@
   data whose script takes the token out of the address bar and the back list (a browser's
   History on disk keeps it all the same: the kiosk recipe keeps none, README), and POSTs it
   to ``/screen`` with the session's form token; that starts the screen's session and
-  redirects to the screen's page, ``/screen/``. Any other path under ``/screen/`` (links once
-  carried their token there, and so into access logs) opens nothing and echoes nothing: it
-  says the link is retired (the tokens of those days no longer verify, ``tokens``).
+  redirects to the screen's page, ``/screen/``. The script posts at once only when the
+  browser says no other site started the navigation (``Sec-Fetch-Site`` ``none`` or
+  ``same-origin``); otherwise it asks "Open the screen of bike X?" and posts on a click, so
+  that another site's link cannot sign a browser into a screen of its choosing. Any other
+  path under ``/screen/`` (links once carried their token there, and so into access logs)
+  opens nothing and echoes nothing: it says the link is retired (the tokens of those days no
+  longer verify, ``tokens``).
 - A person signed in is never turned into a screen: opening one asks them to sign out first.
   A bad screen token ends only a screen's session, never a person's.
 - Behind the AWS load balancer, a page load's verified ``x-amzn-oidc-data`` starts a person's
@@ -94,23 +98,48 @@ PAGE = """<!doctype html>
           <button type="submit" id="link-submit">Sign in</button>
         </form>
         {% elif form == "screen" %}
-        <form method="post" action="/screen" id="screen-form">
+        <form method="post" action="/screen" id="screen-form" data-open="{{ start }}">
           <input type="hidden" name="csrf" value="{{ csrf }}">
           <input type="hidden" name="token" id="screen-token" value="">
+          <div id="screen-ask" hidden>
+            <p id="screen-question">Open this screen?</p>
+            <button type="submit" id="screen-open">Open the screen</button>
+            <p class="caption door-note">Your browser did not say that this link was typed or
+              opened from this dashboard: another site may have sent you here. Open the screen
+              only if you meant to.</p>
+          </div>
         </form>
         <noscript><p class="caption door-note">A screen needs JavaScript.</p></noscript>
         <script>
           (function () {
             // the token is the screen's credential: out of the address bar and the back list
             // before anything else (the History on disk is the kiosk recipe's to keep out),
-            // then sent in a POST body, which no log keeps. Posting at once is safe: another
-            // site can put a token in our fragment, but the post needs this session's form
-            // token, which only our own page holds
+            // then sent in a POST body, which no log keeps
             var token = location.hash.slice(1);
             history.replaceState(null, "", location.pathname);
             if (!token) { return; }
-            document.getElementById("screen-token").value = decodeURIComponent(token);
-            document.getElementById("screen-form").submit();
+            var form = document.getElementById("screen-form");
+            form.addEventListener("submit", function () {
+              document.getElementById("screen-token").value = decodeURIComponent(token);
+            });
+            if (form.dataset.open === "now") {
+              // typed, bookmarked, launched (the kiosk recipe) or from our own page: the
+              // server saw no other site start this navigation
+              form.requestSubmit();
+              return;
+            }
+            // another site may have sent this link (login CSRF): a click decides. The screen
+            // named is what the link says, unverified: the question, never a permission
+            try {
+              var part = token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/");
+              var claims = JSON.parse(atob(part + "===".slice((part.length + 3) % 4)));
+              document.getElementById("screen-question").textContent =
+                claims.k === "bike" ? "Open the screen of bike " + claims.t + "?"
+                  : "Open the leaderboard screen" + (claims.t ? " " + claims.t : "") + "?";
+            } catch (e) { /* not a link of ours: the plain question; the server decides */ }
+            var notice = document.getElementById("door-message");  // "no link?": there is one
+            if (notice) { notice.style.display = "none"; }
+            document.getElementById("screen-ask").hidden = false;
           })();
         </script>
         {% endif %}
@@ -390,7 +419,23 @@ def install(
             session["signed"] = gate.wall()  # modified: the cookie is signed again
 
     def screen_opener() -> Response:
-        return _page("Opening the screen", 200, SCREEN_OPENING, form="screen", csrf=_csrf())
+        # Browsers say who started a navigation: "none" when typed, bookmarked or launched
+        # from the command line (the kiosk recipe), "same-origin" from our own pages. Anything
+        # else, or nothing (browsers send no Sec-Fetch-* to plain http origins other than
+        # localhost), may be another site's link signing this browser into its screen (login
+        # CSRF): the page asks for a click then. The two pages differ by that header alone
+        fetched = request.headers.get("Sec-Fetch-Site")
+        now = fetched in ("none", "same-origin")
+        reply = _page(
+            "Opening the screen" if now else "A screen link",
+            200,
+            SCREEN_OPENING,
+            form="screen",
+            start="now" if now else "ask",
+            csrf=_csrf(),
+        )
+        reply.vary.add("Sec-Fetch-Site")  # and no-store: no cache serves one for the other
+        return reply
 
     def _open_screen(token: str) -> Any:
         try:
