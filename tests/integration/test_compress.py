@@ -21,12 +21,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from deleton.compress.command import ProgressBar, schedule
-from deleton.compress.config import CompressConfig
+from deleton.compress.command import ProgressBar
 from deleton.core.records import to_datetime
 from deleton.core.wire import parse_value
 from deleton.dashboard.recent import RecentRides
-from deleton.postgres.connection import Database
 from deleton.postgres.locks import COMPRESSION
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import ALERTS_NEVER_EXPIRE, reference, settled
@@ -446,19 +444,6 @@ def test_old_dead_letters_go_and_a_second_run_at_once_does_nothing(db: str) -> N
         assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 2
     assert "1 dead letters removed" in compress(db, now)
     assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 1
-
-
-def test_up_runs_compression_on_its_schedule(db: str, tmp_path: Path) -> None:
-    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 6, 47, 1200), **SETTINGS)
-    ended = scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NOT NULL")
-    assert ended > 0
-    config = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), every=0.2)
-    compression = schedule(Database(db), config).start()
-    try:
-        wait_for(lambda: scalar(db, "SELECT count(*) FROM historical.ride") == ended,
-                 timeout=30, what="a scheduled run")  # fmt: skip
-    finally:
-        compression.stop()
 
 
 def test_deleton_jobs_compresses_on_its_schedule_and_stops_on_sigterm(
