@@ -6,8 +6,6 @@ readers unchanged, and a live ingest beside it losing nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-import logging
 import signal
 import subprocess
 from collections import defaultdict
@@ -21,7 +19,6 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from deleton.compress.command import ProgressBar
 from deleton.core.records import to_datetime
 from deleton.core.wire import parse_value
 from deleton.dashboard.recent import RecentRides
@@ -462,29 +459,6 @@ def test_deleton_jobs_compresses_on_its_schedule_and_stops_on_sigterm(
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err[-2000:]
     assert b"compression every" in out
-
-
-def test_progress_is_a_bar_on_a_terminal_and_tenths_in_a_log(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    screen = Terminal()
-    bar = ProgressBar(screen)
-    for done in range(0, 1001, 250):
-        bar("summarising rides", done, 1000)
-    assert (
-        screen.getvalue().count("\r") == 5
-        and "[" + "#" * 30 + "] 1,000/1,000\n" in screen.getvalue()
-    )
-    caplog.set_level(logging.INFO)
-    log = ProgressBar(io.StringIO())
-    for done in range(1, 1001):
-        log("summarising rides", done, 1000)
-    assert [r.getMessage() for r in caplog.records][-1] == "summarising rides: 1000 of 1000 (100%)"
-    assert len(caplog.records) == 10
 
 
 def test_a_partition_compression_cannot_read_is_named_and_skipped(db: str, tmp_path: Path) -> None:
