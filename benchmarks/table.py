@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks import (
     ab_api,
+    ab_compress,
     ab_ingest_file,
     api,
     compress,
@@ -48,6 +49,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("dashboard-5000-active", dashboard.row),
     ("dashboard-signin", dashboard.signin_row),
     ("compress-day", compress.row),
+    ("ab-compress", ab_compress.row),
     ("report", report.row),
     ("compress-beside", compress.row),
     ("api", api.row),

@@ -19,8 +19,9 @@ import socket
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +241,11 @@ class Dashboard:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+
+
+def steady_growth(heaps: Sequence[float], per_window: float) -> bool:
+    """Whether a page's heap, measured after a forced GC at the ends of equal windows of its
+    updates, grew by more than ``per_window`` in every window: a leak grows at each. A one-off
+    jump (a backlog of updates in flight on a loaded machine, a cache filling once) grows in
+    one window, not in all, and is no leak."""
+    return all(later - before > per_window for before, later in pairwise(heaps))

@@ -6,25 +6,22 @@ readers unchanged, and a live ingest beside it losing nothing."""
 from __future__ import annotations
 
 import datetime as dt
-import io
-import logging
 import signal
 import subprocess
-import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from deleton.compress.command import ProgressBar, schedule
-from deleton.compress.config import CompressConfig
 from deleton.core.records import to_datetime
 from deleton.core.wire import parse_value
 from deleton.dashboard.recent import RecentRides
-from deleton.postgres.connection import Database
 from deleton.postgres.locks import COMPRESSION
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import ALERTS_NEVER_EXPIRE, reference, settled
@@ -199,42 +196,140 @@ def test_a_bike_whose_ride_was_removed_starts_a_new_one(db: str, tmp_path: Path)
                   [list(held)]) == len(held)  # fmt: skip
 
 
+STATE = """SELECT (SELECT count(*) FROM historical.ride) AS summaries,
+                  (SELECT count(*) FROM daily.ride) AS rides,
+                  (SELECT count(*) FROM pg_inherits
+                   WHERE inhparent = 'daily.reading'::regclass) AS hours,
+                  (SELECT count(*) FROM pg_inherits
+                   WHERE inhparent = 'daily.reading'::regclass AND inhdetachpending) AS detaching,
+                  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE n.nspname = 'daily' AND c.relname ~ '^reading_'
+                     AND c.relkind = 'r' AND NOT c.relispartition) AS detached"""
+
+
+class Killer:
+    """Compression runs SIGKILLed at chosen points, each caught there for certain: a lock the
+    test holds stops the run just before the point, the run is killed while it waits, and
+    only then is the lock let go. One connection watches; another holds the locks."""
+
+    def __init__(self, db: str, env: dict[str, str], now: str) -> None:
+        self.env, self.now = env, now
+        self.watch = psycopg.connect(db, autocommit=True, row_factory=dict_row)
+        self.holder = psycopg.connect(db)  # each lock in a transaction of its own
+
+    def close(self) -> None:
+        self.holder.close()
+        self.watch.close()
+
+    def one(self, query: str, params: Any = None) -> dict[str, Any]:
+        found = self.watch.execute(query, params).fetchone()
+        assert found is not None
+        return found
+
+    def state(self) -> dict[str, Any]:
+        """How far compression has gone: the counts the kill points are told apart by."""
+        return self.one(STATE)
+
+    def kill_at(
+        self, lock: sql.Composed, where: Callable[[dict[str, Any]], bool], server_ends: bool
+    ) -> None:
+        """Hold ``lock``, run compression until it waits for it, check ``where`` of the state
+        a kill leaves, and SIGKILL the run. Its server process is then ended with it
+        (``server_ends``), or left to finish the statement it was in, as PostgreSQL does for
+        a client that died mid-statement; either way the run's advisory lock goes with it."""
+        self.holder.execute(lock)
+        mine = self.holder.info.backend_pid
+        process = deleton("compress", "--now", self.now, env=self.env, stderr=subprocess.PIPE)
+
+        def waiting() -> dict[str, Any] | None:
+            # ended: the point was never reached, or the run gave up on the lock (its
+            # lock_timeout, 2 s: far longer than a poll takes, even on a loaded machine)
+            if process.poll() is not None:
+                raise AssertionError(process.communicate()[1].decode()[-2000:])
+            return self.watch.execute(
+                "SELECT pid, query FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                [mine],
+            ).fetchone()
+
+        server = wait_for(waiting, timeout=60, interval=0.01, what="the run to reach the lock")
+        assert server is not None
+        try:
+            state = self.state()
+            assert where(state), f"killed at the wrong point: {state}, in {server['query']!r}"
+        finally:
+            process.kill()
+            process.wait()
+            if server_ends:
+                self.watch.execute("SELECT pg_terminate_backend(%s, 10000)", [server["pid"]])
+            self.holder.rollback()
+        gone = "SELECT count(*) = 0 AS gone FROM pg_stat_activity WHERE pid = %s"
+        wait_for(lambda: self.one(gone, [server["pid"]])["gone"],
+                 what="the killed run's server process to end")  # fmt: skip
+
+
 def test_runs_killed_anywhere_are_finished_by_the_next(db: str, tmp_path: Path) -> None:
     dump = tmp_path / "fleet.jsonl"
     dump_fleet(dump, bikes=80, seconds=3600, seed=43)
     ingest_file(db, dump, **SETTINGS)
-    rides = rides_from_wire(dump)
-    later = (BEGIN + 24 * HOUR).isoformat()
+    wire = rides_from_wire(dump)
+    rides = len(wire)
     env = env_for(db, compress_chunk="3")  # many small transactions: many places to die
-    partitions = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'daily.reading'::regclass"
-    total = scalar(db, partitions)
+    killer = Killer(db, env, (BEGIN + 24 * HOUR).isoformat())
+    hours = [r[0] for r in rows(db, "SELECT c.relname FROM pg_inherits i"
+                                " JOIN pg_class c ON c.oid = i.inhrelid"
+                                " WHERE i.inhparent = 'daily.reading'::regclass ORDER BY c.relname")]  # fmt: skip
+    assert len(hours) >= 2  # an hour dropped before a kill, and one a kill stops
+    last_hour = sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(
+        sql.Identifier("daily", hours[-1])
+    )
 
-    def kill_when(state: Any) -> bool:
-        """Run compression and SIGKILL it the moment ``state`` holds; whether it did."""
-        process = deleton("compress", "--now", later, env=env)
-        while process.poll() is None:
-            if state():
-                process.kill()
-                process.wait()
-                return True
-            time.sleep(0.002)
-        return False
+    def ride_in_the_middle(query: str) -> sql.Composed:
+        """A lock on the middle one of the rides ``query`` gives in a run's order: chunks (3
+        rides) before it and after it."""
+        ids = [r[0] for r in rows(db, query)]
+        return sql.SQL("SELECT 1 FROM daily.ride WHERE ride_id = {} FOR UPDATE").format(
+            ids[len(ids) // 2]
+        )
 
-    killed = [
-        kill_when(lambda: 0 < scalar(db, "SELECT count(*) FROM historical.ride") < len(rides)),
-        kill_when(lambda: scalar(db, partitions) < total),
-        kill_when(lambda: scalar(db, "SELECT count(*) FROM daily.ride") < len(rides)),
-    ]
-    assert any(killed), "no run was caught mid-way"
+    try:
+        # 1. mid-way through the summaries (by start, then id; the stale rides this run
+        # closes first among them, so the lock is on one ended already): chunks committed
+        killer.kill_at(
+            ride_in_the_middle(
+                "SELECT ride_id FROM daily.ride WHERE ended_at IS NOT NULL"
+                " ORDER BY started_at, ride_id"
+            ),
+            lambda s: 0 < s["summaries"] < rides and s["rides"] == rides,
+            server_ends=False,
+        )
+        # 2. every older hour dropped, and the last one's concurrent detach half done
+        killer.kill_at(
+            last_hour,
+            lambda s: s["summaries"] == rides and s["hours"] == s["detaching"] == 1,
+            server_ends=True,
+        )
+        # 3. that detach finished by the next run, which dies before it drops the table
+        killer.kill_at(last_hour, lambda s: s["detaching"] == 1, server_ends=False)
+        assert killer.state() | {"summaries": 0} == {
+            "summaries": 0, "rides": rides, "hours": 0, "detaching": 0, "detached": 1
+        }  # fmt: skip
+        # 4. mid-way through removing the rides (by start): chunks gone before the locked one
+        killer.kill_at(
+            ride_in_the_middle("SELECT ride_id FROM daily.ride ORDER BY started_at"),
+            lambda s: 0 < s["rides"] < rides and s["detached"] == 0,
+            server_ends=False,
+        )
+    finally:
+        killer.close()
     compress(db, BEGIN + 24 * HOUR)
     got = summaries(db)
-    assert len(got) == len(rides)
-    for ride in rides:
+    assert len(got) == rides
+    for ride in wire:
         end = ride.last_line if ride.ended else ride.readings[-1][0]
         assert_matches(got[(ride.bike, to_datetime(ride.started))], summary(ride, end))
     for table in ("reading", "ride", "rider"):
         assert scalar(db, f"SELECT count(*) FROM daily.{table}") == 0, table
-    assert scalar(db, partitions) == 0
+    assert rows(db, STATE) == [(rides, 0, 0, 0, 0)]
 
 
 def window_figures(db: str, since: dt.datetime) -> tuple[Any, ...]:
@@ -348,19 +443,6 @@ def test_old_dead_letters_go_and_a_second_run_at_once_does_nothing(db: str) -> N
     assert scalar(db, "SELECT count(*) FROM daily.dead_letter") == 1
 
 
-def test_up_runs_compression_on_its_schedule(db: str, tmp_path: Path) -> None:
-    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 6, 47, 1200), **SETTINGS)
-    ended = scalar(db, "SELECT count(*) FROM daily.ride WHERE ended_at IS NOT NULL")
-    assert ended > 0
-    config = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), every=0.2)
-    compression = schedule(Database(db), config).start()
-    try:
-        wait_for(lambda: scalar(db, "SELECT count(*) FROM historical.ride") == ended,
-                 timeout=30, what="a scheduled run")  # fmt: skip
-    finally:
-        compression.stop()
-
-
 def test_deleton_jobs_compresses_on_its_schedule_and_stops_on_sigterm(
     db: str, tmp_path: Path
 ) -> None:
@@ -377,29 +459,6 @@ def test_deleton_jobs_compresses_on_its_schedule_and_stops_on_sigterm(
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err[-2000:]
     assert b"compression every" in out
-
-
-def test_progress_is_a_bar_on_a_terminal_and_tenths_in_a_log(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    screen = Terminal()
-    bar = ProgressBar(screen)
-    for done in range(0, 1001, 250):
-        bar("summarising rides", done, 1000)
-    assert (
-        screen.getvalue().count("\r") == 5
-        and "[" + "#" * 30 + "] 1,000/1,000\n" in screen.getvalue()
-    )
-    caplog.set_level(logging.INFO)
-    log = ProgressBar(io.StringIO())
-    for done in range(1, 1001):
-        log("summarising rides", done, 1000)
-    assert [r.getMessage() for r in caplog.records][-1] == "summarising rides: 1000 of 1000 (100%)"
-    assert len(caplog.records) == 10
 
 
 def test_a_partition_compression_cannot_read_is_named_and_skipped(db: str, tmp_path: Path) -> None:

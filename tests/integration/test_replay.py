@@ -1,5 +1,5 @@
 """`deleton ingest --from-file`, alerts through a mail server that is down then up, and
-`deleton up` end to end (its printed sign-in link included)."""
+`deleton up` end to end (its printed sign-in link and its scheduled compression included)."""
 
 from __future__ import annotations
 
@@ -23,17 +23,19 @@ from deleton.postgres import access as access_db
 from deleton.postgres.connection import open_database
 from deleton.settings import Settings
 from tests.harness.expected import ALERTS_NEVER_EXPIRE
-from tests.harness.fleet import dump_fleet
+from tests.harness.fleet import dump_fleet, ingest_file
 from tests.harness.services import (
     SmtpServer,
     deleton,
     env_for,
     execute,
+    rows,
     run_deleton,
     scalar,
     wait_for,
 )
 from tests.harness.signin import Client
+from tests.harness.wire_truth import rides_from_wire
 
 
 def test_replay_a_dump_resumes_and_sends_alerts_once_the_mail_server_is_up(
@@ -82,8 +84,15 @@ def get_json(url: str, key: str | None = None) -> Any:
         return json.load(reply)
 
 
-def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
-    env = env_for(db, log_level="INFO")
+def test_up_runs_the_fleet_into_the_database_compresses_on_its_schedule_and_stops_cleanly(
+    db: str, tmp_path: Path
+) -> None:
+    # rides of 2022 for up's compression to summarise, and their detail to remove
+    old = tmp_path / "old.jsonl"
+    dump_fleet(old, bikes=3, seconds=600, seed=8)
+    ingest_file(db, old)
+    assert scalar(db, "SELECT count(*) FROM daily.ride") == len(rides_from_wire(old)) > 0
+    env = env_for(db, log_level="INFO", compress_every="0.5")
     home = Path(env["DELETON_HOME"])
     for name in ("session-secret", "screen-secret", "password-pepper", "api-key"):
         (home / name).unlink(missing_ok=True)
@@ -106,6 +115,24 @@ def test_up_runs_the_fleet_into_the_database_and_stops_cleanly(db: str) -> None:
         status, headers, _ = browser.follow_link(link.decode())
         assert (status, headers["Location"]) == (303, "/")
         assert Client(base).follow_link(link.decode())[0] == 401  # used: refused
+        # compression: each old ride summarised and its detail gone (first, so that the
+        # readings and rides counted below are the live fleet's)
+        wait_for(
+            lambda: (
+                rows(
+                    db,
+                    """SELECT (SELECT count(*) FROM historical.ride
+                                        WHERE started_at < '2023-01-01'),
+                                       (SELECT count(*) FROM daily.ride
+                                        WHERE started_at < '2023-01-01'),
+                                       (SELECT count(*) FROM daily.reading
+                                        WHERE at < '2023-01-01')""",
+                )
+                == [(len(rides_from_wire(old)), 0, 0)]
+            ),
+            timeout=60,
+            what="up's scheduled compression of the 2022 rides",
+        )
         wait_for(lambda: scalar(db, "SELECT count(*) FROM daily.reading") > 50, timeout=60,
                  what="readings from the in-process fleet")  # fmt: skip
         wait_for(

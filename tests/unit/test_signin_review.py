@@ -50,12 +50,16 @@ class _Answers:
     answers: ClassVar[dict[str, Any]] = {
         "historical.session_role": (STAFF,),
         "historical.password_salt": (DECOY,),
-        "historical.sign_in_password": (None, 0.0),
+        "historical.sign_in_password": {"role": None, "wait": 0.0},  # read by name
     }
 
     def execute(self, query: str, params: Any = ()) -> _Answers:
         (self.answer,) = [a for name, a in self.answers.items() if name in query]
         return self
+
+    @contextmanager
+    def cursor(self, row_factory: Any = None) -> Iterator[_Answers]:
+        yield self
 
     def fetchone(self) -> Any:
         return self.answer

@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg.rows import dict_row, kwargs_row
 
 Connection = psycopg.Connection[Any]
 
@@ -47,10 +48,14 @@ def create_key(conn: Connection, name: str, sha256: bytes, scopes: list[str]) ->
 
 def keys(conn: Connection) -> list[KeyRecord]:
     """Every key, live and revoked, by name."""
-    rows = conn.execute(
-        "SELECT name, scopes, created_at, revoked_at FROM keeper.api_keys()"
-    ).fetchall()
-    return [KeyRecord(name, tuple(scopes), made, revoked) for name, scopes, made, revoked in rows]
+    with conn.cursor(row_factory=kwargs_row(_key)) as cur:
+        return cur.execute(
+            "SELECT name, scopes, created_at, revoked_at FROM keeper.api_keys()"
+        ).fetchall()
+
+
+def _key(*, scopes: list[str], **named: Any) -> KeyRecord:
+    return KeyRecord(scopes=tuple(scopes), **named)
 
 
 def revoke_key(conn: Connection, name: str) -> bool:
@@ -61,8 +66,9 @@ def revoke_key(conn: Connection, name: str) -> bool:
 
 def key_scopes(conn: Connection, sha256: bytes) -> tuple[str, list[str]] | None:
     """The name and scopes of the live key whose SHA-256 is ``sha256``, if there is one."""
-    row = conn.execute("SELECT name, scopes FROM keeper.api_key_scopes(%s)", [sha256]).fetchone()
-    return None if row is None else (row[0], list(row[1]))
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT name, scopes FROM keeper.api_key_scopes(%s)", [sha256]).fetchone()
+    return None if row is None else (row["name"], list(row["scopes"]))
 
 
 def audit(conn: Connection, entry: AuditEntry) -> None:

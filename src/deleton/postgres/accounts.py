@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 
 Connection = psycopg.Connection[Any]
 
@@ -130,12 +130,13 @@ def sign_in_password(
     ``hashed`` is the hash of the account's password; ``(None, 0)`` when it is not (a failure
     counted against the name); ``(None, seconds)`` when the name's failures say to wait that
     long first (nothing compared)."""
-    row = conn.execute(
-        "SELECT role, wait FROM historical.sign_in_password(%s, %s, %s, %s)",
-        [name, hashed, session, seconds],
-    ).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT role, wait FROM historical.sign_in_password(%s, %s, %s, %s)",
+            [name, hashed, session, seconds],
+        ).fetchone()
     assert row is not None
-    return row[0], float(row[1])
+    return row["role"], float(row["wait"])
 
 
 def consume_login_link(
@@ -144,11 +145,12 @@ def consume_login_link(
     """The account (name, role) of a link used now for the first time within its life, its
     session (``session``: the digest of its id) started for ``seconds``; ``None`` for a link
     unknown, used or expired."""
-    row = conn.execute(
-        "SELECT name, role FROM historical.consume_login_link(%s, %s, %s)",
-        [digest, session, seconds],
-    ).fetchone()
-    return None if row is None else (row[0], row[1])
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT name, role FROM historical.consume_login_link(%s, %s, %s)",
+            [digest, session, seconds],
+        ).fetchone()
+    return None if row is None else (row["name"], row["role"])
 
 
 def start_session(

@@ -11,11 +11,11 @@ failure (``close``). Database errors come out translated (``connection.translate
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row, dict_row
 
 from ..core.alerts import AlertToSend
 from .connection import translate
@@ -24,8 +24,8 @@ from .connection import translate
 # No rider row (an erased rider's pending alerts are failed as they are erased): no address,
 # and the alert fails.
 _CLAIM = """
-SELECT a.alert_id, a.ride_id, a.kind, a.at, a.heart_rate, a.heart_rate_limit, r.email,
-       r.first_name
+SELECT a.alert_id, a.ride_id, a.kind, a.at, a.heart_rate, a.heart_rate_limit AS "limit",
+       r.email AS recipient, r.first_name
 FROM daily.alert a LEFT JOIN daily.rider r USING (user_id)
 WHERE a.status = 'pending' AND a.next_attempt_at <= now()
 ORDER BY a.alert_id
@@ -37,7 +37,7 @@ UPDATE daily.alert SET status = 'expired', last_error = %s
 WHERE status = 'pending' AND at < now() - %s * interval '1 second'
 RETURNING alert_id
 """
-_PENDING = "SELECT count(*), min(at) FROM daily.alert WHERE status = 'pending'"
+_PENDING = "SELECT count(*) AS count, min(at) AS oldest FROM daily.alert WHERE status = 'pending'"
 _SENT = """
 UPDATE daily.alert SET status = 'sent', sent_at = now(), attempts = attempts + 1,
                        last_error = NULL
@@ -67,18 +67,18 @@ class PostgresAlerts:
             return len(self._connection().execute(_EXPIRE, [reason, max_age]).fetchall())
 
     def pending(self) -> tuple[int, float | None]:
-        with self._translated():
-            row = self._connection().execute(_PENDING).fetchone()
-        count, oldest = row or (0, None)
-        return int(count), oldest.timestamp() if isinstance(oldest, dt.datetime) else None
+        with self._translated(), self._connection().cursor(row_factory=dict_row) as cur:
+            row = cur.execute(_PENDING).fetchone()
+        assert row is not None  # an aggregate: one row, always
+        oldest = row["oldest"]
+        return int(row["count"]), None if oldest is None else oldest.timestamp()
 
     @contextlib.contextmanager
     def claim(self) -> Iterator[AlertToSend | None]:
         with self._translated():
             conn = self._connection()
-            with conn.transaction():
-                row = conn.execute(_CLAIM).fetchone()
-                yield None if row is None else AlertToSend(*row)
+            with conn.transaction(), conn.cursor(row_factory=class_row(AlertToSend)) as cur:
+                yield cur.execute(_CLAIM).fetchone()
 
     def sent(self, alert_id: int) -> None:
         with self._translated():

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import RowFactory, class_row, tuple_row
+from psycopg.rows import RowFactory, class_row, dict_row, tuple_row
 
 from ..core.checkpoint import forget_rides
 from . import figures
@@ -291,15 +291,18 @@ class CompressionRun:
         """The partitions of ``daily.reading`` that begin before the cutoff, oldest first. One
         whose bounds cannot be read (a default partition, the year 10000, an hour BC) is
         named in a warning and left alone: it never stops the run."""
-        rows = self._rows(
-            """SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), pg_total_relation_size(c.oid),
-                      i.inhdetachpending
+        rows = self._records(
+            """SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
+                      pg_total_relation_size(c.oid) AS size, i.inhdetachpending AS detaching
                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-               WHERE i.inhparent = 'daily.reading'::regclass"""
+               WHERE i.inhparent = 'daily.reading'::regclass""",
+            None,
+            dict_row,
         )
         found, odd = [], []
-        self.detachable = "DEFAULT" not in {bound for _, bound, _, _ in rows}
-        for name, bound, size, detaching in rows:
+        self.detachable = "DEFAULT" not in {row["bound"] for row in rows}
+        for row in rows:
+            name, bound = row["name"], row["bound"]
             match = _BOUND.search(bound or "")
             try:
                 if match is None:
@@ -309,7 +312,8 @@ class CompressionRun:
                 odd.append(f"daily.{name} ({(bound or 'no bounds')[:120]})")
                 continue
             if lower < self.cutoff:
-                found.append(Partition(name, lower, upper, int(size), bool(detaching)))
+                found.append(Partition(name=name, lower=lower, upper=upper, bytes=int(row["size"]),
+                                       detaching=bool(row["detaching"])))  # fmt: skip
         if odd:  # one line for all: they are there every run
             log.warning("skipping partitions whose bounds cannot be read: %s%s", "; ".join(odd),
                         "" if self.detachable else "; old hours are trimmed, not dropped, while"

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row, kwargs_row
+from psycopg.rows import class_row, dict_row, kwargs_row
 
 from ..cached import SharedView
 from ..core.fleet_status import FleetStatus, OpenRide
@@ -65,19 +65,21 @@ def _micros(moment: dt.datetime | None) -> int | None:
     return None if moment is None else from_datetime(moment)
 
 
+def _ride_view(*, started_at: dt.datetime, ended_at: dt.datetime | None, **named: Any) -> RideView:
+    """A ride's row, by column name, with its times in µs."""
+    return RideView(started_at=from_datetime(started_at), ended_at=_micros(ended_at), **named)
+
+
 def bike_ride(conn: Connection, serial: str) -> RideView | None:
     """The newest ride of bike ``serial``, open or not; ``None`` for a bike never seen."""
-    row = conn.execute(
-        f"""SELECT r.ride_id, r.bike_serial, r.started_at, r.ended_at,
-                   u.first_name, u.last_name, {_GENDER}, {_AGE}
-            FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
-            WHERE r.bike_serial = %s ORDER BY r.started_at DESC LIMIT 1""",
-        [serial],
-    ).fetchone()
-    if row is None:
-        return None
-    ride_id, bike, started, ended, first, last, gender, age = row
-    return RideView(ride_id, bike, from_datetime(started), _micros(ended), first, last, gender, age)
+    with conn.cursor(row_factory=kwargs_row(_ride_view)) as cur:
+        return cur.execute(
+            f"""SELECT r.ride_id, r.bike_serial, r.started_at, r.ended_at, u.first_name,
+                       u.last_name, {_GENDER} AS gender, {_AGE} AS age
+                FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+                WHERE r.bike_serial = %s ORDER BY r.started_at DESC LIMIT 1""",
+            [serial],
+        ).fetchone()
 
 
 def heard_from(conn: Connection, ride_id: int, since: int) -> bool:
@@ -99,55 +101,73 @@ def latest_bike(conn: Connection) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _latest(*, at: dt.datetime, **values: Any) -> LatestReading:
+    """A reading's columns, by name, as the newest reading of its ride."""
+    return LatestReading(at=from_datetime(at), **values)
+
+
+_READING = "at, duration, heart_rate, power, resistance, rpm"  # LatestReading's fields
+
+
 def ride_points(
     conn: Connection, ride: RideView, after: int | None
 ) -> tuple[RideSeries, LatestReading | None]:
     """The readings of ``ride`` newer than ``after`` (µs; ``None``: all of them) as chart
     columns, and the newest of them."""
     since = to_datetime(ride.started_at if after is None else after)
-    rows = conn.execute(
-        f"""SELECT at, duration, heart_rate, power, resistance, rpm
-            FROM daily.reading
-            WHERE ride_id = %s AND at {">=" if after is None else ">"} %s
-            ORDER BY at""",
-        [ride.ride_id, since],
-    ).fetchall()
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"""SELECT {_READING} FROM daily.reading
+                WHERE ride_id = %s AND at {">=" if after is None else ">"} %s
+                ORDER BY at""",
+            [ride.ride_id, since],
+        ).fetchall()
     start = to_datetime(ride.started_at)
     points = RideSeries(
-        [round((row[0] - start).total_seconds() / 60, 4) for row in rows],
-        [row[2] or None for row in rows],  # 0 bpm is no sensor contact: a gap, not a fall
-        [row[3] for row in rows],
-        [row[4] for row in rows],
-        [row[5] for row in rows],
+        minutes=[round((row["at"] - start).total_seconds() / 60, 4) for row in rows],
+        # 0 bpm is no sensor contact: a gap, not a fall
+        heart_rate=[row["heart_rate"] or None for row in rows],
+        power=[row["power"] for row in rows],
+        resistance=[row["resistance"] for row in rows],
+        rpm=[row["rpm"] for row in rows],
     )
-    if not rows:
-        return points, None
-    at, duration, heart_rate, power, resistance, rpm = rows[-1]
-    return points, LatestReading(from_datetime(at), duration, heart_rate, power, resistance, rpm)
+    return points, _latest(**rows[-1]) if rows else None
+
+
+def _open_ride(
+    *,
+    bike_serial: str,
+    ride_id: int,
+    started_at: dt.datetime,
+    first_name: str | None,
+    age: int | None,
+    **reading: Any,
+) -> OpenRide:
+    """An open ride's row, by column name: the ride's, and its newest reading's (all null
+    before the first)."""
+    latest = None if reading["at"] is None else _latest(**reading)
+    return OpenRide(bike_serial=bike_serial, ride_id=ride_id, started_at=from_datetime(started_at),
+                    first_name=first_name, age=age, latest=latest)  # fmt: skip
 
 
 def open_rides(conn: Connection) -> list[OpenRide]:
     """Every open ride, newest per bike, each with its newest reading: one index probe per
     ride, so the cost follows the size of the fleet, not of the tables."""
-    rows = conn.execute(
-        f"""SELECT DISTINCT ON (r.bike_serial)
-                   r.bike_serial, r.ride_id, r.started_at, u.first_name, {_AGE},
-                   l.at, l.duration, l.heart_rate, l.power, l.resistance, l.rpm
-            FROM daily.ride r
-            LEFT JOIN daily.rider u ON u.user_id = r.user_id
-            LEFT JOIN LATERAL (
-                SELECT at, duration, heart_rate, power, resistance, rpm FROM daily.reading x
-                WHERE x.ride_id = r.ride_id AND x.at >= r.started_at
-                ORDER BY x.at DESC LIMIT 1
-            ) l ON true
-            WHERE r.ended_at IS NULL
-            ORDER BY r.bike_serial, r.started_at DESC"""
-    ).fetchall()
-    fleet = []
-    for bike, ride_id, started, first, age, at, *values in rows:
-        latest = None if at is None else LatestReading(from_datetime(at), *values)
-        fleet.append(OpenRide(bike, ride_id, from_datetime(started), first, age, latest))
-    return fleet
+    with conn.cursor(row_factory=kwargs_row(_open_ride)) as cur:
+        return cur.execute(
+            f"""SELECT DISTINCT ON (r.bike_serial)
+                       r.bike_serial, r.ride_id, r.started_at, u.first_name, {_AGE} AS age,
+                       l.*
+                FROM daily.ride r
+                LEFT JOIN daily.rider u ON u.user_id = r.user_id
+                LEFT JOIN LATERAL (
+                    SELECT {_READING} FROM daily.reading x
+                    WHERE x.ride_id = r.ride_id AND x.at >= r.started_at
+                    ORDER BY x.at DESC LIMIT 1
+                ) l ON true
+                WHERE r.ended_at IS NULL
+                ORDER BY r.bike_serial, r.started_at DESC"""
+        ).fetchall()
 
 
 FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however many ask

@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from ..core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow
 from ..core.ports import Checkpoints, Positions
@@ -173,6 +174,12 @@ def _not_erased(
     )
 
 
+def _stored(row: dict[str, Any]) -> tuple[int | None, bytes | None]:
+    """A partition's stored position and checkpoint, as read by name."""
+    state = row["state"]
+    return row["next_position"], None if state is None else bytes(state)
+
+
 class _AlreadyMoved(Exception):
     """Some position did not move from where this batch expected it: roll back, then see why."""
 
@@ -267,14 +274,15 @@ class PostgresStore:
                     " ON CONFLICT DO NOTHING",
                     [(source, p) for p in partitions],
                 )
-            rows = conn.execute(
-                "SELECT partition, next_position, state, version FROM daily.source_position"
-                " WHERE source = %s AND partition = ANY(%s)",
-                [source, partitions],
-            ).fetchall()
-        for partition, _, _, version in rows:
-            self._versions[(source, partition)] = version
-        return {p: (pos, bytes(state) if state is not None else None) for p, pos, state, _ in rows}
+            with conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    "SELECT partition, next_position, state, version FROM daily.source_position"
+                    " WHERE source = %s AND partition = ANY(%s)",
+                    [source, partitions],
+                ).fetchall()
+        for row in rows:
+            self._versions[(source, row["partition"])] = row["version"]
+        return {row["partition"]: _stored(row) for row in rows}
 
     def write(
         self, source: str, batch: Batch, checkpoints: Checkpoints, expected: Positions
@@ -402,14 +410,15 @@ class PostgresStore:
         """Whether every partition already stands where the batch would take it, with the very
         checkpoint it would store: then it was this batch, committed by an attempt in doubt."""
         try:
-            rows = self.conn.execute(
-                "SELECT partition, next_position, state FROM daily.source_position"
-                " WHERE source = %s AND partition = ANY(%s)",
-                [source, list(positions)],
-            ).fetchall()
+            with self.conn.cursor(row_factory=dict_row) as cur:
+                rows = cur.execute(
+                    "SELECT partition, next_position, state FROM daily.source_position"
+                    " WHERE source = %s AND partition = ANY(%s)",
+                    [source, list(positions)],
+                ).fetchall()
         except psycopg.Error as exc:
             raise translate(exc) from exc
-        stored = {p: (pos, bytes(state) if state is not None else None) for p, pos, state in rows}
+        stored = {row["partition"]: _stored(row) for row in rows}
         return all(stored.get(p) == (pos, checkpoints[p]) for p, pos in positions.items())
 
     def _erasures(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[int, int]:
@@ -425,10 +434,11 @@ class PostgresStore:
         ids.update(a.user_id for a in batch.alerts)
         if not ids:
             return {}
-        rows = conn.execute(
-            "SELECT user_id, erased_at FROM daily.erased_among(%s)", [sorted(ids)]
-        ).fetchall()
-        return {user_id: from_datetime(at) for user_id, at in rows}
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                "SELECT user_id, erased_at FROM daily.erased_among(%s)", [sorted(ids)]
+            ).fetchall()
+        return {row["user_id"]: from_datetime(row["erased_at"]) for row in rows}
 
     def _upsert_riders(self, conn: psycopg.Connection[Any], riders: Iterable[RiderLine]) -> None:
         rows = []
