@@ -596,6 +596,14 @@ def test_no_service_login_can_create_in_public_where_postgresql_14_let_every_rol
         url = make_conninfo(admin, user=login)
         assert refused(url, PLANT), login
         assert refused(url, "CREATE TABLE public.shadow (x int)"), login
+    # the writer's login, migrating as it starts, may not apply 0018 and is told who may
+    execute(admin, "DELETE FROM public.deleton_migration WHERE version >= '0018'")
+    writer = make_conninfo(admin, user=schema.LOGINS["writer"])
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0018.*deleton db init"),
+    ):
+        schema.init(conn)
 
 
 def test_a_plant_in_public_is_not_what_compression_runs(
