@@ -6,6 +6,7 @@ through the API's own functions."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -523,9 +524,143 @@ def test_upgrading_to_0014_needs_the_administrator_and_keeps_the_keys_and_the_au
         schema.init(conn)
     assert scalar(db, "SELECT to_regnamespace('keeper')") is None
     with psycopg.connect(db, autocommit=True) as conn:
-        assert schema.init(conn) == ["0014_keeper_schema"]
+        # 0014 and every later migration are applied
+        assert schema.init(conn) == [version for version, _ in every if version >= "0014"]
     api = make_conninfo(db, user=schema.LOGINS["api"])
     assert rows(api, "SELECT * FROM keeper.api_key_scopes(%s)", [sha]) == [("old", ["personal"])]
     assert rows(db, "SELECT key_name, path FROM keeper.audit") == [("old", "/rider/1")]
     assert scalar(db, "SELECT to_regclass('historical.audit')") is None
     assert scalar(db, "SELECT to_regclass('historical.api_key')") is None
+
+
+# --- schema public: PostgreSQL 14 let every role create there (migration 0018) ---------------
+
+# The reviewer's plant: an aggregate that matches ride_figures' last_value(double precision)
+# closer than pg_catalog's polymorphic one, whose step makes a key of every scope when the
+# writer runs it (the reader and the API may not make keys: nothing happens as them).
+PLANT = """
+CREATE FUNCTION public.step(a double precision, b double precision) RETURNS double precision
+LANGUAGE plpgsql AS $f$
+BEGIN
+    BEGIN
+        EXECUTE 'SELECT keeper.create_api_key($1, $2, $3)'
+        USING 'planted', sha256(convert_to('planted-key-of-the-reader-0123456789', 'UTF8')),
+              ARRAY['read', 'personal', 'erase'];
+    EXCEPTION WHEN OTHERS THEN NULL;
+    END;
+    RETURN b;
+END $f$;
+CREATE AGGREGATE public.last_value(double precision) (SFUNC = public.step, STYPE = float8);
+"""
+UNPLANT = "DROP AGGREGATE IF EXISTS public.last_value(double precision);" \
+          " DROP FUNCTION IF EXISTS public.step(double precision, double precision)"  # fmt: skip
+
+
+@pytest.fixture
+def database_of_14(pg_url: str) -> Iterator[str]:
+    """A new database of the session's server where PUBLIC may create in schema public, as
+    PostgreSQL 14 makes every database (and 15+ keeps through an upgrade from 14); dropped
+    after."""
+    name = "of_14"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # a run stopped midway
+        conn.execute(f"CREATE DATABASE {name}")
+    url = make_conninfo(pg_url, dbname=name)
+    execute(url, "GRANT CREATE ON SCHEMA public TO PUBLIC")
+    try:
+        yield url
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_no_service_login_can_create_in_public_where_postgresql_14_let_every_role(
+    database_of_14: str,
+) -> None:
+    """Review finding (High): on a database of PostgreSQL 14 every login could create in
+    public, and the reader's login planted an aggregate that compression, as the writer,
+    ran. Migrated there by ``deleton db init``, no service role or login may create in any
+    schema but its own, and the plant is refused to each."""
+    admin = database_of_14
+    assert scalar(admin, "SELECT has_schema_privilege('public', 'public', 'CREATE')")
+    env = env_for(admin, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+    result = run_deleton("db", "init", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    roles = [*schema.LOGINS.values(), "deleton_writer", "deleton_reader", "deleton_api",
+             "deleton_keeper"]  # fmt: skip
+    creates = rows(
+        admin,
+        "SELECT r, n.nspname FROM unnest(%s::text[]) r, pg_namespace n"
+        " WHERE n.nspname NOT LIKE 'pg\\_%%' AND has_schema_privilege(r, n.oid, 'CREATE')",
+        [roles],
+    )
+    assert sorted(creates) == sorted(
+        [(login, s) for login in ("deleton_writer", schema.LOGINS["writer"])
+         for s in ("daily", "historical")] + [("deleton_keeper", "keeper")]
+    )  # fmt: skip
+    for login in schema.LOGINS.values():
+        url = make_conninfo(admin, user=login)
+        assert refused(url, PLANT), login
+        assert refused(url, "CREATE TABLE public.shadow (x int)"), login
+    # the writer's login, migrating as it starts, may not apply 0018 and is told who may
+    execute(admin, "DELETE FROM public.deleton_migration WHERE version >= '0018'")
+    writer = make_conninfo(admin, user=schema.LOGINS["writer"])
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0018.*deleton db init"),
+    ):
+        schema.init(conn)
+
+
+def test_a_plant_in_public_is_not_what_compression_runs(
+    logins: dict[str, str], tmp_path: Path
+) -> None:
+    """Defence in depth, for a public that someone can still create in (an owner who never
+    revoked, an administrator's slip): every service login's search_path leaves public out,
+    so the planted aggregate is not found, and compression (as the writer's login) makes no
+    key."""
+    admin = logins["admin"]
+    for login in schema.LOGINS.values():
+        url = make_conninfo(admin, user=login)
+        assert scalar(url, "SHOW search_path") == "pg_catalog, pg_temp", login
+    execute(admin, PLANT)  # as the administrator, standing in for whoever could
+    try:
+        now = to_datetime(START + 2 * 86_400 * SECOND).isoformat()
+        result = run_deleton("compress", "--now", now, env=env_for(logins["writer"]))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert scalar(admin, "SELECT count(*) FROM historical.ride") > 0  # it ran
+        keys = rows(admin, "SELECT name FROM keeper.api_key")
+        assert ("planted",) not in keys, "compression ran the aggregate planted in public"
+    finally:
+        execute(admin, UNPLANT)
+
+
+def test_0018_names_the_fix_where_it_cannot_revoke_create_on_public(
+    database_of_14: str,
+) -> None:
+    """On RDS, public may belong to a role other than the one that migrates: its REVOKE
+    then changes nothing (PostgreSQL only warns), and 0018 must fail, naming who must run
+    what, rather than be recorded as done."""
+    admin = database_of_14
+    with psycopg.connect(admin, autocommit=True) as conn:
+        schema.init(conn)
+    execute(admin, "DELETE FROM public.deleton_migration WHERE version >= '0018'")
+    execute(admin, "CREATE ROLE public_owner NOLOGIN; ALTER SCHEMA public OWNER TO public_owner;"
+                   " GRANT CREATE ON SCHEMA public TO PUBLIC;"
+                   " CREATE ROLE migrator LOGIN IN ROLE deleton_keeper;"
+                   " GRANT SELECT, INSERT ON public.deleton_migration TO migrator")  # fmt: skip
+    try:
+        migrator = make_conninfo(admin, user="migrator")  # an administrator, not a superuser
+        with (
+            psycopg.connect(migrator, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="0018") as refusal,
+        ):
+            schema.init(conn)
+        assert "deleton_reader in public" in str(refusal.value)
+        hint = refusal.value.diag.message_hint or ""
+        assert "as public_owner" in hint and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in hint
+        assert scalar(admin, "SELECT max(version) FROM public.deleton_migration") < "0018"
+    finally:
+        execute(admin, "ALTER SCHEMA public OWNER TO pg_database_owner; DROP ROLE public_owner;"
+                       " REVOKE ALL ON public.deleton_migration FROM migrator;"
+                       " DROP ROLE migrator")  # fmt: skip

@@ -73,11 +73,15 @@ def init(conn: psycopg.Connection[Any]) -> list[str]:
 
 LOGINS = {"writer": "deleton_writer_login", "reader": "deleton_reader_login",
           "api": "deleton_api_login"}  # fmt: skip
+# Every service login's, as migration 0018 sets it on the logins there were: an unqualified
+# name never resolves in public, where PostgreSQL 14 let every login create (our SQL names
+# each table and function with its schema).
+LOGIN_SEARCH_PATH = sql.SQL("pg_catalog, pg_temp")
 
 
 def ensure_logins(conn: psycopg.Connection[Any], passwords: dict[str, str]) -> list[str]:
-    """Each service's login (``LOGINS``), made or given its password anew, in its group role;
-    returns their names. Only an administrator may.
+    """Each service's login (``LOGINS``), made or given its password anew, in its group role,
+    with ``LOGIN_SEARCH_PATH``; returns their names. Only an administrator may.
 
     The password itself never reaches the server: libpq computes its salted SCRAM-SHA-256
     verifier here, and the statement carries that, so pg_stat_statements, Performance
@@ -94,6 +98,11 @@ def ensure_logins(conn: psycopg.Connection[Any], passwords: dict[str, str]) -> l
         conn.execute(
             sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
                 sql.SQL(verb), sql.Identifier(login), sql.Literal(verifier)
+            )
+        )
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET search_path = {}").format(
+                sql.Identifier(login), LOGIN_SEARCH_PATH
             )
         )
         conn.execute(
