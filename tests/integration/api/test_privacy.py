@@ -436,16 +436,7 @@ def test_an_erased_riders_alerts_do_not_tell_their_exact_age(scratch: Api) -> No
     ``heart_rate_limit``, which is 220 - the exact age (core.alerts.high_limit): the age the
     erasure meant to blur is read back from the alert by the reader's login (the dashboard)."""
     url = scratch.url
-    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
-    candidates = rows(url, "SELECT ride_id, user_id, rider_age, ended_at FROM daily.ride"
-                           " WHERE ended_at IS NOT NULL AND user_id >= 0 AND rider_age % 5 <> 0"
-                           " ORDER BY ride_id")  # fmt: skip
-    ride_id, user_id, age, ended = next(c for c in candidates if c[1] not in riding)
-    # the alert ingestion writes when the heart passes the rider's own maximum
-    execute(url, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
-                 " heart_rate_limit, status) VALUES (%s, %s, 'high', %s, %s, %s, 'sent')"
-                 " ON CONFLICT DO NOTHING",
-            [ride_id, user_id, ended, 230 - age, 220 - age])  # fmt: skip
+    ride_id, user_id, age = _ended_rider_with_a_high_alert(url)
     assert scratch.anonymous.delete(f"/rider/{user_id}", headers=as_key("erase")).status_code == 204
     tombstone, banded = rows(url, "SELECT user_id, rider_age FROM daily.ride WHERE ride_id = %s",
                              [ride_id])[0]  # fmt: skip
@@ -577,15 +568,7 @@ def test_no_caller_chooses_the_limit_written_onto_an_erased_riders_alerts(scratc
     the API's login decided what an erased rider's alerts say (any limit, any bands). It
     takes the user id alone now, and the limit written is the band's, by core's rules."""
     url = scratch.url
-    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
-    candidates = rows(url, "SELECT ride_id, user_id, rider_age, ended_at FROM daily.ride"
-                           " WHERE ended_at IS NOT NULL AND user_id >= 0 AND rider_age % 5 <> 0"
-                           " ORDER BY ride_id")  # fmt: skip
-    ride_id, user_id, age, ended = next(c for c in candidates if c[1] not in riding)
-    execute(url, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
-                 " heart_rate_limit, status) VALUES (%s, %s, 'high', %s, %s, %s, 'sent')"
-                 " ON CONFLICT DO NOTHING",
-            [ride_id, user_id, ended, 230 - age, 220 - age])  # fmt: skip
+    ride_id, user_id, age = _ended_rider_with_a_high_alert(url)
     with (
         psycopg.connect(as_login(url, "api")) as conn,
         pytest.raises(psycopg.errors.UndefinedFunction),
@@ -641,3 +624,18 @@ def test_refused_lines_go_whatever_way_they_write_the_user_id(scratch: Api, worl
     left = {bytes(v) for (v,) in rows(url, "SELECT value FROM daily.dead_letter")}
     survived = [form for form, value in values.items() if value in left]
     assert survived == others, f"the erased rider's refused lines that stay: {survived}"
+
+
+def _ended_rider_with_a_high_alert(url: str) -> tuple[int, int, int]:
+    """A rider (not riding now) of an ended ride, whose age is not a band's bottom, given the
+    alert ingestion writes when the heart passes their own maximum: the ride, user id and age."""
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    candidates = rows(url, "SELECT ride_id, user_id, rider_age, ended_at FROM daily.ride"
+                           " WHERE ended_at IS NOT NULL AND user_id >= 0 AND rider_age % 5 <> 0"
+                           " ORDER BY ride_id")  # fmt: skip
+    ride_id, user_id, age, ended = next(c for c in candidates if c[1] not in riding)
+    execute(url, "INSERT INTO daily.alert (ride_id, user_id, kind, at, heart_rate,"
+                 " heart_rate_limit, status) VALUES (%s, %s, 'high', %s, %s, %s, 'sent')"
+                 " ON CONFLICT DO NOTHING",
+            [ride_id, user_id, ended, 230 - age, 220 - age])  # fmt: skip
+    return ride_id, user_id, age
