@@ -89,7 +89,7 @@ def row(record: Record) -> Row:
     """The A/B: this code's file ingestion against the named baseline's."""
     figures = record.figures
     return Row(
-        f"what privacy's changes cost ingestion, against {record.arguments['baseline']}:"
+        f"what the changes since cost ingestion, against {record.arguments['baseline']}:"
         f" {record.arguments['bikes']:,} bikes, {record.arguments['seconds']:,} s from a file",
         f"median of {len(figures['pairs'])} runs a side (ABBA): {figures['before']:,.0f} ->"
         f" {figures['after']:,.0f} messages/s ({figures['ratio']:.3f}x)",
