@@ -215,6 +215,13 @@ def test_secrets_are_kept_in_home_made_once_with_mode_0600(tmp_path: Path) -> No
         keys.stored_secret(None, tmp_path, keys.SESSION)
 
 
+def test_a_secret_a_command_needs_and_has_not_names_its_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^DELETON_SCREEN_SECRET is not set .* deleton up"):
+        keys.required_secret(None, tmp_path, keys.SCREEN, "DELETON_SCREEN_SECRET")
+    made = keys.stored_secret(None, tmp_path, keys.SCREEN, create=True)
+    assert keys.required_secret(None, tmp_path, keys.SCREEN, "DELETON_SCREEN_SECRET") == made
+
+
 def test_home_and_its_secrets_are_ours_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

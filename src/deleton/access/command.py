@@ -11,7 +11,6 @@ import sys
 
 from ..core import access
 from ..credentials import keys, passwords, tokens
-from ..errors import ConfigError
 from ..postgres import accounts
 from ..postgres.connection import Database, migrated
 from ..settings import Settings
@@ -88,12 +87,9 @@ def _password_hash(settings: Settings) -> str | None:
     """The hash of a password read from stdin, peppered with the dashboard's pepper; ``None``
     (said why on stderr) when it is too short."""
     config = settings.access()
-    pepper = keys.stored_secret(config.password_pepper, config.home, keys.PEPPER)
-    if pepper is None:
-        raise ConfigError(
-            "DELETON_PASSWORD_PEPPER is not set (and DELETON_HOME keeps none): set it, the same"
-            " for the dashboard, or run deleton up once to make one"
-        )
+    pepper = keys.required_secret(
+        config.password_pepper, config.home, keys.PEPPER, "DELETON_PASSWORD_PEPPER"
+    )
     password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < passwords.MIN_LENGTH:
         _refuse(f"a password has at least {passwords.MIN_LENGTH} characters")
@@ -152,12 +148,9 @@ def screen_link(settings: Settings, target: str | None, leaderboard: bool, revok
         print(f"revoked every link of {what}", file=sys.stderr)
         return 0
     config = settings.access()
-    secret = keys.stored_secret(config.screen_secret, config.home, keys.SCREEN)
-    if secret is None:
-        raise ConfigError(
-            "DELETON_SCREEN_SECRET is not set (and DELETON_HOME keeps none): set it, the same"
-            " for the dashboard, or run deleton up once to make one"
-        )
+    secret = keys.required_secret(
+        config.screen_secret, config.home, keys.SCREEN, "DELETON_SCREEN_SECRET"
+    )
     generation = database.run(what, lambda conn: accounts.open_screen(conn, kind, target))
     token = tokens.screen_token(secret, access.ScreenGrant(kind, target, generation))
     # the token travels in the fragment, which the browser never sends: it stays out of every

@@ -37,3 +37,16 @@ def stored_secret(
     if len(text) < 32:
         raise ConfigError(f"{path} holds no secret of 32 characters or more")
     return text.encode()
+
+
+def required_secret(configured: SecretStr | None, home: Path, name: str, setting: str) -> bytes:
+    """``stored_secret``, which this command cannot do without: raises ``ConfigError`` naming
+    ``setting`` and the two ways to give it when neither the setting nor ``home`` has one.
+    Every process that signs or checks with it must be given the same one."""
+    secret = stored_secret(configured, home, name)
+    if secret is None:
+        raise ConfigError(
+            f"{setting} is not set (and DELETON_HOME keeps none): set it to 32 random characters"
+            " or more, the same for the dashboard, or run deleton up once to make one"
+        )
+    return secret

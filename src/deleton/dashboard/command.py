@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from ..credentials import keys
-from ..errors import ConfigError, TransientError
+from ..errors import TransientError
 from ..postgres.connection import Connect, migrated, open_database
 from ..runtime import Phase, Runtime, run_until_signal
 from ..settings import Settings
@@ -23,12 +23,9 @@ def gate_for(settings: Settings, connect: Connect) -> tuple[Gate, AlbIdentity | 
     """Who may come in: the secrets (configured, or kept in ``DELETON_HOME`` by ``deleton
     up``), and the load balancer whose identity header stands in for signing in."""
     config = settings.access()
-    session_secret = keys.stored_secret(config.session_secret, config.home, keys.SESSION)
-    if session_secret is None:
-        raise ConfigError(
-            "DELETON_SESSION_SECRET is not set (and DELETON_HOME keeps none): set it to 32"
-            " random characters or more, or run deleton up once to make one"
-        )
+    session_secret = keys.required_secret(
+        config.session_secret, config.home, keys.SESSION, "DELETON_SESSION_SECRET"
+    )
     screen_secret = keys.stored_secret(config.screen_secret, config.home, keys.SCREEN)
     if screen_secret is None:
         log.warning("DELETON_SCREEN_SECRET is not set: screen links are refused")
