@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 
 from ..core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow
 from ..core.ports import Checkpoints, Positions
+from ..core.privacy import may_hold_rider_data
 from ..core.records import RiderLine, from_datetime, to_datetime
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
@@ -109,16 +110,19 @@ def _copy_rows(
 
 def dead_letter_row(source: str, letter: DeadLetter, max_bytes: int) -> tuple[Any, ...]:
     """A ``daily.dead_letter`` row: at most ``max_bytes`` of the key and the value, with the
-    value's whole length and SHA-256, so a flood of huge messages cannot fill the database."""
+    value's whole length and SHA-256, so a flood of huge messages cannot fill the database.
+    A value that may hold a rider's personal data (``may_hold_rider_data``) keeps its length
+    alone: neither its bytes nor a hash that would confirm a guess of them."""
     value = letter.value
+    personal = may_hold_rider_data(value)
     return (
         source,
         letter.partition,
         letter.position,
         None if letter.key is None else letter.key[:max_bytes],
-        None if value is None else value[:max_bytes],
+        None if value is None or personal else value[:max_bytes],
         None if value is None else len(value),
-        None if value is None else hashlib.sha256(value).digest(),
+        None if value is None or personal else hashlib.sha256(value).digest(),
         letter.reason[:500],
     )
 
@@ -424,15 +428,18 @@ class PostgresStore:
     def _erasures(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[int, int]:
         """When each erased rider of ``batch`` was erased (epoch microseconds), by user id.
 
-        Asked only of a batch with riders, new rides or alerts (a [SYSTEM] line, a ride's
-        start, an alert), never per reading, in one round trip (``daily.erased_among``,
-        migration 0012), which takes the rider table's lock first: an erasure holds it until
-        it commits, so a batch either commits before the erasure (which then erases what it
-        stored) or sees it."""
+        Asked only of a batch with riders, new rides, alerts or dead letters (a [SYSTEM]
+        line, a ride's start, an alert, a refused message), never per reading, in one round
+        trip (``daily.erased_among``, migration 0012), which takes the rider table's lock
+        first: an erasure holds it until it commits, so a batch either commits before the
+        erasure (which then erases what it stored) or sees it. A batch of dead letters alone
+        asks about no one but takes the lock all the same, so that no write of anything the
+        erasure removes goes around it (a refused line keeps no byte that could name a rider
+        anyway: ``dead_letter_row``)."""
         ids = {r.user_id for r in batch.riders.values()}
         ids.update(r.user_id for r in batch.new_rides if r.user_id is not None)
         ids.update(a.user_id for a in batch.alerts)
-        if not ids:
+        if not ids and not batch.dead_letters:
             return {}
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
