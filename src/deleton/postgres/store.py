@@ -137,7 +137,7 @@ def _no_partition(exc: RejectedData) -> bool:
 
 
 def _not_erased(
-    batch: Batch, erased: dict[int, int], margin: int
+    batch: Batch, erased: dict[int, int], margin: int | None
 ) -> tuple[list[RiderLine], list[NewRide], list[AlertRow]]:
     """``batch``'s riders, new rides and alerts, but what lines that reached the broker before
     their rider's erasure (``erased``: when, by user id) would bring back: such a [SYSTEM]
@@ -147,7 +147,9 @@ def _not_erased(
     dated a line held in the topic since before the erasure after it). A broker timestamp
     of ``CreateTime`` is the producer's clock, which the broker lets run ``margin`` ahead of
     its own (Kafka's message.timestamp.after.max.ms): only a line stamped more than
-    ``margin`` after the erasure surely reached the broker after it. A line with no broker
+    ``margin`` after the erasure surely reached the broker after it; with no margin (None:
+    the topic lets producers stamp further ahead, or would not say), no broker time proves
+    that, and no line brings an erased rider back. A line with no broker
     time (a replayed dump of bare values, a checkpoint from before broker times were kept)
     never brings an erased rider back: a dump is the past, and only the live topic can
     say that a rider came back. The same lines and the same erasures give the same rows, on
@@ -159,7 +161,9 @@ def _not_erased(
     def held(user_id: int | None, named_at: int | None) -> bool:
         """Whether a ride of ``user_id`` named at ``named_at`` is from before their erasure."""
         erased_at = erased.get(user_id) if user_id is not None else None
-        return erased_at is not None and (named_at is None or named_at - margin <= erased_at)
+        return erased_at is not None and (
+            named_at is None or margin is None or named_at - margin <= erased_at
+        )
 
     rides = [r._replace(user_id=None, rider_gender=None, rider_age=None)
              if held(r.user_id, r.named_at) else r for r in batch.new_rides]  # fmt: skip
@@ -197,13 +201,14 @@ class PostgresStore:
         dead_letter_max_bytes: int = 64 * 1024,
         max_clock_skew_us: int = 86_400 * 1_000_000,
         *,
-        broker_time_margin_us: int = 3_600 * 1_000_000,
+        broker_time_margin_us: int | None = 3_600 * 1_000_000,
     ) -> None:
         self.database = database
         self.dead_letter_max_bytes = dead_letter_max_bytes
         # the partition function refuses hours later than now plus this (migration 0008)
         self.max_skew = dt.timedelta(microseconds=max_clock_skew_us)
-        # how far a broker timestamp may be ahead of the message's arrival (_not_erased)
+        # how far a broker timestamp may be ahead of the message's arrival (_not_erased);
+        # None: broker times never show that a line came after an erasure
         self.broker_time_margin_us = broker_time_margin_us
         self._conn: psycopg.Connection[Any] | None = None
         self._hours: set[int] = set()  # partitions known to exist, as hours since the epoch
