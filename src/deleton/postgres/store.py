@@ -9,7 +9,9 @@ batch is not written again. Readings then go in by binary COPY, packed here with
 fastest way from Python), into ``daily.reading``'s hourly partitions: those the batch's
 readings fall in, and the next hour ahead, each created idempotently even when several members
 meet a new hour together. A dead letter keeps at most ``dead_letter_max_bytes`` of its value,
-with the value's length and SHA-256.
+with the value's length and SHA-256; one that may hold a rider's personal data keeps its
+length alone. No batch stores a rider, or a line of theirs, from before their erasure
+(``_not_erased``).
 """
 
 from __future__ import annotations
