@@ -30,7 +30,10 @@ from .simulator.fleet_source import FleetSource
 def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
     source = FleetSource(bikes, seed, speed)
     mail = settings.mail(unset="folder")  # no mail server needed unless one is configured
-    ingestor, outbox = pipeline(settings, source, mail)
+    # the fleet in this process gives no broker times: the margin decides nothing here
+    ingestor, outbox = pipeline(
+        settings, source, mail, broker_time_margin_us=settings.ingest().broker_time_margin_us
+    )
     where = (
         "embedded, under " + str(settings.home)
         if settings.database_url is None

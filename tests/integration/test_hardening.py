@@ -164,6 +164,41 @@ def test_a_dead_letter_keeps_a_bounded_value_with_its_length_and_hash(db: str) -
     store.close()
 
 
+def test_a_refused_riders_line_keeps_no_byte_and_waits_for_an_erasure_under_way(db: str) -> None:
+    """Fourth review, finding B: a [SYSTEM] line refused after its rider's erasure stored
+    their name, email, address and birth date again in ``daily.dead_letter``, and a batch of
+    dead letters alone never took the lock an erasure holds. A refused line that may hold a
+    rider keeps its reason, position and length, never its bytes nor their hash; the batch
+    waits for an erasure under way as every batch that stores a rider does."""
+    store = PostgresStore(Database(db))
+    store.claim("test", [0])
+    line = format_value(RIDER).replace(b'"gender\\":\\"male\\"', b'"gender\\":12')
+    assert b"sam@x.com" in line and b'"gender\\":12' in line
+    batch = Batch(messages=1, positions={0: 1})
+    batch.dead_letters.append(DeadLetter(0, 0, b"SN1", line, "rider field gender is not str"))
+    written = threading.Event()
+
+    def write() -> None:
+        store.write("test", batch, {0: b'{"bikes": []}'}, {0: None})
+        written.set()
+
+    waiting = ("SELECT count(*) FROM pg_locks WHERE NOT granted"
+               " AND relation = 'daily.rider'::regclass")  # fmt: skip
+    with psycopg.connect(db) as erasure:  # as historical.erase_rider holds it until it commits
+        erasure.execute("LOCK TABLE daily.rider IN SHARE ROW EXCLUSIVE MODE")
+        writer = threading.Thread(target=write)
+        writer.start()
+        wait_for(lambda: scalar(db, waiting) == 1, 30, what="the batch waiting for the lock")
+        assert not written.is_set()
+    writer.join(30)
+    assert written.is_set()
+    assert rows(db, "SELECT position, key, value, value_length, value_sha256, reason"
+                    " FROM daily.dead_letter") == [
+        (0, b"SN1", None, len(line), None, "rider field gender is not str")
+    ]  # fmt: skip
+    store.close()
+
+
 def test_members_racing_for_a_new_hour_all_succeed(db: str) -> None:
     # a new hour within the clock skew the partition function allows (migration 0008)
     hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)

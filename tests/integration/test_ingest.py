@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -163,10 +164,14 @@ def test_every_kind_of_bad_message_is_a_dead_letter_and_good_ones_are_stored(
         assert health["status"] == "ok" and health["seconds_since_loop"] < 5
     finally:
         stop(process)
-    letters = rows(db, "SELECT position, value, reason FROM daily.dead_letter ORDER BY position")
+    letters = rows(db, "SELECT position, value, value_length, value_sha256, reason"
+                       " FROM daily.dead_letter ORDER BY position")  # fmt: skip
     assert len(letters) == len(bad)
-    for (position, value, reason), (sent, why) in zip(letters, bad, strict=True):
-        assert (bytes(value) if value is not None else None) == sent
+    for (position, value, length, sha256, reason), (sent, why) in zip(letters, bad, strict=True):
+        if sent is not None and b"[SYSTEM]" in sent:  # a rider's line: no byte of it is kept
+            assert (value, sha256, length) == (None, None, len(sent)), sent
+        else:
+            assert (bytes(value) if value is not None else None) == sent
         assert why in reason, (why, reason)
         assert values[position] == sent
     assert rows(db, "SELECT duration, heart_rate FROM daily.reading") == [(1.0, 0)]
@@ -262,3 +267,60 @@ def test_a_producers_fast_clock_does_not_undo_an_erasure_either(
     ingested(db, bikes, ingest_env("erased-create-time"))
     assert rows(db, "SELECT email FROM daily.rider WHERE user_id = 100") == []
     assert rows(db, "SELECT user_id FROM daily.ride WHERE bike_serial = 'SNFAST'") == [(None,)]
+
+
+def test_a_topic_that_lets_producers_stamp_any_time_ahead_keeps_an_erased_rider_erased(
+    db: str, kafka: LocalBroker, ingest_env: Any, tmp_path: Path
+) -> None:
+    """L1's rule holds only while the topic bounds how far ahead a producer may stamp by the
+    margin. Every Kafka before 4.0 (and MSK 3.x) makes topics whose
+    message.timestamp.after.max.ms is Long.MAX (KIP-1030): a producer two hours fast, beyond
+    the margin as shipped, dates a line held since before the erasure after it. Ingestion
+    reads the topic's bound at start, says once that it is above the margin, shows it in
+    its metrics, and lets no line bring the rider back (fourth review, finding A)."""
+    unbounded = str(2**63 - 1)
+    kafka.create_topic("erased-unbounded", 1, {"message.timestamp.after.max.ms": unbounded})
+    bikes = Bikes(kafka, "erased-unbounded")
+    erased_with_a_line_held(db, bikes, producer_ahead=7_200)
+    port = free_port()
+    log = tmp_path / "ingest.log"
+    with log.open("wb") as out:
+        process = deleton("ingest", "--metrics-port", str(port),
+                          env=ingest_env("erased-unbounded"), stderr=out)  # fmt: skip
+        try:
+            done = {0: bikes.sent}
+            wait_for(lambda: caught_up(db, "kafka:erased-unbounded", done), 60, what="catch-up")
+            metrics = scrape(port)
+            health = orjson.loads(scrape(port, "/healthz"))
+        finally:
+            stop(process)
+    back = rows(db, "SELECT email FROM daily.rider WHERE user_id = 100")
+    assert back == [], f"rider 100, erased, is back from a line the topic held: {back}"
+    assert rows(db, "SELECT user_id FROM daily.ride WHERE bike_serial = 'SNFAST'") == [(None,)]
+    assert "deleton_ingest_broker_time_trusted 0.0" in metrics
+    assert health["broker_time_trusted"] is False and health["status"] == "ok"
+    warned = [line for line in log.read_text().splitlines() if "after.max.ms" in line]
+    assert len(warned) == 1, warned
+    assert "WARNING" in warned[0] and "erased-unbounded" in warned[0], warned
+    assert unbounded in warned[0] and "(3600000 ms)" in warned[0], warned
+
+
+def test_the_topic_says_how_far_ahead_its_producers_may_stamp(kafka: LocalBroker) -> None:
+    """What ingestion learns of a topic at start (``kafka.topic``), from the real broker:
+    Kafka 4's default (CreateTime, an hour ahead), LogAppendTime, an unbounded CreateTime,
+    and, for a topic not made yet, the broker's defaults that it will be made with."""
+    from deleton.kafka.config import KafkaConfig
+    from deleton.kafka.topic import topic_times
+
+    def times(topic: str) -> tuple[str | None, int | None]:
+        found = topic_times(KafkaConfig(kafka.bootstrap, topic, "unused", "PLAINTEXT", None, None))
+        assert found.unknown is None, found
+        return found.timestamp_type, found.after_max_ms
+
+    kafka.create_topic("times-default", 1)
+    kafka.create_topic("times-log-append", 1, {"message.timestamp.type": "LogAppendTime"})
+    kafka.create_topic("times-unbounded", 1, {"message.timestamp.after.max.ms": str(2**63 - 1)})
+    assert times("times-default") == ("CreateTime", 3_600_000)
+    assert times("times-log-append")[0] == "LogAppendTime"
+    assert times("times-unbounded") == ("CreateTime", 2**63 - 1)
+    assert times("times-not-made-yet") == ("CreateTime", 3_600_000)

@@ -153,3 +153,25 @@ def test_the_right_password_simulates_and_ingests(database: str, kafka: LocalBro
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert SASL_USERS["rider"].encode() not in stderr
+
+
+@pytest.mark.usefixtures("walls")
+def test_a_topic_the_login_may_not_describe_has_unknown_times_and_none_trusted(
+    kafka: LocalBroker,
+) -> None:
+    """Without the DescribeConfigs right on the topic, how far ahead its producers may stamp
+    is unknown: ingestion then trusts no broker time to bring an erased rider back."""
+    from pydantic import SecretStr
+
+    from deleton.ingest.command import judged_margin
+    from deleton.kafka.config import KafkaConfig
+    from deleton.kafka.topic import topic_times
+
+    password = SASL_USERS["walled"]
+    config = KafkaConfig(kafka.sasl_bootstrap, WALLED_TOPIC, "unused", "SASL_PLAINTEXT",
+                         "walled", SecretStr(password))  # fmt: skip
+    times = topic_times(config)
+    assert (times.timestamp_type, times.after_max_ms) == (None, None), times
+    assert times.unknown is not None and "describing it failed" in times.unknown, times
+    assert password not in times.unknown
+    assert judged_margin(WALLED_TOPIC, times, 3_600_000_000) is None

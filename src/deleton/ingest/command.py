@@ -8,12 +8,13 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import orjson
 
 from ..cloudwatch import emf
 from ..core.ports import Source
+from ..core.privacy import broker_time_margin
 from ..core.records import Invalid
 from ..core.wire import describe, parse_value
 from ..dump.kcat import decode_line
@@ -31,20 +32,30 @@ from ..settings import Settings
 from . import health
 from .ingestor import Ingestor
 
+if TYPE_CHECKING:
+    from ..kafka.topic import TopicTimes
+
 log = logging.getLogger(__name__)
 
 
 def pipeline(
-    settings: Settings, source: Source, mail: MailConfig | None = None
+    settings: Settings,
+    source: Source,
+    mail: MailConfig | None = None,
+    *,
+    broker_time_margin_us: int | None,
 ) -> tuple[Ingestor, Outbox]:
     """The store, outbox, metrics and ingestor for ``source``, with the schema in place;
-    alerts go as ``mail`` says (default: as configured)."""
+    alerts go as ``mail`` says (default: as configured). ``broker_time_margin_us`` is how far
+    ``source``'s broker times may run ahead (``judged_margin``); None: they never show that a
+    line came after an erasure."""
     database = migrated(settings.database())
     mail = mail or settings.mail()
     config = settings.ingest()
     alerts = PostgresAlerts(lambda: database.connect(autocommit=True))
     outbox = Outbox(alerts, transport_for(mail), mail.sender, mail.alert_max_age)
     metrics = Metrics(source.name)
+    metrics.broker_time_trusted = broker_time_margin_us is not None
     metrics.watch_outbox(lambda: (outbox.backlog, outbox.oldest_pending))
     if config.emf_group is not None:
         metrics.publish_to(emf.publisher({"ConsumerGroup": config.emf_group}, time.time))
@@ -52,10 +63,27 @@ def pipeline(
         database,
         config.dead_letter_max_bytes,
         config.max_clock_skew_us,
-        broker_time_margin_us=config.broker_time_margin_us,
+        broker_time_margin_us=broker_time_margin_us,
     )
     ingestor = Ingestor(source, store, metrics, config, settings.riding(), outbox=outbox)
     return ingestor, outbox
+
+
+def judged_margin(topic: str, times: TopicTimes, margin_us: int) -> int | None:
+    """``margin_us`` if ``topic``'s broker times (``times``) keep within it, else None, said
+    once at WARNING with the topic and the numbers (``core.privacy.broker_time_margin``)."""
+    margin = broker_time_margin(times.timestamp_type, times.after_max_ms, margin_us)
+    if margin is None:
+        log.warning(
+            "topic %s: message.timestamp.type %s, message.timestamp.after.max.ms %s%s, above"
+            " DELETON_BROKER_TIME_MARGIN (%d ms): a broker timestamp cannot show that a line"
+            " came after an erasure, so no line brings an erased rider back (they are riders"
+            " again once the topic is bounded: LogAppendTime, or after.max.ms at most the"
+            " margin, and ingestion restarted)",
+            topic, times.timestamp_type or "unknown", times.after_max_ms,
+            f" ({times.unknown})" if times.unknown else "", margin_us // 1000,
+        )  # fmt: skip
+    return margin
 
 
 def run_ingestion(runtime: Runtime, ingestor: Ingestor, outbox: Outbox) -> None:
@@ -79,13 +107,22 @@ def run_ingestion(runtime: Runtime, ingestor: Ingestor, outbox: Outbox) -> None:
 def ingest(settings: Settings, from_file: Path | None, metrics_port: int | None) -> int:
     """Consume the configured topic as a group member until a signal, or replay ``from_file``
     to its end and exit."""
+    margin: int | None
     if from_file is not None:
         source: Source = FileSource(from_file)
-    else:
-        from ..kafka.source import KafkaSource  # librdkafka loads only when it is needed
+        # a dump's timestamps are CreateTime at best, from a topic whose bound it does not
+        # say: a dump is the past, and never brings an erased rider back
+        margin = None
+    else:  # librdkafka loads only when it is needed
+        from ..kafka.source import KafkaSource
+        from ..kafka.topic import topic_times
 
-        source = KafkaSource(settings.kafka())
-    ingestor, outbox = pipeline(settings, source)
+        kafka = settings.kafka()
+        source = KafkaSource(kafka)
+        margin = judged_margin(
+            kafka.topic, topic_times(kafka), settings.ingest().broker_time_margin_us
+        )
+    ingestor, outbox = pipeline(settings, source, broker_time_margin_us=margin)
 
     def start(runtime: Runtime) -> None:
         if metrics_port:

@@ -25,4 +25,7 @@ def judge(metrics: Metrics) -> tuple[bool, dict[str, Any]]:
         "seconds_since_commit": round(commit_age, 1),
         "lag": metrics.lag,
         "outbox_backlog": metrics.outbox_backlog(),
+        # not a matter of health: a topic whose timestamps cannot be trusted keeps erased
+        # riders erased (README, erasure), which an operator may want to know
+        "broker_time_trusted": metrics.broker_time_trusted,
     }

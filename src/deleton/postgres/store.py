@@ -9,7 +9,9 @@ batch is not written again. Readings then go in by binary COPY, packed here with
 fastest way from Python), into ``daily.reading``'s hourly partitions: those the batch's
 readings fall in, and the next hour ahead, each created idempotently even when several members
 meet a new hour together. A dead letter keeps at most ``dead_letter_max_bytes`` of its value,
-with the value's length and SHA-256.
+with the value's length and SHA-256; one that may hold a rider's personal data keeps its
+length alone. No batch stores a rider, or a line of theirs, from before their erasure
+(``_not_erased``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from psycopg.rows import dict_row
 
 from ..core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow
 from ..core.ports import Checkpoints, Positions
+from ..core.privacy import may_hold_rider_data
 from ..core.records import RiderLine, from_datetime, to_datetime
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
@@ -109,16 +112,19 @@ def _copy_rows(
 
 def dead_letter_row(source: str, letter: DeadLetter, max_bytes: int) -> tuple[Any, ...]:
     """A ``daily.dead_letter`` row: at most ``max_bytes`` of the key and the value, with the
-    value's whole length and SHA-256, so a flood of huge messages cannot fill the database."""
+    value's whole length and SHA-256, so a flood of huge messages cannot fill the database.
+    A value that may hold a rider's personal data (``may_hold_rider_data``) keeps its length
+    alone: neither its bytes nor a hash that would confirm a guess of them."""
     value = letter.value
+    personal = may_hold_rider_data(value)
     return (
         source,
         letter.partition,
         letter.position,
         None if letter.key is None else letter.key[:max_bytes],
-        None if value is None else value[:max_bytes],
+        None if value is None or personal else value[:max_bytes],
         None if value is None else len(value),
-        None if value is None else hashlib.sha256(value).digest(),
+        None if value is None or personal else hashlib.sha256(value).digest(),
         letter.reason[:500],
     )
 
@@ -133,7 +139,7 @@ def _no_partition(exc: RejectedData) -> bool:
 
 
 def _not_erased(
-    batch: Batch, erased: dict[int, int], margin: int
+    batch: Batch, erased: dict[int, int], margin: int | None
 ) -> tuple[list[RiderLine], list[NewRide], list[AlertRow]]:
     """``batch``'s riders, new rides and alerts, but what lines that reached the broker before
     their rider's erasure (``erased``: when, by user id) would bring back: such a [SYSTEM]
@@ -143,7 +149,9 @@ def _not_erased(
     dated a line held in the topic since before the erasure after it). A broker timestamp
     of ``CreateTime`` is the producer's clock, which the broker lets run ``margin`` ahead of
     its own (Kafka's message.timestamp.after.max.ms): only a line stamped more than
-    ``margin`` after the erasure surely reached the broker after it. A line with no broker
+    ``margin`` after the erasure surely reached the broker after it; with no margin (None:
+    the topic lets producers stamp further ahead, or would not say), no broker time proves
+    that, and no line brings an erased rider back. A line with no broker
     time (a replayed dump of bare values, a checkpoint from before broker times were kept)
     never brings an erased rider back: a dump is the past, and only the live topic can
     say that a rider came back. The same lines and the same erasures give the same rows, on
@@ -155,7 +163,9 @@ def _not_erased(
     def held(user_id: int | None, named_at: int | None) -> bool:
         """Whether a ride of ``user_id`` named at ``named_at`` is from before their erasure."""
         erased_at = erased.get(user_id) if user_id is not None else None
-        return erased_at is not None and (named_at is None or named_at - margin <= erased_at)
+        return erased_at is not None and (
+            named_at is None or margin is None or named_at - margin <= erased_at
+        )
 
     rides = [r._replace(user_id=None, rider_gender=None, rider_age=None)
              if held(r.user_id, r.named_at) else r for r in batch.new_rides]  # fmt: skip
@@ -193,13 +203,14 @@ class PostgresStore:
         dead_letter_max_bytes: int = 64 * 1024,
         max_clock_skew_us: int = 86_400 * 1_000_000,
         *,
-        broker_time_margin_us: int = 3_600 * 1_000_000,
+        broker_time_margin_us: int | None = 3_600 * 1_000_000,
     ) -> None:
         self.database = database
         self.dead_letter_max_bytes = dead_letter_max_bytes
         # the partition function refuses hours later than now plus this (migration 0008)
         self.max_skew = dt.timedelta(microseconds=max_clock_skew_us)
-        # how far a broker timestamp may be ahead of the message's arrival (_not_erased)
+        # how far a broker timestamp may be ahead of the message's arrival (_not_erased);
+        # None: broker times never show that a line came after an erasure
         self.broker_time_margin_us = broker_time_margin_us
         self._conn: psycopg.Connection[Any] | None = None
         self._hours: set[int] = set()  # partitions known to exist, as hours since the epoch
@@ -424,15 +435,18 @@ class PostgresStore:
     def _erasures(self, conn: psycopg.Connection[Any], batch: Batch) -> dict[int, int]:
         """When each erased rider of ``batch`` was erased (epoch microseconds), by user id.
 
-        Asked only of a batch with riders, new rides or alerts (a [SYSTEM] line, a ride's
-        start, an alert), never per reading, in one round trip (``daily.erased_among``,
-        migration 0012), which takes the rider table's lock first: an erasure holds it until
-        it commits, so a batch either commits before the erasure (which then erases what it
-        stored) or sees it."""
+        Asked only of a batch with riders, new rides, alerts or dead letters (a [SYSTEM]
+        line, a ride's start, an alert, a refused message), never per reading, in one round
+        trip (``daily.erased_among``, migration 0012), which takes the rider table's lock
+        first: an erasure holds it until it commits, so a batch either commits before the
+        erasure (which then erases what it stored) or sees it. A batch of dead letters alone
+        asks about no one but takes the lock all the same, so that no write of anything the
+        erasure removes goes around it (a refused line keeps no byte that could name a rider
+        anyway: ``dead_letter_row``)."""
         ids = {r.user_id for r in batch.riders.values()}
         ids.update(r.user_id for r in batch.new_rides if r.user_id is not None)
         ids.update(a.user_id for a in batch.alerts)
-        if not ids:
+        if not ids and not batch.dead_letters:
             return {}
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(

@@ -29,6 +29,9 @@ class Metrics:
         self.batches = 0
         self.retries = 0
         self.lag: int | None = None
+        # whether the source's broker times can show that a line came after an erasure
+        # (``core.privacy.broker_time_margin``); if not, no line brings an erased rider back
+        self.broker_time_trusted = True
         started = clock()
         self.last_beat = started
         self.last_commit = started
@@ -62,6 +65,11 @@ class Metrics:
             "deleton_ingest_seconds_since_loop", "Since the ingest loop last turned",
             registry=registry,
         ).set_function(lambda: self.clock() - self.last_beat)  # fmt: skip
+        Gauge(
+            "deleton_ingest_broker_time_trusted",
+            "1 if the topic's timestamps can show a line came after an erasure, else 0",
+            registry=registry,
+        ).set_function(lambda: float(self.broker_time_trusted))
         Gauge(
             "deleton_outbox_backlog", "Alerts waiting to be emailed", registry=registry
         ).set_function(self.outbox_backlog)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 import uvicorn
@@ -639,3 +641,36 @@ def _ended_rider_with_a_high_alert(url: str) -> tuple[int, int, int]:
                  " ON CONFLICT DO NOTHING",
             [ride_id, user_id, ended, 230 - age, 220 - age])  # fmt: skip
     return ride_id, user_id, age
+
+
+# --- the fourth review's Low findings (Issue 17): each test fails until its finding is fixed ---
+
+
+def test_a_refused_line_from_before_the_erasure_does_not_store_the_rider_again(
+    scratch: Api, world: World, tmp_path: Path
+) -> None:
+    """Finding B: the rider's [SYSTEM] line waited in the topic (ingestion behind) while they
+    were erased; ingestion refuses it (a gender it cannot read) after the erasure, and the
+    dead letter kept the whole message: their name, email, address and birth date, stored
+    again for the dead letters' week. Its reason and position are kept; none of its bytes."""
+    url = scratch.url
+    riding = {u for (u,) in rows(url, "SELECT user_id FROM daily.ride WHERE ended_at IS NULL")}
+    ride = next(r for r in named(world).values() if r.user_id not in riding)
+    assert (
+        scratch.anonymous.delete(f"/rider/{ride.user_id}", headers=as_key("erase")).status_code
+        == 204
+    )
+    line = refused_system_line(ride)
+    before = (time.time_ns() // 1000 - 600 * SECOND) // 1000  # the broker's time, in ms
+    backlog = tmp_path / "backlog.jsonl"
+    backlog.write_bytes(orjson.dumps({"topic": "deloton", "partition": 0, "offset": 0,
+                                      "tstype": "create", "ts": before, "broker": -1,
+                                      "key": ride.bike, "payload": line.decode()}) + b"\n")  # fmt: skip
+    ingest_file(as_login(url, "writer"), backlog)
+    kept = rows(url, "SELECT position, value, value_length, value_sha256, reason"
+                     " FROM daily.dead_letter WHERE source LIKE 'file:%'")  # fmt: skip
+    assert kept == [(0, None, len(line), None, "rider field gender is not str")], (
+        f"rider {ride.user_id} was erased, then a refused line older than the erasure stored"
+        f" their email, name, address and birth date in daily.dead_letter: {kept}"
+    )
+    assert scan(url, traces_of(ride, world)) == []
