@@ -44,10 +44,14 @@ class Settings(BaseSettings):
     # unset, they use DELETON_DATABASE_URL, as deleton up does
     reader_database_url: SecretStr | None = None
     api_database_url: SecretStr | None = None
+    # the operator's login, for `deleton api-key` (migration 0019: the writer makes no key);
+    # unset, DELETON_DATABASE_URL, as deleton up does
+    operator_database_url: SecretStr | None = None
     # `deleton db init` makes (or updates) the services' logins when given their passwords
     db_writer_password: SecretStr | None = None
     db_reader_password: SecretStr | None = None
     db_api_password: SecretStr | None = None
+    db_operator_password: SecretStr | None = None
     home: Path = Path("~/.local/share/deleton")
 
     kafka_bootstrap_servers: str | None = None
@@ -210,10 +214,16 @@ class Settings(BaseSettings):
                 raise ValueError("a recipient is not an email address")
         return value
 
-    def database(self, login: Literal["writer", "reader", "api"] = "writer") -> DatabaseConfig:
+    def database(
+        self, login: Literal["writer", "reader", "api", "operator"] = "writer"
+    ) -> DatabaseConfig:
         """The database as ``login`` sees it: ingestion and compression write, the dashboard
-        and the report read, the API reads and deletes."""
-        own = {"reader": self.reader_database_url, "api": self.api_database_url}.get(login)
+        and the report read, the API reads and deletes, the operator makes the API's keys."""
+        own = {
+            "reader": self.reader_database_url,
+            "api": self.api_database_url,
+            "operator": self.operator_database_url,
+        }.get(login)
         return DatabaseConfig(
             own or self.database_url,
             self.home,

@@ -29,7 +29,7 @@ def parse_scopes(text: str) -> tuple[str, ...]:
 
 
 def command(settings: Settings, action: str, name: str | None, scopes: str | None) -> int:
-    database = migrated(settings.database())
+    database = migrated(settings.database("operator"))
     with database.connect(autocommit=True) as conn:
         if action == "list":
             found = access_db.keys(conn)

@@ -1,8 +1,9 @@
--- DRAFT, NOT WIRED: schema.migrations() loads only names ending in ".sql". Rename to
--- 0019_operator.sql once the parts marked TODO below are built; the tests that prove it are in
--- tests/integration/test_roles.py (xfail strict, "operator login: next session").
---
 -- The operator's own login: making keys, accounts, sign-in links and screens leaves the writer.
+--
+-- Only the part marked [built] runs here (the role, the key functions); the parts marked TODO
+-- are the design of a later migration (0020 or after: this one, once applied, never runs
+-- again). Their tests are in tests/integration/test_roles.py, xfail strict ("operator login:
+-- next session").
 --
 -- Finding (review 4, Medium; Issue 17): deleton_writer is ingestion's and compression's login,
 -- the process that parses every bike's bytes. 0014 granted it EXECUTE on keeper.create_api_key,
@@ -26,7 +27,7 @@
 --                            keeper.api_keys revoked from deleton_writer, granted to
 --                            deleton_operator, with USAGE on schema keeper. The writer keeps
 --                            USAGE on keeper only if something else of it needs it (nothing
---                            does after this: revoke it too). [built first: part 1 below]
+--                            does after this: revoke it too). [built]
 --
 --   key audit                create_api_key and revoke_api_key append to keeper.audit
 --                            (key_name = the key's name, method 'CREATE' / 'REVOKE', path
@@ -104,10 +105,21 @@
 -- Like 0014 it needs the administrator (`deleton db init`): it creates a role and changes
 -- owners of the writer's tables.
 
--- Part 1 (keys) - the first piece to wire:
+-- [built] the role and the keys. As the administrator: a writer's login that ran this would
+-- have its REVOKE and GRANT on the keeper's functions end in a mere warning (not the owner),
+-- and the migration would be recorded as done with the writer still making keys.
 RESET ROLE;
 DO $$
 BEGIN
+    IF NOT pg_has_role(current_user, 'deleton_keeper', 'MEMBER') THEN
+        BEGIN
+            EXECUTE format('GRANT deleton_keeper TO %I', current_user);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'migration 0019 moves the API''s keys to the operator''s login: run'
+                            ' `deleton db init` as the administrator'
+                USING ERRCODE = 'insufficient_privilege';
+        END;
+    END IF;
     IF to_regrole('deleton_operator') IS NULL THEN
         BEGIN
             CREATE ROLE deleton_operator NOLOGIN;
@@ -119,6 +131,11 @@ BEGIN
     END IF;
 END $$;
 
+-- the operator's login checks the migrations before it acts (schema.check)
+GRANT SELECT ON public.deleton_migration TO deleton_operator;
+
+-- As the keeper, which owns the schema and the functions: its grants are the ones revoked.
+SET ROLE deleton_keeper;
 REVOKE EXECUTE ON FUNCTION keeper.create_api_key(text, bytea, text[]),
                            keeper.revoke_api_key(text),
                            keeper.api_keys()
@@ -129,6 +146,4 @@ GRANT EXECUTE ON FUNCTION keeper.create_api_key(text, bytea, text[]),
                           keeper.revoke_api_key(text),
                           keeper.api_keys()
     TO deleton_operator;
--- the operator's login checks the migrations before it acts (schema.check)
-GRANT USAGE ON SCHEMA public TO deleton_operator;
-GRANT SELECT ON public.deleton_migration TO deleton_operator;
+RESET ROLE;
