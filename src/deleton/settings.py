@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     # the operator's login, for `deleton api-key` (migration 0019: the writer makes no key);
     # unset, DELETON_DATABASE_URL, as deleton up does
     operator_database_url: SecretStr | None = None
-    # `deleton db init` makes (or updates) the services' logins when given their passwords
+    # `deleton db init` makes (or updates) the services' logins when given their passwords;
+    # the operator's is also what `deleton api-key` connects with, beside
+    # DELETON_OPERATOR_DATABASE_URL
     db_writer_password: SecretStr | None = None
     db_reader_password: SecretStr | None = None
     db_api_password: SecretStr | None = None
@@ -234,6 +236,9 @@ class Settings(BaseSettings):
             self.db_keepalive_count,
             migrates=own is None,
             reading_window=self.reading_window,
+            # the operator's login connects with the password db init gives it (the admin task
+            # holds the writer's PGPASSWORD too)
+            password=self.db_operator_password if login == "operator" and own else None,
         )
 
     def riding(self) -> Riding:
