@@ -93,8 +93,9 @@ EXECUTION_READS = {
     "report": ("database-url/reader", "database-password/reader"),
     "api": ("database-url/api", "database-password/api", "api-key"),
     "migrate": ("database-url/admin", "database-password/writer", "database-password/reader",
-                "database-password/api"),
-    "admin": ("database-url/writer", "database-password/writer", "screen-secret"),
+                "database-password/api", "database-password/operator"),
+    "admin": ("database-url/writer", "database-password/writer", "database-url/operator",
+              "database-password/operator", "screen-secret"),
 }  # fmt: skip
 
 
@@ -404,7 +405,7 @@ def replans(workdir: Path, env: dict[str, str]) -> None:
     rotation, text = planned_["rotation"]
     assert {a for a in rotation if a.startswith("aws_secretsmanager_secret_version.")} >= {
         f'aws_secretsmanager_secret_version.{kind}["{name}"]'
-        for kind, names in (("db_password", ("writer", "reader", "api")),
+        for kind, names in (("db_password", ("writer", "reader", "api", "operator")),
                             ("app", ("api-key", "session-secret", "screen-secret")))
         for name in names}, sorted(rotation)  # fmt: skip
     assert "delete" in rotation["terraform_data.migrate"], rotation.get("terraform_data.migrate")
