@@ -68,39 +68,32 @@
 --                            each appending to keeper.audit like the key functions. The writer
 --                            gets none of them. [TODO]
 --
--- Which login each command uses (settings.database(login) gains "operator"):
+-- Which login each command uses (settings.database(login) has "operator"):
 --
---   deleton api-key, users, login-link, screen-link
---                            DELETON_OPERATOR_DATABASE_URL; unset, DELETON_DATABASE_URL, which
---                            is what `deleton up` and a laptop's embedded server give (their URL
---                            is the embedded superuser's, which may do everything). With
---                            DELETON_OPERATOR_DATABASE_URL set the config has migrates=False,
---                            like the reader's and the API's: the operator's login checks the
---                            migrations (schema.check) and never applies them.
+--   deleton api-key          [built] DELETON_OPERATOR_DATABASE_URL, connecting with
+--                            DELETON_DB_OPERATOR_PASSWORD when that URL carries none (the admin
+--                            task: its PGPASSWORD is the writer's); unset, DELETON_DATABASE_URL,
+--                            which `deleton up` gives (the embedded superuser, which may do
+--                            everything). Set, the config has migrates=False, like the reader's
+--                            and the API's: the operator's login checks the migrations
+--                            (schema.check) and never applies them.
+--   deleton users, login-link, screen-link
+--                            the same, once the sign-in tables move [TODO]; until then
+--                            DELETON_DATABASE_URL, the writer's.
 --   deleton ingest, jobs (compression)
---                            DELETON_DATABASE_URL, the writer's: after this it can neither make a
---                            key nor touch an account.
+--                            DELETON_DATABASE_URL, the writer's: it can make no key [built] and,
+--                            once the tables move, touch no account [TODO].
 --   deleton db init          DELETON_DATABASE_URL, the administrator's, with
---                            DELETON_DB_OPERATOR_PASSWORD beside the other three passwords.
+--                            DELETON_DB_OPERATOR_PASSWORD beside the other three. [built]
 --
--- Terraform (deploy/terraform):
---   rds.tf                   a fourth login in the db_password / db_url secret maps ("operator"),
---                            random password, its URL secret without the password (PGPASSWORD),
---                            as for the others.
---   ecs.tf                   the migrate task passes DELETON_DB_OPERATOR_PASSWORD; the admin
---                            task's secrets become DELETON_OPERATOR_DATABASE_URL =
---                            db_url["operator"] and PGPASSWORD = password_secret["operator"]
---                            (not the writer's); the execution role of the admin task may read
---                            the operator's secrets and no longer the writer's. No other task
---                            gets the operator's secrets.
--- docker-compose.yml:        an operator-url anchor (deleton_operator_login,
---                            ${DELETON_DB_OPERATOR_PASSWORD:-operator-local}); the init service
---                            passes DELETON_DB_OPERATOR_PASSWORD; the README's compose commands
---                            for api-key/users/login-link/screen-link set
---                            DELETON_OPERATOR_DATABASE_URL.
--- README:                    the settings table (DELETON_OPERATOR_DATABASE_URL,
---                            DELETON_DB_OPERATOR_PASSWORD); "Who may see what": operators use the
---                            operator's URL, not the writer's.
+-- Terraform (deploy/terraform) [built]: rds.tf has a fifth login, "operator", in db_users and
+--   logins (its random password secret, its URL secret without the password); the migrate task
+--   gets DELETON_DB_OPERATOR_PASSWORD through the logins loop; the admin task gets
+--   DELETON_OPERATOR_DATABASE_URL and DELETON_DB_OPERATOR_PASSWORD beside the writer's URL and
+--   PGPASSWORD. [TODO, once the tables move] the admin task drops the writer's two secrets and
+--   takes the operator's as PGPASSWORD, so no task but ingest and compress holds the writer's.
+-- docker-compose.yml [built]: an x-logins operator URL and migrate's
+--   DELETON_DB_OPERATOR_PASSWORD. README [built]: the settings, roles and secrets tables.
 --
 -- Like 0014 it needs the administrator (`deleton db init`): it creates a role and changes
 -- owners of the writer's tables.
