@@ -516,7 +516,8 @@ def test_upgrading_to_0014_needs_the_administrator_and_keeps_the_keys_and_the_au
     monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0014"])
     with psycopg.connect(db, autocommit=True) as conn:
         schema.init(conn)
-        schema.ensure_logins(conn, PASSWORDS)
+        # the operator's role comes with 0019: before it, the services' logins alone
+        schema.ensure_logins(conn, {g: pw for g, pw in PASSWORDS.items() if g != "operator"})
     sha = bytes(range(32))
     execute(db, "SELECT historical.create_api_key('old', %s, ARRAY['personal'])", [sha])
     execute(db, "SELECT historical.record_audit('old', 'GET', '/rider/1', 200, 'x')")
@@ -593,7 +594,7 @@ def test_no_service_login_can_create_in_public_where_postgresql_14_let_every_rol
     result = run_deleton("db", "init", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     roles = [*schema.LOGINS.values(), "deleton_writer", "deleton_reader", "deleton_api",
-             "deleton_keeper"]  # fmt: skip
+             "deleton_keeper", "deleton_operator"]  # fmt: skip
     creates = rows(
         admin,
         "SELECT r, n.nspname FROM unnest(%s::text[]) r, pg_namespace n"
@@ -762,3 +763,33 @@ def test_the_key_command_runs_with_the_operators_url(operator: str, logins: dict
     assert scalar(logins["admin"], "SELECT scopes FROM keeper.api_key WHERE name = 'ops-cli'") == [
         "read"
     ]
+
+
+def test_upgrading_to_0019_needs_the_administrator_and_hands_the_keys_to_the_operator(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run by the writer's login as it starts, 0019's REVOKE and GRANT would end in mere
+    warnings (it owns neither the keeper's functions nor their grants) and the migration be
+    recorded with the writer still making keys: it is told to run ``deleton db init``
+    instead. The administrator's run hands the keys made before to the operator."""
+    execute(db, "DROP SCHEMA daily CASCADE; DROP SCHEMA historical CASCADE;"
+                " DROP SCHEMA IF EXISTS keeper CASCADE; DROP TABLE public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0019"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+        schema.ensure_logins(conn, {g: pw for g, pw in PASSWORDS.items() if g != "operator"})
+    writer = make_conninfo(db, user=schema.LOGINS["writer"])
+    execute(writer, "SELECT keeper.create_api_key('old', %s, ARRAY['read'])", [bytes(32)])
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0020"])
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0019.*deleton db init"),
+    ):
+        schema.init(conn)
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0019_operator"]
+        schema.ensure_logins(conn, {"operator": PASSWORDS["operator"]})
+    assert refused(writer, "SELECT * FROM keeper.api_keys()")
+    operator = make_conninfo(db, user=schema.LOGINS["operator"])
+    assert rows(operator, "SELECT name, scopes FROM keeper.api_keys()") == [("old", ["read"])]
