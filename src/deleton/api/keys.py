@@ -1,4 +1,5 @@
-"""``deleton api-key create|list|revoke``: the API's keys, kept by the writer's login.
+"""``deleton api-key create|list|revoke``: the API's keys, kept by the operator's login
+(``DELETON_OPERATOR_DATABASE_URL``, migration 0019), never the writer's.
 
 ``create`` prints the new key once, alone on stdout (so that a script can take it); the
 database keeps its SHA-256 only, and nothing can show it again. A revoked key stays listed,
