@@ -94,8 +94,7 @@ EXECUTION_READS = {
     "api": ("database-url/api", "database-password/api", "api-key"),
     "migrate": ("database-url/admin", "database-password/writer", "database-password/reader",
                 "database-password/api", "database-password/operator"),
-    "admin": ("database-url/writer", "database-password/writer", "database-url/operator",
-              "database-password/operator", "screen-secret"),
+    "admin": ("database-url/operator", "database-password/operator", "screen-secret"),
 }  # fmt: skip
 
 

@@ -855,7 +855,8 @@ def test_the_account_commands_run_with_the_operators_url(
 ) -> None:
     """`deleton users`, `login-link` and `screen-link` with DELETON_OPERATOR_DATABASE_URL set
     and the writer's DELETON_DATABASE_URL beside it: they work, so they ran as the operator
-    (the writer's login may call none of it), and the audit names the operator's login."""
+    (the writer's login may call none of it), and the audit names the operator's login; and
+    with the operator's URL alone, as the admin task has it."""
     env = env_for(logins["writer"], operator_database_url=operator,
                   public_url="https://gym.example", **SECRETS)  # fmt: skip
     added = run_deleton("users", "add", "cleo", "--role", "staff", "--password-stdin",
@@ -878,6 +879,11 @@ def test_the_account_commands_run_with_the_operators_url(
     assert audit == [("ADD", "users", login), ("LINK", "login-link", login),
                      ("OPEN", "screen-link", login), ("REVOKE", "screen-link", login),
                      ("PASSWORD", "users", login), ("REMOVE", "users", login)]  # fmt: skip
+    # as the admin task on AWS runs them: the operator's URL and nothing of the writer's
+    alone = {k: v for k, v in env.items() if k != "DELETON_DATABASE_URL"}
+    for command in (("users", "list"), ("api-key", "list")):
+        result = run_deleton(*command, env=alone)
+        assert result.returncode == 0, (command, result.stderr[-2000:])
 
 
 def test_upgrading_from_0018_needs_the_administrator_and_keeps_keys_accounts_and_sessions(

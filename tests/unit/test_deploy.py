@@ -329,14 +329,13 @@ def test_the_admin_task_prints_credentials_to_the_operator_alone() -> None:
     (cluster,) = resources("aws_ecs_cluster").values()
     logging = cluster["configuration"][0]["execute_command_configuration"][0]["logging"]
     assert logging == "NONE"
-    # the writer's login (accounts, links), the operator's (keys, migration 0019) and the screen
-    # secret, as its commands need; no other secret
+    # the operator's login (keys, accounts, links, screens: migrations 0019, 0020) and the
+    # screen secret, as its commands need; no other secret, the writer's least of all
     given = ecs[ecs.index("    admin = [") : ecs.index("    migrate = concat(")]
     assert set(re.findall(r'name = "(\w+)"', given)) == {
-        "DELETON_DATABASE_URL", "PGPASSWORD", "DELETON_SCREEN_SECRET",
-        "DELETON_OPERATOR_DATABASE_URL", "DELETON_DB_OPERATOR_PASSWORD"}  # fmt: skip
-    assert 'local.db_url["writer"]' in given and 'local.password_secret["writer"]' in given
+        "DELETON_OPERATOR_DATABASE_URL", "PGPASSWORD", "DELETON_SCREEN_SECRET"}  # fmt: skip
     assert 'local.db_url["operator"]' in given and 'local.password_secret["operator"]' in given
+    assert "writer" not in given
     assert admin["execution_role_arn"] == '${aws_iam_role.execution["admin"].arn}'
     # its own role may open ECS Exec's channels, and do nothing else
     policy = resources("aws_iam_role_policy")["admin"]["policy"]
