@@ -498,8 +498,9 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     saved = plan_members(workdir / "defaults.plan")
     values = secret_values(aws_env)
     generated = {name: v for name, v in values.items() if "/database-url/" not in name}
-    # the logins' three passwords, the API key, the session and screen secrets, the master's
-    assert len(generated) == 7, sorted(values)
+    # the logins' four passwords (the operator's since 0019), the API key, the session and
+    # screen secrets, the master's
+    assert len(generated) == 8, sorted(values)
     for name, value in generated.items():
         # ours are 40 to 64 characters; the emulator's RDS gives every master one fixed password
         assert len(value) >= (8 if name.startswith("rds!") else 40), name
@@ -507,7 +508,7 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
         assert value.encode() not in saved, f"{name} is in the saved plan"
     # the search can find a secret's value: the URLs' (no password in them) are in the state
     urls = [v for name, v in values.items() if "/database-url/" in name]
-    assert len(urls) == 4 and all(url in state for url in urls)
+    assert len(urls) == 5 and all(url in state for url in urls)  # admin's, four logins'
     assert all("sslmode=verify-full&sslrootcert=" in url and ":@" not in url for url in urls)
 
     out = run(["terraform", "destroy", "-input=false", "-auto-approve", "-no-color",
