@@ -44,12 +44,13 @@ class Settings(BaseSettings):
     # unset, they use DELETON_DATABASE_URL, as deleton up does
     reader_database_url: SecretStr | None = None
     api_database_url: SecretStr | None = None
-    # the operator's login, for `deleton api-key` (migration 0019: the writer makes no key);
-    # unset, DELETON_DATABASE_URL, as deleton up does
+    # the operator's login, for `deleton api-key`, `users`, `login-link` and `screen-link`
+    # (migrations 0019, 0020: the writer makes no key, account, link or screen); unset,
+    # DELETON_DATABASE_URL, as deleton up does
     operator_database_url: SecretStr | None = None
     # `deleton db init` makes (or updates) the services' logins when given their passwords;
-    # the operator's is also what `deleton api-key` connects with, beside
-    # DELETON_OPERATOR_DATABASE_URL
+    # the operator's is also what the operator's commands connect with, beside
+    # DELETON_OPERATOR_DATABASE_URL, when that URL carries none
     db_writer_password: SecretStr | None = None
     db_reader_password: SecretStr | None = None
     db_api_password: SecretStr | None = None
@@ -236,8 +237,8 @@ class Settings(BaseSettings):
             self.db_keepalive_count,
             migrates=own is None,
             reading_window=self.reading_window,
-            # the operator's login connects with the password db init gives it (the admin task
-            # holds the writer's PGPASSWORD too)
+            # the operator's login connects with the password db init gives it, where
+            # PGPASSWORD is another login's (a host that runs services and the CLI alike)
             password=self.db_operator_password if login == "operator" and own else None,
         )
 

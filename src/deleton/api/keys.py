@@ -1,5 +1,6 @@
 """``deleton api-key create|list|revoke``: the API's keys, kept by the operator's login
-(``DELETON_OPERATOR_DATABASE_URL``, migration 0019), never the writer's.
+(``DELETON_OPERATOR_DATABASE_URL``, migration 0019), never the writer's; each key made or
+revoked is recorded in ``keeper.audit`` by the database itself (migration 0020).
 
 ``create`` prints the new key once, alone on stdout (so that a script can take it); the
 database keeps its SHA-256 only, and nothing can show it again. A revoked key stays listed,

@@ -31,7 +31,7 @@ class DatabaseConfig:
     # seconds before its start that a ride's readings may lie: what reads them reads no earlier
     reading_window: float = READING_WINDOW
     # the login's password where the URL has none and PGPASSWORD is another login's: the
-    # operator's in the admin task, which also holds the writer's (migration 0019)
+    # operator's, on a host whose PGPASSWORD is a service's (migration 0019)
     password: SecretStr | None = None
 
     def connect_options(self) -> dict[str, Any]:
