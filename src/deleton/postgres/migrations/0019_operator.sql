@@ -1,9 +1,8 @@
 -- The operator's own login: making keys, accounts, sign-in links and screens leaves the writer.
 --
--- Only the part marked [built] runs here (the role, the key functions); the parts marked TODO
--- are the design of a later migration (0020 or after: this one, once applied, never runs
--- again). Their tests are in tests/integration/test_roles.py, xfail strict ("operator login:
--- next session").
+-- The part marked [built] runs here (the role, the key functions); the parts marked [0020]
+-- were designed here and are built by 0020_keeper_accounts.sql, whose header describes the
+-- finished state (the tests are in tests/integration/test_roles.py).
 --
 -- Finding (review 4, Medium; Issue 17): deleton_writer is ingestion's and compression's login,
 -- the process that parses every bike's bytes. 0014 granted it EXECUTE on keeper.create_api_key,
@@ -33,7 +32,7 @@
 --                            (key_name = the key's name, method 'CREATE' / 'REVOKE', path
 --                            'api-key', status 1 if it happened else 0, client = session_user),
 --                            inside the definer function so no caller can skip it. keeper.audit
---                            stays append-only for every login (0012's test). [TODO]
+--                            stays append-only for every login (0012's test). [0020]
 --
 --   sign-in tables           historical.account, login_link, dashboard_session, screen,
 --                            sign_in_failure, sign_in_secret move to schema keeper with
@@ -44,14 +43,14 @@
 --                            could drop these tables whoever owns them (0014's lesson); the
 --                            operator must not own its own tables either, or its login could
 --                            rewrite sessions, so every write goes through a definer function.
---                            [TODO]
+--                            [0020]
 --
 --   the dashboard (reader)   historical.password_salt, sign_in_password, consume_login_link,
 --                            start_session, session_role, end_session, screen_generation move
 --                            to keeper (ALTER FUNCTION ... SET SCHEMA, owner deleton_keeper,
 --                            bodies renamed to keeper.*, search_path pg_catalog, pg_temp);
 --                            EXECUTE stays with deleton_reader alone. accounts.py then names
---                            keeper.* (one place: the reader side of accounts.py). [TODO]
+--                            keeper.* (one place: the reader side of accounts.py). [0020]
 --
 --   the CLI (operator)       new definer functions, EXECUTE to deleton_operator only, one per
 --                            thing accounts.py does with a bare statement today:
@@ -66,7 +65,7 @@
 --                              keeper.open_screen(kind, target) -> integer (generation)
 --                              keeper.revoke_screen(kind, target) -> boolean
 --                            each appending to keeper.audit like the key functions. The writer
---                            gets none of them. [TODO]
+--                            gets none of them. [0020]
 --
 -- Which login each command uses (settings.database(login) has "operator"):
 --
@@ -78,11 +77,11 @@
 --                            and the API's: the operator's login checks the migrations
 --                            (schema.check) and never applies them.
 --   deleton users, login-link, screen-link
---                            the same, once the sign-in tables move [TODO]; until then
+--                            the same, once the sign-in tables move [0020]; until then
 --                            DELETON_DATABASE_URL, the writer's.
 --   deleton ingest, jobs (compression)
 --                            DELETON_DATABASE_URL, the writer's: it can make no key [built] and,
---                            once the tables move, touch no account [TODO].
+--                            once the tables move, touch no account [0020].
 --   deleton db init          DELETON_DATABASE_URL, the administrator's, with
 --                            DELETON_DB_OPERATOR_PASSWORD beside the other three. [built]
 --
@@ -90,7 +89,7 @@
 --   logins (its random password secret, its URL secret without the password); the migrate task
 --   gets DELETON_DB_OPERATOR_PASSWORD through the logins loop; the admin task gets
 --   DELETON_OPERATOR_DATABASE_URL and DELETON_DB_OPERATOR_PASSWORD beside the writer's URL and
---   PGPASSWORD. [TODO, once the tables move] the admin task drops the writer's two secrets and
+--   PGPASSWORD. [0020] the admin task drops the writer's two secrets and
 --   takes the operator's as PGPASSWORD, so no task but ingest and compress holds the writer's.
 -- docker-compose.yml [built]: an x-logins operator URL and migrate's
 --   DELETON_DB_OPERATOR_PASSWORD. README [built]: the settings, roles and secrets tables.
