@@ -109,10 +109,12 @@ locals {
       { name = "PGPASSWORD", valueFrom = local.password_secret["api"] },
       { name = "DELETON_API_KEY", valueFrom = local.app["api-key"] },
     ]
-    # the admin task (below): accounts, screen links and keys are made with the writer's login
+    # the admin task (below): the API's keys, accounts, sign-in links and screens are made
+    # with the operator's login alone (migrations 0019, 0020); no task but ingest and compress
+    # holds the writer's
     admin = [
-      { name = "DELETON_DATABASE_URL", valueFrom = local.db_url["writer"] },
-      { name = "PGPASSWORD", valueFrom = local.password_secret["writer"] },
+      { name = "DELETON_OPERATOR_DATABASE_URL", valueFrom = local.db_url["operator"] },
+      { name = "PGPASSWORD", valueFrom = local.password_secret["operator"] },
       { name = "DELETON_SCREEN_SECRET", valueFrom = local.app["screen-secret"] },
     ]
     migrate = concat(

@@ -44,10 +44,17 @@ class Settings(BaseSettings):
     # unset, they use DELETON_DATABASE_URL, as deleton up does
     reader_database_url: SecretStr | None = None
     api_database_url: SecretStr | None = None
-    # `deleton db init` makes (or updates) the services' logins when given their passwords
+    # the operator's login, for `deleton api-key`, `users`, `login-link` and `screen-link`
+    # (migrations 0019, 0020: the writer makes no key, account, link or screen); unset,
+    # DELETON_DATABASE_URL, as deleton up does
+    operator_database_url: SecretStr | None = None
+    # `deleton db init` makes (or updates) the services' logins when given their passwords;
+    # the operator's is also what the operator's commands connect with, beside
+    # DELETON_OPERATOR_DATABASE_URL, when that URL carries none
     db_writer_password: SecretStr | None = None
     db_reader_password: SecretStr | None = None
     db_api_password: SecretStr | None = None
+    db_operator_password: SecretStr | None = None
     home: Path = Path("~/.local/share/deleton")
 
     kafka_bootstrap_servers: str | None = None
@@ -210,10 +217,16 @@ class Settings(BaseSettings):
                 raise ValueError("a recipient is not an email address")
         return value
 
-    def database(self, login: Literal["writer", "reader", "api"] = "writer") -> DatabaseConfig:
+    def database(
+        self, login: Literal["writer", "reader", "api", "operator"] = "writer"
+    ) -> DatabaseConfig:
         """The database as ``login`` sees it: ingestion and compression write, the dashboard
-        and the report read, the API reads and deletes."""
-        own = {"reader": self.reader_database_url, "api": self.api_database_url}.get(login)
+        and the report read, the API reads and deletes, the operator makes the API's keys."""
+        own = {
+            "reader": self.reader_database_url,
+            "api": self.api_database_url,
+            "operator": self.operator_database_url,
+        }.get(login)
         return DatabaseConfig(
             own or self.database_url,
             self.home,
@@ -224,6 +237,9 @@ class Settings(BaseSettings):
             self.db_keepalive_count,
             migrates=own is None,
             reading_window=self.reading_window,
+            # the operator's login connects with the password db init gives it, where
+            # PGPASSWORD is another login's (a host that runs services and the CLI alike)
+            password=self.db_operator_password if login == "operator" and own else None,
         )
 
     def riding(self) -> Riding:

@@ -188,8 +188,10 @@ def login_url(admin: str, login: str) -> str:
     return make_conninfo(**params)
 
 
-PASSWORDS = {f"DELETON_DB_{login}_PASSWORD": f"{login.lower()}-{uuid.uuid4().hex}"
-             for login in ("WRITER", "READER", "API")}  # fmt: skip
+PASSWORDS = {
+    f"DELETON_DB_{login}_PASSWORD": f"{login.lower()}-{uuid.uuid4().hex}"
+    for login in ("WRITER", "READER", "API", "OPERATOR")
+}  # as Terraform's migrate task
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +206,8 @@ def test_db_init_over_verified_tls_as_fargate_runs_it(migrated: str) -> None:
     with psycopg.connect(local(migrated)) as conn:
         logins = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE"
                                             " 'deleton_%_login'")}  # fmt: skip
-        assert logins == {"deleton_writer_login", "deleton_reader_login", "deleton_api_login"}
+        assert logins == {"deleton_writer_login", "deleton_reader_login", "deleton_api_login",
+                          "deleton_operator_login"}  # fmt: skip
         assert conn.execute("SHOW ssl").fetchone() == ("on",)
 
 

@@ -93,8 +93,8 @@ EXECUTION_READS = {
     "report": ("database-url/reader", "database-password/reader"),
     "api": ("database-url/api", "database-password/api", "api-key"),
     "migrate": ("database-url/admin", "database-password/writer", "database-password/reader",
-                "database-password/api"),
-    "admin": ("database-url/writer", "database-password/writer", "screen-secret"),
+                "database-password/api", "database-password/operator"),
+    "admin": ("database-url/operator", "database-password/operator", "screen-secret"),
 }  # fmt: skip
 
 
@@ -404,7 +404,7 @@ def replans(workdir: Path, env: dict[str, str]) -> None:
     rotation, text = planned_["rotation"]
     assert {a for a in rotation if a.startswith("aws_secretsmanager_secret_version.")} >= {
         f'aws_secretsmanager_secret_version.{kind}["{name}"]'
-        for kind, names in (("db_password", ("writer", "reader", "api")),
+        for kind, names in (("db_password", ("writer", "reader", "api", "operator")),
                             ("app", ("api-key", "session-secret", "screen-secret")))
         for name in names}, sorted(rotation)  # fmt: skip
     assert "delete" in rotation["terraform_data.migrate"], rotation.get("terraform_data.migrate")
@@ -498,8 +498,9 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
     saved = plan_members(workdir / "defaults.plan")
     values = secret_values(aws_env)
     generated = {name: v for name, v in values.items() if "/database-url/" not in name}
-    # the logins' three passwords, the API key, the session and screen secrets, the master's
-    assert len(generated) == 7, sorted(values)
+    # the logins' four passwords (the operator's since 0019), the API key, the session and
+    # screen secrets, the master's
+    assert len(generated) == 8, sorted(values)
     for name, value in generated.items():
         # ours are 40 to 64 characters; the emulator's RDS gives every master one fixed password
         assert len(value) >= (8 if name.startswith("rds!") else 40), name
@@ -507,7 +508,7 @@ def test_apply_then_destroy_against_the_emulator_with_no_secret_in_state(
         assert value.encode() not in saved, f"{name} is in the saved plan"
     # the search can find a secret's value: the URLs' (no password in them) are in the state
     urls = [v for name, v in values.items() if "/database-url/" in name]
-    assert len(urls) == 4 and all(url in state for url in urls)
+    assert len(urls) == 5 and all(url in state for url in urls)  # admin's, four logins'
     assert all("sslmode=verify-full&sslrootcert=" in url and ":@" not in url for url in urls)
 
     out = run(["terraform", "destroy", "-input=false", "-auto-approve", "-no-color",

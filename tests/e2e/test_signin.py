@@ -354,7 +354,7 @@ def test_staff_sign_in_by_link_and_by_password(
     late = cli(signin_world, dashboard, "login-link", "lin")
     with psycopg.connect(signin_world.admin, autocommit=True) as conn:
         conn.execute(
-            "UPDATE historical.login_link SET expires_at = now() - interval '1 second'"
+            "UPDATE keeper.login_link SET expires_at = now() - interval '1 second'"
             " WHERE digest = %s",
             [token_digest(late.rsplit("/", 1)[1])],
         )

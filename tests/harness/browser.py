@@ -81,10 +81,10 @@ def ensure_staff(url: str) -> None:
         accounts.add_account(conn, STAFF, STAFF_ROLE, None)
         for session in _staff_session:
             conn.execute(
-                """INSERT INTO historical.dashboard_session
+                """INSERT INTO keeper.dashboard_session
                        (digest, name, role, via, account_key, expires_at)
                    SELECT %s, name, role, 'link', session_key, now() + interval '1 day'
-                   FROM historical.account WHERE name = %s
+                   FROM keeper.account WHERE name = %s
                    ON CONFLICT (digest) DO UPDATE SET account_key = excluded.account_key""",
                 [token_digest(session), STAFF],
             )

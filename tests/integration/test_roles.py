@@ -23,10 +23,11 @@ from deleton.postgres import queries, schema
 from deleton.postgres import rides as rides_db
 from deleton.postgres.config import DatabaseConfig
 from deleton.postgres.connection import migrated
+from tests.harness.browser import SECRETS
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
 from tests.harness.services import SmtpServer, env_for, execute, rows, run_deleton, scalar
 
-PASSWORDS = {"writer": "w" * 16, "reader": "r" * 16, "api": "a" * 16}
+PASSWORDS = {"writer": "w" * 16, "reader": "r" * 16, "api": "a" * 16, "operator": "o" * 16}
 PERSONAL = ("email", "house", "street", "city", "postcode", "date_of_birth")
 
 
@@ -213,29 +214,31 @@ RIDER_NOT_PERSONAL = ("user_id", "title", "first_name", "last_name", "gender",
                       "gender_as_given", "height_cm", "weight_kg", "account_created",
                       "original_source", "seen_at")  # fmt: skip
 READ_SCHEMAS = {"schema daily: USAGE", "schema historical: USAGE", "schema public: USAGE"}
-# the dashboard's sign-in (migrations 0009, 0010): tables the writer owns, functions the reader
-# calls
-SIGN_IN_TABLES = (
-    "historical.account",
-    "historical.dashboard_session",
-    "historical.login_link",
-    "historical.screen",
-    "historical.sign_in_failure",
-    "historical.sign_in_secret",
-)
+# the dashboard's sign-in (migrations 0009, 0010; in the keeper's schema since 0020): the
+# functions the reader calls, and those the operator calls for `deleton users`, `login-link`
+# and `screen-link`; no login reaches a sign-in table
 SIGN_IN_FUNCTIONS = functions(
-    "historical.consume_login_link(bytea,bytea,integer)",
-    "historical.end_session(bytea)",
-    "historical.password_salt(text)",
-    "historical.screen_generation(text,text)",
-    "historical.session_role(bytea)",
-    "historical.sign_in_password(text,text,bytea,integer)",
-    "historical.start_session(bytea,text,text,text,integer)",
+    "keeper.consume_login_link(bytea,bytea,integer)",
+    "keeper.end_session(bytea)",
+    "keeper.password_salt(text)",
+    "keeper.screen_generation(text,text)",
+    "keeper.session_role(bytea)",
+    "keeper.sign_in_password(text,text,bytea,integer)",
+    "keeper.start_session(bytea,text,text,text,integer)",
+)
+OPERATORS_ACCOUNT_FUNCTIONS = functions(
+    "keeper.accounts()",
+    "keeper.add_account(text,text,text)",
+    "keeper.add_login_link(text,bytea,integer)",
+    "keeper.open_screen(text,text)",
+    "keeper.remove_account(text)",
+    "keeper.revoke_screen(text,text)",
+    "keeper.set_password(text,text)",
 )
 EXPECTED = {
-    # ingestion and compression: owns both schemas and everything in them; the audit and the
-    # keys are in deleton_keeper's schema (migrations 0012, 0014), where it makes, lists and
-    # revokes keys through functions and can neither drop nor add anything
+    # ingestion and compression: owns both schemas and everything in them; the audit, the
+    # keys and the dashboard's accounts are in deleton_keeper's schema (migrations 0012, 0014,
+    # 0020), which it cannot reach (0019, 0020: the operator makes keys and accounts)
     "writer": whole(
         "daily.alert",
         "daily.dead_letter",
@@ -249,7 +252,6 @@ EXPECTED = {
         "historical.ride",
         "historical.ride_summary",
         "historical.rider",
-        *SIGN_IN_TABLES,
     )
     | whole(
         "daily.alert_alert_id_seq",
@@ -276,13 +278,9 @@ EXPECTED = {
         "historical.number_is(text,bigint)",
         "historical.user_id_candidates(bigint)",
         "historical.wire_field(text,text,boolean)",
-        "keeper.api_keys()",
-        "keeper.create_api_key(text,bytea,text[])",
-        "keeper.revoke_api_key(text)",
     )
-    | SIGN_IN_FUNCTIONS
     | READ_SCHEMAS
-    | {"schema daily: CREATE", "schema historical: CREATE", "schema keeper: USAGE"},
+    | {"schema daily: CREATE", "schema historical: CREATE"},
     # the dashboard and the report: every ride, riders but their contact details and birth
     # date, no checkpoint state, no dead letter's value, no key, no audit; one write, through
     # a function
@@ -319,7 +317,8 @@ EXPECTED = {
         "historical.ride_rider_age(bigint)",
     )
     | SIGN_IN_FUNCTIONS
-    | READ_SCHEMAS,
+    | READ_SCHEMAS
+    | {"schema keeper: USAGE"},
     # the API: what its routes show, riders' names; contact details, deletes, erasure, keys
     # and the audit only through its functions
     "api": whole(
@@ -345,6 +344,17 @@ EXPECTED = {
     )
     | READ_SCHEMAS
     | {"schema keeper: USAGE"},
+    # the operator at the CLI (0019, 0020): makes, lists and revokes the API's keys and the
+    # dashboard's accounts, links and screens through the keeper's functions; reads no rider,
+    # writes no table
+    "operator": whole("public.deleton_migration", privileges=("SELECT",))
+    | functions(
+        "keeper.api_keys()",
+        "keeper.create_api_key(text,bytea,text[])",
+        "keeper.revoke_api_key(text)",
+    )
+    | OPERATORS_ACCOUNT_FUNCTIONS
+    | {"schema public: USAGE", "schema keeper: USAGE"},
 }
 
 
@@ -454,7 +464,7 @@ def test_no_service_login_can_rewrite_or_erase_the_audit(logins: dict[str, str])
     ``keeper.record_audit``, never changed or removed but by the administrator."""
     execute(logins["admin"], "INSERT INTO keeper.audit (key_name, method, path, status)"
                              " VALUES ('personal-key', 'GET', '/rider/1', 200)")  # fmt: skip
-    for group in ("writer", "reader", "api"):
+    for group in ("writer", "reader", "api", "operator"):
         for statement in ("DELETE FROM keeper.audit",
                           "UPDATE keeper.audit SET key_name = 'nobody'",
                           "TRUNCATE keeper.audit"):  # fmt: skip
@@ -462,9 +472,14 @@ def test_no_service_login_can_rewrite_or_erase_the_audit(logins: dict[str, str])
     assert scalar(logins["admin"], "SELECT key_name FROM keeper.audit") == "personal-key"
 
 
-KEEPERS_TABLES = ("audit", "api_key")
+# the dashboard's accounts, links, sessions and screens too (migration 0020)
+KEEPERS_TABLES = ("audit", "api_key", "account", "dashboard_session", "login_link", "screen",
+                  "sign_in_failure", "sign_in_secret")  # fmt: skip
 KEEPERS_FUNCTIONS = ("record_audit", "api_key_scopes", "create_api_key", "revoke_api_key",
-                     "api_keys")  # fmt: skip
+                     "api_keys", "record_operator_act", "password_salt", "sign_in_password",
+                     "consume_login_link", "start_session", "session_role", "end_session",
+                     "screen_generation", "add_account", "set_password", "remove_account",
+                     "accounts", "add_login_link", "open_screen", "revoke_screen")  # fmt: skip
 
 
 def test_no_service_login_can_drop_or_replace_the_keepers_tables_or_functions(
@@ -484,7 +499,7 @@ def test_no_service_login_can_drop_or_replace_the_keepers_tables_or_functions(
                                            " WHERE p.proname = ANY(%s)",
                                     [list(KEEPERS_FUNCTIONS)])]  # fmt: skip
     assert len(tables) == len(KEEPERS_TABLES) and len(procs) == len(KEEPERS_FUNCTIONS)
-    for group in ("writer", "reader", "api"):
+    for group in ("writer", "reader", "api", "operator"):
         for table, namespace in tables:
             assert refused(logins[group], f"DROP TABLE {table}"), (group, table)
             assert refused(logins[group], f"ALTER TABLE {table} RENAME TO stolen"), (group, table)
@@ -510,7 +525,8 @@ def test_upgrading_to_0014_needs_the_administrator_and_keeps_the_keys_and_the_au
     monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0014"])
     with psycopg.connect(db, autocommit=True) as conn:
         schema.init(conn)
-        schema.ensure_logins(conn, PASSWORDS)
+        # the operator's role comes with 0019: before it, the services' logins alone
+        schema.ensure_logins(conn, {g: pw for g, pw in PASSWORDS.items() if g != "operator"})
     sha = bytes(range(32))
     execute(db, "SELECT historical.create_api_key('old', %s, ARRAY['personal'])", [sha])
     execute(db, "SELECT historical.record_audit('old', 'GET', '/rider/1', 200, 'x')")
@@ -587,7 +603,7 @@ def test_no_service_login_can_create_in_public_where_postgresql_14_let_every_rol
     result = run_deleton("db", "init", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     roles = [*schema.LOGINS.values(), "deleton_writer", "deleton_reader", "deleton_api",
-             "deleton_keeper"]  # fmt: skip
+             "deleton_keeper", "deleton_operator"]  # fmt: skip
     creates = rows(
         admin,
         "SELECT r, n.nspname FROM unnest(%s::text[]) r, pg_namespace n"
@@ -664,3 +680,283 @@ def test_0018_names_the_fix_where_it_cannot_revoke_create_on_public(
         execute(admin, "ALTER SCHEMA public OWNER TO pg_database_owner; DROP ROLE public_owner;"
                        " REVOKE ALL ON public.deleton_migration FROM migrator;"
                        " DROP ROLE migrator")  # fmt: skip
+
+
+# --- the operator's login (Issue 17; migrations 0019 and 0020) -------------------------------
+# Review 4 (Medium): the writer, whose process parses every bike's bytes, could mint a key of
+# every scope and add a dashboard admin, because `deleton api-key`, `users`, `login-link` and
+# `screen-link` ran with its login. They run with deleton_operator's login, through the
+# keeper's definer functions, each act audited.
+KEY_CALLS = (
+    "SELECT keeper.create_api_key('backdoor', %s, ARRAY['read', 'personal', 'erase'])",
+    "SELECT keeper.revoke_api_key('backdoor')",
+    "SELECT * FROM keeper.api_keys()",
+)
+# found by name, wherever the migrations put them (keeper since 0020)
+ACCOUNT_TABLES = ("account", "dashboard_session", "login_link", "screen", "sign_in_failure",
+                  "sign_in_secret")  # fmt: skip
+WRITE = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def test_the_writer_can_neither_make_nor_list_nor_revoke_a_key(logins: dict[str, str]) -> None:
+    """The writer's login calls none of the key functions: not to mint one of every scope
+    (review 3's attack), not to revoke the API's keys, not to list their names and scopes."""
+    key = b"\x01" * 32
+    for call in KEY_CALLS:
+        assert refused(logins["writer"], call, [key] if "%s" in call else None), call
+    assert scalar(logins["admin"], "SELECT count(*) FROM keeper.api_key") == 0
+
+
+def test_the_writer_can_add_no_account_link_session_or_screen(logins: dict[str, str]) -> None:
+    """Neither owns nor writes the dashboard's sign-in tables, so it can add no admin, mint no
+    sign-in link, forge no session and open no screen."""
+    admin = logins["admin"]
+    tables = [row[0] for row in rows(admin, "SELECT c.oid::regclass::text FROM pg_class c"
+                                            " WHERE c.relkind = 'r' AND c.relname = ANY(%s)",
+                                     [list(ACCOUNT_TABLES)])]  # fmt: skip
+    assert len(tables) == len(ACCOUNT_TABLES)
+    writer = schema.LOGINS["writer"]
+    for table in tables:
+        owner = scalar(admin, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+                       [table])  # fmt: skip
+        assert not scalar(admin, "SELECT pg_has_role(%s, %s, 'USAGE')", [writer, owner]), table
+        for privilege in WRITE:
+            assert not scalar(admin, "SELECT has_table_privilege(%s, %s, %s)",
+                              [writer, table, privilege]), (table, privilege)  # fmt: skip
+    account = next(t for t in tables if t.endswith(".account"))
+    assert refused(logins["writer"],
+                   f"INSERT INTO {account} (name, role) VALUES ('mallory', 'admin')")  # fmt: skip
+    assert scalar(admin, f"SELECT count(*) FROM {account} WHERE name = 'mallory'") == 0
+
+
+@pytest.fixture
+def operator(logins: dict[str, str]) -> str:
+    """The operator's login, made by ``deleton db init`` beside the services' logins."""
+    return logins["operator"]
+
+
+def test_the_operators_login_makes_lists_and_revokes_a_key(operator: str) -> None:
+    """What `deleton api-key` does, with DELETON_OPERATOR_DATABASE_URL."""
+    key = b"\x02" * 32
+    with psycopg.connect(operator, autocommit=True) as conn:
+        made = conn.execute(
+            "SELECT keeper.create_api_key('ops-key', %s, ARRAY['read'])", [key]
+        ).fetchone()
+        listed = conn.execute("SELECT name, scopes FROM keeper.api_keys()").fetchall()
+        revoked = conn.execute("SELECT keeper.revoke_api_key('ops-key')").fetchone()
+    assert made == (True,) and revoked == (True,)
+    assert listed == [("ops-key", ["read"])]
+    # the operator is a person at the CLI: it reads no rider and ingests nothing
+    assert refused(operator, "SELECT email FROM historical.rider")
+    assert refused(operator, "INSERT INTO daily.dead_letter (source) VALUES ('x')")
+
+
+def test_making_and_revoking_a_key_is_audited(operator: str, logins: dict[str, str]) -> None:
+    """Inside the definer functions, so no caller can skip it; the audit stays append-only."""
+    with psycopg.connect(operator, autocommit=True) as conn:
+        conn.execute("SELECT keeper.create_api_key('ops-key', %s, ARRAY['read'])", [b"\x03" * 32])
+        conn.execute("SELECT keeper.revoke_api_key('ops-key')")
+    audit = rows(logins["admin"], "SELECT key_name, method FROM keeper.audit ORDER BY 1, 2")
+    assert audit == [("ops-key", "CREATE"), ("ops-key", "REVOKE")]
+
+
+def test_the_key_command_runs_with_the_operators_url(operator: str, logins: dict[str, str]) -> None:
+    """`deleton api-key create` with DELETON_OPERATOR_DATABASE_URL set and the writer's
+    DELETON_DATABASE_URL beside it (as the admin task would not have): the key is made by the
+    operator's login."""
+    env = env_for(logins["writer"], operator_database_url=operator)
+    result = run_deleton("api-key", "create", "ops-cli", "--scope", "read", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert scalar(logins["admin"], "SELECT scopes FROM keeper.api_key WHERE name = 'ops-cli'") == [
+        "read"
+    ]
+
+
+def test_the_writer_the_reader_and_the_api_call_none_of_the_operators_functions(
+    logins: dict[str, str],
+) -> None:
+    """Only the operator's login adds, changes, lists or removes an account, mints a sign-in
+    link or opens or revokes a screen: not the writer (the finding), not the dashboard's
+    reader, not the API. Each refusal leaves nothing behind, in the tables or the audit."""
+    admin = logins["admin"]
+    execute(admin, "SELECT keeper.add_account('ada', 'staff', NULL)")  # as the administrator
+    execute(admin, "DELETE FROM keeper.audit")
+    for group in ("writer", "reader", "api"):
+        for call, params in OPERATORS_CALLS:
+            assert refused(logins[group], call, params), (group, call)
+    assert rows(admin, "SELECT name, role, password_hash FROM keeper.account") == [
+        ("ada", "staff", None)
+    ]
+    assert scalar(admin, "SELECT count(*) FROM keeper.login_link") == 0
+    assert scalar(admin, "SELECT count(*) FROM keeper.screen") == 0
+    assert scalar(admin, "SELECT count(*) FROM keeper.audit") == 0
+
+
+OPERATORS_CALLS = (
+    ("SELECT keeper.add_account('mallory', 'admin', NULL)", None),
+    ("SELECT keeper.set_password('ada', NULL)", None),
+    ("SELECT * FROM keeper.remove_account('ada')", None),
+    ("SELECT * FROM keeper.accounts()", None),
+    ("SELECT keeper.add_login_link('ada', %s, 600)", [b"\x04" * 32]),
+    ("SELECT keeper.open_screen('bike', 'SN0001')", None),
+    ("SELECT keeper.revoke_screen('bike', 'SN0001')", None),
+)
+
+
+def test_the_operators_login_keeps_the_accounts_and_every_act_is_audited(
+    operator: str, logins: dict[str, str]
+) -> None:
+    """What `deleton users`, `login-link` and `screen-link` do, through the keeper's
+    functions: the hash never comes back out, and each act that changes something (or tried
+    to) is one audit row, written by the function itself, naming the operator's login."""
+    digest = b"\x05" * 32
+    with psycopg.connect(operator, autocommit=True) as conn:
+        made = [
+            conn.execute(call, params).fetchone()
+            for call, params in (
+                ("SELECT keeper.add_account('bea', 'admin', NULL)", None),
+                ("SELECT keeper.add_account('bea', 'staff', NULL)", None),
+                ("SELECT keeper.set_password('bea', %s)", ["$argon2id$v=19$m=65536,t=3,p=4$s$h"]),
+                ("SELECT keeper.add_login_link('bea', %s, 600) IS NOT NULL", [digest]),
+                ("SELECT keeper.add_login_link('nobody', %s, 600)", [bytes(32)]),
+                ("SELECT keeper.open_screen('bike', 'SN0001')", None),
+                ("SELECT keeper.revoke_screen('bike', 'SN0001')", None),
+                ("SELECT keeper.open_screen('bike', 'SN0001')", None),
+            )
+        ]
+        listed = conn.execute("SELECT * FROM keeper.accounts()").fetchall()
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            conn.execute("SELECT keeper.add_login_link('bea', %s, 31536000)", [bytes(32)])
+        removed = conn.execute("SELECT * FROM keeper.remove_account('bea')").fetchone()
+    assert made == [(True,), (False,), (True,), (True,), (None,), (1,), (True,), (2,)]
+    assert [row[:3] for row in listed] == [("bea", "admin", True)]  # whether, never the hash
+    assert "$argon2id$" not in repr(listed)
+    assert removed == (True, 0)
+    assert scalar(logins["admin"], "SELECT count(*) FROM keeper.login_link") == 0  # with it
+    audit = rows(logins["admin"], "SELECT key_name, method, path, status, client"
+                                  " FROM keeper.audit ORDER BY audit_id")  # fmt: skip
+    login = schema.LOGINS["operator"]
+    assert audit == [
+        ("bea", "ADD", "users", 1, login),
+        ("bea", "ADD", "users", 0, login),
+        ("bea", "PASSWORD", "users", 1, login),
+        ("bea", "LINK", "login-link", 1, login),
+        ("nobody", "LINK", "login-link", 0, login),
+        ("bike:SN0001", "OPEN", "screen-link", 1, login),
+        ("bike:SN0001", "REVOKE", "screen-link", 1, login),
+        ("bike:SN0001", "OPEN", "screen-link", 1, login),
+        ("bea", "REMOVE", "users", 1, login),
+    ]
+    assert all(digest.hex() not in str(row) for row in audit)
+
+
+def test_the_account_commands_run_with_the_operators_url(
+    operator: str, logins: dict[str, str]
+) -> None:
+    """`deleton users`, `login-link` and `screen-link` with DELETON_OPERATOR_DATABASE_URL set
+    and the writer's DELETON_DATABASE_URL beside it: they work, so they ran as the operator
+    (the writer's login may call none of it), and the audit names the operator's login; and
+    with the operator's URL alone, as the admin task has it."""
+    env = env_for(logins["writer"], operator_database_url=operator,
+                  public_url="https://gym.example", **SECRETS)  # fmt: skip
+    added = run_deleton("users", "add", "cleo", "--role", "staff", "--password-stdin",
+                        env=env, input=b"a long enough password\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr[-2000:]
+    listed = run_deleton("users", "list", env=env)
+    assert listed.returncode == 0 and b"cleo\tstaff\tpassword or link" in listed.stdout
+    link = run_deleton("login-link", "cleo", env=env)
+    assert link.returncode == 0 and link.stdout.startswith(b"https://gym.example/login/")
+    screen = run_deleton("screen-link", "SN0001", env=env)
+    assert screen.returncode == 0 and screen.stdout.startswith(b"https://gym.example/screen#")
+    revoked = run_deleton("screen-link", "--revoke", "SN0001", env=env)
+    assert revoked.returncode == 0, revoked.stderr[-2000:]
+    password = run_deleton("users", "password", "cleo", env=env)
+    assert password.returncode == 0, password.stderr[-2000:]
+    removed = run_deleton("users", "remove", "cleo", env=env)
+    assert removed.returncode == 0, removed.stderr[-2000:]
+    audit = rows(logins["admin"], "SELECT method, path, client FROM keeper.audit ORDER BY audit_id")
+    login = schema.LOGINS["operator"]
+    assert audit == [("ADD", "users", login), ("LINK", "login-link", login),
+                     ("OPEN", "screen-link", login), ("REVOKE", "screen-link", login),
+                     ("PASSWORD", "users", login), ("REMOVE", "users", login)]  # fmt: skip
+    # as the admin task on AWS runs them: the operator's URL and nothing of the writer's
+    alone = {k: v for k, v in env.items() if k != "DELETON_DATABASE_URL"}
+    for command in (("users", "list"), ("api-key", "list")):
+        result = run_deleton(*command, env=alone)
+        assert result.returncode == 0, (command, result.stderr[-2000:])
+
+
+def test_upgrading_from_0018_needs_the_administrator_and_keeps_keys_accounts_and_sessions(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database of 0018, as the writer's CLI and the dashboard left it: a key, an account
+    with a link used (its session signed in) and one not yet, a screen. Run by the writer's
+    login as it starts, 0019 and then 0020 are refused, each naming ``deleton db init`` (as
+    the writer their REVOKE and GRANT would be mere warnings, and it owns no keeper's object);
+    the administrator's run hands the keys to the operator and the accounts to the keeper,
+    and the dashboard's session, the link and the screen work on."""
+    db = pg_url
+    execute(db, "DROP SCHEMA IF EXISTS daily CASCADE; DROP SCHEMA IF EXISTS historical CASCADE;"
+                " DROP SCHEMA IF EXISTS keeper CASCADE;"
+                " DROP TABLE IF EXISTS public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0019"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+        schema.ensure_logins(conn, {g: pw for g, pw in PASSWORDS.items() if g != "operator"})
+    writer = make_conninfo(db, user=schema.LOGINS["writer"])
+    reader = make_conninfo(db, user=schema.LOGINS["reader"])
+    execute(writer, "SELECT keeper.create_api_key('old', %s, ARRAY['read'])", [bytes(32)])
+    # what 0018's `deleton users`, `login-link` and `screen-link` did, as the writer
+    used, unused, session = b"\x06" * 32, b"\x07" * 32, b"\x08" * 32
+    execute(writer, "INSERT INTO historical.account (name, role) VALUES ('old-admin', 'admin')")
+    execute(writer, "INSERT INTO historical.login_link (digest, name, expires_at) VALUES"
+                    " (%s, 'old-admin', now() + interval '10 minutes'),"
+                    " (%s, 'old-admin', now() + interval '10 minutes')", [used, unused])  # fmt: skip
+    execute(writer, "INSERT INTO historical.screen (kind, target) VALUES ('bike', 'SN0001')")
+    signed_in = rows(reader, "SELECT * FROM historical.consume_login_link(%s, %s, 3600)",
+                     [used, session])  # fmt: skip
+    assert signed_in == [("old-admin", "admin")]
+
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0020"])
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0019.*deleton db init"),
+    ):
+        schema.init(conn)
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0019_operator"]
+        schema.ensure_logins(conn, {"operator": PASSWORDS["operator"]})
+    assert refused(writer, "SELECT * FROM keeper.api_keys()")
+    operator = make_conninfo(db, user=schema.LOGINS["operator"])
+    assert rows(operator, "SELECT name, scopes FROM keeper.api_keys()") == [("old", ["read"])]
+
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    with (
+        psycopg.connect(writer, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"0020.*deleton db init"),
+    ):
+        schema.init(conn)
+    assert scalar(db, "SELECT to_regclass('historical.account')") is not None  # left as it was
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == [v for v, _ in every if v >= "0020"]
+    for table in ACCOUNT_TABLES:
+        assert scalar(db, "SELECT to_regclass(%s)", [f"historical.{table}"]) is None, table
+        owner = scalar(db, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+                       [f"keeper.{table}"])  # fmt: skip
+        assert owner == "deleton_keeper", table
+    # the dashboard's session signed in before the move holds; the link not used works, once
+    assert scalar(reader, "SELECT keeper.session_role(%s)", [session]) == "admin"
+    again = b"\x09" * 32
+    assert rows(reader, "SELECT * FROM keeper.consume_login_link(%s, %s, 3600)",
+                [unused, again]) == [("old-admin", "admin")]  # fmt: skip
+    assert rows(reader, "SELECT * FROM keeper.consume_login_link(%s, %s, 3600)",
+                [used, b"\x0a" * 32]) == []  # fmt: skip
+    assert scalar(reader, "SELECT keeper.screen_generation('bike', 'SN0001')") == 1
+    assert [r[:3] for r in rows(operator, "SELECT * FROM keeper.accounts()")] == [
+        ("old-admin", "admin", False)
+    ]
+    # and the writer reaches none of it any more
+    assert refused(writer, "INSERT INTO keeper.account (name, role) VALUES ('mallory', 'admin')")
+    assert refused(writer, "SELECT keeper.add_account('mallory', 'admin', NULL)")
+    assert refused(writer, "DROP TABLE keeper.account")

@@ -42,13 +42,13 @@ pytestmark = pytest.mark.slow
 PASSWORD = "a long enough password"
 PEPPER = PASSWORD_PEPPER.encode()
 FUNCTIONS = (
-    "historical.password_salt(text)",
-    "historical.sign_in_password(text,text,bytea,integer)",
-    "historical.consume_login_link(bytea,bytea,integer)",
-    "historical.start_session(bytea,text,text,text,integer)",
-    "historical.session_role(bytea)",
-    "historical.end_session(bytea)",
-    "historical.screen_generation(text,text)",
+    "keeper.password_salt(text)",
+    "keeper.sign_in_password(text,text,bytea,integer)",
+    "keeper.consume_login_link(bytea,bytea,integer)",
+    "keeper.start_session(bytea,text,text,text,integer)",
+    "keeper.session_role(bytea)",
+    "keeper.end_session(bytea)",
+    "keeper.screen_generation(text,text)",
 )
 ARN = (
     "arn:aws:elasticloadbalancing:eu-west-2:123456789012:loadbalancer/app/deleton/50dc6c495c0c9188"
@@ -134,7 +134,7 @@ def no_rider_in(world: World, text: str, but: str | None = None) -> bool:
 
 def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World) -> None:
     for table in ("account", "login_link", "screen", "dashboard_session"):
-        for sql in (f"SELECT * FROM historical.{table}", f"DELETE FROM historical.{table}"):
+        for sql in (f"SELECT * FROM keeper.{table}", f"DELETE FROM keeper.{table}"):
             with (
                 psycopg.connect(world.reader, autocommit=True) as conn,
                 pytest.raises(psycopg.errors.InsufficientPrivilege),
@@ -143,9 +143,7 @@ def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World
     with psycopg.connect(world.reader, autocommit=True) as conn:
         salt = accounts.password_salt(conn, "ada")
         assert salt is not None and salt.startswith("$argon2id$") and salt.count("$") == 4
-        stored = scalar(
-            world.admin, "SELECT password_hash FROM historical.account WHERE name='ada'"
-        )
+        stored = scalar(world.admin, "SELECT password_hash FROM keeper.account WHERE name='ada'")
         assert salt == passwords.salt_of(stored) and stored not in salt  # the salt, not the hash
 
         def sign_in(password: str) -> tuple[str | None, float]:
@@ -170,7 +168,8 @@ def test_the_reader_reaches_the_accounts_only_through_its_functions(world: World
             " aclexplode(proacl) WHERE oid = %s::regprocedure AND privilege_type = 'EXECUTE'",
             [function],
         )
-        assert sorted(g for (g,) in grantees) == ["deleton_reader", "deleton_writer"], function
+        # the owner (0020: the keeper, which no login is a member of), and the reader
+        assert sorted(g for (g,) in grantees) == ["deleton_keeper", "deleton_reader"], function
         definer = scalar(
             world.admin, "SELECT prosecdef FROM pg_proc WHERE oid = %s::regprocedure", [function]
         )
@@ -241,7 +240,7 @@ def test_staff_sign_in_by_password_and_by_link(world: World, app: Any) -> None:
     late = link_for(world, "root")
     with psycopg.connect(world.admin, autocommit=True) as conn:
         conn.execute(
-            "UPDATE historical.login_link SET expires_at = now() - interval '1 second'"
+            "UPDATE keeper.login_link SET expires_at = now() - interval '1 second'"
             " WHERE digest = %s",
             [token_digest(late)],
         )
@@ -282,7 +281,7 @@ def test_a_wrong_name_reads_as_a_wrong_password_and_failures_are_throttled(world
     assert client.get("/fleet").status_code == 302
     gate.throttle = replace(gate.throttle, free=100, _failures=type(gate.throttle._failures)())
     # the name's failures are the database's, for every process: waited for, or forgiven
-    execute(world.admin, "DELETE FROM historical.sign_in_failure WHERE name_key = 'ada'")
+    execute(world.admin, "DELETE FROM keeper.sign_in_failure WHERE name_key = 'ada'")
     assert sign_in(client, "ada", PASSWORD).status_code == 303
 
 
@@ -462,7 +461,7 @@ def test_the_cli_makes_accounts_links_and_screens(world: World) -> None:
     listed = run_deleton("users", "list", env=env)
     assert b"bea\tadmin\tpassword or link" in listed.stdout
     assert b"root\tadmin\tlink only" in listed.stdout
-    stored = scalar(world.admin, "SELECT password_hash FROM historical.account WHERE name='bea'")
+    stored = scalar(world.admin, "SELECT password_hash FROM keeper.account WHERE name='bea'")
     assert stored.startswith("$argon2id$") and b"another" not in added.stdout + added.stderr
     link = run_deleton("login-link", "bea", env=env)
     assert link.returncode == 0 and link.stdout.startswith(b"https://gym.example/login/")

@@ -241,12 +241,12 @@ def test_changing_a_password_ends_the_sessions_signed_in_with_the_old_one(world:
         assert update(owner, dash_calls.fleet_tick())[0] == 401
         # a session that a sign-in with the old password was starting as the password changed
         # carries the key it read with the old hash: it holds no more
-        before = scalar(world.admin, "SELECT session_key FROM historical.account WHERE name='eve'")
+        before = scalar(world.admin, "SELECT session_key FROM keeper.account WHERE name='eve'")
         cleared = run_deleton("users", "password", "eve", env=env)  # none: link only
         assert cleared.returncode == 0 and b"by link only" in cleared.stderr
         late = token_digest(random_token())
         execute(world.admin,
-                """INSERT INTO historical.dashboard_session
+                """INSERT INTO keeper.dashboard_session
                        (digest, name, role, via, account_key, expires_at)
                    VALUES (%s, 'eve', 'staff', 'password', %s, now() + interval '1 hour')""",
                 [late, before])  # fmt: skip
@@ -272,7 +272,7 @@ def test_the_api_login_cannot_reach_the_sign_in_functions(world: World) -> None:
             for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE"):
                 row = conn.execute(
                     "SELECT has_table_privilege('deleton_api', %s, %s)",
-                    [f"historical.{table}", privilege],
+                    [f"keeper.{table}", privilege],
                 ).fetchone()
                 assert row == (False,), (table, privilege)
         reach = {
@@ -315,7 +315,7 @@ def test_the_reader_login_cannot_test_guesses(world: World) -> None:
             def batch(hashes: list[str]) -> list[tuple[str | None, float]]:
                 found = conn.execute(
                     """SELECT r.role, r.wait FROM unnest(%s::text[]) WITH ORDINALITY AS g(h, i),
-                              historical.sign_in_password('fay', g.h, %s, 600) r
+                              keeper.sign_in_password('fay', g.h, %s, 600) r
                        ORDER BY g.i""",
                     [hashes, token_digest(random_token())],
                 ).fetchall()
@@ -332,7 +332,7 @@ def test_the_reader_login_cannot_test_guesses(world: World) -> None:
             assert [role for role, _ in answers] == [None] * 9
             assert [wait > 0 for _, wait in answers] == [False] * 4 + [True] * 5
         failures = scalar(world.admin,
-                          "SELECT failures FROM historical.sign_in_failure WHERE name_key = 'fay'")  # fmt: skip
+                          "SELECT failures FROM keeper.sign_in_failure WHERE name_key = 'fay'")  # fmt: skip
         assert failures == 5
         # no function lists accounts or roles any more
         for gone in ("historical.account_role(text)", "historical.check_password(text,text)"):
@@ -340,7 +340,7 @@ def test_the_reader_login_cannot_test_guesses(world: World) -> None:
     finally:
         with psycopg.connect(world.admin, autocommit=True) as conn:
             accounts.remove_account(conn, "fay")
-            conn.execute("DELETE FROM historical.sign_in_failure WHERE name_key = 'fay'")
+            conn.execute("DELETE FROM keeper.sign_in_failure WHERE name_key = 'fay'")
 
 
 def test_concurrent_wrong_passwords_get_the_free_tries_and_no_more(world: World) -> None:
@@ -367,7 +367,7 @@ def test_concurrent_wrong_passwords_get_the_free_tries_and_no_more(world: World)
         compared = [wait for _, wait in answers if wait == 0]
         assert len(compared) == 5, answers  # the free tries; every other one was told to wait
     finally:
-        execute(world.admin, "DELETE FROM historical.sign_in_failure WHERE name_key = 'gus'")
+        execute(world.admin, "DELETE FROM keeper.sign_in_failure WHERE name_key = 'gus'")
 
 
 def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) -> None:
@@ -442,7 +442,7 @@ def test_a_bike_screen_shows_no_rider_once_their_ride_has_ended(world: World) ->
             )
             conn.execute("DELETE FROM daily.ride WHERE bike_serial = ANY(%s)", [serials])
             conn.execute("DELETE FROM daily.rider WHERE user_id IN (990001, 990002, 990003)")
-            conn.execute("DELETE FROM historical.screen WHERE target = ANY(%s)", [serials])
+            conn.execute("DELETE FROM keeper.screen WHERE target = ANY(%s)", [serials])
 
 
 @pytest.mark.parametrize(
@@ -597,17 +597,22 @@ def test_the_upgrade_to_0010_keeps_accounts_and_clears_the_passwords_it_cannot_c
     with psycopg.connect(url, autocommit=True) as conn:
         monkeypatch.setattr(schema, "migrations", lambda: [m for m in shipped if m[0] < "0010"])
         schema.reset(conn)
+        # as 0009's CLI wrote them, in the writer's schema (0020 moves them to keeper's)
         conn.execute(
             """INSERT INTO historical.account (name, role, password_hash)
                VALUES ('old', 'staff', %s), ('linked', 'admin', NULL)""",
-            [passwords.HASHER.hash(OLD_PASSWORD)],  # as 0009's CLI made it: not peppered
+            [passwords.HASHER.hash(OLD_PASSWORD)],  # not peppered
         )
-        assert accounts.add_login_link(conn, "linked", token_digest(link), 600) is not None
+        conn.execute(
+            """INSERT INTO historical.login_link (digest, name, expires_at)
+               VALUES (%s, 'linked', now() + interval '10 minutes')""",
+            [token_digest(link)],
+        )
         monkeypatch.undo()
         # 0010 and every later migration are applied
         assert schema.init(conn) == [version for version, _ in shipped if version >= "0010"]
         found = conn.execute(
-            "SELECT name, password_hash, session_key FROM historical.account ORDER BY name"
+            "SELECT name, password_hash, session_key FROM keeper.account ORDER BY name"
         ).fetchall()
         assert [(name, hashed) for name, hashed, _ in found] == [("linked", None), ("old", None)]
         assert found[0][2] is not None and found[0][2] != found[1][2]  # a key each

@@ -19,10 +19,12 @@ NEEDS = {
     "jobs": {"writer", "reader"},  # compression writes, the report reads
 }
 LOGIN = {"deleton": "admin", "deleton_writer_login": "writer",
-         "deleton_reader_login": "reader", "deleton_api_login": "api"}  # fmt: skip
+         "deleton_reader_login": "reader", "deleton_api_login": "api",
+         "deleton_operator_login": "operator"}  # fmt: skip
 # which variable carries which login, as settings.database(login) reads them
 VARIABLE = {"writer": "DELETON_DATABASE_URL", "reader": "DELETON_READER_DATABASE_URL",
-            "api": "DELETON_API_DATABASE_URL", "admin": "DELETON_DATABASE_URL"}  # fmt: skip
+            "api": "DELETON_API_DATABASE_URL", "admin": "DELETON_DATABASE_URL",
+            "operator": "DELETON_OPERATOR_DATABASE_URL"}  # fmt: skip
 
 
 def test_each_service_connects_as_its_own_login_and_only_migrate_as_the_administrator() -> None:

@@ -218,7 +218,7 @@ def test_every_setting_passed_exists_and_no_secret_is_a_plain_variable() -> None
     assert passed - known == set()
     # the migration's login passwords are named by a template, one per group
     assert "DELETON_DB_${upper(login)}_PASSWORD" in text
-    assert {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")} <= known
+    assert {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API", "OPERATOR")} <= known
     ecs = (TERRAFORM / "ecs.tf").read_text()
     plain = set(re.findall(r'name = "(\w+)", value = ', ecs))  # environment, not secrets
     assert len(plain) >= 10
@@ -329,11 +329,13 @@ def test_the_admin_task_prints_credentials_to_the_operator_alone() -> None:
     (cluster,) = resources("aws_ecs_cluster").values()
     logging = cluster["configuration"][0]["execute_command_configuration"][0]["logging"]
     assert logging == "NONE"
-    # the writer's login and the screen secret, as its commands need; no other secret
+    # the operator's login (keys, accounts, links, screens: migrations 0019, 0020) and the
+    # screen secret, as its commands need; no other secret, the writer's least of all
     given = ecs[ecs.index("    admin = [") : ecs.index("    migrate = concat(")]
     assert set(re.findall(r'name = "(\w+)"', given)) == {
-        "DELETON_DATABASE_URL", "PGPASSWORD", "DELETON_SCREEN_SECRET"}  # fmt: skip
-    assert 'local.db_url["writer"]' in given and 'local.password_secret["writer"]' in given
+        "DELETON_OPERATOR_DATABASE_URL", "PGPASSWORD", "DELETON_SCREEN_SECRET"}  # fmt: skip
+    assert 'local.db_url["operator"]' in given and 'local.password_secret["operator"]' in given
+    assert "writer" not in given
     assert admin["execution_role_arn"] == '${aws_iam_role.execution["admin"].arn}'
     # its own role may open ECS Exec's channels, and do nothing else
     policy = resources("aws_iam_role_policy")["admin"]["policy"]
@@ -362,10 +364,14 @@ NEEDS = {
     ),
     "api": ("api/command.py", {"DELETON_API_KEY"}),
     "report": ("report/command.py", {"DELETON_REPORT_RECIPIENTS", "DELETON_MAIL_FROM"}),
-    "migrate": ("admin/db.py", {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}),
+    "migrate": (
+        "admin/db.py",
+        {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API", "OPERATOR")},
+    ),
 }
 URLS = {"writer": "DELETON_DATABASE_URL", "reader": "DELETON_READER_DATABASE_URL",
-        "api": "DELETON_API_DATABASE_URL"}  # fmt: skip
+        "api": "DELETON_API_DATABASE_URL",
+        "operator": "DELETON_OPERATOR_DATABASE_URL"}  # fmt: skip
 
 
 def login_of(module: str) -> str:
@@ -388,7 +394,9 @@ def task_settings(task: str) -> set[str]:
             if "local.kafka_secret" in own.group(1):
                 given.add("DELETON_KAFKA_SASL_PASSWORD")
             if "DELETON_DB_${upper(login)}_PASSWORD" in own.group(1):
-                given |= {f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API")}
+                given |= {
+                    f"DELETON_DB_{g}_PASSWORD" for g in ("WRITER", "READER", "API", "OPERATOR")
+                }
         else:
             assert section.startswith("service_environment"), task
     return given

@@ -135,3 +135,25 @@ def test_the_reading_window_must_be_longer_than_a_ride_gap(settings_from: Any) -
         settings_from(ride_idle_timeout="900", reading_window="900")  # equal is not longer
     settings = settings_from(ride_idle_timeout="900", reading_window="901")
     assert settings.database("reader").reading_window == 901  # every login reads with it
+
+
+def test_the_operators_login_is_its_own_with_its_own_password(settings_from: Any) -> None:
+    """`deleton api-key` (migration 0019): the admin task holds the writer's URL and
+    PGPASSWORD for accounts and links, and the operator's URL and password for keys."""
+    from deleton.postgres.connection import Database, database_url
+
+    settings = settings_from(
+        database_url="postgresql://deleton_writer_login@db/deleton",
+        operator_database_url="postgresql://deleton_operator_login@db/deleton",
+        db_operator_password="o-secret-password",
+    )
+    operator = settings.database("operator")
+    assert not operator.migrates
+    url = database_url(operator)
+    assert "deleton_operator_login" in url and "o-secret-password" in url
+    assert "o-secret-password" not in repr(Database(url))
+    # the writer's own login never takes the operator's password
+    assert database_url(settings.database()) == "postgresql://deleton_writer_login@db/deleton"
+    # unset, the operator is whoever DELETON_DATABASE_URL is (deleton up's embedded superuser)
+    alone = settings_from(operator_database_url="").database("operator")
+    assert alone.password is None

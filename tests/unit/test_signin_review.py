@@ -48,9 +48,9 @@ class _Answers:
     every password wrong."""
 
     answers: ClassVar[dict[str, Any]] = {
-        "historical.session_role": (STAFF,),
-        "historical.password_salt": (DECOY,),
-        "historical.sign_in_password": {"role": None, "wait": 0.0},  # read by name
+        "keeper.session_role": (STAFF,),
+        "keeper.password_salt": (DECOY,),
+        "keeper.sign_in_password": {"role": None, "wait": 0.0},  # read by name
     }
 
     def execute(self, query: str, params: Any = ()) -> _Answers:

@@ -1,7 +1,8 @@
 """``deleton users``, ``deleton login-link`` and ``deleton screen-link``: accounts, one-time
-sign-in links and screens' links, made with the writer's or administrator's login
-(``DELETON_DATABASE_URL``). Links are printed alone on stdout, for scripts; what else is worth
-saying goes to stderr. Nothing here logs a link, a password or a hash.
+sign-in links and screens' links, made with the operator's login
+(``DELETON_OPERATOR_DATABASE_URL``, migration 0020; unset, ``DELETON_DATABASE_URL``, as
+``deleton up`` gives), never the writer's. Links are printed alone on stdout, for scripts;
+what else is worth saying goes to stderr. Nothing here logs a link, a password or a hash.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ LOCAL_ADMIN = "admin"  # the account `deleton up` makes and prints a sign-in lin
 
 
 def _database(settings: Settings) -> Database:
-    return migrated(settings.database())
+    return migrated(settings.database("operator"))
 
 
 def _refuse(message: str) -> int:

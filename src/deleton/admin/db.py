@@ -27,6 +27,7 @@ def db(settings: Settings, action: str, yes: bool) -> int:
             ("writer", settings.db_writer_password),
             ("reader", settings.db_reader_password),
             ("api", settings.db_api_password),
+            ("operator", settings.db_operator_password),
         )
         if secret is not None
     }

@@ -1,4 +1,6 @@
-"""``deleton api-key create|list|revoke``: the API's keys, kept by the writer's login.
+"""``deleton api-key create|list|revoke``: the API's keys, kept by the operator's login
+(``DELETON_OPERATOR_DATABASE_URL``, migration 0019), never the writer's; each key made or
+revoked is recorded in ``keeper.audit`` by the database itself (migration 0020).
 
 ``create`` prints the new key once, alone on stdout (so that a script can take it); the
 database keeps its SHA-256 only, and nothing can show it again. A revoked key stays listed,
@@ -29,7 +31,7 @@ def parse_scopes(text: str) -> tuple[str, ...]:
 
 
 def command(settings: Settings, action: str, name: str | None, scopes: str | None) -> int:
-    database = migrated(settings.database())
+    database = migrated(settings.database("operator"))
     with database.connect(autocommit=True) as conn:
         if action == "list":
             found = access_db.keys(conn)

@@ -2,8 +2,10 @@
 
 Keys are rows of ``keeper.api_key``, which like ``keeper.audit`` belongs to a role no service
 logs in as (migration 0012), in that role's own schema (migration 0014), so that no service
-login can drop or replace either: the writer's login (``deleton api-key``) makes, lists and
-revokes keys through definer functions, and can neither read a key's hash nor touch the audit;
+login can drop or replace either: the operator's login (``deleton api-key``, migration 0019;
+the writer's no longer) makes, lists and revokes keys through definer functions, which
+record each key made or revoked in the audit themselves (migration 0020); it can neither read
+a key's hash nor write, change or read the audit;
 the API's own login finds a key only by its SHA-256, through ``keeper.api_key_scopes``,
 and writes audit rows only through ``keeper.record_audit``: it can neither list keys nor
 write a table.

@@ -1,9 +1,11 @@
 """Dashboard accounts, one-time sign-in links, sessions and screens in PostgreSQL (migrations
-0009 and 0010).
+0009 and 0010; in deleton_keeper's schema since 0020).
 
-Two sides. The writer's (or administrator's) login makes and removes them, for ``deleton
-users``, ``login-link`` and ``screen-link``. The dashboard's reader login touches none of the
-tables: it calls the definer functions granted to it alone, and never sees a stored hash.
+Two sides, and neither touches a table: every call is a definer function of the keeper's.
+The operator's login (or the administrator's) makes and removes accounts, links and screens,
+for ``deleton users``, ``login-link`` and ``screen-link``, each act recorded in
+``keeper.audit`` by the function itself. The dashboard's reader login signs people in and
+checks sessions. Neither ever sees a stored hash; the writer's login reaches none of it.
 """
 
 from __future__ import annotations
@@ -26,27 +28,24 @@ class Account:
     created_at: dt.datetime
 
 
-# --- the writer's side -------------------------------------------------------------------
+# --- the operator's side: definer functions only (migration 0020) ---------------------------
 
 
 def add_account(conn: Connection, name: str, role: str, password_hash: str | None) -> bool:
     """A new account; ``False`` when one of that name exists (it is left as it is)."""
     row = conn.execute(
-        """INSERT INTO historical.account (name, role, password_hash) VALUES (%s, %s, %s)
-           ON CONFLICT (name) DO NOTHING RETURNING name""",
-        [name, role, password_hash],
+        "SELECT keeper.add_account(%s, %s, %s)", [name, role, password_hash]
     ).fetchone()
-    return row is not None
+    return bool(row and row[0])
 
 
 def remove_account(conn: Connection, name: str) -> tuple[bool, int]:
     """Removes the account ``name`` (with its links), if any, and ends every session under that
     name, an identity provider's people's included: whether there was an account, and how many
     sessions ended."""
-    with conn.transaction():
-        removed = conn.execute("DELETE FROM historical.account WHERE name = %s", [name])
-        ended = conn.execute("DELETE FROM historical.dashboard_session WHERE name = %s", [name])
-    return removed.rowcount > 0, ended.rowcount
+    row = conn.execute("SELECT removed, ended FROM keeper.remove_account(%s)", [name]).fetchone()
+    assert row is not None
+    return bool(row[0]), int(row[1])
 
 
 def set_password(conn: Connection, name: str, password_hash: str | None) -> bool:
@@ -54,38 +53,24 @@ def set_password(conn: Connection, name: str, password_hash: str | None) -> bool
     session key, so that every session it had ends, even one being started with the old
     password at this moment; its failures are forgotten. ``False`` when there is no such
     account."""
-    with conn.transaction():
-        changed = conn.execute(
-            """UPDATE historical.account SET password_hash = %s, session_key = gen_random_uuid()
-               WHERE name = %s""",
-            [password_hash, name],
-        )
-        conn.execute(
-            """DELETE FROM historical.dashboard_session
-               WHERE name = %s AND via IN ('password', 'link')""",
-            [name],
-        )
-        conn.execute("DELETE FROM historical.sign_in_failure WHERE name_key = lower(%s)", [name])
-    return changed.rowcount > 0
+    row = conn.execute("SELECT keeper.set_password(%s, %s)", [name, password_hash]).fetchone()
+    return bool(row and row[0])
 
 
 def accounts(conn: Connection) -> list[Account]:
     with conn.cursor(row_factory=class_row(Account)) as cursor:
         return cursor.execute(
-            """SELECT name, role, password_hash IS NOT NULL AS has_password, created_at
-               FROM historical.account ORDER BY name"""
+            """SELECT name, role, by_password AS has_password, created_at
+               FROM keeper.accounts()"""
         ).fetchall()
 
 
 def add_login_link(conn: Connection, name: str, digest: bytes, seconds: int) -> dt.datetime | None:
-    """Records a one-time link (its digest) for account ``name``, valid ``seconds``; returns
-    when it expires, or ``None`` when there is no such account. Links long dead go."""
-    conn.execute("DELETE FROM historical.login_link WHERE expires_at < now() - interval '1 day'")
+    """Records a one-time link (its digest) for account ``name``, valid ``seconds`` (a minute
+    to a day); returns when it expires, or ``None`` when there is no such account. Links long
+    dead go."""
     row = conn.execute(
-        """INSERT INTO historical.login_link (digest, name, expires_at)
-           SELECT %s, name, now() + make_interval(secs => %s) FROM historical.account
-           WHERE name = %s RETURNING expires_at""",
-        [digest, seconds, name],
+        "SELECT keeper.add_login_link(%s, %s, %s)", [name, digest, seconds]
     ).fetchone()
     return None if row is None else row[0]
 
@@ -93,24 +78,15 @@ def add_login_link(conn: Connection, name: str, digest: bytes, seconds: int) -> 
 def open_screen(conn: Connection, kind: str, target: str) -> int:
     """The generation a new link of this screen carries: the current one, made on first use,
     and in force again if the screen had been revoked."""
-    row = conn.execute(
-        """INSERT INTO historical.screen (kind, target) VALUES (%s, %s)
-           ON CONFLICT (kind, target) DO UPDATE SET revoked_at = NULL
-           RETURNING generation""",
-        [kind, target],
-    ).fetchone()
+    row = conn.execute("SELECT keeper.open_screen(%s, %s)", [kind, target]).fetchone()
     assert row is not None
     return int(row[0])
 
 
 def revoke_screen(conn: Connection, kind: str, target: str) -> bool:
     """Every link made so far of this screen stops working; ``False`` when it had none."""
-    cursor = conn.execute(
-        """UPDATE historical.screen SET generation = generation + 1, revoked_at = now()
-           WHERE kind = %s AND target = %s""",
-        [kind, target],
-    )
-    return cursor.rowcount > 0
+    row = conn.execute("SELECT keeper.revoke_screen(%s, %s)", [kind, target]).fetchone()
+    return bool(row and row[0])
 
 
 # --- the dashboard's side: definer functions only ------------------------------------------
@@ -119,7 +95,7 @@ def revoke_screen(conn: Connection, kind: str, target: str) -> bool:
 def password_salt(conn: Connection, name: str) -> str | None:
     """The algorithm, parameters and salt of the account's password hash, without the hash; a
     decoy of the same shape (the same at every call) for a name with no password."""
-    row = conn.execute("SELECT historical.password_salt(%s)", [name]).fetchone()
+    row = conn.execute("SELECT keeper.password_salt(%s)", [name]).fetchone()
     return None if row is None else row[0]
 
 
@@ -132,7 +108,7 @@ def sign_in_password(
     long first (nothing compared)."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT role, wait FROM historical.sign_in_password(%s, %s, %s, %s)",
+            "SELECT role, wait FROM keeper.sign_in_password(%s, %s, %s, %s)",
             [name, hashed, session, seconds],
         ).fetchone()
     assert row is not None
@@ -147,7 +123,7 @@ def consume_login_link(
     unknown, used or expired."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT name, role FROM historical.consume_login_link(%s, %s, %s)",
+            "SELECT name, role FROM keeper.consume_login_link(%s, %s, %s)",
             [digest, session, seconds],
         ).fetchone()
     return None if row is None else (row["name"], row["role"])
@@ -158,23 +134,23 @@ def start_session(
 ) -> None:
     """Records the session (the digest of its id) of a person signed in by ``via``."""
     conn.execute(
-        "SELECT historical.start_session(%s, %s, %s, %s, %s)", [session, name, role, via, seconds]
+        "SELECT keeper.start_session(%s, %s, %s, %s, %s)", [session, name, role, via, seconds]
     )
 
 
 def session_role(conn: Connection, session: bytes) -> str | None:
     """The role of the session (the digest of its id) while it holds; ``None`` once it was
     signed out, is over, or its account was removed."""
-    row = conn.execute("SELECT historical.session_role(%s)", [session]).fetchone()
+    row = conn.execute("SELECT keeper.session_role(%s)", [session]).fetchone()
     return None if row is None else row[0]
 
 
 def end_session(conn: Connection, session: bytes) -> bool:
     """Ends the session (the digest of its id); ``False`` when it had ended already."""
-    row = conn.execute("SELECT historical.end_session(%s)", [session]).fetchone()
+    row = conn.execute("SELECT keeper.end_session(%s)", [session]).fetchone()
     return bool(row and row[0])
 
 
 def screen_generation(conn: Connection, kind: str, target: str) -> int | None:
-    row = conn.execute("SELECT historical.screen_generation(%s, %s)", [kind, target]).fetchone()
+    row = conn.execute("SELECT keeper.screen_generation(%s, %s)", [kind, target]).fetchone()
     return None if row is None or row[0] is None else int(row[0])

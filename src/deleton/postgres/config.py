@@ -30,6 +30,9 @@ class DatabaseConfig:
     migrates: bool = True
     # seconds before its start that a ride's readings may lie: what reads them reads no earlier
     reading_window: float = READING_WINDOW
+    # the login's password where the URL has none and PGPASSWORD is another login's: the
+    # operator's, on a host whose PGPASSWORD is a service's (migration 0019)
+    password: SecretStr | None = None
 
     def connect_options(self) -> dict[str, Any]:
         """libpq options for every connection: a dead server or network is noticed in about

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from .. import private
@@ -98,7 +99,7 @@ class Database:
     and how long before its start a ride's readings may lie (``reading_window``), which every
     connection also sets for the view ``historical.ride_summary`` (``figures.WINDOW_SETTING``)."""
 
-    url: str
+    url: str = field(repr=False)  # may carry a password (the operator's, 0019)
     options: dict[str, Any] = field(default_factory=dict)
     reading_window: dt.timedelta = WINDOW
 
@@ -141,6 +142,10 @@ class Database:
 
 def database_url(config: DatabaseConfig) -> str:
     """The URL to connect to: the configured one, or the embedded server's."""
+    if config.url is not None and config.password is not None:
+        return make_conninfo(
+            config.url.get_secret_value(), password=config.password.get_secret_value()
+        )
     if config.url is not None:
         return config.url.get_secret_value()
     return embedded_url(config.home)

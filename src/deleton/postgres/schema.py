@@ -71,8 +71,9 @@ def init(conn: psycopg.Connection[Any]) -> list[str]:
     return applied
 
 
+# the three services' and the operator's (migration 0019: the CLI's keys, not a service's)
 LOGINS = {"writer": "deleton_writer_login", "reader": "deleton_reader_login",
-          "api": "deleton_api_login"}  # fmt: skip
+          "api": "deleton_api_login", "operator": "deleton_operator_login"}  # fmt: skip
 # Every service login's, as migration 0018 sets it on the logins there were: an unqualified
 # name never resolves in public, where PostgreSQL 14 let every login create (our SQL names
 # each table and function with its schema).
