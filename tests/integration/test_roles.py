@@ -25,6 +25,7 @@ from deleton.postgres.config import DatabaseConfig
 from deleton.postgres.connection import migrated
 from tests.harness.browser import SECRETS
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
+from tests.harness.postgres import embedded
 from tests.harness.services import SmtpServer, env_for, execute, rows, run_deleton, scalar
 
 PASSWORDS = {"writer": "w" * 16, "reader": "r" * 16, "api": "a" * 16, "operator": "o" * 16}
@@ -960,3 +961,39 @@ def test_upgrading_from_0018_needs_the_administrator_and_keeps_keys_accounts_and
     assert refused(writer, "INSERT INTO keeper.account (name, role) VALUES ('mallory', 'admin')")
     assert refused(writer, "SELECT keeper.add_account('mallory', 'admin', NULL)")
     assert refused(writer, "DROP TABLE keeper.account")
+
+
+def test_an_administrator_who_is_no_superuser_makes_the_database_as_rds_master_would(
+    tmp_path: Path,
+) -> None:
+    """RDS's master user is no superuser: it may create roles and owns the database, and since
+    PostgreSQL 16 a role it creates is granted to it with ADMIN alone (neither SET nor
+    INHERIT), so it may not hand that role what it owns, and a role handed a table must have
+    CREATE on its schema. Every other test migrates as a superuser, which none of that binds;
+    before this test, `deleton db init` on RDS 17 stopped at 0006. On a server of its own
+    (roles belong to the whole server, and the session's already has ours), such an
+    administrator applies every migration and makes the four logins; the writer's login
+    ingests, the operator's makes a key."""
+    with embedded("rds") as server:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            conn.execute("CREATE ROLE master LOGIN CREATEROLE CREATEDB NOSUPERUSER")
+            conn.execute("CREATE DATABASE on_rds OWNER master")
+        admin = make_conninfo(server.url, user="master", dbname="on_rds")
+        assert scalar(admin, "SELECT NOT rolsuper FROM pg_roles WHERE rolname = current_user")
+        env = env_for(admin, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+        result = run_deleton("db", "init", env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        done = {row[0] for row in rows(admin, "SELECT version FROM public.deleton_migration")}
+        assert done == {version for version, _ in schema.migrations()}
+        urls = {group: make_conninfo(admin, user=login) for group, login in schema.LOGINS.items()}
+        dump = tmp_path / "fleet.jsonl"
+        dump_fleet(dump, bikes=2, seconds=120, seed=52)
+        ingest_file(urls["writer"], dump)
+        assert scalar(admin, "SELECT count(*) FROM daily.reading") > 0
+        env = env_for(urls["writer"], operator_database_url=urls["operator"])
+        result = run_deleton("api-key", "create", "rds-key", "--scope", "read", env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        # the administrator keeps no privilege it was lent to hand things over
+        assert not scalar(
+            admin, "SELECT has_schema_privilege('deleton_keeper', 'historical', 'CREATE')"
+        )

@@ -30,10 +30,11 @@ BEGIN
 END $$;
 
 -- Whoever migrates (the server's administrator, on RDS the master user) must be able to act
--- as the writer to hand it what it owns.
+-- as the writer to hand it what it owns. USAGE, not MEMBER: since PostgreSQL 16 a role's
+-- creator without superuser is a member with ADMIN alone, which may not act as it.
 DO $$
 BEGIN
-    IF NOT pg_has_role(current_user, 'deleton_writer', 'MEMBER') THEN
+    IF NOT pg_has_role(current_user, 'deleton_writer', 'USAGE') THEN
         EXECUTE format('GRANT deleton_writer TO %I', current_user);
     END IF;
 END $$;

@@ -174,7 +174,7 @@ BEGIN
         END;
     END IF;
     -- whoever migrates must be able to act as it, to hand it what it owns
-    IF NOT pg_has_role(current_user, 'deleton_keeper', 'MEMBER') THEN
+    IF NOT pg_has_role(current_user, 'deleton_keeper', 'USAGE') THEN
         BEGIN
             EXECUTE format('GRANT deleton_keeper TO %I', current_user);
         EXCEPTION WHEN insufficient_privilege THEN
@@ -187,6 +187,9 @@ END $$;
 GRANT USAGE ON SCHEMA historical TO deleton_keeper;
 
 -- The old owner's privileges pass to the new one: the writer keeps none on either table.
+-- A new owner must have CREATE on the schema unless a superuser hands it over (RDS's master
+-- user is none): the keeper holds it until the last function below is handed over.
+GRANT CREATE ON SCHEMA historical TO deleton_keeper;
 ALTER TABLE historical.audit OWNER TO deleton_keeper;
 ALTER TABLE historical.api_key OWNER TO deleton_keeper;
 ALTER FUNCTION historical.record_audit(text, text, text, integer, text) OWNER TO deleton_keeper;
@@ -220,6 +223,7 @@ $$;
 ALTER FUNCTION historical.create_api_key(text, bytea, text[]) OWNER TO deleton_keeper;
 ALTER FUNCTION historical.revoke_api_key(text) OWNER TO deleton_keeper;
 ALTER FUNCTION historical.api_keys() OWNER TO deleton_keeper;
+REVOKE CREATE ON SCHEMA historical FROM deleton_keeper;
 REVOKE ALL ON FUNCTION historical.create_api_key(text, bytea, text[]),
     historical.revoke_api_key(text), historical.api_keys(),
     historical.record_audit(text, text, text, integer, text), historical.api_key_scopes(bytea)

@@ -22,7 +22,7 @@
 RESET ROLE;
 DO $$
 BEGIN
-    IF NOT pg_has_role(current_user, 'deleton_keeper', 'MEMBER') THEN
+    IF NOT pg_has_role(current_user, 'deleton_keeper', 'USAGE') THEN
         BEGIN
             EXECUTE format('GRANT deleton_keeper TO %I', current_user);
         EXCEPTION WHEN insufficient_privilege THEN

@@ -28,7 +28,7 @@ RESET ROLE;
 DO $$
 BEGIN
     -- the administrator is a member of deleton_keeper since 0012; a service login never is
-    IF NOT pg_has_role(current_user, 'deleton_keeper', 'MEMBER') THEN
+    IF NOT pg_has_role(current_user, 'deleton_keeper', 'USAGE') THEN
         BEGIN
             EXECUTE format('GRANT deleton_keeper TO %I', current_user);
         EXCEPTION WHEN insufficient_privilege THEN

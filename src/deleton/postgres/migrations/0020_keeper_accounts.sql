@@ -45,7 +45,7 @@ DECLARE
     v_role text;
 BEGIN
     FOREACH v_role IN ARRAY ARRAY['deleton_keeper', 'deleton_writer'] LOOP
-        IF NOT pg_has_role(current_user, v_role, 'MEMBER') THEN
+        IF NOT pg_has_role(current_user, v_role, 'USAGE') THEN
             BEGIN
                 EXECUTE format('GRANT %I TO %I', v_role, current_user);
             EXCEPTION WHEN insufficient_privilege THEN
