@@ -9,6 +9,7 @@ worker still has the fast tests to do, and only fast tests are left for the end.
 What is slow is read from ``tests/slowest.txt``: the lines of ``pytest --durations=N``'s
 report (``51.80s call tests/e2e/...``), pasted from a quiet run; a test's setup, call and
 teardown add up. Tests it does not name keep their collection order, after the ones it does.
+``--failed-first`` and ``--new-first`` keep their own order.
 A test that uses a module- or class-scoped fixture moves with the rest of its module, in their
 own order (at its slowest test's place), so that the shared fixture is built once, not again
 for the test taken away from it.
@@ -67,5 +68,8 @@ def slowest_first(items: list[pytest.Item], seconds: dict[str, float]) -> list[p
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # --failed-first and --new-first ask for an order of their own: theirs wins
+    if config.getoption("failedfirst", False) or config.getoption("newfirst", False):
+        return
     items[:] = slowest_first(items, known_durations(DURATIONS))

@@ -64,3 +64,15 @@ def test_slowest_first_and_a_shared_module_moves_whole(
         "test_shared.py::test_alone",
         "test_plain.py::test_fast",  # not named: in collection order, after
     ]
+
+
+def test_failed_first_keeps_its_own_order(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = pytester.path / "slowest.txt"
+    report.write_text(DURATIONS)
+    monkeypatch.setattr("tests.harness.slowest.DURATIONS", report)
+    pytester.makepyfile(**MODULES)
+    result = pytester.runpytest("-p", "tests.harness.slowest", "--collect-only", "-q", "--ff")
+    collected = [line for line in result.outlines if "::" in line]
+    assert collected[0] == "test_plain.py::test_fast"  # collection order, no failures known
