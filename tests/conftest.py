@@ -18,8 +18,14 @@ from tests.harness.services import SmtpServer
 
 # the browser fixtures, for tests/e2e and tests/faults alike: one browser per session; the
 # sign-in tests' seeded database, shared by tests/integration and tests/e2e; and the fault
-# suite's table, printed by the process that reports (the xdist controller too)
-pytest_plugins = ["tests.harness.browser", "tests.harness.signin", "tests.harness.findings"]
+# suite's table, printed by the process that reports (the xdist controller too); and the order
+# that runs the known-slow tests first (tests/slowest.txt)
+pytest_plugins = [
+    "tests.harness.browser",
+    "tests.harness.signin",
+    "tests.harness.findings",
+    "tests.harness.slowest",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

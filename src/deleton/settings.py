@@ -114,6 +114,9 @@ class Settings(BaseSettings):
 
     dashboard_host: str = "127.0.0.1"  # 0.0.0.0 to serve screens on other machines
     dashboard_port: int = Field(8050, ge=1, le=65535)
+    dashboard_db_wait: float = Field(
+        5.0, gt=0, description="seconds a screen's update waits for a database connection"
+    )
 
     api_host: str = "127.0.0.1"  # 0.0.0.0 behind a load balancer
     api_port: int = Field(8000, ge=1, le=65535)
@@ -319,7 +322,7 @@ class Settings(BaseSettings):
         )
 
     def dashboard(self) -> DashboardConfig:
-        return DashboardConfig(self.dashboard_host, self.dashboard_port)
+        return DashboardConfig(self.dashboard_host, self.dashboard_port, self.dashboard_db_wait)
 
     def access(self) -> AccessConfig:
         public = self.public_url or f"http://{self.dashboard_host}:{self.dashboard_port}"

@@ -110,13 +110,16 @@ def members() -> Iterator[Any]:
                 process.kill()
 
 
-def ingest_env(url: str, broker: LocalBroker, topic: str, **extra: str) -> dict[str, str]:
-    """The environment of an ingest member of the fault suite, for ``topic``."""
+def ingest_env(
+    url: str, broker: LocalBroker, topic: str, group: str | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment of an ingest member of the fault suite, for ``topic``, in consumer
+    group ``faults-{group}`` (by default, the topic's name)."""
     return env_for(
         url,
         kafka_bootstrap_servers=broker.bootstrap,
         kafka_topic=topic,
-        kafka_group_id=f"faults-{topic}",
+        kafka_group_id=f"faults-{group or topic}",
         log_level="WARNING",
         db_connect_timeout="2",
         **{**INGEST_SETTINGS, **extra},

@@ -31,6 +31,8 @@ def test_defaults(settings_from: Any) -> None:
     assert settings.riding().idle_timeout_us == 60_000_000  # one rule for every room
     dashboard = settings.dashboard()
     assert (dashboard.host, dashboard.port) == ("127.0.0.1", 8050)  # loopback unless asked
+    assert dashboard.db_wait == 5.0
+    assert settings_from(dashboard_db_wait="1").dashboard().db_wait == 1.0
     assert settings.api().zone == settings.report().zone == "Europe/London"
 
 

@@ -44,9 +44,10 @@ def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
     """The dashboard, served on threads of its own until ``runtime`` stops it: it stops
     accepting, answers what it was asked, then its views and pool close. Its address."""
     config = settings.dashboard()
-    # a screen waits at most 5 s for a connection, then says why it cannot update
+    # a screen waits at most config.db_wait (5 s) for a connection, then says why it cannot
+    # update
     database = open_database(settings.database("reader"))
-    pool = database.pool("dashboard", 1, 8, 5.0)
+    pool = database.pool("dashboard", 1, 8, config.db_wait)
     runtime.on_stop(Phase.RESOURCES, "the dashboard's pool", pool.close)
     gate, alb = gate_for(settings, pool.connection)
     data = DashboardData.over(

@@ -1,4 +1,5 @@
-"""Where the dashboard listens. ``settings`` maps the environment onto it; who may come in is
+"""Where the dashboard listens, and how long a request waits for a database connection.
+``settings`` maps the environment onto it; who may come in is
 ``credentials.config.AccessConfig``."""
 
 from __future__ import annotations
@@ -10,3 +11,6 @@ from dataclasses import dataclass
 class DashboardConfig:
     host: str
     port: int
+    # seconds a request (a screen's update) waits for one of the pool's connections before it
+    # says the database is not answering
+    db_wait: float = 5.0

@@ -112,11 +112,14 @@ class Api:
     url: str  # its database
 
 
-def data_over(url: str, key: str | None, now: int = NOW, rate: float = RATE) -> Iterator[ApiData]:
-    """What the API reads: ``url`` as the API's own login, with its clock at ``now``."""
+def data_over(
+    url: str, key: str | None, now: int = NOW, rate: float = RATE, wait: float = 1.0
+) -> Iterator[ApiData]:
+    """What the API reads: ``url`` as the API's own login, with its clock at ``now``; a
+    request waits ``wait`` seconds for a connection."""
     # a second's wait for a connection, as a database away is then told in a second
     pool = ConnectionPool(
-        as_login(url, "api"), min_size=1, max_size=4, kwargs={"autocommit": True}, timeout=1.0
+        as_login(url, "api"), min_size=1, max_size=4, kwargs={"autocommit": True}, timeout=wait
     )
     with pool:
         yield ApiData.over(pool.connection, SecretStr(key) if key else None, "Europe/London",
@@ -124,8 +127,10 @@ def data_over(url: str, key: str | None, now: int = NOW, rate: float = RATE) -> 
                            rate_limit=rate)  # fmt: skip
 
 
-def serve(url: str, key: str | None, now: int = NOW, rate: float = RATE) -> Iterator[Api]:
-    for data in data_over(url, key, now, rate):
+def serve(
+    url: str, key: str | None, now: int = NOW, rate: float = RATE, wait: float = 1.0
+) -> Iterator[Api]:
+    for data in data_over(url, key, now, rate, wait):
         app = create_app(data)
         with (
             TestClient(app, raise_server_exceptions=False,
