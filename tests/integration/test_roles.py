@@ -997,3 +997,70 @@ def test_an_administrator_who_is_no_superuser_makes_the_database_as_rds_master_w
         assert not scalar(
             admin, "SELECT has_schema_privilege('deleton_keeper', 'historical', 'CREATE')"
         )
+
+
+# psycopg sends an int as int4 and pg_catalog has pg_advisory_xact_lock(bigint) alone, so this,
+# planted in public, matched the migrations' lock more exactly than pg_catalog's, for a caller
+# whose search_path holds public: the administrator's (fifth review, Medium).
+PLANTED_LOCK = """
+CREATE FUNCTION public.pg_advisory_xact_lock(integer) RETURNS void
+LANGUAGE plpgsql AS $f$
+BEGIN
+    EXECUTE 'CREATE TABLE IF NOT EXISTS public.planted_ran (who text)';
+    EXECUTE 'INSERT INTO public.planted_ran VALUES (current_user)';
+    PERFORM pg_catalog.pg_advisory_xact_lock($1::bigint);
+END $f$;
+"""
+
+
+def _at_0015_made_by_14(db: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The database as release 0015 left it on PostgreSQL 14 (PUBLIC may CREATE in public),
+    with the services' logins; their URLs and the administrator's."""
+    execute(db, "DROP SCHEMA IF EXISTS daily CASCADE; DROP SCHEMA IF EXISTS historical CASCADE;"
+                " DROP SCHEMA IF EXISTS keeper CASCADE;"
+                " DROP TABLE IF EXISTS public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] < "0016"])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+        schema.ensure_logins(conn, {g: pw for g, pw in PASSWORDS.items() if g != "operator"})
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    execute(db, "GRANT CREATE ON SCHEMA public TO PUBLIC")
+    return {group: make_conninfo(db, user=login) for group, login in schema.LOGINS.items()}
+
+
+def test_what_a_login_planted_in_public_before_0018_never_runs_as_the_administrator(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0018 stops new plants but leaves old ones. The reader's login planted a function in
+    public while PostgreSQL 14 let it; the upgrade (`deleton db init`) refuses, naming it, and
+    runs nothing of it; the migrations themselves, run by any login, resolve no name in
+    public. Dropped, db init goes on."""
+    urls = _at_0015_made_by_14(db, monkeypatch)
+    execute(urls["reader"], PLANTED_LOCK)
+    env = env_for(db, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+    result = run_deleton("db", "init", env=env)
+    assert result.returncode != 0
+    assert b"public.pg_advisory_xact_lock(integer) (owner deleton_reader_login)" in result.stderr
+    with psycopg.connect(db, autocommit=True) as conn:
+        assert schema.init(conn) == ["0018_public_schema", "0019_operator", "0020_keeper_accounts"]
+        assert schema.init(conn) == []
+    assert scalar(db, "SELECT to_regclass('public.planted_ran')") is None  # never ran
+    execute(db, "DROP FUNCTION public.pg_advisory_xact_lock(integer)")
+    assert run_deleton("db", "init", env=env).returncode == 0
+
+
+def test_db_init_keeps_public_closed_whatever_the_writer_marked_applied(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's login may insert into public.deleton_migration (it migrates as it starts):
+    on PostgreSQL 14 at release 0015 it marks 0018 applied before the upgrade, so that
+    PUBLIC would keep CREATE on public. `deleton db init` revokes it on every run, whatever
+    the table says (fifth review, Low)."""
+    urls = _at_0015_made_by_14(db, monkeypatch)
+    execute(urls["writer"], "INSERT INTO public.deleton_migration VALUES ('0018_public_schema')")
+    env = env_for(db, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+    result = run_deleton("db", "init", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not scalar(db, "SELECT has_schema_privilege('public', 'public', 'CREATE')")
+    assert refused(urls["reader"], "CREATE TABLE public.shadow (x int)")

@@ -32,6 +32,7 @@ def db(settings: Settings, action: str, yes: bool) -> int:
         if secret is not None
     }
     with open_database(settings.database()).connect(autocommit=True) as conn:
+        schema.harden(conn)
         applied = schema.reset(conn) if action == "reset" else schema.init(conn)
         logins = schema.ensure_logins(conn, passwords)
     print(f"{action}: applied {', '.join(applied) or 'nothing (up to date)'}")

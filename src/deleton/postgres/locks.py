@@ -23,4 +23,6 @@ ALL = {"migrations": MIGRATIONS, "compression": COMPRESSION, "report delivery": 
 
 def hold_for_transaction(conn: psycopg.Connection[Any], lock: int) -> None:
     """Wait for ``lock`` and hold it until the transaction ``conn`` is in ends."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock])
+    # bigint, as pg_catalog has it: an int4 argument would let a pg_advisory_xact_lock(integer)
+    # in a schema on the search_path match more exactly (schema.init pins that path too)
+    conn.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [lock])

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import TerminalError
-from .locks import MIGRATIONS as _LOCK
+from .locks import MIGRATIONS, hold_for_transaction
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,64 @@ def migrations() -> list[tuple[str, str]]:
     return [(f.name.removesuffix(".sql"), f.read_text()) for f in files]
 
 
+# Whoever migrates resolves no name in public. PostgreSQL 14 let every role create there, and
+# 0018's REVOKE leaves what was made before it: a function planted in public that matches one
+# of our calls more exactly than pg_catalog's (an int4 argument to pg_advisory_xact_lock,
+# which pg_catalog has for bigint) would run as the administrator at every db init.
+_PINNED_PATH = "SET LOCAL search_path = pg_catalog, pg_temp"
+
+# Objects in public that neither a superuser, the database's owner nor whoever runs db init
+# made: a service login's, planted while PostgreSQL 14 let it (fifth review, Medium).
+_PLANTED = """
+SELECT format('%s %s (owner %s)', kind, name, pg_get_userbyid(owner)) FROM (
+    SELECT 'function' AS kind, p.oid::regprocedure::text AS name, p.proowner AS owner
+    FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'operator', o.oid::regoperator::text, o.oprowner
+    FROM pg_operator o WHERE o.oprnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'type', t.oid::regtype::text, t.typowner
+    FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace AND t.typrelid = 0
+        AND t.typelem = 0
+    UNION ALL
+    SELECT 'relation', c.oid::regclass::text, c.relowner
+    FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+        AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+    UNION ALL
+    SELECT 'conversion', v.conname::text, v.conowner
+    FROM pg_conversion v WHERE v.connamespace = 'public'::regnamespace
+) planted
+WHERE owner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+  AND owner <> (SELECT datdba FROM pg_database WHERE datname = current_database())
+  AND NOT (SELECT rolsuper FROM pg_roles WHERE oid = owner)
+ORDER BY 1
+"""
+
+
+def harden(conn: psycopg.Connection[Any]) -> None:
+    """What ``db init`` asserts as the administrator on every run, whatever the migrations
+    table says (the writer's login may insert into it, so it could mark 0018 applied): no
+    object in public that another login made, and CREATE on public revoked from PUBLIC.
+    Raises ``TerminalError`` naming what is wrong; changes nothing else."""
+    with conn.transaction():
+        conn.execute(_PINNED_PATH)
+        planted = [row[0] for row in conn.execute(_PLANTED)]
+        if planted:
+            raise TerminalError(
+                "schema public holds objects no administrator made, which a login could have"
+                f" planted while PostgreSQL 14 let every role create there: {'; '.join(planted)}."
+                " Check and drop them, then run `deleton db init` again"
+            )
+        # only public's owner (or a member) can; anyone else gets a warning, caught below
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        if _scalar(conn, "SELECT has_schema_privilege('public', 'public', 'CREATE')"):
+            raise TerminalError(
+                "every role may still create in schema public (its owner is neither a"
+                " superuser nor this login): run `REVOKE CREATE ON SCHEMA public FROM PUBLIC`"
+                " as its owner, then `deleton db init` again"
+            )
+
+
 def init(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply the migrations not yet applied; return their versions. Idempotent.
 
@@ -50,7 +108,8 @@ def init(conn: psycopg.Connection[Any]) -> list[str]:
     own login can apply them as it starts."""
     applied: list[str] = []
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        conn.execute(_PINNED_PATH)
+        hold_for_transaction(conn, MIGRATIONS)
         # checked first: CREATE ... IF NOT EXISTS still asks for CREATE on public, which the
         # writer's login has no need of
         if _scalar(conn, "SELECT to_regclass('public.deleton_migration')") is None:
@@ -88,6 +147,7 @@ def ensure_logins(conn: psycopg.Connection[Any], passwords: dict[str, str]) -> l
     verifier here, and the statement carries that, so pg_stat_statements, Performance
     Insights and a logged failing statement keep no password."""
     made = []
+    conn.execute("SET search_path = pg_catalog, pg_temp")  # as init's, for the same reason
     for group, password in passwords.items():
         login = LOGINS[group]
         exists = _scalar(conn, "SELECT to_regrole(%s) IS NOT NULL", [login])
@@ -138,7 +198,8 @@ def _scalar(conn: psycopg.Connection[Any], query: str, params: Any = None) -> An
 def reset(conn: psycopg.Connection[Any]) -> list[str]:
     """Drop the schemas with everything in them, then migrate from scratch."""
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        conn.execute(_PINNED_PATH)
+        hold_for_transaction(conn, MIGRATIONS)
         conn.execute("DROP SCHEMA IF EXISTS daily CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS historical CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS keeper CASCADE")
