@@ -29,7 +29,10 @@ from deleton.core.access import (
     viewer_from,
 )
 from deleton.credentials import keys, passwords, tokens
+from deleton.dashboard.gate import who
 from deleton.errors import ConfigError
+from deleton.postgres.config import DatabaseConfig
+from deleton.postgres.connection import database_url
 from deleton.settings import load_settings
 from tests.harness import retired_links
 
@@ -274,3 +277,27 @@ def test_access_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         load_settings()
     assert "DELETON_SESSION_SECRET" in str(error.value) and "too short" not in str(error.value)
     assert "DELETON_ALB_ARN" in str(error.value)
+
+
+def test_a_log_line_names_an_account_unless_its_name_is_an_email_address() -> None:
+    """No log line carries an email address (fifth review, Low): an account may be named by
+    one (``users add jane.doe@gym.example``), and is then logged as a digest, as a person an
+    identity provider vouched for always is."""
+    name = "jane.doe@gym.example"
+    assert valid_account_name(name)
+    line = who(Viewer("staff", name, "password", 0.0))
+    assert line.startswith("account #") and "@" not in line and "jane" not in line
+    assert who(Viewer("staff", "jane", "link", 0.0)) == "account jane"
+    assert who(Viewer("staff", name, "oidc", 0.0)) == f"oidc person {line.removeprefix('account ')}"
+
+
+def test_a_malformed_database_url_is_refused_without_quoting_it() -> None:
+    """psycopg's message quotes a URL it cannot parse, password and all (fifth review, Info)."""
+    config = DatabaseConfig(
+        url=SecretStr("postgresql://deleton_operator_login:S3cretOfOps@[db/x"),
+        home=Path("/nonexistent"),
+        password=SecretStr("S3cretOfOps"),
+    )
+    with pytest.raises(ConfigError, match="cannot be parsed") as raised:
+        database_url(config)
+    assert "S3cretOfOps" not in str(raised.value) and raised.value.__cause__ is None

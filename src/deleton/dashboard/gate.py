@@ -243,8 +243,10 @@ def _too_many(wait: float) -> str:
 
 
 def who(viewer: Viewer) -> str:
-    """A person as a log line may name them: an account's name (ours, not a rider's data); for
-    anyone an identity provider vouched for, whose name may be an email address, a digest."""
+    """A person as a log line may name them: an account's name (ours, not a rider's data);
+    for an account named by an email address (``users add`` allows "@"), and for anyone an
+    identity provider vouched for, whose name may be one, a digest."""
+    digest = hashlib.sha256(viewer.name.encode()).hexdigest()[:12]
     if viewer.via in ("password", "link"):
-        return f"account {viewer.name}"
-    return f"{viewer.via} person #{hashlib.sha256(viewer.name.encode()).hexdigest()[:12]}"
+        return f"account #{digest}" if "@" in viewer.name else f"account {viewer.name}"
+    return f"{viewer.via} person #{digest}"

@@ -23,7 +23,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from .. import private
-from ..errors import RejectedData, TerminalError, TransientError
+from ..errors import ConfigError, RejectedData, TerminalError, TransientError
 from .config import DatabaseConfig
 from .figures import WINDOW, WINDOW_SETTING
 
@@ -143,9 +143,13 @@ class Database:
 def database_url(config: DatabaseConfig) -> str:
     """The URL to connect to: the configured one, or the embedded server's."""
     if config.url is not None and config.password is not None:
-        return make_conninfo(
-            config.url.get_secret_value(), password=config.password.get_secret_value()
-        )
+        try:
+            return make_conninfo(
+                config.url.get_secret_value(), password=config.password.get_secret_value()
+            )
+        except psycopg.ProgrammingError:
+            # psycopg's message quotes the URL, which may carry a password: say only what
+            raise ConfigError("the database URL cannot be parsed (check its form)") from None
     if config.url is not None:
         return config.url.get_secret_value()
     return embedded_url(config.home)
