@@ -17,7 +17,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.api import RATE, keep_riding, riding_now, start_riding, wrk  # noqa: E402
 from benchmarks.compress import load_day  # noqa: E402
-from benchmarks.record import Record, Row, write  # noqa: E402
+from benchmarks.record import Record, Row, scratch, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import DELETON, env_for, wait_for  # noqa: E402
 
@@ -43,7 +42,7 @@ def main() -> None:
                         help="what the other tree is, in the README's words")  # fmt: skip
     args = parser.parse_args()
     sides = {"before": str(Path(args.other).resolve()), "after": str(ROOT / "src")}
-    url = embedded_url(Path(tempfile.mkdtemp(prefix="deleton-ab-api-")) / "pg")
+    url = embedded_url(scratch("deleton-ab-api-") / "pg")
     load_day(url, 1000, 20, 500)
     start_riding(url, 1000)
     with psycopg.connect(url) as conn:

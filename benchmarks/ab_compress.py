@@ -22,14 +22,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.record import Record, Row, write  # noqa: E402
+from benchmarks.record import Record, Row, scratch, write  # noqa: E402
 
 # Run in the subprocess, with one side's tree first on the path: its day, and nothing written
 # into its tree (its own script would write a result file there).
@@ -46,7 +45,8 @@ print("RESULT " + json.dumps(result), flush=True)
 
 def run_day(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One side's day, in a PostgreSQL of its own under a folder removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="deleton-ab-compress-"))
+    # removed after each run as well as at exit: the runs of an A/B would hold 2.5 GB each
+    folder = scratch("deleton-ab-compress-")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DELETON_")}
     program = DAY.format(bikes=args.bikes, rides=args.rides, seconds=args.seconds,
                          folder=str(folder))  # fmt: skip

@@ -16,7 +16,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from psycopg.conninfo import make_conninfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.record import Record, Row, write  # noqa: E402
+from benchmarks.record import Record, Row, scratch, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 
 ALERTS_NEVER_EXPIRE = str(100 * 365 * 86_400)  # the dump is of 2022: its alerts still go
@@ -42,7 +41,7 @@ def main() -> None:
                         help="what the other tree is, in the README's words")  # fmt: skip
     args = parser.parse_args()
     sides = {"before": str(Path(args.other).resolve()), "after": str(ROOT / "src")}
-    folder = Path(tempfile.mkdtemp(prefix="deleton-ab-ingest-"))
+    folder = scratch("deleton-ab-ingest-")
     dump = folder / "fleet.jsonl"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DELETON_")}
     with dump.open("wb") as stream:

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compress import RIDER_AT_RIDE, load_day  # noqa: E402
-from benchmarks.record import Record, Row, whole, write  # noqa: E402
+from benchmarks.record import Record, Row, scratch, whole, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import DELETON, env_for, value, wait_for  # noqa: E402
 
@@ -178,8 +178,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
-    folder = tempfile.mkdtemp(prefix="deleton-api-bench-")
-    url = embedded_url(Path(folder) / "pg")
+    folder = scratch("deleton-api-bench-")
+    url = embedded_url(folder / "pg")
     load_day(url, args.bikes, args.rides, args.seconds)
     riding = start_riding(url, args.bikes)
     with psycopg.connect(url) as conn:

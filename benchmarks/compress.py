@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.record import Record, Row, decimals, whole, write  # noqa: E402
+from benchmarks.record import Record, Row, decimals, scratch, whole, write  # noqa: E402
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.compress.compressor import Outcome  # noqa: E402
 from deleton.compress.config import CompressConfig  # noqa: E402
@@ -215,16 +213,13 @@ def main() -> None:
         "--stream-bikes", type=int, default=20_000, help="beside: the fleet of the minute ingested"
     )
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="deleton-compress-bench-")
-    url = embedded_url(Path(folder) / "pg")
-    try:
-        if args.mode == "day":
-            result = day(url, args)
-        else:
-            with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
-                result = beside(url, args, broker)
-    finally:
-        shutil.rmtree(Path(folder) / "kafka", ignore_errors=True)
+    folder = scratch("deleton-compress-bench-")
+    url = embedded_url(folder / "pg")
+    if args.mode == "day":
+        result = day(url, args)
+    else:
+        with LocalBroker(folder / "kafka", heap="1g") as broker:
+            result = beside(url, args, broker)
     write(f"compress-{args.mode}", vars(args), result, url)
 
 

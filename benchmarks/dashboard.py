@@ -42,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -62,6 +61,7 @@ from benchmarks.record import (  # noqa: E402
     decimals,
     labelled,
     power_of_ten,
+    scratch,
     span,
     write,
 )
@@ -261,7 +261,7 @@ def snapshot(pool: ConnectionPool) -> Any:
 
 def seeded(active: int) -> str:
     """A new embedded database with ``active`` bikes riding and hourly partitions about now."""
-    url = embedded_url(Path(tempfile.mkdtemp(prefix="deleton-dash-bench-")))
+    url = embedded_url(scratch("deleton-dash-bench-"))
     with psycopg.connect(url, autocommit=True) as conn:
         schema.reset(conn)
         # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
@@ -356,7 +356,7 @@ def sign_in(client: Any, url: str) -> None:
 
 def baseline_tree(rev: str) -> Path:
     """The package's source at ``rev``, unpacked into a new folder; its ``src``."""
-    folder = Path(tempfile.mkdtemp(prefix="deleton-dash-baseline-"))
+    folder = scratch("deleton-dash-baseline-")
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "src"],
                              check=True, capture_output=True).stdout  # fmt: skip
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:

@@ -19,16 +19,13 @@ for N > 1). A measurement, not a test.
 from __future__ import annotations
 
 import argparse
-import atexit
 import itertools
 import json
 import re
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -45,6 +42,7 @@ from benchmarks.record import (  # noqa: E402
     Row,
     count_word,
     decimals,
+    scratch,
     span,
     thousands,
     write,
@@ -391,11 +389,9 @@ def main() -> None:
     else:
         args.bikes = args.bikes or 10_000
         args.seconds = args.seconds or 180
-    folder = tempfile.mkdtemp(prefix="deleton-bench-")
-    # registered before the embedded server registers its own stop: so it runs after it
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    url = embedded_url(Path(folder) / "pg")
-    with LocalBroker(Path(folder) / "kafka", heap="1g") as broker:
+    folder = scratch("deleton-bench-")
+    url = embedded_url(folder / "pg")
+    with LocalBroker(folder / "kafka", heap="1g") as broker:
         if args.mode == "throughput":
             runs = [throughput(args, url, broker, f"bench-{n}") for n in range(args.runs)]
             figures: dict[str, Any] = {"runs": runs}

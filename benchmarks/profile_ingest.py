@@ -33,10 +33,8 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +45,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.record import Record, Row, decimals, write  # noqa: E402
+from benchmarks.record import Record, Row, decimals, scratch, write  # noqa: E402
 from deleton.core.batch import Batch  # noqa: E402
 from deleton.core.messages import Message  # noqa: E402
 from deleton.core.tracker import Tracker  # noqa: E402
@@ -215,29 +213,26 @@ def main() -> None:
     del warm_tracker
     print(f"{args.bikes:,} bikes mid-ride: {len(messages):,} messages timed", flush=True)
 
-    folder = Path(tempfile.mkdtemp(prefix="deleton-profile-"))
-    try:
-        url = embedded_url(folder / "pg")
-        with psycopg.connect(url, autocommit=True) as conn:
-            schema.reset(conn)
-        store = PostgresStore(Database(url), max_clock_skew_us=10 * 365 * 86_400 * SECOND)
-        runs = []
-        for n in range(args.runs):
-            spent = one_run(warm, messages, store, url, args.flush_every)
-            runs.append(spent)
-            print(f"run {n}: " + ", ".join(f"{k} {v:.3f}" for k, v in spent.items()), flush=True)
-        store.close()
-        figures = figures_of(runs, len(messages))
-        for stage in STAGES:
-            print(f"{stage:>14}: {figures['us_per_message'][stage]:6.2f} µs a message")
-        print(f"in the ingest process: {figures['in_process_us']:.2f} µs a message,"
-              f" {figures['in_process_per_s']:,.0f}/s on one core")  # fmt: skip
-        name = "ingest-profile"
-        if args.flush_every != 2 * MAX_BATCH:
-            name += f"-{args.flush_every}"
-        write(name, vars(args), figures, url)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    folder = scratch("deleton-profile-")
+    url = embedded_url(folder / "pg")
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.reset(conn)
+    store = PostgresStore(Database(url), max_clock_skew_us=10 * 365 * 86_400 * SECOND)
+    runs = []
+    for n in range(args.runs):
+        spent = one_run(warm, messages, store, url, args.flush_every)
+        runs.append(spent)
+        print(f"run {n}: " + ", ".join(f"{k} {v:.3f}" for k, v in spent.items()), flush=True)
+    store.close()
+    figures = figures_of(runs, len(messages))
+    for stage in STAGES:
+        print(f"{stage:>14}: {figures['us_per_message'][stage]:6.2f} µs a message")
+    print(f"in the ingest process: {figures['in_process_us']:.2f} µs a message,"
+          f" {figures['in_process_per_s']:,.0f}/s on one core")  # fmt: skip
+    name = "ingest-profile"
+    if args.flush_every != 2 * MAX_BATCH:
+        name += f"-{args.flush_every}"
+    write(name, vars(args), figures, url)
 
 
 def figures_of(runs: list[dict[str, Any]], count: int) -> dict[str, Any]:

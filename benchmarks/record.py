@@ -18,12 +18,15 @@ them: a rerun replaces the file, and its row shows the rerun's figures alone.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +86,17 @@ def write(
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
+
+
+def scratch(prefix: str) -> Path:
+    """A new folder under the temporary directory, removed when the process exits.
+
+    Call it before starting an embedded PostgreSQL in the folder: the server registers its
+    own stop at exit, and ``atexit`` runs the last registered first, so the server stops
+    before its folder goes (a compression day leaves 2.5 GB otherwise)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def read(path: Path) -> Record:

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.compress import CONFIG, DAY, load_day  # noqa: E402
-from benchmarks.record import Record, Row, write  # noqa: E402
+from benchmarks.record import Record, Row, scratch, write  # noqa: E402
 from deleton.compress.command import run_once  # noqa: E402
 from deleton.postgres.connection import Database, embedded_url  # noqa: E402
 from deleton.report.command import build  # noqa: E402
@@ -78,7 +77,7 @@ def main() -> None:
     parser.add_argument("--rides", type=int, default=20, help="a bike, that day")
     parser.add_argument("--seconds", type=int, default=500, help="of each ride")
     args = parser.parse_args()
-    url = embedded_url(Path(tempfile.mkdtemp(prefix="deleton-report-bench-")))
+    url = embedded_url(scratch("deleton-report-bench-"))
     _, readings = load_day(url, args.bikes, args.rides, args.seconds)
     database = Database(url)
     result: dict[str, Any] = {"readings": readings, "unsummarised": timed(database, args.runs)}

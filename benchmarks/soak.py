@@ -21,7 +21,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -32,7 +31,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.record import Record, Row, decimals, span, write  # noqa: E402
+from benchmarks.record import Record, Row, decimals, scratch, span, write  # noqa: E402
 from tests.harness.browser import CHROMIUM, FLAGS  # noqa: E402
 from tests.harness.services import DELETON, free_port, wait_for  # noqa: E402
 
@@ -147,7 +146,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=60)
     parser.add_argument("--bikes", type=int, default=20)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="deleton-soak-"))
+    home = scratch("deleton-soak-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DELETON_")}
     up_port = free_port()
     env |= {"DELETON_HOME": str(home), "DELETON_DASHBOARD_PORT": str(up_port)}
