@@ -3,9 +3,11 @@
 -- 26236d1's time summarising a day (Issue 18), nearly all of it on the training figures.
 --
 -- Measured on a day of 250 bikes (2.5M readings, the chunks compression runs), CPU of the
--- server process, machine shared: the sums alone (one hash aggregation, as 26236d1) 0.54 s,
--- 0013 4.5 s, this 3.85 s. What the reading order costs cannot go: even one running sum
--- (sort, window, group) is 1.4-1.9 s, beyond 26236d1's 1.13 s.
+-- server process, machine shared: 0013 4.5 s, this 3.85 s. The sums alone cost what
+-- 26236d1's statement did, 1.14 s against 1.13 s (benchmarks/compress_split.py, as
+-- compression's INSERT runs them: a plain SELECT of them gets parallel workers, whose CPU the
+-- leader's process does not count, and looked like 0.54 s). What the reading order costs
+-- cannot go: even one running sum (sort, window, group) is 1.4-1.9 s, beyond 26236d1's 1.13 s.
 --
 -- Here, against 0013:
 -- 1. The sums, counts and extremes, which need no order, are one hash aggregation (s). Only
