@@ -6,6 +6,7 @@ through the API's own functions."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -261,7 +262,9 @@ EXPECTED = {
         "historical.tombstone_seq",
         privileges=("USAGE", "SELECT", "UPDATE"),
     )
-    | whole("public.deleton_migration", privileges=("SELECT", "INSERT"))
+    # the versions it applies as it starts, never who applied them (schema.guard_migrations)
+    | whole("public.deleton_migration", privileges=("SELECT",))
+    | {"public.deleton_migration(version): INSERT"}
     | functions(
         f"daily.ensure_reading_partition({TSTZ},interval)",
         *RIDE_FIGURES,
@@ -1088,3 +1091,91 @@ def test_the_api_records_requests_and_cannot_pass_one_off_as_an_operators_act(
         ("real", "CREATE", "api-key"),
         ("real", "REVOKE", "api-key"),
     ]
+
+
+def _released(db: str, release: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The database as ``release`` (its last migration) left it, with the logins there were
+    then; their URLs. Later migrations are shipped again for the upgrade."""
+    execute(db, "DROP SCHEMA IF EXISTS daily CASCADE; DROP SCHEMA IF EXISTS historical CASCADE;"
+                " DROP SCHEMA IF EXISTS keeper CASCADE;"
+                " DROP TABLE IF EXISTS public.deleton_migration")  # fmt: skip
+    every = schema.migrations()
+    monkeypatch.setattr(schema, "migrations", lambda: [m for m in every if m[0] <= release])
+    with psycopg.connect(db, autocommit=True) as conn:
+        schema.init(conn)
+        groups = {g: pw for g, pw in PASSWORDS.items() if g != "operator" or release >= "0019"}
+        schema.ensure_logins(conn, groups)
+    monkeypatch.setattr(schema, "migrations", lambda: every)
+    return {group: make_conninfo(db, user=login) for group, login in schema.LOGINS.items()}
+
+
+WRITERS_TRIGGER = """
+CREATE FUNCTION historical.planted() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    RETURN NEW;  -- as the keeper, once the table is the keeper's: it could make a key
+END $f$;
+CREATE TRIGGER planted BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION historical.planted();
+"""
+
+
+@pytest.mark.parametrize(
+    ("release", "table", "plant", "named"),
+    [
+        ("0019_operator", "historical.account", WRITERS_TRIGGER,
+         "trigger planted on keeper.account"),
+        ("0011_ride_figures", "historical.audit", WRITERS_TRIGGER,
+         "trigger planted on keeper.audit"),
+        ("0019_operator", "historical.sign_in_secret", "GRANT ALL ON {table} TO PUBLIC",
+         "a grant of keeper.sign_in_secret to PUBLIC"),
+        ("0011_ride_figures", "historical.api_key", "GRANT SELECT ON {table} TO deleton_api",
+         "a grant of keeper.api_key to deleton_api"),
+    ],
+)  # fmt: skip
+def test_what_the_writer_hung_on_its_tables_before_the_keeper_took_them_stops_the_upgrade(
+    db: str, monkeypatch: pytest.MonkeyPatch, release: str, table: str, plant: str, named: str
+) -> None:
+    """Before 0012 (keys, audit) and 0020 (accounts, sessions) the writer owned those tables;
+    a trigger or a grant it left on them moved with them and would act as the keeper, or let
+    any login write them (sixth review, Medium). The upgrade refuses, naming it, and keeps
+    none of its migrations; once it is gone, the upgrade goes on."""
+    urls = _released(db, release, monkeypatch)
+    execute(urls["writer"], plant.format(table=table))
+    with psycopg.connect(db, autocommit=True) as conn:
+        with pytest.raises(TerminalError, match=re.escape(named)):
+            schema.init(conn)
+        assert (
+            max(v for (v,) in conn.execute("SELECT version FROM public.deleton_migration"))
+            == release
+        )
+        if "TRIGGER" in plant:
+            conn.execute(f"DROP TRIGGER planted ON {table}")
+        else:
+            conn.execute(f"REVOKE ALL ON {table} FROM PUBLIC, deleton_api")
+        assert schema.init(conn)[-1] == schema.migrations()[-1][0]
+
+
+def test_a_migration_the_writer_marked_applied_is_applied_by_db_init(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's login records the migrations it applies as it starts, so it may insert a
+    version: at release 0020 it wrote 0021's (the audit's fix), and the upgrade would have
+    skipped it (sixth review, Low). Each row says who wrote it, which the writer cannot
+    choose; db init applies a migration that needs the administrator whose row a service
+    login wrote."""
+    urls = _released(db, "0020_keeper_accounts", monkeypatch)
+    env = env_for(db, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+    assert run_deleton("db", "init", env=env).returncode == 0  # 0021 and later applied
+    execute(db, "DELETE FROM public.deleton_migration WHERE version >= '0021'")
+    execute(urls["writer"], "INSERT INTO public.deleton_migration VALUES ('0021_audit_requests')")
+    assert refused(
+        urls["writer"],
+        "INSERT INTO public.deleton_migration (version, applied_by) VALUES ('0022_x', 'postgres')",
+    )
+    result = run_deleton("db", "init", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert b"migration 0021_audit_requests was recorded by a service login" in result.stderr
+    forge = "SELECT keeper.record_audit('x', 'REVOKE', 'api-key', 1, 'deleton_operator_login')"
+    with pytest.raises(psycopg.errors.CheckViolation):
+        execute(urls["api"], forge)
+    assert scalar(db, "SELECT applied_by FROM public.deleton_migration"
+                      " WHERE version = '0021_audit_requests'") == "postgres"  # fmt: skip

@@ -33,8 +33,10 @@ def db(settings: Settings, action: str, yes: bool) -> int:
     }
     with open_database(settings.database()).connect(autocommit=True) as conn:
         schema.harden(conn)
+        schema.guard_migrations(conn)
         applied = schema.reset(conn) if action == "reset" else schema.init(conn)
         logins = schema.ensure_logins(conn, passwords)
+        schema.guard_migrations(conn)  # a new database's writer was granted INSERT whole
     print(f"{action}: applied {', '.join(applied) or 'nothing (up to date)'}")
     if logins:
         print(f"logins: {', '.join(logins)}")

@@ -195,7 +195,7 @@ class CompressionRun:
     def lock(self) -> bool:
         """Whether this run may work: no other compression holds the lock (it is the
         connection's, so a run killed releases it)."""
-        return bool(self._rows("SELECT pg_try_advisory_lock(%s)", [LOCK])[0][0])
+        return bool(self._rows("SELECT pg_try_advisory_lock(%s::bigint)", [LOCK])[0][0])
 
     # --- open rides gone stale ----------------------------------------------------------------
 

@@ -100,6 +100,110 @@ def harden(conn: psycopg.Connection[Any]) -> None:
             )
 
 
+# What may hang on the keeper's tables, which no login may reach but through its functions:
+# nothing but the keeper's own. The writer owned some of them before 0012 and 0020 handed them
+# over, and a trigger, a rule, a policy, a default or an index calling its function, or a grant
+# it made, would move with them and act as the keeper (sixth review, Medium). The keeper's
+# functions are granted to service roles alone (the writer's key grants went with 0019); a
+# grant to PUBLIC or to a login is none of ours.
+_KEEPER_TAMPERING = """
+WITH kept AS (
+    SELECT c.oid, c.relowner FROM pg_class c WHERE c.relnamespace = 'keeper'::regnamespace
+), keeper AS (SELECT oid FROM pg_roles WHERE rolname = 'deleton_keeper')
+SELECT format('trigger %I on %s', t.tgname, t.tgrelid::regclass)
+FROM pg_trigger t JOIN kept ON kept.oid = t.tgrelid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT format('policy %I on %s', p.polname, p.polrelid::regclass)
+FROM pg_policy p JOIN kept ON kept.oid = p.polrelid
+UNION ALL
+SELECT format('rule %I on %s', r.rulename, r.ev_class::regclass)
+FROM pg_rewrite r JOIN kept ON kept.oid = r.ev_class
+UNION ALL
+SELECT format('%s owned by %s', c.oid::regclass, pg_get_userbyid(c.relowner))
+FROM kept JOIN pg_class c ON c.oid = kept.oid WHERE c.relowner <> (SELECT oid FROM keeper)
+UNION ALL
+SELECT format('a grant of %s to %s', c.oid::regclass,
+              CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END)
+FROM kept JOIN pg_class c ON c.oid = kept.oid, aclexplode(c.relacl) a
+WHERE a.grantee <> c.relowner
+UNION ALL
+SELECT format('a grant of %s.%I to %s', c.oid::regclass, at.attname,
+              CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END)
+FROM kept JOIN pg_class c ON c.oid = kept.oid
+JOIN pg_attribute at ON at.attrelid = c.oid, aclexplode(at.attacl) a
+UNION ALL
+SELECT format('%s, which calls %s', coalesce(ad.adrelid, co.conrelid, ix.indrelid)::regclass,
+              f.oid::regprocedure)
+FROM pg_depend d
+JOIN pg_proc f ON f.oid = d.refobjid
+LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+LEFT JOIN pg_constraint co ON d.classid = 'pg_constraint'::regclass AND co.oid = d.objid
+LEFT JOIN pg_index ix ON d.classid = 'pg_class'::regclass AND ix.indexrelid = d.objid
+WHERE d.refclassid = 'pg_proc'::regclass
+  AND f.pronamespace <> 'pg_catalog'::regnamespace AND f.proowner <> (SELECT oid FROM keeper)
+  AND coalesce(ad.adrelid, co.conrelid, ix.indrelid) IN (SELECT oid FROM kept)
+UNION ALL
+SELECT format('%s owned by %s', f.oid::regprocedure, pg_get_userbyid(f.proowner))
+FROM pg_proc f WHERE f.pronamespace = 'keeper'::regnamespace
+  AND f.proowner <> (SELECT oid FROM keeper)
+UNION ALL
+SELECT format('a grant of %s to %s', f.oid::regprocedure,
+              CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END)
+FROM pg_proc f, aclexplode(f.proacl) a
+WHERE f.pronamespace = 'keeper'::regnamespace AND a.grantee <> f.proowner
+  AND a.grantee NOT IN (SELECT oid FROM pg_roles
+                        WHERE rolname IN ('deleton_writer', 'deleton_reader', 'deleton_api',
+                                          'deleton_operator'))
+ORDER BY 1
+"""
+
+
+def needs_administrator(sql_text: str) -> bool:
+    """Whether a migration acts as the administrator: each that does (0008, 0012, 0014,
+    0018-0021) leaves the writer's role for that part with ``RESET ROLE``, and a service
+    login running it is refused."""
+    return "\nRESET ROLE;" in sql_text
+
+
+def guard_migrations(conn: psycopg.Connection[Any]) -> list[str]:
+    """What ``db init`` does as the administrator about the migrations' record, before and
+    after migrating: each row records the login that wrote it (``applied_by``, which the
+    writer's login, allowed to insert a version and nothing else, cannot choose); a row of a
+    migration that needs the administrator written by a service login, which cannot have
+    applied it, is removed so that this run applies it (sixth review, Low: the writer marked
+    0021 applied so the upgrade skipped it). Returns the versions removed. Rows from before
+    ``applied_by`` existed name nobody."""
+    with conn.transaction():
+        conn.execute(_PINNED_PATH)
+        if _scalar(conn, "SELECT to_regclass('public.deleton_migration')") is None:
+            return []
+        # no default for the rows there already: it would stamp them with this login
+        conn.execute(
+            "ALTER TABLE public.deleton_migration ADD COLUMN IF NOT EXISTS applied_by name"
+        )
+        conn.execute(
+            "ALTER TABLE public.deleton_migration ALTER COLUMN applied_by SET DEFAULT session_user"
+        )
+        if _scalar(conn, "SELECT to_regrole('deleton_writer') IS NOT NULL"):
+            conn.execute(
+                "REVOKE INSERT, UPDATE, DELETE ON public.deleton_migration FROM deleton_writer"
+            )
+            conn.execute("GRANT INSERT (version) ON public.deleton_migration TO deleton_writer")
+        administrators = [version for version, text in migrations() if needs_administrator(text)]
+        forged = [
+            row[0]
+            for row in conn.execute(
+                "DELETE FROM public.deleton_migration WHERE version = ANY(%s)"
+                " AND applied_by = ANY(%s::name[]) RETURNING version",
+                [administrators, list(LOGINS.values())],
+            )
+        ]
+    for version in forged:
+        log.warning("migration %s was recorded by a service login, which cannot apply it:"
+                    " applying it now", version)  # fmt: skip
+    return forged
+
+
 def init(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply the migrations not yet applied; return their versions. Idempotent.
 
@@ -115,7 +219,8 @@ def init(conn: psycopg.Connection[Any]) -> list[str]:
         if _scalar(conn, "SELECT to_regclass('public.deleton_migration')") is None:
             conn.execute(
                 "CREATE TABLE public.deleton_migration ("
-                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(),"
+                " applied_by name DEFAULT session_user)"  # guard_migrations
             )
         done = {row[0] for row in conn.execute("SELECT version FROM public.deleton_migration")}
         for version, sql in migrations():
@@ -127,6 +232,15 @@ def init(conn: psycopg.Connection[Any]) -> list[str]:
             conn.execute(sql.encode())
             conn.execute("INSERT INTO public.deleton_migration (version) VALUES (%s)", [version])
             applied.append(version)
+        if _scalar(conn, "SELECT to_regnamespace('keeper')") is not None:
+            tampered = [row[0] for row in conn.execute(_KEEPER_TAMPERING)]
+            if tampered:  # raised inside the transaction: none of this run's migrations stays
+                raise TerminalError(
+                    "the keeper's tables carry what only the keeper may put there:"
+                    f" {'; '.join(tampered)}. A login that owned them before they were handed"
+                    " over may have left it: check, drop or revoke it, then run `deleton db"
+                    " init` again"
+                )
     return applied
 
 
