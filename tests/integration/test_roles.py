@@ -1179,3 +1179,29 @@ def test_a_migration_the_writer_marked_applied_is_applied_by_db_init(
         execute(urls["api"], forge)
     assert scalar(db, "SELECT applied_by FROM public.deleton_migration"
                       " WHERE version = '0021_audit_requests'") == "postgres"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("plant", "named"),
+    [
+        ("CREATE TYPE public.planted_row AS (a integer)", "relation public.planted_row"),
+        ('CREATE COLLATION public.planted_coll FROM "C"', "collation planted_coll"),
+        ("CREATE TEXT SEARCH CONFIGURATION public.planted_ts (COPY = pg_catalog.english)",
+         "text search configuration planted_ts"),
+        ("CREATE TEXT SEARCH DICTIONARY public.planted_dict (TEMPLATE = pg_catalog.simple)",
+         "text search dictionary planted_dict"),
+    ],
+)  # fmt: skip
+def test_db_init_names_every_kind_of_object_a_login_planted_in_public(
+    db: str, monkeypatch: pytest.MonkeyPatch, plant: str, named: str
+) -> None:
+    """Beside functions, operators and tables, what else a login may make in a schema it may
+    create in (sixth review, Low)."""
+    urls = _released(db, "0015_erasure_lows", monkeypatch)
+    execute(db, "GRANT CREATE ON SCHEMA public TO PUBLIC")
+    execute(urls["reader"], plant)
+    with (
+        psycopg.connect(db, autocommit=True) as conn,
+        pytest.raises(TerminalError, match=f"{named} \\(owner deleton_reader_login\\)"),
+    ):
+        schema.harden(conn)

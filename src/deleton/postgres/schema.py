@@ -64,10 +64,19 @@ SELECT format('%s %s (owner %s)', kind, name, pg_get_userbyid(owner)) FROM (
     UNION ALL
     SELECT 'relation', c.oid::regclass::text, c.relowner
     FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
-        AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+        AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c')
     UNION ALL
     SELECT 'conversion', v.conname::text, v.conowner
     FROM pg_conversion v WHERE v.connamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'collation', l.collname::text, l.collowner
+    FROM pg_collation l WHERE l.collnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'text search configuration', f.cfgname::text, f.cfgowner
+    FROM pg_ts_config f WHERE f.cfgnamespace = 'public'::regnamespace
+    UNION ALL
+    SELECT 'text search dictionary', d.dictname::text, d.dictowner
+    FROM pg_ts_dict d WHERE d.dictnamespace = 'public'::regnamespace
 ) planted
 WHERE owner <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
   AND owner <> (SELECT datdba FROM pg_database WHERE datname = current_database())
