@@ -1109,37 +1109,113 @@ def _released(db: str, release: str, monkeypatch: pytest.MonkeyPatch) -> dict[st
     return {group: make_conninfo(db, user=login) for group, login in schema.LOGINS.items()}
 
 
-WRITERS_TRIGGER = """
+WRITERS_FUNCTION = """
+CREATE FUNCTION historical.planted(v text) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    RETURN true;  -- as the keeper, once the table is the keeper's: it could make a key
+END $f$;
 CREATE FUNCTION historical.planted() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN
-    RETURN NEW;  -- as the keeper, once the table is the keeper's: it could make a key
+    RETURN NEW;
 END $f$;
-CREATE TRIGGER planted BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION historical.planted();
 """
 
+# What the writer's login could hang on a table of its own before 0012 (keys, audit) or 0020
+# (accounts, sessions) handed it to the keeper; the administrator's statement that undoes it.
+HUNG = {
+    "trigger": (
+        "0019_operator",
+        "CREATE TRIGGER planted BEFORE INSERT ON historical.account"
+        " FOR EACH ROW EXECUTE FUNCTION historical.planted()",
+        "DROP TRIGGER planted ON historical.account",
+        "trigger planted on keeper.account",
+    ),
+    "trigger on the audit": (
+        "0011_ride_figures",
+        "CREATE TRIGGER planted BEFORE INSERT ON historical.audit"
+        " FOR EACH ROW EXECUTE FUNCTION historical.planted()",
+        "DROP TRIGGER planted ON historical.audit",
+        "trigger planted on keeper.audit",
+    ),
+    "grant": (
+        "0019_operator",
+        "GRANT ALL ON historical.sign_in_secret TO PUBLIC",
+        "REVOKE ALL ON historical.sign_in_secret FROM PUBLIC",
+        "a grant of keeper.sign_in_secret to PUBLIC",
+    ),
+    "domain": (
+        "0019_operator",
+        "CREATE DOMAIN historical.role AS text CHECK (historical.planted(VALUE));"
+        " ALTER TABLE historical.account ALTER COLUMN role TYPE historical.role",
+        "ALTER TABLE historical.account ALTER COLUMN role TYPE text",
+        "needs type historical.role",
+    ),
+    "operator": (
+        "0019_operator",
+        "CREATE FUNCTION historical.same(a text, b text) RETURNS boolean LANGUAGE sql"
+        " AS 'SELECT true'; CREATE OPERATOR historical.=== (LEFTARG = text, RIGHTARG = text,"
+        " FUNCTION = historical.same); ALTER TABLE historical.account ADD CONSTRAINT planted"
+        " CHECK (role OPERATOR(historical.===) role)",
+        "ALTER TABLE historical.account DROP CONSTRAINT planted",
+        "needs operator historical.===",
+    ),
+    "parent": (
+        "0019_operator",
+        "CREATE TABLE historical.people (name text, role text);"
+        " ALTER TABLE historical.account INHERIT historical.people",
+        "ALTER TABLE historical.account NO INHERIT historical.people",
+        "needs table historical.people",
+    ),
+    "child": (
+        "0011_ride_figures",
+        "CREATE TABLE historical.more_keys () INHERITS (historical.api_key)",
+        "DROP TABLE historical.more_keys",
+        "table historical.more_keys needs table keeper.api_key",
+    ),
+    "foreign key to the writer": (
+        "0019_operator",
+        "CREATE TABLE historical.roles (role text PRIMARY KEY);"
+        " INSERT INTO historical.roles VALUES ('staff'), ('admin');"
+        " ALTER TABLE historical.account ADD CONSTRAINT planted FOREIGN KEY (role)"
+        " REFERENCES historical.roles ON DELETE SET DEFAULT",
+        "ALTER TABLE historical.account DROP CONSTRAINT planted",
+        "needs column role of table historical.roles",
+    ),
+    "foreign key to the keeper": (
+        "0019_operator",
+        "CREATE TABLE historical.probe (name text REFERENCES historical.account (name))",
+        "DROP TABLE historical.probe",
+        "constraint probe_name_fkey on table historical.probe needs",
+    ),
+    "sequence": (
+        "0011_ride_figures",
+        "CREATE SEQUENCE historical.ids; ALTER TABLE historical.audit"
+        " ALTER COLUMN audit_id SET DEFAULT nextval('historical.ids')",
+        "ALTER TABLE historical.audit ALTER COLUMN audit_id"
+        " SET DEFAULT nextval('historical.audit_audit_id_seq')",
+        "needs sequence historical.ids",
+    ),
+    "row security": (
+        "0019_operator",
+        "ALTER TABLE historical.account FORCE ROW LEVEL SECURITY",
+        "ALTER TABLE historical.account NO FORCE ROW LEVEL SECURITY",
+        "row security on keeper.account",
+    ),
+}
 
-@pytest.mark.parametrize(
-    ("release", "table", "plant", "named"),
-    [
-        ("0019_operator", "historical.account", WRITERS_TRIGGER,
-         "trigger planted on keeper.account"),
-        ("0011_ride_figures", "historical.audit", WRITERS_TRIGGER,
-         "trigger planted on keeper.audit"),
-        ("0019_operator", "historical.sign_in_secret", "GRANT ALL ON {table} TO PUBLIC",
-         "a grant of keeper.sign_in_secret to PUBLIC"),
-        ("0011_ride_figures", "historical.api_key", "GRANT SELECT ON {table} TO deleton_api",
-         "a grant of keeper.api_key to deleton_api"),
-    ],
-)  # fmt: skip
+
+@pytest.mark.parametrize("kind", list(HUNG))
 def test_what_the_writer_hung_on_its_tables_before_the_keeper_took_them_stops_the_upgrade(
-    db: str, monkeypatch: pytest.MonkeyPatch, release: str, table: str, plant: str, named: str
+    db: str, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     """Before 0012 (keys, audit) and 0020 (accounts, sessions) the writer owned those tables;
-    a trigger or a grant it left on them moved with them and would act as the keeper, or let
-    any login write them (sixth review, Medium). The upgrade refuses, naming it, and keeps
-    none of its migrations; once it is gone, the upgrade goes on."""
+    what it hung on them moved with them and would act as the keeper, or let a login reach
+    them (sixth and seventh reviews, Medium). Every migration run ends by checking the
+    keeper's schema for anything of another role's but pg_catalog's, either way round: the
+    upgrade refuses, naming it, and keeps none of its migrations; once undone, it goes on."""
+    release, plant, undo, named = HUNG[kind]
     urls = _released(db, release, monkeypatch)
-    execute(urls["writer"], plant.format(table=table))
+    execute(urls["writer"], WRITERS_FUNCTION + plant)
     with psycopg.connect(db, autocommit=True) as conn:
         with pytest.raises(TerminalError, match=re.escape(named)):
             schema.init(conn)
@@ -1147,10 +1223,7 @@ def test_what_the_writer_hung_on_its_tables_before_the_keeper_took_them_stops_th
             max(v for (v,) in conn.execute("SELECT version FROM public.deleton_migration"))
             == release
         )
-        if "TRIGGER" in plant:
-            conn.execute(f"DROP TRIGGER planted ON {table}")
-        else:
-            conn.execute(f"REVOKE ALL ON {table} FROM PUBLIC, deleton_api")
+        conn.execute(undo)
         assert schema.init(conn)[-1] == schema.migrations()[-1][0]
 
 
@@ -1165,7 +1238,9 @@ def test_a_migration_the_writer_marked_applied_is_applied_by_db_init(
     urls = _released(db, "0020_keeper_accounts", monkeypatch)
     env = env_for(db, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
     assert run_deleton("db", "init", env=env).returncode == 0  # 0021 and later applied
-    execute(db, "DELETE FROM public.deleton_migration WHERE version >= '0021'")
+    # 0021's row alone: the later migrations stay applied (0023 makes a table, and a
+    # migration no service login can have forged is not written to run twice)
+    execute(db, "DELETE FROM public.deleton_migration WHERE version = '0021_audit_requests'")
     execute(urls["writer"], "INSERT INTO public.deleton_migration VALUES ('0021_audit_requests')")
     assert refused(
         urls["writer"],
@@ -1173,7 +1248,10 @@ def test_a_migration_the_writer_marked_applied_is_applied_by_db_init(
     )
     result = run_deleton("db", "init", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert b"migration 0021_audit_requests was recorded by a service login" in result.stderr
+    assert (
+        b"migration 0021_audit_requests is recorded but was not applied by an administrator"
+        in result.stderr
+    )
     forge = "SELECT keeper.record_audit('x', 'REVOKE', 'api-key', 1, 'deleton_operator_login')"
     with pytest.raises(psycopg.errors.CheckViolation):
         execute(urls["api"], forge)
@@ -1205,3 +1283,23 @@ def test_db_init_names_every_kind_of_object_a_login_planted_in_public(
         pytest.raises(TerminalError, match=f"{named} \\(owner deleton_reader_login\\)"),
     ):
         schema.harden(conn)
+
+
+def test_a_migration_the_writer_marked_applied_before_rows_said_who_is_applied_by_db_init(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At release 0020 the record had no ``applied_by`` and the writer held INSERT on it
+    whole: it wrote 0021's row, which 0021 never ran for. Upgraded, the row names nobody,
+    and db init applies 0021 because what 0021 does is not there (seventh review, Low)."""
+    urls = _released(db, "0020_keeper_accounts", monkeypatch)
+    execute(db, "ALTER TABLE public.deleton_migration DROP COLUMN applied_by;"
+                " GRANT INSERT ON public.deleton_migration TO deleton_writer")  # fmt: skip
+    execute(urls["writer"], "INSERT INTO public.deleton_migration VALUES ('0021_audit_requests')")
+    env = env_for(db, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+    result = run_deleton("db", "init", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert b"0021_audit_requests is recorded but was not applied" in result.stderr
+    forge = "SELECT keeper.record_audit('x', 'REVOKE', 'api-key', 1, 'deleton_operator_login')"
+    with pytest.raises(psycopg.errors.CheckViolation):
+        execute(urls["api"], forge)
+    assert refused(urls["writer"], "UPDATE public.deleton_migration SET version = version")

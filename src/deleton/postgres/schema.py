@@ -116,9 +116,40 @@ def harden(conn: psycopg.Connection[Any]) -> None:
 # functions are granted to service roles alone (the writer's key grants went with 0019); a
 # grant to PUBLIC or to a login is none of ours.
 _KEEPER_TAMPERING = """
-WITH kept AS (
-    SELECT c.oid, c.relowner FROM pg_class c WHERE c.relnamespace = 'keeper'::regnamespace
-), keeper AS (SELECT oid FROM pg_roles WHERE rolname = 'deleton_keeper')
+WITH keeper AS (SELECT oid FROM pg_roles WHERE rolname = 'deleton_keeper'),
+kept AS (SELECT oid FROM pg_class WHERE relnamespace = 'keeper'::regnamespace),
+-- the relation each part of a table belongs to, so that a trigger, a default, a rule, a
+-- policy or a constraint counts as its table's
+part (cls, oid, rel) AS (
+    SELECT 'pg_class'::regclass, oid, oid FROM pg_class
+    UNION ALL SELECT 'pg_trigger'::regclass, oid, tgrelid FROM pg_trigger
+    UNION ALL SELECT 'pg_attrdef'::regclass, oid, adrelid FROM pg_attrdef
+    UNION ALL SELECT 'pg_rewrite'::regclass, oid, ev_class FROM pg_rewrite
+    UNION ALL SELECT 'pg_policy'::regclass, oid, polrelid FROM pg_policy
+    UNION ALL SELECT 'pg_constraint'::regclass, oid, conrelid FROM pg_constraint
+    WHERE conrelid <> 0
+),
+dep AS (
+    SELECT d.classid, d.objid, d.objsubid, d.refclassid, d.refobjid, d.refobjsubid,
+           coalesce((SELECT n.nspname FROM part JOIN pg_class c ON c.oid = part.rel
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE part.cls = d.classid AND part.oid = d.objid),
+                    (pg_identify_object(d.classid, d.objid, 0)).schema) AS schema,
+           coalesce((SELECT n.nspname FROM part JOIN pg_class c ON c.oid = part.rel
+                     JOIN pg_namespace n ON n.oid = c.relnamespace
+                     WHERE part.cls = d.refclassid AND part.oid = d.refobjid),
+                    (pg_identify_object(d.refclassid, d.refobjid, 0)).schema) AS refschema
+    FROM pg_depend d WHERE d.deptype IN ('n', 'a', 'i')
+)
+-- anything of a keeper table that needs an object of another schema than pg_catalog (another
+-- role's function, operator, type or domain, sequence, parent table, referenced table), and
+-- anything of another schema that hangs on a keeper object (a child table, a foreign key)
+SELECT format('%s needs %s', pg_describe_object(classid, objid, objsubid),
+              pg_describe_object(refclassid, refobjid, refobjsubid))
+FROM dep
+WHERE (schema = 'keeper' AND coalesce(refschema, 'pg_catalog') NOT IN ('keeper', 'pg_catalog'))
+   OR (refschema = 'keeper' AND coalesce(schema, '') NOT IN ('keeper', 'pg_toast'))
+UNION ALL
 SELECT format('trigger %I on %s', t.tgname, t.tgrelid::regclass)
 FROM pg_trigger t JOIN kept ON kept.oid = t.tgrelid WHERE NOT t.tgisinternal
 UNION ALL
@@ -127,6 +158,9 @@ FROM pg_policy p JOIN kept ON kept.oid = p.polrelid
 UNION ALL
 SELECT format('rule %I on %s', r.rulename, r.ev_class::regclass)
 FROM pg_rewrite r JOIN kept ON kept.oid = r.ev_class
+UNION ALL
+SELECT format('row security on %s', c.oid::regclass)
+FROM kept JOIN pg_class c ON c.oid = kept.oid WHERE c.relrowsecurity OR c.relforcerowsecurity
 UNION ALL
 SELECT format('%s owned by %s', c.oid::regclass, pg_get_userbyid(c.relowner))
 FROM kept JOIN pg_class c ON c.oid = kept.oid WHERE c.relowner <> (SELECT oid FROM keeper)
@@ -140,17 +174,6 @@ SELECT format('a grant of %s.%I to %s', c.oid::regclass, at.attname,
               CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END)
 FROM kept JOIN pg_class c ON c.oid = kept.oid
 JOIN pg_attribute at ON at.attrelid = c.oid, aclexplode(at.attacl) a
-UNION ALL
-SELECT format('%s, which calls %s', coalesce(ad.adrelid, co.conrelid, ix.indrelid)::regclass,
-              f.oid::regprocedure)
-FROM pg_depend d
-JOIN pg_proc f ON f.oid = d.refobjid
-LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
-LEFT JOIN pg_constraint co ON d.classid = 'pg_constraint'::regclass AND co.oid = d.objid
-LEFT JOIN pg_index ix ON d.classid = 'pg_class'::regclass AND ix.indexrelid = d.objid
-WHERE d.refclassid = 'pg_proc'::regclass
-  AND f.pronamespace <> 'pg_catalog'::regnamespace AND f.proowner <> (SELECT oid FROM keeper)
-  AND coalesce(ad.adrelid, co.conrelid, ix.indrelid) IN (SELECT oid FROM kept)
 UNION ALL
 SELECT format('%s owned by %s', f.oid::regprocedure, pg_get_userbyid(f.proowner))
 FROM pg_proc f WHERE f.pronamespace = 'keeper'::regnamespace
@@ -174,41 +197,86 @@ def needs_administrator(sql_text: str) -> bool:
     return "\nRESET ROLE;" in sql_text
 
 
+# What shows that a migration needing the administrator took effect: its row alone does not
+# (the writer's login held INSERT on the whole table before ``applied_by``, and could write a
+# version it never applied). 0008 and 0018 need none: 0008's grants are asserted by
+# test_roles' lists, and ``harden`` re-asserts 0018 at every db init.
+_TOOK_EFFECT = {
+    "0012_erasure_and_audit": "SELECT to_regrole('deleton_keeper') IS NOT NULL",
+    "0014_keeper_schema": "SELECT to_regnamespace('keeper') IS NOT NULL",
+    "0019_operator": "SELECT to_regrole('deleton_operator') IS NOT NULL",
+    "0020_keeper_accounts": "SELECT to_regclass('keeper.account') IS NOT NULL",
+    "0021_audit_requests": (
+        "SELECT coalesce(bool_or(position('left(p_path, 1)' IN prosrc) > 0), false) FROM pg_proc"
+        " WHERE oid = to_regprocedure('keeper.record_audit(text,text,text,integer,text)')"
+    ),
+}
+# How long db init waits for the migrations' record before it says who holds it: a service
+# login may read the table, and one left idle in a transaction would hold it for ever.
+_RECORD_WAIT = "SET LOCAL lock_timeout = '10s'"
+
+
 def guard_migrations(conn: psycopg.Connection[Any]) -> list[str]:
     """What ``db init`` does as the administrator about the migrations' record, before and
-    after migrating: each row records the login that wrote it (``applied_by``, which the
-    writer's login, allowed to insert a version and nothing else, cannot choose); a row of a
-    migration that needs the administrator written by a service login, which cannot have
-    applied it, is removed so that this run applies it (sixth review, Low: the writer marked
-    0021 applied so the upgrade skipped it). Returns the versions removed. Rows from before
-    ``applied_by`` existed name nobody."""
-    with conn.transaction():
-        conn.execute(_PINNED_PATH)
-        if _scalar(conn, "SELECT to_regclass('public.deleton_migration')") is None:
-            return []
-        # no default for the rows there already: it would stamp them with this login
-        conn.execute(
-            "ALTER TABLE public.deleton_migration ADD COLUMN IF NOT EXISTS applied_by name"
-        )
-        conn.execute(
-            "ALTER TABLE public.deleton_migration ALTER COLUMN applied_by SET DEFAULT session_user"
-        )
-        if _scalar(conn, "SELECT to_regrole('deleton_writer') IS NOT NULL"):
-            conn.execute(
-                "REVOKE INSERT, UPDATE, DELETE ON public.deleton_migration FROM deleton_writer"
+    after migrating. Each row records the login that wrote it (``applied_by``, which the
+    writer's login, allowed to insert a version and nothing else, cannot choose). A row of a
+    migration that needs the administrator is removed, so that this run applies it, when a
+    service login wrote it (it cannot have applied it) or when what the migration does is
+    not there (``_TOOK_EFFECT``: rows from before ``applied_by`` name nobody) (sixth and
+    seventh reviews, Low: the writer marked 0021 applied so the upgrade skipped it). Returns
+    the versions removed. Changes nothing that is already as it should be, so a reader of the
+    table holds it off for no longer than ``_RECORD_WAIT``."""
+    try:
+        with conn.transaction():
+            conn.execute(_PINNED_PATH)
+            conn.execute(_RECORD_WAIT)
+            if _scalar(conn, "SELECT to_regclass('public.deleton_migration')") is None:
+                return []
+            present = _scalar(
+                conn,
+                "SELECT atthasdef FROM pg_attribute WHERE attname = 'applied_by'"
+                " AND attrelid = 'public.deleton_migration'::regclass AND NOT attisdropped",
             )
-            conn.execute("GRANT INSERT (version) ON public.deleton_migration TO deleton_writer")
-        administrators = [version for version, text in migrations() if needs_administrator(text)]
-        forged = [
-            row[0]
-            for row in conn.execute(
-                "DELETE FROM public.deleton_migration WHERE version = ANY(%s)"
-                " AND applied_by = ANY(%s::name[]) RETURNING version",
-                [administrators, list(LOGINS.values())],
+            if present is None:  # no default for the rows there: it would stamp them as ours
+                conn.execute("ALTER TABLE public.deleton_migration ADD COLUMN applied_by name")
+            if not present:
+                conn.execute(
+                    "ALTER TABLE public.deleton_migration"
+                    " ALTER COLUMN applied_by SET DEFAULT session_user"
+                )
+            whole = (
+                "SELECT has_table_privilege('deleton_writer', 'public.deleton_migration',"
+                " 'INSERT, UPDATE, DELETE')"
             )
-        ]
+            if _scalar(conn, "SELECT to_regrole('deleton_writer') IS NOT NULL") and _scalar(
+                conn, whole
+            ):
+                conn.execute(
+                    "REVOKE INSERT, UPDATE, DELETE ON public.deleton_migration FROM deleton_writer"
+                )
+                conn.execute("GRANT INSERT (version) ON public.deleton_migration TO deleton_writer")
+            rows = conn.execute(
+                "SELECT version, applied_by = ANY(%s::name[]) FROM public.deleton_migration"
+                " WHERE version = ANY(%s)",
+                [
+                    list(LOGINS.values()),
+                    [version for version, text in migrations() if needs_administrator(text)],
+                ],
+            ).fetchall()
+            forged = [
+                version
+                for version, by_service in rows
+                if by_service
+                or (version in _TOOK_EFFECT and not _scalar(conn, _TOOK_EFFECT[version]))
+            ]
+            conn.execute("DELETE FROM public.deleton_migration WHERE version = ANY(%s)", [forged])
+    except psycopg.errors.LockNotAvailable:
+        raise TerminalError(
+            "waited 10 s for public.deleton_migration, which another session holds (a login"
+            " idle in a transaction?): see pg_stat_activity, end it, and run db init again"
+        ) from None
     for version in forged:
-        log.warning("migration %s was recorded by a service login, which cannot apply it:"
+        log.warning("migration %s is recorded but was not applied by an administrator:"
                     " applying it now", version)  # fmt: skip
     return forged
 
