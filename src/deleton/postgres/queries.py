@@ -151,23 +151,71 @@ def _open_ride(
 
 
 def open_rides(conn: Connection) -> list[OpenRide]:
-    """Every open ride, newest per bike, each with its newest reading: one index probe per
-    ride, so the cost follows the size of the fleet, not of the tables."""
-    with conn.cursor(row_factory=kwargs_row(_open_ride)) as cur:
-        return cur.execute(
-            f"""SELECT DISTINCT ON (r.bike_serial)
-                       r.bike_serial, r.ride_id, r.started_at, u.first_name, {_AGE} AS age,
-                       l.*
-                FROM daily.ride r
-                LEFT JOIN daily.rider u ON u.user_id = r.user_id
-                LEFT JOIN LATERAL (
-                    SELECT {_READING} FROM daily.reading x
-                    WHERE x.ride_id = r.ride_id AND x.at >= r.started_at
-                    ORDER BY x.at DESC LIMIT 1
-                ) l ON true
-                WHERE r.ended_at IS NULL
-                ORDER BY r.bike_serial, r.started_at DESC"""
-        ).fetchall()
+    """Every bike's newest ride if it is open, with its newest reading: read whole from
+    ``daily.bike_latest`` (migration 0016). ``FleetSnapshot`` reads only what changed."""
+    return FleetSnapshot().read(conn)
+
+
+# What the fleet reads of each bike whose row changed since the mark (all of them without
+# one), with the mark for next time: the oldest transaction still running as the statement
+# began. The LEFT JOIN gives the mark even when nothing changed.
+_CHANGED = """
+WITH m AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS mark)
+SELECT m.mark, b.bike_serial, b.ride_id, b.started_at, b.ended_at,
+       b.at, b.duration, b.heart_rate, b.power, b.resistance, b.rpm
+FROM m LEFT JOIN daily.bike_latest b ON %(mark)s::xid8 IS NULL OR b.changed >= %(mark)s::xid8
+"""
+# who rides the rides the fleet has not met yet
+_RIDERS = f"""
+SELECT r.ride_id, u.first_name, {_AGE}
+FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+WHERE r.ride_id = ANY(%s)
+"""
+
+
+class FleetSnapshot:
+    """Every bike's newest ride while it is open, with its newest reading, kept up to date by
+    reading only the bikes whose row of ``daily.bike_latest`` changed since the last read
+    (migration 0016 says why none is missed), and the rider of each ride once. The cost of a
+    read follows what changed, not the size of the fleet or of the tables.
+
+    Every ``resync`` reads, it reads every row afresh instead: a row gone without its change
+    being seen (its ride ended and was deleted between two reads) then leaves too. Not for
+    concurrent use (one ``SharedView`` rebuilds it, one read at a time); a read that fails
+    changes nothing."""
+
+    def __init__(self, resync: int = 120) -> None:
+        self._resync = resync
+        self._reads = 0
+        self._mark: str | None = None
+        self._open: dict[str, OpenRide] = {}
+        self._riders: dict[int, tuple[str | None, int | None]] = {}
+
+    def read(self, conn: Connection) -> list[OpenRide]:
+        """The open rides as of this read, one a bike."""
+        whole = self._reads % self._resync == 0
+        mark = None if whole else self._mark
+        rows = conn.execute(_CHANGED, {"mark": mark}).fetchall()
+        # a ride found above is in daily.ride now, unless deleted since (then it has ended)
+        new = [row[2] for row in rows if row[2] is not None and row[2] not in self._riders]
+        met = conn.execute(_RIDERS, [new]).fetchall() if new else []
+        riders = {**self._riders, **{ride_id: (name, age) for ride_id, name, age in met}}
+        fleet = {} if whole else {**self._open}
+        for _, bike, ride_id, started, ended, at, *values in rows:
+            if bike is None:  # nothing changed
+                continue
+            if ended is not None:
+                fleet.pop(bike, None)
+                continue
+            first_name, age = riders.get(ride_id, (None, None))
+            latest = None if at is None else LatestReading(from_datetime(at), *values)
+            fleet[bike] = OpenRide(bike, ride_id, from_datetime(started), first_name, age, latest)
+        if len(riders) > 2 * len(fleet) + 1000:  # forget the riders of rides gone
+            riding = {ride.ride_id for ride in fleet.values()}
+            riders = {ride: who for ride, who in riders.items() if ride in riding}
+        self._mark, self._open, self._riders = str(rows[0][0]), fleet, riders
+        self._reads += 1
+        return list(fleet.values())
 
 
 FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however many ask
@@ -177,11 +225,15 @@ def shared_fleet(
     connect: Connect, idle_timeout_us: int, wall: Callable[[], float]
 ) -> SharedView[FleetStatus]:
     """The fleet as every dashboard screen and API client of a process sees it: rebuilt in the
-    background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds)."""
+    background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds), from one
+    ``FleetSnapshot``."""
+    snapshot = FleetSnapshot()
 
     def build() -> FleetStatus:
         now = int(wall() * 1_000_000)
-        return run_query(connect, "the fleet", lambda c: fleet(c, now, idle_timeout_us))
+        return run_query(
+            connect, "the fleet", lambda c: FleetStatus(snapshot.read(c), now, idle_timeout_us)
+        )
 
     return SharedView(build, FLEET_MAX_AGE, background=True)
 
