@@ -32,8 +32,8 @@ writes benchmarks/results/dashboard-signin.json.
     python benchmarks/dashboard.py --live --baseline REV [--active 50000 --rounds 2 --runs 30]
 
 measures the live views at a fleet's scale, side by side with the code at ``REV``: one
-database of ``--active`` riding bikes (the largest of ``--sizes`` readings), measured in alternate rounds by each
-tree in a process of its own. Before each fleet snapshot every riding bike gets one new
+database of ``--active`` riding bikes (the largest of ``--sizes`` readings; hourly partitions
+up to three hours ahead), measured in alternate rounds by each tree in a process of its own. Before each fleet snapshot every riding bike gets one new
 reading (ten before each recent-rides refresh), written as ingestion writes them (binary
 COPY, and each bike's newest reading where the code keeps it, migration 0016), untimed: a
 snapshot that reads what changed has something to read. The fleet snapshot is the shared
@@ -274,16 +274,16 @@ def snapshot(pool: ConnectionPool) -> Any:
     return FleetStatus(rides, int(time.time() * 1_000_000), 3600 * 10**6).counts
 
 
-def seeded(active: int) -> str:
-    """A new embedded database with ``active`` bikes riding and hourly partitions about now."""
+def seeded(active: int, ahead: str = "date_trunc('day', now()) + interval '2 days'") -> str:
+    """A new embedded database with ``active`` bikes riding and hourly partitions from
+    yesterday to ``ahead`` (SQL)."""
     url = embedded_url(scratch("deleton-dash-bench-"))
     with psycopg.connect(url, autocommit=True) as conn:
         schema.reset(conn)
-        # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
+        # partitions are an hour wide (migration 0002)
         conn.execute(
             "SELECT daily.ensure_reading_partition(h, interval '3 days') FROM generate_series("
-            "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
-            " + interval '2 days', interval '1 hour') h"
+            f"date_trunc('day', now()) - interval '1 day', {ahead}, interval '1 hour') h"
         )
         load_active(conn, active)
     return url
@@ -489,7 +489,9 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
 
 
 def live_ab(args: argparse.Namespace) -> None:
-    url = seeded(args.active)
+    # partitions up to three hours ahead, as ingestion makes them (the hours it meets and the
+    # next): each hour more is one more index a ride's probe of the newest readings passes
+    url = seeded(args.active, "now() + interval '3 hours'")
     with psycopg.connect(url, autocommit=True) as conn:
         have = value(conn, "SELECT count(*) FROM daily.reading")
         rides = max(0, (max(args.sizes) - have) // CLOSED_READINGS)
