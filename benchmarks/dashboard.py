@@ -33,14 +33,15 @@ writes benchmarks/results/dashboard-signin.json.
 
 measures the live views at a fleet's scale, side by side with the code at ``REV``: one
 database of ``--active`` riding bikes (the largest of ``--sizes`` readings; hourly partitions
-up to three hours ahead), measured in alternate rounds by each tree in a process of its own. Before each fleet snapshot every riding bike gets one new
-reading (ten before each recent-rides refresh), written as ingestion writes them (binary
-COPY, and each bike's newest reading where the code keeps it, migration 0016), untimed: a
-snapshot that reads what changed has something to read. The fleet snapshot is the shared
-rebuild as the dashboard and the API run it (the snapshot, ``FleetStatus``, and the default
-order where the code sorts it beforehand); the fleet callback asks for the first page of
-the default order from a fresh snapshot each time. It writes
-benchmarks/results/dashboard-live-N.json with each side's medians and p95s and their ratios.
+up to three hours ahead), measured in alternate rounds by each tree in a process of its own.
+Before each fleet snapshot every riding bike gets one new reading (ten before each
+recent-rides refresh), written as ingestion writes them (binary COPY, and each bike's newest
+reading where the code keeps it, migration 0016), untimed: a snapshot that reads what changed
+has something to read. The fleet snapshot is the shared rebuild as the dashboard and the API
+run it (the snapshot and its ``FleetStatus``, which sorts the default order where the code
+does so beforehand); the fleet callback renders the first page of the default order from a
+fresh status each time. It writes benchmarks/results/dashboard-live-N.json with each side's
+medians and p95s and their ratios.
 """
 
 from __future__ import annotations
