@@ -117,8 +117,37 @@ def start_riding(url: str, bikes: int) -> list[int]:
                FROM daily.ride r, generate_series(1, %s) s WHERE r.ended_at IS NULL""",
             [RIDING_FOR],
         )
+        if kept(conn):
+            conn.execute(NEWEST_KEPT)
         conn.execute("VACUUM ANALYZE daily.ride, daily.reading")
     return ids
+
+
+# Each bike's newest reading, where the schema keeps it (migration 0016), as ingestion keeps it:
+# in the transaction that writes the readings.
+NEWEST_KEPT = """
+UPDATE daily.bike_latest b
+SET at = x.at, duration = x.duration, resistance = x.resistance, heart_rate = x.heart_rate,
+    rpm = x.rpm, power = x.power, changed = pg_current_xact_id()
+FROM daily.bike_latest l
+CROSS JOIN LATERAL (SELECT * FROM daily.reading r WHERE r.ride_id = l.ride_id
+                    ORDER BY r.at DESC LIMIT 1) x
+WHERE b.bike_serial = l.bike_serial
+"""
+ADVANCE = """
+WITH new AS (
+    INSERT INTO daily.reading
+    SELECT ride_id, now(), extract(epoch FROM now() - started_at), 40,
+           100 + (ride_id + extract(second FROM now())::int) % 90, 70, 150
+    FROM daily.ride WHERE ended_at IS NULL
+    RETURNING *
+)
+"""
+
+
+def kept(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the schema keeps each bike's newest reading (migration 0016)."""
+    return bool(value(conn, "SELECT to_regclass('daily.bike_latest') IS NOT NULL"))
 
 
 def keep_riding(url: str, stop: threading.Event) -> threading.Thread:
@@ -126,13 +155,17 @@ def keep_riding(url: str, stop: threading.Event) -> threading.Thread:
 
     def run() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
+            statement = ADVANCE + (
+                """UPDATE daily.bike_latest b
+                   SET at = n.at, duration = n.duration, resistance = n.resistance,
+                       heart_rate = n.heart_rate, rpm = n.rpm, power = n.power,
+                       changed = pg_current_xact_id()
+                   FROM new n WHERE b.ride_id = n.ride_id"""
+                if kept(conn)
+                else "SELECT count(*) FROM new"
+            )
             while not stop.wait(1.0):
-                conn.execute(
-                    """INSERT INTO daily.reading
-                       SELECT ride_id, now(), extract(epoch FROM now() - started_at), 40,
-                              100 + (ride_id + extract(second FROM now())::int) % 90, 70, 150
-                       FROM daily.ride WHERE ended_at IS NULL"""
-                )
+                conn.execute(statement)
 
     thread = threading.Thread(target=run, name="riding", daemon=True)
     thread.start()
