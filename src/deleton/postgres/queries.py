@@ -1,10 +1,11 @@
 """Read side of the daily schema, for the live dashboard (and the fleet for the API).
 
-Every query here is bounded by an index and by what the caller will show: one bike's newest
-ride (``ride_bike_started``), one ride's readings after a point (``reading_ride_at``, which
-also prunes day partitions), the open rides (``ride_open``) with the newest reading of each,
-rides started since a moment (``ride_started``). None of them reads a table whole, so their
-cost does not grow with ``daily.reading``. Birth dates stay in the database: queries return
+Every query here is bounded by an index and by what the caller will show, or by what
+changed: one bike's newest ride (``ride_bike_started``), one ride's readings after a point
+(``reading_ride_at``, which also prunes hour partitions), each bike's newest ride and reading
+changed since the last look (``daily.bike_latest``, one row a bike, migration 0016), rides
+started since a moment (``ride_started``) and their readings since the last counted. None of
+them reads a large table whole, so their cost does not grow with ``daily.reading``. Birth dates stay in the database: queries return
 ages, at ride start, as the alert rules use them.
 """
 
