@@ -474,6 +474,15 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             nonlocal status
             status = rebuild()
 
+        sources = views.DashboardData.over(pool.connection, idle)
+        state = views.ride_update(sources, {"serial": "SN00007"}).state
+
+        def ride_tick() -> Any:  # a ride's page asks for what is new: one reading a second
+            nonlocal state
+            update = views.ride_update(sources, state)
+            state = update.state
+            return update.values()
+
         recent = RecentRides(pool.connection)
         recent.refresh()
 
@@ -485,6 +494,7 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             "readings_added_from": first_second,
             SNAPSHOT: timed(runs, lambda: rebuild().counts, next_second),
             "fleet": timed(runs, fleet_callback, fresh_status),
+            "ride tick": timed(runs, ride_tick, next_second),
             REFRESH: timed(recent_runs, recent.refresh, ten_seconds),
         }
 
@@ -501,7 +511,7 @@ def live_ab(args: argparse.Namespace) -> None:
         total = value(conn, "SELECT count(*) FROM daily.reading")
     print(f"daily.reading: {total:,} rows, {args.active:,} bikes riding", flush=True)
     trees = {"before": baseline_tree(args.baseline), "after": ROOT / "src"}
-    names = (SNAPSHOT, "fleet", REFRESH)
+    names = (SNAPSHOT, "fleet", "ride tick", REFRESH)
     rounds: dict[str, list[dict[str, Any]]] = {variant: [] for variant in trees}
     first_second = ACTIVE_READINGS + 1
     for round_ in range(args.rounds):
@@ -547,14 +557,15 @@ def live_row(record: Record) -> Row:
 
     def pair(name: str, q: str = "p95_ms") -> str:
         f = figures[name][q]
-        return f"{f['before']:,.0f} -> {f['after']:,.1f} ms"
+        return f"{f['before']:,.1f} -> {f['after']:,.1f} ms"
 
     return Row(
         f"live views, {args['active']:,} bikes riding, each a new reading a second,"
         f" {power_of_ten(figures['readings'])} rows, against {args['baseline']}",
         f"p95 in alternate rounds ({args['rounds']} a side), before -> after: fleet snapshot"
         f" {pair(SNAPSHOT)} (p50 {pair(SNAPSHOT, 'p50_ms')}), fleet callback {pair('fleet')},"
-        f" recent rides refresh {pair(REFRESH)} (10 new readings a bike before each)",
+        + (f" ride tick {pair('ride tick')}," if "ride tick" in figures else "")
+        + f" recent rides refresh {pair(REFRESH)} (10 new readings a bike before each)",
     )
 
 

@@ -77,7 +77,12 @@ class FleetStatus:
         self.rides = rides
         self.now = now
         horizon = now - idle_timeout_us
-        self.riding = [bike_status(ride, now) for ride in rides if ride.last_seen >= horizon]
+        # last_seen spelt out: at 50,000 bikes a snapshot, a property call per ride counts
+        self.riding = [
+            bike_status(ride, now)
+            for ride in rides
+            if (ride.latest.at if ride.latest else ride.started_at) >= horizon
+        ]
         self.counts = dict.fromkeys(ALERTING_ZONES, 0)
         for bike in self.riding:
             if bike.zone in self.counts:
