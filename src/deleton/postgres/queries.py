@@ -5,8 +5,8 @@ changed: one bike's newest ride (``ride_bike_started``), one ride's readings aft
 (``reading_ride_at``, which also prunes hour partitions), each bike's newest ride and reading
 changed since the last look (``daily.bike_latest``, one row a bike, migration 0016), rides
 started since a moment (``ride_started``) and their readings since the last counted. None of
-them reads a large table whole, so their cost does not grow with ``daily.reading``. Birth dates stay in the database: queries return
-ages, at ride start, as the alert rules use them.
+them reads a large table whole, so their cost does not grow with ``daily.reading``. Birth
+dates stay in the database: queries return ages, at ride start, as the alert rules use them.
 """
 
 from __future__ import annotations
