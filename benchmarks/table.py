@@ -57,6 +57,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("report", report.row),
     ("compress-beside", compress.row),
     ("api", api.row),
+    ("api-50000-riding", api.row),
     ("ab-api", ab_api.row),
     ("soak", soak.row),
 )
