@@ -117,3 +117,19 @@ def test_a_write_committed_after_a_read_is_seen_by_the_next_whatever_its_id(db: 
         assert [(r.bike_serial, r.ride_id, r.latest) for r in snapshot.read(reader)] == [
             ("SN1", 3, None)
         ]
+
+
+def test_a_row_gone_unseen_leaves_at_the_next_whole_read(db: str) -> None:
+    """A bike's row deleted with its ride (the ride's end never seen by a read) stays until
+    the whole read every ``resync`` reads, and no longer."""
+    start = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES"
+                " (1, 'SN1', %(t)s), (2, 'SN2', %(t)s)", {"t": start})  # fmt: skip
+    snapshot = queries.FleetSnapshot(resync=3)
+    with psycopg.connect(db, autocommit=True) as reader:
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}  # whole
+        execute(db, "DELETE FROM daily.ride WHERE ride_id = 2")
+        assert scalar(db, "SELECT count(*) FROM daily.bike_latest") == 1  # gone with its ride
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1"}  # the 4th: whole
