@@ -128,13 +128,15 @@ def note_latest(conn: psycopg.Connection[Any], readings: Iterable[ReadingRow]) -
             " FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.write(pack_readings(newest))
-        # in ride order, so that two writers meeting the same bikes lock them in one order
+        # Members of a group write disjoint bikes (a bike's messages have one partition); were
+        # two to meet the same rows in two orders around a rebalance, PostgreSQL's deadlock
+        # error is transient (connection.translate) and the batch is written again.
         cur.execute(
             """UPDATE daily.bike_latest b
                SET at = n.at, duration = n.duration, resistance = n.resistance,
                    heart_rate = n.heart_rate, rpm = n.rpm, power = n.power,
                    changed = pg_current_xact_id()
-               FROM (SELECT * FROM newest_reading ORDER BY ride_id) n
+               FROM newest_reading n
                WHERE b.ride_id = n.ride_id AND (b.at IS NULL OR n.at >= b.at)"""
         )
 
