@@ -125,7 +125,7 @@ def start_riding(url: str, bikes: int, riding_for: int = RIDING_FOR) -> list[int
     return ids
 
 
-# Each bike's newest reading, where the schema keeps it (migration 0016), as ingestion keeps it:
+# Each bike's newest reading, where the schema keeps it (migration 0023), as ingestion keeps it:
 # in the transaction that writes the readings.
 NEWEST_KEPT = """
 UPDATE daily.bike_latest b
@@ -148,7 +148,7 @@ WITH new AS (
 
 
 def kept(conn: psycopg.Connection[Any]) -> bool:
-    """Whether the schema keeps each bike's newest reading (migration 0016)."""
+    """Whether the schema keeps each bike's newest reading (migration 0023)."""
     return bool(value(conn, "SELECT to_regclass('daily.bike_latest') IS NOT NULL"))
 
 

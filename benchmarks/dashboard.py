@@ -36,7 +36,7 @@ database of ``--active`` riding bikes (the largest of ``--sizes`` readings; hour
 up to three hours ahead), measured in alternate rounds by each tree in a process of its own.
 Before each fleet snapshot every riding bike gets one new reading (ten before each
 recent-rides refresh), written as ingestion writes them (binary COPY, and each bike's newest
-reading where the code keeps it, migration 0016), untimed: a snapshot that reads what changed
+reading where the code keeps it, migration 0023), untimed: a snapshot that reads what changed
 has something to read. The fleet snapshot is the shared rebuild as the dashboard and the API
 run it (the snapshot and its ``FleetStatus``, which sorts the default order where the code
 does so beforehand); the fleet callback renders the first page of the default order from a

@@ -1,4 +1,4 @@
-"""The live fleet read from what changed (``daily.bike_latest``, migration 0016) against
+"""The live fleet read from what changed (``daily.bike_latest``, migration 0023) against
 PostgreSQL: kept up to date across ingestion's batches, rides opening and ending, it always
 equals the fleet read from scratch from the rides and readings themselves, and a transaction
 that commits after a read, whatever its id, is seen by the next."""
@@ -19,7 +19,7 @@ from deleton.postgres import queries, store
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import execute, scalar
 
-# The fleet as the dashboard read it before migration 0016: each bike's newest open ride, its
+# The fleet as the dashboard read it before migration 0023: each bike's newest open ride, its
 # newest reading found by one index probe per ride. The reference the snapshot must equal.
 FROM_SCRATCH = """
 SELECT DISTINCT ON (r.bike_serial)

@@ -267,7 +267,7 @@ EXPECTED = {
     | whole("public.deleton_migration", privileges=("SELECT",))
     | {"public.deleton_migration(version): INSERT"}
     | functions(
-        # the triggers that keep each bike's newest ride (migration 0016): the owner's alone
+        # the triggers that keep each bike's newest ride (migration 0023): the owner's alone
         "daily.bike_latest_ended()",
         "daily.bike_latest_opened()",
         f"daily.ensure_reading_partition({TSTZ},interval)",
@@ -294,7 +294,7 @@ EXPECTED = {
     # a function
     "reader": whole(
         "daily.alert",
-        "daily.bike_latest",  # each bike's newest reading (migration 0016), as daily.reading
+        "daily.bike_latest",  # each bike's newest reading (migration 0023), as daily.reading
         "daily.reading",
         "daily.ride",
         "historical.alert",
@@ -331,7 +331,7 @@ EXPECTED = {
     # the API: what its routes show, riders' names; contact details, deletes, erasure, keys
     # and the audit only through its functions
     "api": whole(
-        "daily.bike_latest",  # each bike's newest reading (migration 0016), as daily.reading
+        "daily.bike_latest",  # each bike's newest reading (migration 0023), as daily.reading
         "daily.reading",
         "daily.ride",
         "historical.ride",

@@ -3,7 +3,7 @@
 Every query here is bounded by an index and by what the caller will show, or by what
 changed: one bike's newest ride (``ride_bike_started``), one ride's readings after a point
 (``reading_ride_at``, which also prunes hour partitions), each bike's newest ride and reading
-changed since the last look (``daily.bike_latest``, one row a bike, migration 0016), rides
+changed since the last look (``daily.bike_latest``, one row a bike, migration 0023), rides
 started since a moment (``ride_started``) and their readings since the last counted. None of
 them reads a large table whole, so their cost does not grow with ``daily.reading``. Birth
 dates stay in the database: queries return ages, at ride start, as the alert rules use them.
@@ -153,7 +153,7 @@ def _open_ride(
 
 def open_rides(conn: Connection) -> list[OpenRide]:
     """Every bike's newest ride if it is open, with its newest reading: read whole from
-    ``daily.bike_latest`` (migration 0016). ``FleetSnapshot`` reads only what changed."""
+    ``daily.bike_latest`` (migration 0023). ``FleetSnapshot`` reads only what changed."""
     return FleetSnapshot().read(conn)
 
 
@@ -181,7 +181,7 @@ WHERE r.ride_id = ANY(%s)
 class FleetSnapshot:
     """Every bike's newest ride while it is open, with its newest reading, kept up to date by
     reading only the bikes whose row of ``daily.bike_latest`` changed since the last read
-    (migration 0016 says why none is missed), and the rider of each ride once. The cost of a
+    (migration 0023 says why none is missed), and the rider of each ride once. The cost of a
     read follows what changed, not the size of the fleet or of the tables.
 
     Every ``resync`` reads, it reads every row afresh instead: a row gone without its change

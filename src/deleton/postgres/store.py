@@ -115,7 +115,7 @@ _LATEST_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS newest_reading (
 
 
 def note_latest(conn: psycopg.Connection[Any], readings: Iterable[ReadingRow]) -> None:
-    """Bring ``daily.bike_latest`` (migration 0016) up to ``readings``, in the caller's
+    """Bring ``daily.bike_latest`` (migration 0023) up to ``readings``, in the caller's
     transaction: each ride's newest reading replaces an older one kept for it. A ride that is
     not its bike's newest keeps nothing there."""
     newest = newest_of_each_ride(readings)

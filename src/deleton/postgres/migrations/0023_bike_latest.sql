@@ -11,6 +11,11 @@
 -- No index on `changed` (nor on anything but the keys): a reading's update then changes no
 -- indexed column and stays on its page (HOT, with the room fillfactor leaves), and a scan of
 -- one row per bike costs less than keeping such an index at every flush.
+--
+-- Needs no administrator: it makes a table and functions in daily and grants SELECT on the
+-- table, all of which the writer (daily's owner, as whom `schema.init` runs every migration
+-- after 0006) may do; so ingestion's login applies it as it starts. Every name is
+-- schema-qualified and the functions pin their search_path (no login resolves in public).
 CREATE TABLE daily.bike_latest (
     bike_serial text PRIMARY KEY,
     ride_id     bigint NOT NULL UNIQUE REFERENCES daily.ride (ride_id) ON DELETE CASCADE,
