@@ -135,22 +135,6 @@ def ride_points(
     return points, _latest(**rows[-1]) if rows else None
 
 
-def _open_ride(
-    *,
-    bike_serial: str,
-    ride_id: int,
-    started_at: dt.datetime,
-    first_name: str | None,
-    age: int | None,
-    **reading: Any,
-) -> OpenRide:
-    """An open ride's row, by column name: the ride's, and its newest reading's (all null
-    before the first)."""
-    latest = None if reading["at"] is None else _latest(**reading)
-    return OpenRide(bike_serial=bike_serial, ride_id=ride_id, started_at=from_datetime(started_at),
-                    first_name=first_name, age=age, latest=latest)  # fmt: skip
-
-
 def open_rides(conn: Connection) -> list[OpenRide]:
     """Every bike's newest ride if it is open, with its newest reading: read whole from
     ``daily.bike_latest`` (migration 0023). ``FleetSnapshot`` reads only what changed."""
@@ -159,9 +143,10 @@ def open_rides(conn: Connection) -> list[OpenRide]:
 
 # What the fleet reads of each bike whose row changed since the mark (all of them without
 # one), with the mark for next time: the oldest transaction still running as the statement
-# began. The LEFT JOIN gives the mark even when nothing changed. Times come as µs since the
-# epoch, counted by the server: at 50,000 bikes a second, Python's datetimes cost more than
-# the read.
+# began. The LEFT JOIN gives the mark even when nothing changed. The reading's columns come
+# in LatestReading's order (FleetSnapshot.read unpacks them by position). Times come as µs
+# since the epoch, counted by the server: at 50,000 bikes a second, Python's datetimes cost
+# more than the read.
 _CHANGED = """
 WITH m AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS mark)
 SELECT m.mark, b.bike_serial, b.ride_id, b.ended_at IS NOT NULL,
