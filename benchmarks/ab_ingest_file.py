@@ -5,6 +5,7 @@ PostgreSQL, migrated by its own code first so that only ingestion is timed.
 
     git archive 26236d1 | tar -x -C /tmp/before
     python benchmarks/ab_ingest_file.py --other /tmp/before/src [--bikes 2000 --rounds 3]
+        [--what "what the change costs" --name ab-ingest-file-CHANGE]
 
 A measurement, not a test; the machine is shared, so only ratios in one session mean much.
 """
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.record import Record, Row, scratch, write  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 
+WHAT = "what the changes since cost ingestion"  # the first A/B's, whose file names none
 ALERTS_NEVER_EXPIRE = str(100 * 365 * 86_400)  # the dump is of 2022: its alerts still go
 
 
@@ -39,6 +41,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="each of four runs, ABBA")
     parser.add_argument("--baseline", default="the code before privacy (26236d1)",
                         help="what the other tree is, in the README's words")  # fmt: skip
+    parser.add_argument("--what", default=WHAT,
+                        help="what the A/B measures, in the README's words")  # fmt: skip
+    parser.add_argument("--name", default="ab-ingest-file", help="of the result file")
     args = parser.parse_args()
     sides = {"before": str(Path(args.other).resolve()), "after": str(ROOT / "src")}
     folder = scratch("deleton-ab-ingest-")
@@ -81,14 +86,14 @@ def main() -> None:
           f"  after/before {after / before:.3f}; pairs {shown}")  # fmt: skip
     figures = {"messages": count, "before": before, "after": after, "ratio": after / before,
                "rates": rates, "pairs": pairs}  # fmt: skip
-    write("ab-ingest-file", vars(args), figures, admin)
+    write(args.name, vars(args), figures, admin)
 
 
 def row(record: Record) -> Row:
     """The A/B: this code's file ingestion against the named baseline's."""
     figures = record.figures
     return Row(
-        f"what the changes since cost ingestion, against {record.arguments['baseline']}:"
+        f"{record.arguments.get('what', WHAT)}, against {record.arguments['baseline']}:"
         f" {record.arguments['bikes']:,} bikes, {record.arguments['seconds']:,} s from a file",
         f"median of {len(figures['pairs'])} runs a side (ABBA): {figures['before']:,.0f} ->"
         f" {figures['after']:,.0f} messages/s ({figures['ratio']:.3f}x)",

@@ -14,8 +14,10 @@ process and with two (``--workers``).
 
     apt-get install wrk   # once: Debian's wrk 4.1
     python benchmarks/api.py [--connections 200 --duration 15 --runs 3 --workers 1 2]
+    python benchmarks/api.py --riding 50000 --riding-for 60 --connections 50 --workers 1
 
-Prints and writes benchmarks/results/api.json. A measurement, not a test.
+Prints and writes benchmarks/results/api.json (api-N-riding.json with ``--riding N``, the
+riding fleet apart from the day's 1,000 bikes). A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -92,8 +94,8 @@ end
 """
 
 
-def start_riding(url: str, bikes: int) -> list[int]:
-    """``bikes`` open rides, ``RIDING_FOR`` seconds of readings each, up to now."""
+def start_riding(url: str, bikes: int, riding_for: int = RIDING_FOR) -> list[int]:
+    """``bikes`` open rides, ``riding_for`` seconds of readings each, up to now."""
     now = dt.datetime.now(dt.UTC)
     with psycopg.connect(url, autocommit=True) as conn:
         for hour in range(-2, 4):
@@ -106,7 +108,7 @@ def start_riding(url: str, bikes: int) -> list[int]:
                    SELECT nextval('daily.ride_id_seq'), 'SN' || lpad(b::text, 5, '0'), b,
                           %s - %s * interval '1 second', 'bench v1'
                    FROM generate_series(1, %s) b RETURNING ride_id""",
-                [now, RIDING_FOR, bikes],
+                [now, riding_for, bikes],
             )
         ]
         conn.execute(RIDER_AT_RIDE)
@@ -115,10 +117,39 @@ def start_riding(url: str, bikes: int) -> list[int]:
                SELECT r.ride_id, r.started_at + s * interval '1 second', s, 40,
                       100 + (r.ride_id + s) %% 90, 70, 150
                FROM daily.ride r, generate_series(1, %s) s WHERE r.ended_at IS NULL""",
-            [RIDING_FOR],
+            [riding_for],
         )
+        if kept(conn):
+            conn.execute(NEWEST_KEPT)
         conn.execute("VACUUM ANALYZE daily.ride, daily.reading")
     return ids
+
+
+# Each bike's newest reading, where the schema keeps it (migration 0023), as ingestion keeps it:
+# in the transaction that writes the readings.
+NEWEST_KEPT = """
+UPDATE daily.bike_latest b
+SET at = x.at, duration = x.duration, resistance = x.resistance, heart_rate = x.heart_rate,
+    rpm = x.rpm, power = x.power, changed = pg_current_xact_id()
+FROM daily.bike_latest l
+CROSS JOIN LATERAL (SELECT * FROM daily.reading r WHERE r.ride_id = l.ride_id
+                    ORDER BY r.at DESC LIMIT 1) x
+WHERE b.bike_serial = l.bike_serial
+"""
+ADVANCE = """
+WITH new AS (
+    INSERT INTO daily.reading
+    SELECT ride_id, now(), extract(epoch FROM now() - started_at), 40,
+           100 + (ride_id + extract(second FROM now())::int) % 90, 70, 150
+    FROM daily.ride WHERE ended_at IS NULL
+    RETURNING *
+)
+"""
+
+
+def kept(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the schema keeps each bike's newest reading (migration 0023)."""
+    return bool(value(conn, "SELECT to_regclass('daily.bike_latest') IS NOT NULL"))
 
 
 def keep_riding(url: str, stop: threading.Event) -> threading.Thread:
@@ -126,13 +157,17 @@ def keep_riding(url: str, stop: threading.Event) -> threading.Thread:
 
     def run() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
+            statement = ADVANCE + (
+                """UPDATE daily.bike_latest b
+                   SET at = n.at, duration = n.duration, resistance = n.resistance,
+                       heart_rate = n.heart_rate, rpm = n.rpm, power = n.power,
+                       changed = pg_current_xact_id()
+                   FROM new n WHERE b.ride_id = n.ride_id"""
+                if kept(conn)
+                else "SELECT count(*) FROM new"
+            )
             while not stop.wait(1.0):
-                conn.execute(
-                    """INSERT INTO daily.reading
-                       SELECT ride_id, now(), extract(epoch FROM now() - started_at), 40,
-                              100 + (ride_id + extract(second FROM now())::int) % 90, 70, 150
-                       FROM daily.ride WHERE ended_at IS NULL"""
-                )
+                conn.execute(statement)
 
     thread = threading.Thread(target=run, name="riding", daemon=True)
     thread.start()
@@ -175,13 +210,17 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of each wrk run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API processes")
+    parser.add_argument("--riding", type=int, help="bikes riding now (default: --bikes)")
+    parser.add_argument("--riding-for", type=int, default=RIDING_FOR,
+                        help="seconds each riding bike has ridden")  # fmt: skip
     args = parser.parse_args()
+    args.riding = args.riding or args.bikes
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     folder = scratch("deleton-api-bench-")
     url = embedded_url(folder / "pg")
     load_day(url, args.bikes, args.rides, args.seconds)
-    riding = start_riding(url, args.bikes)
+    riding = start_riding(url, args.riding, args.riding_for)
     with psycopg.connect(url) as conn:
         readings = value(conn, "SELECT count(*) FROM daily.reading")
         ids = [row[0] for row in conn.execute("SELECT ride_id FROM daily.ride").fetchall()]
@@ -197,7 +236,8 @@ def main() -> None:
         writer.join(timeout=10)
     result = {"rides": len(ids), "riding": len(riding), "readings": readings, **results}
     print(json.dumps(result, indent=2, default=str))
-    write("api", vars(args), result, url)
+    name = "api" if args.riding == args.bikes else f"api-{args.riding}-riding"
+    write(name, vars(args), result, url)
 
 
 def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -213,7 +253,7 @@ def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> di
     )
     results: dict[str, Any] = {}
     try:
-        wait_for(lambda: riding_now(base, key) == args.bikes, timeout=60,
+        wait_for(lambda: riding_now(base, key) == args.riding, timeout=120,
                  what="the API to see the fleet")  # fmt: skip
         wrk(base, "/bikes", [], args.connections, 3, key)  # warm: pools full, pages rendered
         for label, path, random_ids in (("ride", "/ride", ids), ("bikes", "/bikes", [])):
@@ -225,7 +265,7 @@ def load(url: str, ids: list[int], workers: int, args: argparse.Namespace) -> di
                       f" p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms,"
                       f" errors {run['errors'] + run['non_2xx']}", flush=True)  # fmt: skip
             results[label] = median_of(runs)
-        assert riding_now(base, key) == args.bikes  # still riding at the end: the load was real
+        assert riding_now(base, key) == args.riding  # still riding at the end: the load was real
     finally:
         api.terminate()
         api.wait(timeout=30)

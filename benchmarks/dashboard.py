@@ -28,6 +28,20 @@ sign-in) and of this tree (signed in as staff: the session cookie checked, the v
 against the database at most every 10 s, the callback's permission checked), each round a
 process of its own over one database of ``--active`` riding bikes and 10^5 readings; it
 writes benchmarks/results/dashboard-signin.json.
+
+    python benchmarks/dashboard.py --live --baseline REV [--active 50000 --rounds 2 --runs 30]
+
+measures the live views at a fleet's scale, side by side with the code at ``REV``: one
+database of ``--active`` riding bikes (the largest of ``--sizes`` readings; hourly partitions
+up to three hours ahead), measured in alternate rounds by each tree in a process of its own.
+Before each fleet snapshot every riding bike gets one new reading (ten before each
+recent-rides refresh), written as ingestion writes them (binary COPY, and each bike's newest
+reading where the code keeps it, migration 0023), untimed: a snapshot that reads what changed
+has something to read. The fleet snapshot is the shared rebuild as the dashboard and the API
+run it (the snapshot and its ``FleetStatus``, which sorts the default order where the code
+does so beforehand); the fleet callback renders the first page of the default order from a
+fresh status each time. It writes benchmarks/results/dashboard-live-N.json with each side's
+medians and p95s and their ratios.
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ import tarfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -66,6 +81,7 @@ from benchmarks.record import (  # noqa: E402
     write,
 )
 from deleton.core.fleet_status import FleetStatus  # noqa: E402
+from deleton.core.records import from_datetime  # noqa: E402
 from deleton.dashboard import views  # noqa: E402
 from deleton.dashboard.recent import RecentRides  # noqa: E402
 from deleton.postgres import queries, schema  # noqa: E402
@@ -259,16 +275,16 @@ def snapshot(pool: ConnectionPool) -> Any:
     return FleetStatus(rides, int(time.time() * 1_000_000), 3600 * 10**6).counts
 
 
-def seeded(active: int) -> str:
-    """A new embedded database with ``active`` bikes riding and hourly partitions about now."""
+def seeded(active: int, ahead: str = "date_trunc('day', now()) + interval '2 days'") -> str:
+    """A new embedded database with ``active`` bikes riding and hourly partitions from
+    yesterday to ``ahead`` (SQL)."""
     url = embedded_url(scratch("deleton-dash-bench-"))
     with psycopg.connect(url, autocommit=True) as conn:
         schema.reset(conn)
-        # partitions are an hour wide (migration 0002): every hour from yesterday to tomorrow
+        # partitions are an hour wide (migration 0002)
         conn.execute(
             "SELECT daily.ensure_reading_partition(h, interval '3 days') FROM generate_series("
-            "date_trunc('day', now()) - interval '1 day', date_trunc('day', now())"
-            " + interval '2 days', interval '1 hour') h"
+            f"date_trunc('day', now()) - interval '1 day', {ahead}, interval '1 hour') h"
         )
         load_active(conn, active)
     return url
@@ -397,6 +413,162 @@ def http_ab(active: int, rounds: int, runs: int, baseline: str) -> None:
     write("dashboard-signin", arguments, summary, url)
 
 
+def advance(pool: ConnectionPool, rides: list[tuple[int, int]], second: int) -> None:
+    """One new reading for each of ``rides`` (ride id, start in µs) at ``second`` after its
+    start, written as ingestion writes them: binary COPY and, where this code keeps them,
+    each bike's newest reading, in one transaction."""
+    from deleton.core.batch import ReadingRow
+    from deleton.postgres import store
+
+    batch = [
+        ReadingRow(ride, start + second * 10**6, float(second), 30 + second % 5 * 10,
+                   90 + (ride + second) % 120, 60 + second % 40, 50.0 + second % 90)
+        for ride, start in rides
+    ]  # fmt: skip
+    with pool.connection() as conn, conn.transaction():
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY daily.reading (ride_id, at, duration, resistance, heart_rate, rpm, power)"
+                " FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.write(store.pack_readings(batch))
+        note = getattr(store, "note_latest", None)
+        if note is not None:
+            note(conn, batch)
+
+
+def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict[str, Any]:
+    """One round, in this process, of whichever code is first on the path; the readings it
+    adds start ``first_second`` after the rides' start."""
+    from deleton.core.fleet_status import FleetStatus as Status
+
+    with ConnectionPool(url, min_size=2, kwargs={"autocommit": True}) as pool:
+        with pool.connection() as conn:
+            rides = [(ride, from_datetime(at)) for ride, at in conn.execute(
+                "SELECT ride_id, started_at FROM daily.ride WHERE ended_at IS NULL")]  # fmt: skip
+        second = first_second
+        idle = 3600 * 10**6
+        kept = getattr(queries, "FleetSnapshot", None)
+        snapshot = kept() if kept is not None else None
+
+        def next_second() -> None:
+            nonlocal second
+            advance(pool, rides, second)
+            second += 1
+
+        def rebuild() -> Status:
+            with pool.connection() as conn:
+                found = snapshot.read(conn) if snapshot is not None else queries.open_rides(conn)
+            return Status(found, int(time.time() * 1_000_000), idle)
+
+        status = rebuild()  # a kept snapshot's first, whole read is not what a tick costs
+
+        def fleet_callback() -> Any:  # the page's update, from the shared status
+            data = SimpleNamespace(fleet=SimpleNamespace(get=lambda: status))
+            shown = views.fleet_view(data, "zone", True, 0)  # type: ignore[arg-type]
+            return views.fleet_update(shown, "zone", True).values()
+
+        def fresh_status() -> None:
+            nonlocal status
+            status = rebuild()
+
+        sources = views.DashboardData.over(pool.connection, idle)
+        state = views.ride_update(sources, {"serial": "SN00007"}).state
+
+        def ride_tick() -> Any:  # a ride's page asks for what is new: one reading a second
+            nonlocal state
+            update = views.ride_update(sources, state)
+            state = update.state
+            return update.values()
+
+        recent = RecentRides(pool.connection)
+        recent.refresh()
+
+        def ten_seconds() -> None:
+            for _ in range(10):
+                next_second()
+
+        return {
+            "readings_added_from": first_second,
+            SNAPSHOT: timed(runs, lambda: rebuild().counts, next_second),
+            "fleet": timed(runs, fleet_callback, fresh_status),
+            "ride tick": timed(runs, ride_tick, next_second),
+            REFRESH: timed(recent_runs, recent.refresh, ten_seconds),
+        }
+
+
+def live_ab(args: argparse.Namespace) -> None:
+    # partitions up to three hours ahead, as ingestion makes them (the hours it meets and the
+    # next): each hour more is one more index a ride's probe of the newest readings passes
+    url = seeded(args.active, "now() + interval '3 hours'")
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = value(conn, "SELECT count(*) FROM daily.reading")
+        rides = max(0, (max(args.sizes) - have) // CLOSED_READINGS)
+        fill(conn, rides, args.active + 1)
+        conn.execute("VACUUM ANALYZE")
+        total = value(conn, "SELECT count(*) FROM daily.reading")
+    print(f"daily.reading: {total:,} rows, {args.active:,} bikes riding", flush=True)
+    trees = {"before": baseline_tree(args.baseline), "after": ROOT / "src"}
+    names = (SNAPSHOT, "fleet", "ride tick", REFRESH)
+    rounds: dict[str, list[dict[str, Any]]] = {variant: [] for variant in trees}
+    first_second = ACTIVE_READINGS + 1
+    for round_ in range(args.rounds):
+        for variant, src in trees.items():
+            env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
+            done = subprocess.run(
+                [sys.executable, __file__, "--live-round", url, "--runs", str(args.runs),
+                 "--recent-runs", str(args.recent_runs), "--first-second", str(first_second)],
+                env=env, capture_output=True, text=True,
+            )  # fmt: skip
+            if done.returncode:
+                raise SystemExit(f"the {variant} round failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            first_second += args.runs + 10 * args.recent_runs + 1
+            rounds[variant].append(result)
+            print(f"round {round_ + 1} {variant:<6} " + "  ".join(
+                f"{name} p50 {result[name]['p50_ms']:.1f} p95 {result[name]['p95_ms']:.1f} ms"
+                for name in names), flush=True)  # fmt: skip
+    summary: dict[str, Any] = {"readings": total, "rounds": rounds}
+    for name in names:
+        figures = {}
+        for q in ("p50_ms", "p95_ms"):
+            before = statistics.median(r[name][q] for r in rounds["before"])
+            after = statistics.median(r[name][q] for r in rounds["after"])
+            figures[q] = {"before": before, "after": after, "ratio": round(after / before, 4)}
+        summary[name] = figures
+        print(f"{name:<32} p50 {figures['p50_ms']['before']:8.1f} -> "
+              f"{figures['p50_ms']['after']:7.1f} ms   p95 {figures['p95_ms']['before']:8.1f}"
+              f" -> {figures['p95_ms']['after']:7.1f} ms")  # fmt: skip
+    arguments = {
+        "active": args.active,
+        "rounds": args.rounds,
+        "runs": args.runs,
+        "recent_runs": args.recent_runs,
+        "baseline": args.baseline,
+        "live": True,
+    }
+    write(f"dashboard-live-{args.active}", arguments, summary, url)
+
+
+def live_row(record: Record) -> Row:
+    args, figures = record.arguments, record.figures
+
+    def pair(name: str, q: str = "p95_ms") -> str:
+        f = figures[name][q]
+        return f"{f['before']:,.1f} -> {f['after']:,.1f} ms"
+
+    return Row(
+        f"live views, {args['active']:,} bikes riding, each a new reading a second,"
+        f" {power_of_ten(figures['readings'])} rows, against {args['baseline']}",
+        f"p95 in alternate rounds ({args['rounds']} a side), before -> after: fleet snapshot"
+        f" {pair(SNAPSHOT)} (p50 {pair(SNAPSHOT, 'p50_ms')}), fleet callback {pair('fleet')},"
+        + (f" ride tick {pair('ride tick')}," if "ride tick" in figures else "")
+        + f" recent rides refresh {pair(REFRESH)} (10 new readings a bike before each)",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--active", type=int, default=1000)
@@ -408,7 +580,18 @@ def main() -> None:
     parser.add_argument("--baseline", default="HEAD", help="the code before, for --http")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--http-round", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--live", action="store_true", help="live views at scale, A/B")
+    parser.add_argument("--recent-runs", type=int, default=10)
+    parser.add_argument("--live-round", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--first-second", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.live_round:
+        result = live_round(args.live_round, args.runs, args.recent_runs, args.first_second)
+        print(json.dumps(result))
+        return
+    if args.live:
+        live_ab(args)
+        return
     if args.http_round:
         print(json.dumps(http_round(args.http_round, args.runs)))
         return

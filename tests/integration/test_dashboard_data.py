@@ -4,23 +4,29 @@ agrees with one built from scratch."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from dash import no_update
+from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from deleton.core.alerts import urgency
 from deleton.core.records import from_datetime
 from deleton.dashboard import views
 from deleton.dashboard.recent import RecentRides
+from deleton.postgres import figures, queries
+from deleton.postgres.figures import WINDOW
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import rows, scalar
 
 HOUR_US = 3600 * 10**6
+SUMS = ("power_sum", "power_readings", "resistance_sum", "resistance_readings")
 
 
 @pytest.fixture
@@ -153,3 +159,31 @@ def test_recent_rides_kept_up_to_date_agree_with_a_fresh_count(
         power / scalar(db, "SELECT count(power) FROM daily.reading")
     )
     assert rides >= 12  # every bike rode: the sums above are over a real dataset
+
+
+def test_a_rides_tally_is_its_figures_sums_from_any_point(db: str, tmp_path: Path) -> None:
+    """The recent view's tallies (``queries.tallies_after``, one pass over every ride) are
+    ``daily.ride_figures``' own sums and counts, over a ride's readings from any point on."""
+    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 8, 9, 600))
+    with psycopg.connect(db, autocommit=True) as conn:
+        rides = rows(db, "SELECT ride_id, started_at FROM daily.ride")
+        assert len(rides) >= 8
+        for cut in (dt.timedelta(0), dt.timedelta(seconds=200), dt.timedelta(hours=2)):
+            firsts = {ride: started - WINDOW + cut for ride, started in rides}
+            tallies = queries.tallies_after(
+                conn, [(ride, from_datetime(first)) for ride, first in firsts.items()]
+            )
+            expected = {}
+            for ride, first in firsts.items():
+                found = figures.read(conn, [ride], first, figures.NO_END, dict_row,
+                                     ("readings", *SUMS, "last_at"))  # fmt: skip
+                if found and found[0]["readings"]:
+                    expected[ride] = found[0]
+            assert set(tallies) == set(expected)
+            for ride, tally in tallies.items():
+                want = expected[ride]
+                assert tally.readings == want["readings"]
+                assert tally.last_at == from_datetime(want["last_at"])
+                for name in SUMS:  # sums taken in another order differ in the last bits
+                    assert getattr(tally, name) == pytest.approx(want[name] or 0)
+        assert len(tallies) < len(rides)  # two hours on, some rides have nothing left

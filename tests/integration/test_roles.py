@@ -243,6 +243,7 @@ EXPECTED = {
     # 0020), which it cannot reach (0019, 0020: the operator makes keys and accounts)
     "writer": whole(
         "daily.alert",
+        "daily.bike_latest",
         "daily.dead_letter",
         "daily.reading",
         "daily.ride",
@@ -266,6 +267,9 @@ EXPECTED = {
     | whole("public.deleton_migration", privileges=("SELECT",))
     | {"public.deleton_migration(version): INSERT"}
     | functions(
+        # the triggers that keep each bike's newest ride (migration 0023): the owner's alone
+        "daily.bike_latest_ended()",
+        "daily.bike_latest_opened()",
         f"daily.ensure_reading_partition({TSTZ},interval)",
         *RIDE_FIGURES,
         "daily.erased_among(bigint[])",
@@ -290,6 +294,7 @@ EXPECTED = {
     # a function
     "reader": whole(
         "daily.alert",
+        "daily.bike_latest",  # each bike's newest reading (migration 0023), as daily.reading
         "daily.reading",
         "daily.ride",
         "historical.alert",
@@ -326,6 +331,7 @@ EXPECTED = {
     # the API: what its routes show, riders' names; contact details, deletes, erasure, keys
     # and the audit only through its functions
     "api": whole(
+        "daily.bike_latest",  # each bike's newest reading (migration 0023), as daily.reading
         "daily.reading",
         "daily.ride",
         "historical.ride",

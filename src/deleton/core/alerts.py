@@ -70,9 +70,12 @@ def zone(heart_rate: int | None, age: int | None) -> str | None:
     return "safe"
 
 
+_URGENCY = {"dangerously high": 3, "too low": 2, "high": 1}
+
+
 def urgency(zone_name: str | None) -> int:
     """How urgently staff should look at a zone: 3 dangerously high ... 0 safe or unknown."""
-    return {"dangerously high": 3, "too low": 2, "high": 1}.get(zone_name or "", 0)
+    return _URGENCY.get(zone_name or "", 0)
 
 
 class AlertToSend(NamedTuple):

@@ -1,11 +1,12 @@
 """Read side of the daily schema, for the live dashboard (and the fleet for the API).
 
-Every query here is bounded by an index and by what the caller will show: one bike's newest
-ride (``ride_bike_started``), one ride's readings after a point (``reading_ride_at``, which
-also prunes day partitions), the open rides (``ride_open``) with the newest reading of each,
-rides started since a moment (``ride_started``). None of them reads a table whole, so their
-cost does not grow with ``daily.reading``. Birth dates stay in the database: queries return
-ages, at ride start, as the alert rules use them.
+Every query here is bounded by an index and by what the caller will show, or by what
+changed: one bike's newest ride (``ride_bike_started``), one ride's readings after a point
+(``reading_ride_at``, which also prunes hour partitions), each bike's newest ride and reading
+changed since the last look (``daily.bike_latest``, one row a bike, migration 0023), rides
+started since a moment (``ride_started``) and their readings since the last counted. None of
+them reads a large table whole, so their cost does not grow with ``daily.reading``. Birth
+dates stay in the database: queries return ages, at ride start, as the alert rules use them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row, dict_row, kwargs_row
+from psycopg.rows import dict_row, kwargs_row
 
 from ..cached import SharedView
 from ..core.fleet_status import FleetStatus, OpenRide
@@ -134,40 +135,82 @@ def ride_points(
     return points, _latest(**rows[-1]) if rows else None
 
 
-def _open_ride(
-    *,
-    bike_serial: str,
-    ride_id: int,
-    started_at: dt.datetime,
-    first_name: str | None,
-    age: int | None,
-    **reading: Any,
-) -> OpenRide:
-    """An open ride's row, by column name: the ride's, and its newest reading's (all null
-    before the first)."""
-    latest = None if reading["at"] is None else _latest(**reading)
-    return OpenRide(bike_serial=bike_serial, ride_id=ride_id, started_at=from_datetime(started_at),
-                    first_name=first_name, age=age, latest=latest)  # fmt: skip
-
-
 def open_rides(conn: Connection) -> list[OpenRide]:
-    """Every open ride, newest per bike, each with its newest reading: one index probe per
-    ride, so the cost follows the size of the fleet, not of the tables."""
-    with conn.cursor(row_factory=kwargs_row(_open_ride)) as cur:
-        return cur.execute(
-            f"""SELECT DISTINCT ON (r.bike_serial)
-                       r.bike_serial, r.ride_id, r.started_at, u.first_name, {_AGE} AS age,
-                       l.*
-                FROM daily.ride r
-                LEFT JOIN daily.rider u ON u.user_id = r.user_id
-                LEFT JOIN LATERAL (
-                    SELECT {_READING} FROM daily.reading x
-                    WHERE x.ride_id = r.ride_id AND x.at >= r.started_at
-                    ORDER BY x.at DESC LIMIT 1
-                ) l ON true
-                WHERE r.ended_at IS NULL
-                ORDER BY r.bike_serial, r.started_at DESC"""
-        ).fetchall()
+    """Every bike's newest ride if it is open, with its newest reading: read whole from
+    ``daily.bike_latest`` (migration 0023). ``FleetSnapshot`` reads only what changed."""
+    return FleetSnapshot().read(conn)
+
+
+# What the fleet reads of each bike whose row changed since the mark (all of them without
+# one), with the mark for next time: the oldest transaction still running as the statement
+# began. The LEFT JOIN gives the mark even when nothing changed. The reading's columns come
+# in LatestReading's order (FleetSnapshot.read unpacks them by position). Times come as µs
+# since the epoch, counted by the server: at 50,000 bikes a second, Python's datetimes cost
+# more than the read.
+_CHANGED = """
+WITH m AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS mark)
+SELECT m.mark, b.bike_serial, b.ride_id, b.ended_at IS NOT NULL,
+       (extract(epoch FROM b.started_at) * 1000000)::int8,
+       (extract(epoch FROM b.at) * 1000000)::int8,
+       b.duration, b.heart_rate, b.power, b.resistance, b.rpm
+FROM m LEFT JOIN daily.bike_latest b ON %(mark)s::xid8 IS NULL OR b.changed >= %(mark)s::xid8
+"""
+# who rides the rides the fleet has not met yet
+_RIDERS = f"""
+SELECT r.ride_id, u.first_name, {_AGE}
+FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+WHERE r.ride_id = ANY(%s)
+"""
+
+
+class FleetSnapshot:
+    """Every bike's newest ride while it is open, with its newest reading, kept up to date by
+    reading only the bikes whose row of ``daily.bike_latest`` changed since the last read
+    (migration 0023 says why none is missed), and the rider of each ride once. The cost of a
+    read follows what changed, not the size of the fleet or of the tables.
+
+    Every ``resync`` reads, it reads every row afresh instead: a row gone without its change
+    being seen (its ride ended and was deleted between two reads) then leaves too. Not for
+    concurrent use (one ``SharedView`` rebuilds it, one read at a time); a read that fails
+    changes nothing."""
+
+    def __init__(self, resync: int = 120) -> None:
+        self._resync = resync
+        self._reads = 0
+        self._mark: str | None = None
+        self._open: dict[str, OpenRide] = {}
+        self._riders: dict[int, tuple[str | None, int | None]] = {}
+
+    def read(self, conn: Connection) -> list[OpenRide]:
+        """The open rides as of this read, one a bike."""
+        whole = self._reads % self._resync == 0
+        mark = None if whole else self._mark
+        rows = conn.execute(_CHANGED, {"mark": mark}, binary=True).fetchall()
+        known = self._riders
+        # a ride found above is in daily.ride now, unless deleted since (then it has ended)
+        new = [row[2] for row in rows if row[2] is not None and row[2] not in known]
+        riders = known
+        if new:
+            riders = {**known}
+            for ride_id, first_name, age in conn.execute(_RIDERS, [new]).fetchall():
+                riders[ride_id] = (first_name, age)
+        fleet = {} if whole else {**self._open}
+        unknown = (None, None)
+        for _, bike, ride_id, ended, started, at, *values in rows:
+            if bike is None:  # nothing changed
+                continue
+            if ended:
+                fleet.pop(bike, None)
+                continue
+            first_name, age = riders.get(ride_id, unknown)
+            latest = None if at is None else LatestReading(at, *values)
+            fleet[bike] = OpenRide(bike, ride_id, started, first_name, age, latest)
+        if len(riders) > 2 * len(fleet) + 1000:  # forget the riders of rides gone
+            riding = {ride.ride_id for ride in fleet.values()}
+            riders = {ride: who for ride, who in riders.items() if ride in riding}
+        self._mark, self._open, self._riders = rows[0][0], fleet, riders
+        self._reads += 1
+        return list(fleet.values())
 
 
 FLEET_MAX_AGE = 0.5  # seconds: the fleet is rebuilt at most this often, however many ask
@@ -177,11 +220,15 @@ def shared_fleet(
     connect: Connect, idle_timeout_us: int, wall: Callable[[], float]
 ) -> SharedView[FleetStatus]:
     """The fleet as every dashboard screen and API client of a process sees it: rebuilt in the
-    background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds)."""
+    background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds), from one
+    ``FleetSnapshot``."""
+    snapshot = FleetSnapshot()
 
     def build() -> FleetStatus:
         now = int(wall() * 1_000_000)
-        return run_query(connect, "the fleet", lambda c: fleet(c, now, idle_timeout_us))
+        return run_query(
+            connect, "the fleet", lambda c: FleetStatus(snapshot.read(c), now, idle_timeout_us)
+        )
 
     return SharedView(build, FLEET_MAX_AGE, background=True)
 
@@ -192,93 +239,79 @@ def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:
     return FleetStatus(open_rides(conn), now, idle_timeout_us)
 
 
-class _Facts(NamedTuple):
-    """A ride of the recent-rides window as read: its tally's sums and counts are those its
-    summary keeps (null for a ride still in daily, counted by ``tallies_after``)."""
-
-    ride_id: int
-    user_id: int | None
-    gender: str | None
-    age: int | None
-    started_at: dt.datetime
-    ended_at: dt.datetime | None
-    readings: int | None
-    power_sum: float | None
-    power_readings: int | None
-    resistance_sum: float | None
-    resistance_readings: int | None
-
-    def facts(self) -> RideFacts:
-        tally = Tally()
-        if self.readings is not None:  # a historical summary: final
-            tally = Tally(
-                self.readings,
-                self.power_sum or 0.0,
-                self.power_readings or 0,
-                self.resistance_sum or 0.0,
-                self.resistance_readings or 0,
-                _micros(self.ended_at),
-            )
-        return RideFacts(
-            self.ride_id,
-            self.user_id,
-            self.gender,
-            self.age,
-            from_datetime(self.started_at),
-            _micros(self.ended_at),
-            tally,
-        )
-
-
 _TALLIED = ("readings", "power_sum", "power_readings", "resistance_sum", "resistance_readings")
+# µs since the epoch, counted by the server (tens of thousands of rides a refresh)
+_US = "(extract(epoch FROM {}) * 1000000)::int8"
 
 
 def rides_since(conn: Connection, since: int) -> list[RideFacts]:
     """Rides started at or after ``since`` (µs): daily rides with empty tallies, and rides
     whose detail has already left ``daily`` with the sums and counts their summary keeps."""
     query = sql.SQL(
-        """SELECT r.ride_id, r.user_id, {gender} AS gender, {age} AS age, r.started_at,
-                  r.ended_at, {nothing}
+        """SELECT r.ride_id, r.user_id, {gender} AS gender, {age} AS age, {started}, {ended},
+                  {nothing}
            FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
            WHERE r.started_at >= %(since)s
            UNION ALL
-           SELECT r.ride_id, r.user_id, {gender}, {age}, r.started_at, r.ended_at, {kept}
+           SELECT r.ride_id, r.user_id, {gender}, {age}, {started}, {ended}, {kept}
            FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id
            WHERE r.started_at >= %(since)s
              AND NOT EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = r.ride_id)"""
     ).format(
         gender=sql.SQL(_GENDER),
         age=sql.SQL(_AGE),
+        started=sql.SQL(_US.format("r.started_at")),
+        ended=sql.SQL(_US.format("r.ended_at")),
         nothing=sql.SQL(", ").join(
             sql.SQL("NULL::{} AS {}").format(sql.SQL(kind), sql.Identifier(name))
             for name, kind in zip(_TALLIED, ("int", "float8", "int", "float8", "int"), strict=True)
         ),
         kept=sql.SQL(", ").join(sql.Identifier("r", name) for name in _TALLIED),
     )
-    with conn.cursor(row_factory=class_row(_Facts)) as cur:
-        rows = cur.execute(query, {"since": to_datetime(since)}).fetchall()
-    return [row.facts() for row in rows]
+    empty = Tally()
+    facts = []
+    for ride_id, user_id, gender, age, started, ended, readings, *sums in conn.execute(
+        query, {"since": to_datetime(since)}, binary=True
+    ):
+        tally = empty
+        if readings is not None:  # a historical summary: final
+            power_sum, power_readings, resistance_sum, resistance_readings = sums
+            tally = Tally(readings, power_sum or 0.0, power_readings or 0,
+                          resistance_sum or 0.0, resistance_readings or 0, ended)  # fmt: skip
+        facts.append(RideFacts(ride_id, user_id, gender, age, started, ended, tally))
+    return facts
+
+
+# A ride's tally is five of daily.ride_figures' own sums and counts (readings, power_sum,
+# power_readings, resistance_sum, resistance_readings) and its newest reading, each ride from
+# a point of its own. ride_figures takes one lower bound for all its rides and computes every
+# training figure besides (windows over each ride's readings): called once per ride, 50,000
+# riding bikes cost seconds a refresh. So the tally is taken here in one pass over every ride,
+# and tests/integration/test_dashboard_data.py holds it to ride_figures on the same rides.
+_TALLIES = """
+SELECT m.ride_id, count(*) AS readings, sum(x.power) AS power_sum,
+       count(x.power) AS power_readings, sum(x.resistance) AS resistance_sum,
+       count(x.resistance) AS resistance_readings, max(x.at) AS last_at
+FROM unnest(%(rides)s::bigint[], %(firsts)s::timestamptz[]) AS m(ride_id, first)
+JOIN daily.reading x ON x.ride_id = m.ride_id AND x.at >= m.first
+WHERE x.at >= %(lower)s
+GROUP BY m.ride_id
+"""
 
 
 def tallies_after(conn: Connection, marks: Sequence[tuple[int, int]]) -> dict[int, Tally]:
     """For each ``(ride_id, first)``, the tally of that ride's readings from ``first`` (µs)
-    on, by ``daily.ride_figures``: the cost follows the new readings, not the ride's whole
-    history."""
+    on: one index range a ride, so the cost follows the new readings, not the rides' whole
+    history. Never prepared: planned knowing the earliest ``first``, PostgreSQL reads only
+    the hourly partitions from it on."""
     if not marks:
         return {}
-    query = sql.SQL(
-        """SELECT {columns}
-           FROM unnest(%s::bigint[], %s::timestamptz[]) AS m(ride_id, first)
-           CROSS JOIN LATERAL daily.ride_figures(ARRAY[m.ride_id], m.first, 'infinity') f
-           WHERE f.readings > 0"""
-    ).format(
-        columns=sql.SQL(", ").join(
-            sql.Identifier("f", name) for name in ("ride_id", *_TALLIED, "last_at")
-        )
-    )
+    firsts = [to_datetime(first) for _, first in marks]
     with conn.cursor(row_factory=kwargs_row(_tally)) as cur:
         rows = cur.execute(
-            query, [[ride for ride, _ in marks], [to_datetime(first) for _, first in marks]]
+            _TALLIES,
+            {"rides": [ride for ride, _ in marks], "firsts": firsts, "lower": min(firsts)},
+            prepare=False,
         ).fetchall()
     return dict(rows)
 

@@ -94,6 +94,53 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
     return b"".join(parts)
 
 
+def newest_of_each_ride(readings: Iterable[ReadingRow]) -> list[ReadingRow]:
+    """The newest of ``readings`` of each ride (by ``at``; of two at once, the later in
+    ``readings``)."""
+    newest: dict[int, ReadingRow] = {}
+    get = newest.get
+    for row in readings:
+        seen = get(row[0])
+        if seen is None or row[1] >= seen[1]:
+            newest[row[0]] = row
+    return list(newest.values())
+
+
+# A temporary table of the connection's own, to take each batch's newest readings by binary
+# COPY: the same packing as the readings, and no parameter list of tens of thousands of values
+# to adapt. Made, if missing, in each batch's transaction: a rolled back batch takes it away.
+_LATEST_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS newest_reading (
+    ride_id bigint, at timestamptz, duration double precision, resistance integer,
+    heart_rate integer, rpm integer, power double precision) ON COMMIT DELETE ROWS"""
+
+
+def note_latest(conn: psycopg.Connection[Any], readings: Iterable[ReadingRow]) -> None:
+    """Bring ``daily.bike_latest`` (migration 0023) up to ``readings``, in the caller's
+    transaction: each ride's newest reading replaces an older one kept for it. A ride that is
+    not its bike's newest keeps nothing there."""
+    newest = newest_of_each_ride(readings)
+    if not newest:
+        return
+    conn.execute(_LATEST_TABLE)
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY newest_reading (ride_id, at, duration, resistance, heart_rate, rpm, power)"
+            " FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.write(pack_readings(newest))
+        # Members of a group write disjoint bikes (a bike's messages have one partition); were
+        # two to meet the same rows in two orders around a rebalance, PostgreSQL's deadlock
+        # error is transient (connection.translate) and the batch is written again.
+        cur.execute(
+            """UPDATE daily.bike_latest b
+               SET at = n.at, duration = n.duration, resistance = n.resistance,
+                   heart_rate = n.heart_rate, rpm = n.rpm, power = n.power,
+                   changed = pg_current_xact_id()
+               FROM newest_reading n
+               WHERE b.ride_id = n.ride_id AND (b.at IS NULL OR n.at >= b.at)"""
+        )
+
+
 def _copy_rows(
     conn: psycopg.Connection[Any],
     table: tuple[str, str],
@@ -341,6 +388,7 @@ class PostgresStore:
                         ) as copy,
                     ):
                         copy.write(pack_readings(batch.readings))
+                    note_latest(conn, batch.readings)
                 if alerts:
                     with conn.cursor() as cur:
                         cur.executemany(

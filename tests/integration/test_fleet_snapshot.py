@@ -1,0 +1,135 @@
+"""The live fleet read from what changed (``daily.bike_latest``, migration 0023) against
+PostgreSQL: kept up to date across ingestion's batches, rides opening and ending, it always
+equals the fleet read from scratch from the rides and readings themselves, and a transaction
+that commits after a read, whatever its id, is seen by the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from deleton.core.batch import ReadingRow
+from deleton.core.fleet_status import OpenRide
+from deleton.core.readings import LatestReading
+from deleton.core.records import from_datetime
+from deleton.postgres import queries, store
+from tests.harness.fleet import ingest_file, simulated
+from tests.harness.services import execute, scalar
+
+# The fleet as the dashboard read it before migration 0023: each bike's newest open ride, its
+# newest reading found by one index probe per ride. The reference the snapshot must equal.
+FROM_SCRATCH = """
+SELECT DISTINCT ON (r.bike_serial)
+       r.bike_serial, r.ride_id, r.started_at, u.first_name, r.rider_age,
+       l.at, l.duration, l.heart_rate, l.power, l.resistance, l.rpm
+FROM daily.ride r
+LEFT JOIN daily.rider u ON u.user_id = r.user_id
+LEFT JOIN LATERAL (
+    SELECT at, duration, heart_rate, power, resistance, rpm FROM daily.reading x
+    WHERE x.ride_id = r.ride_id ORDER BY x.at DESC LIMIT 1
+) l ON true
+WHERE r.ended_at IS NULL
+  -- the bike's newest ride, open: a bike whose newest ride ended shows none
+  AND NOT EXISTS (SELECT 1 FROM daily.ride n WHERE n.bike_serial = r.bike_serial
+                  AND (n.started_at, n.ride_id) > (r.started_at, r.ride_id))
+ORDER BY r.bike_serial, r.started_at DESC
+"""
+
+
+def from_scratch(conn: psycopg.Connection[Any]) -> set[OpenRide]:
+    fleet = set()
+    for bike, ride_id, started, first, age, at, *values in conn.execute(FROM_SCRATCH):
+        latest = None if at is None else LatestReading(from_datetime(at), *values)
+        fleet.add(OpenRide(bike, ride_id, from_datetime(started), first, age, latest))
+    return fleet
+
+
+def test_the_fleet_kept_from_what_changed_equals_the_fleet_read_whole(
+    db: str, tmp_path: Path
+) -> None:
+    lines = simulated(db, tmp_path / "fleet.jsonl", 30, 11, 900).read_bytes().splitlines(True)
+    dump = tmp_path / "part.jsonl"
+    snapshot = queries.FleetSnapshot(resync=1000)  # never a whole read after the first
+    seen_ended = seen_changed = 0
+    with psycopg.connect(db, autocommit=True) as conn:
+        before: set[OpenRide] = set()
+        for share in (0.2, 0.35, 0.5, 0.65, 0.8, 1.0):  # ingestion's batches in six runs
+            dump.write_bytes(b"".join(lines[: int(len(lines) * share)]))
+            ingest_file(db, dump)
+            kept = snapshot.read(conn)
+            assert len(kept) == len({ride.bike_serial for ride in kept})
+            expected = from_scratch(conn)
+            assert set(kept) == expected
+            assert expected  # bikes ride at every step
+            seen_ended += len({r.ride_id for r in before} - {r.ride_id for r in expected})
+            seen_changed += len(expected - before)
+            before = expected
+    assert seen_ended and seen_changed  # rides ended and readings moved on between reads
+    assert scalar(db, "SELECT count(*) FROM daily.bike_latest") == 30
+
+
+def test_a_write_committed_after_a_read_is_seen_by_the_next_whatever_its_id(db: str) -> None:
+    start = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+    execute(db, "SELECT daily.ensure_reading_partition(%s, interval '100 years')", [start])
+    execute(
+        db,
+        "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES"
+        " (1, 'SN1', %(t)s), (2, 'SN2', %(t)s)",
+        {"t": start},
+    )
+    at = from_datetime(start)
+
+    def reading(ride_id: int, second: int) -> ReadingRow:
+        return ReadingRow(ride_id, at + second * 10**6, float(second), 40, 120 + second, 80, 150.0)
+
+    snapshot = queries.FleetSnapshot(resync=1000)
+    with (
+        psycopg.connect(db, autocommit=True) as reader,
+        psycopg.connect(db) as older,
+        psycopg.connect(db) as newer,
+    ):
+        assert {ride.latest for ride in snapshot.read(reader)} == {None}
+        # the older transaction takes its id first and commits last
+        older.execute("SELECT pg_current_xact_id()")
+        store.note_latest(newer, [reading(2, 5)])
+        newer.commit()
+        store.note_latest(older, [reading(1, 3)])
+        shown = {ride.bike_serial: ride.latest for ride in snapshot.read(reader)}
+        assert shown["SN1"] is None and shown["SN2"] is not None  # older's not committed yet
+        older.commit()
+        shown = {ride.bike_serial: ride.latest for ride in snapshot.read(reader)}
+        assert shown["SN1"] == LatestReading(at + 3 * 10**6, 3.0, 123, 150.0, 40, 80)
+        # an older reading never replaces a newer one
+        store.note_latest(newer, [reading(1, 2)])
+        newer.commit()
+        assert {r.bike_serial: r.latest for r in snapshot.read(reader)}["SN1"] == shown["SN1"]
+    # a ride ending, and the bike's next ride, replace what was shown
+    execute(db, "UPDATE daily.ride SET ended_at = %s WHERE ride_id = 2", [start])
+    execute(
+        db,
+        "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES (3, 'SN1', %s)",
+        [start + dt.timedelta(minutes=1)],
+    )
+    with psycopg.connect(db, autocommit=True) as reader:
+        assert [(r.bike_serial, r.ride_id, r.latest) for r in snapshot.read(reader)] == [
+            ("SN1", 3, None)
+        ]
+
+
+def test_a_row_gone_unseen_leaves_at_the_next_whole_read(db: str) -> None:
+    """A bike's row deleted with its ride (the ride's end never seen by a read) stays until
+    the whole read every ``resync`` reads, and no longer."""
+    start = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES"
+                " (1, 'SN1', %(t)s), (2, 'SN2', %(t)s)", {"t": start})  # fmt: skip
+    snapshot = queries.FleetSnapshot(resync=3)
+    with psycopg.connect(db, autocommit=True) as reader:
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}  # whole
+        execute(db, "DELETE FROM daily.ride WHERE ride_id = 2")
+        assert scalar(db, "SELECT count(*) FROM daily.bike_latest") == 1  # gone with its ride
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}
+        assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1"}  # the 4th: whole
