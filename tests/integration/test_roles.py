@@ -1284,11 +1284,16 @@ def test_db_init_names_every_kind_of_object_a_login_planted_in_public(
     urls = _released(db, "0015_erasure_lows", monkeypatch)
     execute(db, "GRANT CREATE ON SCHEMA public TO PUBLIC")
     execute(urls["reader"], plant)
-    with (
-        psycopg.connect(db, autocommit=True) as conn,
-        pytest.raises(TerminalError, match=f"{named} \\(owner deleton_reader_login\\)"),
-    ):
-        schema.harden(conn)
+    try:
+        with (
+            psycopg.connect(db, autocommit=True) as conn,
+            pytest.raises(TerminalError, match=f"{named} \\(owner deleton_reader_login\\)"),
+        ):
+            schema.harden(conn)
+    finally:  # public outlives the schemas the next test's database is reset to
+        execute(
+            db, "DROP OWNED BY deleton_reader_login; REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+        )
 
 
 def test_a_migration_the_writer_marked_applied_before_rows_said_who_is_applied_by_db_init(
