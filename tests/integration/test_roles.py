@@ -1314,3 +1314,17 @@ def test_a_migration_the_writer_marked_applied_before_rows_said_who_is_applied_b
     with pytest.raises(psycopg.errors.CheckViolation):
         execute(urls["api"], forge)
     assert refused(urls["writer"], "UPDATE public.deleton_migration SET version = version")
+
+
+def test_a_sessions_temporary_object_naming_a_keeper_type_does_not_block_db_init(
+    logins: dict[str, str],
+) -> None:
+    """The API's login may name a keeper row type in a temporary function of its session;
+    that acts as nobody but it and goes with the session, so it does not stop migrations
+    (eighth review, Low)."""
+    with psycopg.connect(logins["api"], autocommit=True) as held:
+        held.execute(
+            "CREATE FUNCTION pg_temp.pin(keeper.api_key) RETURNS int LANGUAGE sql AS 'SELECT 1'"
+        )
+        with psycopg.connect(logins["admin"], autocommit=True) as conn:
+            assert schema.init(conn) == []

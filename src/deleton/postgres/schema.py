@@ -148,7 +148,11 @@ SELECT format('%s needs %s', pg_describe_object(classid, objid, objsubid),
               pg_describe_object(refclassid, refobjid, refobjsubid))
 FROM dep
 WHERE (schema = 'keeper' AND coalesce(refschema, 'pg_catalog') NOT IN ('keeper', 'pg_catalog'))
-   OR (refschema = 'keeper' AND coalesce(schema, '') NOT IN ('keeper', 'pg_toast'))
+   OR (refschema = 'keeper' AND coalesce(schema, '') NOT IN ('keeper', 'pg_toast')
+       -- a session's own temporary objects go with it and act as nobody but their maker: a
+       -- login with USAGE on keeper naming a keeper row type there must not block db init
+       AND coalesce(schema, '') NOT LIKE 'pg\\_temp\\_%'
+       AND coalesce(schema, '') NOT LIKE 'pg\\_toast\\_temp\\_%')
 UNION ALL
 SELECT format('trigger %I on %s', t.tgname, t.tgrelid::regclass)
 FROM pg_trigger t JOIN kept ON kept.oid = t.tgrelid WHERE NOT t.tgisinternal
