@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .api.config import ApiConfig
 from .compress.config import CompressConfig
+from .core.access import RECHECK_SECONDS
 from .core.riding import Riding
 from .credentials.config import AccessConfig
 from .dashboard.config import DashboardConfig
@@ -133,6 +134,12 @@ class Settings(BaseSettings):
     password_pepper: SecretStr | None = None
     session_lifetime: float = Field(
         43_200.0, ge=60, le=2_592_000, description="seconds a person stays in"
+    )
+    # seconds each dashboard process trusts what it last read of a session or a screen before
+    # asking the database again: sign-outs, removed accounts and revoked screens take effect
+    # everywhere within it (a shorter one asks the database more often)
+    session_recheck: float = Field(
+        RECHECK_SECONDS, ge=0.5, le=300, description="seconds a session's state is trusted"
     )
     oidc_issuer: str | None = Field(None, pattern=r"^https?://\S+$")
     oidc_client_id: str | None = None
@@ -340,6 +347,7 @@ class Settings(BaseSettings):
             self.alb_arn,
             self.alb_keys_url,
             self.proxy_hops,
+            self.session_recheck,
         )
 
     @property

@@ -55,6 +55,7 @@ def dashboard(signin_world: SigninWorld, idp: IdentityProvider) -> Iterator[Dash
         reader_database_url=signin_world.reader,
         ride_idle_timeout="3600",
         reading_window="7200",  # longer than the idle timeout, as it must be
+        session_recheck="1",  # a revoked screen's reload is awaited below, not ten seconds
         oidc_issuer=idp.issuer,
         oidc_client_id=idp.client_id,
         oidc_client_secret=idp.client_secret,

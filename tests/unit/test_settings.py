@@ -159,3 +159,17 @@ def test_the_operators_login_is_its_own_with_its_own_password(settings_from: Any
     # unset, the operator is whoever DELETON_DATABASE_URL is (deleton up's embedded superuser)
     alone = settings_from(operator_database_url="").database("operator")
     assert alone.password is None
+
+
+def test_how_long_a_dashboard_trusts_a_session_is_a_setting_the_gate_obeys(
+    settings_from: Any, tmp_path: Any
+) -> None:
+    from deleton.dashboard.command import gate_for
+
+    assert settings_from().access().recheck == 10.0  # the README's "within 10 seconds"
+    settings = settings_from(session_recheck="2.5", session_secret="s" * 32, home=str(tmp_path))
+    gate, _ = gate_for(settings, connect=None)  # type: ignore[arg-type]
+    assert gate.recheck == 2.5
+    for bad in ("0", "0.1", "301", "soon"):
+        with pytest.raises(ConfigError, match="SESSION_RECHECK"):
+            settings_from(session_recheck=bad)

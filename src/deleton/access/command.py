@@ -53,7 +53,7 @@ def users(
         what = f"removed {name}" if removed else f"no account {name}"
         print(
             f"{what}; ended {ended} session(s) under that name: every dashboard notices within"
-            f" {access.RECHECK_SECONDS:g} s",
+            f" {settings.session_recheck:g} s",
             file=sys.stderr,
         )
         return 0
@@ -66,7 +66,7 @@ def users(
         how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
         print(
             f"{name} now signs in {how}; its sessions end (every dashboard notices within"
-            f" {access.RECHECK_SECONDS:g} s)",
+            f" {settings.session_recheck:g} s)",
             file=sys.stderr,
         )
         return 0

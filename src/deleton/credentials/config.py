@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from ..core.access import RECHECK_SECONDS
+
 
 @dataclass(frozen=True)
 class AccessConfig:
@@ -33,6 +35,9 @@ class AccessConfig:
     alb_arn: str | None
     alb_keys_url: str | None
     proxy_hops: int = 0  # proxies whose X-Forwarded-For hop is believed (Settings.proxy_hops)
+    # seconds a dashboard process trusts what it last read of a session or a screen: a
+    # sign-out elsewhere, a removed account or a revoked screen takes effect within it
+    recheck: float = RECHECK_SECONDS
 
     @property
     def secure_cookies(self) -> bool:

@@ -37,7 +37,7 @@ def gate_for(settings: Settings, connect: Connect) -> tuple[Gate, AlbIdentity | 
         pepper = keys.stored_secret(config.password_pepper, config.home, keys.PEPPER)
         if pepper is None:
             log.warning("DELETON_PASSWORD_PEPPER is not set: passwords are off, links work")
-    return Gate(config, session_secret, screen_secret, connect, pepper), alb
+    return Gate(config, session_secret, screen_secret, connect, pepper, recheck=config.recheck), alb
 
 
 def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
