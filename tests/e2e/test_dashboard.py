@@ -338,8 +338,9 @@ def test_a_page_left_open_does_not_grow_in_the_browser(
             for _ in range(WINDOWS):
                 after(WINDOW)
                 heaps.append(heap())
-            # Dash's undo history of the ticks is trimmed (assets/history.js)
-            assert page.evaluate("() => window.store.getState().history.past.length") < 300
+            # Dash's undo history of the ticks is trimmed as each lands (assets/history.js),
+            # so no window's heap depends on when in a trimming cycle it was measured
+            assert page.evaluate("() => window.store.getState().history.past.length") <= 21
     print(f"heap of {path}, MB, after each window:", [round(mb, 3) for mb in heaps])
     assert not steady_growth(heaps, LEAK_MB), heaps
     assert watched.errors == []
