@@ -25,6 +25,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
 from deleton.postgres import connection
 from deleton.postgres.connection import embedded_url
 
@@ -111,3 +114,20 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's: alive
         return True
     return True
+
+
+def database(server: str, name: str, template: str | None = None) -> str:
+    """A new database ``name`` on the server of ``server``: empty, or a copy of the database
+    ``template`` (a URL), which nothing may be connected to meanwhile. Whatever was called
+    ``name`` before (a run stopped midway) goes first."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        copy = f" TEMPLATE {conninfo_to_dict(template)['dbname']}" if template else ""
+        conn.execute(f"CREATE DATABASE {name}{copy}")
+    return make_conninfo(server, dbname=name)
+
+
+def drop_database(server: str, url: str) -> None:
+    """Drops the database of ``url``, whoever is still connected to it."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {conninfo_to_dict(url)['dbname']} WITH (FORCE)")

@@ -6,6 +6,7 @@ through the API's own functions."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,27 +27,45 @@ from deleton.postgres.config import DatabaseConfig
 from deleton.postgres.connection import migrated
 from tests.harness.browser import SECRETS
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
-from tests.harness.postgres import embedded
+from tests.harness.postgres import database, drop_database, embedded
 from tests.harness.services import SmtpServer, env_for, execute, rows, run_deleton, scalar
 
 PASSWORDS = {"writer": "w" * 16, "reader": "r" * 16, "api": "a" * 16, "operator": "o" * 16}
 PERSONAL = ("email", "house", "street", "city", "postcode", "date_of_birth")
 
 
-@pytest.fixture
-def logins(db: str, tmp_path: Path) -> dict[str, str]:
-    """Each service's login, made by ``deleton db init``, over a fleet the writer ingested;
-    and ``admin``, the administrator's."""
-    env = env_for(db, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
+@pytest.fixture(scope="session")
+def logins_template(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database made by ``deleton db init`` as an administrator with each service's
+    password, over a fleet the writer's login ingested: made once a worker, copied by
+    ``logins`` for each test, never connected to after."""
+    url = database(pg_url, "roles_template")
+    env = env_for(url, **{f"db_{group}_password": pw for group, pw in PASSWORDS.items()})
     result = run_deleton("db", "init", env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert b"deleton_reader_login" in result.stdout
     assert all(pw.encode() not in result.stdout + result.stderr for pw in PASSWORDS.values())
-    urls = {group: make_conninfo(db, user=login) for group, login in schema.LOGINS.items()}
-    dump = tmp_path / "fleet.jsonl"
+    dump = tmp_path_factory.mktemp("roles") / "fleet.jsonl"
     dump_fleet(dump, bikes=6, seconds=3600, seed=51)
-    ingest_file(urls["writer"], dump)
-    return {**urls, "admin": db}
+    ingest_file(make_conninfo(url, user=schema.LOGINS["writer"]), dump)
+    return url
+
+
+_copies = itertools.count()
+
+
+@pytest.fixture
+def logins(pg_url: str, logins_template: str) -> Iterator[dict[str, str]]:
+    """Each service's login, as ``deleton db init`` makes them, over a fleet the writer
+    ingested (a copy of ``logins_template``); and ``admin``, the administrator's."""
+    url = database(pg_url, f"roles_{next(_copies)}", logins_template)
+    # the logins are the server's, not the copy's: as db init would, they are given their
+    # group, path and password again, whatever a test before this one did to them
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema.ensure_logins(conn, PASSWORDS)
+    yield {**{group: make_conninfo(url, user=login) for group, login in schema.LOGINS.items()},
+           "admin": url}  # fmt: skip
+    drop_database(pg_url, url)
 
 
 def refused(url: str, sql: str, params: Any = None) -> bool:

@@ -30,6 +30,7 @@ from deleton.api.data import ApiData
 from deleton.core.records import to_datetime
 from deleton.postgres import access, schema
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
+from tests.harness.postgres import database
 
 __all__ = ["SECOND"]
 from tests.harness.services import env_for, run_deleton
@@ -53,17 +54,6 @@ class World:
     @property
     def rides(self) -> list[Ride]:
         return self.before + self.day
-
-
-def database(server: str, name: str, template: str | None = None) -> str:
-    """A new database ``name`` on the server of ``server`` (a copy of ``template``)."""
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        copy = (
-            f" TEMPLATE {psycopg.conninfo.conninfo_to_dict(template)['dbname']}" if template else ""
-        )
-        conn.execute(f"CREATE DATABASE {name}{copy}")
-    return make_conninfo(server, dbname=name)
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,9 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from deleton.api.app import create_app
 from deleton.api.data import ApiData
+from tests.harness.postgres import database
 
-from .conftest import IDLE, KEY, KEYS, SECOND, World, as_key, data_over, database
+from .conftest import IDLE, KEY, KEYS, SECOND, World, as_key, data_over
 
 
 def _unset() -> Any:

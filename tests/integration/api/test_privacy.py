@@ -33,6 +33,7 @@ from deleton.postgres import reports
 from deleton.postgres.compression import CompressionRun
 from deleton.postgres.connection import Database
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
+from tests.harness.postgres import database
 from tests.harness.services import execute, free_port, rows, scalar, wait_for
 from tests.harness.wire_truth import Ride
 
@@ -46,7 +47,6 @@ from .conftest import (
     as_key,
     as_login,
     data_over,
-    database,
     serve,
 )
 
