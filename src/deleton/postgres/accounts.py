@@ -43,9 +43,10 @@ def remove_account(conn: Connection, name: str) -> tuple[bool, int]:
     """Removes the account ``name`` (with its links), if any, and ends every session under that
     name, an identity provider's people's included: whether there was an account, and how many
     sessions ended."""
-    row = conn.execute("SELECT removed, ended FROM keeper.remove_account(%s)", [name]).fetchone()
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT removed, ended FROM keeper.remove_account(%s)", [name]).fetchone()
     assert row is not None
-    return bool(row[0]), int(row[1])
+    return bool(row["removed"]), int(row["ended"])
 
 
 def set_password(conn: Connection, name: str, password_hash: str | None) -> bool:
