@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ..core.fleet_status import SORT_KEYS, FleetStatus
 from ..errors import TransientError
 from ..postgres import rides as rides_db
+from ..postgres.connection import reachable
 from .access import KEY_OPTIONAL, KEYED
 from .data import Asking, Read
 from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLag
@@ -103,7 +104,7 @@ def health(asking: Asking) -> Response:
     data, caller = asking
     if caller is None:
         try:
-            data.read("health", rides_db.reachable)
+            data.read("health", reachable)
         except TransientError:
             return _health(Health(status="unavailable", database="unreachable"), 503)
         return _health(Health(status="ok", database="reachable"))

@@ -27,7 +27,7 @@ from dash.exceptions import PreventUpdate
 
 from ..core.access import Permission, Viewer
 from ..errors import DeletonError
-from ..postgres.connection import run_query
+from ..postgres.connection import reachable, run_query
 from . import pages, signin
 from .alb import AlbIdentity
 from .gate import Gate
@@ -82,7 +82,7 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
     def healthz() -> tuple[dict[str, str], int]:
         # for a load balancer or container health check: 200 while the database answers
         try:
-            run_query(data.connect, "health", lambda conn: conn.execute("SELECT 1").fetchone())
+            run_query(data.connect, "health", reachable)
         except DeletonError:
             return {"status": "unavailable", "database": "unreachable"}, 503
         return {"status": "ok", "database": "reachable"}, 200

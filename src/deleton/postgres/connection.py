@@ -212,6 +212,11 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
 
 
+def reachable(conn: psycopg.Connection[Any]) -> None:
+    """Raises unless the database answers: the health check of the API and the dashboard."""
+    conn.execute("SELECT 1")
+
+
 def run_query(connect: Connect, what: str, query: Callable[[psycopg.Connection[Any]], T]) -> T:
     """``query`` on a pooled connection, with database failures made transient (a pool that
     cannot lend a connection in time is one: ``PoolTimeout`` is an ``OperationalError``)."""

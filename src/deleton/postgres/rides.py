@@ -305,11 +305,6 @@ def erase_rider(conn: Connection, user_id: int) -> Erasure:
     return Erasure(row[0])
 
 
-def reachable(conn: Connection) -> None:
-    """Raises unless the database answers."""
-    conn.execute("SELECT 1")
-
-
 class Ingestion(NamedTuple):
     """Where one source partition's ingestion stands."""
 
