@@ -1,8 +1,12 @@
 """A ride's training figures (Issue 20): heart-rate zones, effort points, normalized power and
 what derives from it, personal-best duration bands, and places on a leaderboard.
 
-Pure. The same figures are computed in SQL (compression, the ride-summary view) and here (the
-live bike screen, tests); this docstring is the contract both meet, to the last digit.
+Pure. The reference definition: the SQL computes the figures the services show
+(``daily.ride_figures``, for compression, the ride-summary view and the API), and
+tests/integration/api/test_figures.py holds it to this module to the last digit; this
+docstring is the contract both meet. Nothing in the services imports it: it is kept in core
+for Issue 20's live bike screen (``RideTraining``, the bands and pace, ``place_text``), which
+does not use it yet.
 
 Readings
     A ride's readings in reading order (by time), each a heart rate and a power. A heart rate
