@@ -8,8 +8,8 @@ round by round in an order that alternates (a b c, c b a, ...), each statement s
 every chunk, each chunk in a transaction rolled back, so that every run sees the same data:
 
 a. 26236d1's: its ``_SUMMARISE``, the text as it was (sums in one hash aggregation);
-b. today's sums alone: 0022's hash aggregation of ``daily.ride_figures`` and what the sums
-   give, without the figures that need reading order (a measurement copy, below);
+b. today's sums alone: ``daily.ride_sums`` (0024), the sums ``daily.ride_figures`` is built
+   on, and what they give, without the figures that need reading order;
 c. today's: compression's own ``_SUMMARISE`` (``daily.ride_figures`` in full).
 
 Each is an INSERT into ``historical.ride`` whose rides are locked FOR UPDATE, as compression
@@ -106,33 +106,23 @@ ON CONFLICT (ride_id) DO UPDATE SET
     summarised_at = EXCLUDED.summarised_at
 """
 
-# (b) A measurement copy, not a definition: the sums-only part of daily.ride_figures as
-# migration 0022 has it (its CTE s, the alerts and the columns they give), in the shape of
-# today's _SUMMARISE (rides locked, INSERT ... ON CONFLICT). The one difference: 0022 takes the
-# power's sum from the running sum in reading order (to match core/training.py's float
-# additions to the last digit); here it is a sum in the same hash aggregation, as 26236d1's.
-# What is left out is exactly what needs reading order: the training figures.
+# (b) The sums alone: daily.ride_sums (migration 0024), which daily.ride_figures reads its
+# sums from, called as ride_figures calls it, with the alerts and the columns they give, in
+# the shape of today's _SUMMARISE (rides locked, INSERT ... ON CONFLICT). The one difference:
+# ride_figures takes the power's sum from the running sum in reading order (to match
+# core/training.py's float additions to the last digit); here it is ride_sums' own, in the
+# same hash aggregation, as 26236d1's. What is left out is exactly what needs reading order:
+# the training figures.
 SUMS_ONLY = """
 WITH rides AS (
     SELECT ride_id, bike_serial, user_id, host, started_at, ended_at, rider_gender, rider_age
     FROM daily.ride
     WHERE ride_id = ANY(%(rides)s) AND ended_at IS NOT NULL FOR UPDATE
 ), s AS (
-    SELECT x.ride_id,
-           count(*) AS readings,
-           count(*) FILTER (WHERE x.heart_rate > 0) AS heart_rate_readings,
-           sum(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_sum,
-           min(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_min,
-           max(x.heart_rate) FILTER (WHERE x.heart_rate > 0) AS heart_rate_max,
-           count(x.power) AS power_readings, sum(x.power) AS power_sum,
-           max(x.power) AS power_max,
-           count(x.rpm) AS rpm_readings, sum(x.rpm) AS rpm_sum, max(x.rpm) AS rpm_max,
-           count(x.resistance) AS resistance_readings, sum(x.resistance) AS resistance_sum,
-           max(x.resistance) AS resistance_max,
-           max(x.at) AS last_at
-    FROM daily.reading x
-    WHERE x.ride_id = ANY(%(rides)s) AND x.at >= %(lower)s AND x.at <= %(upper)s
-    GROUP BY x.ride_id
+    SELECT * FROM daily.ride_sums(
+        %(rides)s::bigint[],
+        array_fill(%(lower)s::timestamptz, ARRAY[cardinality(%(rides)s::bigint[])]),
+        %(lower)s, %(upper)s)
 ), a AS (
     SELECT al.ride_id,
            count(*) FILTER (WHERE al.kind = 'high') AS high,

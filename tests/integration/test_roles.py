@@ -214,9 +214,12 @@ WHERE has_schema_privilege(%(login)s, s, p.priv)
 """
 TABLE = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 TSTZ = "timestamp with time zone"
-# a ride's figures, defined once (migration 0011; 0013 drops its plpgsql helper): each login
-# that reads rides calls it
-RIDE_FIGURES = (f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})",)
+# a ride's figures, defined once (migration 0011; 0013 drops its plpgsql helper; 0024 takes
+# the sums apart, which the dashboard's tallies call too): each login that reads rides calls it
+RIDE_FIGURES = (
+    f"daily.ride_figures(bigint[],{TSTZ},{TSTZ})",
+    f"daily.ride_sums(bigint[],{TSTZ}[],{TSTZ},{TSTZ})",  # the sums it is built on (0024)
+)
 
 
 def whole(*tables: str, privileges: tuple[str, ...] = TABLE) -> set[str]:

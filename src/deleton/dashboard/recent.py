@@ -3,8 +3,9 @@ started in the last 12 hours, refreshed once per interval however many screens w
 (through ``deleton.cached.SharedView``).
 
 Each refresh reads only readings newer than what it has already counted: each ride's sums and
-counts come from ``daily.ride_figures`` (the one definition of a ride's figures) over its
-readings since the last one counted, and merge with what was counted before. A ride's first
+counts come from ``daily.ride_sums`` (the sums the one definition of a ride's figures,
+``daily.ride_figures``, is built on; migration 0024) over its readings since the last one
+counted, and merge with what was counted before. A ride's first
 count starts where its readings may start (its start less the reading window), as its
 summary's does; its tally is final once the ride was seen closed before counting, and a ride
 whose detail has left ``daily`` brings the sums its summary keeps.

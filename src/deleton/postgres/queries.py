@@ -282,20 +282,16 @@ def rides_since(conn: Connection, since: int) -> list[RideFacts]:
     return facts
 
 
-# A ride's tally is five of daily.ride_figures' own sums and counts (readings, power_sum,
-# power_readings, resistance_sum, resistance_readings) and its newest reading, each ride from
-# a point of its own. ride_figures takes one lower bound for all its rides and computes every
-# training figure besides (windows over each ride's readings): called once per ride, 50,000
-# riding bikes cost seconds a refresh. So the tally is taken here in one pass over every ride,
-# and tests/integration/test_dashboard_data.py holds it to ride_figures on the same rides.
+# A ride's tally is five of daily.ride_sums' sums and counts (readings, power_sum,
+# power_readings, resistance_sum, resistance_readings) and its newest reading: the sums
+# daily.ride_figures is built on (migration 0024), each ride from a point of its own. Not
+# ride_figures itself: it takes one lower bound for all its rides and computes every training
+# figure besides (windows over each ride's readings), seconds a refresh at 50,000 riding.
+# The aggregates not selected here are never computed (the function is inlined).
 _TALLIES = """
-SELECT m.ride_id, count(*) AS readings, sum(x.power) AS power_sum,
-       count(x.power) AS power_readings, sum(x.resistance) AS resistance_sum,
-       count(x.resistance) AS resistance_readings, max(x.at) AS last_at
-FROM unnest(%(rides)s::bigint[], %(firsts)s::timestamptz[]) AS m(ride_id, first)
-JOIN daily.reading x ON x.ride_id = m.ride_id AND x.at >= m.first
-WHERE x.at >= %(lower)s
-GROUP BY m.ride_id
+SELECT ride_id, readings, power_sum, power_readings, resistance_sum, resistance_readings,
+       last_at
+FROM daily.ride_sums(%(rides)s::bigint[], %(firsts)s::timestamptz[], %(lower)s, 'infinity')
 """
 
 
