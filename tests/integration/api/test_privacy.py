@@ -223,13 +223,14 @@ def traces_of_strings(ride: Ride) -> set[str]:
     return {address.street, address.postcode, f"{address.house} {address.street}"}
 
 
-# Every row of every table of both schemas (and public) as text: its text and JSON columns
-# as they are, its bytea columns as escaped text (a dead letter's value, a checkpoint).
+# Every row of every table of our schemas (daily, historical, keeper: the audit, the keys, the
+# dashboard's accounts; and public) as text: its text and JSON columns as they are, its bytea
+# columns as escaped text (a dead letter's value, a checkpoint).
 SCANNABLE = """
 SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE n.nspname IN ('daily', 'historical', 'public') AND c.relkind IN ('r', 'p')
+WHERE n.nspname IN ('daily', 'historical', 'keeper', 'public') AND c.relkind IN ('r', 'p')
   AND NOT c.relispartition
   AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'json'::regtype, 'jsonb'::regtype,
                      'bytea'::regtype, 'text[]'::regtype, 'name'::regtype)
