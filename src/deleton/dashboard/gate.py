@@ -43,10 +43,15 @@ class Gate:
     screen_secret: bytes | None
     connect: Connect
     pepper: bytes | None = None  # the key passwords are peppered with; None: passwords are off
+    # when a session began (kept in its cookie, judged against its lifetime) and the address
+    # throttle's times: seconds since the epoch
     wall: Callable[[], float] = time.time
+    # when each state in ``_known`` was learnt, for its age: a wall clock set back an hour
+    # would trust it an hour longer (a removed account's role among it)
+    clock: Callable[[], float] = time.monotonic
     recheck: float = RECHECK_SECONDS  # seconds a session's or a screen's state is trusted
     throttle: Throttle = field(default_factory=Throttle)
-    _known: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)
+    _known: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)  # by clock
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -81,7 +86,7 @@ class Gate:
         return role is _UNKNOWN or role == viewer.role
 
     def _current(self, key: tuple[str, ...], query: Callable[[Any], Any]) -> Any:
-        now = self.wall()
+        now = self.clock()
         known = self._known.get(key)
         if known is not None and now - known[1] < self.recheck:
             return known[0]
@@ -93,6 +98,11 @@ class Gate:
             log.warning("cannot check a session against the database: %s", exc)
             value = _UNKNOWN if known is None else known[0]
         with self._lock:
+            newer = self._known.get(key)
+            if newer is not None and newer[1] >= now:
+                # learnt while this check was asking (a sign-out here): the newer wins, or a
+                # check begun before it would bring the signed-out session back
+                return newer[0]
             if len(self._known) > 10_000:
                 self._known.clear()  # a bound, not a policy: all are asked again
             self._known[key] = (value, now)
@@ -189,8 +199,9 @@ class Gate:
         if not viewer.session:
             return
         log.info("%s signed out", who(viewer))
+        key = ("session", viewer.session)
         with self._lock:
-            self._known[("session", viewer.session)] = (None, self.wall())
+            self._known[key] = (None, self.clock())
         try:
             run_query(
                 self.connect,
@@ -199,6 +210,10 @@ class Gate:
             )
         except DeletonError as exc:
             log.warning("a session could not be ended in the database: %s", exc)
+        with self._lock:
+            # again once the database has it: a check begun before it ended there may have
+            # read the old role, and this stamp, later than that check's start, outranks it
+            self._known[key] = (None, self.clock())
 
     @property
     def passwords(self) -> bool:
@@ -231,7 +246,7 @@ class Gate:
             lambda conn: accounts.screen_generation(conn, grant.kind, grant.target),
         )
         with self._lock:
-            self._known[("screen", grant.kind, grant.target)] = (current, self.wall())
+            self._known[("screen", grant.kind, grant.target)] = (current, self.clock())
         if current != grant.generation:
             log.info("a revoked %s screen link was refused", grant.kind)
             return None
