@@ -19,6 +19,15 @@ from ..settings import Settings
 LOCAL_ADMIN = "admin"  # the account `deleton up` makes and prints a sign-in link for
 
 
+def _recheck(settings: Settings) -> str:
+    """How soon the dashboards notice a session ended: each by its own DELETON_SESSION_RECHECK,
+    which this command can only assume is the same as its own."""
+    default = f"{access.RECHECK_SECONDS:g} s unless set"
+    if settings.session_recheck == access.RECHECK_SECONDS:
+        return f"DELETON_SESSION_RECHECK ({default})"
+    return f"DELETON_SESSION_RECHECK ({default}; {settings.session_recheck:g} s here)"
+
+
 def _database(settings: Settings) -> Database:
     return migrated(settings.database("operator"))
 
@@ -52,8 +61,8 @@ def users(
             return _refuse(f"no account {name}, and no session under that name")
         what = f"removed {name}" if removed else f"no account {name}"
         print(
-            f"{what}; ended {ended} session(s) under that name: every dashboard notices within"
-            f" {settings.session_recheck:g} s",
+            f"{what}; ended {ended} session(s) under that name: each dashboard notices within"
+            f" its own {_recheck(settings)}",
             file=sys.stderr,
         )
         return 0
@@ -65,8 +74,8 @@ def users(
             return _refuse(f"no account {name}")
         how = "by password or link" if hashed else f"by link only: deleton login-link {name}"
         print(
-            f"{name} now signs in {how}; its sessions end (every dashboard notices within"
-            f" {settings.session_recheck:g} s)",
+            f"{name} now signs in {how}; its sessions end (each dashboard notices within its"
+            f" own {_recheck(settings)})",
             file=sys.stderr,
         )
         return 0
