@@ -450,7 +450,8 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
                 "SELECT ride_id, started_at FROM daily.ride WHERE ended_at IS NULL")]  # fmt: skip
         second = first_second
         idle = 3600 * 10**6
-        kept = getattr(queries, "FleetSnapshot", None)
+        # FleetSnapshot at the commits before its rename; neither before migration 0023
+        kept = getattr(queries, "FleetReader", None) or getattr(queries, "FleetSnapshot", None)
         snapshot = kept() if kept is not None else None
 
         def next_second() -> None:

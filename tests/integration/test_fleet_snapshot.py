@@ -52,7 +52,7 @@ def test_the_fleet_kept_from_what_changed_equals_the_fleet_read_whole(
 ) -> None:
     lines = simulated(db, tmp_path / "fleet.jsonl", 30, 11, 900).read_bytes().splitlines(True)
     dump = tmp_path / "part.jsonl"
-    snapshot = queries.FleetSnapshot(resync=1000)  # never a whole read after the first
+    snapshot = queries.FleetReader(resync=1000)  # never a whole read after the first
     seen_ended = seen_changed = 0
     with psycopg.connect(db, autocommit=True) as conn:
         before: set[OpenRide] = set()
@@ -85,7 +85,7 @@ def test_a_write_committed_after_a_read_is_seen_by_the_next_whatever_its_id(db: 
     def reading(ride_id: int, second: int) -> ReadingRow:
         return ReadingRow(ride_id, at + second * 10**6, float(second), 40, 120 + second, 80, 150.0)
 
-    snapshot = queries.FleetSnapshot(resync=1000)
+    snapshot = queries.FleetReader(resync=1000)
     with (
         psycopg.connect(db, autocommit=True) as reader,
         psycopg.connect(db) as older,
@@ -125,7 +125,7 @@ def test_a_row_gone_unseen_leaves_at_the_next_whole_read(db: str) -> None:
     start = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
     execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES"
                 " (1, 'SN1', %(t)s), (2, 'SN2', %(t)s)", {"t": start})  # fmt: skip
-    snapshot = queries.FleetSnapshot(resync=3)
+    snapshot = queries.FleetReader(resync=3)
     with psycopg.connect(db, autocommit=True) as reader:
         assert {ride.bike_serial for ride in snapshot.read(reader)} == {"SN1", "SN2"}  # whole
         execute(db, "DELETE FROM daily.ride WHERE ride_id = 2")

@@ -137,14 +137,14 @@ def ride_points(
 
 def open_rides(conn: Connection) -> list[OpenRide]:
     """Every bike's newest ride if it is open, with its newest reading: read whole from
-    ``daily.bike_latest`` (migration 0023). ``FleetSnapshot`` reads only what changed."""
-    return FleetSnapshot().read(conn)
+    ``daily.bike_latest`` (migration 0023). ``FleetReader`` reads only what changed."""
+    return FleetReader().read(conn)
 
 
 # What the fleet reads of each bike whose row changed since the mark (all of them without
 # one), with the mark for next time: the oldest transaction still running as the statement
 # began. The LEFT JOIN gives the mark even when nothing changed. The reading's columns come
-# in LatestReading's order (FleetSnapshot.read unpacks them by position). Times come as µs
+# in LatestReading's order (FleetReader.read unpacks them by position). Times come as µs
 # since the epoch, counted by the server: at 50,000 bikes a second, Python's datetimes cost
 # more than the read.
 _CHANGED = """
@@ -163,10 +163,11 @@ WHERE r.ride_id = ANY(%s)
 """
 
 
-class FleetSnapshot:
-    """Every bike's newest ride while it is open, with its newest reading, kept up to date by
-    reading only the bikes whose row of ``daily.bike_latest`` changed since the last read
-    (migration 0023 says why none is missed), and the rider of each ride once. The cost of a
+class FleetReader:
+    """Reads the fleet's snapshots (the fleet as one read finds it): every bike's newest ride
+    while it is open, with its newest reading, kept up to date by reading only the bikes
+    whose row of ``daily.bike_latest`` changed since the last read (migration 0023 says why
+    none is missed), and the rider of each ride once. The cost of a
     read follows what changed, not the size of the fleet or of the tables.
 
     Every ``resync`` reads, it reads every row afresh instead: a row gone without its change
@@ -221,13 +222,13 @@ def shared_fleet(
 ) -> SharedView[FleetStatus]:
     """The fleet as every dashboard screen and API client of a process sees it: rebuilt in the
     background at most every ``FLEET_MAX_AGE`` seconds, as of ``wall`` (seconds), from one
-    ``FleetSnapshot``."""
-    snapshot = FleetSnapshot()
+    ``FleetReader``."""
+    reader = FleetReader()
 
     def build() -> FleetStatus:
         now = int(wall() * 1_000_000)
         return run_query(
-            connect, "the fleet", lambda c: FleetStatus(snapshot.read(c), now, idle_timeout_us)
+            connect, "the fleet", lambda c: FleetStatus(reader.read(c), now, idle_timeout_us)
         )
 
     return SharedView(build, FLEET_MAX_AGE, background=True)
