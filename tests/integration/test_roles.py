@@ -1232,6 +1232,52 @@ HUNG = {
 }
 
 
+# A review's attack (the ninth): code of the writer's that a migration runs, here a row
+# security policy on daily.ride read by 0023's fill, leaves the writer's role for the
+# session's own: the administrator's, when db init runs as one.
+ESCAPE = """
+CREATE FUNCTION daily.ride_visible(bigint) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    IF session_user <> current_user THEN
+        RESET ROLE;
+        SET LOCAL ROLE deleton_keeper;
+        INSERT INTO keeper.api_key (name, key_sha256, scopes)
+        VALUES ('backdoor', sha256('k'::bytea), ARRAY['read', 'personal', 'erase']);
+        RESET ROLE;
+        GRANT deleton_keeper TO deleton_writer_login;
+    END IF;
+    RETURN true;
+END $f$;
+ALTER TABLE daily.ride ENABLE ROW LEVEL SECURITY;
+ALTER TABLE daily.ride FORCE ROW LEVEL SECURITY;
+CREATE POLICY everyone ON daily.ride USING (daily.ride_visible(ride_id));
+INSERT INTO daily.ride (bike_serial, started_at) VALUES ('SN0001', now());
+"""
+
+
+def test_what_the_writer_planted_for_a_migration_to_run_never_acts_as_the_administrator(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migrations the writer may apply ran under SET ROLE deleton_writer, which anything of
+    the writer's they ran could undo with RESET ROLE (ninth review, High: a key of every
+    scope minted, the writer's login made a keeper). They run inside a definer function of
+    the writer's now, where PostgreSQL refuses any change of role: the upgrade stops, names
+    the cause and keeps none of its migrations; nothing was minted or granted."""
+    urls = _released(db, "0022_ride_figures_sums_apart", monkeypatch)
+    execute(urls["writer"], ESCAPE)
+    with psycopg.connect(db, autocommit=True) as conn:
+        with pytest.raises(TerminalError, match="tried to change its role"):
+            schema.init(conn)
+        versions = [v for (v,) in conn.execute("SELECT version FROM public.deleton_migration")]
+        assert max(versions) == "0022_ride_figures_sums_apart"
+        assert scalar(db, "SELECT count(*) FROM keeper.api_key WHERE name = 'backdoor'") == 0
+        assert not scalar(db, "SELECT pg_has_role('deleton_writer_login', 'deleton_keeper',"
+                              " 'MEMBER')")  # fmt: skip
+        conn.execute("DROP POLICY everyone ON daily.ride;"
+                     " ALTER TABLE daily.ride DISABLE ROW LEVEL SECURITY")  # fmt: skip
+        assert schema.init(conn)[-1] == schema.migrations()[-1][0]
+
+
 @pytest.mark.parametrize("kind", list(HUNG))
 def test_what_the_writer_hung_on_its_tables_before_the_keeper_took_them_stops_the_upgrade(
     db: str, monkeypatch: pytest.MonkeyPatch, kind: str

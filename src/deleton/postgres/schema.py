@@ -285,6 +285,41 @@ def guard_migrations(conn: psycopg.Connection[Any]) -> list[str]:
     return forged
 
 
+# A migration the writer may apply runs inside a function the writer defines (SECURITY
+# DEFINER, in this session's own pg_temp, where no other login reaches), not under SET ROLE.
+# Whatever it runs of the writer's (a policy on a table it reads, a trigger, a function)
+# could otherwise RESET ROLE and act as the session's login: the administrator, when db init
+# runs as one (a review's attack: a policy on daily.ride, run by 0023's fill, minted a key of
+# every scope and made the writer's login a keeper). Within a definer function PostgreSQL
+# refuses every SET or RESET of the role, so the writer's code stays the writer's.
+_AS_WRITER = """
+CREATE FUNCTION pg_temp.deleton_apply_as_writer(p_sql text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    EXECUTE p_sql;
+END $$
+"""
+
+
+def _apply_as_writer(conn: psycopg.Connection[Any], migration: str) -> None:
+    """Run ``migration`` as ``deleton_writer`` (which owns what it makes), with no way back to
+    the session's own role for anything it runs."""
+    if _scalar(conn, "SELECT to_regprocedure('pg_temp.deleton_apply_as_writer(text)')") is None:
+        conn.execute(_AS_WRITER)
+        conn.execute("ALTER FUNCTION pg_temp.deleton_apply_as_writer(text) OWNER TO deleton_writer")
+    try:
+        conn.execute("SELECT pg_temp.deleton_apply_as_writer(%s)", [migration])
+    except psycopg.errors.InsufficientPrivilege as e:
+        if "within security-definer function" not in str(e):
+            raise
+        raise TerminalError(
+            "a migration ran code of the writer's that tried to change its role (a row security"
+            " policy, rule, trigger or function in daily or historical that no migration made?):"
+            " the writer's login may have been used to plant it. Find it (pg_policy, pg_trigger,"
+            " pg_rewrite, the schemas' functions), drop it, then run `deleton db init` again"
+        ) from None
+
+
 def init(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply the migrations not yet applied; return their versions. Idempotent.
 
@@ -309,8 +344,13 @@ def init(conn: psycopg.Connection[Any]) -> list[str]:
                 continue
             log.info("applying migration %s", version)
             if version > ROLES and _scalar(conn, _ACTS_AS_WRITER):
-                conn.execute("SET LOCAL ROLE deleton_writer")
-            conn.execute(sql.encode())
+                if needs_administrator(sql):
+                    conn.execute("SET LOCAL ROLE deleton_writer")  # its RESET ROLE leaves it
+                    conn.execute(sql.encode())
+                else:
+                    _apply_as_writer(conn, sql)
+            else:
+                conn.execute(sql.encode())
             conn.execute("INSERT INTO public.deleton_migration (version) VALUES (%s)", [version])
             applied.append(version)
         if _scalar(conn, "SELECT to_regnamespace('keeper')") is not None:
