@@ -83,7 +83,6 @@ from benchmarks.record import (  # noqa: E402
 from deleton.core.fleet_status import FleetStatus  # noqa: E402
 from deleton.core.records import from_datetime  # noqa: E402
 from deleton.dashboard import views  # noqa: E402
-from deleton.dashboard.recent import RecentRides  # noqa: E402
 from deleton.postgres import queries, schema  # noqa: E402
 from deleton.postgres.connection import embedded_url  # noqa: E402
 from tests.harness.services import value  # noqa: E402
@@ -230,6 +229,8 @@ def measure(url: str, runs: int) -> dict[str, dict[str, float]]:
     with ConnectionPool(url, min_size=2, kwargs={"autocommit": True}) as pool:
         sources = views.DashboardData.over(pool.connection, 3600 * 10**6)
         sources.warm().join()  # the first 12-hour view is built once per process
+        from deleton.dashboard.recent import RecentRides  # not in --http's baseline
+
         recent = RecentRides(pool.connection)
         recent.refresh()
         serial = "SN00007"
@@ -392,8 +393,10 @@ def http_ab(active: int, rounds: int, runs: int, baseline: str) -> None:
             env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}"}
             done = subprocess.run(
                 [sys.executable, __file__, "--http-round", url, "--runs", str(runs)],
-                env=env, check=True, capture_output=True, text=True,
+                env=env, capture_output=True, text=True,
             )  # fmt: skip
+            if done.returncode != 0:  # say why: its output is captured
+                raise SystemExit(f"the {variant} round failed:\n{done.stderr[-3000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
             assert result["signed_in"] == (variant == "after"), variant
             for name in ("ride tick", "fleet"):
@@ -483,6 +486,8 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             update = views.ride_update(sources, state)
             state = update.state
             return update.values()
+
+        from deleton.dashboard.recent import RecentRides  # not in --http's baseline
 
         recent = RecentRides(pool.connection)
         recent.refresh()
