@@ -169,6 +169,38 @@ def test_removing_a_name_ends_its_sessions_whoever_vouched_for_it(
     assert again.returncode == 1 and b"no account oscar" in again.stderr
 
 
+def test_removing_a_name_only_an_identity_provider_gives_ends_its_session(
+    world: World, idp: IdentityProvider
+) -> None:
+    # security review (Medium): `users remove` refused every name `users add` would (an
+    # account's: 1 to 64 of [A-Za-z0-9._@-]), yet a provider's person goes by any 1 to 200
+    # characters, so someone dismissed kept their session for DELETON_SESSION_LIFETIME
+    app, gate = oidc_app(world, idp)
+    gate.recheck = 0.0
+    name = "o'brien+gym@corp.example"
+    long_name = "Alice Smith of the Corporate Wellness Programme " * 5  # 240 characters
+    people = []
+    for sub, username in (("u-10", name), ("u-11", long_name)):
+        idp.person = {"sub": sub, "preferred_username": username, "groups": ["deleton-staff"]}
+        person = app.server.test_client()
+        assert oidc_sign_in(person, "/fleet").status_code == 303
+        assert update(person, dash_calls.fleet_tick())[0] == 200
+        people.append(person)
+    env = env_for(world.admin)
+    removed = run_deleton("users", "remove", name, env=env)
+    assert removed.returncode == 0 and b"ended 1 session" in removed.stderr, removed.stderr
+    assert update(people[0], dash_calls.fleet_tick())[0] == 401
+    # a session keeps the first 200 characters of a longer name: the whole is refused, saying so
+    whole = run_deleton("users", "remove", long_name, env=env)
+    assert whole.returncode == 1 and b"first 200" in whole.stderr, whole.stderr
+    assert update(people[1], dash_calls.fleet_tick())[0] == 200
+    removed = run_deleton("users", "remove", long_name[:200], env=env)
+    assert removed.returncode == 0 and b"ended 1 session" in removed.stderr, removed.stderr
+    assert update(people[1], dash_calls.fleet_tick())[0] == 401
+    empty = run_deleton("users", "remove", "", env=env)
+    assert empty.returncode == 1 and b"1 to 200 characters" in empty.stderr, empty.stderr
+
+
 def test_the_load_balancers_header_is_read_afresh_at_each_page_load(
     world: World, alb_keys: tuple[AlbKeys, str]
 ) -> None:

@@ -22,9 +22,11 @@ from deleton.core.access import (
     ScreenGrant,
     Throttle,
     Viewer,
+    identity_name,
     role_from_groups,
     session_of,
     valid_account_name,
+    valid_identity_name,
     valid_serial,
     viewer_from,
 )
@@ -129,6 +131,18 @@ def test_names_and_serials_are_safe_in_urls_logs_and_shells() -> None:
     assert valid_account_name("ada.lovelace@gym-1") and valid_serial("SN0000")
     for bad in ("", "-rf", "a b", "a/b", "x" * 65, "ada;", "é"):
         assert not valid_account_name(bad) and not valid_serial(bad), bad
+
+
+def test_a_person_from_an_identity_provider_goes_by_any_name_a_session_can_hold() -> None:
+    """`users remove` takes any name sign-in can give (security review, Medium): an identity
+    provider's preferred_username, else email, else sub, of any characters, its first 200."""
+    for name in ("o'brien+gym@corp.example", "Alice Smith", "x" * 200, "ada"):
+        assert valid_identity_name(name) and identity_name({"preferred_username": name}) == name
+    assert identity_name({"sub": "u-1", "email": "", "preferred_username": None}) == "u-1"
+    assert identity_name({"sub": "u-1", "email": "e@x.example"}) == "e@x.example"
+    assert identity_name({"preferred_username": "y" * 250}) == "y" * 200
+    assert identity_name({}) == "" and not valid_identity_name("")
+    assert not valid_identity_name("y" * 201)
 
 
 def test_failures_are_free_then_each_waits_twice_as_long_then_forgotten() -> None:

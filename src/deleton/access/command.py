@@ -49,11 +49,14 @@ def users(
             print(f"{account.name}\t{account.role}\t{how}\t{account.created_at:%Y-%m-%d}")
         return 0
     assert name is not None
-    if not access.valid_account_name(name):
-        return _refuse(
-            "a name is 1 to 64 letters, digits and ._@-, starting with a letter or digit"
-        )
     if action == "remove":
+        # any name a session may go by: an identity provider's person's is any characters
+        if not access.valid_identity_name(name):
+            return _refuse(
+                f"a name is 1 to {access.IDENTITY_NAME_LENGTH} characters (a session from an"
+                f" identity provider goes by the first {access.IDENTITY_NAME_LENGTH} of the"
+                " name it gives)"
+            )
         removed, ended = database.run(
             "the account", lambda conn: accounts.remove_account(conn, name)
         )
@@ -66,6 +69,10 @@ def users(
             file=sys.stderr,
         )
         return 0
+    if not access.valid_account_name(name):
+        return _refuse(
+            "a name is 1 to 64 letters, digits and ._@-, starting with a letter or digit"
+        )
     if action == "password":
         hashed = _password_hash(settings) if password_stdin else None
         if password_stdin and hashed is None:

@@ -50,6 +50,25 @@ def valid_account_name(name: str) -> bool:
     return _ACCOUNT_NAME.fullmatch(name) is not None
 
 
+# how much of the name an identity provider (or the load balancer) gives a person their session
+# keeps: keeper.dashboard_session holds 1 to 200 characters
+IDENTITY_NAME_LENGTH = 200
+
+
+def identity_name(claims: Mapping[str, Any]) -> str:
+    """The name a person an identity provider vouched for goes by: their
+    ``preferred_username``, else ``email``, else ``sub``, any characters, its first
+    ``IDENTITY_NAME_LENGTH``; ``""`` when the claims hold none."""
+    name = next((claims[k] for k in ("preferred_username", "email", "sub") if claims.get(k)), "")
+    return str(name)[:IDENTITY_NAME_LENGTH]
+
+
+def valid_identity_name(name: str) -> bool:
+    """Whether ``identity_name`` could give ``name`` (so a session may go by it): 1 to
+    ``IDENTITY_NAME_LENGTH`` characters, any. Every account's name is one."""
+    return 0 < len(name) <= IDENTITY_NAME_LENGTH
+
+
 def valid_serial(serial: str) -> bool:
     """A bike serial as the bikes send it (``SN0000``), or a leaderboard's name."""
     return _SERIAL.fullmatch(serial) is not None

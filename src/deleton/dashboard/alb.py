@@ -33,7 +33,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
-from ..core.access import Viewer, role_from_groups
+from ..core.access import Viewer, identity_name, role_from_groups
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,7 @@ class AlbIdentity:
         if role is None:
             log.warning("load balancer identity refused: not in deleton-staff or deleton-admin")
             return None
-        name = next(
-            (claims[k] for k in ("preferred_username", "email", "sub") if claims.get(k)), ""
-        )
-        return Viewer(role, str(name)[:200], "alb", self.wall())
+        return Viewer(role, identity_name(claims), "alb", self.wall())
 
     def _verified(self, token: str) -> dict[str, Any]:
         if len(token) > 16_384:

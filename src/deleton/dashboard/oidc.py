@@ -22,7 +22,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import Flask, session
 from joserfc.errors import JoseError
 
-from ..core.access import Viewer, role_from_groups
+from ..core.access import Viewer, identity_name, role_from_groups
 from ..credentials.config import AccessConfig
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,7 @@ class OidcSignIn:
                 "Your account is in neither deleton-staff nor deleton-admin, so it may not "
                 "see riders. Ask your administrator."
             )
-        name = next(
-            (claims[k] for k in ("preferred_username", "email", "sub") if claims.get(k)), ""
-        )
-        return Viewer(role, str(name)[:200], "oidc", self.wall())
+        return Viewer(role, identity_name(claims), "oidc", self.wall())
 
 
 def _why(exc: Exception) -> str:
