@@ -123,7 +123,8 @@ def _record(row: dict[str, Any]) -> RideRecord:
 def ride(conn: Connection, ride_id: int, reading_window: dt.timedelta) -> RideRecord | None:
     """The ride ``ride_id`` with its figures, or ``None`` if there is none: a summarised ride
     straight from ``historical.ride``, a ride in ``daily`` from its readings between its
-    start less ``reading_window`` and its end (``figures.read``: those hours only)."""
+    start less ``reading_window`` and its end (``figures.read``: those hours only, planned
+    once per connection)."""
     for _ in range(2):  # once more if it moved to historical between the two reads
         with conn.cursor(row_factory=class_row(_Ride)) as cur:
             found = cur.execute(_RIDE, {"ride": ride_id}).fetchone()
@@ -134,7 +135,7 @@ def ride(conn: Connection, ride_id: int, reading_window: dt.timedelta) -> RideRe
                 summary = cur.execute(_SUMMARY, [ride_id]).fetchone()
         else:
             lower, upper = figures.bounds(found.started_at, found.ended_at, reading_window)
-            rows = figures.read(conn, [ride_id], lower, upper, dict_row, FIGURES)
+            rows = figures.read(conn, [ride_id], lower, upper, dict_row, FIGURES, generic=True)
             summary = rows[0] if rows else None
         if summary is not None:
             return found.record(summary)

@@ -115,20 +115,23 @@ def test_a_ride_reads_the_same_from_daily_after_compression_and_through_the_api(
             assert by_function(conn, ride_id, started, None) == before[ride_id]
 
 
-def partitions_in(plan: Any) -> set[str]:
-    """Every table a JSON plan scans, and that no partition was left for the executor to
-    prune (which would mean a plan made over all of them)."""
+def partitions_in(plan: Any, pruned: bool = False) -> set[str]:
+    """Every partition of daily.reading a JSON plan scans, and that the planner left none
+    for the executor to prune (a plan made over all of them), or with ``pruned`` that the
+    executor pruned some as the run started."""
     found: set[str] = set()
+    removed = 0
     nodes = [plan]
     while nodes:
         node = nodes.pop()
         if isinstance(node, list):
             nodes += node
         elif isinstance(node, dict):
-            assert node.get("Subplans Removed", 0) == 0, node
+            removed += node.get("Subplans Removed", 0)
             if "Relation Name" in node:
                 found.add(node["Relation Name"])
             nodes += node.values()
+    assert removed > 0 if pruned else removed == 0, removed
     return {name for name in found if name.startswith("reading_")}
 
 
@@ -166,12 +169,25 @@ def test_a_ride_in_daily_is_read_over_its_own_hours_only_planned_so(scratch: Api
             explain, {"rides": [open_ride], "lower": lower, "upper": upper}, prepare=False
         ).fetchone() or (None,)
         assert partitions_in(plan) == {name for name in every if name >= min(hours(lower, lower))}
-        # the API's own read, however often: planned each time with its bounds, never a
-        # generic plan over every partition
+        # the API's own read, however often: planned once, for any bounds (custom plans
+        # would plan the whole function again each time), and its runs read only the ride's
+        # hours, the rest pruned as each starts
         for _ in range(12):
             assert store.ride(conn, ride_id, WINDOW) is not None
-        statements = [s for (s,) in conn.execute("SELECT statement FROM pg_prepared_statements")]
-        assert statements and not any("ride_figures" in s for s in statements), statements
+        ((name, generic, custom),) = conn.execute(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%%ride_figures%%'"
+        ).fetchall()
+        assert (generic, custom) == (12, 0)
+        lower, upper = figures.bounds(started, ended, WINDOW)
+        with conn.transaction():
+            conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            (run,) = conn.execute(
+                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {}({}, {}, {})").format(
+                    sql.Identifier(name), [ride_id], lower, upper
+                )
+            ).fetchone() or (None,)
+        assert partitions_in(run, pruned=True) == hours(lower, upper) & every
 
 
 # --- the training figures: SQL against core/training.py, the contract, on the same rides -----
