@@ -4,7 +4,8 @@ definition both come from, migration 0011); every rider from ``daily.rider`` if 
 (it is the newer) and ``historical.rider`` if not.
 
 One ride is read cheaply: its summary by key, or, in ``daily``, its figures with its own time
-bounds as values, so that PostgreSQL plans the read over the hours the ride lies in only. Lists
+bounds as values, through a plan the connection keeps (``figures.read``'s generic one), so
+that each read scans the hours the ride lies in only and plans nothing. Lists
 page over the two ride tables' indexes first and only then read the figures of the rides on
 the page through the view ``historical.ride_summary``, so that a page costs what it shows, not
 the day's readings. Personal data (email,
@@ -123,8 +124,8 @@ def _record(row: dict[str, Any]) -> RideRecord:
 def ride(conn: Connection, ride_id: int, reading_window: dt.timedelta) -> RideRecord | None:
     """The ride ``ride_id`` with its figures, or ``None`` if there is none: a summarised ride
     straight from ``historical.ride``, a ride in ``daily`` from its readings between its
-    start less ``reading_window`` and its end (``figures.read``: those hours only, planned
-    once per connection)."""
+    start less ``reading_window`` and its end (``figures.read``: those hours only, through
+    the connection's generic plan)."""
     for _ in range(2):  # once more if it moved to historical between the two reads
         with conn.cursor(row_factory=class_row(_Ride)) as cur:
             found = cur.execute(_RIDE, {"ride": ride_id}).fetchone()

@@ -169,25 +169,35 @@ def test_a_ride_in_daily_is_read_over_its_own_hours_only_planned_so(scratch: Api
             explain, {"rides": [open_ride], "lower": lower, "upper": upper}, prepare=False
         ).fetchone() or (None,)
         assert partitions_in(plan) == {name for name in every if name >= min(hours(lower, lower))}
-        # the API's own read, however often: planned once, for any bounds (custom plans
-        # would plan the whole function again each time), and its runs read only the ride's
-        # hours, the rest pruned as each starts
+        # inside a caller's transaction the API's read leaves no setting behind
+        assert store.ride(conn, ride_id, WINDOW) is not None
+        assert conn.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
+    # the API's own read on its own (autocommit) connection, however often: one plan for any
+    # bounds (custom plans would plan the whole function again each time), whose runs read
+    # only the ride's hours, the rest pruned as each starts; nothing left set after it
+    with psycopg.connect(as_login(url, "api"), autocommit=True) as api:
         for _ in range(12):
-            assert store.ride(conn, ride_id, WINDOW) is not None
-        ((name, generic, custom),) = conn.execute(
+            assert store.ride(api, ride_id, WINDOW) is not None
+            assert store.ride(api, open_ride, WINDOW) is not None
+        assert api.execute("SHOW plan_cache_mode").fetchone() == ("auto",)
+        ((name, generic, custom),) = api.execute(
             "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE '%%ride_figures%%'"
+            " WHERE statement LIKE '%ride_figures%'"
         ).fetchall()
-        assert (generic, custom) == (12, 0)
-        lower, upper = figures.bounds(started, ended, WINDOW)
-        with conn.transaction():
-            conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            (run,) = conn.execute(
-                sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {}({}, {}, {})").format(
-                    sql.Identifier(name), [ride_id], lower, upper
-                )
-            ).fetchone() or (None,)
-        assert partitions_in(run, pruned=True) == hours(lower, upper) & every
+        assert (generic, custom) == (24, 0)
+        for ride, start, end in ((ride_id, started, ended), (open_ride, open_start, None)):
+            lower, upper = figures.bounds(start, end, WINDOW)
+            with api.transaction():
+                api.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+                (run,) = api.execute(
+                    sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {}({}, {}, {})").format(
+                        sql.Identifier(name), [ride], lower, upper
+                    )
+                ).fetchone() or (None,)
+            own = (
+                hours(lower, upper) if end else {n for n in every if n >= min(hours(lower, lower))}
+            )
+            assert partitions_in(run, pruned=True) == own & every
 
 
 # --- the training figures: SQL against core/training.py, the contract, on the same rides -----
