@@ -150,8 +150,44 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
         consumer.close()
 
 
-def raw_consume(bootstrap: str, topic: str, count: int) -> tuple[float, list[Any]]:
-    consumer = Consumer(
+def raw_consume(bootstrap: str, topic: str, count: int) -> float:
+    """Messages/s of a bare consumer reading the whole topic, with deleton's fetch settings:
+    it reads each message's value and counts it, keeping nothing (keeping millions of
+    messages would time the heap and the garbage collector, not the consumer)."""
+    consumer = _consumer(bootstrap)
+    consumer.subscribe([topic])
+    seen = 0
+    first = None
+    while seen < count:
+        batch = consumer.consume(10_000, 1.0)
+        if batch and first is None:
+            first = time.perf_counter()  # from the first message: group joining is not consuming
+        for m in batch:
+            if m.error() is None and m.value() is not None:
+                seen += 1
+    elapsed = time.perf_counter() - (first or time.perf_counter())
+    consumer.close()
+    return count / elapsed
+
+
+def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
+    """Every message of the topic as the source hands them over, untimed: for the warm-up
+    positions and the raw COPY."""
+    consumer = _consumer(bootstrap)
+    consumer.subscribe([topic])
+    kept: list[Any] = []
+    while len(kept) < count:
+        for m in consumer.consume(10_000, 1.0):
+            offset = m.offset()
+            if m.error() is None and offset is not None:
+                # no broker time: the readings raw_copy makes of these do not depend on it
+                kept.append((m.partition(), offset, offset + 1, m.key(), m.value(), None, None))
+    consumer.close()
+    return kept
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"raw-{time.monotonic_ns()}",
@@ -164,22 +200,6 @@ def raw_consume(bootstrap: str, topic: str, count: int) -> tuple[float, list[Any
             "queued.max.messages.kbytes": 32_768,
         }
     )
-    consumer.subscribe([topic])
-    kept: list[Any] = []
-    first = None
-    while len(kept) < count:
-        batch = consumer.consume(10_000, 1.0)
-        if batch and first is None:
-            first = time.perf_counter()  # from the first message: group joining is not consuming
-        for m in batch:
-            offset = m.offset()
-            if m.error() is None and offset is not None:
-                # no broker time: reading it would slow what is timed, and the readings that
-                # raw_copy makes of these do not depend on it
-                kept.append((m.partition(), offset, offset + 1, m.key(), m.value(), None, None))
-    elapsed = time.perf_counter() - (first or time.perf_counter())
-    consumer.close()
-    return count / elapsed, kept
 
 
 def raw_copy(url: str, messages: list[Any]) -> tuple[float, int]:
@@ -229,8 +249,9 @@ def throughput(
     fill = count / (time.perf_counter() - started)
     print(f"filled {topic}: {count} messages at {fill:,.0f}/s", flush=True)
 
-    consume_rate, messages = raw_consume(broker.bootstrap, topic, count)
+    consume_rate = raw_consume(broker.bootstrap, topic, count)
     print(f"raw consume: {consume_rate:,.0f} messages/s", flush=True)
+    messages = read_all(broker.bootstrap, topic, count)
     copy_rate, readings = raw_copy(url, messages)
     per_reading = count / readings
     print(f"raw binary COPY: {copy_rate:,.0f} rows/s = {copy_rate * per_reading:,.0f} messages/s")
