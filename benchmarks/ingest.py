@@ -287,12 +287,16 @@ def throughput(
         rss[p.pid] = peak_rss_mb(p.pid)
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=60)
-    window = finished - (window_start or started)
+    if window_start is None:
+        raise SystemExit("every partition was stored before its warm-up was seen: nothing timed")
+    window = finished - window_start
     rate = timed / window
     slower = min(consume_rate, copy_rate * per_reading)
     result = {
         "messages": count,
         "timed_messages": timed,
+        # from the moment the last partition was past its warm-up to every partition stored
+        "window_s": window,
         "readings": readings,
         "ingest_messages_per_s": rate,
         "ingest_readings_per_s": rate / per_reading,
@@ -309,7 +313,8 @@ def throughput(
         f"ingest ({args.members} member{'s' if args.members > 1 else ''}): {rate:,.0f} messages/s,"
         f" {rate / per_reading:,.0f} readings/s, {rate / consume_rate:.0%} of raw consume"
         f" ({rate / slower:.0%} of the slower limit),"
-        f" peak RSS {max(rss.values()):.0f} MB"
+        f" peak RSS {max(rss.values()):.0f} MB; timed {timed:,} messages in the last"
+        f" {window:.1f} s"
     )
     return result
 

@@ -20,20 +20,21 @@ from .refusals import ErrorReports, terminal, translate
 
 log = logging.getLogger(__name__)
 
-# How the consumer fetches: what a bare consumer of the same topic is measured with too
-# (benchmarks/ingest.py). librdkafka postpones a partition's next fetch by
-# ``fetch.queue.backoff.ms`` (1 s by default) whenever its local queue is over the thresholds
-# below: with that default, a bare consumer of a 50,000-bike topic was held at 375,000 msg/s
-# and needed 16 MB fetches (215 MB of RSS) to get there. A 10 ms backoff keeps the queue
-# topped up from small fetches: 1.26 M msg/s at 4 MB fetches and 86-89 MB of RSS (two rounds,
-# 8 partitions, librdkafka 2.16).
+# How the consumer fetches, and every bare consumer the benchmarks compare ingestion with.
+# librdkafka postpones a partition's next fetch by ``fetch.queue.backoff.ms`` (1 s by default)
+# whenever the local queue is over the thresholds below. With that default a bare consumer of a
+# 50,000-bike topic read 370,000-373,000 msg/s at 16 MB fetches (218-237 MB of RSS) and
+# 114,000 at 4 MB; with a 10 ms backoff it reads 1.19-1.22 M msg/s at 4 MB fetches and 89-92 MB
+# (`python benchmarks/fetch_settings.py`: two rounds, 8 partitions, librdkafka 2.16).
 FETCH: dict[str, int] = {
     "fetch.wait.max.ms": 50,
     "fetch.queue.backoff.ms": 10,
     "max.partition.fetch.bytes": 1_048_576,
     "fetch.max.bytes": 4_194_304,
-    "queued.min.messages": 20_000,  # per partition
-    "queued.max.messages.kbytes": 8_192,  # the whole queue's, for a group member
+    # both thresholds are of the member's whole queue: each partition's fetch is decided by the
+    # length of the one queue all of them feed (rd_kafka_toppar_fetch_decide)
+    "queued.min.messages": 20_000,
+    "queued.max.messages.kbytes": 8_192,
 }
 
 
