@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 # How the consumer fetches, and every bare consumer the benchmarks compare ingestion with.
 # librdkafka postpones a partition's next fetch by ``fetch.queue.backoff.ms`` (1 s by default)
 # whenever the local queue is over the thresholds below. With that default a bare consumer of a
-# 50,000-bike topic read 370,000-373,000 msg/s at 16 MB fetches (218-237 MB of RSS) and
-# 114,000 at 4 MB; with a 10 ms backoff it reads 1.19-1.22 M msg/s at 4 MB fetches and 89-92 MB
-# (`python benchmarks/fetch_settings.py`: two rounds, 8 partitions, librdkafka 2.16).
+# 50,000-bike topic reads about 370,000 msg/s at 16 MB fetches (about 220-240 MB of RSS) and
+# about 115,000 at 4 MB; with a 10 ms backoff, about 1.2 M msg/s at 4 MB fetches and about 90 MB
+# (`python benchmarks/fetch_settings.py`, the README's table; librdkafka 2.16).
 FETCH: dict[str, int] = {
     "fetch.wait.max.ms": 50,
     "fetch.queue.backoff.ms": 10,
