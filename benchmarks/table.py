@@ -49,6 +49,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("fetch-settings", fetch_settings.row),
     ("ab-ingest-file", ab_ingest_file.row),
     ("ab-ingest-file-bike-latest", ab_ingest_file.row),
+    ("ab-ingest-file-2bad716", ab_ingest_file.row),
     ("dashboard", dashboard.row),
     ("dashboard-5000-active", dashboard.row),
     ("dashboard-signin", dashboard.signin_row),
