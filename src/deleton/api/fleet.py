@@ -64,7 +64,7 @@ def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset:
     return (
         Fleet(
             as_of=dt.datetime.fromtimestamp(fleet.now / 1_000_000, dt.UTC),
-            riding=len(fleet.riding),
+            riding=fleet.riding,
             alerting=fleet.counts,
             limit=limit,
             offset=offset,
@@ -122,8 +122,8 @@ def health(asking: Asking) -> Response:
         fleet = data.fleet.get()
     except TransientError:
         fleet = None
-    if fleet is not None and fleet.rides:
-        seen = max(ride.last_seen for ride in fleet.rides) / 1_000_000
+    if fleet is not None and len(fleet.rides):
+        seen = int(fleet.rides.last_seen().max()) / 1_000_000
         newest = max(newest or seen, seen)
     return _health(
         Health(

@@ -136,10 +136,10 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
         if not wanted:
             return no_update
         try:
-            riding = data.fleet.get().rides
+            riding = data.fleet.get().rides.bike_serial.tolist()
         except DeletonError:
             riding = []  # the database is away: any serial typed can still be opened
-        found = [row.bike_serial for row in riding if wanted in row.bike_serial.upper()]
+        found = [serial for serial in riding if wanted in serial.upper()]
         options = sorted(found)[:SEARCH_LIMIT]
         if wanted not in options and not found:
             options.append(wanted)  # any serial may be looked up, riding or not
