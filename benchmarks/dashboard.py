@@ -496,13 +496,16 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             for _ in range(10):
                 next_second()
 
-        return {
+        result = {
             "readings_added_from": first_second,
             SNAPSHOT: timed(runs, lambda: rebuild().counts, next_second),
             "fleet": timed(runs, fleet_callback, fresh_status),
             "ride tick": timed(runs, ride_tick, next_second),
             REFRESH: timed(recent_runs, recent.refresh, ten_seconds),
         }
+        # where the next round's readings start: a reading older than a ride's newest changes
+        # nothing in daily.bike_latest, and a snapshot would then time a read of nothing
+        return {**result, "readings_added_to": second - 1}
 
 
 def live_ab(args: argparse.Namespace) -> None:
@@ -531,7 +534,7 @@ def live_ab(args: argparse.Namespace) -> None:
             if done.returncode:
                 raise SystemExit(f"the {variant} round failed:\n{done.stderr[-3000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            first_second += args.runs + 10 * args.recent_runs + 1
+            first_second = result["readings_added_to"] + 1
             rounds[variant].append(result)
             print(f"round {round_ + 1} {variant:<6} " + "  ".join(
                 f"{name} p50 {result[name]['p50_ms']:.1f} p95 {result[name]['p95_ms']:.1f} ms"
