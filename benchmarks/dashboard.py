@@ -162,7 +162,8 @@ def load_active(conn: psycopg.Connection[Any], active: int) -> None:
     """``active`` open rides with riders, the newest reading a second ago."""
     conn.execute(
         """INSERT INTO daily.rider SELECT g, 'Mx', 'Rider' || g, 'Number' || g,
-               (ARRAY['female','male','other'])[1 + g %% 3], 'female', DATE '1950-01-01' + g %% 18000,
+               (ARRAY['female','male','other'])[1 + g %% 3], 'female',
+               DATE '1950-01-01' + g %% 18000,
                'r' || g || '@example.com', g::text, 'Some Street', 'Town', 'AB1 2CD', 170, 70,
                DATE '2020-01-01', 'direct', now()
            FROM generate_series(1, %s) g""",

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from deleton.core import alerts
 from deleton.core.fleet_status import (
+    NO_AGE,
     SORT_KEYS,
     WORDS,
     BikeStatus,
@@ -52,7 +53,8 @@ ORDERS: dict[str, Any] = {
 
 readings = st.builds(
     LatestReading,
-    at=st.integers(NOW - 2 * IDLE, NOW),
+    # the idle horizon itself, and a µs before it, as often as anywhere else
+    at=st.sampled_from([NOW - IDLE, NOW - IDLE - 1]) | st.integers(NOW - 2 * IDLE, NOW),
     duration=st.none() | st.floats(0, 7200, allow_nan=False),
     heart_rate=st.none() | st.sampled_from([0, 1, 39, 40, 100, 170, 185, 200, 250, 300]),
     power=st.none() | st.floats(0, 1000, allow_nan=False),
@@ -70,9 +72,10 @@ def fleets(draw: st.DrawFn) -> list[OpenRide]:
         OpenRide(
             serial,
             ride_id,
-            draw(st.integers(NOW - 3 * IDLE, NOW)),
+            draw(st.sampled_from([NOW - IDLE, NOW - IDLE - 1]) | st.integers(NOW - 3 * IDLE, NOW)),
             draw(st.none() | st.sampled_from(["Ann", "bob", "Émile", "ann", "Zoë"])),
-            draw(st.none() | st.sampled_from([0, 18, 30, 45, 30, 70, 151, 219, 220, 230])),
+            # a birth date ahead of the ride gives a negative age
+            draw(st.none() | st.sampled_from([-1, -40, 0, 18, 30, 45, 70, 151, 219, 220, 230])),
             draw(st.none() | readings),
         )
         for ride_id, serial in enumerate(serials, start=1)
@@ -109,10 +112,10 @@ def test_the_zones_table_is_fleet_zone_at_every_heart_rate_and_age() -> None:
     import numpy as np
 
     heart_rates = [None, *range(0, 400)]
-    ages = [None, -5, *range(0, 160), 220, 221, 400]
+    ages = [None, -300, -5, -1, *range(0, 160), 220, 221, 400]
     pairs = [(hr, age) for hr in heart_rates for age in ages]
     found = fleet_zones(
         np.array([-1 if hr is None else hr for hr, _ in pairs], dtype=np.int64),
-        np.array([-1 if age is None else age for _, age in pairs], dtype=np.int64),
+        np.array([NO_AGE if age is None else age for _, age in pairs], dtype=np.int64),
     )
     assert [WORDS[i] for i in found] == [fleet_zone(hr, age) for hr, age in pairs]

@@ -14,7 +14,7 @@ fleet is a few array operations; a ``BikeStatus`` is made only for the rows a sc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -29,7 +29,8 @@ NO_CONTACT, NOTHING = "no contact", "–"
 
 # What the columns hold where a value is missing: no reading yet, a null column, an unknown age
 NO_TIME = np.iinfo(np.int64).min  # µs
-MISSING = -1  # heart rate, resistance, rpm, age (none of them is negative)
+MISSING = -1  # heart rate, resistance, rpm: runs of digits on the wire, never negative
+NO_AGE = np.iinfo(np.int64).min  # an age may be negative (a birth date ahead of the ride)
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -55,11 +56,12 @@ def _or_none(value: Any, missing: Any) -> Any:
     return None if value == missing else value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays have no truth value: identity is equality here
 class OpenRides:
     """Every open ride, one a bike, as columns of equal length (entry ``i`` of each is ride
-    ``i``); a missing value is ``NO_TIME``, ``MISSING`` or NaN as its column says. The arrays
-    are the caller's to keep and nobody's to change: one value is shared by every screen."""
+    ``i``); a missing value is ``NO_TIME``, ``MISSING``, ``NO_AGE`` or NaN as its column says.
+    The arrays are read-only from construction: one value is shared by every screen while
+    its reader goes on to the next."""
 
     bike_serial: Texts  # str
     ride_id: Ints
@@ -73,6 +75,10 @@ class OpenRides:
     power: Floats
     resistance: Ints
     rpm: Ints
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            getattr(self, field.name).flags.writeable = False
 
     @classmethod
     def of(cls, rides: Sequence[OpenRide]) -> OpenRides:
@@ -91,7 +97,7 @@ class OpenRides:
             ride_id=np.array([ride.ride_id for ride in rides], dtype=np.int64),
             started_at=np.array([ride.started_at for ride in rides], dtype=np.int64),
             first_name=np.array([ride.first_name for ride in rides], dtype=object),
-            age=ints([ride.age for ride in rides]),
+            age=np.array([NO_AGE if r.age is None else r.age for r in rides], dtype=np.int64),
             at=np.array([r.at for r in latest], dtype=np.int64),
             duration=floats([r.duration for r in latest]),
             heart_rate=ints([r.heart_rate for r in latest]),
@@ -122,7 +128,7 @@ class OpenRides:
             int(self.ride_id[i]),
             int(self.started_at[i]),
             self.first_name[i],
-            _or_none(int(self.age[i]), MISSING),
+            _or_none(int(self.age[i]), NO_AGE),
             latest,
         )
 
@@ -177,27 +183,29 @@ assert all(  # the clipping above holds: nothing changes past the last heart rat
 
 
 def fleet_zones(heart_rate: Ints, age: Ints) -> Ints:
-    """``fleet_zone`` of each (heart rate, age), as indexes into ``WORDS``; ``MISSING`` is
-    None in both."""
-    known = (age >= 0) & (age <= _AGES)
-    rows = np.where(known, age + 1, 0)
+    """``fleet_zone`` of each (heart rate, age), as indexes into ``WORDS``; a heart rate of
+    ``MISSING`` and an age of ``NO_AGE`` are None."""
+    in_table = (age >= 0) & (age <= _AGES)
+    rows = np.where(in_table, age + 1, 0)
     found = _TABLE[rows, np.clip(heart_rate, MISSING, _HEART_RATES) + 1]
-    for i in np.flatnonzero(~known & (age != MISSING)):  # an age past the table: rare
+    for i in np.flatnonzero(~in_table & (age != NO_AGE)):  # an age past the table: rare
         hr = int(heart_rate[i])
         found[i] = WORDS.index(fleet_zone(None if hr == MISSING else hr, int(age[i])))
     return found
 
 
-def ride_seconds(rides: OpenRides, now: int) -> Floats:
-    """``readings.ride_seconds`` of every ride: as its bike reports it, else from its start to
-    its newest reading (to ``now`` before the first)."""
+def seconds_ridden(rides: OpenRides, now: int) -> Floats:
+    """``readings.ride_seconds`` (the rule) of every ride at once: as its bike reports it,
+    else from its start to its newest reading (to ``now`` before the first). A test holds the
+    two together."""
     until = np.where(rides.at == NO_TIME, now, rides.at)
     return np.where(np.isnan(rides.duration), (until - rides.started_at) / 1e6, rides.duration)
 
 
 def efforts(heart_rate: Ints, age: Ints) -> Floats:
     """Each heart rate over its rider's maximum (``alerts.high_limit``); 0 without both."""
-    limit = np.where(age == MISSING, 0, high_limit(age))  # type: ignore[arg-type]
+    known = age != NO_AGE
+    limit = np.where(known, high_limit(np.where(known, age, 0)), 0)  # type: ignore[arg-type]
     return np.divide(np.maximum(heart_rate, 0), limit, out=np.zeros(len(age)), where=limit != 0)
 
 
@@ -228,7 +236,7 @@ class FleetStatus:
         self.rides = rides
         self.now = now
         self._riding = np.flatnonzero(rides.last_seen() >= now - idle_timeout_us)
-        self._seconds = ride_seconds(rides, now)
+        self._seconds = seconds_ridden(rides, now)
         self._zones = fleet_zones(rides.heart_rate, rides.age)
         self._effort = efforts(rides.heart_rate, rides.age)
         self.riding = len(self._riding)  # bikes riding now
