@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dash import ALL, Dash, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from ..core.access import Permission, Viewer
@@ -78,6 +78,14 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
             return func
 
         return register
+
+    def clientside(permission: Permission, function: str, *args: Any) -> None:
+        """``app.clientside_callback`` of ``window.dash_clientside.deleton[function]``
+        (assets/), recorded like the others, though the browser alone runs it."""
+        before = set(app.callback_map)
+        app.clientside_callback(ClientsideFunction("deleton", function), *args)  # type: ignore[no-untyped-call]
+        (key,) = set(app.callback_map) - before
+        policies[key] = permission
 
     def healthz() -> tuple[dict[str, str], int]:
         # for a load balancer or container health check: 200 while the database answers
@@ -203,6 +211,10 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
             return FleetUpdate.unchanged(empty=pages.notice(WAITING))
         stale = staleness(data.fleet, FLEET_FRESH_FOR, "the fleet")
         return fleet_update(shown, column, descending, stale).values()
+
+    # the fleet's rows, drawn from the data update_fleet sends; the output is never changed
+    clientside(Permission.STAFF, "fleetRows", Output("fleet-rows", "className"),
+               Input("fleet-data", "data"))  # fmt: skip
 
     @callback(
         Permission.STAFF,

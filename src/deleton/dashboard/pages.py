@@ -207,6 +207,7 @@ def fleet_page() -> html.Div:
                             ]
                         )
                     ),
+                    # drawn by assets/fleet.js from fleet-data (see there): no children here
                     html.Tbody(id="fleet-rows"),
                 ],
                 id="fleet-table",
@@ -221,6 +222,7 @@ def fleet_page() -> html.Div:
                 ],
                 className="pagers",
             ),
+            dcc.Store(id="fleet-data"),
             dcc.Store(id="fleet-view", data=FLEET_SORT),
             dcc.Store(id="fleet-pages", data=1),
             ticker("fleet", FLEET_TICK_MS),
@@ -229,20 +231,18 @@ def fleet_page() -> html.Div:
     )
 
 
-def fleet_row(row: dict[str, Any]) -> html.Tr:
-    """One bike of the fleet table; every cell links to the bike's ride."""
-    href = f"/bike/{row['bike']}"
-    cells = [
+def fleet_row(row: dict[str, Any]) -> list[str]:
+    """One bike of the fleet table as ``assets/fleet.js`` draws it: where the row links (every
+    cell links to the bike's ride), the row's class (its zone's), then its cells' texts."""
+    return [
+        f"/bike/{row['bike']}",
+        zone_class(row["zone"] if row["zone"] in ZONE_COLOURS else None),
         row["bike"],
         row["rider"],
         row["duration"],
         "–" if row["heart_rate"] is None else str(row["heart_rate"]),
         row["zone"],
     ]
-    return html.Tr(
-        [html.Td(dcc.Link(text, href=href, className="row-link")) for text in cells],
-        className=zone_class(row["zone"] if row["zone"] in ZONE_COLOURS else None),
-    )
 
 
 def _card(label: str, ident: str) -> html.Div:

@@ -97,7 +97,7 @@ class RideUpdate(Update):
 class FleetUpdate(Update):
     """One tick of the fleet page."""
 
-    rows: list[Any]
+    rows: list[list[str]]  # each a ``pages.fleet_row``, drawn in the browser by assets/fleet.js
     summary: list[Any]
     page_label: str
     empty: Any
@@ -106,7 +106,7 @@ class FleetUpdate(Update):
     pages: int
 
     TARGETS: ClassVar[dict[str, Target]] = {
-        "rows": ("fleet-rows", "children"),
+        "rows": ("fleet-data", "data"),
         "summary": ("fleet-summary", "children"),
         "page_label": ("fleet-page-label", "children"),
         "empty": ("fleet-empty", "children"),
