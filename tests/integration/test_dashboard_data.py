@@ -161,9 +161,15 @@ def test_recent_rides_kept_up_to_date_agree_with_a_fresh_count(
     assert rides >= 12  # every bike rode: the sums above are over a real dataset
 
 
-def test_a_rides_tally_is_its_figures_sums_from_any_point(db: str, tmp_path: Path) -> None:
+# read every ride apart (a probe each), as today's default splits them, and all by time
+@pytest.mark.parametrize("tail_us", [-1, queries.TAIL_US, 10**15])
+def test_a_rides_tally_is_its_figures_sums_from_any_point(
+    db: str, tmp_path: Path, tail_us: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The recent view's tallies (``queries.tallies_after``, one pass over every ride) are
-    ``daily.ride_figures``' own sums and counts, over a ride's readings from any point on."""
+    ``daily.ride_figures``' own sums and counts, over a ride's readings from any point on,
+    whether a ride is counted among the tail (by time) or apart (by a probe of its own)."""
+    monkeypatch.setattr(queries, "TAIL_US", tail_us)
     ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 8, 9, 600))
     with psycopg.connect(db, autocommit=True) as conn:
         rides = rows(db, "SELECT ride_id, started_at FROM daily.ride")

@@ -28,14 +28,14 @@ class Tally(NamedTuple):
     last_at: int | None = None  # µs since the epoch of the newest reading counted
 
     def merged(self, other: Tally) -> Tally:
-        last = [t for t in (self.last_at, other.last_at) if t is not None]
+        last, more = self.last_at, other.last_at
         return Tally(
             self.readings + other.readings,
             self.power_sum + other.power_sum,
             self.power_readings + other.power_readings,
             self.resistance_sum + other.resistance_sum,
             self.resistance_readings + other.resistance_readings,
-            max(last) if last else None,
+            more if last is None else last if more is None else max(last, more),
         )
 
 
@@ -75,10 +75,16 @@ def summarise(rides: Iterable[RideFacts]) -> RecentStats:
     count = 0
     riders: dict[int, RideFacts] = {}
     seconds: dict[str, float] = {}
-    total = Tally()
+    # the sums Tally.merged would give, kept as plain numbers: a refresh sums 50,000 rides
+    power_sum = resistance_sum = 0.0
+    power_readings = resistance_readings = 0
     for ride in rides:
         count += 1
-        total = total.merged(ride.tally)
+        tally = ride.tally
+        power_sum += tally.power_sum
+        power_readings += tally.power_readings
+        resistance_sum += tally.resistance_sum
+        resistance_readings += tally.resistance_readings
         gender = ride.gender or UNKNOWN
         seconds[gender] = seconds.get(gender, 0.0) + ride.seconds
         if ride.user_id is not None:
@@ -91,10 +97,8 @@ def summarise(rides: Iterable[RideFacts]) -> RecentStats:
         riders=len(riders),
         riders_by_gender=people.by_gender,
         riders_by_age=people.by_age,
-        energy_kj=total.power_sum / 1000,
-        average_power=total.power_sum / total.power_readings if total.power_readings else None,
-        average_resistance=(
-            total.resistance_sum / total.resistance_readings if total.resistance_readings else None
-        ),
+        energy_kj=power_sum / 1000,
+        average_power=power_sum / power_readings if power_readings else None,
+        average_resistance=resistance_sum / resistance_readings if resistance_readings else None,
         seconds_by_gender=seconds,
     )

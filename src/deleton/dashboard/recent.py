@@ -52,14 +52,16 @@ class RecentRides:
         started = time.monotonic()
         rides = queries.rides_since(conn, now - WINDOW_US)
         known: dict[int, RideFacts] = {}
+        counting: list[tuple[RideFacts, Tally]] = []  # a ride, and its tally counted so far
         marks = []
         for ride in rides:
             seen = self._rides.get(ride.ride_id)
             if ride.tally.readings or ride.ride_id in self._final:  # nothing more to count
                 known[ride.ride_id] = ride if seen is None or ride.tally.readings else seen
                 continue
-            tally = seen.tally if seen is not None else Tally()
-            known[ride.ride_id] = ride._replace(tally=tally)
+            tally = seen.tally if seen is not None else ride.tally
+            known[ride.ride_id] = ride  # its place; its tally is set below
+            counting.append((ride, tally))
             # from the reading after the last one counted (µs are the readings' resolution)
             first = (
                 tally.last_at + 1
@@ -68,12 +70,12 @@ class RecentRides:
             )
             marks.append((ride.ride_id, first))
         fresh = queries.tallies_after(conn, marks)
-        final = set()
-        for ride_id, ride in known.items():
-            if ride_id in fresh:
-                ride = known[ride_id] = ride._replace(tally=ride.tally.merged(fresh[ride_id]))
-            if ride.ended_at is not None:  # closed before we counted: nothing will follow
-                final.add(ride_id)
+        for ride, tally in counting:
+            new = fresh.get(ride.ride_id)
+            # made whole, not by _replace: a refresh makes 50,000 of them
+            known[ride.ride_id] = RideFacts(*ride[:-1], tally if new is None else tally.merged(new))
+        # closed before we counted: nothing will follow
+        final = {ride_id for ride_id, ride in known.items() if ride.ended_at is not None}
         self._rides, self._final = known, final
         log.debug(
             "recent rides: %d rides, %d counted afresh in %.3f s",

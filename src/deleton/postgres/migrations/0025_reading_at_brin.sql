@@ -1,0 +1,16 @@
+-- A block-range index on daily.reading's time, so that a reader after the newest readings of
+-- many rides at once (the dashboard's recent rides: every riding bike's readings since its
+-- last look) reads the few newest blocks of the hour and hashes them by ride, instead of one
+-- probe of (ride_id, at) a ride: at 50,000 riding, ten readings each since the last look,
+-- 2.4 s of probing against 0.8 s by time (EXPLAIN ANALYZE on a two-core machine; Issue 19).
+--
+-- Ingestion writes readings in about time order, so each range of blocks holds a narrow span
+-- of time and the index is a few kilobytes an hour. It costs ingestion next to nothing: a
+-- new block range is not summarised until VACUUM summarises it, and until then every scan
+-- reads it, which is what a reader of the newest readings wants anyway. A COPY of 500,000
+-- readings in time order, into a copy of the table with and without it: 1.7% slower with it,
+-- median of 4 alternating rounds, within their spread.
+--
+-- Needs no administrator: daily's owner, the writer, makes the index on the parent, and
+-- PostgreSQL makes it on every hour's partition, present and future.
+CREATE INDEX reading_at_brin ON daily.reading USING brin (at);
