@@ -161,24 +161,24 @@ def test_recent_rides_kept_up_to_date_agree_with_a_fresh_count(
     assert rides >= 12  # every bike rode: the sums above are over a real dataset
 
 
-# read every ride apart (a probe each), as today's default splits them, and all by time
-@pytest.mark.parametrize("tail_us", [-1, queries.TAIL_US, 10**15])
+# every ride apart (a probe each), all by time, and split at the rides' middle first
+@pytest.mark.parametrize("split", ["apart", "by time", "split"])
 def test_a_rides_tally_is_its_figures_sums_from_any_point(
-    db: str, tmp_path: Path, tail_us: int, monkeypatch: pytest.MonkeyPatch
+    db: str, tmp_path: Path, split: str
 ) -> None:
     """The recent view's tallies (``queries.tallies_after``, one pass over every ride) are
     ``daily.ride_figures``' own sums and counts, over a ride's readings from any point on,
     whether a ride is counted among the tail (by time) or apart (by a probe of its own)."""
-    monkeypatch.setattr(queries, "TAIL_US", tail_us)
     ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 8, 9, 600))
     with psycopg.connect(db, autocommit=True) as conn:
         rides = rows(db, "SELECT ride_id, started_at FROM daily.ride")
         assert len(rides) >= 8
         for cut in (dt.timedelta(0), dt.timedelta(seconds=200), dt.timedelta(hours=2)):
             firsts = {ride: started - WINDOW + cut for ride, started in rides}
-            tallies = queries.tallies_after(
-                conn, [(ride, from_datetime(first)) for ride, first in firsts.items()]
-            )
+            marks = [(ride, from_datetime(first)) for ride, first in firsts.items()]
+            middle = sorted(first for _, first in marks)[len(marks) // 2]
+            tail_from = {"apart": None, "by time": 0, "split": middle}[split]
+            tallies = queries.tallies_after(conn, marks, tail_from)
             expected = {}
             for ride, first in firsts.items():
                 found = figures.read(conn, [ride], first, figures.NO_END, dict_row,

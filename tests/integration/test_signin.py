@@ -221,6 +221,9 @@ def test_staff_sign_in_by_password_and_by_link(world: World, app: Any) -> None:
     assert (reply.status_code, reply.location) == (303, "/fleet")
     status, body = update(staff, dash_calls.fleet_tick())
     assert status == 200 and all(world.riders[bike].split()[0] in body for bike in world.bikes)
+    # the fleet rows' drawing runs in the browser: its key is refused, not a server error
+    drawing = {"output": "fleet-rows.className", "inputs": [], "state": []}
+    assert update(staff, drawing)[0] == 403
     status, body = update(staff, dash_calls.ride_tick(world.bikes[1]))
     assert status == 200 and world.riders[world.bikes[1]] in body
     status, body = update(staff, dash_calls.search("SN"))

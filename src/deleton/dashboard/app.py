@@ -79,13 +79,15 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
 
         return register
 
-    def clientside(permission: Permission, function: str, *args: Any) -> None:
+    browser_only: set[str] = set()
+
+    def clientside(function: str, *args: Any) -> None:
         """``app.clientside_callback`` of ``window.dash_clientside.deleton[function]``
-        (assets/), recorded like the others, though the browser alone runs it."""
+        (assets/): the browser alone runs it, so the door refuses its key to everyone."""
         before = set(app.callback_map)
         app.clientside_callback(ClientsideFunction("deleton", function), *args)  # type: ignore[no-untyped-call]
         (key,) = set(app.callback_map) - before
-        policies[key] = permission
+        browser_only.add(key)
 
     def healthz() -> tuple[dict[str, str], int]:
         # for a load balancer or container health check: 200 while the database answers
@@ -213,8 +215,7 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
         return fleet_update(shown, column, descending, stale).values()
 
     # the fleet's rows, drawn from the data update_fleet sends; the output is never changed
-    clientside(Permission.STAFF, "fleetRows", Output("fleet-rows", "className"),
-               Input("fleet-data", "data"))  # fmt: skip
+    clientside("fleetRows", Output("fleet-rows", "className"), Input("fleet-data", "data"))
 
     @callback(
         Permission.STAFF,
@@ -231,7 +232,7 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
             log.warning("recent rides page: %s", exc)
             return RecentUpdate.unchanged(notice=pages.notice(WAITING))
 
-    unguarded = set(app.callback_map) - set(policies)
+    unguarded = set(app.callback_map) - set(policies) - browser_only
     if unguarded:
         raise RuntimeError(f"callbacks without a permission: {sorted(unguarded)}")
     signin.install(app.server, gate, policies, alb)

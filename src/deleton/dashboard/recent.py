@@ -26,6 +26,10 @@ from ..postgres.figures import WINDOW
 log = logging.getLogger(__name__)
 
 WINDOW_US = 12 * 3600 * 1_000_000
+# A ride followed from refresh to refresh whose next reading to count is within this of the
+# newest such (or of now, if that is ahead: a bike's clock may run fast) is counted among the
+# tail, by one read of the newest readings in time (``queries.tallies_after``).
+TAIL_US = 60 * 1_000_000
 
 
 class RecentRides:
@@ -69,7 +73,10 @@ class RecentRides:
                 else ride.started_at - self._before_start
             )
             marks.append((ride.ride_id, first))
-        fresh = queries.tallies_after(conn, marks)
+        followed = [first for (_, tally), (_, first) in zip(counting, marks, strict=True)
+                    if tally.last_at is not None]  # fmt: skip
+        tail_from = min(max(followed), now) - TAIL_US if followed else None
+        fresh = queries.tallies_after(conn, marks, tail_from)
         for ride, tally in counting:
             new = fresh.get(ride.ride_id)
             # made whole, not by _replace: a refresh makes 50,000 of them

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row, kwargs_row
 
 from ..cached import SharedView
@@ -365,34 +366,36 @@ SELECT ride_id, readings, power_sum, power_readings, resistance_sum, resistance_
        {last_at}
 FROM daily.ride_sums(%(rides)b::bigint[], %(firsts)b::timestamptz[], %(lower)s, 'infinity')
 """).format(last_at=sql.SQL(_US.format("last_at")))
-# Rides whose readings are counted from within TAIL_US of the newest such point (a ride
-# followed from refresh to refresh) are counted together, by one read of the newest readings
-# in time (daily.reading's block-range index on `at`, migration 0025) hashed by ride. Rides
-# counted from further back (a ride seen for the first time counts from its start less the
-# reading window; a ride gone quiet) are counted apart, by a probe of (ride_id, at) each.
-# Each group is planned with its own lower bound, so that neither drags the other's plan:
-# one probe a ride for 50,000 riding was 0.9 s of the server's time a refresh.
-TAIL_US = 60 * 1_000_000
 
 
-def tallies_after(conn: Connection, marks: Sequence[tuple[int, int]]) -> dict[int, Tally]:
+def tallies_after(
+    conn: Connection, marks: Sequence[tuple[int, int]], tail_from: int | None = None
+) -> dict[int, Tally]:
     """For each ``(ride_id, first)``, the tally of that ride's readings from ``first`` (µs)
     on, so that the cost follows the new readings, not the rides' whole history. Never
     prepared: planned knowing each group's earliest ``first``, PostgreSQL reads only the
-    hourly partitions from it on."""
+    hourly partitions from it on.
+
+    Rides whose ``first`` is at or after ``tail_from`` (µs; the caller's recent past) are
+    counted together by one read of the newest readings in time (daily.reading's block-range
+    index on `at`, migration 0025), hashed by ride; the others (with no ``tail_from``, all)
+    by a probe of (ride_id, at) each, which fits a few rides counted from further back. Each
+    group is planned with its own lower bound: one probe a ride for 50,000 rides followed
+    from refresh to refresh was 2.4 s of the server's time, the read by time 0.8 s."""
     if not marks:
         return {}
-    newest = max(first for _, first in marks)
-    tail = [mark for mark in marks if mark[1] >= newest - TAIL_US]
-    rest = [mark for mark in marks if mark[1] < newest - TAIL_US]
+    tail = [] if tail_from is None else [mark for mark in marks if mark[1] >= tail_from]
+    rest = marks if tail_from is None else [mark for mark in marks if mark[1] < tail_from]
     found: dict[int, Tally] = {}
     if tail:
-        # PostgreSQL's statistics end before the newest readings, so it reckons one reading
-        # newer than the bound and would probe each ride; with 50,000 rides that is a second
-        # of probing (0.8 s against 2.4 s, one refresh, EXPLAIN ANALYZE). On the pool's
-        # autocommit connections the setting ends with this transaction.
-        with conn.transaction():
-            conn.execute("SET LOCAL enable_nestloop = off")
+        if conn.info.transaction_status == TransactionStatus.IDLE:
+            # PostgreSQL's statistics end before the newest readings, so it reckons one
+            # reading newer than the bound and would probe each ride. Only outside a
+            # caller's transaction, where the setting ends with this one's.
+            with conn.transaction():
+                conn.execute("SET LOCAL enable_nestloop = off")
+                found.update(_tallies(conn, tail))
+        else:
             found.update(_tallies(conn, tail))
     if rest:
         found.update(_tallies(conn, rest))

@@ -59,7 +59,8 @@
     return window.dash_clientside.no_update;
   }
 
-  window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    deleton: Object.assign({}, (window.dash_clientside || {}).deleton, { fleetRows: fleetRows }),
-  });
+  // added in place: Dash keeps its own members on this object
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.deleton = window.dash_clientside.deleton || {};
+  window.dash_clientside.deleton.fleetRows = fleetRows;
 })();
