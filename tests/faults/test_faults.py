@@ -281,8 +281,11 @@ def test_one_member_of_two_killed(
 
 def produce(broker: LocalBroker, topic: str, messages: list[tuple[Any, Any, int]]) -> None:
     """Messages as (key, value, timestamp in ms), in order, to ``topic``."""
+    # idempotent: on a loaded machine a batch retried after a timeout was written twice, and
+    # the hostile test's good-stream-alone reference then found rides the stream never made
     producer = Producer({"bootstrap.servers": broker.bootstrap, "message.max.bytes": 2_097_152,
-                         "linger.ms": 20, "queue.buffering.max.messages": 1_000_000})  # fmt: skip
+                         "linger.ms": 20, "queue.buffering.max.messages": 1_000_000,
+                         "enable.idempotence": True})  # fmt: skip
     for key, value, millis in messages:
         while True:
             try:
