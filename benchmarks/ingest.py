@@ -319,12 +319,19 @@ def throughput(
     return result
 
 
-def histogram_quantiles(text: str, name: str, qs: tuple[float, ...]) -> dict[float, float]:
+def histogram_buckets(text: str, name: str) -> list[tuple[float, float]]:
+    """The cumulative buckets ``(le, count)`` of histogram ``name`` in a Prometheus scrape."""
     buckets = []
     for line in text.splitlines():
         m = re.match(rf'{name}_bucket\{{le="([^"]+)"\}} ([0-9.e+]+)', line)
         if m:
             buckets.append((float(m.group(1)), float(m.group(2))))
+    return buckets
+
+
+def quantiles(buckets: list[tuple[float, float]], qs: tuple[float, ...]) -> dict[float, float]:
+    """Quantiles of cumulative ``buckets``, linear within a bucket (as PromQL's
+    histogram_quantile); one in the open top bucket is its lower bound."""
     total = buckets[-1][1]
     out = {}
     for q in qs:
@@ -374,7 +381,7 @@ def freshness(args: argparse.Namespace, url: str, broker: LocalBroker) -> dict[s
     ingest.send_signal(signal.SIGTERM)
     ingest.wait(timeout=60)
     smtp.stop()
-    q = histogram_quantiles(metrics, "deleton_ingest_freshness_seconds", (0.5, 0.99))
+    q = quantiles(histogram_buckets(metrics, "deleton_ingest_freshness_seconds"), (0.5, 0.99))
     latencies = []
     with psycopg.connect(url) as conn:
         for when, envelope in received:
