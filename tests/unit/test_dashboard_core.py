@@ -7,9 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deleton.core.alerts import ZONES, high_limit, urgency, zone
+from deleton.core.batch import ReadingRow
 from deleton.core.demographics import age_band
 from deleton.core.readings import RideSeries
-from deleton.core.summaries import RideFacts, Tally, summarise
+from deleton.core.summaries import RideFacts, Tally, newest_and_tallies, summarise
 from deleton.dashboard import charts, pages
 
 
@@ -88,6 +89,36 @@ def test_tallies_of_one_ride_add_up() -> None:
     b = Tally(1, 4.0, 1, 30.0, 1, 9)
     assert a.merged(b) == Tally(3, 14.0, 3, 90.0, 3, 9)
     assert Tally().merged(a) == a
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),  # ride
+            st.integers(0, 5),  # at: ties and any order
+            st.none() | st.integers(0, 40),  # resistance
+            st.none() | st.floats(0, 2000, allow_nan=False),  # power
+        ),
+        max_size=30,
+    )
+)
+def test_a_batch_tallies_each_ride_as_its_readings_merged_one_by_one(
+    rows: list[tuple[int, int, int | None, float | None]],
+) -> None:
+    """A batch's tally of a ride is its readings' tallies merged in order, and its newest
+    reading the last of those at the latest time: what ingestion adds to a running tally."""
+    readings = [ReadingRow(ride, at, 1.0, res, 100, 60, power) for ride, at, res, power in rows]
+    expected: dict[int, tuple[ReadingRow, Tally]] = {}
+    for r in readings:
+        one = Tally(1, r.power or 0.0, r.power is not None, r.resistance or 0,
+                    r.resistance is not None, r.at)  # fmt: skip
+        newest, tally = expected.get(r.ride_id, (r, Tally()))
+        expected[r.ride_id] = (r if r.at >= newest.at else newest, tally.merged(one))
+    assert dict((row.ride_id, (row, tally)) for row, tally in newest_and_tallies(readings)) == {
+        ride: (row, tally._replace(power_readings=int(tally.power_readings),
+                                   resistance_readings=int(tally.resistance_readings)))
+        for ride, (row, tally) in expected.items()
+    }  # fmt: skip
 
 
 def test_ride_chart_has_four_panels_and_extends_all_of_them() -> None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from .batch import ReadingRow
 from .demographics import UNKNOWN, count_riders
 
 
@@ -37,6 +38,39 @@ class Tally(NamedTuple):
             self.resistance_readings + other.resistance_readings,
             more if last is None else last if more is None else max(last, more),
         )
+
+
+def newest_and_tallies(readings: Iterable[ReadingRow]) -> list[tuple[ReadingRow, Tally]]:
+    """For each ride among ``readings``: its newest reading (by ``at``; of two at once, the
+    later in ``readings``) and the tally of all of its readings there, as ``daily.ride_sums``
+    counts them (a reading counts; a power or a resistance counts and adds where present).
+    Ingestion adds a batch's tallies to each ride's running tally (``daily.bike_latest``)."""
+    rides: dict[int, list[Any]] = {}
+    get = rides.get
+    # one pass with plain numbers in lists: a batch holds every riding bike's readings
+    for row in readings:
+        ride = get(row[0])
+        power, resistance = row[6], row[3]
+        if ride is None:
+            rides[row[0]] = [
+                row, 1,
+                0.0 if power is None else power, power is not None,
+                0 if resistance is None else resistance, resistance is not None,
+            ]  # fmt: skip
+            continue
+        if row[1] >= ride[0][1]:
+            ride[0] = row
+        ride[1] += 1
+        if power is not None:
+            ride[2] += power
+            ride[3] += 1
+        if resistance is not None:
+            ride[4] += resistance
+            ride[5] += 1
+    return [
+        (newest, Tally(count, power, int(powers), resistance, int(resistances), newest[1]))
+        for newest, count, power, powers, resistance, resistances in rides.values()
+    ]
 
 
 class RideFacts(NamedTuple):

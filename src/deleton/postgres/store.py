@@ -32,6 +32,7 @@ from ..core.batch import AlertRow, Batch, DeadLetter, NewRide, ReadingRow
 from ..core.ports import Checkpoints, Positions
 from ..core.privacy import may_hold_rider_data
 from ..core.records import RiderLine, from_datetime, to_datetime
+from ..core.summaries import Tally, newest_and_tallies
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
 
@@ -94,51 +95,80 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
     return b"".join(parts)
 
 
-def newest_of_each_ride(readings: Iterable[ReadingRow]) -> list[ReadingRow]:
-    """The newest of ``readings`` of each ride (by ``at``; of two at once, the later in
-    ``readings``)."""
-    newest: dict[int, ReadingRow] = {}
-    get = newest.get
-    for row in readings:
-        seen = get(row[0])
-        if seen is None or row[1] >= seen[1]:
-            newest[row[0]] = row
-    return list(newest.values())
-
-
-# A temporary table of the connection's own, to take each batch's newest readings by binary
-# COPY: the same packing as the readings, and no parameter list of tens of thousands of values
-# to adapt. Made, if missing, in each batch's transaction: a rolled back batch takes it away.
-_LATEST_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS newest_reading (
+# Temporary tables of the connection's own, to take each batch's newest reading and tally of
+# each ride by binary COPY: no parameter list of tens of thousands of values to adapt. Made,
+# if missing, in each batch's transaction: a rolled back batch takes them away.
+_LATEST_TABLES = (
+    """CREATE TEMPORARY TABLE IF NOT EXISTS newest_reading (
     ride_id bigint, at timestamptz, duration double precision, resistance integer,
-    heart_rate integer, rpm integer, power double precision) ON COMMIT DELETE ROWS"""
+    heart_rate integer, rpm integer, power double precision) ON COMMIT DELETE ROWS""",
+    """CREATE TEMPORARY TABLE IF NOT EXISTS batch_tally (
+    ride_id bigint, readings integer, power_sum double precision, power_readings integer,
+    resistance_sum bigint, resistance_readings integer, last_at timestamptz)
+    ON COMMIT DELETE ROWS""",
+)
+_TALLY = struct.Struct(">hiqiiidiiiqiiiq")
+
+# A ride's newest reading replaces an older one kept for it; its batch's tally adds to its
+# running tally, which stays whole only while the newest reading counted is the newest kept
+# (migration 0026: a writer that does not count moves one without the other).
+_NEWER = "CASE WHEN b.at IS NULL OR n.at >= b.at THEN n.{0} ELSE b.{0} END"
+_NOTE_LATEST = (
+    "UPDATE daily.bike_latest b SET "
+    + ", ".join(
+        f"{column} = " + _NEWER.format(column)
+        for column in ("at", "duration", "resistance", "heart_rate", "rpm", "power")
+    )
+    + """,
+    readings = b.readings + t.readings, power_sum = b.power_sum + t.power_sum,
+    power_readings = b.power_readings + t.power_readings,
+    resistance_sum = b.resistance_sum + t.resistance_sum,
+    resistance_readings = b.resistance_readings + t.resistance_readings,
+    tallied_at = greatest(b.tallied_at, t.last_at),
+    tally_whole = b.tally_whole AND b.tallied_at IS NOT DISTINCT FROM b.at,
+    changed = pg_current_xact_id()
+FROM newest_reading n JOIN batch_tally t ON t.ride_id = n.ride_id
+WHERE b.ride_id = n.ride_id"""
+)
+
+
+def pack_tallies(found: Iterable[tuple[ReadingRow, Tally]]) -> bytes:
+    """The binary COPY stream of ``batch_tally`` rows: each ride's tally, with the id of the
+    ride of its newest reading."""
+    pack = _TALLY.pack
+    parts = [_COPY_HEADER]
+    for (ride_id, *_), t in found:
+        last_at = (t.last_at or 0) - _PG_EPOCH_US
+        parts.append(
+            pack(7, 8, ride_id, 4, t.readings, 8, t.power_sum, 4, t.power_readings,
+                 8, int(t.resistance_sum), 4, t.resistance_readings, 8, last_at)
+        )  # fmt: skip
+    parts.append(_COPY_TRAILER)
+    return b"".join(parts)
 
 
 def note_latest(conn: psycopg.Connection[Any], readings: Iterable[ReadingRow]) -> None:
-    """Bring ``daily.bike_latest`` (migration 0023) up to ``readings``, in the caller's
-    transaction: each ride's newest reading replaces an older one kept for it. A ride that is
-    not its bike's newest keeps nothing there."""
-    newest = newest_of_each_ride(readings)
-    if not newest:
+    """Bring ``daily.bike_latest`` (migrations 0023, 0026) up to ``readings``, in the caller's
+    transaction: each ride's newest reading replaces an older one kept for it, and the tally
+    of its readings here adds to its running tally. A ride that is not its bike's newest keeps
+    nothing there."""
+    found = newest_and_tallies(readings)
+    if not found:
         return
-    conn.execute(_LATEST_TABLE)
+    for statement in _LATEST_TABLES:
+        conn.execute(statement)
     with conn.cursor() as cur:
         with cur.copy(
             "COPY newest_reading (ride_id, at, duration, resistance, heart_rate, rpm, power)"
             " FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.write(pack_readings(newest))
+            copy.write(pack_readings(row for row, _ in found))
+        with cur.copy("COPY batch_tally FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(pack_tallies(found))
         # Members of a group write disjoint bikes (a bike's messages have one partition); were
         # two to meet the same rows in two orders around a rebalance, PostgreSQL's deadlock
         # error is transient (connection.translate) and the batch is written again.
-        cur.execute(
-            """UPDATE daily.bike_latest b
-               SET at = n.at, duration = n.duration, resistance = n.resistance,
-                   heart_rate = n.heart_rate, rpm = n.rpm, power = n.power,
-                   changed = pg_current_xact_id()
-               FROM newest_reading n
-               WHERE b.ride_id = n.ride_id AND (b.at IS NULL OR n.at >= b.at)"""
-        )
+        cur.execute(_NOTE_LATEST)
 
 
 def _copy_rows(
