@@ -36,8 +36,11 @@ database of ``--active`` riding bikes (the largest of ``--sizes`` readings; hour
 up to three hours ahead), measured in alternate rounds by each tree in a process of its own.
 Before each fleet snapshot every riding bike gets one new reading (ten before each
 recent-rides refresh), written as ingestion writes them (binary COPY, and each bike's newest
-reading where the code keeps it, migration 0023), untimed: a snapshot that reads what changed
-has something to read. The fleet snapshot is the shared rebuild as the dashboard and the API
+reading where the code keeps it, migration 0023, and its running tally where the code keeps
+that, 0026), untimed: a snapshot that reads what changed has something to read. A round of
+code that keeps tallies first recounts them from the readings, untimed, as if ingestion had
+kept them all along (the readings are loaded by SQL, and the other code's rounds add without
+counting). The fleet snapshot is the shared rebuild as the dashboard and the API
 run it (the snapshot and its ``FleetStatus``, which sorts the default order where the code
 does so beforehand); the fleet callback renders the first page of the default order from a
 fresh status each time. It writes benchmarks/results/dashboard-live-N.json with each side's
@@ -443,15 +446,33 @@ def advance(pool: ConnectionPool, rides: list[tuple[int, int]], second: int) -> 
             note(conn, batch)
 
 
+# Every bike's running tally (migration 0026) recounted from its ride's readings by the one
+# definition of its sums, and marked whole: what ingestion would have kept, had it written
+# every reading. Only where the newest reading counted is the newest kept.
+RECOUNT = """
+UPDATE daily.bike_latest b
+SET readings = s.readings, power_sum = coalesce(s.power_sum, 0),
+    power_readings = s.power_readings, resistance_sum = coalesce(s.resistance_sum, 0),
+    resistance_readings = s.resistance_readings, tallied_at = s.last_at, tally_whole = true
+FROM daily.ride_sums((SELECT array_agg(ride_id) FROM daily.bike_latest),
+                     (SELECT array_agg('-infinity'::timestamptz) FROM daily.bike_latest),
+                     '-infinity', 'infinity') s
+WHERE s.ride_id = b.ride_id AND s.last_at = b.at
+"""
+
+
 def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict[str, Any]:
     """One round, in this process, of whichever code is first on the path; the readings it
     adds start ``first_second`` after the rides' start."""
     from deleton.core.fleet_status import FleetStatus as Status
+    from deleton.postgres import store
 
     with ConnectionPool(url, min_size=2, kwargs={"autocommit": True}) as pool:
         with pool.connection() as conn:
             rides = [(ride, from_datetime(at)) for ride, at in conn.execute(
                 "SELECT ride_id, started_at FROM daily.ride WHERE ended_at IS NULL")]  # fmt: skip
+            if hasattr(store, "pack_tallies"):  # this round's code keeps tallies
+                conn.execute(RECOUNT)
         second = first_second
         idle = 3600 * 10**6
         # FleetSnapshot at the commits before its rename; neither before migration 0023

@@ -1,7 +1,9 @@
 """The live fleet read from what changed (``daily.bike_latest``, migration 0023) against
 PostgreSQL: kept up to date across ingestion's batches, rides opening and ending, it always
 equals the fleet read from scratch from the rides and readings themselves, and a transaction
-that commits after a read, whatever its id, is seen by the next."""
+that commits after a read, whatever its id, is seen by the next. Each bike's running tally
+(migration 0026) is its ride's sums over every reading, or, where a reading was stored without
+it, not taken as whole."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from deleton.core.batch import ReadingRow
 from deleton.core.fleet_status import OpenRide
 from deleton.core.readings import LatestReading
 from deleton.core.records import from_datetime
+from deleton.dashboard.recent import RecentRides
 from deleton.postgres import queries, store
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import execute, scalar
@@ -49,6 +52,33 @@ def from_scratch(conn: psycopg.Connection[Any]) -> set[OpenRide]:
     return fleet
 
 
+# Each bike's running tally beside its ride's sums over every reading (daily.ride_sums, the
+# one definition), and whether a reader takes the tally as whole.
+TALLIES = """
+SELECT b.ride_id, b.tally_whole AND b.tallied_at IS NOT DISTINCT FROM b.at,
+       b.readings, b.power_sum, b.power_readings, b.resistance_sum, b.resistance_readings,
+       b.tallied_at, coalesce(s.readings, 0), coalesce(s.power_sum, 0), coalesce(s.power_readings, 0),
+       coalesce(s.resistance_sum, 0), coalesce(s.resistance_readings, 0), s.last_at
+FROM daily.bike_latest b
+LEFT JOIN LATERAL daily.ride_sums(ARRAY[b.ride_id], ARRAY['-infinity'::timestamptz],
+                                  '-infinity', 'infinity') s ON true
+"""
+
+
+def assert_tallies_whole(conn: psycopg.Connection[Any]) -> int:
+    """Every bike's running tally is whole and its ride's sums; how many readings they hold."""
+    counted = 0
+    for ride_id, whole, *kept in conn.execute(TALLIES):
+        tally, sums = kept[:6], kept[6:]
+        assert whole, ride_id
+        assert tally[0] == sums[0] and tally[2::2] == sums[2::2], ride_id
+        assert tally[5] == sums[5], ride_id
+        # power summed batch by batch, against one sum over the readings: the last bits differ
+        assert tally[1] == pytest.approx(sums[1]) and tally[3] == sums[3], ride_id
+        counted += tally[0]
+    return counted
+
+
 def test_the_fleet_kept_from_what_changed_equals_the_fleet_read_whole(
     db: str, tmp_path: Path
 ) -> None:
@@ -66,6 +96,7 @@ def test_the_fleet_kept_from_what_changed_equals_the_fleet_read_whole(
             expected = from_scratch(conn)
             assert set(kept) == expected
             assert expected  # bikes ride at every step
+            assert assert_tallies_whole(conn)  # and each ride's tally is its readings' sums
             seen_ended += len({r.ride_id for r in before} - {r.ride_id for r in expected})
             seen_changed += len(expected - before)
             before = expected
@@ -135,6 +166,66 @@ def test_a_write_committed_after_a_read_is_seen_by_the_next_whatever_its_id(db: 
         ("SN2", 2, LatestReading(at + 5 * 10**6, 5.0, 125, 150.0, 40, 80)),
     ]
     assert not earlier.ride_id.flags.writeable  # shared by every screen: nobody changes it
+
+
+def test_a_reading_stored_without_its_tally_leaves_the_ride_counted_from_readings(
+    db: str,
+) -> None:
+    """A writer that stores readings without adding them to the tally (a member of an older
+    version, during a rolling upgrade) moves the newest reading past the newest counted: from
+    then on the ride's tally is not whole, and recent rides count it from its readings. The
+    bike's next ride starts whole."""
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    execute(db, "SELECT daily.ensure_reading_partition(%s, interval '1 day')", [start])
+    execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES (1, 'SN1', %s)",
+            [start])  # fmt: skip
+    at = from_datetime(start)
+
+    def reading(ride_id: int, second: int) -> ReadingRow:
+        return ReadingRow(ride_id, at + second * 10**6, float(second), 40, 120, 80, 100.0 + second)
+
+    def write(conn: psycopg.Connection[Any], rows: list[ReadingRow], tally: bool = True) -> None:
+        with conn.transaction():
+            with (
+                conn.cursor() as cur,
+                cur.copy(
+                    "COPY daily.reading (ride_id, at, duration, resistance, heart_rate, rpm, power)"
+                    " FROM STDIN (FORMAT BINARY)"
+                ) as copy,
+            ):
+                copy.write(store.pack_readings(rows))
+            if tally:
+                store.note_latest(conn, rows)
+            else:  # as migration 0023's ingestion did: the newest reading alone
+                newest = max(rows, key=lambda row: row.at)
+                conn.execute("UPDATE daily.bike_latest SET at = %s WHERE ride_id = %s",
+                             [dt.datetime.fromtimestamp(newest.at / 1e6, dt.UTC), newest.ride_id])  # fmt: skip
+
+    def tally_of(conn: psycopg.Connection[Any], ride_id: int) -> int:
+        (ride,) = [r for r in queries.rides_since(conn, at - 10**9) if r.ride_id == ride_id]
+        return ride.tally.readings
+
+    def energy(conn: psycopg.Connection[Any]) -> float:
+        return float(conn.execute("SELECT sum(power) / 1000 FROM daily.reading").fetchone()[0])  # type: ignore[index]
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        write(conn, [reading(1, 1), reading(1, 2)])
+        assert tally_of(conn, 1) == 2 and assert_tallies_whole(conn) == 2
+        write(conn, [reading(1, 3)], tally=False)
+        assert tally_of(conn, 1) == 0  # not taken as whole at once
+        write(conn, [reading(1, 4)])
+        whole = "SELECT tally_whole FROM daily.bike_latest WHERE ride_id = %s"
+        assert tally_of(conn, 1) == 0 and conn.execute(whole, [1]).fetchone() == (False,)
+        recent = RecentRides(lambda: psycopg.connect(db, autocommit=True), lambda: at / 1e6 + 60)
+        assert recent.refresh().energy_kj == pytest.approx(energy(conn))  # from its readings
+        conn.execute("UPDATE daily.ride SET ended_at = %s WHERE ride_id = 1",
+                     [start + dt.timedelta(seconds=5)])  # fmt: skip
+        conn.execute("INSERT INTO daily.ride (ride_id, bike_serial, started_at)"
+                     " VALUES (2, 'SN1', %s)", [start + dt.timedelta(seconds=10)])  # fmt: skip
+        write(conn, [reading(2, 11), reading(2, 12), reading(2, 13)])
+        assert conn.execute(whole, [2]).fetchone() == (True,) and tally_of(conn, 2) == 3
+        assert assert_tallies_whole(conn) == 3
+        assert recent.refresh().energy_kj == pytest.approx(energy(conn))
 
 
 def test_a_read_that_fails_half_way_is_made_good_by_the_next(

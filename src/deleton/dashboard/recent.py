@@ -2,10 +2,13 @@
 started in the last 12 hours, refreshed once per interval however many screens watch them
 (through ``deleton.cached.SharedView``).
 
-Each refresh reads only readings newer than what it has already counted: each ride's sums and
-counts come from ``daily.ride_sums`` (the sums the one definition of a ride's figures,
-``daily.ride_figures``, is built on; migration 0024) over its readings since the last one
-counted, and merge with what was counted before. A ride's first
+A ride open on its bike comes with the running tally ingestion keeps of all its readings
+(``daily.bike_latest``, migration 0026), read whole at each refresh: one row a ride, however
+many readings arrived. Other rides (ended and replaced by their bike's next, or opened before
+that tally was kept) are counted from their readings, reading only those newer than what was
+already counted: each ride's sums and counts come from ``daily.ride_sums`` (the sums the one
+definition of a ride's figures, ``daily.ride_figures``, is built on; migration 0024) over its
+readings since the last one counted, and merge with what was counted before. A ride's first
 count starts where its readings may start (its start less the reading window), as its
 summary's does; its tally is final once the ride was seen closed before counting, and a ride
 whose detail has left ``daily`` brings the sums its summary keeps.
@@ -60,7 +63,8 @@ class RecentRides:
         marks = []
         for ride in rides:
             seen = self._rides.get(ride.ride_id)
-            if ride.tally.readings or ride.ride_id in self._final:  # nothing more to count
+            # a summary's or a running tally (whole), or final: nothing more to count
+            if ride.tally.readings or ride.ride_id in self._final:
                 known[ride.ride_id] = ride if seen is None or ride.tally.readings else seen
                 continue
             tally = seen.tally if seen is not None else ride.tally

@@ -318,15 +318,21 @@ _TALLIED = ("readings", "power_sum", "power_readings", "resistance_sum", "resist
 
 
 def rides_since(conn: Connection, since: int) -> list[RideFacts]:
-    """Rides started at or after ``since`` (µs): daily rides with empty tallies, and rides
-    whose detail has already left ``daily`` with the sums and counts their summary keeps."""
+    """Rides started at or after ``since`` (µs). A ride in ``daily`` comes with the running
+    tally of all its readings where ingestion keeps a whole one (its bike's newest ride, in
+    ``daily.bike_latest``: migration 0026), else with an empty tally; a ride whose detail has
+    already left ``daily`` comes with the sums and counts its summary keeps. A ride's tally
+    has readings only if it is whole as of the read."""
     query = sql.SQL(
         """SELECT r.ride_id, r.user_id, {gender} AS gender, {age} AS age, {started}, {ended},
-                  {nothing}
+                  {latest}, {tallied}
            FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
+           LEFT JOIN daily.bike_latest b
+                  ON b.ride_id = r.ride_id AND b.readings > 0 AND b.tally_whole
+                 AND b.tallied_at = b.at
            WHERE r.started_at >= %(since)s
            UNION ALL
-           SELECT r.ride_id, r.user_id, {gender}, {age}, {started}, {ended}, {kept}
+           SELECT r.ride_id, r.user_id, {gender}, {age}, {started}, {ended}, {kept}, {ended}
            FROM historical.ride r LEFT JOIN historical.rider u ON u.user_id = r.user_id
            WHERE r.started_at >= %(since)s
              AND NOT EXISTS (SELECT 1 FROM daily.ride d WHERE d.ride_id = r.ride_id)"""
@@ -335,21 +341,22 @@ def rides_since(conn: Connection, since: int) -> list[RideFacts]:
         age=sql.SQL(_AGE),
         started=sql.SQL(_US.format("r.started_at")),
         ended=sql.SQL(_US.format("r.ended_at")),
-        nothing=sql.SQL(", ").join(
-            sql.SQL("NULL::{} AS {}").format(sql.SQL(kind), sql.Identifier(name))
+        latest=sql.SQL(", ").join(
+            sql.SQL("{}::{}").format(sql.Identifier("b", name), sql.SQL(kind))
             for name, kind in zip(_TALLIED, ("int", "float8", "int", "float8", "int"), strict=True)
         ),
+        tallied=sql.SQL(_US.format("b.tallied_at")),
         kept=sql.SQL(", ").join(sql.Identifier("r", name) for name in _TALLIED),
     )
     empty = Tally()
     facts = []
     found = conn.execute(query, {"since": to_datetime(since)}, binary=True).fetchall()
-    for ride_id, user_id, gender, age, started, ended, readings, *sums in found:
+    for ride_id, user_id, gender, age, started, ended, readings, *sums, last in found:
         tally = empty
-        if readings is not None:  # a historical summary: final
+        if readings is not None:  # a summary's, or a running tally kept whole
             power_sum, power_readings, resistance_sum, resistance_readings = sums
             tally = Tally(readings, power_sum or 0.0, power_readings or 0,
-                          resistance_sum or 0.0, resistance_readings or 0, ended)  # fmt: skip
+                          resistance_sum or 0.0, resistance_readings or 0, last)  # fmt: skip
         facts.append(RideFacts(ride_id, user_id, gender, age, started, ended, tally))
     return facts
 
