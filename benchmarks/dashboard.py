@@ -471,7 +471,7 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
         with pool.connection() as conn:
             rides = [(ride, from_datetime(at)) for ride, at in conn.execute(
                 "SELECT ride_id, started_at FROM daily.ride WHERE ended_at IS NULL")]  # fmt: skip
-            if hasattr(store, "pack_tallies"):  # this round's code keeps tallies
+            if hasattr(store, "pack_latest"):  # this round's code keeps tallies
                 conn.execute(RECOUNT)
         second = first_second
         idle = 3600 * 10**6

@@ -95,19 +95,16 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
     return b"".join(parts)
 
 
-# Temporary tables of the connection's own, to take each batch's newest reading and tally of
-# each ride by binary COPY: no parameter list of tens of thousands of values to adapt. Made,
-# if missing, in each batch's transaction: a rolled back batch takes them away.
-_LATEST_TABLES = (
-    """CREATE TEMPORARY TABLE IF NOT EXISTS newest_reading (
+# A temporary table of the connection's own, to take each batch's newest reading and tally of
+# each ride by one binary COPY: no parameter list of tens of thousands of values to adapt. Made,
+# if missing, in each batch's transaction: a rolled back batch takes it away.
+_LATEST_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS batch_latest (
     ride_id bigint, at timestamptz, duration double precision, resistance integer,
-    heart_rate integer, rpm integer, power double precision) ON COMMIT DELETE ROWS""",
-    """CREATE TEMPORARY TABLE IF NOT EXISTS batch_tally (
-    ride_id bigint, readings integer, power_sum double precision, power_readings integer,
-    resistance_sum bigint, resistance_readings integer, last_at timestamptz)
-    ON COMMIT DELETE ROWS""",
-)
-_TALLY = struct.Struct(">hiqiiidiiiqiiiq")
+    heart_rate integer, rpm integer, power double precision,
+    readings integer, power_sum double precision, power_readings integer,
+    resistance_sum bigint, resistance_readings integer) ON COMMIT DELETE ROWS"""
+_FULL_LATEST = struct.Struct(_FULL_READING.format + "iiidiiiqii")
+_TALLY = struct.Struct(">iiidiiiqii")
 
 # A ride's newest reading replaces an older one kept for it; its batch's tally adds to its
 # running tally, which stays whole only while the newest reading counted is the newest kept
@@ -120,30 +117,39 @@ _NOTE_LATEST = (
         for column in ("at", "duration", "resistance", "heart_rate", "rpm", "power")
     )
     + """,
-    readings = b.readings + t.readings, power_sum = b.power_sum + t.power_sum,
-    power_readings = b.power_readings + t.power_readings,
-    resistance_sum = b.resistance_sum + t.resistance_sum,
-    resistance_readings = b.resistance_readings + t.resistance_readings,
-    tallied_at = greatest(b.tallied_at, t.last_at),
+    readings = b.readings + n.readings, power_sum = b.power_sum + n.power_sum,
+    power_readings = b.power_readings + n.power_readings,
+    resistance_sum = b.resistance_sum + n.resistance_sum,
+    resistance_readings = b.resistance_readings + n.resistance_readings,
+    tallied_at = greatest(b.tallied_at, n.at),
     tally_whole = b.tally_whole AND b.tallied_at IS NOT DISTINCT FROM b.at,
     changed = pg_current_xact_id()
-FROM newest_reading n JOIN batch_tally t ON t.ride_id = n.ride_id
+FROM batch_latest n
 WHERE b.ride_id = n.ride_id"""
 )
 
 
-def pack_tallies(found: Iterable[tuple[ReadingRow, Tally]]) -> bytes:
-    """The binary COPY stream of ``batch_tally`` rows: each ride's tally, with the id of the
-    ride of its newest reading."""
-    pack = _TALLY.pack
+def pack_latest(found: Iterable[tuple[ReadingRow, Tally]]) -> bytes:
+    """The binary COPY stream of ``batch_latest`` rows: each ride's newest reading (as
+    ``pack_readings`` packs it, ``at`` in epoch microseconds) followed by its tally, whose
+    newest reading counted is that one."""
+    full, tally = _FULL_LATEST.pack, _TALLY.pack
     parts = [_COPY_HEADER]
-    for (ride_id, *_), t in found:
-        last_at = (t.last_at or 0) - _PG_EPOCH_US
-        parts.append(
-            pack(7, 8, ride_id, 4, t.readings, 8, t.power_sum, 4, t.power_readings,
-                 8, int(t.resistance_sum), 4, t.resistance_readings, 8, last_at)
-        )  # fmt: skip
-    parts.append(_COPY_TRAILER)
+    append = parts.append
+    for (ride_id, at, duration, resistance, hrt, rpm, power), t in found:
+        counted = (4, t.readings, 8, t.power_sum, 4, t.power_readings,
+                   8, int(t.resistance_sum), 4, t.resistance_readings)  # fmt: skip
+        if duration is not None and hrt is not None:
+            append(full(12, 8, ride_id, 8, at - _PG_EPOCH_US, 8, duration, 4, resistance,
+                        4, hrt, 4, rpm, 8, power, *counted))  # fmt: skip
+            continue
+        # a half reading: its fields one by one, with NULLs
+        values = (ride_id, at - _PG_EPOCH_US, duration, resistance, hrt, rpm, power)
+        append(b"\x00\x0c")
+        for (field, size), value in zip(_FIELD, values, strict=True):
+            append(_NULL if value is None else field.pack(size, value))
+        append(tally(*counted))
+    append(_COPY_TRAILER)
     return b"".join(parts)
 
 
@@ -155,16 +161,10 @@ def note_latest(conn: psycopg.Connection[Any], readings: Iterable[ReadingRow]) -
     found = newest_and_tallies(readings)
     if not found:
         return
-    for statement in _LATEST_TABLES:
-        conn.execute(statement)
+    conn.execute(_LATEST_TABLE)
     with conn.cursor() as cur:
-        with cur.copy(
-            "COPY newest_reading (ride_id, at, duration, resistance, heart_rate, rpm, power)"
-            " FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.write(pack_readings(row for row, _ in found))
-        with cur.copy("COPY batch_tally FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(pack_tallies(found))
+        with cur.copy("COPY batch_latest FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(pack_latest(found))
         # Members of a group write disjoint bikes (a bike's messages have one partition); were
         # two to meet the same rows in two orders around a rebalance, PostgreSQL's deadlock
         # error is transient (connection.translate) and the batch is written again.
