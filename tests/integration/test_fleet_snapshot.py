@@ -175,7 +175,7 @@ def test_a_reading_stored_without_its_tally_leaves_the_ride_counted_from_reading
     version, during a rolling upgrade) moves the newest reading past the newest counted: from
     then on the ride's tally is not whole, and recent rides count it from its readings. The
     bike's next ride starts whole."""
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    start = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)  # its readings in the hour it creates
     execute(db, "SELECT daily.ensure_reading_partition(%s, interval '1 day')", [start])
     execute(db, "INSERT INTO daily.ride (ride_id, bike_serial, started_at) VALUES (1, 'SN1', %s)",
             [start])  # fmt: skip
@@ -209,7 +209,8 @@ def test_a_reading_stored_without_its_tally_leaves_the_ride_counted_from_reading
         return float(conn.execute("SELECT sum(power) / 1000 FROM daily.reading").fetchone()[0])  # type: ignore[index]
 
     with psycopg.connect(db, autocommit=True) as conn:
-        write(conn, [reading(1, 1), reading(1, 2)])
+        half = ReadingRow(1, at + 2 * 10**6, None, None, None, 80, 102.0)  # its line alone
+        write(conn, [reading(1, 1), half])
         assert tally_of(conn, 1) == 2 and assert_tallies_whole(conn) == 2
         write(conn, [reading(1, 3)], tally=False)
         assert tally_of(conn, 1) == 0  # not taken as whole at once

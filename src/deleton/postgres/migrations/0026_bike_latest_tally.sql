@@ -13,8 +13,10 @@
 --   ride opened from now on starts whole, at zero;
 -- - a writer that stores readings without adding them moves `at` past `tallied_at`; the next
 --   batch that adds finds the two apart and clears `tally_whole` for the rest of the ride.
---   (A reading older than `at` stored that way is not seen: only a member of an older
---   version during a rolling upgrade writes so, and only for a bike whose clock went back.)
+--   (A reading at or before `at` stored that way is not seen: only a member of an older
+--   version during a rolling upgrade writes so, and only for a bike whose clock went back or
+--   a line the stream holds twice. A writer from before 0023 moves nothing, and is not seen
+--   at all: upgrade through 0023's version, not past it, while members still run.)
 -- Readers take a tally only where `tally_whole` and `tallied_at` is `at`.
 --
 -- Adding columns with constant defaults rewrites nothing; the table stays without an index on
