@@ -11,6 +11,7 @@ Each run, at one fleet size, on this machine at once:
 After a warm-up (every bike starts its first ride within 30 s), a window of ``--minutes``:
   - freshness: ingest's own histogram of message time to commit (each batch's first message,
     the oldest in it), the window's buckets alone, every member's summed;
+  - the time each batch's storing transaction took (ingest's write histogram, the same way);
   - lag: the topic's end offsets less the stored positions, every 5 s;
   - CPU: each process's user and system time, its children's included, as cores;
   - the API's latency and errors, and the messages the simulator produced against the fleet's
@@ -67,6 +68,7 @@ WARM_UP = 60.0  # wall seconds: every bike has started by 30 s, the pools and pa
 LAG_EVERY = 5.0  # seconds between lag samples
 FRESH = 1.0  # seconds: the freshness p99 a fleet must stay under
 HISTOGRAM = "deleton_ingest_freshness_seconds"
+WRITES = "deleton_ingest_write_seconds"  # each batch's storing transaction
 TICK = os.sysconf("SC_CLK_TCK")
 ROLES = ("simulator", "broker", "ingest", "postgres", "dashboard", "browser", "api", "benchmark")
 
@@ -205,11 +207,11 @@ class Load:
 # --- one run --------------------------------------------------------------------------------
 
 
-def scrape(ports: list[int]) -> list[list[tuple[float, float]]]:
+def scrape(ports: list[int], name: str = HISTOGRAM) -> list[list[tuple[float, float]]]:
     return [
         histogram_buckets(
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode(),
-            HISTOGRAM,
+            name,
         )
         for port in ports
     ]
@@ -295,7 +297,7 @@ def one_run(
             time.sleep(WARM_UP)  # a fixed warm-up, the same at every size: nothing measured yet
             window_start = time.monotonic()
             ticks, busy = by_role(roots), machine_ticks()
-            fresh = scrape(metrics)
+            fresh, writes = scrape(metrics), scrape(metrics, WRITES)
             ends = end_offsets(broker.bootstrap, topic, args.partitions)
             first_end = sum(ends.values())
             while (elapsed := time.monotonic() - window_start) < args.minutes * 60:
@@ -312,6 +314,7 @@ def one_run(
             done_busy, done_all = machine_ticks()
             used["machine"] = (done_busy - busy[0]) / (done_all - busy[1]) * (os.cpu_count() or 1)
             buckets = window_buckets(fresh, scrape(metrics))
+            written = window_buckets(writes, scrape(metrics, WRITES))
             produced = sum(end_offsets(broker.bootstrap, topic, args.partitions).values())
             page.screenshot(path=str(ROOT / "build" / "screenshots" / f"capacity-{bikes}.png"))
             browser.close()
@@ -325,7 +328,7 @@ def one_run(
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
-    q = quantiles(buckets, (0.5, 0.99))
+    q, w = quantiles(buckets, (0.5, 0.99)), quantiles(written, (0.5, 0.99))
     within = dict(buckets).get(FRESH, 0.0) / max(buckets[-1][1], 1)
     times = [t for t, _ in lags]
     slope = statistics.linear_regression(times, [lag for _, lag in lags]).slope
@@ -340,6 +343,8 @@ def one_run(
         "freshness_p50_s": q[0.5],
         "freshness_p99_s": q[0.99],
         "share_within_1_s": within,
+        "write_p50_s": w[0.5],  # the batches' storing transactions
+        "write_p99_s": w[0.99],
         "lag_messages_first_last_max": [lags[0][1], lags[-1][1], max(lag for _, lag in lags)],
         "lag_growth_s": growth_s,
         "messages_per_s": rate,

@@ -140,8 +140,13 @@ def test_everything_is_written_once_in_order() -> None:
 
 def test_the_database_away_is_waited_for_and_nothing_is_lost() -> None:
     store = FakeStore([TransientError("down"), TransientError("still down")])
-    run(store, stream())
+    source = ListSource(stream())
+    metrics = Metrics(source.name)
+    Ingestor(source, store, metrics, CONFIG, RIDING, max_batch=4, first_backoff=0.001).run()
     assert [r.at for r in store.readings] == EVERY_SECOND and store.position == 21
+    # each batch's time to store is observed once, for the attempt that stored it
+    stored = metrics.registry.get_sample_value("deleton_ingest_write_seconds_count")
+    assert stored == metrics.batches == store.writes - 2 and metrics.retries == 2
 
 
 def test_fenced_reloads_from_the_database_and_reads_again() -> None:

@@ -264,9 +264,12 @@ class Ingestor:
             self._settle()
 
     def _write(self, batch: Batch, checkpoints: Checkpoints, expected: Positions) -> None:
-        self._retry(
-            lambda: self.store.write(self.source.name, batch, checkpoints, expected), "writing"
-        )
+        def attempt() -> None:
+            started = self.now()
+            self.store.write(self.source.name, batch, checkpoints, expected)
+            self.metrics.wrote(self.now() - started)
+
+        self._retry(attempt, "writing")
 
     def _settle(self) -> bool:
         """Wait for the write in flight and account for it; False if it had to be undone."""

@@ -84,6 +84,13 @@ class Metrics:
             buckets=(0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5, 10, 30),
             registry=registry,
         )
+        self._write_seconds = Histogram(
+            "deleton_ingest_write_seconds",
+            "Time of each batch's storing transaction (rows, positions, checkpoints), the"
+            " attempt that stored it",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5, 10),
+            registry=registry,
+        )
         self._last = (time.monotonic(), 0, 0)
 
     # --- what ingestion tells -----------------------------------------------------------------
@@ -107,6 +114,10 @@ class Metrics:
         self._alerts.inc(alerts)
         if freshness is not None:
             self._freshness.observe(max(freshness, 0.0))
+
+    def wrote(self, seconds: float) -> None:
+        """A batch was stored in ``seconds``."""
+        self._write_seconds.observe(seconds)
 
     def retried(self) -> None:
         self.retries += 1
