@@ -87,7 +87,7 @@ class Metrics:
         self._write_seconds = Histogram(
             "deleton_ingest_write_seconds",
             "Time of each batch's storing transaction (rows, positions, checkpoints), the"
-            " attempt that stored it",
+            " attempt that stored it (after a commit in doubt, the retry that found it stored)",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 5, 10),
             registry=registry,
         )
