@@ -96,8 +96,10 @@ def pack_readings(readings: Iterable[ReadingRow]) -> bytes:
 
 
 # A temporary table of the connection's own, to take each batch's newest reading and tally of
-# each ride by one binary COPY: no parameter list of tens of thousands of values to adapt. Made,
-# if missing, in each batch's transaction: a rolled back batch takes it away.
+# each ride by one binary COPY: no parameter list of tens of thousands of values to adapt.
+# Ingestion makes it once a connection, outside any batch (a batch rolled back would take away
+# a table made in it); made in every batch, "IF NOT EXISTS" and its notice took 7% of each
+# write's time at 12,000 bikes in real time (py-spy, benchmarks/capacity.py).
 _LATEST_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS batch_latest (
     ride_id bigint, at timestamptz, duration double precision, resistance integer,
     heart_rate integer, rpm integer, power double precision,
@@ -153,15 +155,19 @@ def pack_latest(found: Iterable[tuple[ReadingRow, Tally]]) -> bytes:
     return b"".join(parts)
 
 
-def note_latest(conn: psycopg.Connection[Any], readings: Iterable[ReadingRow]) -> None:
+def note_latest(
+    conn: psycopg.Connection[Any], readings: Iterable[ReadingRow], table_made: bool = False
+) -> None:
     """Bring ``daily.bike_latest`` (migrations 0023, 0026) up to ``readings``, in the caller's
     transaction: each ride's newest reading replaces an older one kept for it, and the tally
     of its readings here adds to its running tally. A ride that is not its bike's newest keeps
-    nothing there."""
+    nothing there. ``table_made``: ``conn`` already holds the temporary table (made by
+    ``_LATEST_TABLE`` outside a transaction); else it is made here, in the caller's."""
     found = newest_and_tallies(readings)
     if not found:
         return
-    conn.execute(_LATEST_TABLE)
+    if not table_made:
+        conn.execute(_LATEST_TABLE)
     with conn.cursor() as cur:
         with cur.copy("COPY batch_latest FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(pack_latest(found))
@@ -302,7 +308,13 @@ class PostgresStore:
     @property
     def conn(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = self.database.connect(autocommit=True)
+            conn = self.database.connect(autocommit=True)
+            try:
+                conn.execute(_LATEST_TABLE)  # autocommit: the session keeps it
+            except psycopg.Error as exc:
+                conn.close()
+                raise translate(exc) from exc
+            self._conn = conn
             self._hours.clear()
         return self._conn
 
@@ -418,7 +430,7 @@ class PostgresStore:
                         ) as copy,
                     ):
                         copy.write(pack_readings(batch.readings))
-                    note_latest(conn, batch.readings)
+                    note_latest(conn, batch.readings, table_made=True)
                 if alerts:
                     with conn.cursor() as cur:
                         cur.executemany(
