@@ -110,6 +110,11 @@ WHERE NOT b.tally_whole OR b.tallied_at IS DISTINCT FROM b.at
    OR b.resistance_readings <> coalesce(s.resistance_readings, 0)
    OR b.resistance_sum <> coalesce(s.resistance_sum, 0)
    OR abs(b.power_sum - coalesce(s.power_sum, 0)) > 1e-9 * greatest(1, abs(s.power_sum))
+   -- the seconds in each heart-rate zone (0027), against the ride's own (ride_figures)
+   OR b.zoned_readings <> b.readings
+   OR ARRAY[b.hr_zone1_s, b.hr_zone2_s, b.hr_zone3_s, b.hr_zone4_s, b.hr_zone5_s]
+      <> coalesce((SELECT f.seconds_in_hr_zone FROM daily.ride_figures(ARRAY[b.ride_id],
+                   '-infinity', 'infinity') f), '{0,0,0,0,0}')
 ORDER BY 1
 """
 

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from deleton.core.batch import ReadingRow
-from deleton.core.fleet_status import OpenRide
+from deleton.core.fleet_status import OpenRide, OpenRides
 from deleton.core.readings import LatestReading
 from deleton.core.records import from_datetime
 from deleton.dashboard.recent import RecentRides
@@ -65,8 +65,32 @@ LEFT JOIN LATERAL daily.ride_sums(ARRAY[b.ride_id], ARRAY['-infinity'::timestamp
 """
 
 
+# Each bike's seconds in each heart-rate zone (migration 0027) beside its ride's own
+# (daily.ride_figures, the one definition; null without an age), and how many readings each
+# counted: the zones are whole when that is all of them.
+ZONES = """
+SELECT b.ride_id, b.zoned_readings = b.readings,
+       ARRAY[b.hr_zone1_s, b.hr_zone2_s, b.hr_zone3_s, b.hr_zone4_s, b.hr_zone5_s],
+       coalesce(f.seconds_in_hr_zone, '{0,0,0,0,0}'), f.seconds_in_hr_zone IS NOT NULL
+FROM daily.bike_latest b
+LEFT JOIN LATERAL daily.ride_figures(ARRAY[b.ride_id], '-infinity', 'infinity') f ON true
+"""
+
+
+def assert_zones_whole(conn: psycopg.Connection[Any]) -> int:
+    """Every bike's seconds in each zone are whole and its ride's; how many rides of a known
+    age have seconds in a zone."""
+    zoned = 0
+    for ride_id, whole, zones, expected, aged in conn.execute(ZONES):
+        assert whole and zones == expected, ride_id
+        zoned += aged and sum(zones) > 0
+    return zoned
+
+
 def assert_tallies_whole(conn: psycopg.Connection[Any]) -> int:
-    """Every bike's running tally is whole and its ride's sums; how many readings they hold."""
+    """Every bike's running tally is whole and its ride's sums, its seconds in each zone its
+    ride's; how many readings they hold."""
+    assert_zones_whole(conn)
     counted = 0
     for ride_id, whole, *kept in conn.execute(TALLIES):
         tally, sums = kept[:6], kept[6:]
@@ -77,6 +101,22 @@ def assert_tallies_whole(conn: psycopg.Connection[Any]) -> int:
         assert tally[1] == pytest.approx(sums[1]) and tally[3] == sums[3], ride_id
         counted += tally[0]
     return counted
+
+
+def assert_read_as_kept(conn: psycopg.Connection[Any], kept: OpenRides) -> None:
+    """The fleet read carries each open ride's energy, zones and last initial as kept."""
+    rows = conn.execute(
+        """SELECT b.ride_id, b.power_sum, ARRAY[b.hr_zone1_s, b.hr_zone2_s, b.hr_zone3_s,
+                  b.hr_zone4_s, b.hr_zone5_s], left(u.last_name, 1)
+           FROM daily.bike_latest b JOIN daily.ride r USING (ride_id)
+           LEFT JOIN daily.rider u ON u.user_id = r.user_id WHERE b.ended_at IS NULL"""
+    ).fetchall()
+    by_ride = {ride_id: rest for ride_id, *rest in rows}
+    assert set(kept.ride_id.tolist()) == set(by_ride)
+    for i, ride_id in enumerate(kept.ride_id.tolist()):
+        energy, zones, initial = by_ride[ride_id]
+        assert kept.energy_j[i] == energy and kept.zone_seconds[i].tolist() == zones
+        assert kept.last_initial[i] == initial
 
 
 def test_the_fleet_kept_from_what_changed_equals_the_fleet_read_whole(
@@ -97,6 +137,8 @@ def test_the_fleet_kept_from_what_changed_equals_the_fleet_read_whole(
             assert set(kept) == expected
             assert expected  # bikes ride at every step
             assert assert_tallies_whole(conn)  # and each ride's tally is its readings' sums
+            assert assert_zones_whole(conn)  # and riders of known ages have zones counted
+            assert_read_as_kept(conn, kept)
             seen_ended += len({r.ride_id for r in before} - {r.ride_id for r in expected})
             seen_changed += len(expected - before)
             before = expected

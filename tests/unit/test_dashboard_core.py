@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deleton.core import training
 from deleton.core.alerts import ZONES, high_limit, urgency, zone
 from deleton.core.batch import ReadingRow
 from deleton.core.demographics import age_band
@@ -98,27 +99,37 @@ def test_tallies_of_one_ride_add_up() -> None:
             st.integers(0, 5),  # at: ties and any order
             st.none() | st.integers(0, 40),  # resistance
             st.none() | st.floats(0, 2000, allow_nan=False),  # power
+            st.none() | st.integers(-1, 260),  # heart rate: none, no contact, any
         ),
         max_size=30,
-    )
+    ),
+    # each ride's rider's maximum heart rate: unknown, absent, or any (ages past 220 too)
+    st.dictionaries(st.integers(1, 3), st.none() | st.integers(-20, 220)),
 )
 def test_a_batch_tallies_each_ride_as_its_readings_merged_one_by_one(
-    rows: list[tuple[int, int, int | None, float | None]],
+    rows: list[tuple[int, int, int | None, float | None, int | None]],
+    maxima: dict[int, int | None],
 ) -> None:
-    """A batch's tally of a ride is its readings' tallies merged in order, and its newest
-    reading the last of those at the latest time: what ingestion adds to a running tally."""
-    readings = [ReadingRow(ride, at, 1.0, res, 100, 60, power) for ride, at, res, power in rows]
+    """A batch's tally of a ride is its readings' tallies merged in order, its newest reading
+    the last of those at the latest time, and its seconds in each zone those the reference
+    definition counts: what ingestion adds to a running tally."""
+    readings = [ReadingRow(ride, at, 1.0, res, hr, 60, power) for ride, at, res, power, hr in rows]
     expected: dict[int, tuple[ReadingRow, Tally]] = {}
     for r in readings:
         one = Tally(1, r.power or 0.0, r.power is not None, r.resistance or 0,
                     r.resistance is not None, r.at)  # fmt: skip
         newest, tally = expected.get(r.ride_id, (r, Tally()))
         expected[r.ride_id] = (r if r.at >= newest.at else newest, tally.merged(one))
-    assert dict((row.ride_id, (row, tally)) for row, tally in newest_and_tallies(readings)) == {
+    found = newest_and_tallies(readings, maxima)
+    assert {row.ride_id: (row, tally) for row, tally, _ in found} == {
         ride: (row, tally._replace(power_readings=int(tally.power_readings),
                                    resistance_readings=int(tally.resistance_readings)))
         for ride, (row, tally) in expected.items()
     }  # fmt: skip
+    for row, _, zones in found:
+        heart_rates = [r.heart_rate for r in readings if r.ride_id == row.ride_id]
+        top = maxima.get(row.ride_id)
+        assert zones == (training.seconds_in_hr_zone(heart_rates, top) or (0, 0, 0, 0, 0))
 
 
 def test_ride_chart_has_four_panels_and_extends_all_of_them() -> None:

@@ -75,6 +75,12 @@ class OpenRides:
     power: Floats
     resistance: Ints
     rpm: Ints
+    # what the leaderboard shows: the rider's last name's first letter (None: not known), the
+    # ride's energy so far in joules (NaN: not known whole), and its seconds in heart-rate
+    # zones 1 to 5 (a row of five a ride; MISSING: not known whole). Unknown from ``of``.
+    last_initial: Texts
+    energy_j: Floats
+    zone_seconds: Ints
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -104,6 +110,9 @@ class OpenRides:
             power=floats([r.power for r in latest]),
             resistance=ints([r.resistance for r in latest]),
             rpm=ints([r.rpm for r in latest]),
+            last_initial=np.full(len(rides), None, dtype=object),
+            energy_j=np.full(len(rides), np.nan),
+            zone_seconds=np.full((len(rides), 5), MISSING, dtype=np.int64),
         )
 
     def __len__(self) -> int:
@@ -246,6 +255,16 @@ class FleetStatus:
         # the order every fleet page and /bikes open with, sorted as the status is built (in
         # the shared rebuild, off the viewers' path)
         self.ordered(*DEFAULT_ORDER)
+
+    @property
+    def riding_rows(self) -> Ints:
+        """The rows of ``rides`` riding now, in the rides' order."""
+        return self._riding
+
+    @property
+    def seconds(self) -> Floats:
+        """Each ride's time so far (``seconds_ridden``), a row a ride."""
+        return self._seconds
 
     def bike(self, i: int) -> BikeStatus:
         """Ride ``i`` as the fleet shows it."""

@@ -9,12 +9,14 @@ joules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .batch import ReadingRow
 from .demographics import UNKNOWN, count_riders
+from .training import ZoneSeconds, zone_edges
 
 
 class Tally(NamedTuple):
@@ -40,37 +42,45 @@ class Tally(NamedTuple):
         )
 
 
-def newest_and_tallies(readings: Iterable[ReadingRow]) -> list[tuple[ReadingRow, Tally]]:
+def newest_and_tallies(
+    readings: Iterable[ReadingRow], max_hrs: Mapping[int, int | None] | None = None
+) -> list[tuple[ReadingRow, Tally, ZoneSeconds]]:
     """For each ride among ``readings``: its newest reading (by ``at``; of two at once, the
-    later in ``readings``) and the tally of all of its readings there, as ``daily.ride_sums``
-    counts them (a reading counts; a power or a resistance counts and adds where present).
+    later in ``readings``), the tally of all of its readings there, as ``daily.ride_sums``
+    counts them (a reading counts; a power or a resistance counts and adds where present),
+    and their seconds in each heart-rate zone (``core.training``) for the ride's rider's
+    maximum heart rate in ``max_hrs`` (none there, or None: every reading in no zone).
     Ingestion adds a batch's tallies to each ride's running tally (``daily.bike_latest``)."""
     rides: dict[int, list[Any]] = {}
     get = rides.get
+    maxima = max_hrs or {}
     # one pass with plain numbers in lists: a batch holds every riding bike's readings
     for row in readings:
         ride = get(row[0])
-        power, resistance = row[6], row[3]
         if ride is None:
-            rides[row[0]] = [
-                row, 1,
-                0.0 if power is None else power, power is not None,
-                0 if resistance is None else resistance, resistance is not None,
-            ]  # fmt: skip
-            continue
-        if row[1] >= ride[0][1]:
+            top = maxima.get(row[0])
+            # newest, readings, power sum and count, resistance sum and count, zone edges,
+            # then seconds in zones 1-5
+            edges = None if top is None else zone_edges(top)
+            ride = rides[row[0]] = [row, 0, 0.0, 0, 0, 0, edges, 0, 0, 0, 0, 0]
+        elif row[1] >= ride[0][1]:
             ride[0] = row
         ride[1] += 1
+        power, resistance, heart_rate = row[6], row[3], row[4]
         if power is not None:
             ride[2] += power
             ride[3] += 1
         if resistance is not None:
             ride[4] += resistance
             ride[5] += 1
+        if heart_rate and heart_rate > 0 and ride[6] is not None:
+            ride[7 + bisect_right(ride[6], 100 * heart_rate)] += 1
     return [
-        (newest, Tally(count, power, int(powers), resistance, int(resistances), newest[1]))
-        for newest, count, power, powers, resistance, resistances in rides.values()
-    ]
+        (newest, Tally(count, power, powers, resistance, resistances, newest[1]),
+         (z1, z2, z3, z4, z5))
+        for newest, count, power, powers, resistance, resistances, _, z1, z2, z3, z4, z5
+        in rides.values()
+    ]  # fmt: skip
 
 
 class RideFacts(NamedTuple):

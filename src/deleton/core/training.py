@@ -108,16 +108,19 @@ def max_hr(age: int | None) -> int | None:
     return None if age is None else high_limit(age)
 
 
+def zone_edges(max_hr: int) -> tuple[int, ...]:
+    """Where zones 2, 3, 4 and 5 begin for a rider whose maximum is ``max_hr``, in hundredths
+    of a beat a minute: a heart rate ``h`` with contact is in zone
+    ``bisect_right(edges, 100 * h) + 1`` (exact integers; ingestion counts zones so)."""
+    return tuple(share * max_hr for share in ZONE_SHARES)
+
+
 def hr_zone(heart_rate: int | None, max_hr: int | None) -> int | None:
     """The zone, 1 to 5, of one heart rate for a rider whose maximum is ``max_hr``; None
     without contact or without a maximum."""
     if not heart_rate or heart_rate < 0 or max_hr is None:
         return None
-    scaled = 100 * heart_rate
-    for zone, share in enumerate(ZONE_SHARES, start=1):
-        if scaled < share * max_hr:
-            return zone
-    return 5
+    return bisect.bisect_right(zone_edges(max_hr), 100 * heart_rate) + 1
 
 
 def seconds_in_hr_zone(heart_rates: Iterable[int | None], max_hr: int | None) -> ZoneSeconds | None:

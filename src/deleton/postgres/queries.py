@@ -162,17 +162,25 @@ SELECT (SELECT pg_snapshot_xmin(pg_current_snapshot())::text),
        array_agg(coalesce({_US.format("b.at")}, {NO_TIME})),
        array_agg(coalesce(b.duration, 'NaN')), array_agg(coalesce(b.heart_rate, {MISSING})),
        array_agg(coalesce(b.power, 'NaN')), array_agg(coalesce(b.resistance, {MISSING})),
-       array_agg(coalesce(b.rpm, {MISSING}))
+       array_agg(coalesce(b.rpm, {MISSING})),
+       -- the running tally's energy and zones where whole (migrations 0026, 0027)
+       array_agg(CASE WHEN b.tally_whole AND b.tallied_at IS NOT DISTINCT FROM b.at
+                      THEN b.power_sum ELSE 'NaN' END),
+       array_agg(CASE WHEN b.zoned_readings = b.readings
+                      THEN ARRAY[b.hr_zone1_s, b.hr_zone2_s, b.hr_zone3_s, b.hr_zone4_s,
+                                 b.hr_zone5_s]
+                      ELSE '{{{",".join([str(MISSING)] * 5)}}}'::int[] END)
 FROM daily.bike_latest b WHERE %(mark)s::xid8 IS NULL OR b.changed >= %(mark)s::xid8
 """
 # OpenRides' columns as _CHANGED reads them, in its order after the mark and the serial (the
 # rider's name and age come from _RIDERS)
 _READ = ("ride_id", "ended", "started_at", "at", "duration", "heart_rate", "power",
-         "resistance", "rpm")  # fmt: skip
-_TYPES = {"duration": np.float64, "power": np.float64, "ended": np.bool_}
+         "resistance", "rpm", "energy_j", "zone_seconds")  # fmt: skip
+_TYPES = {"duration": np.float64, "power": np.float64, "ended": np.bool_, "energy_j": np.float64}
+_ZONES = 5  # zone_seconds' columns: seconds in zones 1 to 5
 # who rides the rides the fleet has not met yet
 _RIDERS = f"""
-SELECT r.ride_id, u.first_name, {_AGE}
+SELECT r.ride_id, u.first_name, left(u.last_name, 1), {_AGE}
 FROM daily.ride r LEFT JOIN daily.rider u ON u.user_id = r.user_id
 WHERE r.ride_id = ANY(%s)
 """
@@ -200,7 +208,8 @@ class FleetReader:
         self._mark: str | None = None
         self._slots: dict[str, int] = {}  # each bike's slot
         self._columns: dict[str, Any] = _slots(0)
-        self._riders: dict[int, tuple[str | None, int]] = {}  # name and age (or NO_AGE)
+        # first name, last initial and age (or NO_AGE)
+        self._riders: dict[int, tuple[str | None, str | None, int]] = {}
         self._broken = False  # a read failed half-way: the next reads every row
 
     def read(self, conn: Connection) -> OpenRides:
@@ -232,10 +241,10 @@ class FleetReader:
             columns["bike_serial"][at] = serials
             for name, column in zip(_READ, values, strict=True):
                 columns[name][at] = column
-            unknown = (None, NO_AGE)
-            names, ages = columns["first_name"], columns["age"]
+            unknown = (None, None, NO_AGE)
+            names, initials, ages = columns["first_name"], columns["last_initial"], columns["age"]
             for slot, ride_id in zip(at[met].tolist(), ride_ids[met].tolist(), strict=True):
-                names[slot], ages[slot] = riders.get(ride_id, unknown)
+                names[slot], initials[slot], ages[slot] = riders.get(ride_id, unknown)
         size = len(slots)
         open_ = np.flatnonzero(~columns["ended"][:size])
         rides = OpenRides(**{name: columns[name][open_] for name in _FIELDS})
@@ -249,7 +258,7 @@ class FleetReader:
 
     def _riders_of(
         self, conn: Connection, ride_ids: list[int]
-    ) -> dict[int, tuple[str | None, int]]:
+    ) -> dict[int, tuple[str | None, str | None, int]]:
         """The riders known, with those of ``ride_ids`` not known yet read (a new dict if any
         is read: a read that fails later changes nothing)."""
         known = self._riders
@@ -257,22 +266,24 @@ class FleetReader:
         if not new:
             return known
         riders = {**known}
-        for ride_id, first_name, age in conn.execute(_RIDERS, [new]).fetchall():
-            riders[ride_id] = (first_name, NO_AGE if age is None else age)
+        for ride_id, first_name, initial, age in conn.execute(_RIDERS, [new]).fetchall():
+            riders[ride_id] = (first_name, initial or None, NO_AGE if age is None else age)
         return riders
 
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(OpenRides))
-_EMPTY = {"bike_serial": None, "first_name": None, "ride_id": MISSING, "ended": True,
-          "age": NO_AGE}  # fmt: skip
+_EMPTY = {"bike_serial": None, "first_name": None, "last_initial": None, "ride_id": MISSING,
+          "ended": True, "age": NO_AGE, "energy_j": np.nan, "zone_seconds": MISSING}  # fmt: skip
+_TEXTS = ("bike_serial", "first_name", "last_initial")
 
 
 def _slots(size: int) -> dict[str, Any]:
     """Empty columns for ``size`` bikes: every slot ended, with no ride."""
     columns: dict[str, Any] = {}
     for name in (*_FIELDS, "ended"):
-        dtype = object if name in ("bike_serial", "first_name") else _TYPES.get(name, np.int64)
-        columns[name] = np.full(size, _EMPTY.get(name, 0), dtype=dtype)
+        dtype = object if name in _TEXTS else _TYPES.get(name, np.int64)
+        shape = (size, _ZONES) if name == "zone_seconds" else size
+        columns[name] = np.full(shape, _EMPTY.get(name, 0), dtype=dtype)
     return columns
 
 

@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import logging
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,7 @@ from ..core.ports import Checkpoints, Positions
 from ..core.privacy import may_hold_rider_data
 from ..core.records import RiderLine, from_datetime, to_datetime
 from ..core.summaries import Tally, newest_and_tallies
+from ..core.training import ZoneSeconds, max_hr
 from ..errors import FencedError, RejectedData, TransientError
 from .connection import Database, translate
 
@@ -104,9 +105,11 @@ _LATEST_TABLE = """CREATE TEMPORARY TABLE IF NOT EXISTS batch_latest (
     ride_id bigint, at timestamptz, duration double precision, resistance integer,
     heart_rate integer, rpm integer, power double precision,
     readings integer, power_sum double precision, power_readings integer,
-    resistance_sum bigint, resistance_readings integer) ON COMMIT DELETE ROWS"""
-_FULL_LATEST = struct.Struct(_FULL_READING.format + "iiidiiiqii")
-_TALLY = struct.Struct(">iiidiiiqii")
+    resistance_sum bigint, resistance_readings integer, hr_zone1_s integer,
+    hr_zone2_s integer, hr_zone3_s integer, hr_zone4_s integer, hr_zone5_s integer)
+    ON COMMIT DELETE ROWS"""
+_FULL_LATEST = struct.Struct(_FULL_READING.format + "iiidiiiqii" + "ii" * 5)
+_TALLY = struct.Struct(">iiidiiiqii" + "ii" * 5)
 
 # A ride's newest reading replaces an older one kept for it; its batch's tally adds to its
 # running tally, which stays whole only while the newest reading counted is the newest kept
@@ -123,6 +126,9 @@ _NOTE_LATEST = (
     power_readings = b.power_readings + n.power_readings,
     resistance_sum = b.resistance_sum + n.resistance_sum,
     resistance_readings = b.resistance_readings + n.resistance_readings,
+    hr_zone1_s = b.hr_zone1_s + n.hr_zone1_s, hr_zone2_s = b.hr_zone2_s + n.hr_zone2_s,
+    hr_zone3_s = b.hr_zone3_s + n.hr_zone3_s, hr_zone4_s = b.hr_zone4_s + n.hr_zone4_s,
+    hr_zone5_s = b.hr_zone5_s + n.hr_zone5_s, zoned_readings = b.zoned_readings + n.readings,
     tallied_at = greatest(b.tallied_at, n.at),
     tally_whole = b.tally_whole AND b.tallied_at IS NOT DISTINCT FROM b.at,
     changed = pg_current_xact_id()
@@ -131,23 +137,24 @@ WHERE b.ride_id = n.ride_id"""
 )
 
 
-def pack_latest(found: Iterable[tuple[ReadingRow, Tally]]) -> bytes:
+def pack_latest(found: Iterable[tuple[ReadingRow, Tally, ZoneSeconds]]) -> bytes:
     """The binary COPY stream of ``batch_latest`` rows: each ride's newest reading (as
     ``pack_readings`` packs it, ``at`` in epoch microseconds) followed by its tally, whose
-    newest reading counted is that one."""
+    newest reading counted is that one, and its seconds in each heart-rate zone."""
     full, tally = _FULL_LATEST.pack, _TALLY.pack
     parts = [_COPY_HEADER]
     append = parts.append
-    for (ride_id, at, duration, resistance, hrt, rpm, power), t in found:
+    for (ride_id, at, duration, resistance, hrt, rpm, power), t, (z1, z2, z3, z4, z5) in found:
         counted = (4, t.readings, 8, t.power_sum, 4, t.power_readings,
-                   8, int(t.resistance_sum), 4, t.resistance_readings)  # fmt: skip
+                   8, int(t.resistance_sum), 4, t.resistance_readings,
+                   4, z1, 4, z2, 4, z3, 4, z4, 4, z5)  # fmt: skip
         if duration is not None and hrt is not None:
-            append(full(12, 8, ride_id, 8, at - _PG_EPOCH_US, 8, duration, 4, resistance,
+            append(full(17, 8, ride_id, 8, at - _PG_EPOCH_US, 8, duration, 4, resistance,
                         4, hrt, 4, rpm, 8, power, *counted))  # fmt: skip
             continue
         # a half reading: its fields one by one, with NULLs
         values = (ride_id, at - _PG_EPOCH_US, duration, resistance, hrt, rpm, power)
-        append(b"\x00\x0c")
+        append(b"\x00\x11")
         for (field, size), value in zip(_FIELD, values, strict=True):
             append(_NULL if value is None else field.pack(size, value))
         append(tally(*counted))
@@ -155,17 +162,39 @@ def pack_latest(found: Iterable[tuple[ReadingRow, Tally]]) -> bytes:
     return b"".join(parts)
 
 
+def max_hrs_of(
+    conn: psycopg.Connection[Any], ride_ids: Collection[int], known: Mapping[int, int | None]
+) -> dict[int, int | None]:
+    """The maximum heart rate (``core.training.max_hr``, None for an unknown age) of the rider
+    of each of ``ride_ids`` at its start: from ``known`` where it is there, else from the
+    age ``daily.ride`` keeps (none for a ride not there)."""
+    found = {ride: known[ride] for ride in ride_ids if ride in known}
+    missing = [ride for ride in ride_ids if ride not in found]
+    if missing:
+        rows = conn.execute(
+            "SELECT ride_id, rider_age FROM daily.ride WHERE ride_id = ANY(%s)", [missing]
+        ).fetchall()
+        found.update((ride_id, max_hr(age)) for ride_id, age in rows)
+    return found
+
+
 def note_latest(
-    conn: psycopg.Connection[Any], readings: Iterable[ReadingRow], table_made: bool = False
-) -> None:
-    """Bring ``daily.bike_latest`` (migrations 0023, 0026) up to ``readings``, in the caller's
-    transaction: each ride's newest reading replaces an older one kept for it, and the tally
-    of its readings here adds to its running tally. A ride that is not its bike's newest keeps
-    nothing there. ``table_made``: ``conn`` already holds the temporary table (made by
-    ``_LATEST_TABLE`` outside a transaction); else it is made here, in the caller's."""
-    found = newest_and_tallies(readings)
+    conn: psycopg.Connection[Any],
+    readings: Sequence[ReadingRow],
+    table_made: bool = False,
+    known: Mapping[int, int | None] | None = None,
+) -> dict[int, int | None]:
+    """Bring ``daily.bike_latest`` (migrations 0023, 0026, 0027) up to ``readings``, in the
+    caller's transaction: each ride's newest reading replaces an older one kept for it, and
+    the tally of its readings here (their seconds in each heart-rate zone among it) adds to
+    its running tally. A ride that is not its bike's newest keeps nothing there.
+    ``table_made``: ``conn`` already holds the temporary table (made by ``_LATEST_TABLE``
+    outside a transaction); else it is made here, in the caller's. ``known``: riders' maximum
+    heart rates known for some rides (``max_hrs_of``); returns those of the rides here."""
+    maxima = max_hrs_of(conn, {row[0] for row in readings}, known or {})
+    found = newest_and_tallies(readings, maxima)
     if not found:
-        return
+        return maxima
     if not table_made:
         conn.execute(_LATEST_TABLE)
     with conn.cursor() as cur:
@@ -175,6 +204,7 @@ def note_latest(
         # two to meet the same rows in two orders around a rebalance, PostgreSQL's deadlock
         # error is transient (connection.translate) and the batch is written again.
         cur.execute(_NOTE_LATEST)
+    return maxima
 
 
 def _copy_rows(
@@ -304,6 +334,8 @@ class PostgresStore:
         # ride ids are handed out on the parsing thread while the writer thread holds a
         # transaction open on the main connection, so they get a connection of their own
         self._id_conn: psycopg.Connection[Any] | None = None
+        # the riders' maximum heart rates of the rides in the last batch (note_latest)
+        self._max_hrs: dict[int, int | None] = {}
 
     @property
     def conn(self) -> psycopg.Connection[Any]:
@@ -430,7 +462,11 @@ class PostgresStore:
                         ) as copy,
                     ):
                         copy.write(pack_readings(batch.readings))
-                    note_latest(conn, batch.readings, table_made=True)
+                    # the maxima of the rides riding now, kept for the next batch's: a ride
+                    # absent from a batch is looked up again when it comes back
+                    self._max_hrs = note_latest(
+                        conn, batch.readings, table_made=True, known=self._max_hrs
+                    )
                 if alerts:
                     with conn.cursor() as cur:
                         cur.executemany(
