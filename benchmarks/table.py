@@ -52,6 +52,7 @@ ROWS: tuple[tuple[str, Callable[[Record], Row]], ...] = (
     ("ab-ingest-file", ab_ingest_file.row),
     ("ab-ingest-file-bike-latest", ab_ingest_file.row),
     ("ab-ingest-file-tally", ab_ingest_file.row),
+    ("ab-ingest-file-zones", ab_ingest_file.row),
     ("ab-ingest-file-2bad716", ab_ingest_file.row),
     ("dashboard", dashboard.row),
     ("dashboard-5000-active", dashboard.row),
