@@ -229,11 +229,21 @@ def timed(
     }
 
 
+def recent_rides() -> Any:
+    """The recent rides' class of the code under test: in postgres since the leaderboard
+    shared it, in the dashboard before (not in --http's baseline at all)."""
+    try:
+        from deleton.postgres.recent import RecentRides
+    except ImportError:
+        from deleton.dashboard.recent import RecentRides  # type: ignore[no-redef,import-not-found]
+    return RecentRides
+
+
 def measure(url: str, runs: int) -> dict[str, dict[str, float]]:
     with ConnectionPool(url, min_size=2, kwargs={"autocommit": True}) as pool:
         sources = views.DashboardData.over(pool.connection, 3600 * 10**6)
         sources.warm().join()  # the first 12-hour view is built once per process
-        from deleton.dashboard.recent import RecentRides  # not in --http's baseline
+        RecentRides = recent_rides()  # this round's code
 
         recent = RecentRides(pool.connection)
         recent.refresh()
@@ -509,7 +519,7 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             state = update.state
             return update.values()
 
-        from deleton.dashboard.recent import RecentRides  # not in --http's baseline
+        RecentRides = recent_rides()  # this round's code
 
         recent = RecentRides(pool.connection)
         recent.refresh()

@@ -326,10 +326,13 @@ class Settings(BaseSettings):
             self.api_workers,
             self.api_rate_limit,
             self.proxy_hops,
+            self.report_tz,
         )
 
     def dashboard(self) -> DashboardConfig:
-        return DashboardConfig(self.dashboard_host, self.dashboard_port, self.dashboard_db_wait)
+        return DashboardConfig(
+            self.dashboard_host, self.dashboard_port, self.dashboard_db_wait, self.report_tz
+        )
 
     def access(self) -> AccessConfig:
         public = self.public_url or f"http://{self.dashboard_host}:{self.dashboard_port}"

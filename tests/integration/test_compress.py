@@ -21,8 +21,8 @@ from psycopg_pool import ConnectionPool
 
 from deleton.core.records import to_datetime
 from deleton.core.wire import parse_value
-from deleton.dashboard.recent import RecentRides
 from deleton.postgres.locks import COMPRESSION
+from deleton.postgres.recent import RecentRides
 from tests.harness.broker import LocalBroker
 from tests.harness.expected import ALERTS_NEVER_EXPIRE, reference, settled
 from tests.harness.fleet import SECOND, START, dump_fleet, fill_topic, ingest_file, simulated

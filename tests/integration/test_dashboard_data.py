@@ -19,9 +19,9 @@ from psycopg_pool import ConnectionPool
 from deleton.core.alerts import urgency
 from deleton.core.records import from_datetime
 from deleton.dashboard import views
-from deleton.dashboard.recent import RecentRides
 from deleton.postgres import figures, queries
 from deleton.postgres.figures import WINDOW
+from deleton.postgres.recent import RecentRides
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import rows, scalar
 

@@ -19,8 +19,8 @@ from deleton.core.batch import ReadingRow
 from deleton.core.fleet_status import OpenRide, OpenRides
 from deleton.core.readings import LatestReading
 from deleton.core.records import from_datetime
-from deleton.dashboard.recent import RecentRides
 from deleton.postgres import queries, store
+from deleton.postgres.recent import RecentRides
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import execute, scalar
 

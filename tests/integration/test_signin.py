@@ -202,7 +202,9 @@ def test_signed_out_every_page_and_every_callback_is_refused(world: World, app: 
     assert 'id="signin-form"' in page and no_rider_in(world, page)
     for path in ("/_dash-layout", "/_dash-dependencies", "/_reload-hash", "/static/x"):
         assert client.get(path).status_code in (302, 401), path
-    assert sorted(app.callback_map) and len(app.callback_map) == 8  # the fleet rows: in the browser
+    assert (
+        sorted(app.callback_map) and len(app.callback_map) == 10
+    )  # the fleet rows: in the browser
     for key in app.callback_map:  # every callback, the bike picker's search among them
         status, body = update(client, {"output": key, "inputs": [], "state": []})
         assert status == 401 and no_rider_in(world, body), key

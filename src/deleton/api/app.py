@@ -27,7 +27,7 @@ from starlette.routing import Match
 from swagger_ui_bundle import swagger_ui_path
 
 from ..errors import TransientError
-from . import fleet, riders, rides
+from . import fleet, leaderboard, riders, rides
 from .access import SECURITY_SCHEMES
 from .data import ApiData
 
@@ -151,7 +151,7 @@ def create_app(data: ApiData) -> FastAPI:
         redoc_url=None,
     )
     app.state.data = data
-    for module in (rides, riders, fleet):
+    for module in (rides, riders, fleet, leaderboard):
         app.include_router(module.router)
     _serve_docs(app)
 

@@ -46,10 +46,11 @@ def _served(settings: Settings) -> tuple[FastAPI, Callable[[], None]]:
     pool = database.pool("api", 2, POOL_SIZE, POOL_WAIT)
     idle, limit = settings.riding().idle_timeout_us, config.rate_limit
     data = ApiData.over(pool.connection, config.key, config.zone, idle, rate_limit=limit,
-                        proxy_hops=config.proxy_hops,
-                        reading_window=database.reading_window)  # fmt: skip
+                        proxy_hops=config.proxy_hops, reading_window=database.reading_window,
+                        leaderboard_zone=config.leaderboard_zone)  # fmt: skip
 
     def close() -> None:
+        data.today.close()
         data.fleet.close()
         pool.close()
 

@@ -20,3 +20,5 @@ class ApiConfig:
     workers: int = 1  # processes of `deleton api`, each with its own pool and fleet view
     rate_limit: float = 20.0  # requests a second per key, per process
     proxy_hops: int = 0  # proxies whose X-Forwarded-For hop is believed (Settings.proxy_hops)
+    # the zone whose calendar day the leaderboard's "today" is (DELETON_REPORT_TZ); None: zone
+    leaderboard_zone: str | None = None

@@ -17,9 +17,11 @@ from pydantic import SecretStr
 
 from ..cached import SharedView
 from ..core.fleet_status import FleetStatus
+from ..core.leaderboard import Board
 from ..postgres import access, queries
 from ..postgres.connection import Connect, run_query
 from ..postgres.figures import WINDOW
+from ..postgres.recent import shared_today
 from .access import ERASE, READ, Caller, Keys, RateLimit, admit, identify
 
 T = TypeVar("T")
@@ -40,6 +42,8 @@ class ApiData:
     keys: Keys
     limit: RateLimit
     zone: ZoneInfo
+    today: SharedView[Board]  # today's leaderboard: the calendar day in day_zone
+    day_zone: ZoneInfo  # the report's
     wall: Callable[[], float] = field(default=time.time)
     pages: RenderedPages = field(default_factory=RenderedPages)
     # how long before its start a ride's readings may lie (Database.reading_window)
@@ -57,12 +61,16 @@ class ApiData:
         rate_limit: float = 20.0,
         proxy_hops: int = 0,
         reading_window: dt.timedelta = WINDOW,
+        leaderboard_zone: str | None = None,
     ) -> ApiData:
         """Over the pool ``connect``, with ``key`` as the bootstrap key (every scope),
         ``rate_limit`` requests a second per key, clients' addresses taken behind
-        ``proxy_hops`` proxies (``access.client_address``), and ``reading_window`` as the
-        database's."""
+        ``proxy_hops`` proxies (``access.client_address``), ``reading_window`` as the
+        database's, and today's leaderboard over the day in ``leaderboard_zone`` (None:
+        ``zone``)."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
+        day_zone = ZoneInfo(leaderboard_zone or zone)
+        today = shared_today(connect, day_zone, wall, reading_window)
 
         def lookup(sha256: bytes) -> Caller | None:
             found = run_query(connect, "an API key", lambda conn: access.key_scopes(conn, sha256))
@@ -74,6 +82,8 @@ class ApiData:
             Keys(key, lookup),
             RateLimit(rate_limit),
             ZoneInfo(zone),
+            today,
+            day_zone,
             wall,
             reading_window=reading_window,
             proxy_hops=proxy_hops,

@@ -63,6 +63,12 @@ class Ride(BaseModel):
         alerts=1,
         alerts_high=1,
         alerts_low=0,
+        seconds_in_hr_zone=[240, 610, 702, 310, 40],
+        effort_points=86.5,
+        normalized_power_w=158.2,
+        variability_index=1.109,
+        efficiency_factor=1.204,
+        aerobic_decoupling_pct=4.3,
     )
     ride_id: int
     bike_serial: str = Field(description="the bike's serial number ('' for an unkeyed stream)")
@@ -85,6 +91,38 @@ class Ride(BaseModel):
     alerts: int = Field(description="heart-rate alerts raised during the ride")
     alerts_high: int
     alerts_low: int
+    # The training figures (Issue 20; the definitions in full: core/training.py and the
+    # README). Null, never a guess: also for rides summarised before they were kept, whose
+    # readings had already gone.
+    seconds_in_hr_zone: list[int] | None = Field(
+        description="s in heart-rate zones 1 to 5: readings with contact below 60%, 60-70%,"
+        " 70-80%, 80-90% and from 90% of the rider's maximum (220 - age at ride start), one a"
+        " second; null without the rider's age, or where the ride's readings were gone before"
+        " the figure was kept",
+        min_length=5,
+        max_length=5,
+    )
+    effort_points: float | None = Field(
+        description="Σ minutes in zone k × k over zones 1 to 5, to 0.1 (half up); null when"
+        " seconds_in_hr_zone is"
+    )
+    normalized_power_w: float | None = Field(
+        description="W, to 0.1: the fourth root of the mean fourth power of the 30-reading"
+        " rolling mean of power, from the 30th reading on; null under 30 readings with power"
+    )
+    variability_index: float | None = Field(
+        description="normalized power over average power, to 0.001; null without both"
+    )
+    efficiency_factor: float | None = Field(
+        description="W per bpm, to 0.001: normalized power over the average heart rate of"
+        " readings with contact; null without both"
+    )
+    aerobic_decoupling_pct: float | None = Field(
+        description="%, to 0.1: (P1/H1 - P2/H2) / (P1/H1) × 100, halves of the readings in"
+        " order (the first ⌊n/2⌋, then the rest), P a half's average power, H its average"
+        " heart rate with contact; positive when the heart drifted up for the same power;"
+        " null when a half has no contact or no power"
+    )
 
 
 class Page(BaseModel):
@@ -199,6 +237,51 @@ class Fleet(Page):
     riding: int
     alerting: dict[str, int] = Field(description="riding bikes in each alerting zone")
     bikes: list[Bike]
+
+
+class Standing(BaseModel):
+    """A place on the leaderboard. Riding now: a ride, its bike, its time so far, the zone
+    of its newest heart rate and its effort points so far. Today: a rider and the rides
+    they started today."""
+
+    model_config = _example(
+        place=12, rider="Ada L.", user_id=None, bike_serial="SN00042", ride_id=123456,
+        ride_seconds=754.0, rides=1, energy_kj=98.4, hr_zone=3, effort_points=21.7,
+    )  # fmt: skip
+    place: int | None = Field(
+        description="by energy, descending, as shown (to 0.1 kJ); ties share a place (1, 2, 2,"
+        " 4); null: not ranked (no rider known, or the ride's energy not known whole)"
+    )
+    rider: str = Field(description="first name and last initial, or 'unknown'")
+    user_id: int | None = Field(description="today's board: the rider; riding now: null")
+    bike_serial: str | None = Field(description="riding now: the bike; today's board: null")
+    ride_id: int | None = Field(description="riding now: the ride; today's board: null")
+    ride_seconds: float = Field(description="s ridden: this ride, or today's rides")
+    rides: int = Field(description="rides counted: 1 riding now; today, those started today")
+    energy_kj: float | None = Field(description="kJ to 0.1: this ride so far, or today's")
+    hr_zone: int | None = Field(
+        description="riding now: the heart-rate zone (1-5) of the newest reading; null"
+        " without contact, without the rider's age, and on today's board"
+    )
+    effort_points: float | None = Field(
+        description="riding now: effort points so far (as a ride's); null when not known"
+    )
+
+
+class Leaderboard(Page):
+    """Everyone riding now ranked by energy this ride (``period=now``), or every rider ranked
+    by energy over the rides they started today in the report's time zone
+    (``period=today``)."""
+
+    model_config = _example(
+        period="now", as_of="2026-11-28T08:12:37Z", zone=None, ranked=340, standings=[],
+        limit=20, offset=0, next_offset=20,
+    )  # fmt: skip
+    period: str = Field(description="'now' or 'today'")
+    as_of: dt.datetime = Field(description="when this board was made")
+    zone: str | None = Field(description="today's board: the day's time zone (IANA)")
+    ranked: int = Field(description="riders with a place: '12th of 340'")
+    standings: list[Standing]
 
 
 class PartitionLag(BaseModel):

@@ -6,7 +6,7 @@ Pure: the clock comes in as an argument. Signing, hashing and storage are the ad
 
 - a person signed in with the role ``staff`` (or ``admin``, which includes it) sees every page;
 - a bike's screen sees that bike's current ride and nothing else;
-- a leaderboard screen sees the leaderboard (a later page) and nothing else;
+- a leaderboard screen sees the leaderboard and nothing else;
 - anyone else sees the sign-in screen.
 """
 
@@ -133,6 +133,7 @@ class Permission(enum.Enum):
 
     SIGNED_IN = "anyone signed in: what they see is decided by the update itself"
     BIKE = "staff, or the screen of the bike asked for"
+    LEADERBOARD = "staff, or a leaderboard's screen"
     STAFF = "staff"
 
 
@@ -173,6 +174,8 @@ class Viewer:
             return True
         if permission is Permission.BIKE:
             return serial is not None and self.may_see_bike(serial)
+        if permission is Permission.LEADERBOARD:
+            return self.is_staff or (self.screen is not None and self.screen.kind == LEADERBOARD)
         return self.is_staff
 
     def may_open(self, path: str) -> bool:

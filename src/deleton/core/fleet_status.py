@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ NO_TIME = np.iinfo(np.int64).min  # µs
 MISSING = -1  # heart rate, resistance, rpm: runs of digits on the wire, never negative
 NO_AGE = np.iinfo(np.int64).min  # an age may be negative (a birth date ahead of the ride)
 
+T = TypeVar("T")
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 Texts = npt.NDArray[np.object_]
@@ -252,6 +253,7 @@ class FleetStatus:
         found = np.bincount(self._zones[self._riding], minlength=len(WORDS))
         self.counts = {name: int(found[WORDS.index(name)]) for name in ALERTING_ZONES}
         self._orders: dict[tuple[str, bool], Bikes] = {}
+        self._derived: dict[str, Any] = {}  # views made of this snapshot (memo)
         # the order every fleet page and /bikes open with, sorted as the status is built (in
         # the shared rebuild, off the viewers' path)
         self.ordered(*DEFAULT_ORDER)
@@ -307,6 +309,15 @@ class FleetStatus:
             values = rides.heart_rate[riding]
             values = np.where(values > 0, values, MISSING)
         return riding[np.argsort(sign * values, kind="stable")]
+
+    def memo(self, name: str, make: Callable[[], T]) -> T:
+        """``make()``, once per snapshot under ``name``: a view derived from the snapshot (the
+        leaderboard), shared by every screen and caller of it. Two callers at once may both
+        make it; both get an equal view."""
+        found = self._derived.get(name)
+        if found is None:
+            found = self._derived[name] = make()
+        return found
 
     def most_recent(self) -> str | None:
         """The serial of the bike heard from last, if any ride is open."""

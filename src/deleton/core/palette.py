@@ -19,6 +19,8 @@ ZONE_COLOURS: dict[str | None, str] = {
     "dangerously high": "#ef4444",
     None: MUTED,
 }
+# heart-rate zones 1 to 5 (core/training.py), from easy to all out
+HR_ZONE_COLOURS = ("#94a3b8", "#60a5fa", "#22c55e", "#f59e0b", "#ef4444")
 GENDER_COLOURS = {"female": "#f472b6", "male": "#38bdf8", "other": "#a78bfa", UNKNOWN: MUTED}
 # one colour per measurement, wherever it is drawn
 METRIC_COLOURS = {

@@ -1,8 +1,9 @@
 """The live Dash app over the daily schema: routes and callbacks, wired to ``views``.
 
-Three pages: a bike's current ride (``/``, ``/bike/<serial>``), recent rides (``/recent``) and
-the fleet (``/fleet``), for staff; a bike's screen (opened by ``/screen#<token>``, shown at
-``/screen/``) sees its own ride alone. Every request passes ``signin``'s door first, and every
+Four pages: a bike's current ride (``/``, ``/bike/<serial>``), recent rides (``/recent``), the
+fleet (``/fleet``) and the leaderboard (``/leaderboard``), for staff; a bike's screen (opened
+by ``/screen#<token>``, shown at ``/screen/``) sees its own ride alone, a leaderboard's screen
+the leaderboard alone. Every request passes ``signin``'s door first, and every
 callback is registered with the ``Permission`` it needs, which the door checks; callbacks that
 show a bike check its serial.
 
@@ -38,10 +39,12 @@ from .views import (
     WAITING,
     DashboardData,
     FleetUpdate,
+    LeaderboardUpdate,
     RecentUpdate,
     RideUpdate,
     fleet_update,
     fleet_view,
+    leaderboard_update,
     most_recent_bike,
     recent_update,
     ride_update,
@@ -231,6 +234,44 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
         except DeletonError as exc:
             log.warning("recent rides page: %s", exc)
             return RecentUpdate.unchanged(notice=pages.notice(WAITING))
+
+    @callback(
+        Permission.LEADERBOARD,
+        Output("leaderboard-view", "data"),
+        Input("leaderboard-period", "value"),
+        Input("leaderboard-previous", "n_clicks"),
+        Input("leaderboard-next", "n_clicks"),
+        State("leaderboard-view", "data"),
+        State("leaderboard-pages", "data"),
+        prevent_initial_call=True,
+    )
+    def steer_leaderboard(
+        period: str | None, _previous: Any, _next: Any, view: dict[str, Any], count: int | None
+    ) -> Any:
+        clicked = ctx.triggered_id
+        if clicked == "leaderboard-previous":
+            return {**view, "page": max(0, view["page"] - 1)}
+        if clicked == "leaderboard-next":
+            return {**view, "page": min(view["page"] + 1, max(0, (count or 1) - 1))}
+        if clicked == "leaderboard-period" and period != view["period"]:
+            return {"period": period, "page": 0}
+        return no_update
+
+    @callback(
+        Permission.LEADERBOARD,
+        output=LeaderboardUpdate.outputs(),
+        inputs=[Input("leaderboard-tick", "n_intervals"), Input("leaderboard-view", "data")],
+        running=[(Output("leaderboard-tick", "disabled"), True, False)],
+    )
+    def update_leaderboard(_tick: int | None, view: dict[str, Any]) -> dict[str, Any]:
+        viewer = signin.viewer()
+        if viewer is None:
+            raise PreventUpdate
+        try:
+            return leaderboard_update(data, view["period"], view["page"], viewer.is_staff)
+        except DeletonError as exc:
+            log.warning("leaderboard page: %s", exc)
+            return LeaderboardUpdate.unchanged(empty=pages.notice(WAITING))
 
     unguarded = set(app.callback_map) - set(policies) - browser_only
     if unguarded:

@@ -51,7 +51,10 @@ def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
     runtime.on_stop(Phase.RESOURCES, "the dashboard's pool", pool.close)
     gate, alb = gate_for(settings, pool.connection)
     data = DashboardData.over(
-        pool.connection, settings.riding().idle_timeout_us, reading_window=database.reading_window
+        pool.connection,
+        settings.riding().idle_timeout_us,
+        reading_window=database.reading_window,
+        day_zone=config.day_zone,
     )
     runtime.on_stop(Phase.RESOURCES, "the dashboard's views", data.close)  # before the pool
     data.warm()

@@ -14,3 +14,5 @@ class DashboardConfig:
     # seconds a request (a screen's update) waits for one of the pool's connections before it
     # says the database is not answering
     db_wait: float = 5.0
+    # the zone whose calendar day the leaderboard's "today" is (DELETON_REPORT_TZ)
+    day_zone: str = "Europe/London"

@@ -12,7 +12,9 @@ from typing import Any
 from dash import dcc, html
 
 from ..core.access import Viewer
+from ..core.leaderboard import Standing, energy_text
 from ..core.palette import ZONE_COLOURS
+from ..core.training import ordinal
 from . import charts
 
 RIDE_TICK_MS = 1000
@@ -20,7 +22,12 @@ FLEET_TICK_MS = 1000
 RECENT_TICK_MS = 30_000
 FLEET_PAGE_SIZE = 25
 
-NAV = (("/", "Current ride"), ("/recent", "Recent rides"), ("/fleet", "Fleet"))
+NAV = (
+    ("/", "Current ride"),
+    ("/recent", "Recent rides"),
+    ("/fleet", "Fleet"),
+    ("/leaderboard", "Leaderboard"),
+)
 
 
 def clock_time(micros: int) -> str:
@@ -297,11 +304,86 @@ def not_on_this_screen(what: str) -> html.Div:
     return html.Div([html.H1("Not on this screen"), notice(what)], id="elsewhere")
 
 
+LEADERBOARD_TICK_MS = 1000
+LEADERBOARD_PAGE_SIZE = 25
+# each board's columns: riding now, a ride a row; today, a rider a row
+LEADERBOARD_COLUMNS = {
+    "now": ("Place", "Rider", "Bike", "Ride time", "Zone", "Effort points", "Energy"),
+    "today": ("Place", "Rider", "Rides", "Ride time", "Energy"),
+}
+LEADERBOARD_VIEW = {"period": "now", "page": 0}
+
+
 def leaderboard_page() -> html.Div:
+    """Everyone riding now ranked by energy this ride, or today's riders by the day's energy:
+    for staff, and for a gym's big screen (a leaderboard screen link)."""
     return html.Div(
         [
             html.H1("Leaderboard"),
-            notice("The leaderboard is not here yet: it comes with a later release."),
+            dcc.Tabs(
+                id="leaderboard-period",
+                value="now",
+                children=[
+                    dcc.Tab(label="Riding now", value="now", id="leaderboard-tab-now"),
+                    dcc.Tab(label="Today", value="today", id="leaderboard-tab-today"),
+                ],
+                className="board-tabs",
+            ),
+            html.Div(id="leaderboard-stale"),
+            html.Div(id="leaderboard-summary", className="summary"),
+            html.Table(
+                [html.Thead(id="leaderboard-head"), html.Tbody(id="leaderboard-rows")],
+                id="leaderboard-table",
+                className="board card",
+            ),
+            html.Div(id="leaderboard-empty"),
+            html.Div(
+                [
+                    html.Button("‹ Previous", id="leaderboard-previous", className="pager"),
+                    html.Span(id="leaderboard-page-label"),
+                    html.Button("Next ›", id="leaderboard-next", className="pager"),
+                ],
+                className="pagers",
+            ),
+            dcc.Store(id="leaderboard-view", data=LEADERBOARD_VIEW),
+            dcc.Store(id="leaderboard-pages", data=1),
+            ticker("leaderboard", LEADERBOARD_TICK_MS),
         ],
         id="leaderboard-page",
     )
+
+
+def hr_zone_band(zone: int | None) -> html.Span:
+    """A heart-rate zone as a coloured band with its number; "–" without one."""
+    if zone is None:
+        return html.Span("–", className="hr-zone hr-zone-none")
+    return html.Span(str(zone), className=f"hr-zone hr-zone-{zone}")
+
+
+def leaderboard_rows(period: str, standings: list[Standing], links: bool) -> list[html.Tr]:
+    """The board's rows: a ride a row riding now (with ``links``, for staff, its bike links to
+    its ride), a rider a row today."""
+    rows = []
+    for row in standings:
+        place = html.Td("–" if row.place is None else ordinal(row.place), className="place")
+        energy = html.Td(energy_text(row.energy_kj), className="energy")
+        if period == "now":
+            cells = [
+                place,
+                html.Td(row.rider),
+                html.Td(
+                    dcc.Link(row.bike_serial, href=f"/bike/{row.bike_serial}")
+                    if links
+                    else row.bike_serial
+                ),
+                html.Td(span(row.seconds)),
+                html.Td(hr_zone_band(row.hr_zone)),
+                html.Td("–" if row.effort_points is None else f"{row.effort_points:.1f}"),
+                energy,
+            ]
+        else:
+            cells = [place, html.Td(row.rider), html.Td(str(row.rides)), html.Td(span(row.seconds)),
+                     energy]  # fmt: skip
+        top = row.place is not None and row.place <= 3
+        rows.append(html.Tr(cells, className=f"podium-{row.place}" if top else ""))
+    return rows

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from dash import ALL, Output, html, no_update
 
 from ..cached import SharedView
-from ..core import alerts
+from ..core import alerts, leaderboard
 from ..core.fleet_status import FleetStatus
 from ..core.readings import ride_seconds
 from ..core.summaries import RecentStats
@@ -29,8 +30,8 @@ from ..errors import DeletonError
 from ..postgres import queries
 from ..postgres.connection import Connect, run_query
 from ..postgres.figures import WINDOW
+from ..postgres.recent import RecentRides, shared_today
 from . import charts, pages
-from .recent import RecentRides
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,29 @@ class FleetUpdate(Update):
 
 
 @dataclass(frozen=True)
+class LeaderboardUpdate(Update):
+    """One tick of the leaderboard page."""
+
+    head: Any
+    rows: Any
+    summary: Any
+    page_label: str
+    empty: Any
+    stale: Any
+    pages: int
+
+    TARGETS: ClassVar[dict[str, Target]] = {
+        "head": ("leaderboard-head", "children"),
+        "rows": ("leaderboard-rows", "children"),
+        "summary": ("leaderboard-summary", "children"),
+        "page_label": ("leaderboard-page-label", "children"),
+        "empty": ("leaderboard-empty", "children"),
+        "stale": ("leaderboard-stale", "children"),
+        "pages": ("leaderboard-pages", "data"),
+    }
+
+
+@dataclass(frozen=True)
 class RecentUpdate(Update):
     """One refresh of the recent-rides page."""
 
@@ -150,6 +174,7 @@ class DashboardData:
     connect: Connect
     fleet: SharedView[FleetStatus]
     recent: SharedView[RecentStats]
+    today: SharedView[leaderboard.Board]  # today's leaderboard
     idle_timeout_us: int
     wall: Callable[[], float] = time.time
 
@@ -160,14 +185,17 @@ class DashboardData:
         idle_timeout_us: int,
         wall: Callable[[], float] = time.time,
         reading_window: dt.timedelta = WINDOW,
+        day_zone: str = "Europe/London",
     ) -> DashboardData:
         """Over the pool ``connect``; ``reading_window``: how long before its start a ride's
-        readings may lie (``Database.reading_window``)."""
+        readings may lie (``Database.reading_window``); ``day_zone``: the zone of the
+        leaderboard's "today" (an IANA name)."""
         fleet = queries.shared_fleet(connect, idle_timeout_us, wall)
         recent = SharedView(
             RecentRides(connect, wall, reading_window).refresh, 10.0, background=True
         )
-        return cls(connect, fleet, recent, idle_timeout_us, wall)
+        today = shared_today(connect, ZoneInfo(day_zone), wall, reading_window)
+        return cls(connect, fleet, recent, today, idle_timeout_us, wall)
 
     def now(self) -> int:
         return int(self.wall() * 1_000_000)
@@ -175,6 +203,7 @@ class DashboardData:
     def close(self) -> None:
         """No more rebuilds of the shared views, and one under way waited for: then the pool
         they read may close."""
+        self.today.close()
         self.recent.close()
         self.fleet.close()
 
@@ -194,6 +223,43 @@ class DashboardData:
         thread = threading.Thread(target=build, name="recent-rides", daemon=True)
         thread.start()
         return thread
+
+
+TODAY_FRESH_FOR = 30.0  # today's board rebuilds every five seconds
+
+
+def leaderboard_update(data: DashboardData, period: str, page: int, links: bool) -> dict[str, Any]:
+    """The leaderboard's ``page`` (from 0) of ``period`` ("now" or "today"); ``links``: the
+    bikes link to their rides (staff)."""
+    size = pages.LEADERBOARD_PAGE_SIZE
+    if period == leaderboard.TODAY:
+        board = data.today.get()
+        stale = staleness(data.today, TODAY_FRESH_FOR, "today's leaderboard")
+    else:
+        period = leaderboard.NOW
+        board = leaderboard.riding_now(data.fleet.get())
+        stale = staleness(data.fleet, FLEET_FRESH_FOR, "the leaderboard")
+    count = max(1, -(-len(board) // size))
+    page = min(max(0, page), count - 1)
+    rows = board[page * size : (page + 1) * size]
+    if period == leaderboard.TODAY:
+        ids = [row.user_id for row in rows if row.user_id is not None]
+        names = run_query(data.connect, "riders' names", lambda c: queries.rider_names(c, ids))
+        rows = leaderboard.named(rows, names)
+        summary = f"{board.ranked:,} riders today"
+        empty = "No one has ridden today yet."
+    else:
+        summary = f"{len(board):,} riding · {board.ranked:,} ranked by energy this ride"
+        empty = "No one is riding right now."
+    return LeaderboardUpdate(
+        head=html.Tr([html.Th(label) for label in pages.LEADERBOARD_COLUMNS[period]]),
+        rows=pages.leaderboard_rows(period, rows, links),
+        summary=html.Span(summary, className="pill"),
+        page_label=f"page {page + 1} of {count}",
+        empty=pages.notice(empty) if not len(board) else None,
+        stale=stale,
+        pages=count,
+    ).values()
 
 
 def staleness(shared: SharedView[Any], fresh_for: float, what: str) -> Any:

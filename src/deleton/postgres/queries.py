@@ -325,6 +325,24 @@ def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:
     return FleetStatus(open_rides(conn), now, idle_timeout_us)
 
 
+def rider_names(conn: Connection, user_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """Each of ``user_ids``'s first name and last initial, as a leaderboard shows them: from
+    ``daily.rider``, else ``historical.rider``; a rider in neither (erased) is left out."""
+    if not user_ids:
+        return {}
+    rows = conn.execute(
+        """SELECT DISTINCT ON (user_id) user_id, first_name, left(last_name, 1) FROM (
+               SELECT user_id, first_name, last_name, 0 AS newer FROM daily.rider
+               WHERE user_id = ANY(%(ids)s)
+               UNION ALL
+               SELECT user_id, first_name, last_name, 1 FROM historical.rider
+               WHERE user_id = ANY(%(ids)s)
+           ) r ORDER BY user_id, newer""",
+        {"ids": list(user_ids)},
+    ).fetchall()
+    return {user_id: (first, initial or None) for user_id, first, initial in rows}
+
+
 _TALLIED = ("readings", "power_sum", "power_readings", "resistance_sum", "resistance_readings")
 
 

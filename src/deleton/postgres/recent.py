@@ -1,6 +1,6 @@
-"""The recent-rides page's figures, kept up to date incrementally: an aggregator of the rides
-started in the last 12 hours, refreshed once per interval however many screens watch them
-(through ``deleton.cached.SharedView``).
+"""The rides started since a moment, kept up to date incrementally: the recent-rides page's
+figures (the last 12 hours) and today's leaderboard (since midnight), each refreshed once per
+interval however many screens and API clients watch them (through ``deleton.cached.SharedView``).
 
 A ride open on its bike comes with the running tally ingestion keeps of all its readings
 (``daily.bike_latest``, migration 0026), read whole at each refresh: one row a ride, however
@@ -20,11 +20,16 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
+from ..cached import SharedView
+from ..core import leaderboard
+from ..core.periods import day_bounds, day_of
+from ..core.records import from_datetime, to_datetime
 from ..core.summaries import RecentStats, RideFacts, Tally, summarise
-from ..postgres import queries
-from ..postgres.connection import Connect, run_query
-from ..postgres.figures import WINDOW
+from . import queries
+from .connection import Connect, run_query
+from .figures import WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +40,42 @@ WINDOW_US = 12 * 3600 * 1_000_000
 TAIL_US = 60 * 1_000_000
 
 
+def last_12_hours(now: int) -> int:
+    """The recent-rides page's rides: those started in the 12 hours to ``now`` (µs)."""
+    return now - WINDOW_US
+
+
 class RecentRides:
-    """Tallies of the rides started in the last 12 hours, kept up to date incrementally.
-    ``reading_window``: how long before its start a ride's readings may lie."""
+    """Tallies of the rides started since ``since(now)`` (µs; by default the last 12 hours),
+    kept up to date incrementally. ``reading_window``: how long before its start a ride's
+    readings may lie."""
 
     def __init__(
         self,
         connect: Connect,
         wall: Callable[[], float] = time.time,
         reading_window: dt.timedelta = WINDOW,
+        since: Callable[[int], int] = last_12_hours,
     ) -> None:
         self._connect = connect
         self._wall = wall
+        self._since = since
         self._before_start = reading_window // dt.timedelta(microseconds=1)
         self._rides: dict[int, RideFacts] = {}
         self._final: set[int] = set()
 
     def refresh(self) -> RecentStats:
+        """The recent-rides page's figures over the rides, brought up to date."""
+        return summarise(self.rides())
+
+    def rides(self) -> list[RideFacts]:
+        """The rides, each with the tally of all its readings, brought up to date."""
         now = int(self._wall() * 1_000_000)
         return run_query(self._connect, "recent rides", lambda conn: self._update(conn, now))
 
-    def _update(self, conn: queries.Connection, now: int) -> RecentStats:
+    def _update(self, conn: queries.Connection, now: int) -> list[RideFacts]:
         started = time.monotonic()
-        rides = queries.rides_since(conn, now - WINDOW_US)
+        rides = queries.rides_since(conn, self._since(now))
         known: dict[int, RideFacts] = {}
         counting: list[tuple[RideFacts, Tally]] = []  # a ride, and its tally counted so far
         marks = []
@@ -94,4 +112,35 @@ class RecentRides:
             len(marks),
             time.monotonic() - started,
         )
-        return summarise(known.values())
+        return list(known.values())
+
+
+TODAY_MAX_AGE = 5.0  # seconds: today's board is rebuilt at most this often, however many ask
+
+
+def start_of_day(zone: ZoneInfo) -> Callable[[int], int]:
+    """The start (µs) of the calendar day in ``zone`` of a moment (µs)."""
+
+    def since(now: int) -> int:
+        return from_datetime(day_bounds(day_of(to_datetime(now), zone), zone)[0])
+
+    return since
+
+
+def shared_today(
+    connect: Connect,
+    zone: ZoneInfo,
+    wall: Callable[[], float] = time.time,
+    reading_window: dt.timedelta = WINDOW,
+) -> SharedView[leaderboard.Board]:
+    """Today's leaderboard (the calendar day in ``zone``) as every screen and API client of a
+    process sees it: rebuilt in the background at most every ``TODAY_MAX_AGE`` seconds from
+    one ``RecentRides`` since the day's start, which counts only what is new."""
+    since = start_of_day(zone)
+    rides = RecentRides(connect, wall, reading_window, since)
+
+    def build() -> leaderboard.Board:
+        now = int(wall() * 1_000_000)
+        return leaderboard.today(leaderboard.rider_days(rides.rides(), since(now)), now)
+
+    return SharedView(build, TODAY_MAX_AGE, background=True)

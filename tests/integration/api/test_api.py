@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
+from deleton.core import training
 from deleton.core.records import split_address, to_datetime
 from tests.harness.fleet import SECOND, START
 from tests.harness.wire_truth import Ride, alerts_of, last_reading
@@ -58,7 +59,17 @@ def figures(ride: Ride, end: int | None) -> dict[str, Any]:
         "alerts": high + low,
         "alerts_high": high,
         "alerts_low": low,
+        **training_figures(ride),
     }
+
+
+def training_figures(ride: Ride) -> dict[str, Any]:
+    """A ride's training figures by the reference definition (core/training.py), from its
+    readings in time order."""
+    ordered = sorted(ride.readings, key=lambda reading: reading[0])
+    found = training.ride_figures([r[3] for r in ordered], [r[5] for r in ordered], ride.age)
+    zones = found.seconds_in_hr_zone
+    return {**found._asdict(), "seconds_in_hr_zone": None if zones is None else list(zones)}
 
 
 def expected_ride(ride: Ride, ride_id: int, in_before: bool) -> dict[str, Any]:
@@ -444,7 +455,7 @@ def test_the_openapi_document_names_every_answer_with_a_model_and_examples(api: 
     assert set(operations) == {
         ("GET", "/ride/{ride_id}"), ("DELETE", "/ride/{ride_id}"), ("GET", "/rider/{user_id}"),
         ("DELETE", "/rider/{user_id}"), ("GET", "/rider/{user_id}/rides"), ("GET", "/daily"),
-        ("GET", "/bikes"), ("GET", "/health"),
+        ("GET", "/bikes"), ("GET", "/health"), ("GET", "/leaderboard"),
     }  # fmt: skip
     for (method, path), op in operations.items():
         assert op.get("summary") and op.get("description"), (method, path)
