@@ -61,8 +61,14 @@ def test_today_sums_each_riders_rides_of_the_day_and_ranks_them() -> None:
         return RideFacts(ride_id, user, None, 30, started, started + 60_000_000,
                          Tally(60, joules, 60, 0, 0, started + 59_000_000))  # fmt: skip
 
-    rides = [ride(1, 7, since, 30_000), ride(2, 7, since + 1, 20_000), ride(3, 8, since, 50_000),
-             ride(4, 9, since - 1, 90_000), ride(5, None, since, 99_000)]  # fmt: skip
+    rides = [
+        ride(1, 7, since, 30_000),
+        ride(2, 7, since + 1, 20_000),
+        ride(3, 8, since, 50_000),
+        ride(4, 9, since - 1, 90_000),
+        ride(5, None, since, 99_000),
+        ride(6, -3, since, 99_000),
+    ]  # fmt: skip  (6: an erased rider's tombstone)
     board = leaderboard.today(leaderboard.rider_days(rides, since), NOW)
     named = leaderboard.named(board[:], {7: ("Ada", "L"), 8: ("Bo", None)})
     assert [(r.place, r.rider, r.rides, r.energy_kj) for r in named] == [

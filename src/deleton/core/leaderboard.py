@@ -174,10 +174,11 @@ class RiderDay(NamedTuple):
 
 def rider_days(rides: Iterable[RideFacts], since: int) -> list[RiderDay]:
     """Each known rider's rides started at or after ``since`` (µs), summed: energy is the sum
-    of their rides' power readings (a reading a second: joules)."""
+    of their rides' power readings (a reading a second: joules). An erased rider's rides
+    (their user id a negative tombstone) count for no one."""
     days: dict[int, list[float]] = {}
     for ride in rides:
-        if ride.user_id is None or ride.started_at < since:
+        if ride.user_id is None or ride.user_id < 0 or ride.started_at < since:
             continue
         day = days.get(ride.user_id)
         if day is None:

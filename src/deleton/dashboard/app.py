@@ -267,8 +267,12 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
         viewer = signin.viewer()
         if viewer is None:
             raise PreventUpdate
+        # the view comes from the browser: anything but a page number is the first page
+        page = view.get("page") if isinstance(view, dict) else 0
+        period = view.get("period") if isinstance(view, dict) else "now"
+        page = page if isinstance(page, int) else 0
         try:
-            return leaderboard_update(data, view["period"], view["page"], viewer.is_staff)
+            return leaderboard_update(data, str(period), page, viewer.is_staff)
         except DeletonError as exc:
             log.warning("leaderboard page: %s", exc)
             return LeaderboardUpdate.unchanged(empty=pages.notice(WAITING))

@@ -83,7 +83,10 @@ class RecentRides:
             seen = self._rides.get(ride.ride_id)
             # a summary's or a running tally (whole), or final: nothing more to count
             if ride.tally.readings or ride.ride_id in self._final:
-                known[ride.ride_id] = ride if seen is None or ride.tally.readings else seen
+                # who rode it as read now (an erasure changes it), with what was counted
+                if seen is not None and not ride.tally.readings:
+                    ride = RideFacts(*ride[:-1], seen.tally)
+                known[ride.ride_id] = ride
                 continue
             tally = seen.tally if seen is not None else ride.tally
             known[ride.ride_id] = ride  # its place; its tally is set below
