@@ -101,6 +101,19 @@ def ticker(name: str, every_ms: int) -> dcc.Interval:
     return dcc.Interval(id=f"{name}-tick", interval=every_ms)
 
 
+def pagers(name: str) -> html.Div:
+    """Page ``name``'s previous and next buttons and its page label (ids ``<name>-previous``,
+    ``<name>-next``, ``<name>-page-label``)."""
+    return html.Div(
+        [
+            html.Button("‹ Previous", id=f"{name}-previous", className="pager"),
+            html.Span(id=f"{name}-page-label"),
+            html.Button("Next ›", id=f"{name}-next", className="pager"),
+        ],
+        className="pagers",
+    )
+
+
 def notice(text: str) -> html.Div:
     return html.Div(text, className="notice")
 
@@ -221,14 +234,7 @@ def fleet_page() -> html.Div:
                 className="fleet card",
             ),
             html.Div(id="fleet-empty"),
-            html.Div(
-                [
-                    html.Button("‹ Previous", id="fleet-previous", className="pager"),
-                    html.Span(id="fleet-page-label"),
-                    html.Button("Next ›", id="fleet-next", className="pager"),
-                ],
-                className="pagers",
-            ),
+            pagers("fleet"),
             dcc.Store(id="fleet-data"),
             dcc.Store(id="fleet-view", data=FLEET_SORT),
             dcc.Store(id="fleet-pages", data=1),
@@ -337,14 +343,7 @@ def leaderboard_page() -> html.Div:
                 className="board card",
             ),
             html.Div(id="leaderboard-empty"),
-            html.Div(
-                [
-                    html.Button("‹ Previous", id="leaderboard-previous", className="pager"),
-                    html.Span(id="leaderboard-page-label"),
-                    html.Button("Next ›", id="leaderboard-next", className="pager"),
-                ],
-                className="pagers",
-            ),
+            pagers("leaderboard"),
             dcc.Store(id="leaderboard-view", data=LEADERBOARD_VIEW),
             dcc.Store(id="leaderboard-pages", data=1),
             ticker("leaderboard", LEADERBOARD_TICK_MS),
