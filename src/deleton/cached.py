@@ -1,7 +1,7 @@
 """A view shared by every caller and rebuilt at most once per interval (a stale-while-
 revalidate cache): the fleet right now, recent rides. A wall of dashboards, or two hundred API
 clients, must not multiply the database's work; callers who arrive during a rebuild share its
-result.
+result. And values remembered by key for a while (``Remembered``).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -96,3 +97,38 @@ class SharedView(Generic[T]):
         finally:
             self._rebuilding = False
             self.attempts += 1
+
+
+K = TypeVar("K")
+
+
+class Remembered(Generic[K, T]):
+    """Values by key, each kept up to ``max_age`` seconds and at most ``size`` of them (the
+    least recently asked for goes first): what is read once per ride and shown at every tick
+    (a ride's personal bests), so that a screen's tick reads it once, not once a second.
+    Thread-safe; two callers missing the same key at once may both ``make`` it."""
+
+    def __init__(
+        self, size: int, max_age: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._size, self._max_age, self._clock = size, max_age, clock
+        self._kept: OrderedDict[K, tuple[float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, make: Callable[[], T]) -> T:
+        now = self._clock()
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None and now - found[0] < self._max_age:
+                self._kept.move_to_end(key)
+                return found[1]
+        value = make()  # outside the lock: a slow read holds up no other key
+        with self._lock:
+            self._kept[key] = (now, value)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._kept)

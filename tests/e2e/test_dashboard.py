@@ -99,6 +99,18 @@ def test_current_ride_shows_the_right_rider_and_values(
         expect(page.locator("#hr-limit")).to_have_text(f"maximum {220 - age} bpm")
         wait_for(lambda: page.evaluate(PLOTTED, "ride-chart"), what="the ride chart")
         assert page.evaluate(PLOTTED, "ride-chart") == [readings] * 4
+        # the training panel: the ride's effort points (daily.ride_figures') and its place
+        ((effort,),) = rows(
+            db,
+            """SELECT effort_points FROM historical.ride_summary
+               WHERE bike_serial = %s ORDER BY started_at DESC LIMIT 1""",
+            [serial],
+        )
+        expect(page.locator("#ride-effort")).to_have_text(f"{effort:.1f}")
+        expect(page.locator("#ride-hr-band")).to_have_text(re.compile(r"^Zone [1-5]$"))
+        expect(page.locator("#ride-place-of")).to_have_text("of 4 riding")
+        expect(page.locator("#ride-best")).to_contain_text("this one sets the best")
+        assert page.locator("#ride-zone-bar .zone-share").count() >= 1
         watched.screenshot("current-ride")
 
         page.goto(f"{app.base}/fleet")
@@ -114,6 +126,25 @@ def test_current_ride_shows_the_right_rider_and_values(
             return [int(text) if text.isdigit() else -1 for text in cells]
 
         wait_for(lambda: len(rates()) == 4 and rates() == sorted(rates(), reverse=True))
+        efforts = page.locator("#fleet-rows tr td:nth-child(7)").all_inner_texts()
+        assert len(efforts) == 4 and all(re.fullmatch(r"\d+\.\d", text) for text in efforts)
+
+        # the leaderboard: the four riders by their ride's energy, first name and initial
+        ranked = rows(
+            db,
+            """SELECT u.first_name || ' ' || left(u.last_name, 1) || '.'
+               FROM historical.ride_summary s JOIN daily.rider u USING (user_id)
+               WHERE s.ended_at IS NULL ORDER BY s.energy_kj DESC""",
+        )
+        page.goto(f"{app.base}/leaderboard")
+        board = page.locator("#leaderboard-rows tr")
+        expect(board).to_have_count(4, timeout=15_000)
+        expect(board.first.locator("td").nth(1)).to_have_text(ranked[0][0])
+        expect(board.first.locator("td").first).to_have_text("1st")
+        watched.screenshot("leaderboard-now")
+        page.locator("#leaderboard-tab-today").click()
+        expect(page.locator("#leaderboard-head")).to_contain_text("Rides", timeout=10_000)
+        watched.screenshot("leaderboard-today")
 
         page.goto(f"{app.base}/recent")
         rides = scalar(db, "SELECT count(*) FROM daily.ride")

@@ -13,9 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 from dash import no_update
+from plotly.io.json import to_json_plotly
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from deleton.core import training
 from deleton.core.alerts import urgency
 from deleton.core.records import from_datetime
 from deleton.dashboard import views
@@ -193,3 +195,61 @@ def test_a_rides_tally_is_its_figures_sums_from_any_point(
                 for name in SUMS:  # sums taken in another order differ in the last bits
                     assert getattr(tally, name) == pytest.approx(want[name] or 0)
         assert len(tallies) < len(rides)  # two hours on, some rides have nothing left
+
+
+def test_a_bike_screen_shows_its_rides_zone_effort_energy_best_and_place(
+    db: str, pool: ConnectionPool, tmp_path: Path
+) -> None:
+    ingest_file(db, simulated(db, tmp_path / "fleet.jsonl", 12, 5, 300))
+    watching = sources(pool, newest_reading(db), idle_s=600)
+    # each open ride's figures by daily.ride_figures (the one definition), through the view
+    with psycopg.connect(db, row_factory=dict_row) as conn:
+        figures_of = {
+            row["bike_serial"]: row
+            for row in conn.execute(
+                """SELECT s.bike_serial, s.ride_id, s.user_id, s.started_at, s.energy_kj,
+                          s.effort_points, u.first_name
+                   FROM historical.ride_summary s LEFT JOIN daily.rider u USING (user_id)
+                   WHERE s.ended_at IS NULL"""
+            )
+        }
+    known = {b: f for b, f in figures_of.items() if f["first_name"] and f["effort_points"]}
+    assert len(known) >= 3
+    serial, ride = sorted(known.items())[0]
+    # the rider's earlier rides: one of under 20 minutes to beat, one longer and one later
+    with psycopg.connect(db, autocommit=True) as conn:
+        for ride_id, ago, seconds, kj in ((-1, 7200, 600, 5.0), (-2, 5400, 2000, 900.0),
+                                          (-3, -60, 600, 999.0)):  # fmt: skip
+            started = ride["started_at"] - dt.timedelta(seconds=ago)
+            conn.execute(
+                """INSERT INTO historical.ride (ride_id, bike_serial, user_id, started_at,
+                       ended_at, duration_s, readings, energy_kj)
+                   VALUES (%s, 'SN9999', %s, %s, %s, %s, %s, %s)""",
+                [ride_id, ride["user_id"], started, started + dt.timedelta(seconds=seconds),
+                 seconds, seconds, kj],
+            )  # fmt: skip
+    shown = views.ride_update(watching, {"serial": serial})
+    kiosk = views.ride_update(watching, {"serial": serial}, current_only=True)
+    assert to_json_plotly(shown.values()) == to_json_plotly(kiosk.values())  # its own screen
+    assert shown.effort == f"{ride['effort_points']:.1f}"
+    assert abs(float(shown.energy.split()[0].replace(",", "")) - ride["energy_kj"]) <= 0.051
+    assert shown.best.startswith("Best under 20 min: 5.0 kJ · on pace: ")
+    assert shown.best_class == "best pace-on" and shown.zone_bar is not None
+    heart_rate = shown.state["heart_rate"]
+    with pool.connection() as conn:
+        found = queries.bike_ride(conn, serial)
+    assert found is not None and found.age is not None
+    zone = training.hr_zone(heart_rate, training.max_hr(found.age))
+    assert shown.hr_band == (f"Zone {zone}" if zone else "–")
+    # its place among the riders ranked by energy as shown (0.1 kJ), ties sharing a place
+    tenths = {b: training.round_half_up(f["energy_kj"], 1) for b, f in figures_of.items()
+              if f["first_name"] and f["energy_kj"] is not None}  # fmt: skip
+    place = 1 + sum(value > tenths[serial] for value in tenths.values())
+    assert (shown.place, shown.place_of) == (training.ordinal(place), f"of {len(tenths)} riding")
+    # a rider with no earlier ride of the band has none to beat; an ended ride shows no panel
+    other, _ = sorted(known.items())[1]
+    assert views.ride_update(watching, {"serial": other}).best.startswith("No earlier ride of")
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("UPDATE daily.ride SET ended_at = now() WHERE ride_id = %s", [ride["ride_id"]])
+    ended = views.ride_update(watching, {"serial": serial})
+    assert (ended.effort, ended.energy, ended.place, ended.best) == ("–", "–", "–", "")

@@ -9,8 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deleton.core import alerts
+from deleton.core import alerts, training
 from deleton.core.fleet_status import (
+    MISSING,
     NO_AGE,
     SORT_KEYS,
     WORDS,
@@ -18,8 +19,10 @@ from deleton.core.fleet_status import (
     FleetStatus,
     OpenRide,
     OpenRides,
+    effort_points,
     fleet_zone,
     fleet_zones,
+    hr_zones,
 )
 from deleton.core.readings import LatestReading, ride_seconds
 
@@ -40,6 +43,8 @@ def reference(ride: OpenRide, now: int) -> BikeStatus:
         fleet_zone(hr, ride.age),
         (hr or 0) / limit if limit else 0.0,
         ride.ride_id,
+        training.hr_zone(hr, training.max_hr(ride.age)),
+        training.effort_points(ride.zone_seconds) if ride.age is not None else None,
     )
 
 
@@ -47,6 +52,8 @@ ORDERS: dict[str, Any] = {
     "zone": lambda bike: (alerts.urgency(bike.zone), bike.effort),
     "duration": lambda bike: bike.seconds,
     "heart_rate": lambda bike: bike.heart_rate or -1,
+    "hr_zone": lambda bike: bike.hr_zone or -1,
+    "effort_points": lambda bike: -1 if bike.effort_points is None else bike.effort_points,
     "bike": lambda bike: bike.serial,
     "rider": lambda bike: bike.rider.lower(),
 }
@@ -77,6 +84,7 @@ def fleets(draw: st.DrawFn) -> list[OpenRide]:
             # a birth date ahead of the ride gives a negative age
             draw(st.none() | st.sampled_from([-1, -40, 0, 18, 30, 45, 70, 151, 219, 220, 230])),
             draw(st.none() | readings),
+            draw(st.none() | st.tuples(*[st.integers(0, 7200)] * 5)),
         )
         for ride_id, serial in enumerate(serials, start=1)
     ]
@@ -119,3 +127,33 @@ def test_the_zones_table_is_fleet_zone_at_every_heart_rate_and_age() -> None:
         np.array([NO_AGE if age is None else age for _, age in pairs], dtype=np.int64),
     )
     assert [WORDS[i] for i in found] == [fleet_zone(hr, age) for hr, age in pairs]
+
+
+def test_the_fleets_training_zones_are_hr_zone_at_every_heart_rate_and_age() -> None:
+    import numpy as np
+
+    heart_rates = [None, *range(0, 300)]
+    ages = [None, -40, -1, *range(0, 120), 219, 220, 221, 400]
+    pairs = [(hr, age) for hr in heart_rates for age in ages]
+    found = hr_zones(
+        np.array([-1 if hr is None else hr for hr, _ in pairs], dtype=np.int64),
+        np.array([NO_AGE if age is None else age for _, age in pairs], dtype=np.int64),
+    )
+    assert [int(z) or None for z in found] == [
+        training.hr_zone(hr, training.max_hr(age)) for hr, age in pairs
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(0, 10**7)] * 5) | st.none(), max_size=30))
+def test_the_fleets_effort_points_are_effort_points_to_the_last_digit(
+    rows: list[tuple[int, int, int, int, int] | None],
+) -> None:
+    import numpy as np
+
+    zones = np.array([row or (MISSING,) * 5 for row in rows], dtype=np.int64).reshape(-1, 5)
+    found = effort_points(zones, np.full(len(rows), 30, dtype=np.int64))
+    assert [None if np.isnan(f) else float(f) for f in found] == [
+        training.effort_points(row) for row in rows
+    ]
+    assert np.isnan(effort_points(zones, np.full(len(rows), NO_AGE, dtype=np.int64))).all()

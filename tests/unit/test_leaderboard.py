@@ -82,3 +82,16 @@ def test_places_are_the_reference_rules(values: list[int]) -> None:
     ordered = sorted(values, reverse=True)
     found = leaderboard.places_in_order(np.array(ordered, dtype=np.float64)).tolist()
     assert found == training.places(ordered)
+
+
+def test_a_rides_own_place_is_its_row_on_the_board_and_nothing_for_one_not_ranked() -> None:
+    status = fleet([50_000, 98_440, None, 98_360, 120_000, 98_350], names=[
+        "A", "B", "C", "D", "E", None])  # fmt: skip
+    board = leaderboard.riding_now(status)
+    shown = {row.ride_id: row.place for row in board}
+    for slot in range(len(status.rides)):
+        ride_id = int(status.rides.ride_id[slot])
+        assert leaderboard.place_of_ride(status, slot) == (shown[ride_id], board.ranked)
+    assert leaderboard.place_of_ride(status, 3) == (2, 4)  # 98.4 kJ: shares second
+    idle = FleetStatus(status.rides, NOW + 120_000_000, 60_000_000)  # nobody heard from
+    assert leaderboard.place_of_ride(idle, 4) == (None, 0)

@@ -22,7 +22,7 @@ from .rides import BAD_REQUEST, PRIVATE, REFUSALS, UNAVAILABLE
 router = APIRouter(tags=["fleet"])
 MAX_RENDERED = 64  # pages of one view kept rendered: the usual few, not every offset asked
 
-Sort = Literal["zone", "duration", "heart_rate", "bike", "rider"]
+Sort = Literal["zone", "duration", "heart_rate", "hr_zone", "effort_points", "bike", "rider"]
 assert set(Sort.__args__) == set(SORT_KEYS)  # type: ignore[attr-defined]  # the core's orders
 
 
@@ -39,9 +39,9 @@ async def bikes(
     limit: Annotated[int, Query(ge=1, le=MAX_BIKES_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    """The bikes riding now, each with its rider's first name, ride time, latest heart rate
-    and zone: the dashboard's fleet page, from the same shared view (at most half a second
-    old while the database answers). Scope ``read``."""
+    """The bikes riding now, each with its rider's first name, ride time, latest heart rate,
+    zone, training zone and effort points so far: the dashboard's fleet page, from the same
+    shared view (at most half a second old while the database answers). Scope ``read``."""
     # Served on the event loop from the shared view: a page is rendered once per view and
     # order, however many ask, and only the very first view is waited for on a thread.
     data = granted.data
@@ -77,6 +77,8 @@ def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset:
                     ride_seconds=round(bike.seconds, 1),
                     heart_rate=bike.heart_rate,
                     zone=bike.zone,
+                    hr_zone=bike.hr_zone,
+                    effort_points=bike.effort_points,
                 )
                 for bike in page
             ],

@@ -213,7 +213,7 @@ class Rider(BaseModel):
 class Bike(BaseModel):
     model_config = _example(
         bike_serial="SN00042", rider="Ada", ride_id=123456, ride_seconds=754.0, heart_rate=171,
-        zone="high",
+        zone="high", hr_zone=5, effort_points=31.4,
     )  # fmt: skip
     bike_serial: str
     rider: str = Field(description="first name only, or 'unknown'")
@@ -222,6 +222,14 @@ class Bike(BaseModel):
     heart_rate: int | None = Field(description="the latest, bpm; null before any contact")
     zone: str = Field(
         description="'too low', 'safe', 'high', 'dangerously high', 'no contact' or '–'"
+    )
+    hr_zone: int | None = Field(
+        description="the training zone, 1-5, of the latest heart rate (README: Rider "
+        "figures); null without contact or the rider's age"
+    )
+    effort_points: float | None = Field(
+        description="the ride's effort points so far: Σ minutes in zone × zone (1-5), to 0.1; "
+        "null when the rider's age or the ride's zones are not known"
     )
 
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from .alerts import ZONES, high_limit, urgency, zone
 from .readings import LatestReading
+from .training import EFFORT_DECIMALS, ZONE_SHARES
 
 ALERTING_ZONES = ("dangerously high", "too low", "high")  # counted on their own, most urgent first
 # the fleet's words for a bike whose heart rate names no zone
@@ -47,6 +48,8 @@ class OpenRide(NamedTuple):
     first_name: str | None  # None: the ride's [SYSTEM] line was never seen
     age: int | None  # at ride start
     latest: LatestReading | None
+    # seconds in heart-rate zones 1 to 5 so far; None: not known whole
+    zone_seconds: tuple[int, int, int, int, int] | None = None
 
     @property
     def last_seen(self) -> int:
@@ -78,7 +81,7 @@ class OpenRides:
     rpm: Ints
     # what the leaderboard shows: the rider's last name's first letter (None: not known), the
     # ride's energy so far in joules (NaN: not known whole), and its seconds in heart-rate
-    # zones 1 to 5 (a row of five a ride; MISSING: not known whole). Unknown from ``of``.
+    # zones 1 to 5 (a row of five a ride; MISSING: not known whole)
     last_initial: Texts
     energy_j: Floats
     zone_seconds: Ints
@@ -113,7 +116,9 @@ class OpenRides:
             rpm=ints([r.rpm for r in latest]),
             last_initial=np.full(len(rides), None, dtype=object),
             energy_j=np.full(len(rides), np.nan),
-            zone_seconds=np.full((len(rides), 5), MISSING, dtype=np.int64),
+            zone_seconds=np.array(
+                [ride.zone_seconds or (MISSING,) * 5 for ride in rides], dtype=np.int64
+            ).reshape(len(rides), 5),
         )
 
     def __len__(self) -> int:
@@ -133,6 +138,7 @@ class OpenRides:
                 _or_none(int(self.resistance[i]), MISSING),
                 _or_none(int(self.rpm[i]), MISSING),
             )
+        zones = self.zone_seconds[i]
         return OpenRide(
             str(self.bike_serial[i]),
             int(self.ride_id[i]),
@@ -140,6 +146,7 @@ class OpenRides:
             self.first_name[i],
             _or_none(int(self.age[i]), NO_AGE),
             latest,
+            None if (zones == MISSING).any() else tuple(int(z) for z in zones),  # type: ignore[arg-type]
         )
 
     def __iter__(self) -> Iterator[OpenRide]:
@@ -160,11 +167,13 @@ class BikeStatus(NamedTuple):
     zone: str  # a zone, "no contact" or "–"
     effort: float  # heart rate over the rider's maximum
     ride_id: int
+    hr_zone: int | None  # the training zone (1-5) of the newest heart rate: None without one
+    effort_points: float | None  # so far; None: zones not known whole, or no age
 
 
 DEFAULT_ORDER = ("zone", True)  # most urgent first
 # the orders a fleet can be shown in; "zone": most urgent first, then the hardest working
-SORT_KEYS = ("zone", "duration", "heart_rate", "bike", "rider")
+SORT_KEYS = ("zone", "duration", "heart_rate", "hr_zone", "effort_points", "bike", "rider")
 
 
 def fleet_zone(heart_rate: int | None, age: int | None) -> str:
@@ -219,6 +228,31 @@ def efforts(heart_rate: Ints, age: Ints) -> Floats:
     return np.divide(np.maximum(heart_rate, 0), limit, out=np.zeros(len(age)), where=limit != 0)
 
 
+def hr_zones(heart_rate: Ints, age: Ints) -> Ints:
+    """``training.hr_zone`` of each (heart rate, age at ride start): 1 to 5, or 0 for None
+    (no contact, or ``NO_AGE``). Exact integers, as ``training.zone_edges``."""
+    known = (age != NO_AGE) & (heart_rate > 0)
+    top = high_limit(np.where(known, age, 0))  # type: ignore[arg-type]
+    hundredths = 100 * heart_rate
+    found = 1 + sum((hundredths >= share * top).astype(np.int64) for share in ZONE_SHARES)
+    return np.where(known, found, 0)
+
+
+_WEIGHTS = np.arange(1, 6, dtype=np.int64)  # effort points' weights of zones 1 to 5
+_EFFORT_SCALE = 10**EFFORT_DECIMALS
+
+
+def effort_points(zone_seconds: Ints, age: Ints) -> Floats:
+    """``training.effort_points`` of each row of zone seconds, NaN where the zones are not
+    known whole or the rider's age is not known (no zones without a maximum). Σ seconds ×
+    weight is exact; in tenths, half up, it is ⌊(Σ + 3) / 6⌋ (Σ / 60 minutes × 10)."""
+    weighted = zone_seconds @ _WEIGHTS
+    assert _EFFORT_SCALE == 10  # the integer rounding below is for one decimal
+    tenths = (weighted + 3) // 6
+    known = (zone_seconds != MISSING).all(axis=1) & (age != NO_AGE)
+    return np.where(known, tenths / _EFFORT_SCALE, np.nan)
+
+
 class Bikes(Sequence[BikeStatus]):
     """Riding bikes in one order, made into ``BikeStatus`` as they are asked for."""
 
@@ -249,6 +283,8 @@ class FleetStatus:
         self._seconds = seconds_ridden(rides, now)
         self._zones = fleet_zones(rides.heart_rate, rides.age)
         self._effort = efforts(rides.heart_rate, rides.age)
+        self._hr_zones = hr_zones(rides.heart_rate, rides.age)
+        self._effort_points = effort_points(rides.zone_seconds, rides.age)
         self.riding = len(self._riding)  # bikes riding now
         found = np.bincount(self._zones[self._riding], minlength=len(WORDS))
         self.counts = {name: int(found[WORDS.index(name)]) for name in ALERTING_ZONES}
@@ -268,6 +304,20 @@ class FleetStatus:
         """Each ride's time so far (``seconds_ridden``), a row a ride."""
         return self._seconds
 
+    def hr_zone(self, i: int) -> int | None:
+        """The training zone of ride ``i``'s newest heart rate (``training.hr_zone``)."""
+        return int(self._hr_zones[i]) or None
+
+    def effort_points(self, i: int) -> float | None:
+        """Ride ``i``'s effort points so far (``training.effort_points``), if known."""
+        points = float(self._effort_points[i])
+        return None if np.isnan(points) else points
+
+    def row_of(self, ride_id: int) -> int | None:
+        """The row of open ride ``ride_id``, if it is in this snapshot."""
+        found = np.flatnonzero(self.rides.ride_id == ride_id)
+        return int(found[0]) if len(found) else None
+
     def bike(self, i: int) -> BikeStatus:
         """Ride ``i`` as the fleet shows it."""
         rides = self.rides
@@ -280,6 +330,8 @@ class FleetStatus:
             WORDS[self._zones[i]],
             float(self._effort[i]),
             int(rides.ride_id[i]),
+            self.hr_zone(i),
+            self.effort_points(i),
         )
 
     def ordered(self, column: str, descending: bool) -> Bikes:
@@ -305,6 +357,10 @@ class FleetStatus:
             return riding[np.lexsort(keys)]
         if column == "duration":
             values: Any = self._seconds[riding]
+        elif column == "hr_zone":  # none below every zone
+            values = np.where(self._hr_zones[riding] > 0, self._hr_zones[riding], MISSING)
+        elif column == "effort_points":  # unknown below every figure
+            values = np.nan_to_num(self._effort_points[riding], nan=MISSING)
         else:  # heart rate, none (or no contact) below every other
             values = rides.heart_rate[riding]
             values = np.where(values > 0, values, MISSING)

@@ -21,9 +21,8 @@ from typing import NamedTuple, overload
 import numpy as np
 import numpy.typing as npt
 
-from .fleet_status import MISSING, NO_AGE, FleetStatus
+from .fleet_status import FleetStatus
 from .summaries import RideFacts
-from .training import effort_points, hr_zone, max_hr
 
 NOW, TODAY = "now", "today"
 PERIODS = (NOW, TODAY)
@@ -85,11 +84,21 @@ class Board(Sequence[Standing]):
         order: Ints,
         places: Ints,
         row: Callable[[int, int | None], Standing],
+        values: Floats | None = None,
     ) -> None:
         self.period = period
         self.as_of = as_of
         self.ranked = len(places)
         self._order, self._places, self._row = order, places, row
+        self._values = values  # the ranked values, descending (``place_of``)
+
+    def place_of(self, tenths: float) -> int | None:
+        """The place a value of ``tenths`` (of a kJ, as ranked) holds on this board: one more
+        than the values above it (ties share a place). None when it is NaN or the board keeps
+        no values."""
+        if self._values is None or np.isnan(tenths):
+            return None
+        return int(np.searchsorted(-self._values, -tenths, side="left")) + 1
 
     def __len__(self) -> int:
         return len(self._order)
@@ -142,11 +151,6 @@ def _riding_now(fleet: FleetStatus) -> Board:
 
     def row(i: int, place: int | None) -> Standing:
         slot = int(rows[i])
-        age = int(rides.age[slot])
-        top = None if age == NO_AGE else max_hr(age)
-        heart_rate = int(rides.heart_rate[slot])
-        zones = rides.zone_seconds[slot]
-        known = top is not None and bool((zones != MISSING).all())
         return Standing(
             place,
             rider_text(rides.first_name[slot], rides.last_initial[slot]),
@@ -156,11 +160,23 @@ def _riding_now(fleet: FleetStatus) -> Board:
             1,
             str(rides.bike_serial[slot]),
             int(rides.ride_id[slot]),
-            hr_zone(heart_rate if heart_rate != MISSING else None, top),
-            effort_points([int(z) for z in zones]) if known else None,
+            fleet.hr_zone(slot),
+            fleet.effort_points(slot),
         )
 
-    return Board(NOW, fleet.now, order, places, row)
+    return Board(NOW, fleet.now, order, places, row, tenths[order[: len(places)]])
+
+
+def place_of_ride(fleet: FleetStatus, slot: int) -> tuple[int | None, int]:
+    """Ride ``slot``'s place on the board of riders riding now, and how many are ranked there:
+    (None, ranked) when it is not ranked (not riding, energy or rider not known)."""
+    board = riding_now(fleet)
+    rows, rides = fleet.riding_rows, fleet.rides
+    at = int(np.searchsorted(rows, slot))
+    riding = at < len(rows) and int(rows[at]) == slot
+    if not riding or rides.first_name[slot] is None:
+        return None, board.ranked
+    return board.place_of(float(tenths_kj(rides.energy_j[slot : slot + 1])[0])), board.ranked
 
 
 class RiderDay(NamedTuple):

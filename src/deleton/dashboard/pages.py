@@ -14,7 +14,7 @@ from dash import dcc, html
 from ..core.access import Viewer
 from ..core.leaderboard import Standing, energy_text
 from ..core.palette import ZONE_COLOURS
-from ..core.training import ordinal
+from ..core.training import band_end_s, band_text, ordinal
 from . import charts
 
 RIDE_TICK_MS = 1000
@@ -118,6 +118,10 @@ def notice(text: str) -> html.Div:
     return html.Div(text, className="notice")
 
 
+def _stat(label: str, *shown: Any) -> html.Div:
+    return html.Div([html.Span(label, className="caption"), *shown], className="stat")
+
+
 def ride_page(serial: str | None, kiosk: bool = False) -> html.Div:
     """The current ride of bike ``serial``; ``None`` when no bike has ridden yet. A ``kiosk``
     (the bike's own screen) has no picker: it shows its own bike and nothing else."""
@@ -179,11 +183,38 @@ def ride_page(serial: str | None, kiosk: bool = False) -> html.Div:
                 ],
                 className="ride-head card",
             ),
+            html.Section(
+                [
+                    _stat(
+                        "Heart-rate zone",
+                        html.Span("–", id="ride-hr-band", className=hr_band_class(None)),
+                    ),
+                    html.Div(
+                        [
+                            html.Span("Time in zones", className="caption"),
+                            html.Div(id="ride-zone-bar"),
+                        ],
+                        className="stat zones",
+                    ),
+                    _stat("Effort points", html.Span("–", id="ride-effort", className="figure")),
+                    _stat(
+                        "Energy",
+                        html.Span("–", id="ride-energy", className="figure"),
+                        html.Div(id="ride-best", className="best"),
+                    ),
+                    _stat(
+                        "Place",
+                        html.Span("–", id="ride-place", className="figure"),
+                        html.Div(id="ride-place-of", className="caption"),
+                    ),
+                ],
+                className="ride-training card",
+            ),
             dcc.Graph(
                 id="ride-chart",
                 figure=charts.empty("Loading the ride…"),
                 config={"displayModeBar": False, "responsive": True},
-                style={"height": "660px"},
+                style={"height": "560px"},
                 className="card",
             ),
             dcc.Store(id="ride-state", data={"serial": serial}),
@@ -200,8 +231,11 @@ FLEET_COLUMNS = (
     ("duration", "Ride time"),
     ("heart_rate", "Heart rate"),
     ("zone", "Zone"),
+    ("hr_zone", "HR zone"),
+    ("effort_points", "Effort points"),
 )
-DESCENDING_FIRST = {"duration", "heart_rate", "zone"}  # a first click shows the most first
+# a first click shows the most first
+DESCENDING_FIRST = {"duration", "heart_rate", "zone", "hr_zone", "effort_points"}
 FLEET_SORT = {"column": "zone", "descending": True, "page": 0}
 
 
@@ -255,6 +289,8 @@ def fleet_row(row: dict[str, Any]) -> list[str]:
         row["duration"],
         "–" if row["heart_rate"] is None else str(row["heart_rate"]),
         row["zone"],
+        "–" if row["hr_zone"] is None else str(row["hr_zone"]),
+        "–" if row["effort_points"] is None else f"{row['effort_points']:.1f}",
     ]
 
 
@@ -314,7 +350,7 @@ LEADERBOARD_TICK_MS = 1000
 LEADERBOARD_PAGE_SIZE = 25
 # each board's columns: riding now, a ride a row; today, a rider a row
 LEADERBOARD_COLUMNS = {
-    "now": ("Place", "Rider", "Bike", "Ride time", "Zone", "Effort points", "Energy"),
+    "now": ("Place", "Rider", "Bike", "Ride time", "HR zone", "Effort points", "Energy"),
     "today": ("Place", "Rider", "Rides", "Ride time", "Energy"),
 }
 LEADERBOARD_VIEW = {"period": "now", "page": 0}
@@ -330,8 +366,20 @@ def leaderboard_page() -> html.Div:
                 id="leaderboard-period",
                 value="now",
                 children=[
-                    dcc.Tab(label="Riding now", value="now", id="leaderboard-tab-now"),
-                    dcc.Tab(label="Today", value="today", id="leaderboard-tab-today"),
+                    dcc.Tab(
+                        label="Riding now",
+                        value="now",
+                        id="leaderboard-tab-now",
+                        className="board-tab",
+                        selected_className="board-tab-selected",
+                    ),
+                    dcc.Tab(
+                        label="Today",
+                        value="today",
+                        id="leaderboard-tab-today",
+                        className="board-tab",
+                        selected_className="board-tab-selected",
+                    ),
                 ],
                 className="board-tabs",
             ),
@@ -352,11 +400,49 @@ def leaderboard_page() -> html.Div:
     )
 
 
+def zone_bar(seconds: list[int] | None) -> html.Div:
+    """Time in each training zone so far as one horizontal bar, each zone's share in its
+    colour, with each zone's time beneath; "–" when the zones are not known."""
+    if seconds is None:
+        return html.Div("–", className="caption")
+    total = sum(seconds)
+    bar = [
+        html.Div(className=f"zone-share hr-band-{k}", style={"flexGrow": n}, title=f"Zone {k}")
+        for k, n in enumerate(seconds, start=1)
+        if n
+    ]
+    legend = [
+        html.Span([html.Span(str(k), className=hr_band_class(k)), f" {span(n)}"],
+                  className="zone-time")
+        for k, n in enumerate(seconds, start=1)
+    ]  # fmt: skip
+    return html.Div(
+        [html.Div(bar or None, className="zone-shares" if total else "zone-shares empty"),
+         html.Div(legend, className="zone-legend")]
+    )  # fmt: skip
+
+
+def best_text(band: int, best: float | None, projected: float | None, pace: bool | None) -> str:
+    """The rider's personal best for the ride's duration band and whether they are on pace
+    for it: "Best 20-30 min: 250.0 kJ · on pace: 262.3 kJ at 30 min"."""
+    if best is None:
+        return f"No earlier ride of {band_text(band)}: this one sets the best"
+    said = f"Best {band_text(band)}: {energy_text(best)}"
+    end = band_end_s(band)
+    if pace is None or projected is None or end is None:
+        return said
+    verdict = "on pace" if pace else "behind pace"
+    return f"{said} · {verdict}: {energy_text(projected)} at {end // 60} min"
+
+
+def hr_band_class(zone: int | None) -> str:
+    """The CSS classes of a training zone's coloured band (``hr-band hr-band-3``)."""
+    return f"hr-band hr-band-{zone or 'none'}"
+
+
 def hr_zone_band(zone: int | None) -> html.Span:
     """A heart-rate zone as a coloured band with its number; "–" without one."""
-    if zone is None:
-        return html.Span("–", className="hr-zone hr-zone-none")
-    return html.Span(str(zone), className=f"hr-zone hr-zone-{zone}")
+    return html.Span("–" if zone is None else str(zone), className=hr_band_class(zone))
 
 
 def leaderboard_rows(period: str, standings: list[Standing], links: bool) -> list[html.Tr]:

@@ -14,14 +14,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from dash import ALL, Output, html, no_update
 
-from ..cached import SharedView
-from ..core import alerts, leaderboard
+from ..cached import Remembered, SharedView
+from ..core import alerts, leaderboard, training
 from ..core.fleet_status import FleetStatus
 from ..core.readings import ride_seconds
 from ..core.summaries import RecentStats
@@ -41,6 +41,9 @@ WAITING = "Waiting for the database…"
 FLEET_FRESH_FOR = 5.0
 RECENT_FRESH_FOR = 30.0
 Target = tuple[str | dict[str, Any], str]  # a component id, and one of its properties
+# personal bests kept for this many rides (a wall of bike screens), for this long: a rider's
+# earlier rides change only when one is erased or deleted
+BESTS_KEPT, BESTS_FOR = 4096, 300.0
 
 
 class Update:
@@ -78,6 +81,16 @@ class RideUpdate(Update):
     figure: Any  # a whole new figure, or no_update
     extension: Any  # points to append to the figure shown, or no_update
     state: dict[str, Any]  # what the browser keeps for the next tick
+    # the training panel (Issue 20): nothing shown unless the ride is open and in the fleet
+    hr_band: str = "–"
+    hr_band_class: str = pages.hr_band_class(None)
+    zone_bar: Any = None
+    effort: str = "–"
+    energy: str = "–"
+    best: str = ""
+    best_class: str = "best"
+    place: str = "–"
+    place_of: str = ""
 
     TARGETS: ClassVar[dict[str, Target]] = {
         "rider": ("ride-rider", "children"),
@@ -91,6 +104,15 @@ class RideUpdate(Update):
         "figure": ("ride-chart", "figure"),
         "extension": ("ride-chart", "extendData"),
         "state": ("ride-state", "data"),
+        "hr_band": ("ride-hr-band", "children"),
+        "hr_band_class": ("ride-hr-band", "className"),
+        "zone_bar": ("ride-zone-bar", "children"),
+        "effort": ("ride-effort", "children"),
+        "energy": ("ride-energy", "children"),
+        "best": ("ride-best", "children"),
+        "best_class": ("ride-best", "className"),
+        "place": ("ride-place", "children"),
+        "place_of": ("ride-place-of", "children"),
     }
 
 
@@ -177,6 +199,11 @@ class DashboardData:
     today: SharedView[leaderboard.Board]  # today's leaderboard
     idle_timeout_us: int
     wall: Callable[[], float] = time.time
+    # each open ride's rider's personal bests, by duration band: read once a ride and kept
+    # a while, not read at every tick of its screen
+    bests: Remembered[int, tuple[float | None, ...]] = field(
+        default_factory=lambda: Remembered(BESTS_KEPT, BESTS_FOR)
+    )
 
     @classmethod
     def over(
@@ -408,6 +435,58 @@ def ride_update(
             "heart_rate": heart_rate,
             "seconds": seconds,
         },
+        **ride_training(data, ride, heart_rate),
+    )
+
+
+def ride_training(
+    data: DashboardData, ride: queries.RideView, heart_rate: int | None
+) -> dict[str, Any]:
+    """The ride page's training panel for ``ride`` showing ``heart_rate``: its training zone,
+    and, while it is open and in the fleet's shared snapshot (its running tallies), its time
+    in each zone, effort points, energy against the rider's personal best for the ride's
+    duration band so far, and its place on the live leaderboard. No other rider is named."""
+    zone = training.hr_zone(heart_rate, training.max_hr(ride.age))
+    shown: dict[str, Any] = {
+        "hr_band": "–" if zone is None else f"Zone {zone}",
+        "hr_band_class": pages.hr_band_class(zone),
+    }
+    fleet = data.fleet.get()
+    slot = fleet.row_of(ride.ride_id) if ride.ended_at is None else None
+    if slot is None:
+        return shown
+    rides = fleet.rides
+    zones = rides.zone_seconds[slot]
+    known = ride.age is not None and bool((zones >= 0).all())
+    shown["zone_bar"] = pages.zone_bar([int(z) for z in zones] if known else None)
+    effort = fleet.effort_points(slot)
+    shown["effort"] = "–" if effort is None else f"{effort:.1f}"
+    place, ranked = leaderboard.place_of_ride(fleet, slot)
+    shown["place"] = "–" if place is None else training.ordinal(place)
+    shown["place_of"] = f"of {ranked:,} riding" if place is not None else "not ranked"
+    joules = float(rides.energy_j[slot])
+    if joules != joules:  # NaN: the ride's tally is not known whole
+        return shown
+    kj = float(leaderboard.tenths_kj(rides.energy_j[slot : slot + 1])[0]) / 10
+    shown["energy"] = leaderboard.energy_text(kj)
+    seconds = float(fleet.seconds[slot])
+    band = training.duration_band(seconds)
+    bests = data.bests.get(ride.ride_id, lambda: personal_bests(data, ride.ride_id))
+    best = bests[band]
+    pace = training.on_pace(kj, seconds, best)
+    shown["best"] = pages.best_text(band, best, training.projected_kj(kj, seconds), pace)
+    shown["best_class"] = "best pace-" + {True: "on", False: "behind", None: "none"}[pace]
+    return shown
+
+
+def personal_bests(data: DashboardData, ride_id: int) -> tuple[float | None, ...]:
+    """The personal best (kJ) of ride ``ride_id``'s rider in each duration band, from their
+    earlier rides."""
+    earlier = run_query(
+        data.connect, f"ride {ride_id}'s earlier rides", lambda c: queries.earlier_rides(c, ride_id)
+    )
+    return tuple(
+        training.personal_best_kj(earlier, band) for band in range(len(training.BAND_EDGES) + 1)
     )
 
 
@@ -437,6 +516,8 @@ def fleet_view(data: DashboardData, column: str, descending: bool, page: int) ->
             "duration": pages.span(bike.seconds),
             "heart_rate": bike.heart_rate,
             "zone": bike.zone,
+            "hr_zone": bike.hr_zone,
+            "effort_points": bike.effort_points,
         }
         for bike in bikes[start : start + pages.FLEET_PAGE_SIZE]
     ]

@@ -343,6 +343,23 @@ def rider_names(conn: Connection, user_ids: Sequence[int]) -> dict[int, tuple[st
     return {user_id: (first, initial or None) for user_id, first, initial in rows}
 
 
+def earlier_rides(conn: Connection, ride_id: int) -> list[tuple[float, float]]:
+    """The rider of ride ``ride_id``'s rides ended before it started, each (seconds, kJ), from
+    ``historical.ride_summary`` (summarised, and still in ``daily``): what their personal
+    bests are judged from (``training.personal_best_kj``). None for a rider nobody knows or
+    erased (a tombstone's rides are no one's)."""
+    rows = conn.execute(
+        """SELECT s.duration_s, s.energy_kj
+           FROM daily.ride me
+           JOIN historical.ride_summary s ON s.user_id = me.user_id
+           WHERE me.ride_id = %s AND me.user_id > 0 AND s.ride_id <> me.ride_id
+             AND s.started_at < me.started_at AND s.ended_at IS NOT NULL
+             AND s.duration_s IS NOT NULL AND s.energy_kj IS NOT NULL""",
+        [ride_id],
+    ).fetchall()
+    return [(float(seconds), float(kj)) for seconds, kj in rows]
+
+
 _TALLIED = ("readings", "power_sum", "power_readings", "resistance_sum", "resistance_readings")
 
 

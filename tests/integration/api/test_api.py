@@ -263,6 +263,11 @@ def test_bikes_are_those_riding_now_with_their_latest_heart_rate(api: Api, world
             "ride_seconds": round(duration, 1),
             "heart_rate": hr or None,
             "zone": zone,
+            # the training zone now, and effort points over every reading so far (wire truth)
+            "hr_zone": training.hr_zone(hr, limit),
+            "effort_points": training.effort_points(
+                training.seconds_in_hr_zone([r[3] for r in ride.readings], limit)
+            ),
         }
     urgency = {"dangerously high": 3, "too low": 2, "high": 1}
     order = [urgency.get(bike["zone"], 0) for bike in body["bikes"]]
@@ -271,6 +276,9 @@ def test_bikes_are_those_riding_now_with_their_latest_heart_rate(api: Api, world
     assert [b["bike_serial"] for b in by_serial["bikes"]] == sorted(riding)
     page = api.client.get("/bikes", params={"limit": 2, "offset": 1}).json()
     assert page["bikes"] == body["bikes"][1:3] and page["next_offset"] == 3
+    hardest = api.client.get("/bikes", params={"sort": "effort_points"}).json()["bikes"]
+    efforts = [bike["effort_points"] for bike in hardest]
+    assert efforts == sorted(efforts, reverse=True) and len(set(efforts)) > 1
 
 
 def test_health_says_the_database_answers_and_to_a_key_how_fresh_the_data_is(api: Api) -> None:
