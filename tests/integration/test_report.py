@@ -14,6 +14,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pytest
 
+from deleton.core import training
 from deleton.core.records import to_datetime
 from tests.conftest import ROOT
 from tests.harness.expected import ALERTS_NEVER_EXPIRE
@@ -40,6 +41,8 @@ def expected(rides: list[Ride], earlier_riders: set[int]) -> dict[str, str]:
     riders = {r.user_id for r in rides}
     alerts = [alerts_of(r) for r in rides]
     energy = sum(watts) / 1000
+    efforts = [effort_of(r) for r in rides]
+    known = [e for e in efforts if e is not None]
     return {
         "rides": f"{len(rides):,}",
         "riders": f"{len(riders):,}",
@@ -51,7 +54,17 @@ def expected(rides: list[Ride], earlier_riders: set[int]) -> dict[str, str]:
         "average heart rate": f"{sum(beats) / len(beats):,.0f} bpm",
         "high alerts": f"{sum(h for h, _ in alerts):,}",
         "low alerts": f"{sum(lo for _, lo in alerts):,}",
+        "average effort points": f"{sum(known) / len(known):,.1f}" if known else "–",
     }
+
+
+def effort_of(ride: Ride) -> float | None:
+    """A ride's effort points by core/training's rule, from its wire lines."""
+    if ride.age is None:
+        return None
+    return training.effort_points(
+        training.seconds_in_hr_zone([r[3] for r in ride.readings], training.max_hr(ride.age))
+    )
 
 
 def tiles(text: str) -> dict[str, str]:
@@ -60,7 +73,8 @@ def tiles(text: str) -> dict[str, str]:
     found = {}
     for label in ("RIDES", "RIDERS", "NEW RIDERS", "TOTAL RIDE TIME", "AVERAGE RIDE TIME",
                   "AVERAGE POWER", "TOTAL ENERGY", "AVERAGE HEART RATE",
-                  "HIGH HEART-RATE ALERTS", "LOW HEART-RATE ALERTS"):  # fmt: skip
+                  "AVERAGE EFFORT POINTS", "HIGH HEART-RATE ALERTS",
+                  "LOW HEART-RATE ALERTS"):  # fmt: skip
         at = lines.index(label)
         found[label.lower().replace("heart-rate ", "")] = lines[at + 1]
         found[label.lower().replace("heart-rate ", "") + " change"] = lines[at + 2]
@@ -127,6 +141,14 @@ def test_the_report_says_what_the_wire_lines_say_and_is_sent_once(
         names[r.user_id] = f"{r.first_name} {(r.last_name or '')[:1]}."
     leader = max(energy, key=lambda user: energy[user])
     assert f"1. {names[leader]}" in text and f"{energy[leader]:,.0f} kJ" in text
+    # and by effort points, each rider's rides' summed
+    effort: dict[Any, float] = {}
+    for r in rides:
+        if (points := effort_of(r)) is not None:
+            effort[r.user_id] = effort.get(r.user_id, 0.0) + points
+    hardest = max(effort, key=lambda user: effort[user])
+    board = text[text.index("Top riders by effort points") :]
+    assert f"1. {names[hardest]}" in board and f"{effort[hardest]:,.1f}" in board
     for r in rides:  # no surname whole, no address, no email
         assert f"{r.first_name} {r.last_name}" not in text
 

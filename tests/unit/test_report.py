@@ -88,6 +88,31 @@ def test_riders_are_people_and_averages_weigh_each_reading() -> None:
     ]
 
 
+def test_effort_points_rank_their_own_top_ten_and_zones_add_up_by_age_band() -> None:
+    rides = [
+        ride(1, 7, seconds_in_hr_zone=[60, 120, 0, 0, 0], effort_points=5.0, energy_kj=90.0),
+        ride(2, 7, age=41, seconds_in_hr_zone=[0, 0, 300, 0, 60], effort_points=20.0),
+        ride(3, 8, first_name="Jo", last_name="Bloggs", age=70,
+             seconds_in_hr_zone=[0, 0, 0, 600, 0], effort_points=40.0, energy_kj=10.0),
+        # summarised before zones were kept, and a rider of unknown age: no figures
+        ride(4, 9, first_name="Al", last_name="Ng", energy_kj=500.0),
+        ride(5, None, first_name=None, last_name=None, gender=None, age=None),
+    ]  # fmt: skip
+    got = figures(rides, new_riders=0)
+    assert [(t.name, t.effort_points) for t in got.top_by_effort] == [
+        ("Jo B.", 40.0), ("Sam L.", 25.0),
+    ]  # fmt: skip
+    assert got.top_riders[0].name == "Al N."  # energy ranks apart
+    assert got.average_effort_points == pytest.approx(65.0 / 3)
+    assert got.zone_seconds_by_age == {
+        "35-44": [60, 120, 300, 0, 60],
+        "65 and over": [0, 0, 0, 600, 0],
+    }
+    tile = {h.label: h for h in headlines(got, figures(rides[:1], new_riders=0))}
+    assert tile["Average effort points"].value == "21.7"
+    assert tile["Average effort points"].change == "+16.7 (+333%)"
+
+
 def test_an_empty_period_divides_by_nothing() -> None:
     empty = figures([], new_riders=0)
     assert empty.empty and empty.average_power is None and empty.average_heart_rate is None

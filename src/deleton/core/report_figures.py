@@ -9,11 +9,11 @@ counts, as is average power (never a ride's average times its count).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .demographics import UNKNOWN, count_riders
+from .demographics import UNKNOWN, age_band, count_riders
 from .units import energy_text, energy_unit
 
 
@@ -37,6 +37,10 @@ class ReportRide(NamedTuple):
     alerts_low: int
     heart_rate_sum: int | None  # over readings with sensor contact
     power_sum: float | None
+    # its training figures (core/training.py): None where the rider's age is unknown, or the
+    # ride was summarised before they were kept
+    seconds_in_hr_zone: Sequence[int] | None = None  # zones 1 to 5
+    effort_points: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class TopRider:
     rides: int
     energy_kj: float
     seconds: float
+    effort_points: float | None = None  # their rides' with zones known, summed; None: none
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,12 @@ class Figures:
     riders_by_age: dict[str, dict[str, int]] = field(default_factory=dict)  # band -> gender
     rides_by_hour: list[int] = field(default_factory=lambda: [0] * 24)
     effort: list[tuple[float, float, str]] = field(default_factory=list)  # (hr, W, gender)
-    top_riders: list[TopRider] = field(default_factory=list)
+    top_riders: list[TopRider] = field(default_factory=list)  # by energy
+    top_by_effort: list[TopRider] = field(default_factory=list)  # by effort points
+    average_effort_points: float | None = None  # a ride's, over rides whose zones are known
+    # seconds in heart-rate zones 1-5 over the rides of each age band (of the rider at the
+    # ride's start), for rides whose zones are known
+    zone_seconds_by_age: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -95,18 +105,26 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
     seconds = sum(r.duration_s for r in rides)
     power_n = sum(r.power_readings for r in rides if r.power_sum is not None)
     beats_n = sum(r.heart_rate_readings for r in rides if r.heart_rate_sum is not None)
-    leaders = sorted(
-        (
-            TopRider(
-                short_name(mine[-1].first_name, mine[-1].last_name),
-                len(mine),
-                sum(r.energy_kj for r in mine),
-                sum(r.duration_s for r in mine),
-            )
-            for mine in per_rider.values()
-        ),
-        key=lambda t: (-t.energy_kj, t.name),
-    )
+    riders = [
+        TopRider(
+            short_name(mine[-1].first_name, mine[-1].last_name),
+            len(mine),
+            sum(r.energy_kj for r in mine),
+            sum(r.duration_s for r in mine),
+            _sum_known(r.effort_points for r in mine),
+        )
+        for mine in per_rider.values()
+    ]
+    leaders = sorted(riders, key=lambda t: (-t.energy_kj, t.name))
+    hardest = sorted((t for t in riders if t.effort_points is not None),
+                     key=lambda t: (-(t.effort_points or 0.0), t.name))  # fmt: skip
+    efforts = [r.effort_points for r in rides if r.effort_points is not None]
+    zones: dict[str, list[int]] = {}
+    for r in rides:
+        if r.seconds_in_hr_zone is not None and r.age is not None:
+            band = zones.setdefault(age_band(r.age), [0] * 5)
+            for k, seconds_in in enumerate(r.seconds_in_hr_zone):
+                band[k] += seconds_in
     return Figures(
         rides=len(rides),
         riders=len(newest),
@@ -135,7 +153,15 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
             if r.heart_rate_avg is not None and r.power_avg is not None
         ],
         top_riders=leaders[:top],
+        top_by_effort=hardest[:top],
+        average_effort_points=sum(efforts) / len(efforts) if efforts else None,
+        zone_seconds_by_age=zones,
     )
+
+
+def _sum_known(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 class Headline(NamedTuple):
@@ -208,6 +234,11 @@ def headlines(now: Figures, then: Figures) -> list[Headline]:
             "Average heart rate",
             value(now.average_heart_rate, " bpm"),
             _change(now.average_heart_rate, then.average_heart_rate, " bpm", 0),
+        ),
+        Headline(
+            "Average effort points",
+            value(now.average_effort_points, "", 1),
+            _change(now.average_effort_points, then.average_effort_points, "", 1),
         ),
         Headline(
             "High heart-rate alerts",

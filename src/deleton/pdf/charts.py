@@ -19,7 +19,14 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..core.demographics import band_names, ordered_genders
-from ..core.palette import ACCENT, GENDER_COLOURS, PRINT_GRID, PRINT_INK, PRINT_MUTED
+from ..core.palette import (
+    ACCENT,
+    GENDER_COLOURS,
+    HR_ZONE_COLOURS,
+    PRINT_GRID,
+    PRINT_INK,
+    PRINT_MUTED,
+)
 
 DPI = 200
 # rc keys, typed by matplotlib as literals: a plain mapping here
@@ -117,4 +124,24 @@ def effort(points: Sequence[tuple[float, float, str]], size: tuple[float, float]
         for spine in ("left", "bottom"):
             axes.spines[spine].set_color(PRINT_GRID)
         axes.tick_params(colors=PRINT_MUTED)
+        return _png(figure)
+
+
+def zones_by_age(bands: Mapping[str, Sequence[int]], size: tuple[float, float]) -> bytes:
+    """The fleet's hours in each heart-rate zone, stacked, in each age band (youngest first;
+    bands without a ride whose zones are known are left out)."""
+    with plt.rc_context({**_STYLE, "axes.grid.axis": "x"}):
+        figure, axes = plt.subplots(figsize=size, layout="constrained")
+        names = [name for name in band_names() if name in bands]
+        left = [0.0] * len(names)
+        for k, colour in enumerate(HR_ZONE_COLOURS):
+            hours = [bands[name][k] / 3600 for name in names]
+            axes.barh(names, hours, left=left, color=colour, height=0.62, label=f"zone {k + 1}")
+            left = [a + b for a, b in zip(left, hours, strict=True)]
+        axes.invert_yaxis()  # youngest at the top, as the bands are read
+        axes.set_title("Time in each heart-rate zone, by age band")
+        axes.set_xlabel("hours (each reading is one second; zones of the rider's 220 - age)")
+        figure.legend(loc="outside upper right", ncols=5, fontsize=7.5)  # clear of the bars
+        axes.margins(x=0.02)
+        axes.spines["left"].set_visible(False)
         return _png(figure)

@@ -3,8 +3,9 @@ Sans, which every rider's name can be written in, and matplotlib charts as image
 
 Page one: the Deleton name and its logo (drawn here: a wheel, no image from elsewhere), the
 period and when the report was made, the headline figures with their changes, riders by
-gender and rides per hour. Page two: riders by age and gender, power against heart rate, and
-the top riders by energy (first name and last initial only). A period without rides is one
+gender and rides per hour, riders by age and gender. Page two: power against heart rate, the
+fleet's time in each heart-rate zone by age band, and the top ten riders by energy beside the
+top ten by effort points (first name and last initial only). A period without rides is one
 page that says so, with no empty axes.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +22,7 @@ from fpdf import FPDF
 
 from ..core.palette import ACCENT, PRINT_GRID, PRINT_INK, PRINT_MUTED, PRINT_PANEL
 from ..core.periods import Period
-from ..core.report_figures import Figures, Headline
+from ..core.report_figures import Figures, Headline, TopRider
 from ..core.units import energy_text
 from . import charts
 
@@ -114,7 +116,7 @@ def _utc(moment: dt.datetime) -> str:
 
 
 def _tiles(pdf: _Document, headlines: list[Headline], top: float) -> float:
-    columns, gap = 5, 3.0
+    columns, gap = 6, 2.6
     width = (INNER - gap * (columns - 1)) / columns
     height = 25.0
     for i, headline in enumerate(headlines):
@@ -124,7 +126,7 @@ def _tiles(pdf: _Document, headlines: list[Headline], top: float) -> float:
         pdf.rect(x, y, width, height, style="F", round_corners=True, corner_radius=2)
         pdf.text_at(x + 3, y + 2.5, width - 6, 4, headline.label.upper(), 6.3, PRINT_MUTED,
                     bold=True)  # fmt: skip
-        size = 15 if len(headline.value) <= 9 else 12
+        size = 14 if len(headline.value) <= 8 else 11
         pdf.text_at(x + 3, y + 8, width - 6, 9, headline.value, size, PRINT_INK, bold=True)
         pdf.text_at(x + 3, y + 18, width - 6, 4, headline.change, 7, PRINT_MUTED)
     rows = math.ceil(len(headlines) / columns)
@@ -156,35 +158,58 @@ def _empty(pdf: _Document, top: float) -> None:
                 9.5, PRINT_MUTED, align="C")  # fmt: skip
 
 
-def _table(pdf: _Document, now: Figures, top: float) -> None:
-    pdf.text_at(MARGIN, top, INNER, 7, "Top riders by energy", 11, PRINT_INK, bold=True)
+def _table(
+    pdf: _Document,
+    title: str,
+    riders: list[TopRider],
+    figure: tuple[str, Callable[[TopRider], str]],
+    left: float,
+    top: float,
+) -> None:
+    """A top-ten table of ``riders`` at ``left``, half the page wide: rider, rides, ride time
+    and ``figure`` (its heading, and its text of a rider)."""
+    width_all = (INNER - 6) / 2
+    pdf.text_at(left, top, width_all, 7, title, 11, PRINT_INK, bold=True)
     y = top + 9
-    columns = (("Rider", 70.0, "L"), ("Rides", 25.0, "R"), ("Ride time", 40.0, "R"),
-               ("Energy", 47.0, "R"))  # fmt: skip
-    x = MARGIN
-    for name, width, align in columns:
-        pdf.text_at(x + 2, y, width - 4, 6, name.upper(), 7, PRINT_MUTED, bold=True, align=align)
-        x += width
+    columns = (("Rider", 0.38, "L"), ("Rides", 0.14, "R"), ("Ride time", 0.24, "R"),
+               (figure[0], 0.24, "R"))  # fmt: skip
+    x = left
+    for name, share, align in columns:
+        pdf.text_at(x + 1.5, y, width_all * share - 3, 6, name.upper(), 6.5, PRINT_MUTED,
+                    bold=True, align=align)  # fmt: skip
+        x += width_all * share
     y += 7
-    for rank, rider in enumerate(now.top_riders, 1):
+    if not riders:
+        pdf.text_at(left + 1.5, y, width_all - 3, 5, "No ride with its figure known.", 8.5,
+                    PRINT_MUTED)  # fmt: skip
+        y += 6.6
+    for rank, rider in enumerate(riders, 1):
         if rank % 2:
             pdf.fill(PRINT_PANEL)
-            pdf.rect(MARGIN, y - 0.8, INNER, 6.6, style="F")
+            pdf.rect(left, y - 0.8, width_all, 6.6, style="F")
         minutes = round(rider.seconds / 60)
         cells = (
             f"{rank}. {rider.name}",
             f"{rider.rides:,}",
             f"{minutes // 60} h {minutes % 60:02d} min",
-            energy_text(rider.energy_kj),
+            figure[1](rider),
         )
-        x = MARGIN
-        for (_, width, align), text in zip(columns, cells, strict=True):
-            pdf.text_at(x + 2, y, width - 4, 5, text, 9, PRINT_INK, align=align)
-            x += width
+        x = left
+        for (_, share, align), text in zip(columns, cells, strict=True):
+            pdf.text_at(x + 1.5, y, width_all * share - 3, 5, text, 8.5, PRINT_INK, align=align)
+            x += width_all * share
         y += 6.6
     pdf.stroke(PRINT_GRID)
     pdf.set_line_width(0.2)
-    pdf.line(MARGIN, y + 1, MARGIN + INNER, y + 1)
+    pdf.line(left, y + 1, left + width_all, y + 1)
+
+
+def _efforts(rider: TopRider) -> str:
+    return "–" if rider.effort_points is None else f"{rider.effort_points:,.1f}"
+
+
+def _energy(rider: TopRider) -> str:
+    return energy_text(rider.energy_kj)
 
 
 def _notes(pdf: _Document, zone: str, top: float) -> None:
@@ -199,7 +224,10 @@ def _notes(pdf: _Document, zone: str, top: float) -> None:
         "rate are over readings, each ride weighted by its readings; heart rate counts only "
         "readings with sensor contact (a reading of 0 is none). New riders rode for the first "
         f"time in this period. Hours are in {zone}. Rides are counted in the period they "
-        "started in, from the summaries of finished rides and from rides not yet summarised.",
+        "started in, from the summaries of finished rides and from rides not yet summarised. "
+        "Heart-rate zones are shares of the rider's maximum, 220 - age at the ride's start "
+        "(zone 1 below 60%, then 70, 80 and 90%); effort points are minutes in each zone times "
+        "its number, to 0.1, known for riders whose age is known.",
         align="L",
     )  # fmt: skip
 
@@ -226,7 +254,17 @@ def render(
     _notes(pdf, zone, top + 6)
 
     pdf.add_page()
-    effort = charts.effort(now.effort, _inches(INNER, 92))
-    height = _image(pdf, effort, MARGIN, MARGIN, INNER)
-    _table(pdf, now, MARGIN + height + 8)
+    effort = charts.effort(now.effort, _inches(INNER, 84))
+    top = MARGIN + _image(pdf, effort, MARGIN, MARGIN, INNER) + 4
+    if now.zone_seconds_by_age:
+        zones = charts.zones_by_age(now.zone_seconds_by_age, _inches(INNER, 70))
+        top += _image(pdf, zones, MARGIN, top, INNER) + 6
+    else:
+        pdf.text_at(MARGIN, top, INNER, 6, "No ride of this period has its heart-rate zones "
+                    "known (its rider's age is needed).", 9, PRINT_MUTED)  # fmt: skip
+        top += 12
+    half = (INNER - 6) / 2
+    _table(pdf, "Top riders by energy", now.top_riders, ("Energy", _energy), MARGIN, top)
+    _table(pdf, "Top riders by effort points", now.top_by_effort, ("Effort", _efforts),
+           MARGIN + half + 6, top)  # fmt: skip
     return bytes(pdf.output())

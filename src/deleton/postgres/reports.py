@@ -22,7 +22,7 @@ SELECT v.ride_id, v.user_id, u.first_name, u.last_name,
        coalesce(v.heart_rate_readings, 0) AS heart_rate_readings, v.power_avg,
        coalesce(v.power_readings, 0) AS power_readings, coalesce(v.energy_kj, 0) AS energy_kj,
        coalesce(v.alerts_high, 0) AS alerts_high, coalesce(v.alerts_low, 0) AS alerts_low,
-       v.heart_rate_sum, v.power_sum
+       v.heart_rate_sum, v.power_sum, v.seconds_in_hr_zone, v.effort_points
 FROM historical.ride_summary v
 {newest_rider("v.user_id", "first_name, last_name, gender")}
 WHERE v.started_at >= %(start)s AND v.started_at < %(end)s
