@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-from deleton.cached import SharedView
+from deleton.cached import Remembered, SharedView
 from deleton.errors import TransientError
 from tests.harness.services import wait_for
 
@@ -101,3 +102,28 @@ def test_a_failed_rebuild_leaves_the_last_value_with_its_age_and_the_reason() ->
     recovered.set()
     wait_for(lambda: shared.attempts == 2, timeout=5, what="a good rebuild")
     assert shared.get() == 3 and shared.failure is None and shared.age() == 0
+
+
+def test_remembered_values_are_made_once_while_fresh_and_the_least_asked_go_first() -> None:
+    now = [0.0]
+    made: list[str] = []
+    kept: Remembered[str, str] = Remembered(2, 300.0, clock=lambda: now[0])
+
+    def make(key: str) -> Callable[[], str]:
+        def value() -> str:
+            made.append(key)
+            return key.upper()
+
+        return value
+
+    assert kept.get("a", make("a")) == "A" and kept.get("a", make("a")) == "A"
+    kept.get("b", make("b"))
+    kept.get("a", make("a"))  # a is now the most recently asked for
+    kept.get("c", make("c"))  # over the size: b goes, not a
+    assert len(kept) == 2 and made == ["a", "b", "c"]
+    kept.get("a", make("a"))
+    kept.get("b", make("b"))
+    assert made == ["a", "b", "c", "b"]
+    now[0] = 300.0  # as old as it may be: made again
+    kept.get("b", make("b"))
+    assert made == ["a", "b", "c", "b", "b"]

@@ -235,19 +235,21 @@ class DashboardData:
         self.fleet.close()
 
     def warm(self) -> threading.Thread:
-        """Build the recent-rides view in the background: its first build reads 12 hours of
-        readings once, and the first viewer should not wait for it."""
+        """Build the recent-rides view and today's leaderboard in the background: their first
+        builds read the day's and 12 hours' rides once, and the first viewer should not wait
+        for them."""
 
         def build() -> None:
-            started = time.monotonic()
-            try:
-                self.recent.get()
-            except DeletonError as exc:
-                log.warning("recent rides not built ahead: %s", exc)
-                return
-            log.info("recent rides built in %.1f s", time.monotonic() - started)
+            for what, view in (("recent rides", self.recent), ("today's leaderboard", self.today)):
+                started = time.monotonic()
+                try:
+                    view.get()
+                except DeletonError as exc:
+                    log.warning("%s not built ahead: %s", what, exc)
+                    continue
+                log.info("%s built in %.1f s", what, time.monotonic() - started)
 
-        thread = threading.Thread(target=build, name="recent-rides", daemon=True)
+        thread = threading.Thread(target=build, name="dashboard-warm", daemon=True)
         thread.start()
         return thread
 
