@@ -237,6 +237,54 @@ def test_daily_is_a_calendar_day_in_london_in_either_date_format(api: Api, world
     assert api.client.get("/daily?date=2022-11-10").json()["rides"] == []
 
 
+def _standings(energies: dict[Any, float], names: dict[Any, str]) -> list[tuple[int, str, float]]:
+    """(place, name, kJ) by energy to 0.1 kJ, half up, descending; ties share a place."""
+    shown = {key: training.round_half_up(kj, 1) for key, kj in energies.items()}
+    order = sorted(shown, key=lambda key: -shown[key])
+    places = training.places([shown[key] for key in order])
+    return sorted(
+        ((place, names[key], shown[key]) for place, key in zip(places, order, strict=True)),
+        key=lambda row: (row[0], row[1]),
+    )
+
+
+def test_the_leaderboards_rank_riders_by_the_energy_their_wire_lines_add_up_to(
+    api: Api, world: World
+) -> None:
+    riding = [
+        ride
+        for ride in world.day
+        if not ride.ended and ride.readings and last_reading(ride) >= NOW - int(IDLE) * SECOND
+    ]
+    assert len(riding) >= 3
+
+    def name(ride: Ride) -> str:
+        return f"{ride.first_name} {(ride.last_name or '')[:1]}."
+
+    def board(period: str) -> list[dict[str, Any]]:
+        reply = api.client.get("/leaderboard", params={"period": period, "limit": 100})
+        assert reply.status_code == 200
+        return reply.json()["standings"]
+
+    now = board("now")
+    want = _standings({r.bike: sum(p for *_, p in r.readings) / 1000 for r in riding},
+                      {r.bike: name(r) for r in riding})  # fmt: skip
+    got = sorted((row["place"], row["rider"], row["energy_kj"]) for row in now)
+    assert got == sorted(want) and [row["place"] for row in now] == sorted(r[0] for r in want)
+    # today (3 November in London, the API's clock at its end): each rider's rides summed
+    day: dict[Any, float] = {}
+    names: dict[Any, str] = {}
+    for ride in world.day:
+        if ride.user_id is not None:
+            day[ride.user_id] = (
+                day.get(ride.user_id, 0.0) + sum(p for *_, p in ride.readings) / 1000
+            )
+            names[ride.user_id] = name(ride)
+    today = board("today")
+    got = sorted((row["place"], row["rider"], row["energy_kj"]) for row in today)
+    assert got == sorted(_standings(day, names))
+
+
 def test_bikes_are_those_riding_now_with_their_latest_heart_rate(api: Api, world: World) -> None:
     riding = {
         ride.bike: ride
