@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from deleton.dashboard import pages
-from deleton.dashboard.views import FleetUpdate, RideUpdate
+from deleton.dashboard.views import FleetUpdate, LeaderboardUpdate, RideUpdate
 
 
 def _outputs(targets: dict[str, Any]) -> list[Any]:
@@ -77,3 +77,18 @@ def search(text: str) -> dict[str, Any]:
         "changedPropIds": ["bike-picker.search_value"],
         "state": [{"id": "bike-picker", "property": "value", "value": None}],
     }
+
+
+def leaderboard_tick(period: str = "now", page: int = 0) -> dict[str, Any]:
+    """One tick of the leaderboard page showing ``period``'s page ``page``."""
+    return {
+        "output": _key(LeaderboardUpdate.TARGETS),
+        "outputs": _outputs(LeaderboardUpdate.TARGETS),
+        "inputs": [
+            {"id": "leaderboard-tick", "property": "n_intervals", "value": 1},
+            {"id": "leaderboard-view", "property": "data",
+             "value": {"period": period, "page": page}},
+        ],
+        "changedPropIds": ["leaderboard-tick.n_intervals"],
+        "state": [],
+    }  # fmt: skip

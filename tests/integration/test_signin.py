@@ -23,7 +23,7 @@ import pytest
 from flask.testing import FlaskClient
 from psycopg_pool import ConnectionPool
 
-from deleton.core.access import ADMIN, BIKE, STAFF, ScreenGrant, token_digest
+from deleton.core.access import ADMIN, BIKE, LEADERBOARD, STAFF, ScreenGrant, token_digest
 from deleton.credentials import passwords, tokens
 from deleton.dashboard import app as dashboard_app
 from deleton.dashboard import views
@@ -110,10 +110,10 @@ def link_for(world: World, name: str) -> str:
     return token
 
 
-def screen_link(world: World, serial: str) -> str:
+def screen_link(world: World, serial: str, kind: str = BIKE) -> str:
     with psycopg.connect(world.admin, autocommit=True) as conn:
-        generation = accounts.open_screen(conn, BIKE, serial)
-    return tokens.screen_token(SCREEN_SECRET.encode(), ScreenGrant(BIKE, serial, generation))
+        generation = accounts.open_screen(conn, kind, serial)
+    return tokens.screen_token(SCREEN_SECRET.encode(), ScreenGrant(kind, serial, generation))
 
 
 def open_screen(client: FlaskClient, token: str) -> Any:
@@ -356,6 +356,29 @@ def test_a_screen_sees_its_own_bike_only_until_revoked(world: World) -> None:
     reloaded = screen.get("/screen/")  # the kiosk reloads: told why, not sent to sign in
     assert reloaded.status_code == 403 and "screen link does not work" in reloaded.text
     assert open_screen(app.server.test_client(), link).status_code == 403
+
+
+def test_a_leaderboard_screen_shows_first_names_and_initials_and_nothing_else(
+    world: World,
+) -> None:
+    app, _gate = make_app(world)
+    screen = app.server.test_client()
+    assert open_screen(screen, screen_link(world, "", LEADERBOARD)).status_code == 303
+    status, body = update(screen, dash_calls.route("/screen/"))
+    assert status == 200 and "leaderboard-rows" in body and "ride-state" not in body
+    for period in ("now", "today"):
+        status, body = update(screen, dash_calls.leaderboard_tick(period))
+        assert status == 200 and no_rider_in(world, body), period  # no whole surname
+        assert "/bike/" not in body  # bikes are not links on a screen
+    shown = [f"{first} {last[0]}." for first, last in (n.split(" ", 1) for n in world.names)]
+    status, body = update(screen, dash_calls.leaderboard_tick("now"))
+    assert any(name in body for name in shown)  # the riders riding, as a wall shows them
+    for call in (dash_calls.fleet_tick(), dash_calls.ride_tick(world.bikes[0]),
+                 dash_calls.search("SN")):  # fmt: skip
+        assert update(screen, call)[0] in (204, 403), call["output"]
+    for path in ("/fleet", "/recent", f"/bike/{world.bikes[0]}"):
+        status, body = update(screen, dash_calls.route(path))
+        assert status == 200 and "Not on this screen" in body and no_rider_in(world, body)
 
 
 def test_a_screen_link_never_replaces_a_persons_session(world: World) -> None:
