@@ -5,6 +5,7 @@ agrees with one built from scratch."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from psycopg_pool import ConnectionPool
 from deleton.core import training
 from deleton.core.alerts import urgency
 from deleton.core.records import from_datetime
-from deleton.dashboard import views
+from deleton.dashboard import pages, views
 from deleton.postgres import figures, queries
 from deleton.postgres.figures import WINDOW
 from deleton.postgres.recent import RecentRides
@@ -208,7 +209,7 @@ def test_a_bike_screen_shows_its_rides_zone_effort_energy_best_and_place(
             row["bike_serial"]: row
             for row in conn.execute(
                 """SELECT s.bike_serial, s.ride_id, s.user_id, s.started_at, s.energy_kj,
-                          s.effort_points, u.first_name
+                          s.effort_points, s.seconds_in_hr_zone, u.first_name
                    FROM historical.ride_summary s LEFT JOIN daily.rider u USING (user_id)
                    WHERE s.ended_at IS NULL"""
             )
@@ -234,7 +235,10 @@ def test_a_bike_screen_shows_its_rides_zone_effort_energy_best_and_place(
     assert shown.effort == f"{ride['effort_points']:.1f}"
     assert abs(float(shown.energy.split()[0].replace(",", "")) - ride["energy_kj"]) <= 0.051
     assert shown.best.startswith("Best under 20 min: 5.0 kJ · on pace: ")
-    assert shown.best_class == "best pace-on" and shown.zone_bar is not None
+    assert shown.best_class == "best pace-on"
+    legend = [item["props"]["children"][1] for item in
+              json.loads(to_json_plotly(shown.zone_bar))["props"]["children"][1]["props"]["children"]]  # fmt: skip
+    assert legend == [f" {pages.span(n)}" for n in ride["seconds_in_hr_zone"]]
     heart_rate = shown.state["heart_rate"]
     with pool.connection() as conn:
         found = queries.bike_ride(conn, serial)
@@ -245,7 +249,10 @@ def test_a_bike_screen_shows_its_rides_zone_effort_energy_best_and_place(
     tenths = {b: training.round_half_up(f["energy_kj"], 1) for b, f in figures_of.items()
               if f["first_name"] and f["energy_kj"] is not None}  # fmt: skip
     place = 1 + sum(value > tenths[serial] for value in tenths.values())
-    assert (shown.place, shown.place_of) == (training.ordinal(place), f"of {len(tenths)} riding")
+    assert (shown.place, shown.place_of) == (
+        training.ordinal(place),
+        f"of {len(figures_of)} riding",
+    )
     # a rider with no earlier ride of the band has none to beat; an ended ride shows no panel
     other, _ = sorted(known.items())[1]
     assert views.ride_update(watching, {"serial": other}).best.startswith("No earlier ride of")

@@ -97,20 +97,29 @@ def test_effort_points_rank_their_own_top_ten_and_zones_add_up_by_age_band() -> 
         # summarised before zones were kept, and a rider of unknown age: no figures
         ride(4, 9, first_name="Al", last_name="Ng", energy_kj=500.0),
         ride(5, None, first_name=None, last_name=None, gender=None, age=None),
+        # a rider with one ride of each: not ranked by effort on one ride's figure alone
+        ride(6, 10, first_name="Bo", last_name="Ek", effort_points=90.0,
+             seconds_in_hr_zone=[0, 0, 0, 0, 1080]),
+        ride(7, 10, first_name="Bo", last_name="Ek", age=None),
+        # an erased rider's ride (a tombstone id): in the totals, in no top ten
+        ride(8, -3, first_name=None, last_name=None, energy_kj=900.0, effort_points=99.0,
+             seconds_in_hr_zone=[0, 0, 0, 0, 1188]),
     ]  # fmt: skip
     got = figures(rides, new_riders=0)
     assert [(t.name, t.effort_points) for t in got.top_by_effort] == [
         ("Jo B.", 40.0), ("Sam L.", 25.0),
     ]  # fmt: skip
     assert got.top_riders[0].name == "Al N."  # energy ranks apart
-    assert got.average_effort_points == pytest.approx(65.0 / 3)
+    assert got.average_effort_points == pytest.approx(254.0 / 5)
+    assert got.energy_kj == 90.0 + 60.0 + 10.0 + 500.0 + 60.0 * 3 + 900.0  # the erased ride too
+    assert "Unknown rider" not in {t.name for t in got.top_riders + got.top_by_effort}
     assert got.zone_seconds_by_age == {
-        "35-44": [60, 120, 300, 0, 60],
+        "35-44": [60, 120, 300, 0, 60 + 1080 + 1188],
         "65 and over": [0, 0, 0, 600, 0],
     }
     tile = {h.label: h for h in headlines(got, figures(rides[:1], new_riders=0))}
-    assert tile["Average effort points"].value == "21.7"
-    assert tile["Average effort points"].change == "+16.7 (+333%)"
+    assert tile["Average effort points"].value == "50.8"
+    assert tile["Average effort points"].change == "+45.8 (+916%)"
 
 
 def test_an_empty_period_divides_by_nothing() -> None:

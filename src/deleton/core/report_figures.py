@@ -49,7 +49,7 @@ class TopRider:
     rides: int
     energy_kj: float
     seconds: float
-    effort_points: float | None = None  # their rides' with zones known, summed; None: none
+    effort_points: float | None = None  # their rides', summed; None: one of them has none
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,19 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
     seconds = sum(r.duration_s for r in rides)
     power_n = sum(r.power_readings for r in rides if r.power_sum is not None)
     beats_n = sum(r.heart_rate_readings for r in rides if r.heart_rate_sum is not None)
+    # the top tens name people: an erased rider's tombstone (a negative id) is no one, and
+    # counts only in the totals; a rider is ranked by effort only if every ride of theirs has
+    # it, so that their rides and time beside it are the ones it sums
     riders = [
         TopRider(
             short_name(mine[-1].first_name, mine[-1].last_name),
             len(mine),
             sum(r.energy_kj for r in mine),
             sum(r.duration_s for r in mine),
-            _sum_known(r.effort_points for r in mine),
+            _sum_all(r.effort_points for r in mine),
         )
-        for mine in per_rider.values()
+        for user, mine in per_rider.items()
+        if user >= 0
     ]
     leaders = sorted(riders, key=lambda t: (-t.energy_kj, t.name))
     hardest = sorted((t for t in riders if t.effort_points is not None),
@@ -159,9 +163,14 @@ def figures(rides: Iterable[ReportRide], new_riders: int, top: int = 10) -> Figu
     )
 
 
-def _sum_known(values: Iterable[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
+def _sum_all(values: Iterable[float | None]) -> float | None:
+    """The sum, or None if any value is None."""
+    total = 0.0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 class Headline(NamedTuple):

@@ -4,9 +4,9 @@ what derives from it, personal-best duration bands, and places on a leaderboard.
 Pure. The reference definition: the SQL computes the figures the services show
 (``daily.ride_figures``, for compression, the ride-summary view and the API), and
 tests/integration/api/test_figures.py holds it to this module to the last digit; this
-docstring is the contract both meet. Nothing in the services imports it: it is kept in core
-for Issue 20's live bike screen (``RideTraining``, the bands and pace, ``place_text``), which
-does not use it yet.
+docstring is the contract both meet. The live views use its rules directly: the fleet's
+zones and effort points (``core.fleet_status``, held to it by tests), the leaderboard's
+places, and the bike screen's personal-best bands and pace.
 
 Readings
     A ride's readings in reading order (by time), each a heart rate and a power. A heart rate

@@ -43,7 +43,9 @@ RECENT_FRESH_FOR = 30.0
 Target = tuple[str | dict[str, Any], str]  # a component id, and one of its properties
 # personal bests kept for this many rides (a wall of bike screens), for this long: a rider's
 # earlier rides change only when one is erased or deleted
-BESTS_KEPT, BESTS_FOR = 4096, 300.0
+# (65,536 small tuples: above the bikes one process serves, or least-recently-used eviction
+# would empty it before any entry is asked for again)
+BESTS_KEPT, BESTS_FOR = 65_536, 300.0
 
 
 class Update:
@@ -437,8 +439,20 @@ def ride_update(
             "heart_rate": heart_rate,
             "seconds": seconds,
         },
-        **ride_training(data, ride, heart_rate),
+        **training_or_nothing(data, ride, heart_rate),
     )
+
+
+def training_or_nothing(
+    data: DashboardData, ride: queries.RideView, heart_rate: int | None
+) -> dict[str, Any]:
+    """``ride_training``, or an empty panel while the database cannot say: the heart rate
+    and its safety zone above it must not wait on the rider's personal bests."""
+    try:
+        return ride_training(data, ride, heart_rate)
+    except DeletonError as exc:
+        log.warning("ride %d's training panel not shown: %s", ride.ride_id, exc)
+        return {}
 
 
 def ride_training(
@@ -463,9 +477,9 @@ def ride_training(
     shown["zone_bar"] = pages.zone_bar([int(z) for z in zones] if known else None)
     effort = fleet.effort_points(slot)
     shown["effort"] = "–" if effort is None else f"{effort:.1f}"
-    place, ranked = leaderboard.place_of_ride(fleet, slot)
+    place, _ranked = leaderboard.place_of_ride(fleet, slot)
     shown["place"] = "–" if place is None else training.ordinal(place)
-    shown["place_of"] = f"of {ranked:,} riding" if place is not None else "not ranked"
+    shown["place_of"] = f"of {fleet.riding:,} riding" if place is not None else "not ranked"
     joules = float(rides.energy_j[slot])
     if joules != joules:  # NaN: the ride's tally is not known whole
         return shown

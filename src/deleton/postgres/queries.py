@@ -349,18 +349,26 @@ def rider_names(conn: Connection, user_ids: Sequence[int]) -> dict[int, tuple[st
 
 
 def earlier_rides(conn: Connection, ride_id: int) -> list[tuple[float, float]]:
-    """The rider of ride ``ride_id``'s rides ended before it started, each (seconds, kJ), from
-    ``historical.ride_summary`` (summarised, and still in ``daily``): what their personal
-    bests are judged from (``training.personal_best_kj``). None for a rider nobody knows or
-    erased (a tombstone's rides are no one's)."""
-    rows = conn.execute(
-        """SELECT s.duration_s, s.energy_kj
-           FROM daily.ride me
-           JOIN historical.ride_summary s ON s.user_id = me.user_id
-           WHERE me.ride_id = %s AND me.user_id > 0 AND s.ride_id <> me.ride_id
-             AND s.started_at < me.started_at AND s.ended_at IS NOT NULL
-             AND s.duration_s IS NOT NULL AND s.energy_kj IS NOT NULL""",
+    """The rides of ride ``ride_id``'s rider that ended before it started, each (seconds,
+    kJ), from ``historical.ride_summary`` (summarised, and still in ``daily``): what their
+    personal bests are judged from (``training.personal_best_kj``). None (an empty list) for
+    a rider nobody knows or erased: a tombstone's rides are no one's.
+
+    Two statements, so that the rider is a value when the view is planned: a join on the
+    ride's ``user_id`` reads the view whole and computes the figures of every ride in
+    ``daily`` before it filters (found in review: 296 ms with 20,000 ended rides); with the
+    value, both of its parts read the rider's rides by their ``user_id`` index alone."""
+    me = conn.execute(
+        "SELECT user_id, started_at FROM daily.ride WHERE ride_id = %s AND user_id > 0",
         [ride_id],
+    ).fetchone()
+    if me is None:
+        return []
+    rows = conn.execute(
+        """SELECT duration_s, energy_kj FROM historical.ride_summary
+           WHERE user_id = %s AND ended_at <= %s AND ride_id <> %s
+             AND duration_s IS NOT NULL AND energy_kj IS NOT NULL""",
+        [me[0], me[1], ride_id],
     ).fetchall()
     return [(float(seconds), float(kj)) for seconds, kj in rows]
 

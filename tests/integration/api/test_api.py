@@ -264,7 +264,8 @@ def test_the_leaderboards_rank_riders_by_the_energy_their_wire_lines_add_up_to(
     def board(period: str) -> list[dict[str, Any]]:
         reply = api.client.get("/leaderboard", params={"period": period, "limit": 100})
         assert reply.status_code == 200
-        return reply.json()["standings"]
+        standings: list[dict[str, Any]] = reply.json()["standings"]
+        return standings
 
     now = board("now")
     want = _standings({r.bike: sum(p for *_, p in r.readings) / 1000 for r in riding},
