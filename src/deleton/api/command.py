@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from .. import logs
 from ..errors import TransientError
 from ..postgres.connection import migrated, open_database
-from ..runtime import Phase, Runtime, run_until_signal
+from ..runtime import Phase, Runtime, favour_latency, run_until_signal
 from ..settings import Settings, load_settings
 from .app import create_app, with_closing
 from .data import ApiData
@@ -66,6 +66,7 @@ def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
     answers what it was asked (for up to ``timeout_graceful_shutdown`` seconds), then its view
     and pool close. Its address."""
     config = settings.api()
+    favour_latency()
     app, close = _served(settings)
     runtime.on_stop(Phase.RESOURCES, "the API's pool", close)
     port = port or config.port

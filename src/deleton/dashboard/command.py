@@ -8,7 +8,7 @@ import logging
 from ..credentials import keys
 from ..errors import TransientError
 from ..postgres.connection import Connect, migrated, open_database
-from ..runtime import Phase, Runtime, run_until_signal
+from ..runtime import Phase, Runtime, favour_latency, run_until_signal
 from ..settings import Settings
 from .alb import AlbIdentity
 from .app import create_app
@@ -44,6 +44,7 @@ def start(runtime: Runtime, settings: Settings, port: int | None = None) -> str:
     """The dashboard, served on threads of its own until ``runtime`` stops it: it stops
     accepting, answers what it was asked, then its views and pool close. Its address."""
     config = settings.dashboard()
+    favour_latency()
     # a screen waits at most config.db_wait (5 s) for a connection, then says why it cannot
     # update
     database = open_database(settings.database("reader"))
