@@ -1,0 +1,161 @@
+"""Each bike-health detector (core/bike_health.py) on its own edges: 60 s against 60 s and a
+microsecond, 29 against 30 readings, 299 against 300, 4.9% against 5%, 599 against 600
+readings, one rider without a strap against three riders, and each finding's clearance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deleton.core import bike_health as health
+from deleton.core.bike_health import HealthState, PowerModel, PowerSamples, RideSignals
+from deleton.core.simulation import FAULT_KINDS
+
+S = 1_000_000  # µs
+
+
+def ride(ride_id: int, user: int | None = 1, **signals: object) -> RideSignals:
+    """A sound ride of 10 minutes starting at ``ride_id`` hours, unless told otherwise."""
+    start = ride_id * 3600 * S
+    values: dict[str, object] = {
+        "first_reading_at": start + S, "seconds": 600.0, "readings": 600, "resistances": 4,
+        "cadences": 30, "contact": 590, "zero_cadence_run": 0, "held_cadence_run": 12,
+    }  # fmt: skip
+    return RideSignals(ride_id, user, start, **{**values, **signals})  # type: ignore[arg-type]
+
+
+def fed(*rides: RideSignals) -> tuple[HealthState, list[health.Change]]:
+    state = HealthState("SN0001")
+    changes = [change for r in rides for change in state.feed(r)]
+    return state, changes
+
+
+def test_the_kinds_are_the_simulators_faults() -> None:
+    assert health.KINDS == FAULT_KINDS
+
+
+def test_silent_is_no_telemetry_within_60_s_twice_in_a_row_and_clears_on_the_next() -> None:
+    late = 60 * S + 1
+    assert not fed(ride(1, first_reading_at=3600 * S + 60 * S), ride(2, first_reading_at=None))[
+        0
+    ].open  # fmt: skip  (60 s is in time)
+    state, changes = fed(ride(1, first_reading_at=None), ride(2, first_reading_at=7200 * S + late))
+    assert list(state.open) == [health.SILENT]
+    assert state.open[health.SILENT].detail == {
+        "rides": [1, 2],
+        "telemetry_after_s": [None, 60.000001],
+    }
+    assert [c.kind for c in changes] == [health.SILENT]
+    _, cleared = fed(ride(1, first_reading_at=None), ride(2, first_reading_at=None), ride(3))
+    assert (cleared[-1].kind, cleared[-1].cleared, cleared[-1].at) == (
+        health.SILENT,
+        True,
+        3 * 3600 * S,
+    )
+
+
+def test_a_stuck_resistance_needs_two_long_varied_rides_by_different_riders() -> None:
+    stuck = {"resistances": 1}
+    assert fed(ride(1, 7, **stuck), ride(2, 8, **stuck))[0].open.keys() == {health.RESISTANCE_STUCK}
+    assert not fed(ride(1, 7, **stuck), ride(2, 7, **stuck))[0].open  # one rider twice
+    assert not fed(ride(1, 7, **stuck), ride(2, 8, **stuck, cadences=2))[0].open
+    # exactly 5 minutes shows it; a second less does not qualify and breaks nothing
+    assert fed(ride(1, 7, **stuck, seconds=300.0), ride(2, 8, **stuck))[0].open
+    short = fed(ride(1, 7, **stuck), ride(2, 9, seconds=299.0), ride(3, 8, **stuck))
+    assert short[0].open  # the short ride between is not a ride that could show it
+    state, changes = fed(ride(1, 7, **stuck), ride(2, 8, **stuck), ride(3, 9, seconds=299.0))
+    assert state.open  # nor does it clear it
+    state, changes = fed(ride(1, 7, **stuck), ride(2, 8, **stuck), ride(3, 9))
+    assert not state.open and changes[-1].cleared
+
+
+def test_a_stuck_cadence_is_30_readings_at_rpm_0_or_300_of_one_rpm_while_power_moved() -> None:
+    assert not fed(ride(1, zero_cadence_run=29, held_cadence_run=299))[0].open
+    assert fed(ride(1, zero_cadence_run=30))[0].open.keys() == {health.CADENCE_STUCK}
+    assert fed(ride(1, held_cadence_run=300))[0].open.keys() == {health.CADENCE_STUCK}
+    rpm = np.array([80] * 300 + [81], dtype=np.int64)
+    moving = np.array([150.0] * 299 + [151.0, 150.0])
+    assert health.held_cadence_run(rpm, moving) == 300
+    assert health.held_cadence_run(rpm, np.full(301, 150.0)) == 0  # power never moved
+    zero = np.array([0] * 5 + [1] * 30 + [0], dtype=np.int64) == 1
+    assert health.longest_true_run(zero) == 30 and health.longest_true_run(zero[:0]) == 0
+    state, changes = fed(ride(1, zero_cadence_run=40), ride(2, readings=29), ride(3))
+    assert not state.open and [c.cleared for c in changes] == [False, True]
+
+
+def test_a_heart_strap_is_three_rides_without_contact_by_two_riders_or_more() -> None:
+    bare = {"contact": 0}
+    one_rider = fed(ride(1, 7, **bare), ride(2, 7, **bare), ride(3, 7, **bare))
+    assert not one_rider[0].open  # a rider without a strap, three times
+    three = fed(ride(1, 7, **bare), ride(2, 8, **bare), ride(3, 9, **bare))
+    assert three[0].open.keys() == {health.HEART_STRAP}
+    assert not fed(ride(1, 7, **bare), ride(2, 8, **bare), ride(3, 9))[0].open
+    assert not fed(ride(1, 7, **bare), ride(2, 8, **bare))[0].open  # two are not three
+    state, _ = fed(ride(1, 7, **bare), ride(2, 8, **bare), ride(3, 9, **bare), ride(4, 9))
+    assert not state.open
+
+
+def test_signals_of_a_ride_from_its_readings() -> None:
+    at = np.arange(5, dtype=np.int64) * S + 90 * S
+    signals = health.ride_signals(
+        4, 7, 0, at, np.array([30] * 5), np.array([0, 0, 80, 80, 81]),
+        np.array([10.0, 12.0, 150.0, 151.0, 152.0]), np.array([0, 120, 121, 0, 122]),
+    )  # fmt: skip
+    assert signals == RideSignals(4, 7, 0, 90 * S, 94.0, 5, 1, 3, 3, 2, 2)
+    empty = np.empty(0, dtype=np.int64)
+    nothing = health.ride_signals(5, None, 0, empty, empty, empty, empty.astype(float), empty)
+    assert (nothing.first_reading_at, nothing.readings, nothing.seconds) == (None, 0, 0.0)
+
+
+def samples(bike: int, n: int, factor: float, rpm: int = 80) -> PowerSamples:
+    return PowerSamples(np.full(n, bike), np.full(n, 30), np.full(n, rpm),
+                        np.full(n, 100.0 * factor))  # fmt: skip
+
+
+def join(*parts: PowerSamples) -> PowerSamples:
+    return PowerSamples(*(np.concatenate(column) for column in zip(*parts, strict=True)))
+
+
+def test_the_power_model_is_the_fleets_median_at_each_pair_with_rpm_above_0() -> None:
+    fleet = join(samples(0, 3, 1.0), samples(1, 2, 2.0), samples(2, 5, 9.0, rpm=0),
+                 samples(3, 1, 3.0, rpm=90))  # fmt: skip
+    model = PowerModel.of(fleet)
+    assert model.at(np.array([30, 30, 30, 31]), np.array([80, 90, 0, 80])).tolist()[:2] == [
+        100.0, 300.0]  # fmt: skip
+    assert np.isnan(model.at(np.array([30, 31]), np.array([0, 80]))).all()
+    even = PowerModel.of(join(samples(0, 1, 1.0), samples(1, 1, 2.0)))
+    assert even.at(np.array([30]), np.array([80])).tolist() == [150.0]
+
+
+@pytest.mark.parametrize(
+    ("factor", "readings", "flagged"),
+    [(1.049, 600, False), (1.05, 600, True), (0.95, 600, True), (1.15, 599, False)],
+)
+def test_drift_is_flagged_from_5_percent_over_600_readings(
+    factor: float, readings: int, flagged: bool
+) -> None:
+    # the fleet's model at 100 W; the bike's readings ``factor`` times it
+    fleet = join(samples(0, 5000, 1.0), samples(1, readings, factor))
+    found = health.drifts(fleet, PowerModel.of(fleet), 2)
+    assert found[0] == health.Drift(0.0, 5000)
+    if readings < health.DRIFT_READINGS:
+        assert found[1] is None
+        return
+    assert found[1] is not None and found[1].drift == pytest.approx(factor - 1)
+    finding, _ = health.drift_finding(found[1], None, 9)
+    assert (finding is not None) == flagged
+
+
+def test_a_drift_finding_clears_below_3_percent_and_holds_between() -> None:
+    open_, cleared = health.drift_finding(health.Drift(0.148, 1494), None, 1)
+    assert open_ is not None and open_.detail == {"drift_pct": 14.8, "readings": 1494}
+    held, cleared = health.drift_finding(health.Drift(0.04, 900), open_, 2)
+    assert held is not None and not cleared and (held.first_seen, held.last_seen) == (1, 2)
+    assert health.drift_finding(health.Drift(0.04, 900), None, 2) == (None, False)
+    assert health.drift_finding(health.Drift(-0.029, 900), open_, 3) == (None, True)
+    assert health.drift_finding(None, open_, 3) == (open_, False)  # too few to judge
+
+
+def test_offline_is_judged_against_the_newest_line_in_the_data() -> None:
+    days = 3 * 86_400 * S
+    assert health.offline(0, days, days) and not health.offline(1, days, days)
