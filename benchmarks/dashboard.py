@@ -44,10 +44,11 @@ counting). The fleet snapshot is the shared rebuild as the dashboard and the API
 run it (the snapshot and its ``FleetStatus``, which sorts the default order where the code
 does so beforehand); the fleet callback renders the first page of the default order from a
 fresh status each time; the ride tick is timed with a fleet page open beside it (the shared
-fleet asked for four times a second, so its rebuild runs in the process, as on a gym's wall);
-the leaderboard's refresh ranks a fresh status and renders its first page, and a further page
-is rendered from the ranked board. It writes benchmarks/results/dashboard-live-N.json with each side's
-medians and p95s and their ratios.
+fleet asked for four times a second, so its rebuild runs in the process, as on a gym's wall),
+and each tick comes at a random point of the rebuild's cycle; the leaderboard's refresh ranks
+a fresh status and renders its first page, and a further page is rendered from the ranked
+board. It writes benchmarks/results/dashboard-live-N.json with each side's medians and p95s
+and their ratios.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import inspect
 import io
 import json
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -544,6 +546,19 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             state = update.state
             return update.values()
 
+        phases = random.Random(7)
+
+        def at_any_phase() -> None:
+            """A new reading a bike, then a wait for the shared fleet to be rebuilt with it and
+            a random part of its rebuild interval more: a screen's tick comes at any point of
+            the rebuild's cycle, not always just after the readings that made it stale."""
+            next_second()
+            written = time.monotonic()
+            while sources.fleet.age() > time.monotonic() - written:  # built before them
+                sources.fleet.get()
+                time.sleep(0.01)
+            time.sleep(phases.uniform(0, queries.FLEET_MAX_AGE))
+
         def watched(timing: Callable[[], dict[str, float]]) -> dict[str, float]:
             """``timing`` with a fleet page open beside it, as on a gym's wall: the shared
             fleet is asked for four times a second, so its rebuild runs in this process
@@ -580,7 +595,7 @@ def live_round(url: str, runs: int, recent_runs: int, first_second: int) -> dict
             "readings_added_from": first_second,
             SNAPSHOT: timed(runs, lambda: rebuild().counts, next_second),
             "fleet": timed(runs, fleet_callback, fresh_status),
-            "ride tick": watched(lambda: timed(runs, ride_tick, next_second)),
+            "ride tick": watched(lambda: timed(runs, ride_tick, at_any_phase)),
             REFRESH: timed(recent_runs, recent.refresh, ten_seconds),
         }
         if hasattr(views, "leaderboard_update"):  # not in code before the leaderboard
