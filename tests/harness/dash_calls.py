@@ -9,15 +9,21 @@ from typing import Any
 from deleton.dashboard import pages
 from deleton.dashboard.views import FleetUpdate, LeaderboardUpdate, RideUpdate
 
+# each pattern-matching output's wildcard key and the values it takes on the page, as rendered
+_PATTERNS: dict[str, tuple[str, list[Any]]] = {
+    "fleet-sort": ("column", [column for column, _ in pages.FLEET_COLUMNS]),
+    "zone-share": ("zone", list(pages.ZONES)),
+    "zone-time": ("zone", list(pages.ZONES)),
+}
+
 
 def _outputs(targets: dict[str, Any]) -> list[Any]:
     found: list[Any] = []
     for component, prop in targets.values():
-        if isinstance(component, dict):  # a pattern: one per sortable column, as rendered
-            columns = [column for column, _ in pages.FLEET_COLUMNS]
-            found.append(
-                [{"id": {"column": c, "type": "fleet-sort"}, "property": prop} for c in columns]
-            )
+        if isinstance(component, dict):  # a pattern: one per component of it, as rendered
+            kind = component["type"]
+            key, values = _PATTERNS[kind]
+            found.append([{"id": {key: v, "type": kind}, "property": prop} for v in values])
         else:
             found.append({"id": component, "property": prop})
     return found
@@ -27,7 +33,8 @@ def _key(targets: dict[str, Any]) -> str:
     parts = []
     for component, prop in targets.values():
         if isinstance(component, dict):
-            ident = json.dumps({k: ["ALL"] for k in ("column",)} | {"type": component["type"]},
+            key, _ = _PATTERNS[component["type"]]
+            ident = json.dumps({key: ["ALL"], "type": component["type"]},
                                separators=(",", ":"), sort_keys=True)  # fmt: skip
         else:
             ident = component

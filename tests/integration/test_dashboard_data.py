@@ -5,7 +5,6 @@ agrees with one built from scratch."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -236,9 +235,8 @@ def test_a_bike_screen_shows_its_rides_zone_effort_energy_best_and_place(
     assert abs(float(shown.energy.split()[0].replace(",", "")) - ride["energy_kj"]) <= 0.051
     assert shown.best.startswith("Best under 20 min: 5.0 kJ · on pace: ")
     assert shown.best_class == "best pace-on"
-    legend = [item["props"]["children"][1] for item in
-              json.loads(to_json_plotly(shown.zone_bar))["props"]["children"][1]["props"]["children"]]  # fmt: skip
-    assert legend == [f" {pages.span(n)}" for n in ride["seconds_in_hr_zone"]]
+    assert shown.zone_times == [pages.span(n) for n in ride["seconds_in_hr_zone"]]
+    assert [share["flexGrow"] for share in shown.zone_shares] == ride["seconds_in_hr_zone"]
     heart_rate = shown.state["heart_rate"]
     with pool.connection() as conn:
         found = queries.bike_ride(conn, serial)

@@ -190,10 +190,7 @@ def ride_page(serial: str | None, kiosk: bool = False) -> html.Div:
                         html.Span("–", id="ride-hr-band", className=hr_band_class(None)),
                     ),
                     html.Div(
-                        [
-                            html.Span("Time in zones", className="caption"),
-                            html.Div(id="ride-zone-bar"),
-                        ],
+                        [html.Span("Time in zones", className="caption"), zone_bar()],
                         className="stat zones",
                     ),
                     _stat("Effort points", html.Span("–", id="ride-effort", className="figure")),
@@ -400,26 +397,43 @@ def leaderboard_page() -> html.Div:
     )
 
 
-def zone_bar(seconds: list[int] | None) -> html.Div:
+ZONES = range(1, 6)  # training zones 1 to 5
+
+
+def zone_bar() -> html.Div:
     """Time in each training zone so far as one horizontal bar, each zone's share in its
-    colour, with each zone's time beneath; "–" when the zones are not known."""
-    if seconds is None:
-        return html.Div("–", className="caption")
-    total = sum(seconds)
-    bar = [
-        html.Div(className=f"zone-share hr-band-{k}", style={"flexGrow": n}, title=f"Zone {k}")
-        for k, n in enumerate(seconds, start=1)
-        if n
-    ]
-    legend = [
-        html.Span([html.Span(str(k), className=hr_band_class(k)), f" {span(n)}"],
-                  className="zone-time")
-        for k, n in enumerate(seconds, start=1)
-    ]  # fmt: skip
+    colour, with each zone's time beneath: drawn once, its shares and times set by each tick
+    (``zone_shares``, ``zone_times``) instead of a bar of new components a second."""
     return html.Div(
-        [html.Div(bar or None, className="zone-shares" if total else "zone-shares empty"),
-         html.Div(legend, className="zone-legend")]
+        [
+            html.Div(
+                [html.Div(id={"type": "zone-share", "zone": k}, title=f"Zone {k}",
+                          className=f"zone-share hr-band-{k}", style=share)
+                 for k, share in zip(ZONES, zone_shares(None), strict=True)],
+                className="zone-shares",
+            ),
+            html.Div(
+                [html.Span([html.Span(str(k), className=hr_band_class(k)),
+                            html.Span("–", id={"type": "zone-time", "zone": k})],
+                           className="zone-time")
+                 for k in ZONES],
+                className="zone-legend",
+            ),
+        ],
+        id="ride-zone-bar",
     )  # fmt: skip
+
+
+def zone_shares(seconds: list[int] | None) -> list[dict[str, Any]]:
+    """Each zone's segment's style: its seconds as its share of the bar; a zone without any
+    is not drawn (none: no bar)."""
+    return [{"flexGrow": n, "display": "block" if n else "none"}
+            for n in seconds or [0] * len(ZONES)]  # fmt: skip
+
+
+def zone_times(seconds: list[int] | None) -> list[str]:
+    """Each zone's time beneath the bar: ``M:SS`` (``H:MM:SS`` from an hour), or "–"."""
+    return [span(n) if seconds is not None else "–" for n in seconds or [0] * len(ZONES)]
 
 
 def best_text(band: int, best: float | None, projected: float | None, pace: bool | None) -> str:

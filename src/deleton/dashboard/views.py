@@ -86,7 +86,8 @@ class RideUpdate(Update):
     # the training panel (Issue 20): nothing shown unless the ride is open and in the fleet
     hr_band: str = "–"
     hr_band_class: str = pages.hr_band_class(None)
-    zone_bar: Any = None
+    zone_shares: list[dict[str, Any]] = field(default_factory=lambda: pages.zone_shares(None))
+    zone_times: list[str] = field(default_factory=lambda: pages.zone_times(None))
     effort: str = "–"
     energy: str = "–"
     best: str = ""
@@ -108,7 +109,8 @@ class RideUpdate(Update):
         "state": ("ride-state", "data"),
         "hr_band": ("ride-hr-band", "children"),
         "hr_band_class": ("ride-hr-band", "className"),
-        "zone_bar": ("ride-zone-bar", "children"),
+        "zone_shares": ({"type": "zone-share", "zone": ALL}, "style"),
+        "zone_times": ({"type": "zone-time", "zone": ALL}, "children"),
         "effort": ("ride-effort", "children"),
         "energy": ("ride-energy", "children"),
         "best": ("ride-best", "children"),
@@ -474,7 +476,9 @@ def ride_training(
     rides = fleet.rides
     zones = rides.zone_seconds[slot]
     known = ride.age is not None and bool((zones >= 0).all())
-    shown["zone_bar"] = pages.zone_bar([int(z) for z in zones] if known else None)
+    in_zones = [int(z) for z in zones] if known else None
+    shown["zone_shares"] = pages.zone_shares(in_zones)
+    shown["zone_times"] = pages.zone_times(in_zones)
     effort = fleet.effort_points(slot)
     shown["effort"] = "–" if effort is None else f"{effort:.1f}"
     place, _ranked = leaderboard.place_of_ride(fleet, slot)
