@@ -282,9 +282,12 @@ def test_a_slow_update_delays_the_next_instead_of_piling_up(
         @contextmanager
         def slow_connection() -> Iterator[psycopg.Connection[Any]]:
             nonlocal running, peak, calls
+            # the page's updates are counted; the fleet's shared rebuild (which the ride's
+            # training panel asks for) runs on a thread of its own, one at a time, beside them
+            update = threading.current_thread().name != "shared-view"
             with lock:
-                running += 1
-                calls += 1
+                running += update
+                calls += update
                 peak = max(peak, running)
             try:
                 time.sleep(2.5)  # a database three times slower than the timer
@@ -292,7 +295,7 @@ def test_a_slow_update_delays_the_next_instead_of_piling_up(
                     yield conn
             finally:
                 with lock:
-                    running -= 1
+                    running -= update
 
         ensure_staff(db)
         data = views.DashboardData.over(slow_connection, 3600 * 10**6)

@@ -12,7 +12,7 @@ from deleton.core.batch import ReadingRow
 from deleton.core.demographics import age_band
 from deleton.core.readings import RideSeries
 from deleton.core.summaries import RideFacts, Tally, newest_and_tallies, summarise
-from deleton.dashboard import charts, pages
+from deleton.dashboard import charts, pages, views
 
 
 @pytest.mark.parametrize(
@@ -158,3 +158,24 @@ def test_durations_read_as_a_clock(seconds: float | None, text: str) -> None:
 def test_zone_classes() -> None:
     assert pages.zone_class("dangerously high") == "zone-dangerously-high"
     assert pages.zone_class(None) == "zone-none"
+
+
+@pytest.mark.parametrize(
+    "update", [views.RideUpdate, views.FleetUpdate, views.RecentUpdate, views.LeaderboardUpdate]
+)
+def test_an_unchanged_update_is_a_return_dash_accepts(update: type[views.Update]) -> None:
+    """What a callback returns while the database is away: Dash refuses the whole of it (the
+    notice with it) if a pattern's output is not a list of one value per component."""
+    from dash._validate import validate_multi_return
+
+    def spec(component: str | dict[str, str]) -> object:
+        if isinstance(component, dict):
+            kind = component["type"]
+            return [{"id": {"type": kind, "n": i}} for i in range(views.PATTERN_SIZES[kind])]
+        return {"id": component}
+
+    specs = [spec(component) for component, _ in update.TARGETS.values()]
+    first = next(iter(update.TARGETS))
+    returned = update.unchanged(**{first: "changed"})
+    validate_multi_return(specs, list(returned.values()), "test")  # type: ignore[no-untyped-call]
+    assert returned[first] == "changed"

@@ -64,8 +64,26 @@ class Update:
 
     @classmethod
     def unchanged(cls, **changed: Any) -> dict[str, Any]:
-        """A return value that leaves every output as it is but those named."""
-        return {name: changed.get(name, no_update) for name in cls.TARGETS}
+        """A return value that leaves every output as it is but those named. A pattern's
+        output (``ALL``) is a list, a value for each of its components: Dash refuses the whole
+        return, notices included, if it is given one ``no_update`` instead."""
+
+        def same(target: Target) -> Any:
+            component = target[0]
+            if isinstance(component, dict):
+                return [no_update] * PATTERN_SIZES[component["type"]]
+            return no_update
+
+        return {name: changed.get(name, same(target)) for name, target in cls.TARGETS.items()}
+
+
+# how many components each pattern of the pages matches: one per sortable fleet column, one
+# per training zone
+PATTERN_SIZES = {
+    "fleet-sort": len(pages.FLEET_COLUMNS),
+    "zone-share": len(pages.ZONES),
+    "zone-time": len(pages.ZONES),
+}
 
 
 @dataclass(frozen=True)
@@ -239,12 +257,17 @@ class DashboardData:
         self.fleet.close()
 
     def warm(self) -> threading.Thread:
-        """Build the recent-rides view and today's leaderboard in the background: their first
-        builds read the day's and 12 hours' rides once, and the first viewer should not wait
-        for them."""
+        """Build the fleet, the recent-rides view and today's leaderboard in the background:
+        their first builds read every open ride, and the day's and 12 hours' rides, once, and
+        the first viewer (a bike screen's training panel reads the fleet) should not wait."""
 
         def build() -> None:
-            for what, view in (("recent rides", self.recent), ("today's leaderboard", self.today)):
+            views: tuple[tuple[str, SharedView[Any]], ...] = (
+                ("the fleet", self.fleet),
+                ("recent rides", self.recent),
+                ("today's leaderboard", self.today),
+            )
+            for what, view in views:
                 started = time.monotonic()
                 try:
                     view.get()

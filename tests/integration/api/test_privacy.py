@@ -27,7 +27,7 @@ from deleton.api.command import UVICORN
 from deleton.core.alerts import high_limit
 from deleton.core.demographics import band_floors
 from deleton.core.records import EPOCH, RiderLine, from_datetime, split_address
-from deleton.core.report_figures import figures
+from deleton.core.report_figures import figures, short_name
 from deleton.core.wire import format_value
 from deleton.postgres import reports
 from deleton.postgres.compression import CompressionRun
@@ -282,18 +282,20 @@ def add_dead_letter(url: str, value: bytes) -> None:
                  " 'rider gender is not text')", [value, len(value)])  # fmt: skip
 
 
-def report_figures(url: str) -> dict[str, Any]:
-    """The report's figures for each day of the world, but the top riders' names."""
+def report_figures(url: str, top: int = 1000) -> dict[str, Any]:
+    """The report's figures for each day of the world, its top lists holding every rider."""
     out = {}
     with psycopg.connect(url) as conn:
         for day in (2, 3):
             start = dt.datetime(2022, 11, day, tzinfo=dt.UTC)
             end = start + dt.timedelta(days=1)
             rides = reports.report_rides(conn, start, end, "Europe/London")
-            made = figures(rides, reports.new_riders(conn, start, end))
-            out[f"2022-11-{day}"] = replace(made, top_riders=[
-                replace(t, name="") for t in made.top_riders])  # fmt: skip
+            out[f"2022-11-{day}"] = figures(rides, reports.new_riders(conn, start, end), top)
     return out
+
+
+def without_top_tens(report: dict[str, Any]) -> dict[str, Any]:
+    return {day: replace(made, top_riders=[], top_by_effort=[]) for day, made in report.items()}
 
 
 def test_an_erased_rider_is_found_nowhere_and_the_report_does_not_change(
@@ -351,8 +353,16 @@ def test_an_erased_rider_is_found_nowhere_and_the_report_does_not_change(
     for ride_id in their_rides:
         body = client.get(f"/ride/{ride_id}", headers=key).json()
         assert body["rider"] is None and body["ride_id"] == ride_id
-    # the report's bands and totals, but the names of the top riders, are as they were
-    assert report_figures(url) == report
+    # the report's bands and totals are as they were; the erased leave its top riders (by
+    # energy and by effort), everyone else's rows are as they were
+    now = report_figures(url)
+    assert without_top_tens(now) == without_top_tens(report)
+    gone = {short_name(rider.first_name, rider.last_name) for rider in (erased, other)}
+    for day, made in report.items():
+        for ranking in ("top_riders", "top_by_effort"):
+            was = [replace(t, name="") for t in getattr(made, ranking) if t.name not in gone]
+            assert len(was) < len(getattr(made, ranking)) or ranking == "top_by_effort"
+            assert [replace(t, name="") for t in getattr(now[day], ranking)] == was
 
 
 def test_a_ride_is_deleted_whatever_its_readings_times(scratch: Api) -> None:
