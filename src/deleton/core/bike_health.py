@@ -35,7 +35,7 @@ A ride-based finding clears when the bike's next ride that could show it shows n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -336,25 +336,11 @@ def drift_finding(drift: Drift | None, was: Finding | None, at: int) -> tuple[Fi
     if was is not None and size < DRIFT_CLEAR:
         return None, True
     if was is not None:
-        return replace_finding(was, at, detail), False
+        return was._replace(last_seen=at, detail=detail), False
     return None, False
-
-
-def replace_finding(was: Finding, at: int, detail: Mapping[str, Any]) -> Finding:
-    """``was`` seen again at ``at`` with ``detail``."""
-    return was._replace(last_seen=at, detail=detail)
 
 
 def offline(last_line_at: int, newest_line_at: int, after_us: int) -> bool:
     """Whether a bike last heard at ``last_line_at`` is offline when the newest line in the
     data is at ``newest_line_at``: silent for ``after_us`` or more."""
     return newest_line_at - last_line_at >= after_us
-
-
-def open_kinds(states: Iterable[HealthState]) -> dict[str, int]:
-    """How many bikes have an open finding of each kind."""
-    counts = dict.fromkeys(KINDS, 0)
-    for state in states:
-        for kind in state.open:
-            counts[kind] += 1
-    return counts
