@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import Mock
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -19,7 +20,7 @@ from deleton.core.batch import ReadingRow
 from deleton.core.fleet_status import OpenRide, OpenRides
 from deleton.core.readings import LatestReading
 from deleton.core.records import from_datetime
-from deleton.postgres import queries, store
+from deleton.postgres import arrays, queries, store
 from deleton.postgres.recent import RecentRides
 from tests.harness.fleet import ingest_file, simulated
 from tests.harness.services import execute, scalar
@@ -299,6 +300,10 @@ def test_a_read_that_fails_half_way_is_made_good_by_the_next(
                 raise Refused
             return self.conn.execute(*args, **kwargs)
 
+        def cursor(self, *args: Any, **kwargs: Any) -> Any:
+            self.calls += 1  # the fleet's own statement, on a cursor of its own
+            return self.conn.cursor(*args, **kwargs)
+
     with psycopg.connect(db, autocommit=True) as reader:
         with pytest.raises(Refused):
             snapshot.read(Failing(reader))  # type: ignore[arg-type]
@@ -314,3 +319,28 @@ def test_a_read_that_fails_half_way_is_made_good_by_the_next(
             with pytest.raises(Refused):
                 snapshot.read(reader)
         assert sorted(r.ride_id for r in snapshot.read(reader)) == [2, 3]
+
+
+def test_arrays_read_into_numpy_are_what_psycopg_reads_as_lists(db: str) -> None:
+    """``arrays.as_numpy`` is psycopg's own reading, in numpy: every type it takes, at one and
+    two dimensions, at the ends of each type's range, empty; a null inside is refused."""
+    query = """SELECT ARRAY[-32768, 0, 32767]::int2[], ARRAY[-2147483648, 7]::int4[],
+                      ARRAY[-9223372036854775808, 1, 9223372036854775807]::int8[],
+                      ARRAY[1.5, -0.25, 'NaN', 'Infinity']::float4[],
+                      ARRAY[1e300, -2.5e-300, 'NaN', '-Infinity']::float8[],
+                      ARRAY[true, false]::bool[], ARRAY[[1, 2, 3], [4, 5, 6]]::int4[],
+                      '{}'::int8[]"""
+    with psycopg.connect(db, autocommit=True) as conn:
+        as_lists = conn.execute(query, binary=True).fetchone()
+        with conn.cursor(binary=True) as cursor:
+            arrays.as_numpy(cursor)
+            as_numpy = cursor.execute(query).fetchone()
+            with pytest.raises(psycopg.DataError, match="holds a null"):
+                cursor.execute("SELECT ARRAY[1, NULL]::int8[]").fetchone()
+        assert as_lists is not None and as_numpy is not None
+        for listed, read in zip(as_lists, as_numpy, strict=True):
+            assert isinstance(read, np.ndarray) and read.dtype.isnative
+            assert np.array_equal(np.array(listed, dtype=read.dtype), read, equal_nan=True)
+        assert as_numpy[6].shape == (2, 3)
+        # the cursor's reading stays with the cursor
+        assert isinstance(conn.execute("SELECT ARRAY[1]::int8[]", binary=True).fetchone()[0], list)

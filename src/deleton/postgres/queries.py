@@ -28,6 +28,7 @@ from ..core.fleet_status import MISSING, NO_AGE, NO_TIME, FleetStatus, OpenRides
 from ..core.readings import LatestReading, RideSeries
 from ..core.records import from_datetime, to_datetime
 from ..core.summaries import RideFacts, Tally
+from .arrays import as_numpy
 from .connection import Connect, run_query
 
 Connection = psycopg.Connection[Any]
@@ -217,7 +218,9 @@ class FleetReader:
         """The open rides as of this read, one a bike."""
         whole = self._broken or self._reads % self._resync == 0
         mark = None if whole else self._mark
-        row = conn.execute(_CHANGED, {"mark": mark}, binary=True).fetchone()
+        with conn.cursor(binary=True) as cursor:
+            as_numpy(cursor)
+            row = cursor.execute(_CHANGED, {"mark": mark}).fetchone()
         assert row is not None  # an aggregate without GROUP BY gives one row
         new_mark, serials, *changed = row
         # The slots and columns are changed in place (copies of them cost 8 ms a read at
@@ -227,7 +230,7 @@ class FleetReader:
         columns = _slots(0) if whole else self._columns
         riders = self._riders
         if serials:
-            values: list[Any] = [np.array(v, dtype=_TYPES.get(name, np.int64))
+            values: list[Any] = [np.asarray(v, dtype=_TYPES.get(name, np.int64))
                       for name, v in zip(_READ, changed, strict=True)]  # fmt: skip
             ride_ids = values[0]
             at = np.array([slots.get(s, -1) for s in serials], dtype=np.int64)
