@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     dead_letter_retention: float = Field(7 * 86_400.0, gt=0, description="seconds")
     compress_every: float = Field(3_600.0, gt=0, description="seconds, inside deleton up")
     compress_chunk: int = Field(2_000, ge=1, description="rides summarised per transaction")
+    offline_after: float = Field(
+        3 * 86_400.0,
+        gt=0,
+        description="seconds without a line before a bike seen before is offline, judged by"
+        " the newest line in the data (not the wall clock)",
+    )
 
     report_tz: str = "Europe/London"
     api_tz: str | None = None  # the zone of the API's /daily; unset: the report's
@@ -289,6 +295,7 @@ class Settings(BaseSettings):
             dt.timedelta(seconds=self.dead_letter_retention),
             self.compress_every,
             self.compress_chunk,
+            dt.timedelta(seconds=self.offline_after),
         )
 
     def report(self) -> ReportConfig:

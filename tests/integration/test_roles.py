@@ -272,14 +272,20 @@ EXPECTED = {
         "daily.rider",
         "daily.source_position",
         "historical.alert",
+        # bike health (migration 0028): compression's checks write what they find and keep
+        "historical.bike_finding",
+        "historical.bike_health",
         "historical.erasure",
         "historical.report_delivery",
         "historical.ride",
+        "historical.power_drift_cell",
+        "historical.power_model_cell",
         "historical.ride_summary",
         "historical.rider",
     )
     | whole(
         "daily.alert_alert_id_seq",
+        "historical.bike_finding_finding_id_seq",
         "daily.dead_letter_dead_letter_id_seq",
         "daily.ride_id_seq",
         "historical.tombstone_seq",
@@ -320,6 +326,10 @@ EXPECTED = {
         "daily.reading",
         "daily.ride",
         "historical.alert",
+        # bike health's findings and power cells (migration 0028): bikes, no rider
+        "historical.bike_finding",
+        "historical.power_drift_cell",
+        "historical.power_model_cell",
         "historical.report_delivery",
         "historical.ride",
         "historical.ride_summary",
@@ -356,6 +366,9 @@ EXPECTED = {
         "daily.bike_latest",  # each bike's newest reading (migration 0023), as daily.reading
         "daily.reading",
         "daily.ride",
+        "historical.bike_finding",  # GET /bikes/health (migration 0028)
+        "historical.power_drift_cell",
+        "historical.power_model_cell",
         "historical.ride",
         "historical.ride_summary",
         "public.deleton_migration",

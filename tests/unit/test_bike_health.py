@@ -159,3 +159,68 @@ def test_a_drift_finding_clears_below_3_percent_and_holds_between() -> None:
 def test_offline_is_judged_against_the_newest_line_in_the_data() -> None:
     days = 3 * 86_400 * S
     assert health.offline(0, days, days) and not health.offline(1, days, days)
+
+
+def test_many_rides_signals_at_once_are_each_rides_own() -> None:
+    """``rides_signals`` over many rides' readings equals ``ride_signals`` ride by ride,
+    including rides without readings, runs at a ride's edges and one-reading rides."""
+    rng = np.random.default_rng(21)
+    rides, parts = [], []
+    for n in range(300):
+        size = int(rng.choice([0, 1, 2, 40, 400]))
+        start = n * 10_000 * S
+        at = start + np.cumsum(rng.integers(1, 3, size)) * S
+        rpm = rng.choice([0, 0, 60, 61, 90], size) if n % 3 else np.full(size, 70)
+        resistance = rng.choice([10, 20, 30], size) if n % 4 else np.full(size, 25)
+        power = rng.choice([0.0, 50.5, 60.25], size) if n % 5 else np.full(size, 40.0)
+        heart = rng.choice([0, 120], size) if n % 7 else np.zeros(size, dtype=np.int64)
+        rides.append((n, None if n % 11 == 0 else n % 13, start))
+        parts.append((np.full(size, n), at, resistance, rpm, power, heart))
+    columns = [np.concatenate([p[i] for p in parts]) for i in range(6)]
+    many = health.rides_signals(rides, *columns)
+    for (ride_id, user, start), (_, *readings), signals in zip(rides, parts, many, strict=True):
+        at, resistance, rpm, power, heart = readings
+        watts = np.asarray(power, dtype=np.float64)
+        assert signals == health.ride_signals(ride_id, user, start, at, resistance, rpm, watts,
+                                              heart)  # fmt: skip
+
+
+def test_a_median_counted_by_weights_is_the_median_of_the_values_repeated() -> None:
+    rng = np.random.default_rng(5)
+    keys = rng.integers(0, 20, 500)
+    values = rng.choice([1.0, 2.5, 3.0, 7.25], 500)
+    weights = rng.integers(1, 6, 500)
+    found, medians, totals = health.weighted_medians(keys, values, weights)
+    for key, median, total in zip(found.tolist(), medians.tolist(), totals.tolist(), strict=True):
+        repeated = np.repeat(values[keys == key], weights[keys == key])
+        assert median == np.median(repeated) and total == len(repeated)
+
+
+def test_the_model_and_drift_from_kept_cells_are_those_from_the_readings() -> None:
+    """What a run keeps (the fleet's model cells, each bike's ratio cells) judges as the
+    readings themselves would: the same model, the same drift to the 0.01% step."""
+    fleet = join(*(samples(b, 700, 1.0, rpm=60 + b % 3) for b in range(6)),
+                 samples(6, 700, 1.049, rpm=61), samples(7, 601, 0.85))  # fmt: skip
+    model = PowerModel.of(fleet)
+    cells = health.model_cells(fleet.resistance, fleet.rpm, fleet.power)
+    kept = PowerModel.of_cells(*cells)
+    assert np.array_equal(kept.keys, model.keys) and np.array_equal(kept.medians, model.medians)
+    bikes, steps, counts = health.ratio_cells(model, fleet)
+    direct = health.drifts(fleet, model, 8)
+    for bike in range(8):
+        drift = health.drift_of_cells(steps[bikes == bike], counts[bikes == bike])
+        expected = direct[bike]
+        assert (drift is None) == (expected is None)
+        if drift is not None and expected is not None:
+            assert drift.readings == expected.readings
+            assert abs(drift.drift - expected.drift) <= 0.5 / health.RATIO_SCALE
+
+
+def test_a_bikes_state_survives_its_json() -> None:
+    state, _ = fed(ride(1, contact=0), ride(2, user=2, contact=0))
+    again = health.state_of("SN0001", health.state_json(state), state.open)
+    assert again == state
+    import json
+
+    assert health.state_of("SN0001", json.loads(json.dumps(health.state_json(state))), {}) \
+        == HealthState("SN0001", state.recent)  # fmt: skip

@@ -15,6 +15,7 @@ from ..runtime import Periodic, every, utc_now
 from ..settings import Settings
 from .compressor import Outcome, compress
 from .config import CompressConfig
+from .health import HealthCheck
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ def run_once(
 ) -> Outcome:
     run = CompressionRun(database, now, config.retention, config.dead_letter_retention)
     try:
-        return compress(run, dry_run, progress or ProgressBar(), config.chunk)
+        check = HealthCheck(int(config.offline_after.total_seconds() * 1_000_000))
+        return compress(run, dry_run, progress or ProgressBar(), config.chunk, check)
     finally:
         run.close()
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..postgres.compression import EARLIEST, CompressionRun
+from .health import HealthCheck
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Outcome:
     daily_bytes_after: int = 0
     seconds: float = 0.0
     summarise_seconds: float = 0.0
+    health: HealthCheck | None = None  # the bike health checks run beside the summaries
     drop_seconds: list[float] = field(default_factory=list)  # each partition dropped
 
     def line(self) -> str:
@@ -54,6 +56,13 @@ class Outcome:
             f" {self.daily_bytes_before / 2**20:,.1f} -> {self.daily_bytes_after / 2**20:,.1f} MiB;"
             f" {self.riders_removed:,} riders and {self.dead_letters_removed:,} dead letters"
             f" removed; {self.seconds:.1f} s"
+            + (
+                f"; bike health: {self.health.rides_checked:,} rides checked in"
+                f" {self.health.seconds:.1f} s, {self.health.opened} findings opened or updated,"
+                f" {self.health.cleared} cleared"
+                if self.health is not None
+                else ""
+            )
         )
 
 
@@ -62,10 +71,15 @@ def _quiet(what: str, done: int, total: int) -> None:
 
 
 def compress(
-    run: CompressionRun, dry_run: bool = False, progress: Progress = _quiet, chunk: int = 2_000
+    run: CompressionRun,
+    dry_run: bool = False,
+    progress: Progress = _quiet,
+    chunk: int = 2_000,
+    health: HealthCheck | None = None,
 ) -> Outcome:
     """Do (or with ``dry_run`` only count) everything due at ``run.now``, ``chunk`` rides a
-    transaction (a few thousand commit in a second or two)."""
+    transaction (a few thousand commit in a second or two); with ``health``, check the bikes
+    of the rides summarised in their transactions and judge drift and offline bikes after."""
     started = time.monotonic()
     outcome = Outcome(dry=dry_run)
     if not run.lock():
@@ -83,8 +97,11 @@ def compress(
     if not dry_run:
         began = time.monotonic()
         for first in range(0, len(pending), chunk):
-            run.summarise(pending[first : first + chunk])
+            run.summarise(pending[first : first + chunk], health.rides if health else None)
             progress("summarising rides", min(first + chunk, len(pending)), len(pending))
+        if health is not None:
+            run.in_transaction(health.judge)
+            outcome.health = health
         outcome.summarise_seconds = time.monotonic() - began
 
     if not dry_run:

@@ -14,3 +14,5 @@ class CompressConfig:
     dead_letter_retention: dt.timedelta  # after a dead letter arrives
     every: float  # seconds between runs inside ``deleton up`` and ``deleton jobs``
     chunk: int = 2_000  # rides summarised per transaction
+    # a bike seen before is offline after this long without a line, by the data's newest line
+    offline_after: dt.timedelta = dt.timedelta(days=3)

@@ -274,16 +274,18 @@ class PowerModel:
 
     @classmethod
     def of(cls, samples: PowerSamples) -> PowerModel:
-        moving = samples.rpm > 0
-        keys = _pair_keys(samples.resistance[moving], samples.rpm[moving])
-        power = samples.power[moving]
-        order = np.lexsort((power, keys))
-        keys, power = keys[order], power[order]
-        starts, lengths = _runs(keys)
-        # the median of each pair's sorted powers: the middle one, or the mean of the two
-        low = starts + (lengths - 1) // 2
-        high = starts + lengths // 2
-        return cls(keys[starts], (power[low] + power[high]) / 2)
+        ones = np.ones(len(samples.power), dtype=np.int64)
+        return cls.of_cells(samples.resistance, samples.rpm, samples.power, ones)
+
+    @classmethod
+    def of_cells(cls, resistance: Ints, rpm: Ints, power: Floats, readings: Ints) -> PowerModel:
+        """The model from readings counted by (resistance, rpm, power) (``model_cells``): what
+        runs keep of the fleet's days."""
+        moving = rpm > 0
+        keys, medians, _ = weighted_medians(
+            _pair_keys(resistance[moving], rpm[moving]), power[moving], readings[moving]
+        )
+        return cls(keys, medians)
 
     def at(self, resistance: Ints, rpm: Ints) -> Floats:
         """The model's power at each pair; NaN where the fleet has no reading of it (or the
@@ -344,3 +346,180 @@ def offline(last_line_at: int, newest_line_at: int, after_us: int) -> bool:
     """Whether a bike last heard at ``last_line_at`` is offline when the newest line in the
     data is at ``newest_line_at``: silent for ``after_us`` or more."""
     return newest_line_at - last_line_at >= after_us
+
+
+def rides_signals(
+    rides: Sequence[tuple[int, int | None, int]],
+    ride_of: Ints,
+    at: Ints,
+    resistance: Ints,
+    rpm: Ints,
+    power: Floats,
+    heart_rate: Ints,
+) -> list[RideSignals]:
+    """``ride_signals`` of many rides at once, in array operations (a day's rides are tens of
+    thousands, their readings millions): ``rides`` their id, rider (None: unknown) and start
+    (µs); each reading's ride (``ride_of``, an index into ``rides``), with the readings of a
+    ride together and in time order."""
+    count = len(rides)
+    size = len(at)
+    readings = np.bincount(ride_of, minlength=count)
+    ends = np.cumsum(readings)
+    starts = ends - readings
+    had = readings > 0
+    first = np.where(had, at[np.minimum(starts, max(size - 1, 0))] if size else 0, 0)
+    last = np.where(had, at[np.maximum(ends - 1, 0)] if size else 0, 0)
+
+    def distinct(values: Ints) -> Ints:
+        order = np.lexsort((values, ride_of))
+        ride, value = ride_of[order], values[order]
+        new = np.ones(size, dtype=bool)
+        new[1:] = (ride[1:] != ride[:-1]) | (value[1:] != value[:-1])
+        return np.bincount(ride[new], minlength=count)
+
+    def longest(values: npt.NDArray[Any], counted: Callable[[Ints, Ints], npt.NDArray[np.bool_]]
+                ) -> Ints:  # fmt: skip
+        """Each ride's longest run of equal ``values`` among those ``counted`` (given the
+        runs' starts and lengths)."""
+        out = np.zeros(count, dtype=np.int64)
+        if not size:
+            return out
+        edge = np.ones(size, dtype=bool)
+        edge[1:] = (values[1:] != values[:-1]) | (ride_of[1:] != ride_of[:-1])
+        run_starts = np.flatnonzero(edge)
+        lengths = np.diff(np.append(run_starts, size))
+        kept = counted(run_starts, lengths)
+        np.maximum.at(out, ride_of[run_starts[kept]], lengths[kept])
+        return out
+
+    zero = (power > 0) & (rpm == 0)
+    zero_runs = longest(zero, lambda run_starts, _: zero[run_starts])
+
+    def power_changed(run_starts: Ints, _: Ints) -> npt.NDArray[np.bool_]:
+        changed: npt.NDArray[np.bool_] = np.minimum.reduceat(
+            power, run_starts
+        ) != np.maximum.reduceat(power, run_starts)
+        return changed
+
+    held_runs = longest(rpm, power_changed)
+    resistances = distinct(resistance) if size else np.zeros(count, dtype=np.int64)
+    cadences = distinct(rpm) if size else np.zeros(count, dtype=np.int64)
+    contact = np.bincount(ride_of[heart_rate > 0], minlength=count)
+    return [
+        RideSignals(
+            ride_id,
+            user_id,
+            started,
+            int(first[i]) if had[i] else None,
+            (int(last[i]) - started) / SECOND_US if had[i] else 0.0,
+            int(readings[i]),
+            int(resistances[i]),
+            int(cadences[i]),
+            int(contact[i]),
+            int(zero_runs[i]),
+            int(held_runs[i]),
+        )
+        for i, (ride_id, user_id, started) in enumerate(rides)
+    ]
+
+
+def state_json(state: HealthState) -> dict[str, list[list[Any]]]:
+    """What a bike's ``HealthState`` keeps between runs besides its open findings (which
+    their own table keeps): its recent qualifying rides per kind, JSON-ready."""
+    return {kind: [list(ride) for ride in rides] for kind, rides in state.recent.items()}
+
+
+def state_of(
+    bike_serial: str, recent: Mapping[str, Sequence[Sequence[Any]]], open_: Mapping[str, Finding]
+) -> HealthState:
+    """A bike's ``HealthState`` from ``state_json``'s form and its open findings."""
+    return HealthState(
+        bike_serial,
+        {kind: [RideSignals(*ride) for ride in rides] for kind, rides in recent.items()},
+        dict(open_),
+    )
+
+
+def weighted_medians(keys: Ints, values: Floats, weights: Ints) -> tuple[Ints, Floats, Ints]:
+    """For each distinct key, the median of its values each counted ``weights`` times (the
+    middle one, or the mean of the two middle ones), and the weight of all its values; keys
+    in order."""
+    order = np.lexsort((values, keys))
+    keys, values, weights = keys[order], values[order], weights[order]
+    starts, _ = _runs(keys)
+    total = np.add.reduceat(weights, starts) if len(starts) else weights[:0]
+    reach = np.cumsum(weights)  # how many counted values end at each, all keys before with
+    before = reach[starts] - weights[starts]
+    low = np.searchsorted(reach, before + (total - 1) // 2, side="right")
+    high = np.searchsorted(reach, before + total // 2, side="right")
+    return keys[starts], (values[low] + values[high]) / 2, total
+
+
+RATIO_SCALE = 10_000  # a reading's power / model - 1 is kept in 0.01% steps between runs
+
+
+def ratio_cells(model: PowerModel, samples: PowerSamples) -> tuple[Ints, Ints, Ints]:
+    """Each bike's readings with a model value, counted by (power / model) - 1 in
+    ``RATIO_SCALE`` steps: (bike, ratio step, readings). What a run keeps of a day's readings
+    to judge drift over days without reading them again."""
+    expected = model.at(samples.resistance, samples.rpm)
+    usable = ~np.isnan(expected) & (expected > 0)
+    steps = np.rint((samples.power[usable] / expected[usable] - 1) * RATIO_SCALE)
+    keys = samples.bike[usable].astype(np.int64) * 2**32 + (steps.astype(np.int64) + 2**31)
+    cells, counts = np.unique(keys, return_counts=True)
+    return cells // 2**32, cells % 2**32 - 2**31, counts
+
+
+def drift_of_cells(steps: Ints, readings: Ints) -> Drift | None:
+    """A bike's drift from its ``ratio_cells`` over the days judged; None under
+    ``DRIFT_READINGS`` readings with a model value."""
+    total = int(readings.sum())
+    if total < DRIFT_READINGS:
+        return None
+    one = np.zeros(len(steps), dtype=np.int64)  # the bike's cells as one key
+    _, median, _ = weighted_medians(one, steps.astype(np.float64), readings.astype(np.int64))
+    return Drift(float(median[0]) / RATIO_SCALE, total)
+
+
+def model_cells(resistance: Ints, rpm: Ints, power: Floats) -> tuple[Ints, Ints, Floats, Ints]:
+    """Readings counted by (resistance, rpm, power), rpm above 0: (resistance, rpm, power,
+    readings). A sound fleet gives one power a pair, so a day's cells are a few thousand."""
+    moving = rpm > 0
+    resistance, rpm, power = resistance[moving], rpm[moving], power[moving]
+    order = np.lexsort((power, rpm, resistance))
+    resistance, rpm, power = resistance[order], rpm[order], power[order]
+    edge = np.ones(len(power), dtype=bool)
+    edge[1:] = ((resistance[1:] != resistance[:-1]) | (rpm[1:] != rpm[:-1])
+                | (power[1:] != power[:-1]))  # fmt: skip
+    starts = np.flatnonzero(edge)
+    counts = np.diff(np.append(starts, len(power)))
+    return resistance[starts], rpm[starts], power[starts], counts
+
+
+DAY_US = 86_400 * SECOND_US
+
+
+def newest_lines(
+    rides: Sequence[tuple[int, int | None, int]], ride_of: Ints, at: Ints
+) -> list[int]:
+    """Each ride's newest line (µs): its newest reading, or its start without one (as
+    ``rides_signals`` takes them)."""
+    newest = np.array([started for _, _, started in rides], dtype=np.int64)
+    np.maximum.at(newest, ride_of, at)
+    return [int(line) for line in newest.tolist()]
+
+
+def power_by_day(
+    ride_bikes: Ints, ride_of: Ints, at: Ints, resistance: Ints, rpm: Ints, power: Floats
+) -> list[tuple[int, PowerSamples]]:
+    """Readings as the power model reads them, each day's apart (days since the epoch, UTC):
+    their bike is their ride's (``ride_bikes``, indices), and a reading without power, rpm or
+    resistance (NaN, -1) is left out."""
+    valid = ~np.isnan(power) & (rpm >= 0) & (resistance >= 0)
+    samples = PowerSamples(ride_bikes[ride_of][valid], resistance[valid], rpm[valid],
+                           power[valid])  # fmt: skip
+    days = at[valid] // DAY_US
+    return [
+        (day, PowerSamples(*(column[days == day] for column in samples)))
+        for day in np.unique(days).tolist()
+    ]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
@@ -62,6 +62,9 @@ EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _DETACHED = r"^reading_[0-9]{8}(_[0-9]{2})?$"  # what a detached hour (or day) is called
 Row = TypeVar("Row")
 Query = str | sql.Composed
+# work done in a chunk's transaction beside its summaries: the connection, the rides' ids and
+# the bounds of their readings
+Beside = Callable[[psycopg.Connection[Any], list[int], dt.datetime, dt.datetime], None]
 
 
 class Partition(NamedTuple):
@@ -246,14 +249,12 @@ class CompressionRun:
             class_row(RideSpan),
         )
 
-    def summarise(self, rides: Sequence[RideSpan]) -> None:
-        """Summarise ``rides`` (a few thousand at a time) in one transaction."""
+    def summarise(self, rides: Sequence[RideSpan], also: Beside | None = None) -> None:
+        """Summarise ``rides`` (a few thousand at a time) in one transaction, with ``also``
+        (given the connection, the rides' ids and the bounds of their readings) in it."""
         spans = [self._span(ride) for ride in rides]
-        params = {
-            "rides": [ride.ride_id for ride in rides],
-            "lower": min(lower for lower, _ in spans),
-            "upper": max(upper for _, upper in spans),
-        }
+        bounds = min(lower for lower, _ in spans), max(upper for _, upper in spans)
+        params = {"rides": [ride.ride_id for ride in rides], "lower": bounds[0], "upper": bounds[1]}
         with self._transaction() as conn:
             # planned with the bounds known, never as a generic plan over every partition
             conn.execute(_SUMMARISE, params, prepare=False)
@@ -263,6 +264,13 @@ class CompressionRun:
                 "UPDATE daily.ride SET summarised_at = now() WHERE ride_id = ANY(%(rides)s)",
                 params,
             )
+            if also is not None:
+                also(conn, [ride.ride_id for ride in rides], *bounds)
+
+    def in_transaction(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
+        """``work`` on the run's connection, in a transaction of its own."""
+        with self._transaction() as conn:
+            work(conn)
 
     def _span(self, ride: RideSpan) -> tuple[dt.datetime, dt.datetime]:
         return figures.bounds(ride.started_at, ride.ended_at, self.reading_window)

@@ -56,7 +56,7 @@ _GENDER = "coalesce(u.gender, r.rider_gender)"
 # at once (Python's datetimes then cost more than the read). In double precision (date_part):
 # exact to the µs until about 2100, as the seconds' rounding error stays under a quarter of a
 # µs; and at 50,000 rows 12 ms cheaper than extract, which counts in numeric.
-_US = "(date_part('epoch', {}) * 1e6)::int8"
+EPOCH_US = "(date_part('epoch', {}) * 1e6)::int8"
 
 
 class RideView(NamedTuple):
@@ -156,12 +156,12 @@ def open_rides(conn: Connection) -> OpenRides:
 # began. As one row of arrays, a column each (one row even when nothing changed: the arrays
 # are then null), with no null inside them (OpenRides' NO_TIME, MISSING and NaN instead):
 # at 50,000 bikes a second, a row a bike and Python's datetimes cost more than the read.
-# Times come as µs since the epoch, counted by the server (_US).
+# Times come as µs since the epoch, counted by the server (EPOCH_US).
 _CHANGED = f"""
 SELECT (SELECT pg_snapshot_xmin(pg_current_snapshot())::text),
        array_agg(b.bike_serial), array_agg(b.ride_id), array_agg(b.ended_at IS NOT NULL),
-       array_agg({_US.format("b.started_at")}),
-       array_agg(coalesce({_US.format("b.at")}, {NO_TIME})),
+       array_agg({EPOCH_US.format("b.started_at")}),
+       array_agg(coalesce({EPOCH_US.format("b.at")}, {NO_TIME})),
        array_agg(coalesce(b.duration, 'NaN')), array_agg(coalesce(b.heart_rate, {MISSING})),
        array_agg(coalesce(b.power, 'NaN')), array_agg(coalesce(b.resistance, {MISSING})),
        array_agg(coalesce(b.rpm, {MISSING})),
@@ -401,13 +401,13 @@ def rides_since(conn: Connection, since: int) -> list[RideFacts]:
     ).format(
         gender=sql.SQL(_GENDER),
         age=sql.SQL(_AGE),
-        started=sql.SQL(_US.format("r.started_at")),
-        ended=sql.SQL(_US.format("r.ended_at")),
+        started=sql.SQL(EPOCH_US.format("r.started_at")),
+        ended=sql.SQL(EPOCH_US.format("r.ended_at")),
         latest=sql.SQL(", ").join(
             sql.SQL("{}::{}").format(sql.Identifier("b", name), sql.SQL(kind))
             for name, kind in zip(_TALLIED, ("int", "float8", "int", "float8", "int"), strict=True)
         ),
-        tallied=sql.SQL(_US.format("b.tallied_at")),
+        tallied=sql.SQL(EPOCH_US.format("b.tallied_at")),
         kept=sql.SQL(", ").join(sql.Identifier("r", name) for name in _TALLIED),
     )
     empty = Tally()
@@ -424,7 +424,7 @@ def rides_since(conn: Connection, since: int) -> list[RideFacts]:
 
 
 # A ride's tally is five of daily.ride_sums' sums and counts (readings, power_sum,
-# power_readings, resistance_sum, resistance_readings) and its newest reading (µs, _US): the
+# power_readings, resistance_sum, resistance_readings) and its newest reading (µs, EPOCH_US): the
 # sums daily.ride_figures is built on (migration 0024), each ride from a point of its own. Not
 # ride_figures itself: it takes one lower bound for all its rides and computes every training
 # figure besides (windows over each ride's readings), seconds a refresh at 50,000 riding.
@@ -434,7 +434,7 @@ _TALLIES = sql.SQL("""
 SELECT ride_id, readings, power_sum, power_readings, resistance_sum, resistance_readings,
        {last_at}
 FROM daily.ride_sums(%(rides)b::bigint[], %(firsts)b::timestamptz[], %(lower)s, 'infinity')
-""").format(last_at=sql.SQL(_US.format("last_at")))
+""").format(last_at=sql.SQL(EPOCH_US.format("last_at")))
 
 
 def tallies_after(

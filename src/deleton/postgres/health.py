@@ -1,0 +1,269 @@
+"""Bike health's tables (migration 0028): the readings of the rides a compression chunk
+summarises, each bike's kept state, its findings, and the power cells the drift is judged from.
+Every function runs on the caller's connection, inside its transaction: a ride's checks are
+kept with its summary, so each ride is checked once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ..core import bike_health
+from ..core.bike_health import Change, Finding, HealthState, PowerModel
+from ..core.records import to_datetime
+from .arrays import as_numpy
+from .queries import EPOCH_US
+
+Connection = psycopg.Connection[Any]
+
+MODEL_DAYS = 7  # the power model and each bike's drift are judged over this many days of data
+
+
+class RideReadings(NamedTuple):
+    """The readings of some rides, as ``bike_health.rides_signals`` takes them: ``rides``
+    (id, rider, start in µs) and each one's bike, then each reading's ride (an index into
+    ``rides``), time (µs), resistance, rpm, power and heart rate, grouped by ride in time
+    order. A reading's missing value reads as what shows nothing: resistance and rpm -1,
+    power NaN, heart rate 0 (no contact)."""
+
+    rides: list[tuple[int, int | None, int]]
+    bikes: list[str]
+    ride_of: Any
+    at: Any
+    resistance: Any
+    rpm: Any
+    power: Any
+    heart_rate: Any
+
+
+_RIDES = f"""
+SELECT ride_id, user_id, {EPOCH_US.format("started_at")}, bike_serial FROM daily.ride
+WHERE ride_id = ANY(%(rides)s) ORDER BY started_at, ride_id
+"""
+# one row of arrays (arrays.as_numpy): at a million readings a chunk, rows cost seconds
+_READINGS = f"""
+SELECT array_agg(ride_id), array_agg({EPOCH_US.format("at")}),
+       array_agg(coalesce(resistance, -1)), array_agg(coalesce(rpm, -1)),
+       array_agg(coalesce(power, 'NaN')), array_agg(coalesce(heart_rate, 0))
+FROM daily.reading
+WHERE ride_id = ANY(%(rides)s) AND at >= %(lower)s AND at <= %(upper)s
+"""
+
+
+def readings_of(
+    conn: Connection, rides: Sequence[int], lower: dt.datetime, upper: dt.datetime
+) -> RideReadings:
+    """The readings of ``rides`` (those still in ``daily.ride``), their span within
+    ``lower``..``upper`` (the hours to read), rides in order of start."""
+    params = {"rides": list(rides), "lower": lower, "upper": upper}
+    found = conn.execute(_RIDES, params).fetchall()
+    with conn.cursor(binary=True) as cursor:
+        as_numpy(cursor)
+        row = cursor.execute(_READINGS, params).fetchone()
+    assert row is not None  # an aggregate without GROUP BY gives one row
+    ride_ids = np.array([ride_id for ride_id, *_ in found], dtype=np.int64)
+    if row[0] is None or not len(ride_ids):
+        empty = np.empty(0, dtype=np.int64)
+        columns: list[Any] = [empty, empty, empty, empty, empty.astype(np.float64), empty]
+    else:
+        ride, at, resistance, rpm, power, heart_rate = row
+        # each reading's ride as its index among the rides, in order of ride and time
+        index = np.argsort(ride_ids)
+        where = index[np.searchsorted(ride_ids[index], ride)]
+        order = np.lexsort((at, where))
+        columns = [
+            where[order],
+            at[order],
+            resistance[order].astype(np.int64),
+            rpm[order].astype(np.int64),
+            power[order],
+            heart_rate[order].astype(np.int64),
+        ]
+    return RideReadings(
+        [(ride_id, user_id, started) for ride_id, user_id, started, _ in found],
+        [bike for *_, bike in found],
+        *columns,
+    )
+
+
+def states_of(conn: Connection, bikes: Iterable[str]) -> dict[str, HealthState]:
+    """Each of ``bikes``' kept state with its open ride-based findings (a new state for a
+    bike never seen)."""
+    serials = sorted(set(bikes))
+    kept = dict(conn.execute(
+        "SELECT bike_serial, recent FROM historical.bike_health WHERE bike_serial = ANY(%s)",
+        [serials],
+    ).fetchall())  # fmt: skip
+    found: dict[str, dict[str, Finding]] = {}
+    for serial, finding in open_findings(conn, bike_health.RIDE_KINDS, serials):
+        found.setdefault(serial, {})[finding.kind] = finding
+    return {serial: bike_health.state_of(serial, kept.get(serial, {}), found.get(serial, {}))
+            for serial in serials}  # fmt: skip
+
+
+def save_states(
+    conn: Connection, states: Iterable[HealthState], last_lines: Mapping[str, int]
+) -> None:
+    """Keep each state, and its bike's newest line (µs) where newer than the one kept."""
+    rows = [
+        (s.bike_serial, to_datetime(last_lines[s.bike_serial]), Jsonb(bike_health.state_json(s)))
+        for s in states
+    ]
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            """INSERT INTO historical.bike_health AS h (bike_serial, last_line_at, recent)
+               VALUES (%s, %s, %s)
+               ON CONFLICT (bike_serial) DO UPDATE
+               SET last_line_at = greatest(h.last_line_at, EXCLUDED.last_line_at),
+                   recent = EXCLUDED.recent""",
+            rows,
+        )
+
+
+def open_findings(
+    conn: Connection, kinds: Sequence[str], bikes: Sequence[str] | None = None
+) -> list[tuple[str, Finding]]:
+    """The open findings of ``kinds`` (of ``bikes``, or every bike's), with their bikes."""
+    rows = conn.execute(
+        f"""SELECT bike_serial, kind, {EPOCH_US.format("first_seen")},
+                   {EPOCH_US.format("last_seen")}, detail
+            FROM historical.bike_finding
+            WHERE cleared_at IS NULL AND kind = ANY(%s)
+              AND (%s::text[] IS NULL OR bike_serial = ANY(%s))""",
+        [list(kinds), bikes, bikes],
+    ).fetchall()
+    return [
+        (serial, Finding(kind, first, last, detail)) for serial, kind, first, last, detail in rows
+    ]
+
+
+def record(conn: Connection, changes: Sequence[Change]) -> None:
+    """Open, update or clear findings as ``changes`` say, in their order."""
+    with conn.cursor() as cursor:
+        for change in changes:
+            if change.cleared or change.finding is None:
+                cursor.execute(
+                    """UPDATE historical.bike_finding SET cleared_at = %s
+                       WHERE bike_serial = %s AND kind = %s AND cleared_at IS NULL""",
+                    [to_datetime(change.at), change.bike_serial, change.kind],
+                )
+                continue
+            finding = change.finding
+            cursor.execute(
+                """INSERT INTO historical.bike_finding AS f
+                       (bike_serial, kind, first_seen, last_seen, detail)
+                   VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (bike_serial, kind) WHERE cleared_at IS NULL DO UPDATE
+                   SET last_seen = greatest(f.last_seen, EXCLUDED.last_seen),
+                       detail = EXCLUDED.detail""",
+                [change.bike_serial, finding.kind, to_datetime(finding.first_seen),
+                 to_datetime(finding.last_seen), Jsonb(dict(finding.detail))],
+            )  # fmt: skip
+
+
+def add_model_cells(conn: Connection, day: int, cells: tuple[Any, Any, Any, Any]) -> None:
+    """Count a day's (since the epoch) readings into the fleet's power model cells
+    (``model_cells``)."""
+    resistance, rpm, power, readings = cells
+    conn.execute(
+        """INSERT INTO historical.power_model_cell AS c
+           SELECT %s, * FROM unnest(%s::int[], %s::int[], %s::float8[], %s::int8[])
+           ON CONFLICT (day, resistance, rpm, power) DO UPDATE
+           SET readings = c.readings + EXCLUDED.readings""",
+        [day_of(day), resistance.tolist(), rpm.tolist(), power.tolist(), readings.tolist()],
+    )
+
+
+def newest_day(conn: Connection) -> dt.date | None:
+    """The newest day of data the power cells count."""
+    day: dt.date | None = conn.execute(
+        "SELECT max(day) FROM historical.power_model_cell"
+    ).fetchone()[0]  # type: ignore[index]
+    return day
+
+
+def model(conn: Connection, newest: dt.date) -> PowerModel:
+    """The fleet's power model over the ``MODEL_DAYS`` days of data up to ``newest``."""
+    with conn.cursor(binary=True) as cursor:
+        as_numpy(cursor)
+        row = cursor.execute(
+            """SELECT array_agg(resistance), array_agg(rpm), array_agg(power),
+                      array_agg(readings)
+               FROM historical.power_model_cell WHERE day > %s""",
+            [newest - dt.timedelta(days=MODEL_DAYS)],
+        ).fetchone()
+    assert row is not None
+    if row[0] is None:
+        empty = np.empty(0, dtype=np.int64)
+        return PowerModel(empty, empty.astype(np.float64))
+    resistance, rpm, power, readings = row
+    return PowerModel.of_cells(resistance.astype(np.int64), rpm.astype(np.int64), power,
+                               readings.astype(np.int64))  # fmt: skip
+
+
+def add_drift_cells(
+    conn: Connection, day: int, bikes: Sequence[str], cells: tuple[Any, Any, Any]
+) -> None:
+    """Count a day's readings into each bike's drift cells (``ratio_cells``, whose bikes are
+    indices into ``bikes``)."""
+    bike, step, readings = cells
+    conn.execute(
+        """INSERT INTO historical.power_drift_cell AS c
+           SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::int8[])
+           ON CONFLICT (bike_serial, day, step) DO UPDATE
+           SET readings = c.readings + EXCLUDED.readings""",
+        [day_of(day), [bikes[b] for b in bike.tolist()], step.tolist(), readings.tolist()],
+    )
+
+
+def drift_cells(
+    conn: Connection, bikes: Sequence[str], newest: dt.date
+) -> dict[str, tuple[Any, Any]]:
+    """Each of ``bikes``' drift cells over the ``MODEL_DAYS`` days up to ``newest``: its steps
+    and their readings."""
+    rows = conn.execute(
+        """SELECT bike_serial, array_agg(step), array_agg(readings)
+           FROM historical.power_drift_cell WHERE bike_serial = ANY(%s) AND day > %s
+           GROUP BY bike_serial""",
+        [list(bikes), newest - dt.timedelta(days=MODEL_DAYS)],
+    ).fetchall()
+    return {serial: (np.array(steps, dtype=np.int64), np.array(counts, dtype=np.int64))
+            for serial, steps, counts in rows}  # fmt: skip
+
+
+def forget_cells(conn: Connection, newest: dt.date) -> None:
+    """Drop power cells older than the ``MODEL_DAYS`` days up to ``newest``."""
+    oldest = newest - dt.timedelta(days=MODEL_DAYS)
+    conn.execute("DELETE FROM historical.power_model_cell WHERE day <= %s", [oldest])
+    conn.execute("DELETE FROM historical.power_drift_cell WHERE day <= %s", [oldest])
+
+
+def last_lines(conn: Connection) -> dict[str, int]:
+    """Every bike seen, with the time of its newest line (µs): the newest kept by the checks,
+    or of its newest ride (its start, or its newest reading) where later."""
+    rows = conn.execute(
+        f"""SELECT bike_serial, {EPOCH_US.format("max(at)")} FROM (
+                SELECT bike_serial, last_line_at AS at FROM historical.bike_health
+                UNION ALL
+                SELECT bike_serial, greatest(started_at, at) FROM daily.bike_latest
+            ) lines GROUP BY bike_serial"""
+    ).fetchall()
+    return dict(rows)
+
+
+def day_of(day: int) -> dt.date:
+    """The date of a day counted from the epoch (UTC)."""
+    return _EPOCH_DAY + dt.timedelta(days=day)
+
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+
+
+def indices(values: Sequence[int]) -> Any:
+    """``values`` as the array of indices the core's array rules take."""
+    return np.array(values, dtype=np.int64)

@@ -1,0 +1,71 @@
+"""Bike health through the whole path: a simulated fleet with faulty bikes, in the wire format,
+ingested and then compressed; compression's checks (compress/health.py) find each faulty
+bike, with the right kind and its evidence, flag no sound bike, and keep each ride's checks
+with its summary, so a second run finds nothing new to check."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from deleton.core.simulation import FaultyBike, serial
+from deleton.dump.kcat import KcatSink
+from deleton.simulator.runner import run
+from tests.harness.fleet import ingest_file
+from tests.harness.services import env_for, rows, run_deleton
+
+BIKES = 60
+HOURS = 2.5
+FAULTS = {
+    3: FaultyBike("silent"), 9: FaultyBike("silent"),
+    14: FaultyBike("resistance_stuck"), 20: FaultyBike("resistance_stuck"),
+    25: FaultyBike("cadence_stuck"), 31: FaultyBike("cadence_stuck"),
+    36: FaultyBike("heart_strap"), 42: FaultyBike("heart_strap"),
+    47: FaultyBike("offline", after_s=1800), 51: FaultyBike("offline", after_s=2400),
+    5: FaultyBike("power_drift", 0.06), 17: FaultyBike("power_drift", -0.06),
+    28: FaultyBike("power_drift", 0.15), 39: FaultyBike("power_drift", -0.15),
+    55: FaultyBike("power_drift", 0.02),  # within tolerance: never flagged
+}  # fmt: skip
+FLAGGED = {serial(i): fault.kind for i, fault in FAULTS.items() if abs(fault.drift) != 0.02}
+
+
+@pytest.fixture
+def compressed(db: str, tmp_path: Path) -> str:
+    now = dt.datetime.now(dt.UTC)
+    start = int((now - dt.timedelta(hours=HOURS)).timestamp()) * 1_000_000
+    dump = tmp_path / "fleet.jsonl"
+    with dump.open("wb") as out:
+        run(KcatSink(out, "deloton", 4), size=BIKES, seed=21, start=start,
+            until=start + int(HOURS * 3600) * 1_000_000, speed=None, faults=FAULTS)  # fmt: skip
+    ingest_file(db, dump)
+    # every ride ended and summarised: as of a day later, nothing is still riding
+    later = (now + dt.timedelta(days=1)).isoformat()
+    env = env_for(db, offline_after="2700")
+    done = run_deleton("compress", "--now", later, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert b"bike health" in done.stdout
+    # each ride was checked with its summary: a second run has none left to check
+    again = run_deleton("compress", "--now", later, env=env, timeout=300)
+    assert b"bike health: 0 rides checked" in again.stdout, again.stdout
+    return db
+
+
+def test_compression_finds_each_faulty_bike_and_no_sound_one(compressed: str) -> None:
+    found = rows(compressed, "SELECT bike_serial, kind, first_seen, last_seen, detail"
+                 " FROM historical.bike_finding WHERE cleared_at IS NULL")  # fmt: skip
+    by_bike: dict[str, set[str]] = {}
+    for bike, kind, first, last, _ in found:
+        by_bike.setdefault(bike, set()).add(kind)
+        assert first <= last
+    assert by_bike == {bike: {kind} for bike, kind in FLAGGED.items()}
+    drift = {bike: detail for bike, kind, *_, detail in found if kind == "power_drift"}
+    for index in (5, 17, 28, 39):
+        expected = FAULTS[index].drift * 100
+        assert abs(drift[serial(index)]["drift_pct"] - expected) < 0.5
+        assert drift[serial(index)]["readings"] >= 600
+
+    ride_based = {bike: detail for bike, kind, *_, detail in found if kind != "power_drift"}
+    for bike, detail in ride_based.items():
+        assert detail["rides"] if FLAGGED[bike] != "offline" else detail["last_line_at"]
