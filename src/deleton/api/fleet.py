@@ -7,16 +7,28 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi import Response as Reply
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from ..core import bike_health
 from ..core.fleet_status import SORT_KEYS, FleetStatus
 from ..errors import TransientError
+from ..postgres import health as health_db
 from ..postgres import rides as rides_db
 from ..postgres.connection import reachable
 from .access import KEY_OPTIONAL, KEYED
 from .data import Asking, Read
-from .models import MAX_BIKES_PAGE, MAX_OFFSET, Bike, Fleet, Health, PartitionLag
+from .models import (
+    MAX_BIKES_PAGE,
+    MAX_OFFSET,
+    Bike,
+    BikeFinding,
+    BikeHealth,
+    Fleet,
+    Health,
+    PartitionLag,
+)
 from .rides import BAD_REQUEST, PRIVATE, REFUSALS, UNAVAILABLE
 
 router = APIRouter(tags=["fleet"])
@@ -86,6 +98,39 @@ def _render(fleet: FleetStatus, sort: str, descending: bool, limit: int, offset:
         .model_dump_json()
         .encode()
     )
+
+
+Kind = Literal["silent", "resistance_stuck", "cadence_stuck", "heart_strap", "power_drift",
+               "offline"]  # fmt: skip
+assert Kind.__args__ == bike_health.KINDS  # type: ignore[attr-defined]  # the core's kinds
+
+
+@router.get(
+    "/bikes/health",
+    response_model=list[BikeHealth],
+    responses={**BAD_REQUEST, **REFUSALS, **UNAVAILABLE},
+    openapi_extra=KEYED,
+)
+def bikes_health(
+    granted: Read,
+    response: Reply,
+    kind: Annotated[Kind | None, Query(description="only findings of this kind")] = None,
+) -> list[BikeHealth]:
+    """The bikes with open findings of compression's health checks (of ``kind``, or any), by
+    serial, each with those findings: kind, first and last seen, and the evidence. A bike with
+    none is not listed. Scope ``read``."""
+    response.headers.update(PRIVATE)
+    found = granted.data.read("bike health", lambda conn: health_db.flagged(conn, kind))
+    return [
+        BikeHealth(
+            bike_serial=bike.bike_serial,
+            findings=[
+                BikeFinding(kind=kind_, first_seen=first, last_seen=last, detail=detail)
+                for kind_, first, last, detail in bike.findings
+            ],
+        )
+        for bike in found
+    ]
 
 
 @router.get(

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..core import bike_health
+
 MAX_PAGE = 100  # the most items one page of a list holds
 MAX_BIKES_PAGE = 1000  # the fleet's page: a wall screen asks for every bike at once
 MAX_OFFSET = 1_000_000  # deeper than any list goes; PostgreSQL's bigint stays far away
@@ -318,3 +320,25 @@ class Health(BaseModel):
         description="each source partition's position and seconds since it last committed."
         " Only for a caller with a key",
     )
+
+
+class BikeFinding(BaseModel):
+    kind: str = Field(description=", ".join(bike_health.KINDS))
+    first_seen: dt.datetime = Field(description="when first seen: a ride's start, or the data's")
+    last_seen: dt.datetime = Field(description="when last seen")
+    detail: dict[str, Any] = Field(
+        description="the evidence: rides, figures (power_drift: drift_pct, readings)"
+    )
+
+
+class BikeHealth(BaseModel):
+    """A bike with open findings: what needs a mechanic, or reads power wrong."""
+
+    model_config = _example(
+        bike_serial="SN00042",
+        findings=[{"kind": "power_drift", "first_seen": "2026-11-28T08:12:37Z",
+                   "last_seen": "2026-11-29T18:02:11Z",
+                   "detail": {"drift_pct": 14.8, "readings": 1494}}],
+    )  # fmt: skip
+    bike_serial: str
+    findings: list[BikeFinding]

@@ -267,3 +267,27 @@ _EPOCH_DAY = dt.date(1970, 1, 1)
 def indices(values: Sequence[int]) -> Any:
     """``values`` as the array of indices the core's array rules take."""
     return np.array(values, dtype=np.int64)
+
+
+class BikeFindings(NamedTuple):
+    """A bike with open findings, and each one: kind, first and last seen, detail."""
+
+    bike_serial: str
+    findings: list[tuple[str, dt.datetime, dt.datetime, dict[str, Any]]]
+
+
+def flagged(conn: Connection, kind: str | None = None) -> list[BikeFindings]:
+    """The bikes with open findings (of ``kind``, or any), by serial, each with those
+    findings by kind."""
+    rows = conn.execute(
+        """SELECT bike_serial, kind, first_seen, last_seen, detail FROM historical.bike_finding
+           WHERE cleared_at IS NULL AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+           ORDER BY bike_serial, kind""",
+        {"kind": kind},
+    ).fetchall()
+    found: dict[str, BikeFindings] = {}
+    for serial, kind_, first, last, detail in rows:
+        found.setdefault(serial, BikeFindings(serial, [])).findings.append(
+            (kind_, first, last, detail)
+        )
+    return list(found.values())

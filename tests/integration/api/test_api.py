@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
+from deleton.api.access import SCOPES
 from deleton.core import training
 from deleton.core.records import split_address, to_datetime
 from tests.harness.fleet import SECOND, START
@@ -512,7 +514,7 @@ def test_the_openapi_document_names_every_answer_with_a_model_and_examples(api: 
     assert set(operations) == {
         ("GET", "/ride/{ride_id}"), ("DELETE", "/ride/{ride_id}"), ("GET", "/rider/{user_id}"),
         ("DELETE", "/rider/{user_id}"), ("GET", "/rider/{user_id}/rides"), ("GET", "/daily"),
-        ("GET", "/bikes"), ("GET", "/health"), ("GET", "/leaderboard"),
+        ("GET", "/bikes"), ("GET", "/health"), ("GET", "/leaderboard"), ("GET", "/bikes/health"),
     }  # fmt: skip
     for (method, path), op in operations.items():
         assert op.get("summary") and op.get("description"), (method, path)
@@ -520,6 +522,7 @@ def test_the_openapi_document_names_every_answer_with_a_model_and_examples(api: 
             if status == "204":
                 continue
             schema = answer["content"]["application/json"]["schema"]
+            schema = schema.get("items", schema)  # a list's items (/bikes/health)
             assert "$ref" in schema or "anyOf" in schema, (method, path, status)
         assert "422" not in op["responses"]
         if method == "GET" and path != "/health":
@@ -558,3 +561,36 @@ def test_ride_times_are_utc(api: Api) -> None:
     body = api.client.get("/daily?date=2022-11-03&limit=1").json()
     assert body["rides"][0]["started_at"].endswith("Z")
     assert iso(START) <= dt.datetime.fromisoformat(body["rides"][0]["started_at"])
+
+
+def test_bikes_health_lists_the_bikes_with_open_findings_by_serial(scratch: Api) -> None:
+    """``GET /bikes/health``: the bikes with open findings only (a cleared one is history),
+    by serial, each finding with its kind, times and evidence; ``?kind=`` keeps one kind;
+    behind the same gate as ``/bikes`` (scope ``read``)."""
+    at = dt.datetime(2026, 11, 28, 8, tzinfo=dt.UTC)
+    with psycopg.connect(scratch.url) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO historical.bike_finding (bike_serial, kind, first_seen, last_seen,"
+            " detail, cleared_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            [("SN0002", "power_drift", at, at + dt.timedelta(hours=3),
+              Jsonb({"drift_pct": 14.8, "readings": 1494}), None),
+             ("SN0001", "silent", at, at, Jsonb({"rides": [7, 9]}), None),
+             ("SN0001", "heart_strap", at, at, Jsonb({"rides": [1, 2, 3]}), at),
+             ("SN0003", "offline", at, at, Jsonb({"last_line_at": "2026-11-25T08:00:00+00:00"}),
+              None)],
+        )  # fmt: skip
+    body = scratch.client.get("/bikes/health").json()
+    assert [bike["bike_serial"] for bike in body] == ["SN0001", "SN0002", "SN0003"]
+    assert [f["kind"] for f in body[0]["findings"]] == ["silent"]  # the strap's was cleared
+    drift = body[1]["findings"][0]
+    assert drift["detail"] == {"drift_pct": 14.8, "readings": 1494}
+    assert dt.datetime.fromisoformat(drift["first_seen"]) == at
+    assert dt.datetime.fromisoformat(drift["last_seen"]) == at + dt.timedelta(hours=3)
+    only = scratch.client.get("/bikes/health", params={"kind": "power_drift"}).json()
+    assert [bike["bike_serial"] for bike in only] == ["SN0002"]
+    assert scratch.client.get("/bikes/health", params={"kind": "flat_tyre"}).status_code == 400
+    assert scratch.client.get("/bikes/health", params={"kind": "heart_strap"}).json() == []
+    assert scratch.anonymous.get("/bikes/health").status_code == 401
+    for scope in SCOPES:
+        gate = scratch.client.get("/bikes", headers=as_key(scope)).status_code
+        assert scratch.client.get("/bikes/health", headers=as_key(scope)).status_code == gate
