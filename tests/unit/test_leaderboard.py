@@ -15,7 +15,11 @@ from deleton.core.summaries import RideFacts, Tally
 NOW = 1_800_000_000_000_000
 
 
-def fleet(energies: list[float | None], names: list[str | None] | None = None) -> FleetStatus:
+def fleet(
+    energies: list[float | None],
+    names: list[str | None] | None = None,
+    checked: tuple[str, ...] = (),
+) -> FleetStatus:
     """Riding bikes SN0..SNn whose rides have the energies given (J; None: not known whole)."""
     rides = [
         OpenRide(f"SN{i}", i + 1, NOW - 600_000_000, (names or [f"R{i}"] * len(energies))[i], 30,
@@ -28,7 +32,7 @@ def fleet(energies: list[float | None], names: list[str | None] | None = None) -
     initials = np.array(["L"] * len(rides), dtype=object)
     fields = {name: getattr(columns, name) for name in columns.__dataclass_fields__}
     whole = {**fields, "energy_j": energy, "zone_seconds": zones, "last_initial": initials}
-    return FleetStatus(OpenRides(**whole), NOW, 60_000_000)
+    return FleetStatus(OpenRides(**whole), NOW, 60_000_000, checked)
 
 
 def test_riding_now_ranks_by_energy_shown_ties_share_a_place_and_unknown_come_last() -> None:
@@ -95,3 +99,18 @@ def test_a_rides_own_place_is_its_row_on_the_board_and_nothing_for_one_not_ranke
     assert leaderboard.place_of_ride(status, 3) == (2, 4)  # 98.4 kJ: shares second
     idle = FleetStatus(status.rides, NOW + 120_000_000, 60_000_000)  # nobody heard from
     assert leaderboard.place_of_ride(idle, 4) == (None, 0)
+
+
+def test_a_bike_being_checked_shows_its_energy_unranked_and_the_rest_close_up() -> None:
+    """A ride on a bike with an open health finding keeps its row and energy, with no place
+    and the mark saying why; those below it move up; its own screen has no place either."""
+    status = fleet([50_000, 120_000, 98_000], checked=("SN1", "SN9"))  # SN9 is not riding
+    board = leaderboard.riding_now(status)
+    assert [(r.place, r.bike_serial, r.energy_kj, r.unranked) for r in board] == [
+        (1, "SN2", 98.0, None), (2, "SN0", 50.0, None),
+        (None, "SN1", 120.0, leaderboard.CHECKING),
+    ]  # fmt: skip
+    assert board.ranked == 2
+    assert leaderboard.being_checked(status, 1) and not leaderboard.being_checked(status, 0)
+    assert leaderboard.place_of_ride(status, 1) == (None, 2)
+    assert leaderboard.place_of_ride(status, 2) == (1, 2)

@@ -71,6 +71,7 @@ def _standing(row: leaderboard.Standing) -> Standing:
     return Standing(
         place=row.place,
         rider=row.rider,
+        unranked=row.unranked,
         user_id=row.user_id,
         bike_serial=row.bike_serial,
         ride_id=row.ride_id,

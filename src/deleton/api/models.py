@@ -263,6 +263,11 @@ class Standing(BaseModel):
         " 4); null: not ranked (no rider known, or the ride's energy not known whole)"
     )
     rider: str = Field(description="first name and last initial, or 'unknown'")
+    unranked: str | None = Field(
+        None,
+        description="riding now: why a ride is not ranked though its energy is known, as"
+        " 'unranked: this bike is being checked' (its bike has an open health finding)",
+    )
     user_id: int | None = Field(description="today's board: the rider; riding now: null")
     bike_serial: str | None = Field(description="riding now: the bike; today's board: null")
     ride_id: int | None = Field(description="riding now: the ride; today's board: null")

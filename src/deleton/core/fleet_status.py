@@ -13,7 +13,7 @@ fleet is a few array operations; a ``BikeStatus`` is made only for the rows a sc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, TypeVar, overload
 
@@ -276,9 +276,14 @@ class FleetStatus:
     """Each open ride, and the bikes riding at ``now`` (they sent something within the idle
     timeout), ready to sort."""
 
-    def __init__(self, rides: OpenRides, now: int, idle_timeout_us: int) -> None:
+    def __init__(
+        self, rides: OpenRides, now: int, idle_timeout_us: int, checked: Iterable[str] = ()
+    ) -> None:
+        """``checked``: the bikes with open health findings (``core.bike_health``), which the
+        live leaderboard leaves unranked."""
         self.rides = rides
         self.now = now
+        self.checked = frozenset(checked)
         self._riding = np.flatnonzero(rides.last_seen() >= now - idle_timeout_us)
         self._seconds = seconds_ridden(rides, now)
         self._zones = fleet_zones(rides.heart_rate, rides.age)

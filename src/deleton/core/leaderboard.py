@@ -10,7 +10,9 @@ snapshot and shared by every screen and API caller; a row is made only for those
 Energy is ranked as it is shown, in tenths of a kJ (half up): two riders shown with the same
 energy share a place. Places follow ``core.training.places``: descending, ties share a place
 (1, 2, 2, 4). A ride whose energy is not known whole (its tally was not kept, which only a
-rolling upgrade leaves) and a rider nobody knows (no ``[SYSTEM]`` line) are not ranked.
+rolling upgrade leaves), a rider nobody knows (no ``[SYSTEM]`` line) and a ride on a bike being
+checked (an open health finding, ``core.bike_health``: its power may read wrong) are not
+ranked; the last are marked ``CHECKING``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .summaries import RideFacts
 NOW, TODAY = "now", "today"
 PERIODS = (NOW, TODAY)
 UNKNOWN_RIDER = "unknown"
+CHECKING = "unranked: this bike is being checked"  # why a ride on a flagged bike has no place
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -70,6 +73,7 @@ class Standing(NamedTuple):
     ride_id: int | None = None
     hr_zone: int | None = None
     effort_points: float | None = None
+    unranked: str | None = None  # why a ride that could be ranked is not (``CHECKING``)
 
 
 class Board(Sequence[Standing]):
@@ -146,6 +150,9 @@ def _riding_now(fleet: FleetStatus) -> Board:
     tenths = tenths_kj(rides.energy_j[rows])
     # a ride with energy but no rider known is not ranked: no one to place
     tenths[rides.first_name[rows] == None] = np.nan  # noqa: E711  (object array: elementwise)
+    checking = _checking(fleet)[rows]
+    shown = tenths.copy()  # a bike being checked shows its energy, without a place
+    tenths[checking] = np.nan
     order, places = _ranked(tenths)
     seconds = fleet.seconds
 
@@ -155,28 +162,42 @@ def _riding_now(fleet: FleetStatus) -> Board:
             place,
             rider_text(rides.first_name[slot], rides.last_initial[slot]),
             None,
-            None if np.isnan(tenths[i]) else float(tenths[i]) / 10,
+            None if np.isnan(shown[i]) else float(shown[i]) / 10,
             float(seconds[slot]),
             1,
             str(rides.bike_serial[slot]),
             int(rides.ride_id[slot]),
             fleet.hr_zone(slot),
             fleet.effort_points(slot),
+            CHECKING if checking[i] else None,
         )
 
     return Board(NOW, fleet.now, order, places, row, tenths[order[: len(places)]])
 
 
+def _checking(fleet: FleetStatus) -> npt.NDArray[np.bool_]:
+    """Whether each open ride's bike is being checked (``FleetStatus.checked``)."""
+    if not fleet.checked:
+        return np.zeros(len(fleet.rides.ride_id), dtype=bool)
+    return np.isin(fleet.rides.bike_serial, list(fleet.checked))
+
+
 def place_of_ride(fleet: FleetStatus, slot: int) -> tuple[int | None, int]:
     """Ride ``slot``'s place on the board of riders riding now, and how many are ranked there:
-    (None, ranked) when it is not ranked (not riding, energy or rider not known)."""
+    (None, ranked) when it is not ranked (not riding, energy or rider not known, or its bike
+    being checked: ``being_checked``)."""
     board = riding_now(fleet)
     rows, rides = fleet.riding_rows, fleet.rides
     at = int(np.searchsorted(rows, slot))
     riding = at < len(rows) and int(rows[at]) == slot
-    if not riding or rides.first_name[slot] is None:
+    if not riding or rides.first_name[slot] is None or being_checked(fleet, slot):
         return None, board.ranked
     return board.place_of(float(tenths_kj(rides.energy_j[slot : slot + 1])[0])), board.ranked
+
+
+def being_checked(fleet: FleetStatus, slot: int) -> bool:
+    """Whether open ride ``slot``'s bike has an open health finding: its ride is unranked."""
+    return str(fleet.rides.bike_serial[slot]) in fleet.checked
 
 
 class RiderDay(NamedTuple):

@@ -465,6 +465,8 @@ def leaderboard_rows(period: str, standings: list[Standing], links: bool) -> lis
     rows = []
     for row in standings:
         place = html.Td("–" if row.place is None else ordinal(row.place), className="place")
+        if row.unranked:  # a bike being checked: its energy shows, without a place
+            place = html.Td(html.Span("unranked", title=row.unranked), className="place unranked")
         energy = html.Td(energy_text(row.energy_kj), className="energy")
         if period == "now":
             cells = [

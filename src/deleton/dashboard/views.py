@@ -507,6 +507,8 @@ def ride_training(
     place, _ranked = leaderboard.place_of_ride(fleet, slot)
     shown["place"] = "–" if place is None else training.ordinal(place)
     shown["place_of"] = f"of {fleet.riding:,} riding" if place is not None else "not ranked"
+    if leaderboard.being_checked(fleet, slot):
+        shown["place_of"] = leaderboard.CHECKING
     joules = float(rides.energy_j[slot])
     if joules != joules:  # NaN: the ride's tally is not known whole
         return shown

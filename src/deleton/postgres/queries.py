@@ -317,7 +317,9 @@ def shared_fleet(
     def build() -> FleetStatus:
         now = int(wall() * 1_000_000)
         status = run_query(
-            connect, "the fleet", lambda c: FleetStatus(reader.read(c), now, idle_timeout_us)
+            connect,
+            "the fleet",
+            lambda c: FleetStatus(reader.read(c), now, idle_timeout_us, checked_bikes(c)),
         )
         # the live leaderboard, ranked here, off the viewers' path: a bike screen's place and
         # the board's pages then cost what they show (about 15 ms at 50,000 bikes riding)
@@ -325,6 +327,17 @@ def shared_fleet(
         return status
 
     return SharedView(build, FLEET_MAX_AGE, background=True)
+
+
+def checked_bikes(conn: Connection) -> list[str]:
+    """The bikes being checked: those with an open health finding (migration 0028) that may
+    bear on what they read, so every kind but ``offline`` (a bike riding again is offline no
+    longer, whatever the last check found)."""
+    rows = conn.execute(
+        "SELECT DISTINCT bike_serial FROM historical.bike_finding"
+        " WHERE cleared_at IS NULL AND kind <> 'offline'"
+    ).fetchall()
+    return [serial for (serial,) in rows]
 
 
 def fleet(conn: Connection, now: int, idle_timeout_us: int) -> FleetStatus:

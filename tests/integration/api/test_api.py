@@ -4,6 +4,7 @@ values worked out from the wire lines alone (``wire_truth``), never from the API
 from __future__ import annotations
 
 import datetime as dt
+import time
 from statistics import mean
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -594,3 +595,35 @@ def test_bikes_health_lists_the_bikes_with_open_findings_by_serial(scratch: Api)
     for scope in SCOPES:
         gate = scratch.client.get("/bikes", headers=as_key(scope)).status_code
         assert scratch.client.get("/bikes/health", headers=as_key(scope)).status_code == gate
+
+
+def test_a_bike_being_checked_is_on_the_board_unranked_and_says_why(scratch: Api) -> None:
+    """A riding bike with an open health finding keeps its row and energy on the live board,
+    without a place and marked; the others close up. An offline finding (stale, as the bike
+    rides) does not unrank it."""
+
+    def board() -> list[dict[str, Any]]:
+        reply = scratch.client.get("/leaderboard", params={"period": "now", "limit": 100})
+        assert reply.status_code == 200
+        rows: list[dict[str, Any]] = reply.json()["standings"]
+        return rows
+
+    before = board()
+    top, offline = before[0]["bike_serial"], before[1]["bike_serial"]
+    at = dt.datetime(2022, 11, 3, 18, tzinfo=dt.UTC)
+    with psycopg.connect(scratch.url) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO historical.bike_finding (bike_serial, kind, first_seen, last_seen,"
+            " detail) VALUES (%s, %s, %s, %s, %s)",
+            [(top, "power_drift", at, at, Jsonb({"drift_pct": 9.1, "readings": 900})),
+             (offline, "offline", at, at, Jsonb({}))],
+        )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while (after := board()) == before and time.monotonic() < deadline:
+        time.sleep(0.05)  # the shared fleet is rebuilt at most every half second
+    row = next(r for r in after if r["bike_serial"] == top)
+    assert row["place"] is None and row["unranked"] == "unranked: this bike is being checked"
+    assert row["energy_kj"] == before[0]["energy_kj"]
+    ranked = [r for r in after if r["place"] is not None]
+    assert len(ranked) == len([r for r in before if r["place"] is not None]) - 1
+    assert ranked[0]["bike_serial"] == offline and ranked[0]["place"] == 1
