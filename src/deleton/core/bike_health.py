@@ -523,3 +523,38 @@ def power_by_day(
         (day, PowerSamples(*(column[days == day] for column in samples)))
         for day in np.unique(days).tolist()
     ]
+
+
+KIND_NAMES = {
+    SILENT: "Silent after sign-in",
+    RESISTANCE_STUCK: "Resistance stuck",
+    CADENCE_STUCK: "Cadence sensor stuck",
+    HEART_STRAP: "Heart-rate strap",
+    POWER_DRIFT: "Power drift",
+    OFFLINE: "Offline",
+}  # how the maintenance page names each kind
+
+
+def evidence_text(kind: str, detail: Mapping[str, Any]) -> str:
+    """A finding's evidence in words, as the maintenance page shows it."""
+    rides = ", ".join(str(ride) for ride in detail.get("rides", []))
+    if kind == SILENT:
+        return f"rides {rides}: no telemetry within 60 s of sign-in"
+    if kind == RESISTANCE_STUCK:
+        cadences = ", ".join(str(n) for n in detail.get("cadences", []))
+        return f"rides {rides}: one resistance all ride while cadence took {cadences} values"
+    if kind == CADENCE_STUCK:
+        zero, held = detail.get("zero_cadence_readings", 0), detail.get("held_cadence_readings", 0)
+        if zero >= ZERO_CADENCE_RUN:
+            return f"ride {rides}: {zero:,} readings in a row at 0 rpm with power"
+        return f"ride {rides}: one rpm for {held:,} readings in a row while power moved"
+    if kind == HEART_STRAP:
+        return f"rides {rides}: no heart-rate contact, by different riders"
+    if kind == POWER_DRIFT:
+        return (
+            f"{detail.get('drift_pct', 0.0):+.1f}% against the fleet's power model, over"
+            f" {detail.get('readings', 0):,} readings"
+        )
+    if kind == OFFLINE:
+        return f"no line since {detail.get('last_line_at', '?')} ({detail.get('silent_hours')} h)"
+    return str(dict(detail))

@@ -45,6 +45,7 @@ from .views import (
     fleet_update,
     fleet_view,
     leaderboard_update,
+    maintenance,
     most_recent_bike,
     recent_update,
     ride_update,
@@ -123,6 +124,11 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
             return pages.fleet_page()
         if path == "/recent":
             return pages.recent_page()
+        if path == "/maintenance":
+            try:
+                return maintenance(data)
+            except DeletonError:
+                return pages.notice(WAITING)
         return pages.not_found(path)
 
     @callback(

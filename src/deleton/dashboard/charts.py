@@ -228,3 +228,65 @@ def time_by_gender(seconds: Mapping[str, float]) -> Figure:
     figure["data"][0]["marker"]["color"] = [GENDER_COLOURS[g] for g in genders]
     figure["data"][0]["hovertemplate"] = "%{x}: %{y:,.2f} hours<extra></extra>"
     return figure
+
+
+def power_against_model(
+    serial: str, model_w: Sequence[float], bike_w: Sequence[float], readings: Sequence[int]
+) -> Figure:
+    """A bike's power against the fleet's model at the same (resistance, rpm): a point a
+    (resistance, rpm, power) it read, sized by its readings, beside the line of a sound bike
+    (power = model) and the 5% either side from which drift is flagged."""
+    shown = [(m, b, n) for m, b, n in zip(model_w, bike_w, readings, strict=True) if m == m]
+    if not shown:
+        return empty(f"No reading of {serial} left in the last 12 hours to draw")
+    top = max(max(m, b) for m, b, _ in shown) * 1.08
+    biggest = max(n for *_, n in shown)
+    line = {"width": 2, "dash": "dot", "color": MUTED}
+
+    def edge(factor: float, name: str) -> dict[str, Any]:
+        return {"type": "scatter", "mode": "lines", "x": [0, top], "y": [0, top * factor],
+                "name": name, "line": line, "hoverinfo": "skip"}  # fmt: skip
+
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [0, top],
+                "y": [0, top],
+                "name": "fleet model",
+                "line": {"width": 2, "color": INK},
+                "hoverinfo": "skip",
+            },
+            edge(1.05, "+5%"),
+            edge(0.95, "-5%"),
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [m for m, _, _ in shown],
+                "y": [b for _, b, _ in shown],
+                "customdata": [n for *_, n in shown],
+                "marker": {
+                    "size": [6 + 14 * (n / biggest) ** 0.5 for *_, n in shown],
+                    "color": ACCENT,
+                    "opacity": 0.7,
+                },
+                "name": serial,
+                "hovertemplate": "model %{x:,.1f} W, bike %{y:,.1f} W"
+                " (%{customdata:,} readings)<extra></extra>",
+            },
+        ],
+        "layout": _base_layout(
+            title={"text": f"{serial}: power against the fleet's model", "x": 0.02},
+            xaxis={
+                "title": {"text": "fleet model at the same resistance and rpm (W)"},
+                "range": [0, top],
+                "gridcolor": GRID,
+            },
+            yaxis={
+                "title": {"text": f"{serial}'s power (W)"},
+                "range": [0, top],
+                "gridcolor": GRID,
+            },
+        ),
+    }

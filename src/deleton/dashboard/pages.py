@@ -7,15 +7,20 @@ the contract with ``dashboard``'s callbacks and with the browser tests.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dash import dcc, html
 
+from ..core import bike_health
 from ..core.access import Viewer
 from ..core.leaderboard import Standing, energy_text
 from ..core.palette import ZONE_COLOURS
 from ..core.training import band_end_s, band_text, ordinal
 from . import charts
+
+if TYPE_CHECKING:
+    from ..postgres.health import BikeFindings
 
 RIDE_TICK_MS = 1000
 FLEET_TICK_MS = 1000
@@ -27,6 +32,7 @@ NAV = (
     ("/recent", "Recent rides"),
     ("/fleet", "Fleet"),
     ("/leaderboard", "Leaderboard"),
+    ("/maintenance", "Maintenance"),
 )
 
 
@@ -488,3 +494,57 @@ def leaderboard_rows(period: str, standings: list[Standing], links: bool) -> lis
         top = row.place is not None and row.place <= 3
         rows.append(html.Tr(cells, className=f"podium-{row.place}" if top else ""))
     return rows
+
+
+def maintenance_page(
+    bikes: Sequence[BikeFindings], charts: Mapping[str, Any], as_of: str
+) -> html.Div:
+    """The bikes compression's health checks flagged (``core.bike_health``), a finding a row:
+    the bike (linked to its screen), the kind, since when, last seen and the evidence; then,
+    for each bike whose power drifts, its power against the fleet's model. Staff only."""
+    graph_config: Any = {"displayModeBar": False, "responsive": True}
+    head = [
+        html.H1("Maintenance"),
+        html.Div(
+            "Bikes the health checks flagged from their rides' telemetry, checked as rides are"
+            f" summarised (hourly). As of {as_of}.",
+            className="caption",
+        ),
+    ]
+    if not bikes:
+        return html.Div([*head, notice("No bike needs a mechanic.")], id="maintenance-page")
+    rows = [
+        html.Tr(
+            [
+                html.Td(dcc.Link(bike.bike_serial, href=f"/bike/{bike.bike_serial}")),
+                html.Td(bike_health.KIND_NAMES.get(kind, kind), className=f"finding-{kind}"),
+                html.Td(first.strftime("%d %b %H:%M")),
+                html.Td(last.strftime("%d %b %H:%M")),
+                html.Td(bike_health.evidence_text(kind, detail)),
+            ]
+        )
+        for bike in bikes
+        for kind, first, last, detail in bike.findings
+    ]
+    table = html.Table(
+        [
+            html.Thead(
+                html.Tr([html.Th(h) for h in ("Bike", "Finding", "Since", "Last seen", "Evidence")])
+            ),
+            html.Tbody(rows),
+        ],
+        id="maintenance-table",
+        className="board",
+    )
+    graphs = [
+        dcc.Graph(
+            figure=figure, id=f"drift-{serial}", config=graph_config, style=CHART, className="card"
+        )
+        for serial, figure in charts.items()
+    ]
+    summary = html.Div(
+        f"{len(bikes):,} bikes flagged, {len(rows):,} findings", id="maintenance-summary",
+        className="summary",
+    )  # fmt: skip
+    return html.Div([*head, summary, table, html.Div(graphs, className="charts")],
+                    id="maintenance-page")  # fmt: skip

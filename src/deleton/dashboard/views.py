@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo
 from dash import ALL, Output, html, no_update
 
 from ..cached import Remembered, SharedView
-from ..core import alerts, leaderboard, training
+from ..core import alerts, bike_health, leaderboard, training
 from ..core.fleet_status import FleetStatus
 from ..core.readings import ride_seconds
 from ..core.summaries import RecentStats
 from ..core.units import energy_text
 from ..errors import DeletonError
+from ..postgres import health as health_db
 from ..postgres import queries
 from ..postgres.connection import Connect, run_query
 from ..postgres.figures import WINDOW
@@ -612,3 +613,21 @@ def recent_update(stats: RecentStats, stale: Any = "") -> RecentUpdate:
         time_chart=charts.time_by_gender(stats.seconds_by_gender),
         notice=notice,
     )
+
+
+def maintenance(data: DashboardData) -> Any:
+    """The maintenance page as of now: the flagged bikes, and each drifting bike's power
+    against the fleet's model."""
+    bikes = run_query(data.connect, "bike health", health_db.flagged)
+    charts_of = {}
+    for bike in bikes:
+        if any(kind == bike_health.POWER_DRIFT for kind, *_ in bike.findings):
+            serial = bike.bike_serial
+            found = run_query(data.connect, f"power of {serial}", _power_of(serial))
+            charts_of[serial] = charts.power_against_model(serial, *(v.tolist() for v in found))
+    as_of = dt.datetime.fromtimestamp(data.wall(), dt.UTC).strftime("%d %b %Y %H:%M UTC")
+    return pages.maintenance_page(bikes, charts_of, as_of)
+
+
+def _power_of(serial: str) -> Callable[[Any], Any]:
+    return lambda conn: health_db.power_against_model(conn, serial)

@@ -291,3 +291,24 @@ def flagged(conn: Connection, kind: str | None = None) -> list[BikeFindings]:
             (kind_, first, last, detail)
         )
     return list(found.values())
+
+
+def power_against_model(conn: Connection, bike_serial: str) -> tuple[Any, Any, Any]:
+    """The bike's readings still in ``daily`` (rpm above 0), counted by (resistance, rpm,
+    power), with the fleet's model power at each: (model W, bike W, readings); the model's
+    NaN where the fleet has no value."""
+    rows = conn.execute(
+        """SELECT r.resistance, r.rpm, r.power, count(*) FROM daily.reading r
+           JOIN daily.ride d USING (ride_id)
+           WHERE d.bike_serial = %s AND r.rpm > 0 AND r.power IS NOT NULL
+             AND r.resistance IS NOT NULL
+           GROUP BY 1, 2, 3""",
+        [bike_serial],
+    ).fetchall()
+    newest = newest_day(conn)
+    if not rows or newest is None:
+        empty = np.empty(0, dtype=np.float64)
+        return empty, empty, empty.astype(np.int64)
+    resistance, rpm, power, readings = (np.array(column) for column in zip(*rows, strict=True))
+    expected = model(conn, newest).at(resistance.astype(np.int64), rpm.astype(np.int64))
+    return expected, power.astype(np.float64), readings.astype(np.int64)
