@@ -59,7 +59,8 @@ def timed(database: Database, runs: int) -> dict[str, Any]:
     seconds, size = [], 0
     for _ in range(runs):
         started = time.perf_counter()
-        _, figures, pdf, _ = build(database, REPORT, DAY.date(), DAY + dt.timedelta(days=1))
+        built = build(database, REPORT, DAY.date(), DAY + dt.timedelta(days=1))
+        figures, pdf = built.figures, built.pdf
         seconds.append(time.perf_counter() - started)
         size = len(pdf)
     return {

@@ -171,6 +171,11 @@ class Periodic:
         self._thread.start()
         return self
 
+    def pause(self, seconds: float) -> bool:
+        """Within a run: wait ``seconds``, cut short by ``stop``; whether to go on (False:
+        stopping)."""
+        return not self._stop.wait(seconds)
+
     def stop(self, timeout: float = 30.0) -> None:
         """No run starts after this; one under way is waited for up to ``timeout`` seconds."""
         self._stop.set()

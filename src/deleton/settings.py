@@ -106,6 +106,18 @@ class Settings(BaseSettings):
     api_tz: str | None = None  # the zone of the API's /daily; unset: the report's
     report_recipients: str = ""  # comma-separated addresses
     report_at: dt.time = dt.time(17, 0)
+    report_gap: float = Field(
+        900.0, gt=0, description="seconds without a reading, in hours that normally have rides,"
+        " from which the report says its data is incomplete",
+    )  # fmt: skip
+    report_retry: float = Field(
+        900.0, ge=0, description="seconds the scheduled report waits to try once more when its"
+        " data is incomplete, before it sends (0: no retry)",
+    )  # fmt: skip
+    report_max_lag: float = Field(
+        300.0, gt=0, description="seconds ingestion may stand behind when the report is made"
+        " before the report says its data is incomplete",
+    )  # fmt: skip
 
     # unset: folder inside deleton up (which needs no mail server), smtp for every other command
     mail_backend: Backend | None = None
@@ -300,7 +312,15 @@ class Settings(BaseSettings):
 
     def report(self) -> ReportConfig:
         recipients = tuple(filter(None, (a.strip() for a in self.report_recipients.split(","))))
-        return ReportConfig(self.report_tz, recipients, self.report_at, self.home / "reports")
+        return ReportConfig(
+            self.report_tz,
+            recipients,
+            self.report_at,
+            self.home / "reports",
+            dt.timedelta(seconds=self.report_gap),
+            dt.timedelta(seconds=self.report_retry),
+            dt.timedelta(seconds=self.report_max_lag),
+        )
 
     def mail(self, unset: Backend = "smtp") -> MailConfig:
         """How emails go: ``DELETON_MAIL_BACKEND``, or ``unset`` when it is not set (the

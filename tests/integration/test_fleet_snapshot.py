@@ -343,4 +343,5 @@ def test_arrays_read_into_numpy_are_what_psycopg_reads_as_lists(db: str) -> None
             assert np.array_equal(np.array(listed, dtype=read.dtype), read, equal_nan=True)
         assert as_numpy[6].shape == (2, 3)
         # the cursor's reading stays with the cursor
-        assert isinstance(conn.execute("SELECT ARRAY[1]::int8[]", binary=True).fetchone()[0], list)
+        plain = conn.execute("SELECT ARRAY[1]::int8[]", binary=True).fetchone()
+        assert plain is not None and isinstance(plain[0], list)

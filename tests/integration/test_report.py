@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytest
 
 from deleton.core import training
 from deleton.core.records import to_datetime
+from deleton.report import command
+from deleton.settings import load_settings
 from tests.conftest import ROOT
 from tests.harness.expected import ALERTS_NEVER_EXPIRE
 from tests.harness.fleet import SECOND, START, dump_fleet, ingest_file
@@ -198,3 +202,76 @@ def test_a_day_half_compressed_reads_the_same(
     _, text = read_pdf(out, "half-compressed")
     want = expected(rides, {r.user_id for r in before if r.user_id is not None})
     assert {k: tiles(text)[k] for k in want} == want
+
+
+def strip(text: str) -> dict[str, str]:
+    """Each cell of the data strip, read back from the PDF's text (label, then value)."""
+    lines = text.splitlines()
+    return {label: lines[lines.index(label.upper()) + 1] for label in (
+        "Bikes sending", "Readings received", "Dead letters", "Ingestion lag",
+        "Rides summarised", "Fleet availability")}  # fmt: skip
+
+
+def test_page_one_says_what_was_received_and_a_complete_day_is_not_incomplete(
+    db: str, two_days: tuple[list[Ride], list[Ride], Path], smtp: SmtpServer, tmp_path: Path
+) -> None:
+    _, rides, dump = two_days
+    ingest_file(db, dump, **SETTINGS)
+    out = tmp_path / "report.pdf"
+    printed = report(db, out, "--date", DAY.isoformat(), "--send", **mail_settings(smtp))
+    _, text = read_pdf(out, "day-data")
+    cells = strip(text)
+    assert cells["Bikes sending"] == f"{len({r.bike for r in rides}):,}"
+    assert cells["Readings received"] == f"{sum(len(r.readings) for r in rides):,}"
+    assert cells["Dead letters"] == "0" and cells["Rides summarised"] == "0%"
+    assert cells["Ingestion lag"].endswith((" s", " min"))
+    assert "INCOMPLETE" not in text and "incomplete" not in printed
+    (message,) = smtp.messages
+    assert message["Subject"].startswith("Deleton daily report")
+
+
+def test_an_hour_without_readings_in_busy_hours_makes_the_report_incomplete(
+    db: str, smtp: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two evenings of three hours; on the second, the stream is cut for an hour in the
+    middle (as an outage would): the report says "Incomplete:" in its subject and names the
+    hole on page one."""
+    before, day = tmp_path / "before.jsonl", tmp_path / "day.jsonl"
+    dump_fleet(before, bikes=6, seconds=3 * 3600, seed=51, start=START - 86_400 * SECOND)
+    dump_fleet(day, bikes=6, seconds=3 * 3600, seed=41)
+    cut_from, cut_to = START + 75 * 60 * SECOND, START + 135 * 60 * SECOND
+    kept = [line for line in day.read_bytes().splitlines(keepends=True)
+            if not cut_from <= json.loads(line)["ts"] * 1000 < cut_to]  # fmt: skip
+    day.write_bytes(b"".join(kept))
+    for dump in (before, day):
+        ingest_file(db, dump, **SETTINGS)
+    out = tmp_path / "holed.pdf"
+    printed = report(db, out, "--date", DAY.isoformat(), "--send", **mail_settings(smtp))
+    _, text = read_pdf(out, "incomplete-day")
+    assert "INCOMPLETE DATA" in text
+    # the hole: from the last reading before the cut to the first after, on London's clock
+    # (GMT in November), about the hour cut
+    found = re.search(r"No reading from (\d\d):(\d\d) to (\d\d):(\d\d) \((\d+) min\)", text)
+    assert found, text[:2000]
+    # (the last reading before it lies in the second before 19:57)
+    assert found.group(1, 2) in {("19", "56"), ("19", "57")} and found.group(3, 4) == ("20", "57")
+    assert 59 <= int(found.group(5)) <= 61
+    assert f"incomplete: no reading from 19:{found.group(2)} to 20:57" in printed
+    (message,) = smtp.messages
+    assert message["Subject"] == "Incomplete: Deleton daily report: Thursday 3 November 2022"
+
+    # on its schedule, an incomplete report is made once more after DELETON_REPORT_RETRY
+    # before it is sent; stopped while it waits, it sends nothing
+    for name, value in env_for(db, report_retry="600", **mail_settings(smtp)).items():
+        monkeypatch.setenv(name, value)
+    waits: list[float] = []
+
+    def waited(seconds: float) -> bool:
+        waits.append(seconds)
+        return True
+
+    command.report(load_settings(), DAY, out, send=True, force=True, retry=waited)
+    assert waits == [600.0] and len(smtp.messages) == 2
+    assert smtp.messages[1]["Subject"].startswith("Incomplete:")
+    command.report(load_settings(), DAY, out, send=True, force=True, retry=lambda _: False)
+    assert len(smtp.messages) == 2

@@ -37,3 +37,5 @@ PRINT_INK = "#0d1117"  # the dashboard's background, as ink
 PRINT_MUTED = "#5b6778"
 PRINT_GRID = "#d5dbe3"
 PRINT_PANEL = "#f2f5f8"
+PRINT_WARNING = "#b45309"  # a report's incomplete data: amber, darkened to print
+PRINT_WARNING_PANEL = "#fef3c7"

@@ -41,6 +41,10 @@ class ReportRide(NamedTuple):
     # ride was summarised before they were kept
     seconds_in_hr_zone: Sequence[int] | None = None  # zones 1 to 5
     effort_points: float | None = None
+    # what the data check counts (core/data_quality.py)
+    bike_serial: str | None = None
+    readings: int = 0
+    summarised: bool = True
 
 
 @dataclass(frozen=True)

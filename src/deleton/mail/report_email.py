@@ -21,17 +21,24 @@ def compose_report(
     pdf: bytes,
     filename: str,
     empty: bool,
+    incomplete: Sequence[str] = (),
 ) -> EmailMessage:
+    """The report's email: its headlines in the body, the PDF attached. With ``incomplete``
+    (why its data is incomplete, in words) the subject starts "Incomplete:" and the body
+    says why before any figure."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Subject"] = f"Deleton daily report: {period.label}"
+    flag = "Incomplete: " if incomplete else ""
+    message["Subject"] = f"{flag}Deleton daily report: {period.label}"
     message["Message-ID"] = make_msgid(domain="deleton")
     lead = (
         "No bike started a ride in this period."
         if empty
         else "The day in figures, each against the period just before:"
     )
+    if incomplete:
+        lead = f"The data of this period is incomplete: {'; '.join(incomplete)}. {lead}"
     width = max(len(h.label) for h in headlines)
     text = "\n".join(f"  {h.label:<{width}}  {h.value:>14}   {h.change}" for h in headlines)
     message.set_content(

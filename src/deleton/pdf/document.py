@@ -20,7 +20,17 @@ from pathlib import Path
 import matplotlib
 from fpdf import FPDF
 
-from ..core.palette import ACCENT, PRINT_GRID, PRINT_INK, PRINT_MUTED, PRINT_PANEL
+from ..core.bike_health import KIND_NAMES
+from ..core.data_quality import DataCheck
+from ..core.palette import (
+    ACCENT,
+    PRINT_GRID,
+    PRINT_INK,
+    PRINT_MUTED,
+    PRINT_PANEL,
+    PRINT_WARNING,
+    PRINT_WARNING_PANEL,
+)
 from ..core.periods import Period
 from ..core.report_figures import Figures, Headline, TopRider
 from ..core.units import energy_text
@@ -136,6 +146,55 @@ def _tiles(pdf: _Document, headlines: list[Headline], top: float) -> float:
     return top + rows * (height + gap) + 8
 
 
+def _incomplete(pdf: _Document, reasons: list[str], top: float) -> float:
+    """A banner naming why the data is incomplete, before any figure."""
+    height = 9 + 5 * len(reasons)
+    pdf.fill(PRINT_WARNING_PANEL)
+    pdf.rect(MARGIN, top, INNER, height, style="F", round_corners=True, corner_radius=2)
+    pdf.text_at(MARGIN + 4, top + 2, INNER - 8, 5, "INCOMPLETE DATA: these figures are low",
+                9, PRINT_WARNING, bold=True)  # fmt: skip
+    for i, reason in enumerate(reasons):
+        pdf.text_at(MARGIN + 4, top + 7.5 + 5 * i, INNER - 8, 5, f"• {reason[0].upper()}"
+                    f"{reason[1:]}.", 8.5, PRINT_INK)  # fmt: skip
+    return top + height + 4
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}" if value < 0.995 or value == 1 else "99%"
+
+
+def _strip(pdf: _Document, data: DataCheck, top: float) -> float:
+    """The data strip: what the platform received in the period, how far ingestion stood
+    behind, how much is summarised, the fleet's availability and its bikes needing a mechanic."""
+    lag = "–" if data.lag_s is None else (
+        f"{data.lag_s:,.0f} s" if data.lag_s < 120 else f"{data.lag_s / 60:,.0f} min")  # fmt: skip
+    usable = data.bikes_known - data.offline
+    cells = (
+        ("Bikes sending", f"{data.bikes_sending:,}"),
+        ("Readings received", f"{data.readings:,}"),
+        ("Dead letters", f"{data.dead_letters:,}"),
+        ("Ingestion lag", lag),
+        ("Rides summarised", _share(data.summarised_share)),
+        ("Fleet availability", _share(data.availability)
+         + (f" ({data.bikes_sending:,}/{usable:,})" if usable > 0 else "")),
+    )  # fmt: skip
+    gap = 2.0
+    width = (INNER - gap * (len(cells) - 1)) / len(cells)
+    for i, (label, value) in enumerate(cells):
+        x = MARGIN + i * (width + gap)
+        pdf.fill(PRINT_PANEL)
+        pdf.rect(x, top, width, 13, style="F", round_corners=True, corner_radius=1.5)
+        pdf.text_at(x + 2, top + 1.5, width - 4, 4, label.upper(), 5.8, PRINT_MUTED, bold=True)
+        pdf.text_at(x + 2, top + 6, width - 4, 6, value, 9.5, PRINT_INK, bold=True)
+    needing = ", ".join(f"{KIND_NAMES.get(kind, kind).lower()} {n:,}"
+                        for kind, n in sorted(data.maintenance.items()))  # fmt: skip
+    pdf.text_at(MARGIN, top + 14.5, INNER, 4,
+                "Data: this period's lines, as received. Bikes needing maintenance now: "
+                + (needing or "none") + ". Availability: bikes ridden against bikes known,"
+                " offline bikes left out.", 7, PRINT_MUTED)  # fmt: skip
+    return top + 21
+
+
 def _inches(width_mm: float, height_mm: float) -> tuple[float, float]:
     """A chart's size as drawn: drawn at the size it is printed, every chart's type is the
     same size on the page."""
@@ -233,23 +292,38 @@ def _notes(pdf: _Document, zone: str, top: float) -> None:
 
 
 def render(
-    period: Period, now: Figures, headlines: list[Headline], made: dt.datetime, zone: str
+    period: Period,
+    now: Figures,
+    headlines: list[Headline],
+    made: dt.datetime,
+    zone: str,
+    data: DataCheck | None = None,
 ) -> bytes:
-    """The report's PDF bytes."""
+    """The report's PDF bytes; with ``data``, page one says what was received and, if the
+    data is incomplete, why, above everything else."""
     pdf = _Document(period, made.strftime("%d %B %Y %H:%M %Z").strip())
     pdf.add_page()
-    top = _tiles(pdf, headlines, _header(pdf))
+    top = _header(pdf)
+    reasons = data.reasons(lambda t: t.astimezone(made.tzinfo)) if data is not None else []
+    if reasons:
+        top = _incomplete(pdf, reasons, top)
+    top = _tiles(pdf, headlines, top)
+    if data is not None:
+        top = _strip(pdf, data, top - 3)
     if now.empty:
         _empty(pdf, top)
         _notes(pdf, zone, top + 50)
         return bytes(pdf.output())
+    # the charts give the banner its room: page one stays one page
+    room = 13.0 + 5 * len(reasons) if reasons else 0.0
+    tall = 52.0 - room / 2
     narrow = 66.0  # riders by gender: three bars at most
-    genders = charts.riders_by_gender(now.riders_by_gender, _inches(narrow, 58))
+    genders = charts.riders_by_gender(now.riders_by_gender, _inches(narrow, tall))
     height = _image(pdf, genders, MARGIN, top, narrow)
-    hours = charts.rides_by_hour(now.rides_by_hour, zone, _inches(INNER - narrow - 6, 58))
+    hours = charts.rides_by_hour(now.rides_by_hour, zone, _inches(INNER - narrow - 6, tall))
     _image(pdf, hours, MARGIN + narrow + 6, top, INNER - narrow - 6)
-    top += height + 6
-    ages = charts.riders_by_age(now.riders_by_age, _inches(INNER, 68))
+    top += height + 5
+    ages = charts.riders_by_age(now.riders_by_age, _inches(INNER, 56.0 - room / 2))
     top += _image(pdf, ages, MARGIN, top, INNER)
     _notes(pdf, zone, top + 6)
 

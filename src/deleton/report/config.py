@@ -16,3 +16,7 @@ class ReportConfig:
     recipients: tuple[str, ...]
     at: dt.time  # when, in ``zone``, inside ``deleton up`` and ``deleton jobs``
     folder: Path  # where each PDF is written unless ``--out`` says otherwise
+    # the data is incomplete after this long without a reading in hours that normally have rides
+    gap: dt.timedelta = dt.timedelta(minutes=15)
+    retry: dt.timedelta = dt.timedelta(minutes=15)  # the schedule's one wait before it sends
+    max_lag: dt.timedelta = dt.timedelta(minutes=5)  # ingestion's lag allowed at report time

@@ -53,3 +53,5 @@ CREATE TABLE historical.power_drift_cell (
 
 GRANT SELECT ON historical.bike_finding, historical.power_model_cell,
     historical.power_drift_cell TO deleton_reader, deleton_api;
+-- the report counts the bikes known (its fleet availability); their riders stay the writer's
+GRANT SELECT (bike_serial) ON historical.bike_health TO deleton_reader;
