@@ -103,7 +103,7 @@ def _api_key(args: argparse.Namespace, settings: Settings) -> int:
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     from .jobs import jobs
 
-    return jobs(settings)
+    return jobs(settings, args.metrics_port)
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_api_key)
 
     p = sub.add_parser("jobs", help="run the scheduled compression and report until stopped")
+    p.add_argument("--metrics-port", type=int,
+                   help="serve compression's Prometheus metrics on this port")  # fmt: skip
     p.set_defaults(func=_jobs)
 
     p = sub.add_parser("up", help="run the whole platform on the embedded default")

@@ -6,6 +6,7 @@ with its summary, so a second run finds nothing new to check."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -42,10 +43,14 @@ def compressed(db: str, tmp_path: Path) -> str:
     ingest_file(db, dump)
     # every ride ended and summarised: as of a day later, nothing is still riding
     later = (now + dt.timedelta(days=1)).isoformat()
-    env = env_for(db, offline_after="2700")
+    env = env_for(db, offline_after="2700", metrics_emf="true")
     done = run_deleton("compress", "--now", later, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert b"bike health" in done.stdout
+    # on ECS, the run's figures reach CloudWatch as an EMF line (deploy/terraform's alarms)
+    (emf,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith(b"{")]
+    assert emf["Job"] == "compress" and emf["CompressionFailures"] == 0
+    assert emf["BikesFlagged"] == len(FLAGGED) and emf["RidesSummarised"] > 0
     # each ride was checked with its summary: a second run has none left to check
     again = run_deleton("compress", "--now", later, env=env, timeout=300)
     assert b"bike health: 0 rides checked" in again.stdout, again.stdout

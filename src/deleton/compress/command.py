@@ -6,11 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
+import time
 from typing import TextIO
 
+from ..cloudwatch import emf
 from ..core.periods import parse_instant
+from ..errors import DeletonError
 from ..postgres.compression import CompressionRun
 from ..postgres.connection import Database, migrated
+from ..prometheus.metrics import CompressionMetrics
 from ..runtime import Periodic, every, utc_now
 from ..settings import Settings
 from .compressor import Outcome, compress
@@ -59,20 +63,51 @@ def run_once(
         run.close()
 
 
+def figures(outcome: Outcome | None) -> dict[str, float]:
+    """A run's figures as CloudWatch takes them (deploy/terraform's alarms): a run, whether
+    it failed (no outcome), the rides it summarised and the bikes flagged after it."""
+    if outcome is None:
+        return {"CompressionRuns": 1.0, "CompressionFailures": 1.0}
+    flagged = outcome.health.flagged if outcome.health is not None else {}
+    return {"CompressionRuns": 1.0, "CompressionFailures": 0.0,
+            "RidesSummarised": float(outcome.summarised),
+            "BikesFlagged": float(sum(flagged.values()))}  # fmt: skip
+
+
 def command(settings: Settings, now: str | None, dry_run: bool) -> int:
     """Summarise every ended ride and remove old detail, as of ``now`` (ISO-8601, UTC when it
-    names no zone; default: now); print one line."""
+    names no zone; default: now); print one line. With ``DELETON_METRICS_EMF`` (on ECS), also
+    the run's figures as a CloudWatch EMF line, a failed run's too."""
     moment = parse_instant(now) if now is not None else utc_now()
-    outcome = run_once(migrated(settings.database()), settings.compress(), moment, dry_run)
+    publish = emf.publisher({"Job": "compress"}, time.time) if settings.metrics_emf else None
+    try:
+        outcome = run_once(migrated(settings.database()), settings.compress(), moment, dry_run)
+    except DeletonError:
+        if publish is not None and not dry_run:
+            publish(figures(None))
+        raise
     print(outcome.line(), flush=True)
+    if publish is not None and not dry_run and outcome.ran:
+        publish(figures(outcome))
     return 0
 
 
-def schedule(database: Database, config: CompressConfig) -> Periodic:
+def schedule(
+    database: Database, config: CompressConfig, metrics: CompressionMetrics | None = None
+) -> Periodic:
     """Compression every ``config.every`` seconds on a thread of its own (``deleton up`` and
-    ``deleton jobs``), each run as of when it starts."""
+    ``deleton jobs``), each run as of when it starts, counted in ``metrics``."""
 
     def run(due: dt.datetime) -> None:
-        log.info("%s", run_once(database, config, utc_now()).line())
+        try:
+            outcome = run_once(database, config, utc_now())
+        except DeletonError:
+            if metrics is not None:
+                metrics.failed()
+            raise
+        log.info("%s", outcome.line())
+        if metrics is not None and outcome.ran:
+            flagged = outcome.health.flagged if outcome.health is not None else {}
+            metrics.ran(time.time(), outcome.summarised, flagged)
 
     return Periodic("compression", run, every(config.every))

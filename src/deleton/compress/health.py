@@ -30,6 +30,7 @@ class HealthCheck:
     seconds: float = 0.0
     opened: int = 0  # findings opened or updated
     cleared: int = 0
+    flagged: dict[str, int] = field(default_factory=dict)  # open findings by kind, after judge
 
     def rides(self, conn: Connection, ride_ids: list[int], lower: Any, upper: Any) -> None:
         """Check ``ride_ids`` (a chunk being summarised, readings within ``lower``..``upper``)
@@ -89,6 +90,7 @@ class HealthCheck:
         began = time.monotonic()
         lines = store.last_lines(conn)
         if not lines:
+            self.flagged = store.open_counts(conn)
             return
         newest_line = max(lines.values())
         changes: list[Change] = []
@@ -120,4 +122,5 @@ class HealthCheck:
                 changes.append(Change(bike, OFFLINE, True, newest_line, None))
         self._count(conn, changes)
         self.touched.clear()
+        self.flagged = store.open_counts(conn)
         self.seconds += time.monotonic() - began

@@ -312,3 +312,12 @@ def power_against_model(conn: Connection, bike_serial: str) -> tuple[Any, Any, A
     resistance, rpm, power, readings = (np.array(column) for column in zip(*rows, strict=True))
     expected = model(conn, newest).at(resistance.astype(np.int64), rpm.astype(np.int64))
     return expected, power.astype(np.float64), readings.astype(np.int64)
+
+
+def open_counts(conn: Connection) -> dict[str, int]:
+    """The open findings by kind, every kind named (0 for none)."""
+    rows = conn.execute(
+        "SELECT kind, count(*) FROM historical.bike_finding WHERE cleared_at IS NULL GROUP BY kind"
+    ).fetchall()
+    found = dict(rows)
+    return {kind: int(found.get(kind, 0)) for kind in bike_health.KINDS}

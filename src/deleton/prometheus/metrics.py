@@ -92,6 +92,7 @@ class Metrics:
             registry=registry,
         )
         self._last = (time.monotonic(), 0, 0)
+        self._dead_reported = 0
 
     # --- what ingestion tells -----------------------------------------------------------------
 
@@ -162,10 +163,54 @@ class Metrics:
             self.alerts,
             "unknown" if self.lag is None else self.lag,
         )
+        dead = self.dead_letters - self._dead_reported
         self._last = (now, self.messages, self.readings)
-        if self._publish is not None and self.lag is not None:
-            self._publish({"ConsumerLag": float(self.lag)})
+        self._dead_reported = self.dead_letters
+        if self._publish is not None:
+            # dead letters since the last report (CloudWatch sums them into a rate), and the
+            # outbox's backlog: the alarms' figures beside the lag the scaling follows
+            figures = {"DeadLetters": float(dead), "OutboxBacklog": float(self.outbox_backlog())}
+            if self.lag is not None:
+                figures["ConsumerLag"] = float(self.lag)
+            self._publish(figures)
 
     def publish_to(self, publish: Callable[[dict[str, float]], None]) -> None:
         """Also hand the figures to ``publish`` at each report (CloudWatch, on AWS)."""
         self._publish = publish
+
+
+class CompressionMetrics:
+    """Compression's runs and the bikes its health checks flag, for ``deleton jobs
+    --metrics-port`` (deploy/monitoring's alert rules read them)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
+        self._runs = Counter("deleton_compress_runs", "Compression runs that finished",
+                             registry=registry)  # fmt: skip
+        self._failures = Counter("deleton_compress_failures", "Compression runs that failed",
+                                 registry=registry)  # fmt: skip
+        self._summarised = Counter("deleton_compress_rides_summarised", "Rides summarised",
+                                   registry=registry)  # fmt: skip
+        self._last_success = Gauge(
+            "deleton_compress_last_success_timestamp_seconds",
+            "When a compression run last finished (0: none yet)",
+            registry=registry,
+        )
+        self._flagged = Gauge(
+            "deleton_bikes_flagged",
+            "Bikes with an open health finding, by kind (after the last run)",
+            ["kind"],
+            registry=registry,
+        )
+
+    def ran(self, at: float, summarised: int, flagged: dict[str, int]) -> None:
+        """A run finished at ``at`` (epoch seconds); ``flagged``: open findings by kind, every
+        kind named (0 for none)."""
+        self._runs.inc()
+        self._summarised.inc(summarised)
+        self._last_success.set(at)
+        for kind, count in flagged.items():
+            self._flagged.labels(kind=kind).set(count)
+
+    def failed(self) -> None:
+        self._failures.inc()
