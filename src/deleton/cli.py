@@ -109,7 +109,10 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from .up import up
 
-    return up(settings, args.bikes, args.seed, args.speed)
+    if args.faulty < 0:
+        print("deleton up: --faulty must be 0 or more", file=sys.stderr)
+        return 2
+    return up(settings, args.bikes, args.seed, args.speed, args.faulty)
 
 
 # --- who may use the dashboard (README: Access) ---
@@ -261,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bikes", type=_bikes, default=20)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--speed", type=float, default=1.0, help="N times real time")
+    p.add_argument("--faulty", type=int, default=3, metavar="N",
+                   help="N bikes carry a fault, for the maintenance page to find")  # fmt: skip
     p.set_defaults(func=_up)
 
     _add_access_commands(sub)

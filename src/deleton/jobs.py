@@ -15,11 +15,20 @@ from .settings import Settings
 
 
 def start_schedules(
-    runtime: Runtime, settings: Settings, metrics: CompressionMetrics | None = None
+    runtime: Runtime,
+    settings: Settings,
+    metrics: CompressionMetrics | None = None,
+    first_compression_after: float | None = None,
 ) -> None:
-    """Compression and the report, each on a thread of its own, until ``runtime`` stops."""
+    """Compression and the report, each on a thread of its own, until ``runtime`` stops; the
+    first compression ``first_compression_after`` seconds from now where given."""
     for periodic in (
-        compression(open_database(settings.database()), settings.compress(), metrics),
+        compression(
+            open_database(settings.database()),
+            settings.compress(),
+            metrics,
+            first_compression_after,
+        ),
         daily_report(settings),
     ):
         runtime.on_stop(Phase.WORK, periodic.name, periodic.start().stop)

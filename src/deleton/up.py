@@ -26,9 +26,15 @@ from .runtime import Runtime, run_until_signal
 from .settings import Settings
 from .simulator.fleet_source import FleetSource
 
+# a first run of compression this soon (then every DELETON_COMPRESS_EVERY): the bikes' health
+# checks run with it, so a first run's maintenance page shows the faulty bikes within minutes
+FIRST_COMPRESSION_S = 600.0
 
-def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
-    source = FleetSource(bikes, seed, speed)
+
+def up(settings: Settings, bikes: int, seed: int, speed: float, faulty: int = 3) -> int:
+    """Everything, on the embedded default: ``bikes`` simulated at ``speed``, ``faulty`` of
+    them carrying a fault (core.simulation.faulty_bikes) for the maintenance page to find."""
+    source = FleetSource(bikes, seed, speed, min(faulty, bikes))
     mail = settings.mail(unset="folder")  # no mail server needed unless one is configured
     # the fleet in this process gives no broker times: the margin decides nothing here
     ingestor, outbox = pipeline(
@@ -51,11 +57,12 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
         address = start_dashboard(runtime, settings)
         link = new_login_link(database, access.public_url, LOCAL_ADMIN)
         api_address = start_api(runtime, settings)
-        start_schedules(runtime, settings)
+        start_schedules(runtime, settings, first_compression_after=FIRST_COMPRESSION_S)
         run_ingestion(runtime, ingestor, outbox)
         print("Deleton is up:")
         print(f"  PostgreSQL   {where}")
-        print(f"  fleet        {bikes} simulated bikes at {speed:g}x real time (seed {seed})")
+        print(f"  fleet        {bikes} simulated bikes at {speed:g}x real time (seed {seed}),"
+              f" {min(faulty, bikes)} of them faulty")  # fmt: skip
         print("  ingestion    fleet -> daily schema, heart-rate alerts by email")
         print(f"  alerts       {mail.folder if mail.backend == 'folder' else mail.backend}")
         print(f"  dashboard    {address}")
@@ -67,7 +74,8 @@ def up(settings: Settings, bikes: int, seed: int, speed: float) -> int:
         print(f"{'':15}(scope read, as X-API-Key; kept in {access.home}/api-key, named"
               f" {key_name}; more: deleton api-key create)")  # fmt: skip
         minutes = settings.compress().every / 60
-        print(f"  compression  every {minutes:g} min: ended rides summarised, old detail dropped")
+        print(f"  compression  every {minutes:g} min (first in {FIRST_COMPRESSION_S / 60:g}):"
+              " ended rides summarised and bikes' health checked, old detail dropped")  # fmt: skip
         report = settings.report()
         recipients = ", ".join(report.recipients) if report.recipients else "written only"
         print(f"  report       daily at {report.at:%H:%M} {report.zone}, under {report.folder}"

@@ -200,7 +200,7 @@ def test_live_fleet_and_ride_then_ctrl_c_stops_up_cleanly(db: str, watched: Watc
     env = env_for(db, dashboard_port=str(port), **SECRETS) | {"PYTHONUNBUFFERED": "1"}
     # seed 175: its six bikes have all begun a ride 11.7 s in (seed 5's last began at 29.4 s,
     # waited for in real time); none ends in the first two minutes
-    up = deleton("up", "--bikes", "6", "--seed", "175", env=env, stdout=subprocess.PIPE,
+    up = deleton("up", "--bikes", "6", "--seed", "175", "--faulty", "0", env=env, stdout=subprocess.PIPE,
                  stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     stopped = False

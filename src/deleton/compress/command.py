@@ -93,10 +93,14 @@ def command(settings: Settings, now: str | None, dry_run: bool) -> int:
 
 
 def schedule(
-    database: Database, config: CompressConfig, metrics: CompressionMetrics | None = None
+    database: Database,
+    config: CompressConfig,
+    metrics: CompressionMetrics | None = None,
+    first_after: float | None = None,
 ) -> Periodic:
     """Compression every ``config.every`` seconds on a thread of its own (``deleton up`` and
-    ``deleton jobs``), each run as of when it starts, counted in ``metrics``."""
+    ``deleton jobs``), each run as of when it starts, counted in ``metrics``; the first
+    ``first_after`` seconds from the start where given (sooner than ``every``)."""
 
     def run(due: dt.datetime) -> None:
         try:
@@ -110,4 +114,10 @@ def schedule(
             flagged = outcome.health.flagged if outcome.health is not None else {}
             metrics.ran(time.time(), outcome.summarised, flagged)
 
-    return Periodic("compression", run, every(config.every))
+    later = every(config.every)
+    first = [first_after] if first_after is not None and first_after < config.every else []
+
+    def next_due(now: dt.datetime) -> dt.datetime:
+        return now + dt.timedelta(seconds=first.pop()) if first else later(now)
+
+    return Periodic("compression", run, next_due)
