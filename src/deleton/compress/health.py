@@ -99,7 +99,10 @@ class HealthCheck:
             bikes = sorted(self.touched)
             cells = store.drift_cells(conn, bikes, newest)
             drifting = dict(store.open_findings(conn, [POWER_DRIFT], bikes))
+            stuck = {b for b, _ in store.open_findings(conn, bike_health.DRIFT_NOT_JUDGED, bikes)}
             for bike in bikes:
+                if bike in stuck:
+                    continue
                 drift = bike_health.drift_of_cells(*cells[bike]) if bike in cells else None
                 was = drifting.get(bike)
                 now, cleared = bike_health.drift_finding(drift, was, newest_line)

@@ -25,6 +25,8 @@ table's, and ``core.simulation.FAULT_KINDS`` makes one fault of each):
     readings at each (resistance, rpm), rpm above 0. The bike's drift is the median over its
     readings with a model value of (power / model) - 1, over at least 600 of them; flagged
     from 5% either way, cleared below 3% (between the two a finding stays as it was).
+    A bike with a stuck sensor (``cadence_stuck``, ``resistance_stuck``) is not judged for
+    drift: its power is compared at a resistance or rpm it does not ride (``DRIFT_NOT_JUDGED``).
 ``offline``
     No line at all for ``DELETON_OFFLINE_AFTER`` from a bike seen before, judged against the
     newest line in the data, not the wall clock.
@@ -64,6 +66,9 @@ STRAP_RIDERS = 2  # by at least this many riders
 DRIFT_FLAG = 0.05  # |drift| from which a bike is flagged
 DRIFT_CLEAR = 0.03  # |drift| below which its finding clears
 DRIFT_READINGS = 600  # readings with a model value needed to judge a bike's drift
+# a bike with an open finding of these kinds is not judged for drift: its power is compared at
+# a resistance or rpm it does not ride, and would read as drift that is not
+DRIFT_NOT_JUDGED = ("cadence_stuck", "resistance_stuck")
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
