@@ -74,3 +74,12 @@ def test_compression_finds_each_faulty_bike_and_no_sound_one(compressed: str) ->
     ride_based = {bike: detail for bike, kind, *_, detail in found if kind != "power_drift"}
     for bike, detail in ride_based.items():
         assert detail["rides"] if FLAGGED[bike] != "offline" else detail["last_line_at"]
+
+
+def test_what_the_checks_keep_of_a_bike_names_no_rider(compressed: str) -> None:
+    """A rider's id kept with a bike's recent rides would outlive their erasure (which gives
+    their rides a tombstone id): the kept rides carry none, and the checks read each ride's
+    rider from the rides themselves."""
+    kept = rows(compressed, "SELECT recent FROM historical.bike_health")
+    rides = [ride for (recent,) in kept for by_kind in recent.values() for ride in by_kind]
+    assert rides and all(ride[1] is None for ride in rides)

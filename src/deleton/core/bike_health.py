@@ -430,19 +430,27 @@ def rides_signals(
 
 def state_json(state: HealthState) -> dict[str, list[list[Any]]]:
     """What a bike's ``HealthState`` keeps between runs besides its open findings (which
-    their own table keeps): its recent qualifying rides per kind, JSON-ready."""
-    return {kind: [list(ride) for ride in rides] for kind, rides in state.recent.items()}
+    their own table keeps): its recent qualifying rides per kind, JSON-ready, without their
+    riders. A rider's id kept here would outlive their erasure (which gives their rides a
+    tombstone id); ``state_of`` takes each ride's rider from the rides as they are then."""
+    return {kind: [list(ride._replace(user_id=None)) for ride in rides]
+            for kind, rides in state.recent.items()}  # fmt: skip
 
 
 def state_of(
-    bike_serial: str, recent: Mapping[str, Sequence[Sequence[Any]]], open_: Mapping[str, Finding]
+    bike_serial: str,
+    recent: Mapping[str, Sequence[Sequence[Any]]],
+    open_: Mapping[str, Finding],
+    riders: Mapping[int, int | None],
 ) -> HealthState:
-    """A bike's ``HealthState`` from ``state_json``'s form and its open findings."""
+    """A bike's ``HealthState`` from ``state_json``'s form, its open findings, and each kept
+    ride's rider as the rides now say (a ride gone: None, no rider known)."""
     return HealthState(
         bike_serial,
-        {kind: [RideSignals(*ride) for ride in rides] for kind, rides in recent.items()},
+        {kind: [RideSignals(*ride)._replace(user_id=riders.get(ride[0])) for ride in rides]
+         for kind, rides in recent.items()},
         dict(open_),
-    )
+    )  # fmt: skip
 
 
 def weighted_medians(keys: Ints, values: Floats, weights: Ints) -> tuple[Ints, Floats, Ints]:

@@ -102,8 +102,25 @@ def states_of(conn: Connection, bikes: Iterable[str]) -> dict[str, HealthState]:
     found: dict[str, dict[str, Finding]] = {}
     for serial, finding in open_findings(conn, bike_health.RIDE_KINDS, serials):
         found.setdefault(serial, {})[finding.kind] = finding
-    return {serial: bike_health.state_of(serial, kept.get(serial, {}), found.get(serial, {}))
+    riders = _riders_of(conn, [ride[0] for recent in kept.values() for rides in recent.values()
+                               for ride in rides])  # fmt: skip
+    return {serial: bike_health.state_of(serial, kept.get(serial, {}), found.get(serial, {}),
+                                         riders)
             for serial in serials}  # fmt: skip
+
+
+def _riders_of(conn: Connection, ride_ids: list[int]) -> dict[int, int | None]:
+    """Each ride's rider as the rides now say (an erased rider's tombstone id), wherever the
+    ride is kept."""
+    if not ride_ids:
+        return {}
+    rows = conn.execute(
+        """SELECT ride_id, user_id FROM historical.ride WHERE ride_id = ANY(%(rides)s)
+           UNION ALL
+           SELECT ride_id, user_id FROM daily.ride WHERE ride_id = ANY(%(rides)s)""",
+        {"rides": sorted(set(ride_ids))},
+    ).fetchall()
+    return dict(rows)
 
 
 def save_states(

@@ -7,7 +7,8 @@
 --                    one open (not cleared) finding a bike and kind.
 --   bike_health      each bike seen: the time of its newest line known (offline is judged
 --                    from it) and its recent qualifying rides per kind (HealthState, as JSON),
---                    riders as ids. The writer's alone.
+--                    without their riders: those are read from the rides when needed, so
+--                    that an erasure's tombstone holds here too. The writer's alone.
 --   power_model_cell the fleet's readings of each day counted by (resistance, rpm, power),
 --                    rpm above 0: the power model is their median over the last 7 days of data.
 --   power_drift_cell each bike's readings of each day counted by (power / model) - 1 in 0.01%
