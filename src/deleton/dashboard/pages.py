@@ -538,9 +538,14 @@ def maintenance_page(
     )
     graphs = [
         dcc.Graph(
-            figure=figure, id=f"drift-{serial}", config=graph_config, style=CHART, className="card"
+            # numbered, not named by serial: a serial is any text a bike sends as its key
+            figure=figure,
+            id=f"drift-{n}",
+            config=graph_config,
+            style=CHART,
+            className="card",
         )
-        for serial, figure in charts.items()
+        for n, figure in enumerate(charts.values())
     ]
     summary = html.Div(
         f"{len(bikes):,} bikes flagged, {len(rows):,} findings", id="maintenance-summary",
