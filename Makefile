@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: up test install lock lock-upgrade kafka-jars chromium checkov awscli lint unit integration \
-	e2e faults soak bench deploy-test postgresql deploy-check clean
+.PHONY: up test install lock lock-upgrade kafka-jars chromium promtool checkov awscli lint unit \
+	integration e2e faults soak bench deploy-test postgresql deploy-check clean
 
 # Every package comes from a lock file with hashes (requirements/*.lock, written by make lock
 # from pyproject.toml and requirements/*.in), then the project itself without dependencies:
@@ -61,6 +61,15 @@ chromium: $(CHROMIUM)
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+# Prometheus's promtool, from Debian's prometheus package (the server is installed with it but
+# nothing here starts it): tests/unit/test_monitoring.py checks and tests the alert rules of
+# deploy/monitoring with it, and fails, naming this target, where it is missing.
+PROMTOOL := /usr/bin/promtool
+promtool: $(PROMTOOL)
+$(PROMTOOL):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus
 
 # checkov, which checks the Terraform, in a virtualenv of its own: it pins old packages.
 CHECKOV := .venv-checkov/bin/checkov
@@ -115,7 +124,7 @@ soak: $(STAMP) kafka-jars chromium
 # kind, assertion and page as in make faults, which runs them whole (a million messages killed
 # ten times), and make soak, ten times whole.
 # The image's tests skip there, saying why, unless a Docker engine answers (make deploy-check).
-test: $(STAMP) kafka-jars chromium checkov awscli
+test: $(STAMP) kafka-jars chromium promtool checkov awscli
 	$(MAKE) lint
 	DELETON_FAULTS_SCALE=$(TEST_FAULTS_SCALE) DELETON_KAFKA_LIBS=$(KAFKA_LIBS) \
 		$(BIN)/pytest -q --ignore=tests/deploy $(XDIST)
