@@ -1,13 +1,16 @@
-"""deploy/monitoring, for operators' own Prometheus: promtool checks the alert rules and runs
-their unit tests (deploy/monitoring/tests), every alert has a case that fires and one that
-stays quiet, and the rules and their tests name only metrics the code serves."""
+"""deploy/monitoring, for operators' own Prometheus and Grafana: promtool checks the alert
+rules and runs their unit tests (deploy/monitoring/tests), every alert has a case that fires
+and one that stays quiet, and the rules, their tests and the dashboard name only metrics the
+code serves."""
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "deploy" / "monitoring"
 RULE_FILES = sorted(MONITORING.glob("*.yml"))
 RULE_TESTS = sorted((MONITORING / "tests").glob("*.yml"))
+DASHBOARD = MONITORING / "grafana" / "deleton.json"
 METRIC = re.compile(r"\bdeleton_[a-z0-9_]*[a-z0-9]\b")
 KIND = re.compile(r'\bkind\s*(?:=|!=|=~|!~)\s*"([^"]*)"')
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +80,18 @@ def alert_rules() -> list[dict[str, Any]]:
 
 def rule_tests() -> list[dict[str, Any]]:
     return [test for path in RULE_TESTS for test in yaml.safe_load(path.read_text())["tests"]]
+
+
+def panels(within: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every panel, those inside a collapsed row too."""
+    for panel in within:
+        yield panel
+        yield from panels(panel.get("panels", []))
+
+
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
 
 
 def metric_names(text: str) -> set[str]:
@@ -136,3 +153,56 @@ def test_the_rules_and_their_tests_name_only_what_the_code_serves() -> None:
         for series in test["input_series"]:
             assert metric_names(series["series"]) <= served(), series["series"]
             assert_kinds_known(series["series"])
+
+
+# --- Grafana dashboard ---------------------------------------------------------------------
+
+
+def test_the_dashboard_panels_are_titled_unique_and_ask_only_for_what_the_code_serves() -> None:
+    shown = dashboard()
+    assert shown["schemaVersion"] >= 36 and shown["uid"] and shown["title"]
+    variables = {variable["name"]: variable for variable in shown["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    everything = list(panels(shown["panels"]))
+    ids = [panel["id"] for panel in everything]
+    assert len(ids) == len(set(ids)), f"panel ids repeat: {sorted(ids)}"
+    asked: set[str] = set()
+    for panel in everything:
+        assert panel.get("title"), f"panel {panel['id']} has no title"
+        if panel["type"] == "row":
+            continue
+        assert panel["targets"], panel["title"]
+        assert panel["datasource"] == DATASOURCE, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == DATASOURCE, panel["title"]
+            names = metric_names(target["expr"])
+            assert names, f"{panel['title']}: {target['expr']}"
+            assert names <= served(), f"{panel['title']}: {names - served()}"
+            assert_kinds_known(target["expr"])
+            asked |= names
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert metric_names(variable["definition"]) <= served(), variable["name"]
+    # every figure an alert watches is on the dashboard
+    alerted = set().union(*(metric_names(rule["expr"]) for rule in alert_rules()))
+    assert alerted <= asked, f"alerted on but not shown: {alerted - asked}"
+
+
+def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
+    """Each panel's query, with Grafana's variables given values, as a recording rule that
+    promtool checks: a query Prometheus would refuse fails here, not on the operator's screen."""
+    values = {"$__rate_interval": "5m", "$ingest_job": ".+", "$jobs_job": ".+"}
+    records = []
+    for panel in panels(dashboard()["panels"]):
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in values.items():
+                expr = expr.replace(variable, value)
+            assert "$" not in expr, f"{panel['title']}: a variable not given here: {expr}"
+            records.append({"record": f"dashboard:panel{panel['id']}:{target['refId']}",
+                            "expr": expr})  # fmt: skip
+    rules = tmp_path / "dashboard.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}))
+    done = promtool("check", "rules", str(rules))
+    assert done.returncode == 0, done.stdout + done.stderr
