@@ -285,9 +285,51 @@ variable "jobs_on_lambda" {
 }
 
 variable "alarm_topic_arn" {
-  description = "An SNS topic of yours that the alarms notify (a scheduled job on Lambda that failed every attempt). Null: the alarms still change state in CloudWatch, but nobody is told."
+  description = "An SNS topic of yours that the alarms notify (monitoring.tf's, and a scheduled job on Lambda that failed every attempt). Null: the alarms still change state in CloudWatch, but nobody is told."
   type        = string
   default     = null
+}
+
+# The alarms' thresholds (monitoring.tf), the same as deploy/monitoring/alerts.yml's.
+
+variable "ingest_lag_alarm" {
+  description = "Messages the most-behind ingest task may be behind for 15 minutes before the ingest-lag alarm (100,000: ingest_lag_target's default, where scaling adds tasks)."
+  type        = number
+  default     = 100000
+}
+
+variable "outbox_alarm_minutes" {
+  description = "Minutes in a row with heart-rate alert emails waiting throughout before the outbox alarm; under 15, after which an unsent alert is dropped."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.outbox_alarm_minutes >= 1 && var.outbox_alarm_minutes < 15
+    error_message = "outbox_alarm_minutes: 1 to 14."
+  }
+}
+
+variable "dead_letters_alarm" {
+  description = "Dead letters in 5 minutes, across the ingest tasks, exceeded in two periods in a row before the dead-letter alarm (30: 0.1 a second)."
+  type        = number
+  default     = 30
+}
+
+variable "compress_missing_alarm_hours" {
+  description = "Clock hours in a row without any compression run reported before the compression-not-run alarm: 2 with the hourly compress_schedule (one empty hour can be a run a few minutes late), more with a sparser one."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.compress_missing_alarm_hours >= 2 && var.compress_missing_alarm_hours <= 24
+    error_message = "compress_missing_alarm_hours: 2 to 24."
+  }
+}
+
+variable "bikes_flagged_alarm" {
+  description = "Bikes with an open health finding (any kind, offline included) above which the bikes-flagged alarm is raised."
+  type        = number
+  default     = 0
 }
 
 variable "compress_schedule" {

@@ -282,6 +282,33 @@ def test_what_the_emulator_does_not_enforce_is_in_the_plan(plans: dict[str, Any]
     assert len(rds_logs) == 2 and all(g["retention_in_days"] for g in rds_logs)
 
 
+def test_every_variant_alarms_on_what_ingestion_and_compression_publish(
+    plans: dict[str, Any],
+) -> None:
+    """monitoring.tf's alarms as planned, names and dimensions resolved: the same six whether
+    compression runs on ECS or Lambda (each run writes its figures under Job = compress), on
+    the consumer group ingest is given (kafka_group_id's default here)."""
+    ingest, compress = {"ConsumerGroup": "deleton-ingest"}, {"Job": "compress"}
+    expected = {
+        "ingest-lag": ("ConsumerLag", ingest),
+        "outbox-backlog": ("OutboxBacklog", ingest),
+        "dead-letters": ("DeadLetters", ingest),
+        "compression-failing": ("CompressionFailures", compress),
+        "compression-not-run": ("CompressionRuns", compress),
+        "bikes-flagged": ("BikesFlagged", compress),
+    }
+    for variant, plan in plans.items():
+        prefix = f"deleton-{VARIANTS[variant].get('environment', 'production')}-"
+        alarms = {a["alarm_name"].removeprefix(prefix): a
+                  for a in planned(plan, "aws_cloudwatch_metric_alarm")
+                  if a["namespace"] == "Deleton"}  # fmt: skip
+        assert {name: (a["metric_name"], a["dimensions"]) for name, a in alarms.items()} == (
+            expected
+        ), variant
+        assert alarms["ingest-lag"]["threshold"] == 100000
+        assert alarms["compression-not-run"]["treat_missing_data"] == "breaching"
+
+
 # --- the database's log and statistics, on PostgreSQL set up as the plan sets up RDS ---------
 
 

@@ -1,7 +1,7 @@
-"""deploy/monitoring, for operators' own Prometheus and Grafana: promtool checks the alert
-rules and runs their unit tests (deploy/monitoring/tests), every alert has a case that fires
-and one that stays quiet, and the rules, their tests and the dashboard name only metrics the
-code serves."""
+"""deploy/monitoring, for operators' own Prometheus and Grafana, and the CloudWatch alarms of
+deploy/terraform/monitoring.tf: promtool checks the alert rules and runs their unit tests
+(deploy/monitoring/tests), every alert has a case that fires and one that stays quiet, and
+the rules, their tests, the dashboard and the alarms name only figures the code publishes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from typing import Any
 
 import yaml
 
+from deleton.cloudwatch.emf import NAMESPACE
+from deleton.compress.command import figures
+from deleton.compress.compressor import Outcome
 from deleton.core.bike_health import KINDS
 from deleton.prometheus.metrics import CompressionMetrics, Metrics
+from tests.unit.test_deploy import resources, terraform
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "deploy" / "monitoring"
@@ -206,3 +210,72 @@ def test_promtool_parses_every_dashboard_query(tmp_path: Path) -> None:
     rules.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}))
     done = promtool("check", "rules", str(rules))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- CloudWatch alarms (deploy/terraform/monitoring.tf) --------------------------------------
+
+# alarm: the figure, whose dimensions, the statistic, and how missing data counts
+ALARMS = {
+    "ingest_lag": ("ConsumerLag", "ingest", "Maximum", "breaching"),
+    "outbox_backlog": ("OutboxBacklog", "ingest", "Minimum", "notBreaching"),
+    "dead_letters": ("DeadLetters", "ingest", "Sum", "notBreaching"),
+    "compression_failing": ("CompressionFailures", "compress", "Sum", "notBreaching"),
+    "compression_not_run": ("CompressionRuns", "compress", "Sum", "breaching"),
+    "bikes_flagged": ("BikesFlagged", "compress", "Maximum", "ignore"),
+}
+
+
+def published() -> dict[str, set[str]]:
+    """The figures each side writes as EMF lines: an ingest report's, a compression run's
+    (one that failed and one that finished)."""
+    lines: list[dict[str, float]] = []
+    ingest = Metrics("check")
+    ingest.publish_to(lines.append)
+    ingest.set_lag(1)
+    ingest.report()
+    return {"ingest": set(lines[0]), "compress": set(figures(None)) | set(figures(Outcome()))}
+
+
+def test_cloudwatch_alarms_watch_the_figures_the_services_publish() -> None:
+    alarms = resources("aws_cloudwatch_metric_alarm")
+    (dimensions,) = terraform("monitoring.tf")["locals"]
+    # ingestion's EMF lines carry the consumer group (DELETON_KAFKA_GROUP_ID, ecs.tf), and
+    # deleton compress's the job
+    assert dimensions == {"ingest_metrics": {"ConsumerGroup": "${var.kafka_group_id}"},
+                          "compress_metrics": {"Job": "compress"}}  # fmt: skip
+    figures_of = published()
+    for name, (metric, side, statistic, missing) in ALARMS.items():
+        alarm = alarms[name]
+        assert alarm["alarm_name"] == "${local.name}-" + name.replace("_", "-")
+        assert (alarm["namespace"], alarm["metric_name"]) == (NAMESPACE, metric), name
+        assert metric in figures_of[side], f"{name}: {metric} is not among {figures_of[side]}"
+        assert alarm["dimensions"] == f"${{local.{side}_metrics}}", name
+        assert alarm["statistic"] == statistic, name
+        assert alarm["treat_missing_data"] == missing, name
+        assert alarm["alarm_actions"] == alarm["ok_actions"] == "${local.alarm_actions}", name
+        assert alarm["alarm_description"], name
+    # a failure counts at once; no run for two hours (two empty hourly periods) is an alarm
+    assert alarms["compression_failing"]["comparison_operator"] == "GreaterThanOrEqualToThreshold"
+    assert alarms["compression_failing"]["threshold"] == 1
+    not_run = alarms["compression_not_run"]
+    assert (not_run["comparison_operator"], not_run["threshold"]) == ("LessThanThreshold", 1)
+    assert not_run["period"] == 3600
+    assert not_run["evaluation_periods"] == "${var.compress_missing_alarm_hours}"
+    assert alarms["bikes_flagged"]["threshold"] == "${var.bikes_flagged_alarm}"
+
+
+def test_the_alarms_thresholds_default_to_the_prometheus_rules() -> None:
+    variables = {k: v for block in terraform("variables.tf")["variable"] for k, v in block.items()}
+    defaults = {name: variables[name]["default"] for name in (
+        "ingest_lag_alarm", "outbox_alarm_minutes", "dead_letters_alarm",
+        "compress_missing_alarm_hours", "bikes_flagged_alarm")}  # fmt: skip
+    rules = {rule["alert"]: rule["expr"] for rule in alert_rules()}
+    assert defaults["ingest_lag_alarm"] == 100000
+    assert f"> {defaults['ingest_lag_alarm']}" in rules["DeletonIngestLagHigh"]
+    # 30 in 5 minutes is the rules' 0.1 a second; 5 minutes the oldest email's age
+    assert defaults["dead_letters_alarm"] / 300 == 0.1
+    assert "> 0.1" in rules["DeletonDeadLetterRateHigh"]
+    assert defaults["outbox_alarm_minutes"] * 60 == 300
+    assert "> 300" in rules["DeletonOutboxBacklog"]
+    assert defaults["compress_missing_alarm_hours"] == 2
+    assert defaults["bikes_flagged_alarm"] == 0
