@@ -83,3 +83,32 @@ def test_what_the_checks_keep_of_a_bike_names_no_rider(compressed: str) -> None:
     kept = rows(compressed, "SELECT recent FROM historical.bike_health")
     rides = [ride for (recent,) in kept for by_kind in recent.values() for ride in by_kind]
     assert rides and all(ride[1] is None for ride in rides)
+
+
+def test_checks_that_fail_leave_their_rides_unchecked_and_compression_going(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad data the rules did not foresee must not stop compression: a chunk's checks that
+    raise are rolled back to their savepoint, logged and counted, and the summaries commit."""
+    from deleton.compress.command import run_once
+    from deleton.compress.config import CompressConfig
+    from deleton.postgres import health as store
+    from deleton.postgres.connection import Database
+
+    dump = tmp_path / "fleet.jsonl"
+    start = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)).timestamp()) * 1_000_000
+    with dump.open("wb") as out:
+        run(KcatSink(out, "deloton", 2), size=3, seed=5, start=start,
+            until=start + 20 * 60 * 1_000_000, speed=None)  # fmt: skip
+    ingest_file(db, dump)
+
+    def broken(*_: object) -> None:
+        raise ZeroDivisionError("a rule met data it did not foresee")
+
+    monkeypatch.setattr(store, "readings_of", broken)
+    config = CompressConfig(dt.timedelta(hours=12), dt.timedelta(days=7), 3600.0)
+    outcome = run_once(Database(db), config, dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    assert outcome.summarised > 0 and outcome.health is not None
+    assert outcome.health.failures >= 1 and "FAILED" in outcome.line()
+    summarised = rows(db, "SELECT count(*) FROM historical.ride")[0][0]
+    assert summarised == outcome.summarised

@@ -326,9 +326,8 @@ EXPECTED = {
         "daily.reading",
         "daily.ride",
         "historical.alert",
-        # bike health's findings and power cells (migration 0028): bikes, no rider
+        # bike health's findings and the fleet's power model (migration 0028): bikes, no rider
         "historical.bike_finding",
-        "historical.power_drift_cell",
         "historical.power_model_cell",
         "historical.report_delivery",
         "historical.ride",
@@ -338,6 +337,8 @@ EXPECTED = {
     )
     | columns("daily.rider", *RIDER_NOT_PERSONAL)
     | columns("historical.rider", *RIDER_NOT_PERSONAL)
+    # the bikes known, for the report's fleet availability; what is kept of them, not
+    | columns("historical.bike_health", "bike_serial")
     | columns(
         "daily.source_position", "source", "partition", "next_position", "updated_at", "version"
     )
@@ -367,8 +368,6 @@ EXPECTED = {
         "daily.reading",
         "daily.ride",
         "historical.bike_finding",  # GET /bikes/health (migration 0028)
-        "historical.power_drift_cell",
-        "historical.power_model_cell",
         "historical.ride",
         "historical.ride_summary",
         "public.deleton_migration",

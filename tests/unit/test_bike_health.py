@@ -172,9 +172,10 @@ def test_many_rides_signals_at_once_are_each_rides_own() -> None:
         size = int(rng.choice([0, 1, 2, 40, 400]))
         start = n * 10_000 * S
         at = start + np.cumsum(rng.integers(1, 3, size)) * S
-        rpm = rng.choice([0, 0, 60, 61, 90], size) if n % 3 else np.full(size, 70)
-        resistance = rng.choice([10, 20, 30], size) if n % 4 else np.full(size, 25)
-        power = rng.choice([0.0, 50.5, 60.25], size) if n % 5 else np.full(size, 40.0)
+        # -1 and NaN: a value a reading lacks (half a reading)
+        rpm = rng.choice([0, 0, 60, 61, 90, -1], size) if n % 3 else np.full(size, 70)
+        resistance = rng.choice([10, 20, 30, -1], size) if n % 4 else np.full(size, 25)
+        power = rng.choice([0.0, 50.5, 60.25, np.nan], size) if n % 5 else np.full(size, 40.0)
         heart = rng.choice([0, 120], size) if n % 7 else np.zeros(size, dtype=np.int64)
         rides.append((n, None if n % 11 == 0 else n % 13, start))
         parts.append((np.full(size, n), at, resistance, rpm, power, heart))
@@ -229,3 +230,35 @@ def test_a_bikes_state_survives_its_json_without_its_riders() -> None:
     assert [r.user_id for r in erased.recent[health.HEART_STRAP]] == [-7, 2]
     # a third ride without contact: by the tombstone and another rider, still two riders
     assert [c.kind for c in erased.feed(ride(3, user=2, contact=0))] == [health.HEART_STRAP]
+
+
+def test_half_readings_are_no_values_never_stuck_ones() -> None:
+    """Ride lines without their Telemetry line (rpm -1, power NaN) and the other way round
+    (resistance -1) say nothing of a sensor: 400 of them neither hold a cadence nor a
+    resistance."""
+    n = 400
+    at = np.arange(n, dtype=np.int64) * S + S
+    signals = health.ride_signals(1, 1, 0, at, np.full(n, -1), np.full(n, -1),
+                                  np.full(n, np.nan), np.zeros(n, dtype=np.int64))  # fmt: skip
+    assert (signals.held_cadence_run, signals.resistances, signals.cadences) == (0, 0, 0)
+    assert not fed(signals)[1]
+
+
+def test_rides_out_of_start_order_give_a_finding_that_begins_before_it_ends() -> None:
+    late, early = ride(5, first_reading_at=None), ride(2, user=2, first_reading_at=None)
+    _, changes = fed(late, early)  # the later ride checked first (a clock stepped back)
+    (change,) = changes
+    assert change.finding is not None
+    assert change.finding.first_seen == early.started_at <= change.finding.last_seen
+    assert change.finding.last_seen == late.started_at
+
+
+def test_an_absurd_power_is_bad_data_not_drift_and_never_another_bikes() -> None:
+    model = PowerModel.of(samples(0, 700, 1.0))
+    absurd = PowerSamples(np.array([0, 1, 2, 3]), np.full(4, 30), np.full(4, 80),
+                          np.array([1e8, 1e12, 1e99, np.inf]))  # fmt: skip
+    bikes, steps, counts = health.ratio_cells(model, join(absurd, samples(4, 3, 1.1)))
+    assert bikes.tolist() == [4] and steps.tolist() == [1000] and counts.tolist() == [3]
+    # an rpm or resistance no key can tell apart is no pair of the model either
+    huge = PowerSamples(np.array([0]), np.array([30]), np.array([2_000_000_080]), np.array([1.0]))
+    assert np.isnan(model.at(huge.resistance, huge.rpm)).all()

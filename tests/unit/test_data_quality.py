@@ -87,3 +87,10 @@ def test_an_incomplete_reports_email_says_so_in_its_subject_and_first() -> None:
     assert flagged["Subject"] == f"Incomplete: Deleton daily report: {period.label}"
     body = flagged.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert body.index("incomplete: no reading from 12:30 to 13:30") < body.index("Rides")
+
+
+def test_a_day_of_many_gaps_names_a_few_and_counts_the_rest() -> None:
+    holes = [(at(h), at(h, 30)) for h in range(6, 22)]  # sixteen half hours without a reading
+    said = check(gaps=holes).reasons(lambda t: t)
+    assert len(said) == quality.GAPS_NAMED + 1
+    assert said[-1] == "and 12 more such gaps, 360 min in all"

@@ -229,3 +229,20 @@ def test_the_report_is_made_daily_at_its_time_in_its_zone(
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     daily = schedule(load_settings())
     assert daily.next_due(dt.datetime.fromisoformat(now)) == dt.datetime.fromisoformat(due)
+
+
+def test_a_day_of_many_gaps_still_makes_a_report_that_names_them() -> None:
+    """Sixteen holes (a flapping stream): page one names the first few and counts the rest;
+    the charts give the banner room and the report is still made, never dropped."""
+    from deleton.core.data_quality import DataCheck
+
+    period = day_period(dt.date(2022, 11, 3), LONDON)
+    now = figures([ride(1, 7)], new_riders=1)
+    start = period.start
+    holes = [(start + dt.timedelta(hours=h), start + dt.timedelta(hours=h, minutes=30))
+             for h in range(6, 22)]  # fmt: skip
+    data = DataCheck(bikes_sending=1, readings=600, rides=1, summarised=1, dead_letters=0,
+                     lag_s=2.0, bikes_known=1, gaps=holes)  # fmt: skip
+    pages, text, _ = pdf_text(render(period, now, headlines(now, figures([], 0)), period.end,
+                                     "Europe/London", data))  # fmt: skip
+    assert pages == 2 and "INCOMPLETE DATA" in text and "12 more such gaps" in text

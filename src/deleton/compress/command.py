@@ -11,7 +11,6 @@ from typing import TextIO
 
 from ..cloudwatch import emf
 from ..core.periods import parse_instant
-from ..errors import DeletonError
 from ..postgres.compression import CompressionRun
 from ..postgres.connection import Database, migrated
 from ..prometheus.metrics import CompressionMetrics
@@ -82,7 +81,7 @@ def command(settings: Settings, now: str | None, dry_run: bool) -> int:
     publish = emf.publisher({"Job": "compress"}, time.time) if settings.metrics_emf else None
     try:
         outcome = run_once(migrated(settings.database()), settings.compress(), moment, dry_run)
-    except DeletonError:
+    except Exception:  # whatever stopped the run, CloudWatch counts a failure
         if publish is not None and not dry_run:
             publish(figures(None))
         raise
@@ -105,14 +104,16 @@ def schedule(
     def run(due: dt.datetime) -> None:
         try:
             outcome = run_once(database, config, utc_now())
-        except DeletonError:
+        except Exception:  # whatever stopped the run, it is a failure to count
             if metrics is not None:
                 metrics.failed()
             raise
         log.info("%s", outcome.line())
         if metrics is not None and outcome.ran:
-            flagged = outcome.health.flagged if outcome.health is not None else {}
-            metrics.ran(time.time(), outcome.summarised, flagged)
+            health = outcome.health
+            flagged = health.flagged if health is not None else {}
+            metrics.ran(time.time(), outcome.summarised, flagged,
+                        health.failures if health is not None else 0)  # fmt: skip
 
     later = every(config.every)
     first = [first_after] if first_after is not None and first_after < config.every else []

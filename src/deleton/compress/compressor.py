@@ -60,6 +60,11 @@ class Outcome:
                 f"; bike health: {self.health.rides_checked:,} rides checked in"
                 f" {self.health.seconds:.1f} s, {self.health.opened} findings opened or updated,"
                 f" {self.health.cleared} cleared"
+                + (
+                    f", {self.health.failures} checks FAILED (logged)"
+                    if self.health.failures
+                    else ""
+                )
                 if self.health is not None
                 else ""
             )

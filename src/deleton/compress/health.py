@@ -28,13 +28,25 @@ class HealthCheck:
     rides_checked: int = 0
     readings_checked: int = 0
     seconds: float = 0.0
+    failures: int = 0  # chunks (or the judging) whose checks failed and were left out
     opened: int = 0  # findings opened or updated
     cleared: int = 0
     flagged: dict[str, int] = field(default_factory=dict)  # open findings by kind, after judge
 
     def rides(self, conn: Connection, ride_ids: list[int], lower: Any, upper: Any) -> None:
         """Check ``ride_ids`` (a chunk being summarised, readings within ``lower``..``upper``)
-        and count their power into the cells, on ``conn`` in its transaction."""
+        and count their power into the cells, on ``conn`` in its transaction. In a savepoint:
+        checks that fail (bad data the rules did not foresee) are logged and counted, and
+        their rides go unchecked; the summaries, and compression, go on."""
+        try:
+            with conn.transaction():
+                self._rides(conn, ride_ids, lower, upper)
+        except Exception:
+            self.failures += 1
+            log.exception("bike health: the checks of %d rides failed; they go unchecked",
+                          len(ride_ids))  # fmt: skip
+
+    def _rides(self, conn: Connection, ride_ids: list[int], lower: Any, upper: Any) -> None:
         began = time.monotonic()
         data = store.readings_of(conn, ride_ids, lower, upper)
         if data.rides:
@@ -75,18 +87,29 @@ class HealthCheck:
 
     def _count(self, conn: Connection, changes: list[Change]) -> None:
         store.record(conn, changes)
-        for change in changes:
+        for change in changes:  # serials as %r: a serial is any text a bike sends as its key
             if change.cleared:
                 self.cleared += 1
-                log.info("bike %s: %s cleared", change.bike_serial, change.kind)
+                log.info("bike %r: %s cleared", change.bike_serial, change.kind)
             else:
                 self.opened += 1
-                log.info("bike %s: %s, %s", change.bike_serial, change.kind,
-                         change.finding.detail if change.finding else "")  # fmt: skip
+                # an offline bike's hours of silence change at every run: news only once
+                level = logging.DEBUG if change.kind == OFFLINE else logging.INFO
+                log.log(level, "bike %r: %s, %s", change.bike_serial, change.kind,
+                        change.finding.detail if change.finding else "")  # fmt: skip
 
     def judge(self, conn: Connection) -> None:
         """Judge drift for the bikes whose power was read this run, over the days kept, and
-        every bike seen for being offline, as of the newest line in the data."""
+        every bike seen for being offline, as of the newest line in the data; in a savepoint,
+        as ``rides``."""
+        try:
+            with conn.transaction():
+                self._judge(conn)
+        except Exception:
+            self.failures += 1
+            log.exception("bike health: judging drift and offline bikes failed")
+
+    def _judge(self, conn: Connection) -> None:
         began = time.monotonic()
         lines = store.last_lines(conn)
         if not lines:

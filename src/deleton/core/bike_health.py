@@ -129,8 +129,12 @@ def ride_signals(
     heart_rate: Ints,
 ) -> RideSignals:
     """The signals of one ride from its readings, in time order: their times (µs),
-    resistance, rpm, power (W) and heart rate (0: no contact)."""
+    resistance, rpm, power (W) and heart rate (0: no contact). A value a reading lacks (a Ride
+    line without its Telemetry line, or the other way round) is -1 (resistance, rpm) or NaN
+    (power): it is no value, so never a stuck one; the held cadence is judged over the
+    readings with both rpm and power."""
     n = len(at)
+    whole = (rpm >= 0) & ~np.isnan(power)
     return RideSignals(
         ride_id,
         user_id,
@@ -138,11 +142,11 @@ def ride_signals(
         int(at[0]) if n else None,
         (int(at[-1]) - started_at) / SECOND_US if n else 0.0,
         n,
-        len(np.unique(resistance)),
-        len(np.unique(rpm)),
+        len(np.unique(resistance[resistance >= 0])),
+        len(np.unique(rpm[rpm >= 0])),
         int((heart_rate > 0).sum()),
         longest_true_run((power > 0) & (rpm == 0)),
-        held_cadence_run(rpm, power),
+        held_cadence_run(rpm[whole], power[whole]),
     )
 
 
@@ -246,8 +250,11 @@ class HealthState:
             )
             was = self.open.get(kind)
             if found:
-                now = Finding(kind, was.first_seen if was else kept[0].started_at,
-                              ride.started_at, _evidence(kind, kept))  # fmt: skip
+                # rides may come out of start order (a clock stepped back, a ride closed late)
+                starts = [r.started_at for r in kept]
+                first = min(starts) if was is None else min(was.first_seen, *starts)
+                last = max(starts) if was is None else max(was.last_seen, *starts)
+                now = Finding(kind, first, last, _evidence(kind, kept))
                 self.open[kind] = now
                 changes.append(Change(self.bike_serial, kind, False, ride.started_at, now))
             elif was is not None and not _SHOWS[kind](ride):
@@ -266,8 +273,17 @@ class PowerSamples(NamedTuple):
     power: Floats
 
 
+_RPM_KEYS = 1_000_000  # a pair's key: resistance * this + rpm
+
+
+def _modelled(resistance: Ints, rpm: Ints) -> npt.NDArray[np.bool_]:
+    """Readings the model counts: rpm above 0, and both values ones a key can tell apart
+    (nothing real comes near the limits; a reading that does is bad data, left out)."""
+    return (rpm > 0) & (rpm < _RPM_KEYS) & (resistance >= 0) & (resistance < _RPM_KEYS)
+
+
 def _pair_keys(resistance: Ints, rpm: Ints) -> Ints:
-    return resistance.astype(np.int64) * 1_000_000 + rpm.astype(np.int64)
+    return resistance.astype(np.int64) * _RPM_KEYS + rpm.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -286,7 +302,7 @@ class PowerModel:
     def of_cells(cls, resistance: Ints, rpm: Ints, power: Floats, readings: Ints) -> PowerModel:
         """The model from readings counted by (resistance, rpm, power) (``model_cells``): what
         runs keep of the fleet's days."""
-        moving = rpm > 0
+        moving = _modelled(resistance, rpm) & ~np.isnan(power)
         keys, medians, _ = weighted_medians(
             _pair_keys(resistance[moving], rpm[moving]), power[moving], readings[moving]
         )
@@ -299,7 +315,7 @@ class PowerModel:
         if not len(self.keys):
             return np.full(len(keys), np.nan)
         where = np.clip(np.searchsorted(self.keys, keys), 0, len(self.keys) - 1)
-        found = (self.keys[where] == keys) & (rpm > 0)
+        found = (self.keys[where] == keys) & _modelled(resistance, rpm)
         return np.where(found, self.medians[where], np.nan)
 
 
@@ -376,39 +392,45 @@ def rides_signals(
     last = np.where(had, at[np.maximum(ends - 1, 0)] if size else 0, 0)
 
     def distinct(values: Ints) -> Ints:
-        order = np.lexsort((values, ride_of))
-        ride, value = ride_of[order], values[order]
-        new = np.ones(size, dtype=bool)
+        """Each ride's distinct values, a value below 0 (none) left out."""
+        some = values >= 0
+        order = np.lexsort((values[some], ride_of[some]))
+        ride, value = ride_of[some][order], values[some][order]
+        new = np.ones(len(ride), dtype=bool)
         new[1:] = (ride[1:] != ride[:-1]) | (value[1:] != value[:-1])
         return np.bincount(ride[new], minlength=count)
 
-    def longest(values: npt.NDArray[Any], counted: Callable[[Ints, Ints], npt.NDArray[np.bool_]]
-                ) -> Ints:  # fmt: skip
-        """Each ride's longest run of equal ``values`` among those ``counted`` (given the
-        runs' starts and lengths)."""
+    def longest(
+        rides: Ints, values: npt.NDArray[Any], counted: Callable[[Ints], npt.NDArray[np.bool_]]
+    ) -> Ints:
+        """Each ride's longest run of equal ``values`` (each one's ride in ``rides``) among
+        the runs ``counted`` (given the runs' starts)."""
         out = np.zeros(count, dtype=np.int64)
-        if not size:
+        n = len(values)
+        if not n:
             return out
-        edge = np.ones(size, dtype=bool)
-        edge[1:] = (values[1:] != values[:-1]) | (ride_of[1:] != ride_of[:-1])
+        edge = np.ones(n, dtype=bool)
+        edge[1:] = (values[1:] != values[:-1]) | (rides[1:] != rides[:-1])
         run_starts = np.flatnonzero(edge)
-        lengths = np.diff(np.append(run_starts, size))
-        kept = counted(run_starts, lengths)
-        np.maximum.at(out, ride_of[run_starts[kept]], lengths[kept])
+        lengths = np.diff(np.append(run_starts, n))
+        kept = counted(run_starts)
+        np.maximum.at(out, rides[run_starts[kept]], lengths[kept])
         return out
 
     zero = (power > 0) & (rpm == 0)
-    zero_runs = longest(zero, lambda run_starts, _: zero[run_starts])
+    zero_runs = longest(ride_of, zero, lambda run_starts: zero[run_starts])
+    # the held cadence over the readings with both rpm and power (as ride_signals)
+    whole = (rpm >= 0) & ~np.isnan(power)
+    held_power = power[whole]
 
-    def power_changed(run_starts: Ints, _: Ints) -> npt.NDArray[np.bool_]:
-        changed: npt.NDArray[np.bool_] = np.minimum.reduceat(
-            power, run_starts
-        ) != np.maximum.reduceat(power, run_starts)
+    def power_changed(run_starts: Ints) -> npt.NDArray[np.bool_]:
+        low = np.minimum.reduceat(held_power, run_starts)
+        changed: npt.NDArray[np.bool_] = low != np.maximum.reduceat(held_power, run_starts)
         return changed
 
-    held_runs = longest(rpm, power_changed)
-    resistances = distinct(resistance) if size else np.zeros(count, dtype=np.int64)
-    cadences = distinct(rpm) if size else np.zeros(count, dtype=np.int64)
+    held_runs = longest(ride_of[whole], rpm[whole], power_changed)
+    resistances = distinct(resistance)
+    cadences = distinct(rpm)
     contact = np.bincount(ride_of[heart_rate > 0], minlength=count)
     return [
         RideSignals(
@@ -469,6 +491,7 @@ def weighted_medians(keys: Ints, values: Floats, weights: Ints) -> tuple[Ints, F
 
 
 RATIO_SCALE = 10_000  # a reading's power / model - 1 is kept in 0.01% steps between runs
+MAX_RATIO = 1_000.0  # |power / model - 1| from which a reading is bad data, not drift
 
 
 def ratio_cells(model: PowerModel, samples: PowerSamples) -> tuple[Ints, Ints, Ints]:
@@ -477,10 +500,17 @@ def ratio_cells(model: PowerModel, samples: PowerSamples) -> tuple[Ints, Ints, I
     to judge drift over days without reading them again."""
     expected = model.at(samples.resistance, samples.rpm)
     usable = ~np.isnan(expected) & (expected > 0)
-    steps = np.rint((samples.power[usable] / expected[usable] - 1) * RATIO_SCALE)
-    keys = samples.bike[usable].astype(np.int64) * 2**32 + (steps.astype(np.int64) + 2**31)
-    cells, counts = np.unique(keys, return_counts=True)
-    return cells // 2**32, cells % 2**32 - 2**31, counts
+    ratio = samples.power[usable] / expected[usable] - 1
+    # a power a thousand times the model's, or none, is bad data, not drift: left out
+    plausible = np.isfinite(ratio) & (np.abs(ratio) < MAX_RATIO)
+    steps = np.rint(ratio[plausible] * RATIO_SCALE).astype(np.int64)
+    bikes = samples.bike[usable][plausible].astype(np.int64)
+    order = np.lexsort((steps, bikes))
+    bikes, steps = bikes[order], steps[order]
+    edge = np.ones(len(steps), dtype=bool)
+    edge[1:] = (bikes[1:] != bikes[:-1]) | (steps[1:] != steps[:-1])
+    starts = np.flatnonzero(edge)
+    return bikes[starts], steps[starts], np.diff(np.append(starts, len(steps)))
 
 
 def drift_of_cells(steps: Ints, readings: Ints) -> Drift | None:
@@ -497,7 +527,7 @@ def drift_of_cells(steps: Ints, readings: Ints) -> Drift | None:
 def model_cells(resistance: Ints, rpm: Ints, power: Floats) -> tuple[Ints, Ints, Floats, Ints]:
     """Readings counted by (resistance, rpm, power), rpm above 0: (resistance, rpm, power,
     readings). A sound fleet gives one power a pair, so a day's cells are a few thousand."""
-    moving = rpm > 0
+    moving = _modelled(resistance, rpm) & ~np.isnan(power)
     resistance, rpm, power = resistance[moving], rpm[moving], power[moving]
     order = np.lexsort((power, rpm, resistance))
     resistance, rpm, power = resistance[order], rpm[order], power[order]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 QUARTER = dt.timedelta(minutes=15)
+GAPS_NAMED = 4  # gaps named one by one in words; more are counted
 USUAL_SHARE = 0.5  # a quarter hour is usual with rides in progress in it on this share of days
 
 
@@ -105,12 +106,16 @@ class DataCheck:
         """Why the data is incomplete, in words (none when it is complete); times as
         ``local`` gives them."""
         said = []
-        for start, end in self.gaps:
+        for start, end in self.gaps[:GAPS_NAMED]:
             minutes = round((end - start).total_seconds() / 60)
             said.append(
                 f"no reading from {_clock(local(start))} to {_clock(local(end))}"
                 f" ({minutes} min), at times of day that normally have rides"
             )
+        if len(self.gaps) > GAPS_NAMED:  # a day of many holes: the first named, the rest summed
+            rest = self.gaps[GAPS_NAMED:]
+            minutes = round(sum((end - start).total_seconds() for start, end in rest) / 60)
+            said.append(f"and {len(rest)} more such gaps, {minutes} min in all")
         if self.lagging and self.lag_s is not None:
             said.append(
                 f"ingestion was {_span(self.lag_s)} behind when this report was made"

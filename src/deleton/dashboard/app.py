@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from dash import ALL, ClientsideFunction, Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
@@ -119,7 +120,7 @@ def create_app(data: DashboardData, gate: Gate, alb: AlbIdentity | None = None) 
             except DeletonError:
                 return pages.notice(WAITING)
         if path.startswith("/bike/") and len(path) > len("/bike/"):
-            return pages.ride_page(path.removeprefix("/bike/"))
+            return pages.ride_page(unquote(path.removeprefix("/bike/")))
         if path == "/fleet":
             return pages.fleet_page()
         if path == "/recent":

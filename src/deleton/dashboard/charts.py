@@ -7,6 +7,7 @@ on four traces rather than a redrawn figure.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -237,8 +238,9 @@ def power_against_model(
     (resistance, rpm, power) it read, sized by its readings, beside the line of a sound bike
     (power = model) and the 5% either side from which drift is flagged."""
     shown = [(m, b, n) for m, b, n in zip(model_w, bike_w, readings, strict=True) if m == m]
+    serial = html.escape(serial)  # plotly draws HTML in titles and names: a serial is any text
     if not shown:
-        return empty(f"No reading of {serial} left in the last 12 hours to draw")
+        return empty(f"No reading of {serial} in the last 12 hours to draw")
     top = max(max(m, b) for m, b, _ in shown) * 1.08
     biggest = max(n for *_, n in shown)
     line = {"width": 2, "dash": "dot", "color": MUTED}

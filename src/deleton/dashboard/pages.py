@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from dash import dcc, html
 
@@ -281,11 +282,17 @@ def fleet_page() -> html.Div:
     )
 
 
+def bike_href(serial: str) -> str:
+    """Where a bike's screen is: its serial quoted (a serial is any text a bike sends as its
+    key, ``?`` and ``/`` too); the route unquotes it."""
+    return f"/bike/{quote(serial, safe='')}"
+
+
 def fleet_row(row: dict[str, Any]) -> list[str]:
     """One bike of the fleet table as ``assets/fleet.js`` draws it: where the row links (every
     cell links to the bike's ride), the row's class (its zone's), then its cells' texts."""
     return [
-        f"/bike/{row['bike']}",
+        bike_href(row["bike"]),
         zone_class(row["zone"] if row["zone"] in ZONE_COLOURS else None),
         row["bike"],
         row["rider"],
@@ -479,8 +486,8 @@ def leaderboard_rows(period: str, standings: list[Standing], links: bool) -> lis
                 place,
                 html.Td(row.rider),
                 html.Td(
-                    dcc.Link(row.bike_serial, href=f"/bike/{row.bike_serial}")
-                    if links
+                    dcc.Link(row.bike_serial, href=bike_href(row.bike_serial))
+                    if links and row.bike_serial is not None
                     else row.bike_serial
                 ),
                 html.Td(span(row.seconds)),
@@ -516,7 +523,7 @@ def maintenance_page(
     rows = [
         html.Tr(
             [
-                html.Td(dcc.Link(bike.bike_serial, href=f"/bike/{bike.bike_serial}")),
+                html.Td(dcc.Link(bike.bike_serial, href=bike_href(bike.bike_serial))),
                 html.Td(bike_health.KIND_NAMES.get(kind, kind), className=f"finding-{kind}"),
                 html.Td(first.strftime("%d %b %H:%M")),
                 html.Td(last.strftime("%d %b %H:%M")),

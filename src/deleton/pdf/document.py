@@ -315,7 +315,7 @@ def render(
         _notes(pdf, zone, top + 50)
         return bytes(pdf.output())
     # the charts give the banner its room: page one stays one page
-    room = 13.0 + 5 * len(reasons) if reasons else 0.0
+    room = 13.0 + 5 * len(reasons) if reasons else 0.0  # reasons are few (GAPS_NAMED)
     tall = 52.0 - room / 2
     narrow = 66.0  # riders by gender: three bars at most
     genders = charts.riders_by_gender(now.riders_by_gender, _inches(narrow, tall))

@@ -176,7 +176,8 @@ def record(conn: Connection, changes: Sequence[Change]) -> None:
                        (bike_serial, kind, first_seen, last_seen, detail)
                    VALUES (%s, %s, %s, %s, %s)
                    ON CONFLICT (bike_serial, kind) WHERE cleared_at IS NULL DO UPDATE
-                   SET last_seen = greatest(f.last_seen, EXCLUDED.last_seen),
+                   SET first_seen = least(f.first_seen, EXCLUDED.first_seen),
+                       last_seen = greatest(f.last_seen, EXCLUDED.last_seen),
                        detail = EXCLUDED.detail""",
                 [change.bike_serial, finding.kind, to_datetime(finding.first_seen),
                  to_datetime(finding.last_seen), Jsonb(dict(finding.detail))],
@@ -311,14 +312,15 @@ def flagged(conn: Connection, kind: str | None = None) -> list[BikeFindings]:
 
 
 def power_against_model(conn: Connection, bike_serial: str) -> tuple[Any, Any, Any]:
-    """The bike's readings still in ``daily`` (rpm above 0), counted by (resistance, rpm,
+    """The bike's readings of the last 12 hours (rpm above 0), counted by (resistance, rpm,
     power), with the fleet's model power at each: (model W, bike W, readings); the model's
     NaN where the fleet has no value."""
     rows = conn.execute(
         """SELECT r.resistance, r.rpm, r.power, count(*) FROM daily.reading r
            JOIN daily.ride d USING (ride_id)
            WHERE d.bike_serial = %s AND r.rpm > 0 AND r.power IS NOT NULL
-             AND r.resistance IS NOT NULL
+             AND r.resistance IS NOT NULL AND r.at > now() - interval '12 hours'
+             AND d.started_at > now() - interval '13 hours'
            GROUP BY 1, 2, 3""",
         [bike_serial],
     ).fetchall()

@@ -144,8 +144,12 @@ def received(conn: Connection, start: dt.datetime, end: dt.datetime) -> Received
         "SELECT count(*) FROM daily.dead_letter WHERE received_at >= %s AND received_at < %s",
         [start, end],
     ).fetchone()
+    # each source's newest commit, of any partition: a partition with no bikes commits
+    # nothing (no heartbeat) and would read as lag; a source silent for a week is gone
     lag = conn.execute(
-        "SELECT extract(epoch FROM max(now() - updated_at))::float8 FROM daily.source_position"
+        """SELECT extract(epoch FROM max(now() - newest))::float8 FROM (
+               SELECT max(updated_at) AS newest FROM daily.source_position GROUP BY source
+           ) s WHERE newest > now() - interval '7 days'"""
     ).fetchone()
     known = conn.execute(
         "SELECT count(*) FROM (SELECT bike_serial FROM historical.bike_health"

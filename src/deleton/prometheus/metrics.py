@@ -196,6 +196,11 @@ class CompressionMetrics:
             "When a compression run last finished (0: none yet)",
             registry=registry,
         )
+        self._health_failures = Counter(
+            "deleton_bike_health_failures",
+            "Chunks of rides whose health checks failed and were left unchecked",
+            registry=registry,
+        )
         self._flagged = Gauge(
             "deleton_bikes_flagged",
             "Bikes with an open health finding, by kind (after the last run)",
@@ -203,10 +208,13 @@ class CompressionMetrics:
             registry=registry,
         )
 
-    def ran(self, at: float, summarised: int, flagged: dict[str, int]) -> None:
+    def ran(
+        self, at: float, summarised: int, flagged: dict[str, int], health_failures: int = 0
+    ) -> None:
         """A run finished at ``at`` (epoch seconds); ``flagged``: open findings by kind, every
-        kind named (0 for none)."""
+        kind named (0 for none); ``health_failures``: its checks that failed."""
         self._runs.inc()
+        self._health_failures.inc(health_failures)
         self._summarised.inc(summarised)
         self._last_success.set(at)
         for kind, count in flagged.items():

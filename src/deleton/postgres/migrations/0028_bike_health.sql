@@ -14,8 +14,10 @@
 --   power_drift_cell each bike's readings of each day counted by (power / model) - 1 in 0.01%
 --                    steps: a bike's drift is their median over the last 7 days of data.
 --
--- Bikes have no rider's personal data here: readers (the report, the dashboard's maintenance
--- page, the API's /bikes/health) may read the findings and the power cells.
+-- Bikes have no rider's personal data here. Each login reads what its service shows: the
+-- findings, the reader (the report, the dashboard's maintenance page and live board) and the
+-- API (/bikes/health, /leaderboard); the fleet's model cells, the reader (the maintenance
+-- page's chart); the bikes' drift cells and kept state, compression alone.
 CREATE TABLE historical.bike_finding (
     finding_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     bike_serial text NOT NULL,
@@ -52,7 +54,7 @@ CREATE TABLE historical.power_drift_cell (
     PRIMARY KEY (bike_serial, day, step)
 );
 
-GRANT SELECT ON historical.bike_finding, historical.power_model_cell,
-    historical.power_drift_cell TO deleton_reader, deleton_api;
+GRANT SELECT ON historical.bike_finding TO deleton_reader, deleton_api;
+GRANT SELECT ON historical.power_model_cell TO deleton_reader;
 -- the report counts the bikes known (its fleet availability); their riders stay the writer's
 GRANT SELECT (bike_serial) ON historical.bike_health TO deleton_reader;
