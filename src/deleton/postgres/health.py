@@ -230,12 +230,14 @@ def add_drift_cells(
     """Count a day's readings into each bike's drift cells (``ratio_cells``, whose bikes are
     indices into ``bikes``)."""
     bike, step, readings = cells
+    # the serials once, the cells by index into them: a serial a cell would cost its quoting
     conn.execute(
         """INSERT INTO historical.power_drift_cell AS c
-           SELECT %s, * FROM unnest(%s::text[], %s::int[], %s::int8[])
+           SELECT %s, (%s::text[])[u.bike + 1], u.step, u.readings
+           FROM unnest(%s::int[], %s::int[], %s::int8[]) AS u(bike, step, readings)
            ON CONFLICT (bike_serial, day, step) DO UPDATE
            SET readings = c.readings + EXCLUDED.readings""",
-        [day_of(day), [bikes[b] for b in bike.tolist()], step.tolist(), readings.tolist()],
+        [day_of(day), list(bikes), bike.tolist(), step.tolist(), readings.tolist()],
     )
 
 
