@@ -95,7 +95,7 @@ def every_request(api: Api, world: World) -> list[tuple[str, str]]:
 def test_signed_out_every_route_is_refused_and_shows_no_rider(shared: Api, world: World) -> None:
     secrets = identities(world)
     requests = every_request(shared, world)
-    assert len(requests) == 9
+    assert len(requests) == 10  # /bikes/health (Fleet health) the tenth
     for method, path in requests:
         reply = shared.anonymous.request(method, path)
         shown = [s for s in secrets if s in reply.text]
