@@ -262,3 +262,30 @@ def test_an_absurd_power_is_bad_data_not_drift_and_never_another_bikes() -> None
     # an rpm or resistance no key can tell apart is no pair of the model either
     huge = PowerSamples(np.array([0]), np.array([30]), np.array([2_000_000_080]), np.array([1.0]))
     assert np.isnan(model.at(huge.resistance, huge.rpm)).all()
+
+
+def test_ratio_cells_count_each_bike_and_step_as_a_plain_count_does() -> None:
+    """The cells are one sort of one packed key: held to a count by (bike, step) over random
+    readings, ratios of either sign up to the plausible limit, bike indices far apart."""
+    rng = np.random.default_rng(5)
+    n = 3_000
+    model = PowerModel.of(samples(0, 700, 1.0))
+    ratio = rng.choice([-0.999, -0.3, -0.0001, 0.0, 0.05, 2.5, 999.0], n)
+    bike = rng.choice([0, 1, 7, 2**20, 2**37], n)
+    fleet = PowerSamples(bike, np.full(n, 30), np.full(n, 80), (1 + ratio) * model.medians[0])
+    bikes, steps, counts = health.ratio_cells(model, fleet)
+    expected: dict[tuple[int, int], int] = {}
+    for b, r in zip(bike.tolist(), ratio.tolist(), strict=True):
+        key = (b, int(np.rint(r * health.RATIO_SCALE)))
+        expected[key] = expected.get(key, 0) + 1
+    got = {(b, s): c for b, s, c in zip(bikes.tolist(), steps.tolist(), counts.tolist(),
+                                        strict=True)}  # fmt: skip
+    assert got == expected and list(got) == sorted(expected)
+
+
+def test_a_rides_newest_line_is_its_newest_reading_or_its_start() -> None:
+    rides = [(1, 1, 500), (2, 1, 100), (3, 2, 900)]  # the third has no reading
+    ride_of = np.array([0, 0, 1, 1, 1])
+    at = np.array([400, 700, 50, 150, 300])
+    assert health.newest_lines(rides, ride_of, at) == [700, 300, 900]
+    assert health.newest_lines(rides, ride_of[:0], at[:0]) == [500, 100, 900]
