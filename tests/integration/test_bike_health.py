@@ -112,3 +112,54 @@ def test_checks_that_fail_leave_their_rides_unchecked_and_compression_going(
     assert outcome.health.failures >= 1 and "FAILED" in outcome.line()
     summarised = rows(db, "SELECT count(*) FROM historical.ride")[0][0]
     assert summarised == outcome.summarised
+
+
+def test_the_read_ahead_is_used_only_for_the_rides_as_the_transaction_sees_them(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks read a chunk's readings on their own connection while its summaries are
+    made: what they read is fed in only when the chunk's rides are, in its transaction, as
+    they were read (same rides, riders and starts); a ride whose rider changed meanwhile (an
+    erasure) has its chunk read again in the transaction."""
+    import psycopg
+
+    from deleton.compress.health import HealthCheck
+    from deleton.postgres import health as store
+    from deleton.postgres.connection import Database
+
+    dump = tmp_path / "fleet.jsonl"
+    start = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)).timestamp()) * 1_000_000
+    with dump.open("wb") as out:
+        run(KcatSink(out, "deloton", 2), size=4, seed=8, start=start,
+            until=start + 30 * 60 * 1_000_000, speed=None)  # fmt: skip
+    ingest_file(db, dump)
+    ids = [ride_id for (ride_id,) in rows(db, "SELECT ride_id FROM daily.ride")]
+    lower, upper = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=h) for h in (-2, 1))
+    reads: list[str] = []
+    read = store.readings_of
+
+    def counted(*args: object) -> store.RideReadings:
+        reads.append("read")
+        return read(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "readings_of", counted)
+    database = Database(db)
+    check = HealthCheck(3 * 86_400 * 1_000_000, lambda: database.connect(autocommit=True))
+    try:
+        check.ahead(ids, lower, upper)
+        with psycopg.connect(db) as conn:
+            check.rides(conn, ids, lower, upper)
+        assert len(reads) == 1 and check.failures == 0  # the read-ahead's, fed in
+        readings = check.readings_checked
+        assert check.rides_checked == len(ids) and readings > 0
+
+        check.ahead(ids, lower, upper)
+        check._ahead.result()  # type: ignore[union-attr]  # read before the rider changes
+        with psycopg.connect(db) as conn:
+            conn.execute("UPDATE daily.ride SET user_id = NULL WHERE ride_id = %s", [ids[0]])
+            check.rides(conn, ids, lower, upper)
+            conn.rollback()
+        assert len(reads) == 3 and check.failures == 0  # read again, in the transaction
+        assert check.readings_checked == 2 * readings
+    finally:
+        check.close()

@@ -55,10 +55,13 @@ def run_once(
     progress: ProgressBar | None = None,
 ) -> Outcome:
     run = CompressionRun(database, now, config.retention, config.dead_letter_retention)
+    # the checks read each chunk's readings on a connection of their own, beside its summaries
+    check = HealthCheck(int(config.offline_after.total_seconds() * 1_000_000),
+                        lambda: database.connect(autocommit=True))  # fmt: skip
     try:
-        check = HealthCheck(int(config.offline_after.total_seconds() * 1_000_000))
         return compress(run, dry_run, progress or ProgressBar(), config.chunk, check)
     finally:
+        check.close()
         run.close()
 
 

@@ -102,7 +102,10 @@ def compress(
     if not dry_run:
         began = time.monotonic()
         for first in range(0, len(pending), chunk):
-            run.summarise(pending[first : first + chunk], health.rides if health else None)
+            if health is None:
+                run.summarise(pending[first : first + chunk])
+            else:
+                run.summarise(pending[first : first + chunk], health.rides, health.ahead)
             progress("summarising rides", min(first + chunk, len(pending)), len(pending))
         if health is not None:
             run.in_transaction(health.judge)

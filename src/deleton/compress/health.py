@@ -1,17 +1,20 @@
 """Bike health checks (core/bike_health.py), run by compression: each chunk's rides are
-checked in the transaction that summarises them, so each ride once and never history again;
-then, once a run, each bike whose power was read is judged for drift over the days kept, and
-every bike seen for being offline."""
+checked in the transaction that summarises them, so each ride once and never history again
+(their readings read, and what they say worked out, beside the summaries being made); then,
+once a run, each bike whose power was read is judged for drift over the days kept, and every
+bike seen for being offline."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..core import bike_health
-from ..core.bike_health import OFFLINE, POWER_DRIFT, Change, Finding
+from ..core.bike_health import OFFLINE, POWER_DRIFT, Change, Finding, PowerSamples, RideSignals
 from ..core.records import to_datetime
 from ..postgres import health as store
 from ..postgres.health import Connection
@@ -19,71 +22,156 @@ from ..postgres.health import Connection
 log = logging.getLogger(__name__)
 
 
+class Prepared(NamedTuple):
+    """What a chunk's rides say, worked out from their readings alone (no kept state): their
+    signals and newest lines, and each day's power samples (bikes as indices into
+    ``serials``) with their model cells."""
+
+    key: tuple[tuple[int, ...], Any, Any]  # the rides' ids and the bounds read
+    data: store.RideReadings
+    signals: list[RideSignals]
+    newest: list[int]
+    serials: list[str]
+    days: list[tuple[int, PowerSamples, tuple[Any, Any, Any, Any]]]
+
+
+def prepare(key: tuple[tuple[int, ...], Any, Any], data: store.RideReadings) -> Prepared:
+    """``Prepared`` of ``data``, the readings of the rides and bounds of ``key``."""
+    signals: list[RideSignals] = []
+    newest: list[int] = []
+    if data.rides:
+        signals = bike_health.rides_signals(data.rides, data.ride_of, data.at, data.resistance,
+                                            data.rpm, data.power, data.heart_rate)  # fmt: skip
+        newest = bike_health.newest_lines(data.rides, data.ride_of, data.at)
+    serials = sorted(set(data.bikes))
+    slot = {serial: i for i, serial in enumerate(serials)}
+    days = bike_health.power_by_day(store.indices([slot[b] for b in data.bikes]), data.ride_of,
+                                    data.at, data.resistance, data.rpm, data.power)  # fmt: skip
+    cells = [(day, samples, bike_health.model_cells(samples.resistance, samples.rpm,
+                                                    samples.power))
+             for day, samples in days]  # fmt: skip
+    return Prepared(key, data, signals, newest, serials, cells)
+
+
 @dataclass
 class HealthCheck:
-    """One compression run's checks: ``rides`` for each chunk, then ``judge`` once."""
+    """One compression run's checks: ``rides`` for each chunk, then ``judge`` once.
+
+    With ``connect`` (a connection of the checks' own), ``ahead`` reads a chunk's readings
+    and works out what they say while PostgreSQL makes the chunk's summaries: it makes them
+    in one process, and the read and the arrays' work take the other core. ``rides`` then
+    only feeds what was worked out into the kept state, in the chunk's transaction. Call
+    ``close`` when the run is done."""
 
     offline_after_us: int
+    connect: Callable[[], Connection] | None = None
     touched: set[str] = field(default_factory=set)  # bikes whose power cells grew this run
     rides_checked: int = 0
     readings_checked: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the time the checks added to the run's transactions
+    ahead_seconds: float = 0.0  # the time the read-ahead took, beside the summaries
     failures: int = 0  # chunks (or the judging) whose checks failed and were left out
     opened: int = 0  # findings opened or updated
     cleared: int = 0
     flagged: dict[str, int] = field(default_factory=dict)  # open findings by kind, after judge
+    _side: Connection | None = None
+    _pool: ThreadPoolExecutor | None = None
+    _ahead: Future[Prepared] | None = None
+
+    def ahead(self, ride_ids: list[int], lower: Any, upper: Any) -> None:
+        """Begin reading and working out ``ride_ids``' readings (``lower``..``upper``) on the
+        checks' own connection, for the ``rides`` call of the same chunk; nothing without
+        ``connect``."""
+        if self.connect is None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="health-ahead")
+        self._ahead = self._pool.submit(self._read_ahead, (tuple(ride_ids), lower, upper))
+
+    def _read_ahead(self, key: tuple[tuple[int, ...], Any, Any]) -> Prepared:
+        began = time.monotonic()
+        try:
+            if self._side is None and self.connect is not None:
+                self._side = self.connect()
+                self._side.execute("SET default_transaction_read_only = on")  # it only reads
+                # one process: the summaries take the other core, and a parallel read would
+                # take theirs (measured: the run no faster than reading in the transaction)
+                self._side.execute("SET max_parallel_workers_per_gather = 0")
+            assert self._side is not None
+            return prepare(key, store.readings_of(self._side, *key))
+        finally:
+            self.ahead_seconds += time.monotonic() - began
+
+    def close(self) -> None:
+        """Stop the read-ahead's thread and close its connection."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._side is not None:
+            self._side.close()
+            self._side = None
 
     def rides(self, conn: Connection, ride_ids: list[int], lower: Any, upper: Any) -> None:
         """Check ``ride_ids`` (a chunk being summarised, readings within ``lower``..``upper``)
         and count their power into the cells, on ``conn`` in its transaction. In a savepoint:
         checks that fail (bad data the rules did not foresee) are logged and counted, and
         their rides go unchecked; the summaries, and compression, go on."""
+        began = time.monotonic()
         try:
             with conn.transaction():
-                self._rides(conn, ride_ids, lower, upper)
+                self._rides(conn, self._prepared(conn, (tuple(ride_ids), lower, upper)))
         except Exception:
             self.failures += 1
             log.exception("bike health: the checks of %d rides failed; they go unchecked",
                           len(ride_ids))  # fmt: skip
+        finally:
+            self.seconds += time.monotonic() - began
 
-    def _rides(self, conn: Connection, ride_ids: list[int], lower: Any, upper: Any) -> None:
-        began = time.monotonic()
-        data = store.readings_of(conn, ride_ids, lower, upper)
+    def _prepared(self, conn: Connection, key: tuple[tuple[int, ...], Any, Any]) -> Prepared:
+        """The chunk's read-ahead, when it was of these rides and they are, on ``conn``, as it
+        read them (a ride deleted or its rider erased meanwhile: read again); else read on
+        ``conn``."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            try:
+                prepared = ahead.result()
+            except Exception:
+                log.warning("bike health: the read-ahead failed; read in the transaction",
+                            exc_info=True)  # fmt: skip
+            else:
+                data = prepared.data
+                rows = [(*ride, bike) for ride, bike in zip(data.rides, data.bikes, strict=True)]
+                if prepared.key == key and store.rides_of(conn, key[0]) == rows:
+                    return prepared
+        return prepare(key, store.readings_of(conn, *key))
+
+    def _rides(self, conn: Connection, prepared: Prepared) -> None:
+        data = prepared.data
         if data.rides:
-            signals = bike_health.rides_signals(data.rides, data.ride_of, data.at,
-                                                data.resistance, data.rpm, data.power,
-                                                data.heart_rate)  # fmt: skip
             states = store.states_of(conn, data.bikes)
             lines: dict[str, int] = {}
             changes: list[Change] = []
-            newest = bike_health.newest_lines(data.rides, data.ride_of, data.at)
-            for bike, signal, line in zip(data.bikes, signals, newest, strict=True):
+            for bike, signal, line in zip(data.bikes, prepared.signals, prepared.newest,
+                                          strict=True):  # fmt: skip
                 changes += states[bike].feed(signal)  # rides come in order of start
                 lines[bike] = max(line, lines.get(bike, line))
             store.save_states(conn, states.values(), lines)
             self._count(conn, changes)
-            self._power(conn, data)
+            self._power(conn, prepared)
         self.rides_checked += len(data.rides)
         self.readings_checked += len(data.at)
-        self.seconds += time.monotonic() - began
 
-    def _power(self, conn: Connection, data: store.RideReadings) -> None:
-        serials = sorted(set(data.bikes))
-        slot = {serial: i for i, serial in enumerate(serials)}
-        days = bike_health.power_by_day(store.indices([slot[b] for b in data.bikes]),
-                                        data.ride_of, data.at, data.resistance, data.rpm,
-                                        data.power)  # fmt: skip
-        for day, samples in days:
-            cells = bike_health.model_cells(samples.resistance, samples.rpm, samples.power)
+    def _power(self, conn: Connection, prepared: Prepared) -> None:
+        for day, _, cells in prepared.days:
             store.add_model_cells(conn, day, cells)
         newest = store.newest_day(conn)
         if newest is None:
             return
         model = store.model(conn, newest)
-        for day, samples in days:
+        for day, samples, _ in prepared.days:
             bikes, steps, readings = bike_health.ratio_cells(model, samples)
-            store.add_drift_cells(conn, day, serials, (bikes, steps, readings))
-            self.touched.update(serials[b] for b in set(bikes.tolist()))
+            store.add_drift_cells(conn, day, prepared.serials, (bikes, steps, readings))
+            self.touched.update(prepared.serials[b] for b in set(bikes.tolist()))
 
     def _count(self, conn: Connection, changes: list[Change]) -> None:
         store.record(conn, changes)

@@ -65,6 +65,9 @@ Query = str | sql.Composed
 # work done in a chunk's transaction beside its summaries: the connection, the rides' ids and
 # the bounds of their readings
 Beside = Callable[[psycopg.Connection[Any], list[int], dt.datetime, dt.datetime], None]
+# work begun before a chunk's summaries are made, on no connection of the run's: the rides'
+# ids and the bounds of their readings
+Ahead = Callable[[list[int], dt.datetime, dt.datetime], None]
 
 
 class Partition(NamedTuple):
@@ -249,12 +252,18 @@ class CompressionRun:
             class_row(RideSpan),
         )
 
-    def summarise(self, rides: Sequence[RideSpan], also: Beside | None = None) -> None:
+    def summarise(
+        self, rides: Sequence[RideSpan], also: Beside | None = None, ahead: Ahead | None = None
+    ) -> None:
         """Summarise ``rides`` (a few thousand at a time) in one transaction, with ``also``
-        (given the connection, the rides' ids and the bounds of their readings) in it."""
+        (given the connection, the rides' ids and the bounds of their readings) in it;
+        ``ahead`` (given the ids and bounds) is called first, to begin work of its own beside
+        the summaries."""
         spans = [self._span(ride) for ride in rides]
         bounds = min(lower for lower, _ in spans), max(upper for _, upper in spans)
         params = {"rides": [ride.ride_id for ride in rides], "lower": bounds[0], "upper": bounds[1]}
+        if ahead is not None:
+            ahead(params["rides"], *bounds)
         with self._transaction() as conn:
             # planned with the bounds known, never as a generic plan over every partition
             conn.execute(_SUMMARISE, params, prepare=False)

@@ -55,13 +55,22 @@ WHERE ride_id = ANY(%(rides)s) AND at >= %(lower)s AND at <= %(upper)s
 """
 
 
+RideRow = tuple[int, int | None, int, str]  # id, rider, start (µs), bike
+
+
+def rides_of(conn: Connection, rides: Sequence[int]) -> list[RideRow]:
+    """Those of ``rides`` still in ``daily.ride``, in order of start: id, rider, start (µs)
+    and bike."""
+    return conn.execute(_RIDES, {"rides": list(rides)}).fetchall()
+
+
 def readings_of(
     conn: Connection, rides: Sequence[int], lower: dt.datetime, upper: dt.datetime
 ) -> RideReadings:
     """The readings of ``rides`` (those still in ``daily.ride``), their span within
     ``lower``..``upper`` (the hours to read), rides in order of start."""
     params = {"rides": list(rides), "lower": lower, "upper": upper}
-    found = conn.execute(_RIDES, params).fetchall()
+    found = rides_of(conn, rides)
     with conn.cursor(binary=True) as cursor:
         as_numpy(cursor)
         row = cursor.execute(_READINGS, params).fetchone()
@@ -74,8 +83,12 @@ def readings_of(
         ride, at, resistance, rpm, power, heart_rate = row
         # each reading's ride as its index among the rides, in order of ride and time
         index = np.argsort(ride_ids)
-        where = index[np.searchsorted(ride_ids[index], ride)]
-        order = np.lexsort((at, where))
+        at_index = np.minimum(np.searchsorted(ride_ids[index], ride), len(index) - 1)
+        where = index[at_index]
+        # read on a connection of its own (the checks' read-ahead), a ride deleted between
+        # the two reads may leave readings behind: they belong to no ride checked
+        known = np.flatnonzero(ride_ids[where] == ride)
+        order = known[np.lexsort((at[known], where[known]))]
         columns = [
             where[order],
             at[order],
