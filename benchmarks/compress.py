@@ -1,16 +1,16 @@
 """Compression at scale, on this machine, against a real PostgreSQL 18 (and Kafka beside it).
 
 day:    a day of a 1,000-bike fleet in daily (about 10 million readings in 20,000 rides of 500 s,
-        hourly partitions), then one ``deleton compress`` run a minute after the day ends: the
-        time to summarise every ride, what the bike health checks added to it (Issue 21: under
-        10 s for such a day; the day is loaded again and summarised without them to measure
-        it), the time each partition drop takes, daily's size before and after, historical's
-        bytes per ride.
+        hourly partitions), then ``deleton compress`` runs a minute after the day ends, each on
+        a fresh copy of the day, ``--rounds`` rounds of one with the bike health checks and
+        one without (ABBA): the time to summarise every ride, what the checks add to it (Issue
+        21: under 10 s for such a day; the median of the rounds' gaps), the time each
+        partition drop takes, daily's size before and after, historical's bytes per ride.
 beside: ingestion throughput (messages/s, one member) of a minute of a 20,000-bike fleet
         (``--stream-bikes``), once alone and once with a compression of such a day running
         beside it.
 
-    python benchmarks/compress.py day|beside [--bikes 1000 --rides 20 --seconds 500]
+    python benchmarks/compress.py day|beside [--bikes 1000 --rides 20 --seconds 500 --rounds 3]
 
 Prints and writes benchmarks/results/compress-MODE.json. A measurement, not a test.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import statistics
 import subprocess
 import sys
 import threading
@@ -68,7 +69,9 @@ def row(record: Record) -> Row:
     return Row(
         f"compression, a day of {args['bikes']:,} bikes ({figures['readings']:,} readings,"
         f" {figures['rides']:,} rides)",
-        f"summarised in {figures['summarise_seconds']:.1f} s;"
+        f"summarised in {figures['summarise_seconds']:.1f} s"
+        + (" (median)" if "checks_added_each_round" in figures else "")
+        + ";"
         f" {figures['partitions_dropped']} partitions dropped,"
         f" {figures['drop_seconds_median']:.2f} s each (median,"
         f" {figures['drop_seconds_max']:.2f} s at most); the run {figures['run_seconds']:.1f} s;"
@@ -77,7 +80,9 @@ def row(record: Record) -> Row:
         f" {decimals(0)(figures['historical_bytes_per_ride'])} bytes a ride"
         + (
             f"; the bike health checks added {figures['checks_added_seconds']:.1f} s to the"
-            f" summarising ({figures['summarise_without_checks_seconds']:.1f} s without them;"
+            f" summarising (median of {len(figures['checks_added_each_round'])} rounds' gaps,"
+            f" each {', '.join(f'{gap:.1f}' for gap in figures['checks_added_each_round'])} s;"
+            f" {figures['summarise_without_checks_seconds']:.1f} s without them;"
             f" {figures['health_rides_checked']:,} rides, {figures['health_readings_checked']:,}"
             f" readings checked: {figures['health_seconds']:.1f} s in the chunks' transactions,"
             f" their read-ahead {figures['health_ahead_seconds']:.1f} s beside the summaries)"
@@ -137,54 +142,87 @@ def load_day(url: str, bikes: int, rides: int, seconds: int) -> tuple[int, int]:
         )
 
 
-def without_checks(url: str, args: argparse.Namespace) -> float:
-    """The same day loaded afresh and its rides summarised with no bike health checks: the
-    summaries' own time, what the checks' cost is measured against."""
-    load_day(url, args.bikes, args.rides, args.seconds)
+def copy_of(url: str, name: str) -> str:
+    """A copy of ``url``'s database (a loaded day) named ``name``, made from it as a template
+    (a file copy: seconds, where loading the day again takes a minute and a half)."""
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
+        template = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    return psycopg.conninfo.make_conninfo(url, dbname=name)
+
+
+def drop(url: str, name: str) -> None:
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def summarise_alone(url: str) -> Outcome:
+    """The day's rides summarised with no bike health checks: the summaries' own time, what
+    the checks' cost is measured against."""
     run = CompressionRun(Database(url), DAY + dt.timedelta(days=1, minutes=1), CONFIG.retention,
                          CONFIG.dead_letter_retention)  # fmt: skip
     try:
-        outcome = compress(run, chunk=CONFIG.chunk)
+        return compress(run, chunk=CONFIG.chunk)
     finally:
         run.close()
-    print(f"without the checks: {outcome.line()}", flush=True)
-    return outcome.summarise_seconds
 
 
 def day(url: str, args: argparse.Namespace) -> dict[str, Any]:
     rides, readings = load_day(url, args.bikes, args.rides, args.seconds)
     print(f"daily: {rides:,} rides, {readings:,} readings", flush=True)
     now = DAY + dt.timedelta(days=1, minutes=1)
-    outcome = run_once(Database(url), CONFIG, now)
-    print(outcome.line())
-    with psycopg.connect(url) as conn:
-        historical = value(conn, "SELECT pg_total_relation_size('historical.ride')")
-        summaries = value(conn, "SELECT count(*) FROM historical.ride")
+    checked: list[Outcome] = []
+    alone: list[Outcome] = []
+    first: dict[str, Any] = {}
+    # each run on a fresh copy of the day, with and without the checks in turn (ABBA): the
+    # machine's noise moves both alike, and the figure is the median of each round's gap
+    for round_ in range(args.rounds):
+        for checks in (True, False) if round_ % 2 == 0 else (False, True):
+            copy = copy_of(url, f"day_{round_}_{'checked' if checks else 'alone'}")
+            try:
+                if checks:
+                    checked.append(run_once(Database(copy), CONFIG, now))
+                    print(checked[-1].line(), flush=True)
+                    if not first:
+                        with psycopg.connect(copy) as conn:
+                            first["historical"] = value(
+                                conn, "SELECT pg_total_relation_size('historical.ride')"
+                            )
+                            first["summaries"] = value(conn, "SELECT count(*) FROM historical.ride")
+                else:
+                    alone.append(summarise_alone(copy))
+                    print(f"without the checks: {alone[-1].line()}", flush=True)
+            finally:
+                drop(url, f"day_{round_}_{'checked' if checks else 'alone'}")
+    outcome = checked[0]
     drops = sorted(outcome.drop_seconds)
+    gaps = [a.summarise_seconds - b.summarise_seconds for a, b in zip(checked, alone, strict=True)]
     result = {
         "rides": rides,
         "readings": readings,
-        "summarise_seconds": outcome.summarise_seconds,
-        "run_seconds": outcome.seconds,
+        "summarise_seconds": statistics.median(o.summarise_seconds for o in checked),
+        "run_seconds": statistics.median(o.seconds for o in checked),
         "partitions_dropped": outcome.partitions_dropped,
         "drop_seconds_median": drops[len(drops) // 2] if drops else None,
         "drop_seconds_max": drops[-1] if drops else None,
         "readings_removed": outcome.readings_removed,
         "daily_bytes_before": outcome.daily_bytes_before,
         "daily_bytes_after": outcome.daily_bytes_after,
-        "historical_bytes_per_ride": historical / summaries,
+        "historical_bytes_per_ride": first["historical"] / first["summaries"],
+        # what the checks cost the run: the summarising with them against without, each
+        # round's gap (the median reported), and each run's own figures
+        "summarise_without_checks_seconds": statistics.median(o.summarise_seconds for o in alone),
+        "checks_added_seconds": statistics.median(gaps),
+        "checks_added_each_round": gaps,
+        "summarise_seconds_each": [o.summarise_seconds for o in checked],
+        "summarise_without_checks_seconds_each": [o.summarise_seconds for o in alone],
     }
-    if outcome.health is not None:  # the bike health checks, run in the summaries' transactions
-        result["health_seconds"] = outcome.health.seconds
-        # the read-ahead's own time, beside the summaries being made (not added to the run)
-        result["health_ahead_seconds"] = outcome.health.ahead_seconds
-        result["health_rides_checked"] = outcome.health.rides_checked
-        result["health_readings_checked"] = outcome.health.readings_checked
-        # what the checks cost the run: its summarising against the same day's without them
-        result["summarise_without_checks_seconds"] = without_checks(url, args)
-        result["checks_added_seconds"] = (
-            outcome.summarise_seconds - result["summarise_without_checks_seconds"]
-        )
+    health = [o.health for o in checked if o.health is not None]
+    if health:  # the checks' time in the chunks' transactions, and their read-ahead's beside
+        result["health_seconds"] = statistics.median(h.seconds for h in health)
+        result["health_ahead_seconds"] = statistics.median(h.ahead_seconds for h in health)
+        result["health_rides_checked"] = health[0].rides_checked
+        result["health_readings_checked"] = health[0].readings_checked
     print(json.dumps(result, indent=2))
     return result
 
@@ -253,6 +291,9 @@ def main() -> None:
     parser.add_argument("--bikes", type=int, default=1000)
     parser.add_argument("--rides", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=500)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="day: rounds of a run with and one without checks"
+    )
     parser.add_argument(
         "--stream-bikes", type=int, default=20_000, help="beside: the fleet of the minute ingested"
     )
