@@ -261,9 +261,10 @@ class CompressionRun:
         the summaries."""
         spans = [self._span(ride) for ride in rides]
         bounds = min(lower for lower, _ in spans), max(upper for _, upper in spans)
-        params = {"rides": [ride.ride_id for ride in rides], "lower": bounds[0], "upper": bounds[1]}
+        ids = [ride.ride_id for ride in rides]
+        params = {"rides": ids, "lower": bounds[0], "upper": bounds[1]}
         if ahead is not None:
-            ahead(params["rides"], *bounds)
+            ahead(ids, *bounds)
         with self._transaction() as conn:
             # planned with the bounds known, never as a generic plan over every partition
             conn.execute(_SUMMARISE, params, prepare=False)
@@ -274,7 +275,7 @@ class CompressionRun:
                 params,
             )
             if also is not None:
-                also(conn, [ride.ride_id for ride in rides], *bounds)
+                also(conn, ids, *bounds)
 
     def in_transaction(self, work: Callable[[psycopg.Connection[Any]], None]) -> None:
         """``work`` on the run's connection, in a transaction of its own."""
