@@ -10,7 +10,7 @@ beside: ingestion throughput (messages/s, one member) of a minute of a 20,000-bi
         (``--stream-bikes``), once alone and once with a compression of such a day running
         beside it.
 
-    python benchmarks/compress.py day|beside [--bikes 1000 --rides 20 --seconds 500 --rounds 3]
+    python benchmarks/compress.py day|beside [--bikes 1000 --rides 20 --seconds 500 --rounds 4]
 
 Prints and writes benchmarks/results/compress-MODE.json. A measurement, not a test.
 """
@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.record import Record, Row, decimals, scratch, whole, write  # noqa: E402
-from deleton.compress.command import run_once  # noqa: E402
+from deleton.compress.command import ProgressBar, run_once  # noqa: E402
 from deleton.compress.compressor import Outcome, compress  # noqa: E402
 from deleton.compress.config import CompressConfig  # noqa: E402
 from deleton.postgres import schema  # noqa: E402
@@ -80,8 +81,9 @@ def row(record: Record) -> Row:
         f" {decimals(0)(figures['historical_bytes_per_ride'])} bytes a ride"
         + (
             f"; the bike health checks added {figures['checks_added_seconds']:.1f} s to the"
-            f" summarising (median of {len(figures['checks_added_each_round'])} rounds' gaps,"
-            f" each {', '.join(f'{gap:.1f}' for gap in figures['checks_added_each_round'])} s;"
+            f" summarising (median of {len(figures['checks_added_each_round'])} ABBA rounds'"
+            f" gaps, each {', '.join(f'{gap:.1f}' for gap in figures['checks_added_each_round'])}"
+            " s;"
             f" {figures['summarise_without_checks_seconds']:.1f} s without them;"
             f" {figures['health_rides_checked']:,} rides, {figures['health_readings_checked']:,}"
             f" readings checked: {figures['health_seconds']:.1f} s in the chunks' transactions,"
@@ -144,16 +146,24 @@ def load_day(url: str, bikes: int, rides: int, seconds: int) -> tuple[int, int]:
 
 def copy_of(url: str, name: str) -> str:
     """A copy of ``url``'s database (a loaded day) named ``name``, made from it as a template
-    (a file copy: seconds, where loading the day again takes a minute and a half)."""
+    (a file copy: seconds, where loading the day again takes a minute and a half); one left
+    by an earlier run that stopped is dropped first."""
+    template = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    drop(url, name)
     with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
-        template = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(name), sql.Identifier(str(template))
+            )
+        )
     return psycopg.conninfo.make_conninfo(url, dbname=name)
 
 
 def drop(url: str, name: str) -> None:
     with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def summarise_alone(url: str) -> Outcome:
@@ -162,7 +172,7 @@ def summarise_alone(url: str) -> Outcome:
     run = CompressionRun(Database(url), DAY + dt.timedelta(days=1, minutes=1), CONFIG.retention,
                          CONFIG.dead_letter_retention)  # fmt: skip
     try:
-        return compress(run, chunk=CONFIG.chunk)
+        return compress(run, progress=ProgressBar(), chunk=CONFIG.chunk)  # as run_once's
     finally:
         run.close()
 

@@ -119,12 +119,16 @@ def test_the_read_ahead_is_used_only_for_the_rides_as_the_transaction_sees_them(
 ) -> None:
     """The checks read a chunk's readings on their own connection while its summaries are
     made: what they read is fed in only when the chunk's rides are, in its transaction, as
-    they were read (same rides, riders and starts); a ride whose rider changed meanwhile (an
-    erasure) has its chunk read again in the transaction."""
+    they were read (same rides, riders and starts, as many readings as the summaries
+    counted); a rider erased, a ride deleted or a late reading meanwhile has the chunk read
+    again in the transaction, and so does a read-ahead that could not connect."""
+    from concurrent import futures
+
     import psycopg
 
     from deleton.compress.health import HealthCheck
     from deleton.postgres import health as store
+    from deleton.postgres.compression import CompressionRun
     from deleton.postgres.connection import Database
 
     dump = tmp_path / "fleet.jsonl"
@@ -133,7 +137,15 @@ def test_the_read_ahead_is_used_only_for_the_rides_as_the_transaction_sees_them(
         run(KcatSink(out, "deloton", 2), size=4, seed=8, start=start,
             until=start + 30 * 60 * 1_000_000, speed=None)  # fmt: skip
     ingest_file(db, dump)
-    ids = [ride_id for (ride_id,) in rows(db, "SELECT ride_id FROM daily.ride")]
+    database = Database(db)
+    summaries = CompressionRun(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+                               dt.timedelta(hours=12), dt.timedelta(days=7))  # fmt: skip
+    try:
+        summaries.close_stale(summaries.stale_open_rides())  # every ride ended
+        spans = summaries.unsummarised()
+    finally:
+        summaries.close()
+    ids = [ride.ride_id for ride in spans]
     lower, upper = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=h) for h in (-2, 1))
     reads: list[str] = []
     read = store.readings_of
@@ -143,23 +155,52 @@ def test_the_read_ahead_is_used_only_for_the_rides_as_the_transaction_sees_them(
         return read(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(store, "readings_of", counted)
-    database = Database(db)
-    check = HealthCheck(3 * 86_400 * 1_000_000, lambda: database.connect(autocommit=True))
-    try:
-        check.ahead(ids, lower, upper)
-        with psycopg.connect(db) as conn:
-            check.rides(conn, ids, lower, upper)
-        assert len(reads) == 1 and check.failures == 0  # the read-ahead's, fed in
-        readings = check.readings_checked
-        assert check.rides_checked == len(ids) and readings > 0
 
+    def checked(check: HealthCheck, meanwhile: str | None = None) -> None:
+        """The chunk's summaries made as compression makes them, ``meanwhile`` done in the
+        transaction after the read-ahead read, then the chunk checked; rolled back."""
         check.ahead(ids, lower, upper)
-        check._ahead.result()  # type: ignore[union-attr]  # read before the rider changes
-        with psycopg.connect(db) as conn:
-            conn.execute("UPDATE daily.ride SET user_id = NULL WHERE ride_id = %s", [ids[0]])
-            check.rides(conn, ids, lower, upper)
-            conn.rollback()
-        assert len(reads) == 3 and check.failures == 0  # read again, in the transaction
-        assert check.readings_checked == 2 * readings
+        if check._ahead is not None:
+            futures.wait([check._ahead])  # read before anything changes
+        run_ = CompressionRun(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+                              dt.timedelta(hours=12), dt.timedelta(days=7))  # fmt: skip
+        try:
+            with run_.conn.transaction(force_rollback=True):
+                if meanwhile:
+                    run_.conn.execute(meanwhile, [ids[0]])
+                run_.summarise(spans)  # the summaries alone: the check is called here below
+                check.rides(run_.conn, ids, lower, upper)
+        finally:
+            run_.close()
+
+    database_check = HealthCheck(3 * 86_400 * 1_000_000, lambda: database.connect(autocommit=True))
+    try:
+        checked(database_check)
+        assert len(reads) == 1 and database_check.failures == 0  # the read-ahead's, fed in
+        readings = database_check.readings_checked
+        assert database_check.rides_checked == len(ids) and readings > 0
+        for change in (
+            "UPDATE daily.ride SET user_id = -1 - coalesce(user_id, 0) WHERE ride_id = %s",
+            """INSERT INTO daily.reading (ride_id, at, resistance)
+               SELECT ride_id, started_at + interval '1 second' / 3, 40 FROM daily.ride
+               WHERE ride_id = %s""",
+            "DELETE FROM daily.reading WHERE ride_id = %s",
+        ):
+            before = len(reads)
+            checked(database_check, change)
+            assert len(reads) == before + 2, change  # read ahead, then again in the transaction
+        assert database_check.failures == 0
     finally:
-        check.close()
+        database_check.close()
+
+    def refused() -> psycopg.Connection[object]:
+        raise psycopg.OperationalError("no connection for the read-ahead")
+
+    unconnected = HealthCheck(3 * 86_400 * 1_000_000, refused)
+    try:
+        before = len(reads)
+        checked(unconnected)
+        assert len(reads) == before + 1 and unconnected.failures == 0  # read in the transaction
+        assert unconnected.rides_checked == len(ids)
+    finally:
+        unconnected.close()

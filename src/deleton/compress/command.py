@@ -61,8 +61,10 @@ def run_once(
     try:
         return compress(run, dry_run, progress or ProgressBar(), config.chunk, check)
     finally:
-        check.close()
-        run.close()
+        try:
+            check.close()
+        finally:
+            run.close()
 
 
 def figures(outcome: Outcome | None) -> dict[str, float]:

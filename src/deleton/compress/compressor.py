@@ -58,7 +58,9 @@ class Outcome:
             f" removed; {self.seconds:.1f} s"
             + (
                 f"; bike health: {self.health.rides_checked:,} rides checked in"
-                f" {self.health.seconds:.1f} s, {self.health.opened} findings opened or updated,"
+                f" {self.health.seconds:.1f} s (and {self.health.ahead_seconds:.1f} s of"
+                " reading ahead beside the summaries),"
+                f" {self.health.opened} findings opened or updated,"
                 f" {self.health.cleared} cleared"
                 + (
                     f", {self.health.failures} checks FAILED (logged)"

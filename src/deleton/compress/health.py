@@ -35,6 +35,18 @@ class Prepared(NamedTuple):
     days: list[tuple[int, PowerSamples, tuple[Any, Any, Any, Any]]]
 
 
+class Ahead(NamedTuple):
+    """A chunk's read-ahead: the readings read, and what they say, or the rules' failure on
+    them (raised when the chunk is checked, in its savepoint)."""
+
+    data: store.RideReadings
+    prepared: Prepared | None
+    error: Exception | None
+
+
+AHEAD_LOCK_TIMEOUT = "500ms"
+
+
 def prepare(key: tuple[tuple[int, ...], Any, Any], data: store.RideReadings) -> Prepared:
     """``Prepared`` of ``data``, the readings of the rides and bounds of ``key``."""
     signals: list[RideSignals] = []
@@ -74,42 +86,74 @@ class HealthCheck:
     opened: int = 0  # findings opened or updated
     cleared: int = 0
     flagged: dict[str, int] = field(default_factory=dict)  # open findings by kind, after judge
-    _side: Connection | None = None
-    _pool: ThreadPoolExecutor | None = None
-    _ahead: Future[Prepared] | None = None
+    _side: Connection | None = field(default=None, init=False, repr=False, compare=False)
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False, compare=False)
+    _ahead: Future[Ahead] | None = field(default=None, init=False, repr=False, compare=False)
 
     def ahead(self, ride_ids: list[int], lower: Any, upper: Any) -> None:
         """Begin reading and working out ``ride_ids``' readings (``lower``..``upper``) on the
         checks' own connection, for the ``rides`` call of the same chunk; nothing without
-        ``connect``."""
+        ``connect``. Never raises: without a read-ahead, ``rides`` reads in the transaction."""
+        self._ahead = None
         if self.connect is None:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="health-ahead")
-        self._ahead = self._pool.submit(self._read_ahead, (tuple(ride_ids), lower, upper))
+        try:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="health-ahead")
+            self._ahead = self._pool.submit(self._read_ahead, (tuple(ride_ids), lower, upper))
+        except Exception:  # e.g. the interpreter shutting down: no new threads
+            log.warning("bike health: no read-ahead; the chunk is read in its transaction",
+                        exc_info=True)  # fmt: skip
 
-    def _read_ahead(self, key: tuple[tuple[int, ...], Any, Any]) -> Prepared:
+    def _read_ahead(self, key: tuple[tuple[int, ...], Any, Any]) -> Ahead:
         began = time.monotonic()
         try:
-            if self._side is None and self.connect is not None:
-                self._side = self.connect()
-                self._side.execute("SET default_transaction_read_only = on")  # it only reads
-                # one process: the summaries take the other core, and a parallel read would
-                # take theirs (measured: the run no faster than reading in the transaction)
-                self._side.execute("SET max_parallel_workers_per_gather = 0")
-            assert self._side is not None
-            return prepare(key, store.readings_of(self._side, *key))
+            try:
+                data = store.readings_of(self._connection(), *key)
+            except Exception:
+                self._drop_side()  # broken or timed out: a new one for the next chunk
+                raise
+            try:
+                return Ahead(data, prepare(key, data), None)
+            except Exception as exc:  # the rules' own failure: raised in the savepoint
+                return Ahead(data, None, exc)
         finally:
             self.ahead_seconds += time.monotonic() - began
 
+    def _connection(self) -> Connection:
+        if self._side is None:
+            assert self.connect is not None
+            side = self.connect()
+            try:
+                # read-only, and never queued behind ingestion's new partition (an ACCESS
+                # EXCLUSIVE lock that itself waits for the chunk's transaction, which waits
+                # for this read: a cycle PostgreSQL cannot see); on a timeout the chunk is
+                # read in its transaction, under the lock it holds
+                side.execute("SET default_transaction_read_only = on")
+                side.execute(f"SET lock_timeout = '{AHEAD_LOCK_TIMEOUT}'")
+                # one process: the summaries take the other core, and a parallel read would
+                # take theirs (measured: the run no faster than reading in the transaction)
+                side.execute("SET max_parallel_workers_per_gather = 0")
+            except BaseException:
+                side.close()
+                raise
+            self._side = side
+        return self._side
+
+    def _drop_side(self) -> None:
+        side, self._side = self._side, None
+        if side is not None:
+            side.close()
+
     def close(self) -> None:
-        """Stop the read-ahead's thread and close its connection."""
+        """Stop the read-ahead (a read in flight is cancelled) and close its connection."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and not ahead.done() and self._side is not None:
+            self._side.cancel_safe(timeout=2.0)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._side is not None:
-            self._side.close()
-            self._side = None
+        self._drop_side()
 
     def rides(self, conn: Connection, ride_ids: list[int], lower: Any, upper: Any) -> None:
         """Check ``ride_ids`` (a chunk being summarised, readings within ``lower``..``upper``)
@@ -129,20 +173,22 @@ class HealthCheck:
 
     def _prepared(self, conn: Connection, key: tuple[tuple[int, ...], Any, Any]) -> Prepared:
         """The chunk's read-ahead, when it was of these rides and they are, on ``conn``, as it
-        read them (a ride deleted or its rider erased meanwhile: read again); else read on
-        ``conn``."""
+        read them: the same rides, riders, starts and bikes, and as many readings each as the
+        chunk's summaries counted (a ride deleted, a rider erased or a late reading
+        meanwhile: read again, on ``conn``)."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             try:
-                prepared = ahead.result()
+                found = ahead.result()
             except Exception:
                 log.warning("bike health: the read-ahead failed; read in the transaction",
                             exc_info=True)  # fmt: skip
             else:
-                data = prepared.data
-                rows = [(*ride, bike) for ride, bike in zip(data.rides, data.bikes, strict=True)]
-                if prepared.key == key and store.rides_of(conn, key[0]) == rows:
-                    return prepared
+                if store.as_read(conn, key[0], found.data):
+                    if found.error is not None:
+                        raise found.error
+                    assert found.prepared is not None
+                    return found.prepared
         return prepare(key, store.readings_of(conn, *key))
 
     def _rides(self, conn: Connection, prepared: Prepared) -> None:

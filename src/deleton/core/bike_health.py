@@ -557,8 +557,9 @@ DAY_US = 86_400 * SECOND_US
 def newest_lines(
     rides: Sequence[tuple[int, int | None, int]], ride_of: Ints, at: Ints
 ) -> list[int]:
-    """Each ride's newest line (µs): its newest reading, or its start without one (as
-    ``rides_signals`` takes them)."""
+    """Each ride's newest line (µs): its newest reading, or its start without one. The
+    readings as ``rides_signals`` takes them: ``ride_of`` non-decreasing, each ride's in time
+    order."""
     newest = np.array([started for _, _, started in rides], dtype=np.int64)
     counts = np.bincount(ride_of, minlength=len(rides))
     had = counts > 0

@@ -73,7 +73,8 @@ def readings_of(
     found = rides_of(conn, rides)
     with conn.cursor(binary=True) as cursor:
         as_numpy(cursor)
-        row = cursor.execute(_READINGS, params).fetchone()
+        # planned with the bounds known, as the summaries are, never a generic plan
+        row = cursor.execute(_READINGS, params, prepare=False).fetchone()
     assert row is not None  # an aggregate without GROUP BY gives one row
     ride_ids = np.array([ride_id for ride_id, *_ in found], dtype=np.int64)
     if row[0] is None or not len(ride_ids):
@@ -85,8 +86,7 @@ def readings_of(
         index = np.argsort(ride_ids)
         at_index = np.minimum(np.searchsorted(ride_ids[index], ride), len(index) - 1)
         where = index[at_index]
-        # read on a connection of its own (the checks' read-ahead), a ride deleted between
-        # the two reads may leave readings behind: they belong to no ride checked
+        # readings of no ride read (orphans, whatever their cause) belong to no ride checked
         known = np.flatnonzero(ride_ids[where] == ride)
         order = known[np.lexsort((at[known], where[known]))]
         columns = [
@@ -102,6 +102,22 @@ def readings_of(
         [bike for *_, bike in found],
         *columns,
     )
+
+
+def as_read(conn: Connection, ride_ids: Sequence[int], data: RideReadings) -> bool:
+    """Whether ``ride_ids``' rides are, on ``conn`` (in the transaction that summarised them),
+    as ``data`` read them elsewhere: the same rides, riders, starts and bikes, and as many
+    readings each as their summaries counted (``historical.ride.readings``, over the same
+    bounds)."""
+    rows = [(*ride, bike) for ride, bike in zip(data.rides, data.bikes, strict=True)]
+    if rides_of(conn, ride_ids) != rows:
+        return False
+    counted = dict(conn.execute(
+        "SELECT ride_id, readings FROM historical.ride WHERE ride_id = ANY(%s)",
+        [[ride_id for ride_id, *_ in data.rides]],
+    ).fetchall())  # fmt: skip
+    read = np.bincount(data.ride_of, minlength=len(data.rides)).tolist()
+    return all((counted.get(ride[0]) or 0) == n for ride, n in zip(data.rides, read, strict=True))
 
 
 def states_of(conn: Connection, bikes: Iterable[str]) -> dict[str, HealthState]:
