@@ -148,8 +148,9 @@ class HealthCheck:
     def close(self) -> None:
         """Stop the read-ahead (a read in flight is cancelled) and close its connection."""
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and not ahead.done() and self._side is not None:
-            self._side.cancel_safe(timeout=2.0)
+        side = self._side  # the worker may drop it meanwhile: cancel the one it reads on
+        if ahead is not None and not ahead.done() and side is not None:
+            side.cancel_safe(timeout=2.0)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
