@@ -32,6 +32,16 @@ FAULTS = {
 FLAGGED = {serial(i): fault.kind for i, fault in FAULTS.items() if abs(fault.drift) != 0.02}
 
 
+def ridden(db: str, tmp_path: Path, bikes: int, seed: int, minutes: int) -> None:
+    """``bikes`` simulated bikes ridden for the last ``minutes``, their lines ingested."""
+    dump = tmp_path / "fleet.jsonl"
+    start = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)).timestamp()) * 1_000_000
+    with dump.open("wb") as out:
+        run(KcatSink(out, "deloton", 2), size=bikes, seed=seed, start=start,
+            until=start + minutes * 60 * 1_000_000, speed=None)  # fmt: skip
+    ingest_file(db, dump)
+
+
 @pytest.fixture
 def compressed(db: str, tmp_path: Path) -> str:
     now = dt.datetime.now(dt.UTC)
@@ -95,12 +105,7 @@ def test_checks_that_fail_leave_their_rides_unchecked_and_compression_going(
     from deleton.postgres import health as store
     from deleton.postgres.connection import Database
 
-    dump = tmp_path / "fleet.jsonl"
-    start = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)).timestamp()) * 1_000_000
-    with dump.open("wb") as out:
-        run(KcatSink(out, "deloton", 2), size=3, seed=5, start=start,
-            until=start + 20 * 60 * 1_000_000, speed=None)  # fmt: skip
-    ingest_file(db, dump)
+    ridden(db, tmp_path, bikes=3, seed=5, minutes=20)
 
     def broken(*_: object) -> None:
         raise ZeroDivisionError("a rule met data it did not foresee")
@@ -131,15 +136,14 @@ def test_the_read_ahead_is_used_only_for_the_rides_as_the_transaction_sees_them(
     from deleton.postgres.compression import CompressionRun
     from deleton.postgres.connection import Database
 
-    dump = tmp_path / "fleet.jsonl"
-    start = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)).timestamp()) * 1_000_000
-    with dump.open("wb") as out:
-        run(KcatSink(out, "deloton", 2), size=4, seed=8, start=start,
-            until=start + 30 * 60 * 1_000_000, speed=None)  # fmt: skip
-    ingest_file(db, dump)
+    ridden(db, tmp_path, bikes=4, seed=8, minutes=30)
     database = Database(db)
-    summaries = CompressionRun(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
-                               dt.timedelta(hours=12), dt.timedelta(days=7))  # fmt: skip
+
+    def compression() -> CompressionRun:
+        return CompressionRun(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+                              dt.timedelta(hours=12), dt.timedelta(days=7))  # fmt: skip
+
+    summaries = compression()
     try:
         summaries.close_stale(summaries.stale_open_rides())  # every ride ended
         spans = summaries.unsummarised()
@@ -162,8 +166,7 @@ def test_the_read_ahead_is_used_only_for_the_rides_as_the_transaction_sees_them(
         check.ahead(ids, lower, upper)
         if check._ahead is not None:
             futures.wait([check._ahead])  # read before anything changes
-        run_ = CompressionRun(database, dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
-                              dt.timedelta(hours=12), dt.timedelta(days=7))  # fmt: skip
+        run_ = compression()
         try:
             with run_.conn.transaction(force_rollback=True):
                 if meanwhile:
