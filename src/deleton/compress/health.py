@@ -22,12 +22,14 @@ from ..postgres.health import Connection
 log = logging.getLogger(__name__)
 
 
+Chunk = tuple[tuple[int, ...], Any, Any]  # a chunk's rides' ids and the bounds of their readings
+
+
 class Prepared(NamedTuple):
     """What a chunk's rides say, worked out from their readings alone (no kept state): their
     signals and newest lines, and each day's power samples (bikes as indices into
     ``serials``) with their model cells."""
 
-    key: tuple[tuple[int, ...], Any, Any]  # the rides' ids and the bounds read
     data: store.RideReadings
     signals: list[RideSignals]
     newest: list[int]
@@ -39,6 +41,7 @@ class Ahead(NamedTuple):
     """A chunk's read-ahead: the readings read, and what they say, or the rules' failure on
     them (raised when the chunk is checked, in its savepoint)."""
 
+    key: Chunk
     data: store.RideReadings
     prepared: Prepared | None
     error: Exception | None
@@ -47,8 +50,8 @@ class Ahead(NamedTuple):
 AHEAD_LOCK_TIMEOUT = "500ms"
 
 
-def prepare(key: tuple[tuple[int, ...], Any, Any], data: store.RideReadings) -> Prepared:
-    """``Prepared`` of ``data``, the readings of the rides and bounds of ``key``."""
+def prepare(data: store.RideReadings) -> Prepared:
+    """``Prepared`` of ``data``, a chunk's readings."""
     signals: list[RideSignals] = []
     newest: list[int] = []
     if data.rides:
@@ -62,7 +65,7 @@ def prepare(key: tuple[tuple[int, ...], Any, Any], data: store.RideReadings) -> 
     cells = [(day, samples, bike_health.model_cells(samples.resistance, samples.rpm,
                                                     samples.power))
              for day, samples in days]  # fmt: skip
-    return Prepared(key, data, signals, newest, serials, cells)
+    return Prepared(data, signals, newest, serials, cells)
 
 
 @dataclass
@@ -105,7 +108,7 @@ class HealthCheck:
             log.warning("bike health: no read-ahead; the chunk is read in its transaction",
                         exc_info=True)  # fmt: skip
 
-    def _read_ahead(self, key: tuple[tuple[int, ...], Any, Any]) -> Ahead:
+    def _read_ahead(self, key: Chunk) -> Ahead:
         began = time.monotonic()
         try:
             try:
@@ -114,9 +117,9 @@ class HealthCheck:
                 self._drop_side()  # broken or timed out: a new one for the next chunk
                 raise
             try:
-                return Ahead(data, prepare(key, data), None)
+                return Ahead(key, data, prepare(data), None)
             except Exception as exc:  # the rules' own failure: raised in the savepoint
-                return Ahead(data, None, exc)
+                return Ahead(key, data, None, exc)
         finally:
             self.ahead_seconds += time.monotonic() - began
 
@@ -172,7 +175,7 @@ class HealthCheck:
         finally:
             self.seconds += time.monotonic() - began
 
-    def _prepared(self, conn: Connection, key: tuple[tuple[int, ...], Any, Any]) -> Prepared:
+    def _prepared(self, conn: Connection, key: Chunk) -> Prepared:
         """The chunk's read-ahead, when it was of these rides and they are, on ``conn``, as it
         read them: the same rides, riders, starts and bikes, and as many readings each as the
         chunk's summaries counted (a ride deleted, a rider erased or a late reading
@@ -185,12 +188,12 @@ class HealthCheck:
                 log.warning("bike health: the read-ahead failed; read in the transaction",
                             exc_info=True)  # fmt: skip
             else:
-                if store.as_read(conn, key[0], found.data):
+                if found.key == key and store.as_read(conn, key[0], found.data):
                     if found.error is not None:
                         raise found.error
                     assert found.prepared is not None
                     return found.prepared
-        return prepare(key, store.readings_of(conn, *key))
+        return prepare(store.readings_of(conn, *key))
 
     def _rides(self, conn: Connection, prepared: Prepared) -> None:
         data = prepared.data
